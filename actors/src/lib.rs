@@ -1,0 +1,36 @@
+//! The actors of watchkeeper and the supervision they run under.
+//!
+//! Start here: a [`SupervisorRef`] owns children described by [`ChildSpec`]s; each child is plain state
+//! implementing [`ChildActor`] and one [`Handles<M>`] per [`Message`] kind, and callers reach it through
+//! a [`ChildRef`] that stays valid across restarts. Every call into a child is panic-contained, every
+//! mailbox is bounded with an explicit [`Overflow`] policy, and every ask has a timeout. This crate knows
+//! nothing of configuration files, HTTP or the command line; the `watchkeeper` crate wires those.
+#![warn(missing_docs)]
+
+mod child;
+mod child_ref;
+mod context;
+pub mod duration_serde;
+mod events;
+#[cfg(feature = "harness")]
+pub mod harness;
+mod host;
+mod mailbox;
+mod message;
+pub mod panic;
+mod supervisor;
+mod watchdog;
+
+pub use self::child::{ChildActor, Handles};
+pub use self::child_ref::ChildRef;
+pub use self::context::{ChildContext, TimerHandle};
+pub use self::events::{EventBus, Site, SupervisionEvent};
+pub use self::host::ActorHost;
+pub use self::mailbox::{KindCounters, MailboxStats};
+pub use self::message::{AskError, Delivery, Message, Overflow, SendError};
+pub use self::supervisor::{
+    Backoff, ChildShutdown, ChildSpec, ChildState, ChildStatus, GetSupervisorStatus, HostAlarm,
+    RestartIntensity, RestartType, Shutdown, ShutdownReport, Strategy, SupervisorActor,
+    SupervisorConfig, SupervisorRef, SupervisorState, SupervisorStatus,
+};
+pub use self::watchdog::{Watchdog, WatchdogActor};
