@@ -1,1 +1,33 @@
-pub fn y() {}
+//! watchkeeper: an in-process performance-monitoring runtime on supervised actix actors.
+//!
+//! Embed it with [`Runtime::start`], record latencies from hot paths through a [`MonitorHandle`]
+//! (per-thread cells: no lock, no message, no allocation per sample), and read statistics and health
+//! from any thread. The actors themselves live in the `watchkeeper-actors` crate; this crate wires
+//! configuration, the runtime's threads, handles and the health report.
+//!
+//! ```no_run
+//! let rt = watchkeeper::Runtime::start(watchkeeper::Config::default())?;
+//! let queries = rt.monitor("search");
+//! let t = std::time::Instant::now();
+//! /* answer a query */
+//! queries.record_query(t.elapsed());
+//! let stats = queries.stats_blocking()?;
+//! let report = rt.health_blocking()?;
+//! rt.shutdown(std::time::Duration::from_secs(5))?;
+//! # Ok::<(), watchkeeper::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod config;
+mod error;
+mod health;
+mod monitor_handle;
+mod runtime;
+
+pub use self::config::{Config, ConfigError};
+pub use self::error::Error;
+pub use self::health::{HealthStatus, MonitorHealth, SystemHealthReport};
+pub use self::monitor_handle::{MonitorHandle, OperationTimer};
+pub use self::runtime::Runtime;
+pub use watchkeeper_actors as actors;
+pub use watchkeeper_actors::{OpKind, PerformanceStats, Quantiles, SupervisionEvent};

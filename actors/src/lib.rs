@@ -17,7 +17,10 @@ pub mod harness;
 mod host;
 mod mailbox;
 mod message;
+mod monitor;
 pub mod panic;
+mod process;
+mod recorder;
 mod supervisor;
 mod watchdog;
 
@@ -28,6 +31,13 @@ pub use self::events::{EventBus, Site, SupervisionEvent};
 pub use self::host::ActorHost;
 pub use self::mailbox::{KindCounters, MailboxStats};
 pub use self::message::{AskError, Delivery, Message, Overflow, SendError};
+pub use self::monitor::{
+    Collect, Footprint, GetFootprint, GetStats, HistogramBounds, InjectPanic, KindStats,
+    MonitorActor, MonitorSettings, MonitorStore, PerformanceStats, Quantiles, Recorder,
+    SetSampling, SetWindow, Trim,
+};
+pub use self::process::ProcessStats;
+pub use self::recorder::{Layout, OpKind};
 pub use self::supervisor::{
     Backoff, ChildShutdown, ChildSpec, ChildState, ChildStatus, GetSupervisorStatus, HostAlarm,
     RestartIntensity, RestartType, Shutdown, ShutdownReport, Strategy, SupervisorActor,

@@ -1,0 +1,119 @@
+//! Resources of this process, read from the operating system (Linux `/proc/self`).
+//!
+//! Every figure is `None` where the platform does not provide it (any OS but Linux, or a `/proc`
+//! file the process may not read): unavailable, never guessed.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One reading of the process's resources.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessStats {
+    /// Resident memory (`VmRSS`), bytes.
+    pub resident_bytes: Option<u64>,
+    /// Peak resident memory (`VmHWM`), bytes.
+    pub peak_resident_bytes: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// Open file descriptors.
+    pub open_fds: Option<u64>,
+    /// CPU time used, user plus system.
+    pub cpu_time: Option<Duration>,
+    /// Bytes read from storage.
+    pub read_bytes: Option<u64>,
+    /// Bytes written to storage.
+    pub write_bytes: Option<u64>,
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l[key.len()..].trim().parse().ok())
+}
+
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then_some(ticks as u64)
+}
+
+#[cfg(target_os = "linux")]
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line; 12 and 13 after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let hz = clock_ticks_per_second()?;
+    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
+}
+
+impl ProcessStats {
+    /// Reads the figures now.
+    #[cfg(target_os = "linux")]
+    pub fn read() -> ProcessStats {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        ProcessStats {
+            resident_bytes: status_kib(&status, "VmRSS:"),
+            peak_resident_bytes: status_kib(&status, "VmHWM:"),
+            threads: field(&status, "Threads:"),
+            open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
+            cpu_time: cpu_time(),
+            read_bytes: field(&io, "read_bytes:"),
+            write_bytes: field(&io, "write_bytes:"),
+        }
+    }
+
+    /// Reads the figures now (unavailable on this platform).
+    #[cfg(not(target_os = "linux"))]
+    pub fn read() -> ProcessStats {
+        ProcessStats::default()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_grows_with_touched_memory() {
+        let before = ProcessStats::read().resident_bytes.unwrap();
+        let block = vec![1u8; 64 << 20];
+        let after = ProcessStats::read().resident_bytes.unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        drop(block);
+    }
+
+    #[test]
+    fn reads_threads_fds_and_cpu_time() {
+        let stats = ProcessStats::read();
+        assert!(stats.threads.unwrap() >= 1);
+        assert!(stats.open_fds.unwrap() >= 3);
+        let t0 = stats.cpu_time.unwrap();
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(ProcessStats::read().cpu_time.unwrap() > t0);
+    }
+}

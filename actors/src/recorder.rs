@@ -1,0 +1,389 @@
+//! The recording hot path behind `MonitorHandle`: per-thread histogram cells, no lock, no allocation.
+//!
+//! Each recording thread owns one [`Slot`] per monitor (found through a thread-local cache). A slot
+//! holds, per operation kind, exact counters and a histogram laid out exactly like an
+//! `hdrhistogram::Histogram` with the monitor's bounds. Only its owner thread writes it, with a relaxed
+//! load and store (plain moves, no locked instruction), so counts are exact without read-modify-write.
+//! The monitor actor reads every slot concurrently on its tick and takes deltas against its previous
+//! snapshot; nothing is ever zeroed, so a slot abandoned by an exited thread can be handed to a new
+//! thread with its counters as they are.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Operation kinds a monitor can hold: two built in, the rest named at run time.
+pub const MAX_KINDS: usize = 16;
+
+/// An operation kind of one monitor: [`OpKind::QUERY`], [`OpKind::INDEX`], or one registered by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpKind(pub(crate) u8);
+
+impl OpKind {
+    /// Queries answered.
+    pub const QUERY: OpKind = OpKind(0);
+    /// Batches indexed.
+    pub const INDEX: OpKind = OpKind(1);
+}
+
+/// The bucket layout of an `hdrhistogram::Histogram` with the same bounds, so cell `i` of a slot is
+/// bucket `i` of the histogram the collector merges it into.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    low: u64,
+    high: u64,
+    sigfig: u8,
+    unit_magnitude: u32,
+    sub_bucket_half_count_magnitude: u32,
+    sub_bucket_half_count: u32,
+    sub_bucket_mask: u64,
+    leading_zero_count_base: u32,
+    len: usize,
+}
+
+impl Layout {
+    /// The layout of `Histogram::new_with_bounds(low, high, sigfig)` (values in nanoseconds).
+    pub fn new(low: u64, high: u64, sigfig: u8) -> Result<Self, String> {
+        let reference = Histogram::<u64>::new_with_bounds(low, high, sigfig)
+            .map_err(|e| format!("histogram bounds {low}..{high} at {sigfig} digits: {e:?}"))?;
+        let largest = 2 * 10u32.pow(u32::from(sigfig));
+        let unit_magnitude = (low as f64).log2().floor() as u32;
+        let sub_bucket_count_magnitude = f64::from(largest).log2().ceil() as u32;
+        let sub_bucket_half_count_magnitude = sub_bucket_count_magnitude - 1;
+        let sub_bucket_count = 1u32 << sub_bucket_count_magnitude;
+        Ok(Layout {
+            low,
+            high,
+            sigfig,
+            unit_magnitude,
+            sub_bucket_half_count_magnitude,
+            sub_bucket_half_count: sub_bucket_count / 2,
+            sub_bucket_mask: (u64::from(sub_bucket_count) - 1) << unit_magnitude,
+            leading_zero_count_base: 64 - unit_magnitude - sub_bucket_count_magnitude,
+            len: reference.distinct_values(),
+        })
+    }
+
+    /// Cells per histogram.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the layout has no cells (never: a histogram has at least one bucket).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The largest value recorded as itself; larger ones are clamped to it.
+    pub fn high(&self) -> u64 {
+        self.high
+    }
+
+    /// Bytes of one histogram's cells.
+    pub fn bytes(&self) -> usize {
+        self.len * std::mem::size_of::<u64>()
+    }
+
+    /// A fresh `hdrhistogram::Histogram` with this layout.
+    pub fn histogram(&self) -> Histogram<u64> {
+        Histogram::new_with_bounds(self.low, self.high, self.sigfig)
+            .expect("bounds were validated when the layout was built")
+    }
+
+    /// The cell of `value` (which must be at most `high`).
+    #[inline(always)]
+    pub fn index(&self, value: u64) -> usize {
+        let bucket = self.leading_zero_count_base - (value | self.sub_bucket_mask).leading_zeros();
+        let sub_bucket = (value >> (bucket + self.unit_magnitude)) as u32;
+        (((bucket + 1) << self.sub_bucket_half_count_magnitude) + sub_bucket
+            - self.sub_bucket_half_count) as usize
+    }
+
+    /// The lowest value of cell `index`.
+    pub fn value(&self, index: usize) -> u64 {
+        let mut bucket = (index >> self.sub_bucket_half_count_magnitude) as i64 - 1;
+        let mut sub_bucket =
+            (index as u32 & (self.sub_bucket_half_count - 1)) + self.sub_bucket_half_count;
+        if bucket < 0 {
+            sub_bucket -= self.sub_bucket_half_count;
+            bucket = 0;
+        }
+        u64::from(sub_bucket) << (bucket as u32 + self.unit_magnitude)
+    }
+}
+
+/// Adds `n` to a cell that only the calling thread writes: a relaxed load and store, no lock prefix.
+#[inline(always)]
+fn bump(cell: &AtomicU64, n: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// One kind's cells in one slot.
+pub(crate) struct KindCells {
+    pub(crate) count: AtomicU64,
+    pub(crate) sum: AtomicU64,
+    pub(crate) max: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) clamped: AtomicU64,
+    countdown: AtomicU64,
+    pub(crate) hist: Box<[AtomicU64]>,
+}
+
+impl KindCells {
+    fn new(layout: &Layout) -> Self {
+        KindCells {
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            clamped: AtomicU64::new(0),
+            countdown: AtomicU64::new(0),
+            hist: (0..layout.len).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.hist.len() * std::mem::size_of::<AtomicU64>()
+    }
+}
+
+/// One thread's cells for one monitor.
+pub(crate) struct Slot {
+    pub(crate) kinds: [OnceLock<KindCells>; MAX_KINDS],
+    /// Set when the owning thread exits; a new thread may then claim the slot.
+    free: AtomicBool,
+    /// Whether the writers use `fetch_add` (the shared fallback slot) or owner-only stores.
+    shared: bool,
+}
+
+impl Slot {
+    fn new(shared: bool) -> Self {
+        Slot {
+            kinds: std::array::from_fn(|_| OnceLock::new()),
+            free: AtomicBool::new(false),
+            shared,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .kinds
+                .iter()
+                .filter_map(|k| k.get())
+                .map(KindCells::bytes)
+                .sum::<usize>()
+    }
+}
+
+/// What a monitor's recorders share: the layout, the sampling rate, every slot.
+pub(crate) struct Recorders {
+    pub(crate) id: u64,
+    pub(crate) layout: Layout,
+    /// Record one latency sample in this many (1 = all). Counts stay exact.
+    pub(crate) sample_every: AtomicU32,
+    pub(crate) slots: Mutex<Vec<Arc<Slot>>>,
+    /// Used with `fetch_add` when a thread's local storage is already torn down.
+    pub(crate) fallback: Arc<Slot>,
+}
+
+static NEXT_RECORDERS_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Recorders {
+    pub(crate) fn new(layout: Layout) -> Arc<Self> {
+        let fallback = Arc::new(Slot::new(true));
+        Arc::new(Recorders {
+            id: NEXT_RECORDERS_ID.fetch_add(1, Ordering::Relaxed),
+            layout,
+            sample_every: AtomicU32::new(1),
+            slots: Mutex::new(vec![fallback.clone()]),
+            fallback,
+        })
+    }
+
+    fn claim_slot(&self) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.iter() {
+            if !slot.shared
+                && slot
+                    .free
+                    .compare_exchange(true, false, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return slot.clone();
+            }
+        }
+        let slot = Arc::new(Slot::new(false));
+        slots.push(slot.clone());
+        slot
+    }
+
+    pub(crate) fn snapshot_slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(self: &Arc<Self>, kind: OpKind, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let recorded = LOCAL.try_with(|local| {
+            let (id, ptr) = local.last.get();
+            let slot: &Slot = if id == self.id {
+                // SAFETY: `ptr` points into an `Arc<Slot>` that `local.slots` keeps alive for as long
+                // as this thread-local exists, and only this thread reads `last`.
+                unsafe { &*ptr }
+            } else {
+                local.slot_for(self)
+            };
+            self.record_in(slot, kind, nanos);
+        });
+        if recorded.is_err() {
+            self.record_in(&self.fallback, kind, nanos);
+        }
+    }
+
+    #[inline(always)]
+    fn record_in(&self, slot: &Slot, kind: OpKind, nanos: u64) {
+        let Some(lock) = slot.kinds.get(kind.0 as usize) else {
+            return;
+        };
+        let cells = lock.get_or_init(|| KindCells::new(&self.layout));
+        if slot.shared {
+            cells.count.fetch_add(1, Ordering::Relaxed);
+            cells.sum.fetch_add(nanos, Ordering::Relaxed);
+            cells.max.fetch_max(nanos, Ordering::Relaxed);
+            let value = self.clamp(cells, nanos, true);
+            cells.hist[self.layout.index(value)].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        bump(&cells.count, 1);
+        bump(&cells.sum, nanos);
+        if nanos > cells.max.load(Ordering::Relaxed) {
+            cells.max.store(nanos, Ordering::Relaxed);
+        }
+        let every = self.sample_every.load(Ordering::Relaxed);
+        if every > 1 {
+            let left = cells.countdown.load(Ordering::Relaxed);
+            if left > 1 {
+                cells.countdown.store(left - 1, Ordering::Relaxed);
+                return;
+            }
+            cells.countdown.store(u64::from(every), Ordering::Relaxed);
+        }
+        let value = self.clamp(cells, nanos, false);
+        bump(&cells.hist[self.layout.index(value)], 1);
+    }
+
+    #[inline(always)]
+    fn clamp(&self, cells: &KindCells, nanos: u64, shared: bool) -> u64 {
+        if nanos == 0 || nanos > self.layout.high {
+            if shared {
+                cells.clamped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                bump(&cells.clamped, 1);
+            }
+            return nanos.min(self.layout.high);
+        }
+        nanos
+    }
+
+    pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {
+        let done = LOCAL.try_with(|local| {
+            let slot = local.slot_for(self);
+            if let Some(lock) = slot.kinds.get(kind.0 as usize) {
+                bump(&lock.get_or_init(|| KindCells::new(&self.layout)).errors, 1);
+            }
+        });
+        if done.is_err() {
+            if let Some(lock) = self.fallback.kinds.get(kind.0 as usize) {
+                lock.get_or_init(|| KindCells::new(&self.layout))
+                    .errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// This thread's slots, one per monitor it has recorded into.
+struct LocalSlots {
+    last: Cell<(u64, *const Slot)>,
+    slots: RefCell<Vec<(u64, Arc<Slot>)>>,
+}
+
+impl LocalSlots {
+    #[cold]
+    fn slot_for(&self, recorders: &Arc<Recorders>) -> &Slot {
+        let mut slots = self.slots.borrow_mut();
+        let slot = match slots.iter().find(|(id, _)| *id == recorders.id) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = recorders.claim_slot();
+                slots.push((recorders.id, slot.clone()));
+                slot
+            }
+        };
+        let ptr = Arc::as_ptr(&slot);
+        self.last.set((recorders.id, ptr));
+        // SAFETY: `slots` holds a clone of this `Arc` for the life of the thread-local.
+        unsafe { &*ptr }
+    }
+}
+
+impl Drop for LocalSlots {
+    fn drop(&mut self) {
+        for (_, slot) in self.slots.get_mut().drain(..) {
+            slot.free.store(true, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: LocalSlots = LocalSlots {
+        last: Cell::new((0, std::ptr::null())),
+        slots: RefCell::new(Vec::new()),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_hdrhistogram_buckets_over_the_whole_range() {
+        for (low, high, sigfig) in [
+            (1_000, 60_000_000_000, 3),
+            (1, 3_600_000_000_000, 2),
+            (1_000, 1_000_000, 5),
+        ] {
+            let layout = Layout::new(low, high, sigfig).unwrap();
+            let hist = layout.histogram();
+            assert_eq!(layout.len(), hist.distinct_values());
+            let mut v = 0u64;
+            while v <= high {
+                let i = layout.index(v);
+                assert!(i < layout.len(), "{v} -> {i}");
+                assert_eq!(
+                    layout.value(i),
+                    hist.lowest_equivalent(v),
+                    "value {v} (layout {low}..{high}@{sigfig})"
+                );
+                v = v + 1 + v / 997;
+            }
+            assert!(layout.index(high) < layout.len());
+        }
+    }
+
+    #[test]
+    fn footprint_of_the_default_layout() {
+        // Nanosecond values with a 1 µs floor: 18,432 cells. (1..60e6 in microsecond units would be
+        // 17,408 cells, 139,264 bytes.)
+        let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
+        assert_eq!(layout.bytes(), 147_456);
+        assert_eq!(Layout::new(1, 60_000_000, 3).unwrap().bytes(), 139_264);
+    }
+}

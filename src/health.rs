@@ -1,0 +1,171 @@
+//! [`SystemHealthReport`]: the runtime's view of itself, every actor asked with a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use watchkeeper_actors::{ChildState, GetStats, ProcessStats, SupervisorStatus};
+
+use crate::runtime::Inner;
+
+/// Overall health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum HealthStatus {
+    /// Everything answers and nothing is failing.
+    Healthy,
+    /// Working, with something an operator should look at.
+    Warning,
+    /// Not doing its job: the root escalated or does not answer.
+    Critical,
+}
+
+/// One monitor in the report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorHealth {
+    /// The monitor.
+    pub name: String,
+    /// Whether it answered within the ask timeout.
+    pub responsive: bool,
+    /// Operations recorded since start.
+    pub total_operations: u64,
+    /// Mean latency over its window.
+    pub mean: Duration,
+    /// When it last saw a sample.
+    pub last_sample_at: Option<DateTime<Utc>>,
+}
+
+/// The runtime's health.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemHealthReport {
+    /// Overall.
+    pub status: HealthStatus,
+    /// 0 (down) to 100 (nothing to report).
+    pub score: u8,
+    /// What lowered the score.
+    pub issues: Vec<String>,
+    /// Since `Runtime::start`.
+    pub uptime: Duration,
+    /// Resource use of the process, from the operating system.
+    pub process: ProcessStats,
+    /// Supervision tree, restarts, failures; `None` if the root did not answer.
+    pub supervision: Option<SupervisorStatus>,
+    /// Monitors.
+    pub monitors: Vec<MonitorHealth>,
+    /// Messages lost or refused by full or stopped mailboxes, all actors.
+    pub mailbox_drops: u64,
+    /// When this report was made.
+    pub generated_at: DateTime<Utc>,
+}
+
+pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
+    let timeout = inner.link.ask_timeout;
+    let mut issues = Vec::new();
+    let mut critical = 0u32;
+    let mut warnings = 0u32;
+    if let Some(reason) = inner.alarm.reason() {
+        critical += 1;
+        issues.push(reason);
+    }
+    let supervision = inner.root.status(timeout).await;
+    let mut mailbox_drops = 0;
+    match &supervision {
+        None => {
+            critical += 1;
+            issues.push(format!(
+                "the root supervisor did not answer within {timeout:?}"
+            ));
+        }
+        Some(status) => {
+            for child in status.all_children() {
+                if let Some(mb) = &child.mailbox {
+                    mailbox_drops += mb.drops();
+                }
+                match child.state {
+                    ChildState::Running => {}
+                    ChildState::Restarting => {
+                        warnings += 1;
+                        issues.push(format!(
+                            "`{}` is restarting after: {}",
+                            child.name,
+                            child.last_failure.as_deref().unwrap_or("a stop")
+                        ));
+                    }
+                    ChildState::Stopped if !inner.alarm.escalated() => {
+                        warnings += 1;
+                        issues.push(format!("`{}` has stopped", child.name));
+                    }
+                    ChildState::Stopped => {}
+                }
+            }
+            if status.restarts_in_window > 0 {
+                warnings += 1;
+                issues.push(format!(
+                    "{} restarts within the intensity window",
+                    status.restarts_in_window
+                ));
+            }
+        }
+    }
+    if mailbox_drops > 0 {
+        warnings += 1;
+        issues.push(format!(
+            "{mailbox_drops} messages dropped or refused by full or stopped mailboxes"
+        ));
+    }
+    let handles: Vec<_> = inner
+        .monitors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let asks = handles.iter().map(|h| h.actor().ask(GetStats, timeout));
+    let answers = futures_util::future::join_all(asks).await;
+    let mut monitors = Vec::new();
+    for (handle, answer) in handles.iter().zip(answers) {
+        match answer {
+            Ok(stats) => monitors.push(MonitorHealth {
+                name: handle.name().to_owned(),
+                responsive: true,
+                total_operations: stats.total_operations,
+                mean: stats.mean,
+                last_sample_at: stats.last_sample_at,
+            }),
+            Err(e) => {
+                warnings += 1;
+                issues.push(format!(
+                    "monitor `{}` is not responding: {e}",
+                    handle.name()
+                ));
+                monitors.push(MonitorHealth {
+                    name: handle.name().to_owned(),
+                    responsive: false,
+                    total_operations: 0,
+                    mean: Duration::ZERO,
+                    last_sample_at: None,
+                });
+            }
+        }
+    }
+    monitors.sort_by(|a, b| a.name.cmp(&b.name));
+    let status = if critical > 0 {
+        HealthStatus::Critical
+    } else if warnings > 0 {
+        HealthStatus::Warning
+    } else {
+        HealthStatus::Healthy
+    };
+    let score = 100u32.saturating_sub(50 * critical + 10 * warnings) as u8;
+    SystemHealthReport {
+        status,
+        score: if critical > 0 { score.min(25) } else { score },
+        issues,
+        uptime: inner.started.elapsed(),
+        process: ProcessStats::read(),
+        supervision,
+        monitors,
+        mailbox_drops,
+        generated_at: Utc::now(),
+    }
+}

@@ -1,0 +1,149 @@
+//! [`MonitorHandle`]: what the host's hot paths hold to record latencies into one monitor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use watchkeeper_actors::{
+    ChildRef, GetStats, MonitorActor, OpKind, PerformanceStats, Recorder, SetSampling,
+};
+
+use crate::error::Error;
+use crate::runtime::SystemLink;
+
+/// A monitor's recording handle: `Clone + Send + Sync`, cheap to clone and to call from any thread.
+/// Recording never blocks, never allocates after a thread's first sample, never panics.
+#[derive(Clone)]
+pub struct MonitorHandle {
+    name: Arc<str>,
+    recorder: Recorder,
+    actor: ChildRef<MonitorActor>,
+    link: SystemLink,
+}
+
+impl std::fmt::Debug for MonitorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorHandle")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl MonitorHandle {
+    pub(crate) fn new(
+        name: Arc<str>,
+        recorder: Recorder,
+        actor: ChildRef<MonitorActor>,
+        link: SystemLink,
+    ) -> Self {
+        MonitorHandle {
+            name,
+            recorder,
+            actor,
+            link,
+        }
+    }
+
+    /// The monitor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Records one answered query.
+    #[inline]
+    pub fn record_query(&self, latency: Duration) {
+        self.recorder.record(OpKind::QUERY, latency);
+    }
+
+    /// Records one indexed batch.
+    #[inline]
+    pub fn record_index(&self, latency: Duration) {
+        self.recorder.record(OpKind::INDEX, latency);
+    }
+
+    /// Records one operation of a kind from [`MonitorHandle::kind`].
+    #[inline]
+    pub fn record(&self, kind: OpKind, latency: Duration) {
+        self.recorder.record(kind, latency);
+    }
+
+    /// Records a latency given in seconds (as floating point): negative, NaN or infinite values are
+    /// clamped to zero or to the histogram's highest value, and counted as clamped.
+    pub fn record_secs_f64(&self, kind: OpKind, seconds: f64) {
+        let latency = if seconds.is_nan() || seconds <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+        };
+        self.recorder.record(kind, latency);
+    }
+
+    /// Counts one failed operation.
+    pub fn record_error(&self, kind: OpKind) {
+        self.recorder.record_error(kind);
+    }
+
+    /// The operation kind named `name` (registered on first use; 16 kinds per monitor, `query` and
+    /// `index` included). Look it up once, outside the hot loop.
+    pub fn kind(&self, name: &str) -> Option<OpKind> {
+        self.recorder.kind(name)
+    }
+
+    /// Runs `f` and records how long it took under `kind`.
+    #[inline]
+    pub fn time<R>(&self, kind: OpKind, f: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        let out = f();
+        self.recorder.record(kind, start.elapsed());
+        out
+    }
+
+    /// A guard that records the time until it is dropped under `kind`.
+    pub fn start_timer(&self, kind: OpKind) -> OperationTimer<'_> {
+        OperationTimer {
+            handle: self,
+            kind,
+            start: Instant::now(),
+        }
+    }
+
+    /// The monitor's statistics. Works from any async runtime: the question runs on the monitor's own.
+    pub async fn stats(&self) -> Result<PerformanceStats, Error> {
+        let actor = self.actor.clone();
+        let timeout = self.link.ask_timeout;
+        self.link
+            .run(async move { actor.ask(GetStats, timeout).await })
+            .await?
+            .map_err(Error::Ask)
+    }
+
+    /// The monitor's statistics, for synchronous hosts (blocks up to the ask timeout).
+    pub fn stats_blocking(&self) -> Result<PerformanceStats, Error> {
+        Ok(self.actor.ask_blocking(GetStats, self.link.ask_timeout)?)
+    }
+
+    /// Records only this fraction of latency samples from now on (counts stay exact); returns the
+    /// fraction in effect.
+    pub fn set_sampling_blocking(&self, fraction: f64) -> Result<f64, Error> {
+        Ok(self
+            .actor
+            .ask_blocking(SetSampling(fraction), self.link.ask_timeout)?)
+    }
+
+    /// The monitor actor, for messages beyond this handle's methods.
+    pub fn actor(&self) -> &ChildRef<MonitorActor> {
+        &self.actor
+    }
+}
+
+/// Records the time from its creation to its drop; see [`MonitorHandle::start_timer`].
+pub struct OperationTimer<'a> {
+    handle: &'a MonitorHandle,
+    kind: OpKind,
+    start: Instant,
+}
+
+impl Drop for OperationTimer<'_> {
+    fn drop(&mut self) {
+        self.handle.recorder.record(self.kind, self.start.elapsed());
+    }
+}

@@ -1,0 +1,296 @@
+//! [`Runtime`]: the actor tree, on threads of its own, that a host process embeds.
+//!
+//! `Runtime::start` spawns the actor system thread (the root supervisor and every actor under it) and
+//! the watchdog's thread; handles (`MonitorHandle`) are cheap clones usable from any thread, sync or
+//! async. `shutdown(deadline)` stops every actor gracefully (last started first), then joins both
+//! threads, or reports that the deadline passed; dropping the runtime does the same with 5 s.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+use watchkeeper_actors::{
+    ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore, ShutdownReport,
+    SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
+};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::health::{self, SystemHealthReport};
+use crate::monitor_handle::MonitorHandle;
+
+/// How handles reach the actor system: its arbiter, and how long they wait for answers.
+#[derive(Clone)]
+pub(crate) struct SystemLink {
+    arbiter: actix::ArbiterHandle,
+    pub(crate) ask_timeout: Duration,
+}
+
+impl SystemLink {
+    /// Runs `fut` on the actor system and awaits its output from any executor.
+    pub(crate) async fn run<F>(&self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !self.arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        }) {
+            return Err(Error::Stopped);
+        }
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Runs `fut` on the actor system and blocks the calling thread up to `timeout` for its output.
+    pub(crate) fn run_blocking<F>(&self, fut: F, timeout: Duration) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !self.arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        }) {
+            return Err(Error::Stopped);
+        }
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Error::ShutdownTimedOut(timeout),
+            mpsc::RecvTimeoutError::Disconnected => Error::Stopped,
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) link: SystemLink,
+    pub(crate) root: SupervisorRef,
+    pub(crate) alarm: Arc<HostAlarm>,
+    events: EventBus,
+    pub(crate) monitors: Mutex<HashMap<String, MonitorHandle>>,
+    pub(crate) started: Instant,
+    system: actix::System,
+}
+
+struct Threads {
+    system: JoinHandle<()>,
+    done: mpsc::Receiver<()>,
+    watchdog: actix::Arbiter,
+}
+
+/// The embedded runtime; see the module docs.
+pub struct Runtime {
+    inner: Arc<Inner>,
+    threads: Option<Threads>,
+}
+
+struct Started {
+    system: actix::System,
+    arbiter: actix::ArbiterHandle,
+    root: SupervisorRef,
+    alarm: Arc<HostAlarm>,
+    events: EventBus,
+    watchdog: actix::Arbiter,
+}
+
+impl Runtime {
+    /// Starts the actor tree described by `config` on threads of its own, with the configured
+    /// monitors. Works from synchronous hosts and from inside a host's own Tokio runtime.
+    pub fn start(config: Config) -> Result<Runtime, Error> {
+        let (started_tx, started_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let supervisor_config = config.supervisor;
+        let budget = config.monitoring.watchdog_budget;
+        let system_thread = std::thread::Builder::new()
+            .name("watchkeeper".into())
+            .spawn(move || {
+                let system = actix::System::new();
+                let started = system.block_on(async move {
+                    let events = EventBus::new(4096);
+                    let watchdog =
+                        Watchdog::new(budget, (budget / 5).max(Duration::from_millis(1)));
+                    let watchdog_arbiter = actix::Arbiter::new();
+                    WatchdogActor::start_on(
+                        &watchdog_arbiter.handle(),
+                        watchdog.clone(),
+                        events.clone(),
+                    );
+                    let (root, alarm) = SupervisorRef::start_root(
+                        "root",
+                        supervisor_config,
+                        events.clone(),
+                        Some(watchdog),
+                    );
+                    Started {
+                        system: actix::System::current(),
+                        arbiter: actix::Arbiter::current(),
+                        root,
+                        alarm,
+                        events,
+                        watchdog: watchdog_arbiter,
+                    }
+                });
+                if started_tx.send(started).is_ok() {
+                    if let Err(e) = system.run() {
+                        tracing::error!(error = %e, "Actor system ended with an error");
+                    }
+                }
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::Start(e.to_string()))?;
+        let started = started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|e| Error::Start(format!("the actor system did not start: {e}")))?;
+        let inner = Arc::new(Inner {
+            link: SystemLink {
+                arbiter: started.arbiter,
+                ask_timeout: config.monitoring.ask_timeout,
+            },
+            root: started.root,
+            alarm: started.alarm,
+            events: started.events,
+            monitors: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            system: started.system,
+            config,
+        });
+        let runtime = Runtime {
+            inner,
+            threads: Some(Threads {
+                system: system_thread,
+                done: done_rx,
+                watchdog: started.watchdog,
+            }),
+        };
+        for name in runtime.inner.config.monitoring.monitors.clone() {
+            runtime.monitor(&name);
+        }
+        tracing::info!(
+            environment = %runtime.inner.config.deployment.environment,
+            monitors = runtime.inner.config.monitoring.monitors.len(),
+            "Runtime started"
+        );
+        Ok(runtime)
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The handle of monitor `name`, starting its (supervised) actor on first use.
+    pub fn monitor(&self, name: &str) -> MonitorHandle {
+        let mut monitors = self
+            .inner
+            .monitors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(handle) = monitors.get(name) {
+            return handle.clone();
+        }
+        let m = &self.inner.config.monitoring;
+        let settings = MonitorSettings {
+            name: name.to_owned(),
+            tick: m.tick,
+            window: m.window,
+        };
+        // Bounds are checked when a configuration is loaded; a hand-built one falls back to the
+        // default bounds rather than failing the host.
+        let store = match MonitorStore::new(settings.clone(), m.histogram) {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::warn!(monitor = name, error = %e, "Invalid histogram bounds; using the defaults");
+                match MonitorStore::new(settings, Default::default()) {
+                    Ok(store) => store,
+                    Err(e) => unreachable!("default histogram bounds are valid: {e}"),
+                }
+            }
+        };
+        let recorder = store.recorder().clone();
+        let actor = self.inner.root.start_child(
+            ChildSpec::new(name, move || MonitorActor::new(store.clone()))
+                .mailbox_capacity(m.mailbox_capacity),
+        );
+        let handle = MonitorHandle::new(name.into(), recorder, actor, self.inner.link.clone());
+        monitors.insert(name.to_owned(), handle.clone());
+        handle
+    }
+
+    /// Every supervision event from now on (failures, restarts, stalls, escalation).
+    pub fn events(&self) -> broadcast::Receiver<SupervisionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether the root supervisor gave up (restart intensity exceeded): the health is then Critical.
+    pub fn escalated(&self) -> bool {
+        self.inner.alarm.escalated()
+    }
+
+    /// The health report; every actor is asked with the ask timeout.
+    pub async fn health(&self) -> Result<SystemHealthReport, Error> {
+        let inner = self.inner.clone();
+        self.inner.link.run(health::assemble(inner)).await
+    }
+
+    /// The health report, for synchronous hosts.
+    pub fn health_blocking(&self) -> Result<SystemHealthReport, Error> {
+        let timeout = self.inner.link.ask_timeout * 2;
+        self.inner
+            .link
+            .run_blocking(health::assemble(self.inner.clone()), timeout)
+    }
+
+    /// Stops every actor gracefully (last started first; queued messages handled or failed back),
+    /// then joins the runtime's threads, all within `deadline`.
+    pub fn shutdown(mut self, deadline: Duration) -> Result<ShutdownReport, Error> {
+        self.shutdown_within(deadline)
+    }
+
+    fn shutdown_within(&mut self, deadline: Duration) -> Result<ShutdownReport, Error> {
+        let Some(threads) = self.threads.take() else {
+            return Err(Error::Stopped);
+        };
+        let start = Instant::now();
+        let root = self.inner.root.clone();
+        let report = self.inner.link.run_blocking(
+            async move {
+                let report = root.shutdown().await;
+                actix::System::current().stop();
+                report
+            },
+            deadline,
+        );
+        if report.is_err() {
+            tracing::warn!(
+                ?deadline,
+                "Shutdown grace period expired; stopping the actor system"
+            );
+            self.inner.system.stop();
+        }
+        threads.watchdog.stop();
+        let left = deadline.saturating_sub(start.elapsed());
+        if threads.done.recv_timeout(left).is_err() {
+            tracing::warn!(
+                ?deadline,
+                "The actor system thread did not finish within the deadline"
+            );
+            return Err(Error::ShutdownTimedOut(deadline));
+        }
+        let _ = threads.system.join();
+        let _ = threads.watchdog.join();
+        let report = report.map_err(|_| Error::ShutdownTimedOut(deadline))?;
+        tracing::info!(children = report.children.len(), elapsed = ?start.elapsed(), "Runtime stopped");
+        Ok(report)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.threads.is_some() {
+            let _ = self.shutdown_within(Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The embedding facade: start from a synchronous host and from a host's own Tokio runtime, record,
+//! read statistics and health, and shut down with every thread joined.
+
+use std::time::Duration;
+
+use watchkeeper::{Config, HealthStatus, Runtime};
+
+/// The thread checks need no other runtime in the process: these tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn fast_config() -> Config {
+    let mut c = Config::default();
+    c.monitoring.tick = Duration::from_millis(20);
+    c
+}
+
+/// Names of this process's threads (Linux).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .map(|s| s.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{what}: not within 5 s");
+}
+
+#[test]
+fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
+    let _serial = serial();
+    let rt = Runtime::start(fast_config()).unwrap();
+    assert!(thread_names().iter().any(|n| n == "watchkeeper"));
+    let search = rt.monitor("search");
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let h = search.clone();
+            std::thread::spawn(move || {
+                for i in 0..10_000u64 {
+                    h.record_query(Duration::from_micros(50 + i % 50));
+                }
+                h.time(watchkeeper::OpKind::INDEX, || {
+                    std::thread::sleep(Duration::from_millis(2))
+                });
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let stats = eventually("samples collected", || {
+        let s = search.stats_blocking().ok()?;
+        (s.total_queries == 20_000 && s.total_indexes == 2).then_some(s)
+    });
+    assert!(stats.kinds[1].mean >= Duration::from_millis(2));
+    let health = rt.health_blocking().unwrap();
+    assert_eq!(health.status, HealthStatus::Healthy, "{:?}", health.issues);
+    assert_eq!(health.score, 100);
+    let names: Vec<_> = health.monitors.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["index", "search"]);
+    assert!(health.monitors.iter().all(|m| m.responsive));
+    assert!(health.process.resident_bytes.unwrap() > 1 << 20);
+
+    let report = rt.shutdown(Duration::from_secs(5)).unwrap();
+    let stopped: Vec<_> = report.children.iter().map(|c| c.name.as_str()).collect();
+    // The configured monitors start as "search" then "index"; they stop last-started first.
+    assert_eq!(stopped, ["index", "search"]);
+    assert!(
+        !thread_names().iter().any(|n| n == "watchkeeper"),
+        "{:?}",
+        thread_names()
+    );
+    assert!(
+        matches!(search.stats_blocking(), Err(_)),
+        "a stopped runtime answers with an error"
+    );
+    search.record_query(Duration::from_millis(1)); // recording after shutdown is harmless
+}
+
+#[test]
+fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
+    let _serial = serial();
+    let host = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    host.block_on(async {
+        let rt = Runtime::start(fast_config()).unwrap();
+        let index = rt.monitor("index");
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let h = index.clone();
+                tokio::spawn(async move {
+                    for _ in 0..1000 {
+                        h.record_index(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut total = 0;
+        for _ in 0..500 {
+            total = index.stats().await.unwrap().total_indexes;
+            if total == 4000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(total, 4000);
+        let health = rt.health().await.unwrap();
+        assert_eq!(health.status, HealthStatus::Healthy, "{:?}", health.issues);
+        // Shutdown blocks; do it off the async workers.
+        tokio::task::spawn_blocking(move || rt.shutdown(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
+#[test]
+fn dropping_the_runtime_shuts_it_down() {
+    let _serial = serial();
+    let rt = Runtime::start(fast_config()).unwrap();
+    let h = rt.monitor("search");
+    drop(rt);
+    assert!(!thread_names().iter().any(|n| n == "watchkeeper"));
+    assert!(h.stats_blocking().is_err());
+}
