@@ -125,6 +125,17 @@ impl<A: ChildActor> ActorHost<A> {
         site: Site,
         f: impl FnOnce(&mut A, &mut ChildContext<'_, A>) -> R,
     ) -> Option<R> {
+        self.invoke_inner(ctx, generation, site, false, f)
+    }
+
+    fn invoke_inner<R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        site: Site,
+        contained: bool,
+        f: impl FnOnce(&mut A, &mut ChildContext<'_, A>) -> R,
+    ) -> Option<R> {
         if generation != self.core.generation {
             return None;
         }
@@ -132,10 +143,13 @@ impl<A: ChildActor> ActorHost<A> {
         self.enter();
         let result = {
             let core = &mut self.core;
-            panic::catch(|| {
-                let mut cctx = ChildContext { ctx, core };
-                f(&mut instance, &mut cctx)
-            })
+            let mut cctx = ChildContext { ctx, core };
+            if contained {
+                // The closure contains its own panics (message envelopes do, to answer the asker).
+                Ok(f(&mut instance, &mut cctx))
+            } else {
+                panic::catch(|| f(&mut instance, &mut cctx))
+            }
         };
         self.exit(&site);
         match result {
@@ -269,7 +283,7 @@ impl<A: ChildActor> ActorHost<A> {
             };
             let generation = self.core.generation;
             let site = Site::Handler(envelope.kind());
-            let delivered = self.invoke(ctx, generation, site.clone(), |act, c| {
+            let delivered = self.invoke_inner(ctx, generation, site.clone(), true, |act, c| {
                 envelope.deliver(act, c)
             });
             if let Some(Err(report)) = delivered {

@@ -165,8 +165,11 @@ struct Totals {
     max: u64,
 }
 
+/// The collector's last reading of each kind of one slot.
+type SlotSnapshot = Box<[Option<KindSnapshot>; MAX_KINDS]>;
+
 struct StoreState {
-    snapshots: Vec<(Arc<Slot>, Box<[Option<KindSnapshot>; MAX_KINDS]>)>,
+    snapshots: Vec<(Arc<Slot>, SlotSnapshot)>,
     window: VecDeque<Interval>,
     window_len: usize,
     totals: [Totals; MAX_KINDS],
@@ -242,8 +245,7 @@ impl MonitorStore {
             let pos = match st.snapshots.iter().position(|(s, _)| Arc::ptr_eq(s, &slot)) {
                 Some(p) => p,
                 None => {
-                    st.snapshots
-                        .push((slot.clone(), Box::new(Default::default())));
+                    st.snapshots.push((slot.clone(), Box::default()));
                     st.snapshots.len() - 1
                 }
             };
@@ -464,11 +466,7 @@ impl MonitorStore {
 }
 
 fn mean(sum: u64, count: u64) -> Duration {
-    if count == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_nanos(sum / count)
-    }
+    Duration::from_nanos(sum.checked_div(count).unwrap_or(0))
 }
 
 /// Latency quantiles (to the histogram's precision).

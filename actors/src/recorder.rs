@@ -343,9 +343,11 @@ impl Drop for LocalSlots {
 }
 
 thread_local! {
-    static LOCAL: LocalSlots = LocalSlots {
-        last: Cell::new((0, std::ptr::null())),
-        slots: RefCell::new(Vec::new()),
+    static LOCAL: LocalSlots = const {
+        LocalSlots {
+            last: Cell::new((0, std::ptr::null())),
+            slots: RefCell::new(Vec::new()),
+        }
     };
 }
 

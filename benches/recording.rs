@@ -1,0 +1,200 @@
+//! Recording one latency sample: `MonitorHandle::record_query` beside its peers, 1 and 2 threads, in
+//! the same run. Run: `cargo bench --bench recording`.
+//!
+//! Peers: a thread-owned `hdrhistogram::Histogram` (the limit), `Arc<Mutex<Histogram>>` (the design
+//! this replaces), hdrhistogram's sync recorder, `prometheus::Histogram::observe`, the `metrics` crate
+//! with the Prometheus exporter's recorder, and one actix message per sample.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Context, Handler, Message};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hdrhistogram::Histogram;
+
+const LOW: u64 = 1_000;
+const HIGH: u64 = 60_000_000_000;
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOW, HIGH, 3).unwrap()
+}
+
+/// A latency that varies like a real one and that the compiler cannot predict.
+#[inline(always)]
+fn latency(i: u64) -> u64 {
+    20_000 + (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44)
+}
+
+/// Runs `per_thread(samples)` on `threads` threads at once; returns the wall time.
+fn parallel(threads: usize, samples: u64, per_thread: Arc<dyn Fn(u64) + Send + Sync>) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (barrier, f) = (barrier.clone(), per_thread.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                f(samples);
+                barrier.wait();
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    barrier.wait();
+    let elapsed = start.elapsed();
+    for h in handles {
+        h.join().unwrap();
+    }
+    elapsed
+}
+
+struct Sample(u64);
+impl Message for Sample {
+    type Result = ();
+}
+struct HistActor(Histogram<u64>);
+impl Actor for HistActor {
+    type Context = Context<Self>;
+}
+impl Handler<Sample> for HistActor {
+    type Result = ();
+    fn handle(&mut self, s: Sample, _: &mut Context<Self>) {
+        let _ = self.0.record(s.0);
+    }
+}
+
+fn recording(c: &mut Criterion) {
+    let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+    let handle = rt.monitor("bench");
+    let sampled = rt.monitor("bench-sampled");
+    sampled.set_sampling_blocking(0.1).unwrap();
+
+    let locked = Arc::new(Mutex::new(hist()));
+    let prom =
+        prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("bench_seconds", "bench"))
+            .unwrap();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let _ = metrics::set_global_recorder(recorder);
+    let metrics_hist = metrics::histogram!("bench_seconds");
+
+    // The actix peer runs its actor on a system thread of its own; samples are `do_send`s.
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let sys = actix::System::new();
+        sys.block_on(async {
+            addr_tx.send(HistActor(hist()).start()).unwrap();
+        });
+        sys.run().unwrap();
+    });
+    let addr = addr_rx.recv().unwrap();
+
+    type Peer = (&'static str, Arc<dyn Fn(u64) + Send + Sync>);
+    let peers: Vec<Peer> = vec![
+        (
+            "hdr_thread_owned",
+            Arc::new(|n| {
+                let mut h = hist();
+                for i in 0..n {
+                    let _ = h.record(black_box(latency(i)));
+                }
+                black_box(&h);
+            }),
+        ),
+        ("watchkeeper_record_query", {
+            let h = handle.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    h.record_query(Duration::from_nanos(black_box(latency(i))));
+                }
+            })
+        }),
+        ("watchkeeper_sampled_10pct", {
+            let h = sampled.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    h.record_query(Duration::from_nanos(black_box(latency(i))));
+                }
+            })
+        }),
+        ("arc_mutex_hdr", {
+            let l = locked.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    let _ = l.lock().unwrap().record(black_box(latency(i)));
+                }
+            })
+        }),
+        ("prometheus_observe", {
+            let p = prom.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    p.observe(black_box(latency(i)) as f64 * 1e-9);
+                }
+            })
+        }),
+        ("metrics_prometheus_exporter", {
+            let m = metrics_hist.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    m.record(black_box(latency(i)) as f64 * 1e-9);
+                }
+            })
+        }),
+        ("actix_do_send", {
+            let a = addr.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    a.do_send(Sample(black_box(latency(i))));
+                }
+            })
+        }),
+    ];
+
+    for threads in [1usize, 2] {
+        let mut group = c.benchmark_group(format!(
+            "record/{threads}_thread{}",
+            if threads > 1 { "s" } else { "" }
+        ));
+        group.throughput(Throughput::Elements(threads as u64));
+        group.measurement_time(Duration::from_secs(3));
+        group.warm_up_time(Duration::from_millis(500));
+        for (name, f) in &peers {
+            if *name == "hdr_sync_recorder" {
+                continue;
+            }
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| parallel(threads, iters, f.clone()))
+            });
+        }
+        // hdrhistogram's sync recorder: each thread owns a `Recorder`; a collector refreshes after.
+        group.bench_function(BenchmarkId::from_parameter("hdr_sync_recorder"), |b| {
+            b.iter_custom(|iters| {
+                let mut sync = hist().into_sync();
+                let recorders: Vec<_> = (0..threads)
+                    .map(|_| Mutex::new(Some(sync.recorder())))
+                    .collect();
+                let recorders = Arc::new(recorders);
+                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let elapsed = parallel(
+                    threads,
+                    iters,
+                    Arc::new(move |n| {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let mut r = recorders[i].lock().unwrap().take().unwrap();
+                        for k in 0..n {
+                            let _ = r.record(black_box(latency(k)));
+                        }
+                    }),
+                );
+                sync.refresh_timeout(Duration::from_millis(10));
+                elapsed
+            })
+        });
+        group.finish();
+    }
+    drop(rt);
+}
+
+criterion_group!(benches, recording);
+criterion_main!(benches);
