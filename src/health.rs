@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use watchkeeper_actors::{ChildState, GetStats, ProcessStats, SupervisorStatus};
+use watchkeeper_actors::{ChildState, GetProcessStats, GetStats, ProcessReport, SupervisorStatus};
 
 use crate::runtime::Inner;
 
@@ -46,8 +46,9 @@ pub struct SystemHealthReport {
     pub issues: Vec<String>,
     /// Since `Runtime::start`.
     pub uptime: Duration,
-    /// Resource use of the process, from the operating system.
-    pub process: ProcessStats,
+    /// Resource use of the process, from the operating system, with CPU use over the last tick;
+    /// `None` if the process monitor did not answer.
+    pub process: Option<ProcessReport>,
     /// Supervision tree, restarts, failures; `None` if the root did not answer.
     pub supervision: Option<SupervisorStatus>,
     /// Monitors.
@@ -149,6 +150,14 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         }
     }
     monitors.sort_by(|a, b| a.name.cmp(&b.name));
+    let process = match inner.process.ask(GetProcessStats, timeout).await {
+        Ok(report) => Some(report),
+        Err(e) => {
+            warnings += 1;
+            issues.push(format!("the process monitor is not responding: {e}"));
+            None
+        }
+    };
     let status = if critical > 0 {
         HealthStatus::Critical
     } else if warnings > 0 {
@@ -162,7 +171,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         score: if critical > 0 { score.min(25) } else { score },
         issues,
         uptime: inner.started.elapsed(),
-        process: ProcessStats::read(),
+        process,
         supervision,
         monitors,
         mailbox_drops,

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use watchkeeper_actors::{
-    ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore, ShutdownReport,
-    SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
+    ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore,
+    ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
 };
 
 use crate::config::Config;
@@ -71,6 +71,7 @@ pub(crate) struct Inner {
     pub(crate) alarm: Arc<HostAlarm>,
     events: EventBus,
     pub(crate) monitors: Mutex<HashMap<String, MonitorHandle>>,
+    pub(crate) process: ChildRef<ProcessMonitorActor>,
     pub(crate) started: Instant,
     system: actix::System,
 }
@@ -144,7 +145,12 @@ impl Runtime {
         let started = started_rx
             .recv_timeout(Duration::from_secs(10))
             .map_err(|e| Error::Start(format!("the actor system did not start: {e}")))?;
+        let tick = config.monitoring.tick;
+        let process = started.root.start_child(ChildSpec::new("process", move || {
+            ProcessMonitorActor::new(tick)
+        }));
         let inner = Arc::new(Inner {
+            process,
             link: SystemLink {
                 arbiter: started.arbiter,
                 ask_timeout: config.monitoring.ask_timeout,

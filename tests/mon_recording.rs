@@ -136,7 +136,8 @@ fn the_window_rolls_as_time_advances_while_totals_stay() {
 #[test]
 fn many_threads_recording_at_once_give_exact_totals() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let (rec, actor) = monitor(&h, 60);
+        // Every collection below is a window interval; keep them all.
+        let (rec, actor) = monitor(&h, usize::MAX);
         let threads: Vec<_> = (0..4u64)
             .map(|t| {
                 let rec = rec.clone();
@@ -291,5 +292,31 @@ fn trim_releases_history_and_reports_the_measured_bytes() {
         assert!(after.history_bytes < before.history_bytes / 10, "{after:?}");
         let s = actor.ask(GetStats, ASK).await.unwrap();
         assert_eq!(s.total_queries, 120_000, "trim drops history, never totals");
+    });
+}
+
+#[test]
+fn the_process_monitor_reports_measured_resources_and_cpu_use() {
+    use watchkeeper_actors::{GetProcessStats, ProcessMonitorActor};
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let process = h.root().start_child(ChildSpec::new("process", || {
+            ProcessMonitorActor::new(Duration::from_secs(1))
+        }));
+        let first = process.ask(GetProcessStats, ASK).await.unwrap();
+        assert!(first.stats.resident_bytes.unwrap() > 0);
+        assert!(first.stats.threads.unwrap() >= 1);
+        assert_eq!(first.cpu_percent, None, "no interval yet");
+        // Burn real CPU on this thread, then let one (virtual) second pass: the figure is measured
+        // CPU time over the interval, so it is positive.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_add(std::hint::black_box(3));
+        }
+        assert!(x > 0);
+        h.advance(Duration::from_secs(1)).await;
+        let second = process.ask(GetProcessStats, ASK).await.unwrap();
+        assert!(second.cpu_percent.unwrap() > 0.0, "{second:?}");
+        assert!(second.sampled_at > first.sampled_at);
     });
 }

@@ -72,12 +72,21 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
     let names: Vec<_> = health.monitors.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["index", "search"]);
     assert!(health.monitors.iter().all(|m| m.responsive));
-    assert!(health.process.resident_bytes.unwrap() > 1 << 20);
+    assert!(
+        health
+            .process
+            .as_ref()
+            .unwrap()
+            .stats
+            .resident_bytes
+            .unwrap()
+            > 1 << 20
+    );
 
     let report = rt.shutdown(Duration::from_secs(5)).unwrap();
     let stopped: Vec<_> = report.children.iter().map(|c| c.name.as_str()).collect();
     // The configured monitors start as "search" then "index"; they stop last-started first.
-    assert_eq!(stopped, ["index", "search"]);
+    assert_eq!(stopped, ["index", "search", "process"]);
     assert!(
         !thread_names().iter().any(|n| n == "watchkeeper"),
         "{:?}",

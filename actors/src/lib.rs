@@ -36,7 +36,7 @@ pub use self::monitor::{
     MonitorActor, MonitorSettings, MonitorStore, PerformanceStats, Quantiles, Recorder,
     SetSampling, SetWindow, Trim,
 };
-pub use self::process::ProcessStats;
+pub use self::process::{GetProcessStats, ProcessMonitorActor, ProcessReport, ProcessStats};
 pub use self::recorder::{Layout, OpKind};
 pub use self::supervisor::{
     Backoff, ChildShutdown, ChildSpec, ChildState, ChildStatus, GetSupervisorStatus, HostAlarm,

@@ -117,3 +117,78 @@ mod tests {
         assert!(ProcessStats::read().cpu_time.unwrap() > t0);
     }
 }
+
+/// A reading of the process's resources with the CPU use over the last sampling interval.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessReport {
+    /// The figures.
+    pub stats: ProcessStats,
+    /// CPU use over the last interval, in percent of one core (200 = two cores busy).
+    pub cpu_percent: Option<f64>,
+    /// When the figures were read.
+    pub sampled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Samples the process's resources every `every`; answers [`GetProcessStats`].
+pub struct ProcessMonitorActor {
+    every: Duration,
+    last: Option<(tokio::time::Instant, ProcessStats)>,
+    latest: ProcessReport,
+}
+
+impl ProcessMonitorActor {
+    /// A monitor sampling every `every`.
+    pub fn new(every: Duration) -> Self {
+        ProcessMonitorActor {
+            every,
+            last: None,
+            latest: ProcessReport::default(),
+        }
+    }
+
+    fn sample(&mut self) {
+        let now = tokio::time::Instant::now();
+        let stats = ProcessStats::read();
+        let cpu_percent = match (&self.last, stats.cpu_time) {
+            (Some((then, before)), Some(cpu)) => {
+                let wall = now.duration_since(*then).as_secs_f64();
+                before
+                    .cpu_time
+                    .filter(|_| wall > 0.0)
+                    .map(|b| 100.0 * cpu.saturating_sub(b).as_secs_f64() / wall)
+            }
+            _ => None,
+        };
+        self.latest = ProcessReport {
+            stats: stats.clone(),
+            cpu_percent,
+            sampled_at: Some(chrono::Utc::now()),
+        };
+        self.last = Some((now, stats));
+    }
+}
+
+impl crate::ChildActor for ProcessMonitorActor {
+    fn started(&mut self, ctx: &mut crate::ChildContext<'_, Self>) {
+        self.sample();
+        ctx.run_interval(self.every, |act, _| act.sample());
+    }
+}
+
+/// Ask for the latest [`ProcessReport`].
+#[derive(Debug)]
+pub struct GetProcessStats;
+
+impl crate::Message for GetProcessStats {
+    type Result = ProcessReport;
+}
+
+impl crate::Handles<GetProcessStats> for ProcessMonitorActor {
+    fn handle(
+        &mut self,
+        _: GetProcessStats,
+        _: &mut crate::ChildContext<'_, Self>,
+    ) -> ProcessReport {
+        self.latest.clone()
+    }
+}
