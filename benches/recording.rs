@@ -65,7 +65,9 @@ impl Handler<Sample> for HistActor {
 }
 
 fn recording(c: &mut Criterion) {
-    let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+    let mut config = watchkeeper::Config::default();
+    config.deployment.admin_enabled = false;
+    let rt = watchkeeper::Runtime::start(config).unwrap();
     let handle = rt.monitor("bench");
     let sampled = rt.monitor("bench-sampled");
     sampled.set_sampling_blocking(0.1).unwrap();

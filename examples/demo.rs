@@ -52,6 +52,7 @@ fn nearest(vectors: &[[f32; 64]], query: &[f32; 64]) -> usize {
 
 fn main() {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )

@@ -23,6 +23,7 @@ fn main() {
     }
     let mut config = Config::default();
     config.monitoring.tick = Duration::from_millis(10);
+    config.deployment.admin_enabled = false;
     let rt = Runtime::start(config).expect("runtime starts");
     let search = rt.monitor("search");
     let threads = 2u64;

@@ -1,8 +1,13 @@
-//! Configuration: RON files with human durations, validated on load.
+//! Configuration: RON files with human durations; validation and a deployment checklist.
 //!
-//! [`Config::default`] is the embedded `config/default.ron`; [`Config::from_file`] loads another and
-//! names the file, line and column of anything wrong. Sections: monitoring, supervisor, deployment.
+//! [`Config::default`] equals the embedded `config/default.ron` (which documents every field);
+//! [`Config::from_file`] loads another and names the file, line, column and field path of anything it
+//! cannot parse. [`Config::validate`] sorts what it finds into errors (the runtime refuses to start),
+//! warnings and recommendations; [`Config::checklist`] marks deployment items already satisfied.
+//! Sections: `monitoring`, `alerting`, `optimization`, `supervisor`, `deployment`.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +26,10 @@ pub const DEFAULT_RON: &str = include_str!("../config/default.ron");
 pub struct Config {
     /// Monitors, collection and mailboxes.
     pub monitoring: MonitoringConfig,
+    /// Alert rules and notification channels.
+    pub alerting: AlertingConfig,
+    /// Memory housekeeping and automatic tuning.
+    pub optimization: OptimizationConfig,
     /// How the root supervisor restarts failed actors.
     pub supervisor: SupervisorConfig,
     /// Where the runtime runs and listens.
@@ -31,8 +40,10 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitoringConfig {
-    /// Monitors started with the runtime.
+    /// Monitors started with the runtime (more are created on first use).
     pub monitors: Vec<String>,
+    /// The most monitors the runtime will hold.
+    pub max_monitors: usize,
     /// How often each monitor collects recorded samples.
     #[serde(with = "duration_serde")]
     pub tick: Duration,
@@ -50,35 +61,478 @@ pub struct MonitoringConfig {
     pub watchdog_budget: Duration,
 }
 
+/// A secret: given in the file, or read from an environment variable when used. Never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Secret {
+    /// The value itself.
+    Value(String),
+    /// The name of the environment variable holding it.
+    Env(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Secret(<redacted>)"),
+            Secret::Env(name) => write!(f, "Secret(env {name})"),
+        }
+    }
+}
+
+impl Secret {
+    /// The secret's value.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+        }
+    }
+}
+
+/// A statistic a rule watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Mean latency over the window, seconds.
+    Mean,
+    /// Median latency, seconds.
+    P50,
+    /// 90th percentile latency, seconds.
+    P90,
+    /// 95th percentile latency, seconds.
+    P95,
+    /// 99th percentile latency, seconds.
+    P99,
+    /// 99.9th percentile latency, seconds.
+    P999,
+    /// Largest latency in the window, seconds.
+    Max,
+    /// Queries per second.
+    QueriesPerSecond,
+    /// Index operations per second.
+    IndexesPerSecond,
+    /// Operations of every kind per second.
+    OperationsPerSecond,
+    /// Failed over all operations, 0 to 1.
+    ErrorRate,
+    /// Resident memory of the process, bytes.
+    ProcessMemoryBytes,
+    /// Messages dropped or refused by mailboxes, all actors.
+    MailboxDrops,
+    /// Restarts within the supervisor's intensity window.
+    Restarts,
+}
+
+impl Metric {
+    /// Whether the metric is read from one monitor (rules on it name the monitor).
+    pub fn per_monitor(self) -> bool {
+        !matches!(
+            self,
+            Metric::ProcessMemoryBytes | Metric::MailboxDrops | Metric::Restarts
+        )
+    }
+}
+
+/// Which side of the threshold is bad.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Values above the threshold breach it.
+    #[default]
+    Above,
+    /// Values below the threshold breach it.
+    Below,
+}
+
+/// One alert rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// The alert's name (its `alertname` label).
+    pub name: String,
+    /// The monitor it reads, for per-monitor metrics.
+    #[serde(default)]
+    pub monitor: Option<String>,
+    /// The statistic.
+    pub metric: Metric,
+    /// Which side of the thresholds is bad.
+    #[serde(default)]
+    pub comparison: Comparison,
+    /// The warning threshold.
+    #[serde(default)]
+    pub warning: Option<f64>,
+    /// The critical threshold.
+    #[serde(default)]
+    pub critical: Option<f64>,
+    /// How long a breach must last before the alert fires.
+    #[serde(rename = "for", with = "duration_serde")]
+    pub for_: Duration,
+    /// How long the alert keeps firing after the breach ends.
+    #[serde(with = "duration_serde")]
+    pub keep_firing_for: Duration,
+    /// Extra labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations; `{value}` and `{threshold}` in them are replaced.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// How every channel retries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// First retry delay (doubles each time; `Retry-After` is honoured).
+    #[serde(with = "duration_serde")]
+    pub backoff_min: Duration,
+    /// Largest retry delay.
+    #[serde(with = "duration_serde")]
+    pub backoff_max: Duration,
+    /// A notification not delivered within this is recorded as failed.
+    #[serde(with = "duration_serde")]
+    pub deadline: Duration,
+    /// Consecutive failures that open the channel's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before trying again.
+    #[serde(with = "duration_serde")]
+    pub breaker_reset: Duration,
+    /// Notifications each channel's outbox holds.
+    pub outbox_capacity: usize,
+}
+
+/// The log channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogChannel {
+    /// Whether alerts are logged.
+    pub enabled: bool,
+}
+
+/// A generic webhook (Alertmanager webhook format, version 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChannel {
+    /// Whether it is used.
+    pub enabled: bool,
+    /// Where to POST.
+    pub url: Option<Secret>,
+}
+
+/// A Slack incoming webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackChannel {
+    /// Whether it is used.
+    pub enabled: bool,
+    /// The incoming-webhook URL.
+    pub webhook_url: Option<Secret>,
+    /// Channel override.
+    pub channel: Option<String>,
+}
+
+/// Email over SMTP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChannel {
+    /// Whether it is used.
+    pub enabled: bool,
+    /// SMTP server host.
+    pub smtp_host: String,
+    /// SMTP server port.
+    pub smtp_port: u16,
+    /// SMTP user name.
+    pub username: Option<Secret>,
+    /// SMTP password.
+    pub password: Option<Secret>,
+    /// Sender address.
+    pub from: String,
+    /// Recipient addresses.
+    pub recipients: Vec<String>,
+}
+
+/// Alertmanager's v2 API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerChannel {
+    /// Whether it is used.
+    pub enabled: bool,
+    /// Base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: Option<String>,
+    /// Firing alerts are re-sent this often.
+    #[serde(with = "duration_serde")]
+    pub resend_interval: Duration,
+}
+
+/// Notification channels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Retries, deadline and circuit breaker, for every channel.
+    pub delivery: DeliveryPolicy,
+    /// The log.
+    pub log: LogChannel,
+    /// A generic webhook.
+    pub webhook: WebhookChannel,
+    /// Slack.
+    pub slack: SlackChannel,
+    /// Email.
+    pub email: EmailChannel,
+    /// Alertmanager.
+    pub alertmanager: AlertmanagerChannel,
+}
+
+impl ChannelsConfig {
+    /// Names of the enabled channels.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        [
+            ("log", self.log.enabled),
+            ("webhook", self.webhook.enabled),
+            ("slack", self.slack.enabled),
+            ("email", self.email.enabled),
+            ("alertmanager", self.alertmanager.enabled),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect()
+    }
+}
+
+/// Escalation of unacknowledged alerts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// An unacknowledged firing alert moves to the next tier after this.
+    #[serde(with = "duration_serde")]
+    pub timeout: Duration,
+    /// Channel names per tier, first tier first.
+    pub tiers: Vec<Vec<String>>,
+}
+
+/// Per-receiver rate limits; the overflow folds into one summary notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Notifications per channel per minute.
+    pub per_minute: u32,
+    /// Notifications per channel per hour.
+    pub per_hour: u32,
+}
+
+/// Alert rules and notification channels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Whether rules are evaluated.
+    pub enabled: bool,
+    /// How often rules are evaluated.
+    #[serde(with = "duration_serde")]
+    pub check_interval: Duration,
+    /// Labels that group alerts into one notification.
+    pub group_by: Vec<String>,
+    /// Wait before the first notification of a new group.
+    #[serde(with = "duration_serde")]
+    pub group_wait: Duration,
+    /// Wait before notifying a group about new alerts.
+    #[serde(with = "duration_serde")]
+    pub group_interval: Duration,
+    /// Wait before re-sending an unchanged firing group.
+    #[serde(with = "duration_serde")]
+    pub repeat_interval: Duration,
+    /// Resolved alerts kept in history.
+    pub history_limit: usize,
+    /// The rules.
+    pub rules: Vec<AlertRule>,
+    /// The channels.
+    pub channels: ChannelsConfig,
+    /// Escalation tiers.
+    pub escalation: EscalationConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Memory housekeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// The process's memory budget, MiB.
+    pub max_memory_usage_mb: u64,
+    /// Fraction of the budget at which actors are asked to trim (0 to 1).
+    pub gc_trigger_threshold: f64,
+    /// How often memory is measured.
+    #[serde(with = "duration_serde")]
+    pub memory_cleanup_interval: Duration,
+    /// Intervals of history monitors keep when trimmed.
+    pub trim_keep_intervals: usize,
+}
+
+/// Automatic tuning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningConfig {
+    /// Whether tuning actions are applied (suggestions are made either way).
+    pub enabled: bool,
+    /// How often profiles are rebuilt.
+    #[serde(with = "duration_serde")]
+    pub performance_analysis_interval: Duration,
+    /// Sampling is reduced when the latency's coefficient of variation is below this.
+    pub adaptive_sampling_threshold: f64,
+    /// Sampling is reduced above this many operations per second.
+    pub high_throughput_per_second: f64,
+    /// The smallest sampling fraction tuning may set.
+    pub min_sample_fraction: f64,
+}
+
+/// Memory housekeeping and automatic tuning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationConfig {
+    /// Memory.
+    pub memory: MemoryConfig,
+    /// Tuning.
+    pub tuning: TuningConfig,
+}
+
+/// Where the runtime runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// A developer's machine.
+    Development,
+    /// Pre-production.
+    Staging,
+    /// Production.
+    Production,
+}
+
 /// Where the runtime runs and listens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
-    /// `development`, `staging` or `production`.
-    pub environment: String,
+    /// The environment.
+    pub environment: Environment,
+    /// Log level for the `watchkeeper run` command (`error` to `trace`).
+    pub log_level: String,
+    /// Whether the admin HTTP server runs.
+    pub admin_enabled: bool,
     /// Admin HTTP address.
     pub bind_address: String,
-    /// Admin HTTP port.
+    /// Admin HTTP port (0 picks a free one).
     pub health_check_port: u16,
+    /// Whether `/metrics` is served.
+    pub metrics_enabled: bool,
+    /// Bearer token the mutating admin endpoints require.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let secs = Duration::from_secs;
         Config {
             monitoring: MonitoringConfig {
                 monitors: vec!["search".into(), "index".into()],
-                tick: Duration::from_secs(1),
+                max_monitors: 64,
+                tick: secs(1),
                 window: 60,
                 histogram: HistogramBounds::default(),
                 mailbox_capacity: 1024,
-                ask_timeout: Duration::from_secs(2),
+                ask_timeout: secs(2),
                 watchdog_budget: Duration::from_millis(250),
+            },
+            alerting: AlertingConfig {
+                enabled: true,
+                check_interval: secs(10),
+                group_by: vec!["alertname".into(), "monitor".into()],
+                group_wait: secs(30),
+                group_interval: secs(300),
+                repeat_interval: secs(4 * 3600),
+                history_limit: 1000,
+                rules: vec![AlertRule {
+                    name: "SearchLatencyHigh".into(),
+                    monitor: Some("search".into()),
+                    metric: Metric::P99,
+                    comparison: Comparison::Above,
+                    warning: Some(0.1),
+                    critical: Some(0.5),
+                    for_: secs(60),
+                    keep_firing_for: Duration::ZERO,
+                    labels: BTreeMap::from([("team".into(), "search".into())]),
+                    annotations: BTreeMap::from([(
+                        "summary".into(),
+                        "search p99 latency is {value}s (threshold {threshold}s)".into(),
+                    )]),
+                }],
+                channels: ChannelsConfig {
+                    delivery: DeliveryPolicy {
+                        retries: 3,
+                        backoff_min: Duration::from_millis(500),
+                        backoff_max: secs(30),
+                        deadline: secs(300),
+                        breaker_failures: 5,
+                        breaker_reset: secs(60),
+                        outbox_capacity: 256,
+                    },
+                    log: LogChannel { enabled: true },
+                    webhook: WebhookChannel {
+                        enabled: false,
+                        url: None,
+                    },
+                    slack: SlackChannel {
+                        enabled: false,
+                        webhook_url: None,
+                        channel: None,
+                    },
+                    email: EmailChannel {
+                        enabled: false,
+                        smtp_host: "127.0.0.1".into(),
+                        smtp_port: 25,
+                        username: None,
+                        password: None,
+                        from: "watchkeeper@localhost".into(),
+                        recipients: vec![],
+                    },
+                    alertmanager: AlertmanagerChannel {
+                        enabled: false,
+                        url: None,
+                        resend_interval: secs(60),
+                    },
+                },
+                escalation: EscalationConfig {
+                    timeout: secs(900),
+                    tiers: vec![vec!["log".into()]],
+                },
+                rate_limit: RateLimitConfig {
+                    per_minute: 10,
+                    per_hour: 100,
+                },
+            },
+            optimization: OptimizationConfig {
+                memory: MemoryConfig {
+                    max_memory_usage_mb: 512,
+                    gc_trigger_threshold: 0.8,
+                    memory_cleanup_interval: secs(300),
+                    trim_keep_intervals: 10,
+                },
+                tuning: TuningConfig {
+                    enabled: true,
+                    performance_analysis_interval: secs(60),
+                    adaptive_sampling_threshold: 0.1,
+                    high_throughput_per_second: 1000.0,
+                    min_sample_fraction: 0.01,
+                },
             },
             supervisor: SupervisorConfig::default(),
             deployment: DeploymentConfig {
-                environment: "development".into(),
+                environment: Environment::Development,
+                log_level: "info".into(),
+                admin_enabled: true,
                 bind_address: "127.0.0.1".into(),
                 health_check_port: 8080,
+                metrics_enabled: true,
+                admin_token: None,
             },
         }
     }
@@ -91,6 +545,8 @@ pub struct ConfigError {
     pub file: Option<PathBuf>,
     /// 1-based line and column, when known.
     pub position: Option<(usize, usize)>,
+    /// The field, as a path from the top (`alerting.rules[0].for`), when known.
+    pub field: Option<String>,
     /// What is wrong.
     pub message: String,
 }
@@ -102,36 +558,147 @@ impl std::fmt::Display for ConfigError {
             .as_ref()
             .map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
         match self.position {
-            Some((line, col)) => write!(f, "{file}:{line}:{col}: {}", self.message),
-            None => write!(f, "{file}: {}", self.message),
+            Some((line, col)) => write!(f, "{file}:{line}:{col}: ")?,
+            None => write!(f, "{file}: ")?,
         }
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Something to consider.
+    Recommendation,
+    /// Works, but probably not as intended.
+    Warning,
+    /// Unusable: the runtime refuses to start.
+    Error,
+}
+
+/// One thing validation found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How serious.
+    pub severity: Severity,
+    /// The field path.
+    pub field: String,
+    /// What and why.
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Recommendation => "recommendation",
+        };
+        write!(f, "{label}: {}: {}", self.field, self.message)
+    }
+}
+
+/// Everything validation found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Validation {
+    /// Findings, most serious first.
+    pub findings: Vec<Finding>,
+}
+
+impl Validation {
+    /// Findings of one severity.
+    pub fn of(&self, severity: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.severity == severity)
+    }
+
+    /// Whether there is any error.
+    pub fn has_errors(&self) -> bool {
+        self.of(Severity::Error).next().is_some()
+    }
+
+    fn push(&mut self, severity: Severity, field: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            severity,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for finding in &self.findings {
+            writeln!(f, "{finding}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One item of the deployment checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChecklistItem {
+    /// What to do.
+    pub item: String,
+    /// Whether the configuration already does it.
+    pub complete: bool,
+}
+
+fn valid_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
+fn valid_email(address: &str) -> bool {
+    matches!(address.split_once('@'), Some((user, host)) if !user.is_empty() && !host.is_empty() && !address.contains(char::is_whitespace))
+}
+
 impl Config {
-    /// Parses RON text.
+    /// Parses RON text; errors name the line, column and field path.
     pub fn from_ron(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = ron::from_str(text).map_err(|e| ConfigError {
+        let mut de = ron::Deserializer::from_str(text).map_err(|e| ConfigError {
             file: None,
             position: Some((e.position.line, e.position.col)),
+            field: None,
             message: e.code.to_string(),
         })?;
-        config.check().map_err(|message| ConfigError {
-            file: None,
-            position: None,
-            message,
+        let parsed: Result<Config, _> = serde_path_to_error::deserialize(&mut de);
+        let config = parsed.map_err(|e| {
+            let path = e.path().to_string();
+            let spanned = de.span_error(e.into_inner());
+            ConfigError {
+                file: None,
+                position: Some((spanned.position.line, spanned.position.col)),
+                field: (path != ".").then_some(path),
+                message: spanned.code.to_string(),
+            }
+        })?;
+        de.end().map_err(|e| {
+            let spanned = de.span_error(e);
+            ConfigError {
+                file: None,
+                position: Some((spanned.position.line, spanned.position.col)),
+                field: None,
+                message: spanned.code.to_string(),
+            }
         })?;
         Ok(config)
     }
 
-    /// Loads and checks a RON file.
+    /// Loads a RON file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: Some(path.to_owned()),
             position: None,
+            field: None,
             message: format!("cannot read: {e}"),
         })?;
         Config::from_ron(&text).map_err(|e| ConfigError {
@@ -142,17 +709,68 @@ impl Config {
 
     /// Pretty RON text of this configuration.
     pub fn to_ron(&self) -> String {
-        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+        let pretty = ron::ser::PrettyConfig::default().struct_names(false);
+        ron::ser::to_string_pretty(self, pretty)
             .unwrap_or_else(|e| format!("// cannot serialize: {e}"))
     }
 
-    /// Errors that make the configuration unusable.
-    fn check(&self) -> Result<(), String> {
+    /// Writes this configuration as pretty RON.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.to_ron())
+    }
+
+    /// Checks the configuration: errors (the runtime refuses to start), warnings, recommendations.
+    pub fn validate(&self) -> Validation {
+        use Severity::{Error, Recommendation, Warning};
+        let mut v = Validation::default();
         let m = &self.monitoring;
-        m.histogram
-            .layout()
-            .map_err(|e| format!("monitoring.histogram: {e}"))?;
-        for (field, d) in [
+        let production = self.deployment.environment == Environment::Production;
+
+        if let Err(e) = m.histogram.layout() {
+            v.push(Error, "monitoring.histogram", e);
+        }
+        if m.monitors.is_empty() {
+            v.push(Error, "monitoring.monitors", "no monitors configured");
+        } else if m.monitors.len() > 10 {
+            v.push(
+                Recommendation,
+                "monitoring.monitors",
+                format!(
+                    "{} monitors; more than 10 costs memory on every recording thread",
+                    m.monitors.len()
+                ),
+            );
+        }
+        if m.max_monitors == 0 {
+            v.push(Error, "monitoring.max_monitors", "must be at least 1");
+        } else if m.monitors.len() > m.max_monitors {
+            v.push(
+                Error,
+                "monitoring.max_monitors",
+                format!(
+                    "{} monitors configured but at most {} allowed",
+                    m.monitors.len(),
+                    m.max_monitors
+                ),
+            );
+        }
+        if m.window == 0 {
+            v.push(Error, "monitoring.window", "must be at least 1");
+        }
+        if m.mailbox_capacity == 0 {
+            v.push(Error, "monitoring.mailbox_capacity", "must be at least 1");
+        } else if m.mailbox_capacity < 1000 {
+            v.push(
+                Warning,
+                "monitoring.mailbox_capacity",
+                format!(
+                    "{} is small; bursts will be refused (at least 1000 suggested)",
+                    m.mailbox_capacity
+                ),
+            );
+        }
+
+        let mut durations = vec![
             ("monitoring.tick", m.tick),
             ("monitoring.ask_timeout", m.ask_timeout),
             ("monitoring.watchdog_budget", m.watchdog_budget),
@@ -160,59 +778,363 @@ impl Config {
                 "supervisor.intensity.within",
                 self.supervisor.intensity.within,
             ),
-        ] {
+            (
+                "optimization.memory.memory_cleanup_interval",
+                self.optimization.memory.memory_cleanup_interval,
+            ),
+            (
+                "optimization.tuning.performance_analysis_interval",
+                self.optimization.tuning.performance_analysis_interval,
+            ),
+        ];
+        let a = &self.alerting;
+        durations.extend([
+            ("alerting.check_interval", a.check_interval),
+            ("alerting.group_interval", a.group_interval),
+            ("alerting.repeat_interval", a.repeat_interval),
+            ("alerting.escalation.timeout", a.escalation.timeout),
+            (
+                "alerting.channels.delivery.deadline",
+                a.channels.delivery.deadline,
+            ),
+            (
+                "alerting.channels.alertmanager.resend_interval",
+                a.channels.alertmanager.resend_interval,
+            ),
+        ]);
+        for (field, d) in durations {
             if d.is_zero() {
-                return Err(format!("{field} must be positive"));
+                v.push(Error, field, "must be positive");
             }
         }
-        if m.window == 0 {
-            return Err("monitoring.window must be at least 1".into());
-        }
-        if m.mailbox_capacity == 0 {
-            return Err("monitoring.mailbox_capacity must be at least 1".into());
-        }
+
         let b = &self.supervisor.backoff;
         if !(0.0..=1.0).contains(&b.jitter) {
-            return Err(format!(
-                "supervisor.backoff.jitter must be within 0..=1, not {}",
-                b.jitter
-            ));
+            v.push(
+                Error,
+                "supervisor.backoff.jitter",
+                format!("must be within 0 and 1, not {}", b.jitter),
+            );
         }
         if b.min > b.max {
-            return Err("supervisor.backoff.min must not exceed supervisor.backoff.max".into());
+            v.push(Error, "supervisor.backoff", "min must not exceed max");
         }
-        Ok(())
+        if self.supervisor.intensity.max_restarts == 0 {
+            v.push(
+                Warning,
+                "supervisor.intensity.max_restarts",
+                "0: the first failure escalates",
+            );
+        }
+
+        let mem = &self.optimization.memory;
+        let limit = mem.max_memory_usage_mb;
+        if limit < 64 {
+            v.push(
+                Error,
+                "optimization.memory.max_memory_usage_mb",
+                format!("{limit} MB is below the 64 MB minimum"),
+            );
+        } else if limit < 128 || (production && limit < 256) {
+            let floor = if production { 256 } else { 128 };
+            v.push(
+                Warning,
+                "optimization.memory.max_memory_usage_mb",
+                format!("{limit} MB is below {floor} MB"),
+            );
+        }
+        if !(mem.gc_trigger_threshold > 0.0 && mem.gc_trigger_threshold <= 1.0) {
+            v.push(
+                Error,
+                "optimization.memory.gc_trigger_threshold",
+                format!("must be within (0, 1], not {}", mem.gc_trigger_threshold),
+            );
+        }
+        if !mem.memory_cleanup_interval.is_zero()
+            && mem.memory_cleanup_interval < Duration::from_secs(60)
+        {
+            v.push(
+                Warning,
+                "optimization.memory.memory_cleanup_interval",
+                "under one minute: measuring costs more than it saves",
+            );
+        }
+        let t = &self.optimization.tuning;
+        if !t.enabled {
+            v.push(
+                Recommendation,
+                "optimization.tuning.enabled",
+                "tuning is disabled; enable it to adapt sampling and windows to the load",
+            );
+        }
+        if !(t.min_sample_fraction > 0.0 && t.min_sample_fraction <= 1.0) {
+            v.push(
+                Error,
+                "optimization.tuning.min_sample_fraction",
+                format!("must be within (0, 1], not {}", t.min_sample_fraction),
+            );
+        }
+        for (field, x) in [
+            (
+                "optimization.tuning.adaptive_sampling_threshold",
+                t.adaptive_sampling_threshold,
+            ),
+            (
+                "optimization.tuning.high_throughput_per_second",
+                t.high_throughput_per_second,
+            ),
+        ] {
+            if !x.is_finite() || x < 0.0 {
+                v.push(
+                    Error,
+                    field,
+                    format!("must be a non-negative number, not {x}"),
+                );
+            }
+        }
+
+        if !a.enabled {
+            v.push(
+                Warning,
+                "alerting.enabled",
+                "alerting is disabled: nobody will hear of breaches",
+            );
+        }
+        let channels = a.channels.enabled();
+        if a.enabled && channels.is_empty() {
+            v.push(
+                Error,
+                "alerting.channels",
+                "alerting is enabled but no channel is",
+            );
+        }
+        for (i, rule) in a.rules.iter().enumerate() {
+            let field = |f: &str| format!("alerting.rules[{i}].{f}");
+            if rule.name.trim().is_empty() {
+                v.push(Error, field("name"), "empty");
+            }
+            if rule.metric.per_monitor() {
+                match &rule.monitor {
+                    None => v.push(Error, field("monitor"), format!("{:?} is read from a monitor; name one", rule.metric)),
+                    Some(name) if !m.monitors.contains(name) => v.push(Warning, field("monitor"), format!("`{name}` is not among monitoring.monitors; it alerts only once the host creates it")),
+                    Some(_) => {}
+                }
+            }
+            for (which, x) in [("warning", rule.warning), ("critical", rule.critical)] {
+                if let Some(x) = x {
+                    if !x.is_finite() {
+                        v.push(
+                            Error,
+                            field(which),
+                            format!("threshold must be a number, not {x}"),
+                        );
+                    }
+                }
+            }
+            match (rule.warning, rule.critical) {
+                (None, None) => v.push(
+                    Error,
+                    field("critical"),
+                    "a rule needs a warning or a critical threshold",
+                ),
+                (Some(w), Some(c)) if w.is_finite() && c.is_finite() => {
+                    let ordered = match rule.comparison {
+                        Comparison::Above => w < c,
+                        Comparison::Below => w > c,
+                    };
+                    if !ordered {
+                        v.push(
+                            Error,
+                            field("warning"),
+                            format!(
+                                "warning {w} must come before critical {c} ({:?})",
+                                rule.comparison
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ti, tier) in a.escalation.tiers.iter().enumerate() {
+            for name in tier {
+                if !channels.contains(&name.as_str()) {
+                    v.push(
+                        Error,
+                        format!("alerting.escalation.tiers[{ti}]"),
+                        format!("channel `{name}` is not enabled"),
+                    );
+                }
+            }
+        }
+        if a.rate_limit.per_minute == 0 || a.rate_limit.per_hour == 0 {
+            v.push(Error, "alerting.rate_limit", "limits must be at least 1");
+        } else if a.rate_limit.per_hour < a.rate_limit.per_minute {
+            v.push(
+                Warning,
+                "alerting.rate_limit",
+                "per_hour is below per_minute",
+            );
+        }
+        let ch = &a.channels;
+        if ch.email.enabled {
+            if ch.email.recipients.is_empty() {
+                v.push(
+                    Error,
+                    "alerting.channels.email.recipients",
+                    "email is enabled without recipients",
+                );
+            }
+            for r in &ch.email.recipients {
+                if !valid_email(r) {
+                    v.push(
+                        Error,
+                        "alerting.channels.email.recipients",
+                        format!("`{r}` is not an email address"),
+                    );
+                }
+            }
+            if !valid_email(&ch.email.from) {
+                v.push(
+                    Error,
+                    "alerting.channels.email.from",
+                    format!("`{}` is not an email address", ch.email.from),
+                );
+            }
+        }
+        if ch.slack.enabled && ch.slack.webhook_url.is_none() {
+            v.push(
+                Error,
+                "alerting.channels.slack.webhook_url",
+                "Slack is enabled without a webhook URL",
+            );
+        }
+        if ch.webhook.enabled && ch.webhook.url.is_none() {
+            v.push(
+                Error,
+                "alerting.channels.webhook.url",
+                "the webhook is enabled without a URL",
+            );
+        }
+        for (field, secret) in [
+            ("alerting.channels.webhook.url", &ch.webhook.url),
+            ("alerting.channels.slack.webhook_url", &ch.slack.webhook_url),
+        ] {
+            if let Some(Secret::Value(url)) = secret {
+                if !valid_http_url(url) {
+                    v.push(Error, field, "not an http(s) URL");
+                }
+            }
+        }
+        if ch.alertmanager.enabled {
+            match &ch.alertmanager.url {
+                Some(url) if valid_http_url(url) => {}
+                _ => v.push(
+                    Error,
+                    "alerting.channels.alertmanager.url",
+                    "Alertmanager is enabled without an http(s) URL",
+                ),
+            }
+        }
+
+        let d = &self.deployment;
+        match d.bind_address.parse::<IpAddr>() {
+            Err(_) => v.push(
+                Error,
+                "deployment.bind_address",
+                format!("`{}` is not an IP address", d.bind_address),
+            ),
+            Ok(ip) if !ip.is_loopback() && d.admin_token.is_none() => v.push(
+                if production { Error } else { Warning },
+                "deployment.admin_token",
+                format!("the admin server listens on {ip} without a token"),
+            ),
+            Ok(_) => {}
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&d.log_level.as_str()) {
+            v.push(
+                Error,
+                "deployment.log_level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    d.log_level
+                ),
+            );
+        } else if production && matches!(d.log_level.as_str(), "debug" | "trace") {
+            v.push(
+                Warning,
+                "deployment.log_level",
+                "debug logging in production",
+            );
+        }
+        v.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        v
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedded_default_file_is_config_default() {
-        assert_eq!(Config::from_ron(DEFAULT_RON).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn round_trips_through_pretty_ron() {
-        let c = Config::default();
-        assert_eq!(Config::from_ron(&c.to_ron()).unwrap(), c);
-    }
-
-    #[test]
-    fn errors_name_the_position_and_the_field() {
-        let bad = DEFAULT_RON.replace("window: 60,", "window: 60,\n        windw: 3,");
-        let e = Config::from_ron(&bad).unwrap_err();
-        assert!(e.message.contains("windw"), "{e}");
-        assert!(e.position.unwrap().0 > 1);
-        let bad = DEFAULT_RON.replace("tick: \"1s\"", "tick: \"1 fortnight\"");
-        let e = Config::from_ron(&bad).unwrap_err();
-        assert!(e.message.contains("unknown unit"), "{e}");
-        let bad = DEFAULT_RON.replace("jitter: 0.2", "jitter: 7.0");
-        assert!(Config::from_ron(&bad)
-            .unwrap_err()
-            .message
-            .contains("jitter"));
+    /// The deployment checklist, each item marked complete when this configuration satisfies it.
+    pub fn checklist(&self) -> Vec<ChecklistItem> {
+        let a = &self.alerting;
+        let ip_loopback = self
+            .deployment
+            .bind_address
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false);
+        let secrets = [
+            &a.channels.webhook.url,
+            &a.channels.slack.webhook_url,
+            &a.channels.email.password,
+            &self.deployment.admin_token,
+        ];
+        let items = [
+            (
+                "Memory limit of at least 256 MB",
+                self.optimization.memory.max_memory_usage_mb >= 256,
+            ),
+            (
+                "Memory measured at most every minute or less often",
+                self.optimization.memory.memory_cleanup_interval >= Duration::from_secs(60),
+            ),
+            (
+                "Alerting enabled with at least one rule",
+                a.enabled && !a.rules.is_empty(),
+            ),
+            (
+                "A notification channel other than the log",
+                a.channels.enabled().iter().any(|c| *c != "log"),
+            ),
+            ("Escalation beyond one tier", a.escalation.tiers.len() > 1),
+            ("Automatic tuning enabled", self.optimization.tuning.enabled),
+            (
+                "Prometheus metrics served",
+                self.deployment.admin_enabled && self.deployment.metrics_enabled,
+            ),
+            (
+                "Admin server on loopback or protected by a token",
+                ip_loopback || self.deployment.admin_token.is_some(),
+            ),
+            (
+                "Secrets read from environment variables",
+                secrets.iter().all(|s| !matches!(s, Some(Secret::Value(_)))),
+            ),
+            (
+                "Environment set to production",
+                self.deployment.environment == Environment::Production,
+            ),
+            (
+                "No validation errors or warnings",
+                self.validate()
+                    .findings
+                    .iter()
+                    .all(|f| f.severity == Severity::Recommendation),
+            ),
+        ];
+        items
+            .into_iter()
+            .map(|(item, complete)| ChecklistItem {
+                item: item.into(),
+                complete,
+            })
+            .collect()
     }
 }

@@ -11,6 +11,8 @@ use crate::config::ConfigError;
 pub enum Error {
     /// The configuration could not be loaded or is invalid.
     Config(ConfigError),
+    /// The configuration has errors; the runtime did not start.
+    Invalid(crate::config::Validation),
     /// The actor system did not start.
     Start(String),
     /// An actor did not answer.
@@ -25,6 +27,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Config(e) => write!(f, "configuration: {e}"),
+            Error::Invalid(v) => write!(f, "invalid configuration:\n{v}"),
             Error::Start(e) => write!(f, "cannot start the runtime: {e}"),
             Error::Ask(e) => e.fmt(f),
             Error::Stopped => f.write_str("the runtime has stopped"),

@@ -18,8 +18,10 @@
 //! ```
 #![warn(missing_docs)]
 
+mod admin;
 pub mod config;
 mod error;
+pub mod exposition;
 mod health;
 mod monitor_handle;
 mod runtime;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use watchkeeper_actors::{
-    ChildRef, GetStats, MonitorActor, OpKind, PerformanceStats, Recorder, SetSampling,
+    ChildRef, GetStats, MonitorActor, MonitorStore, OpKind, PerformanceStats, Recorder, SetSampling,
 };
 
 use crate::error::Error;
@@ -17,6 +17,7 @@ pub struct MonitorHandle {
     name: Arc<str>,
     recorder: Recorder,
     actor: ChildRef<MonitorActor>,
+    store: Arc<MonitorStore>,
     link: SystemLink,
 }
 
@@ -31,16 +32,22 @@ impl std::fmt::Debug for MonitorHandle {
 impl MonitorHandle {
     pub(crate) fn new(
         name: Arc<str>,
-        recorder: Recorder,
+        store: Arc<MonitorStore>,
         actor: ChildRef<MonitorActor>,
         link: SystemLink,
     ) -> Self {
         MonitorHandle {
             name,
-            recorder,
+            recorder: store.recorder().clone(),
             actor,
+            store,
             link,
         }
+    }
+
+    /// The monitor's collected state (for exposition).
+    pub(crate) fn store(&self) -> &MonitorStore {
+        &self.store
     }
 
     /// The monitor's name.

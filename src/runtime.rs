@@ -86,6 +86,7 @@ struct Threads {
 pub struct Runtime {
     inner: Arc<Inner>,
     threads: Option<Threads>,
+    admin: Option<(actix_web::dev::ServerHandle, std::net::SocketAddr)>,
 }
 
 struct Started {
@@ -101,6 +102,13 @@ impl Runtime {
     /// Starts the actor tree described by `config` on threads of its own, with the configured
     /// monitors. Works from synchronous hosts and from inside a host's own Tokio runtime.
     pub fn start(config: Config) -> Result<Runtime, Error> {
+        let validation = config.validate();
+        if validation.has_errors() {
+            return Err(Error::Invalid(validation));
+        }
+        for finding in validation.of(crate::config::Severity::Warning) {
+            tracing::warn!(field = %finding.field, message = %finding.message, "Configuration warning");
+        }
         let (started_tx, started_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
         let supervisor_config = config.supervisor;
@@ -163,23 +171,56 @@ impl Runtime {
             system: started.system,
             config,
         });
-        let runtime = Runtime {
+        let mut runtime = Runtime {
             inner,
             threads: Some(Threads {
                 system: system_thread,
                 done: done_rx,
                 watchdog: started.watchdog,
             }),
+            admin: None,
         };
+        if runtime.inner.config.deployment.admin_enabled {
+            let inner = runtime.inner.clone();
+            let started = runtime
+                .inner
+                .link
+                .run_blocking(
+                    async move { crate::admin::start(inner) },
+                    Duration::from_secs(10),
+                )
+                .and_then(|r| r.map_err(|e| Error::Start(format!("admin server: {e}"))));
+            match started {
+                Ok(admin) => runtime.admin = Some(admin),
+                Err(e) => {
+                    let _ = runtime.shutdown_within(Duration::from_secs(5));
+                    return Err(e);
+                }
+            }
+        }
         for name in runtime.inner.config.monitoring.monitors.clone() {
             runtime.monitor(&name);
         }
         tracing::info!(
-            environment = %runtime.inner.config.deployment.environment,
+            environment = ?runtime.inner.config.deployment.environment,
             monitors = runtime.inner.config.monitoring.monitors.len(),
             "Runtime started"
         );
         Ok(runtime)
+    }
+
+    /// Where the admin HTTP server listens, when it runs.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The Prometheus text exposition `/metrics` serves.
+    pub fn render_metrics_blocking(&self) -> Result<String, Error> {
+        let inner = self.inner.clone();
+        self.inner.link.run_blocking(
+            async move { crate::exposition::render(&crate::admin::snapshot(&inner).await) },
+            self.inner.link.ask_timeout * 2,
+        )
     }
 
     /// The configuration it runs with.
@@ -215,12 +256,12 @@ impl Runtime {
                 }
             }
         };
-        let recorder = store.recorder().clone();
+        let actor_store = store.clone();
         let actor = self.inner.root.start_child(
-            ChildSpec::new(name, move || MonitorActor::new(store.clone()))
+            ChildSpec::new(name, move || MonitorActor::new(actor_store.clone()))
                 .mailbox_capacity(m.mailbox_capacity),
         );
-        let handle = MonitorHandle::new(name.into(), recorder, actor, self.inner.link.clone());
+        let handle = MonitorHandle::new(name.into(), store, actor, self.inner.link.clone());
         monitors.insert(name.to_owned(), handle.clone());
         handle
     }
@@ -261,8 +302,12 @@ impl Runtime {
         };
         let start = Instant::now();
         let root = self.inner.root.clone();
+        let admin = self.admin.take().map(|(handle, _)| handle);
         let report = self.inner.link.run_blocking(
             async move {
+                if let Some(admin) = admin {
+                    admin.stop(true).await;
+                }
                 let report = root.shutdown().await;
                 actix::System::current().stop();
                 report

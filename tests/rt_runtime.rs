@@ -15,6 +15,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 fn fast_config() -> Config {
     let mut c = Config::default();
     c.monitoring.tick = Duration::from_millis(20);
+    c.deployment.health_check_port = 0;
     c
 }
 

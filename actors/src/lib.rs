@@ -32,9 +32,9 @@ pub use self::host::ActorHost;
 pub use self::mailbox::{KindCounters, MailboxStats};
 pub use self::message::{AskError, Delivery, Message, Overflow, SendError};
 pub use self::monitor::{
-    Collect, Footprint, GetFootprint, GetStats, HistogramBounds, InjectPanic, KindStats,
-    MonitorActor, MonitorSettings, MonitorStore, PerformanceStats, Quantiles, Recorder,
-    SetSampling, SetWindow, Trim,
+    Collect, Exposition, Footprint, GetFootprint, GetStats, HistogramBounds, InjectPanic,
+    KindExposition, KindStats, MonitorActor, MonitorSettings, MonitorStore, PerformanceStats,
+    Quantiles, Recorder, SetSampling, SetWindow, Trim, EXPORT_BUCKETS,
 };
 pub use self::process::{GetProcessStats, ProcessMonitorActor, ProcessReport, ProcessStats};
 pub use self::recorder::{Layout, OpKind};

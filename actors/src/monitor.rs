@@ -168,11 +168,19 @@ struct Totals {
 /// The collector's last reading of each kind of one slot.
 type SlotSnapshot = Box<[Option<KindSnapshot>; MAX_KINDS]>;
 
+/// Upper bounds (seconds) of the fixed buckets a monitor exports; `+Inf` is implied.
+pub const EXPORT_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
 struct StoreState {
     snapshots: Vec<(Arc<Slot>, SlotSnapshot)>,
     window: VecDeque<Interval>,
     window_len: usize,
     totals: [Totals; MAX_KINDS],
+    /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor.
+    export: [[u64; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
     last_collect: Option<Instant>,
     last_sample_at: Option<DateTime<Utc>>,
     scratch: Histogram<u64>,
@@ -199,6 +207,7 @@ impl MonitorStore {
                 window: VecDeque::new(),
                 window_len: settings.window.max(1),
                 totals: [Totals::default(); MAX_KINDS],
+                export: [[0; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
                 last_collect: None,
                 last_sample_at: None,
                 scratch,
@@ -284,8 +293,22 @@ impl MonitorStore {
                 totals.max = totals.max.max(max);
             }
         }
+        let scale = u64::from(
+            recorders
+                .sample_every
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
+        );
         let mut any = false;
         for (k, kind) in interval.kinds.iter_mut().enumerate() {
+            for &(i, n) in &kind.buckets {
+                let seconds = layout.value(i as usize) as f64 * 1e-9;
+                let b = EXPORT_BUCKETS
+                    .iter()
+                    .position(|&le| seconds <= le)
+                    .unwrap_or(EXPORT_BUCKETS.len());
+                st.export[k][b] += n * scale;
+            }
             if kind.buckets.len() > 1 {
                 kind.buckets.sort_unstable_by_key(|b| b.0);
                 kind.buckets.dedup_by(|b, a| {
@@ -399,6 +422,44 @@ impl MonitorStore {
             },
             sample_fraction: 1.0 / f64::from(sample_every.max(1)),
             last_sample_at: st.last_sample_at,
+            kinds,
+        }
+    }
+
+    /// Cumulative counters and fixed buckets for Prometheus exposition (no quantile work).
+    pub fn exposition(&self) -> Exposition {
+        let names = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let st = self.lock();
+        let kinds = names
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0 || *k < 2)
+            .map(|(k, kind)| {
+                let t = st.totals[k];
+                let mut cumulative = [0u64; EXPORT_BUCKETS.len()];
+                let mut running = 0u64;
+                for (b, slot) in cumulative.iter_mut().enumerate() {
+                    running += st.export[k][b];
+                    // Sampled buckets are scaled estimates; never above the exact count.
+                    *slot = running.min(t.count);
+                }
+                KindExposition {
+                    kind,
+                    count: t.count,
+                    sum_seconds: t.sum as f64 * 1e-9,
+                    errors: t.errors,
+                    clamped: t.clamped,
+                    cumulative_buckets: cumulative,
+                }
+            })
+            .collect();
+        Exposition {
+            monitor: self.settings.name.clone(),
             kinds,
         }
     }
@@ -563,6 +624,32 @@ pub struct PerformanceStats {
     pub last_sample_at: Option<DateTime<Utc>>,
     /// Per operation kind.
     pub kinds: Vec<KindStats>,
+}
+
+/// One kind's cumulative figures for exposition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindExposition {
+    /// The kind's name.
+    pub kind: String,
+    /// Operations since start (exact).
+    pub count: u64,
+    /// Sum of their latencies, seconds (exact).
+    pub sum_seconds: f64,
+    /// Failed operations since start.
+    pub errors: u64,
+    /// Clamped samples since start.
+    pub clamped: u64,
+    /// Operations at or below each of [`EXPORT_BUCKETS`], cumulative.
+    pub cumulative_buckets: [u64; EXPORT_BUCKETS.len()],
+}
+
+/// A monitor's figures for exposition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exposition {
+    /// The monitor.
+    pub monitor: String,
+    /// Per kind (query and index always, others once used).
+    pub kinds: Vec<KindExposition>,
 }
 
 /// Bytes a component really holds.

@@ -1,5 +1,8 @@
-//! A probe actor for supervision tests: every site of an actor can be made to panic on command.
+//! Shared test helpers: a probe actor whose every site can be made to panic on command, and an HTTP client.
 #![allow(dead_code)]
+
+pub mod http;
+pub mod process;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,237 @@
+//! Prometheus text exposition of the runtime: every monitor's latency histograms and counters, and the
+//! runtime's own health (restarts, mailboxes, process resources).
+//!
+//! Every family is named once in [`FAMILIES`] with its type and help; base units (`_seconds`,
+//! `_bytes`), counters end in `_total`, histograms are cumulative `_bucket{le}` + `_sum` + `_count`.
+
+use std::fmt::Write as _;
+
+use watchkeeper_actors::{Exposition, ProcessReport, SupervisorStatus, EXPORT_BUCKETS};
+
+/// The exposition's Content-Type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const OPERATION_DURATION: &str = "watchkeeper_operation_duration_seconds";
+const OPERATION_ERRORS: &str = "watchkeeper_operation_errors_total";
+const CLAMPED: &str = "watchkeeper_clamped_samples_total";
+const RESTARTS: &str = "watchkeeper_actor_restarts_total";
+const ACTOR_UP: &str = "watchkeeper_actor_up";
+const MAILBOX_DEPTH: &str = "watchkeeper_mailbox_depth";
+const MAILBOX_HIGH_WATER: &str = "watchkeeper_mailbox_high_water";
+const MAILBOX_DROPS: &str = "watchkeeper_mailbox_dropped_messages_total";
+const ESCALATIONS: &str = "watchkeeper_supervisor_escalations_total";
+const RESIDENT: &str = "watchkeeper_process_resident_memory_bytes";
+const CPU: &str = "watchkeeper_process_cpu_seconds_total";
+const THREADS: &str = "watchkeeper_process_threads";
+const FDS: &str = "watchkeeper_process_open_fds";
+const UPTIME: &str = "watchkeeper_uptime_seconds";
+
+/// Every family the runtime exports: name, type, help.
+pub const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        OPERATION_DURATION,
+        "histogram",
+        "Latency of operations recorded by the host, by monitor and kind.",
+    ),
+    (
+        OPERATION_ERRORS,
+        "counter",
+        "Failed operations recorded by the host, by monitor and kind.",
+    ),
+    (
+        CLAMPED,
+        "counter",
+        "Latency samples that were zero or above the histogram range, recorded clamped.",
+    ),
+    (RESTARTS, "counter", "Restarts of each supervised actor."),
+    (
+        ACTOR_UP,
+        "gauge",
+        "1 while the actor is running, 0 while it restarts or after it stopped.",
+    ),
+    (
+        MAILBOX_DEPTH,
+        "gauge",
+        "Messages waiting in each actor's mailbox.",
+    ),
+    (
+        MAILBOX_HIGH_WATER,
+        "gauge",
+        "The largest depth each actor's mailbox has reached.",
+    ),
+    (
+        MAILBOX_DROPS,
+        "counter",
+        "Messages refused, dropped, evicted or undelivered, by actor, message kind and reason.",
+    ),
+    (
+        ESCALATIONS,
+        "counter",
+        "Times a supervisor exceeded its restart intensity.",
+    ),
+    (RESIDENT, "gauge", "Resident memory of the process."),
+    (
+        CPU,
+        "counter",
+        "CPU time used by the process, user and system.",
+    ),
+    (THREADS, "gauge", "Threads of the process."),
+    (FDS, "gauge", "Open file descriptors of the process."),
+    (UPTIME, "gauge", "Time since the runtime started."),
+];
+
+/// Escapes a label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str) {
+    if let Some((_, kind, help)) = FAMILIES.iter().find(|(n, _, _)| *n == name) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+}
+
+fn float(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else if x.is_nan() {
+        "NaN".into()
+    } else if x > 0.0 {
+        "+Inf".into()
+    } else {
+        "-Inf".into()
+    }
+}
+
+/// What one scrape renders.
+pub(crate) struct Snapshot {
+    pub(crate) monitors: Vec<Exposition>,
+    pub(crate) supervision: Option<SupervisorStatus>,
+    pub(crate) process: Option<ProcessReport>,
+    pub(crate) uptime_seconds: f64,
+}
+
+/// Renders a scrape.
+pub(crate) fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
+    header(&mut out, OPERATION_DURATION);
+    for m in &s.monitors {
+        let monitor = label(&m.monitor);
+        for k in &m.kinds {
+            let kind = label(&k.kind);
+            for (le, n) in EXPORT_BUCKETS.iter().zip(k.cumulative_buckets) {
+                let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
+            let _ = writeln!(
+                out,
+                "{OPERATION_DURATION}_sum{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
+                float(k.sum_seconds)
+            );
+            let _ = writeln!(
+                out,
+                "{OPERATION_DURATION}_count{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
+                k.count
+            );
+        }
+    }
+    for (family, get) in [(OPERATION_ERRORS, 0), (CLAMPED, 1)] {
+        header(&mut out, family);
+        for m in &s.monitors {
+            for k in &m.kinds {
+                let v = if get == 0 { k.errors } else { k.clamped };
+                let _ = writeln!(
+                    out,
+                    "{family}{{monitor=\"{}\",kind=\"{}\"}} {v}",
+                    label(&m.monitor),
+                    label(&k.kind)
+                );
+            }
+        }
+    }
+    if let Some(sup) = &s.supervision {
+        let children = sup.all_children();
+        header(&mut out, RESTARTS);
+        for c in &children {
+            let _ = writeln!(
+                out,
+                "{RESTARTS}{{actor=\"{}\"}} {}",
+                label(&c.name),
+                c.restarts
+            );
+        }
+        header(&mut out, ACTOR_UP);
+        for c in &children {
+            let up = u8::from(c.state == watchkeeper_actors::ChildState::Running);
+            let _ = writeln!(out, "{ACTOR_UP}{{actor=\"{}\"}} {up}", label(&c.name));
+        }
+        header(&mut out, MAILBOX_DEPTH);
+        for c in &children {
+            if let Some(mb) = &c.mailbox {
+                let _ = writeln!(
+                    out,
+                    "{MAILBOX_DEPTH}{{actor=\"{}\"}} {}",
+                    label(&c.name),
+                    mb.depth
+                );
+            }
+        }
+        header(&mut out, MAILBOX_HIGH_WATER);
+        for c in &children {
+            if let Some(mb) = &c.mailbox {
+                let _ = writeln!(
+                    out,
+                    "{MAILBOX_HIGH_WATER}{{actor=\"{}\"}} {}",
+                    label(&c.name),
+                    mb.high_water
+                );
+            }
+        }
+        header(&mut out, MAILBOX_DROPS);
+        for c in &children {
+            let Some(mb) = &c.mailbox else { continue };
+            for k in &mb.kinds {
+                for (reason, n) in [
+                    ("rejected", k.rejected),
+                    ("dropped_newest", k.dropped_newest),
+                    ("evicted_oldest", k.evicted_oldest),
+                    ("undelivered", k.undelivered),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "{MAILBOX_DROPS}{{actor=\"{}\",message=\"{}\",reason=\"{reason}\"}} {n}",
+                        label(&c.name),
+                        label(k.kind)
+                    );
+                }
+            }
+        }
+        header(&mut out, ESCALATIONS);
+        let _ = writeln!(
+            out,
+            "{ESCALATIONS}{{supervisor=\"{}\"}} {}",
+            label(&sup.name),
+            sup.escalations
+        );
+    }
+    if let Some(p) = &s.process {
+        let st = &p.stats;
+        for (family, value) in [
+            (RESIDENT, st.resident_bytes.map(|v| v as f64)),
+            (CPU, st.cpu_time.map(|d| d.as_secs_f64())),
+            (THREADS, st.threads.map(|v| v as f64)),
+            (FDS, st.open_fds.map(|v| v as f64)),
+        ] {
+            if let Some(v) = value {
+                header(&mut out, family);
+                let _ = writeln!(out, "{family} {}", float(v));
+            }
+        }
+    }
+    header(&mut out, UPTIME);
+    let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
+    out
+}

@@ -1,0 +1,230 @@
+//! The admin HTTP server: probes, health, the Prometheus exposition (checked by `promtool`), token-guarded
+//! mutation, and hostile requests. Everything over real HTTP on 127.0.0.1.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::http::{get, request};
+use watchkeeper::config::Secret;
+use watchkeeper::{Config, Runtime};
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.monitoring.tick = Duration::from_millis(20);
+    c.deployment.health_check_port = 0;
+    c
+}
+
+fn settle<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{what}: not within 5 s");
+}
+
+#[test]
+fn probes_and_health_answer_with_health_json() {
+    let rt = Runtime::start(config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    assert!(addr.ip().is_loopback(), "binds loopback by default");
+    let live = get(addr, "/health/live");
+    assert_eq!(live.status, 200);
+    assert_eq!(live.headers["content-type"], "application/health+json");
+    assert_eq!(get(addr, "/health/ready").status, 200);
+    let health = get(addr, "/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let doc: serde_json::Value = serde_json::from_str(&health.body).unwrap();
+    assert_eq!(doc["status"], "pass", "{doc}");
+    assert!(
+        doc["details"]["process"]["stats"]["resident_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
+        "the server stopped with the runtime"
+    );
+}
+
+#[test]
+fn an_escalated_runtime_is_not_ready_and_fails_health() {
+    let mut c = config();
+    c.supervisor.intensity.max_restarts = 0;
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let _ = rt
+        .monitor("search")
+        .actor()
+        .tell(watchkeeper::actors::InjectPanic);
+    settle("escalation", || rt.escalated().then_some(()));
+    assert_eq!(
+        get(addr, "/health/live").status,
+        200,
+        "liveness depends on nothing else"
+    );
+    let ready = get(addr, "/health/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let health = get(addr, "/health");
+    assert_eq!(health.status, 503);
+    let doc: serde_json::Value = serde_json::from_str(&health.body).unwrap();
+    assert_eq!(doc["status"], "fail");
+    assert!(
+        doc["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("restart intensity"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn metrics_follow_the_exposition_format_and_count_exactly() {
+    let rt = Runtime::start(config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let search = rt.monitor("search");
+    for i in 0..1000u64 {
+        search.record_query(Duration::from_micros(200 + i)); // 0.2 .. 1.2 ms
+    }
+    search.record_error(watchkeeper::OpKind::QUERY);
+    let text = settle("samples exported", || {
+        let r = get(addr, "/metrics");
+        r.body.contains("watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 1000").then_some(r)
+    });
+    assert_eq!(text.status, 200);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = &text.body;
+    assert!(body.contains("watchkeeper_operation_duration_seconds_bucket{monitor=\"search\",kind=\"query\",le=\"0.0005\"} 301"), "{body}");
+    assert!(body.contains("watchkeeper_operation_duration_seconds_bucket{monitor=\"search\",kind=\"query\",le=\"0.001\"} 801"), "{body}");
+    assert!(
+        body.contains("watchkeeper_operation_errors_total{monitor=\"search\",kind=\"query\"} 1")
+    );
+    assert!(body.contains("watchkeeper_actor_restarts_total{actor=\"search\"} 0"));
+    assert!(body.contains("watchkeeper_process_resident_memory_bytes "));
+    for family in watchkeeper::exposition::FAMILIES {
+        assert!(
+            body.matches(&format!("# TYPE {} ", family.0)).count() <= 1,
+            "{} typed once",
+            family.0
+        );
+    }
+    match Command::new("promtool").arg("check").arg("metrics").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn() {
+        Ok(mut child) => {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}");
+        }
+        Err(e) => eprintln!("SKIPPED: promtool check metrics (promtool not runnable: {e}); install the `prometheus` package"),
+    }
+}
+
+#[test]
+fn mutating_endpoints_need_the_token_and_bad_requests_get_json_errors() {
+    std::env::set_var("WK_TEST_ADMIN_TOKEN", "s3cret-token");
+    let mut c = config();
+    c.deployment.admin_token = Some(Secret::Env("WK_TEST_ADMIN_TOKEN".into()));
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let json = [("Content-Type", "application/json")];
+    let ok_auth = [
+        ("Content-Type", "application/json"),
+        ("Authorization", "Bearer s3cret-token"),
+    ];
+    let bad_auth = [
+        ("Content-Type", "application/json"),
+        ("Authorization", "Bearer wrong"),
+    ];
+    let body = br#"{"fraction": 0.25}"#;
+
+    let r = request(addr, "POST", "/monitors/search/sampling", &json, body);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+    assert_eq!(
+        request(addr, "POST", "/monitors/search/sampling", &bad_auth, body).status,
+        401
+    );
+    let r = request(addr, "POST", "/monitors/search/sampling", &ok_auth, body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["fraction"],
+        0.25
+    );
+    assert_eq!(
+        rt.monitor("search")
+            .stats_blocking()
+            .unwrap()
+            .sample_fraction,
+        0.25
+    );
+
+    for (path, body, status) in [
+        ("/monitors/search/sampling", &b"{not json"[..], 400),
+        ("/monitors/search/sampling", br#"{"fraction": 7}"#, 400),
+        (
+            "/monitors/search/sampling",
+            br#"{"fraction": 0.5, "extra": 1}"#,
+            400,
+        ),
+        ("/monitors/nobody/sampling", br#"{"fraction": 0.5}"#, 404),
+    ] {
+        let r = request(addr, "POST", path, &ok_auth, body);
+        assert_eq!(r.status, status, "{path} {}", r.body);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["error"].is_string(),
+            "{}",
+            r.body
+        );
+    }
+    let huge = vec![b' '; 100_000];
+    assert_eq!(
+        request(addr, "POST", "/monitors/search/sampling", &ok_auth, &huge).status,
+        413
+    );
+    let r = get(addr, "/nope");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("no such endpoint"));
+    let long_header = "x".repeat(256 * 1024);
+    let r = request(
+        addr,
+        "GET",
+        "/health/live",
+        &[("X-Long", &long_header)],
+        b"",
+    );
+    assert!(
+        r.status == 0 || (400..500).contains(&r.status),
+        "oversized headers are refused: {}",
+        r.status
+    );
+    // The server and the runtime are still fine.
+    assert_eq!(get(addr, "/health/live").status, 200);
+    assert_eq!(get(addr, "/health").status, 200);
+}
+
+#[test]
+fn without_a_configured_token_mutation_is_refused() {
+    let rt = Runtime::start(config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/monitors/search/sampling",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer anything"),
+        ],
+        br#"{"fraction": 0.5}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}

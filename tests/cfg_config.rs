@@ -1,0 +1,214 @@
+//! Configuration files: the default file is `Config::default()`, round trips, precise errors,
+//! validation rules and the deployment checklist.
+
+use std::path::Path;
+
+use watchkeeper::config::{Config, Environment, Secret, Severity, DEFAULT_RON};
+
+fn has(v: &watchkeeper::config::Validation, severity: Severity, field: &str) -> bool {
+    v.findings
+        .iter()
+        .any(|f| f.severity == severity && f.field == field)
+}
+
+#[test]
+fn the_embedded_default_file_is_config_default_and_clean() {
+    assert_eq!(Config::from_ron(DEFAULT_RON).unwrap(), Config::default());
+    let v = Config::default().validate();
+    assert!(!v.has_errors(), "{v}");
+}
+
+#[test]
+fn every_shipped_file_loads_and_round_trips_through_save() {
+    for file in ["config/default.ron", "config/production.ron"] {
+        let c = Config::from_file(file).unwrap_or_else(|e| panic!("{e}"));
+        let dir = std::env::temp_dir().join(format!("wk-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(Path::new(file).file_name().unwrap());
+        c.save(&path).unwrap();
+        assert_eq!(Config::from_file(&path).unwrap(), c, "{file}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let prod = Config::from_file("config/production.ron").unwrap();
+    assert_eq!(prod.deployment.environment, Environment::Production);
+    assert!(!prod.validate().has_errors(), "{}", prod.validate());
+}
+
+#[test]
+fn a_bad_file_names_file_line_column_and_field() {
+    let dir = std::env::temp_dir().join(format!("wk-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.ron");
+    let text = DEFAULT_RON.replace(
+        "                for: \"1m\",",
+        "                for: \"1 fortnight\",",
+    );
+    std::fs::write(&path, &text).unwrap();
+    let e = Config::from_file(&path).unwrap_err();
+    let line = text.lines().position(|l| l.contains("fortnight")).unwrap() + 1;
+    assert_eq!(e.file.as_deref(), Some(path.as_path()));
+    assert_eq!(e.position.unwrap().0, line, "{e}");
+    assert_eq!(e.field.as_deref(), Some("alerting.rules[0].for"), "{e}");
+    assert!(e.message.contains("unknown unit"), "{e}");
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("{}:{line}:", path.display())),
+        "{shown}"
+    );
+
+    let text = DEFAULT_RON.replace(
+        "        window: 60,",
+        "        window: 60,\n        windw: 3,",
+    );
+    let e = Config::from_ron(&text).unwrap_err();
+    assert!(e.message.contains("windw"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("monitoring.windw"), "{e}");
+
+    assert!(Config::from_ron("(").is_err());
+    assert!(Config::from_ron("").is_err());
+    assert!(
+        Config::from_ron(&"(".repeat(100_000)).is_err(),
+        "deep nesting is an error, not a crash"
+    );
+    assert!(Config::from_file("/nonexistent/watchkeeper.ron")
+        .unwrap_err()
+        .message
+        .contains("cannot read"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validation_applies_the_documented_rules() {
+    let mut c = Config::default();
+    c.optimization.memory.max_memory_usage_mb = 32;
+    c.optimization.memory.memory_cleanup_interval = std::time::Duration::from_secs(30);
+    c.monitoring.monitors.clear();
+    c.monitoring.max_monitors = 0;
+    c.monitoring.mailbox_capacity = 100;
+    c.alerting.enabled = false;
+    c.optimization.tuning.enabled = false;
+    c.alerting.channels.email.enabled = true;
+    c.alerting.channels.slack.enabled = true;
+    c.alerting.rules[0].warning = Some(0.9);
+    c.alerting.rules[0].critical = Some(f64::NAN);
+    c.deployment.bind_address = "localhost:80".into();
+    let v = c.validate();
+    assert!(has(
+        &v,
+        Severity::Error,
+        "optimization.memory.max_memory_usage_mb"
+    ));
+    assert!(has(
+        &v,
+        Severity::Warning,
+        "optimization.memory.memory_cleanup_interval"
+    ));
+    assert!(has(&v, Severity::Error, "monitoring.monitors"));
+    assert!(has(&v, Severity::Error, "monitoring.max_monitors"));
+    assert!(has(&v, Severity::Warning, "monitoring.mailbox_capacity"));
+    assert!(has(&v, Severity::Warning, "alerting.enabled"));
+    assert!(has(
+        &v,
+        Severity::Recommendation,
+        "optimization.tuning.enabled"
+    ));
+    assert!(has(
+        &v,
+        Severity::Error,
+        "alerting.channels.email.recipients"
+    ));
+    assert!(has(
+        &v,
+        Severity::Error,
+        "alerting.channels.slack.webhook_url"
+    ));
+    assert!(has(&v, Severity::Error, "alerting.rules[0].critical"));
+    assert!(has(&v, Severity::Error, "deployment.bind_address"));
+    assert_eq!(
+        v.findings.first().unwrap().severity,
+        Severity::Error,
+        "most serious first"
+    );
+
+    let mut c = Config::default();
+    c.optimization.memory.max_memory_usage_mb = 100;
+    assert!(has(
+        &c.validate(),
+        Severity::Warning,
+        "optimization.memory.max_memory_usage_mb"
+    ));
+    c.optimization.memory.max_memory_usage_mb = 200;
+    assert!(!has(
+        &c.validate(),
+        Severity::Warning,
+        "optimization.memory.max_memory_usage_mb"
+    ));
+    c.deployment.environment = Environment::Production;
+    assert!(
+        has(
+            &c.validate(),
+            Severity::Warning,
+            "optimization.memory.max_memory_usage_mb"
+        ),
+        "256 MB floor in production"
+    );
+
+    let mut c = Config::default();
+    c.monitoring.monitors = (0..11).map(|i| format!("m{i}")).collect();
+    c.alerting.rules[0].warning = Some(0.5);
+    c.alerting.rules[0].critical = Some(0.1);
+    c.alerting.escalation.tiers.push(vec!["pager".into()]);
+    c.deployment.bind_address = "0.0.0.0".into();
+    c.deployment.environment = Environment::Production;
+    let v = c.validate();
+    assert!(has(&v, Severity::Recommendation, "monitoring.monitors"));
+    assert!(
+        has(&v, Severity::Error, "alerting.rules[0].warning"),
+        "warning must come before critical"
+    );
+    assert!(has(&v, Severity::Error, "alerting.escalation.tiers[1]"));
+    assert!(
+        has(&v, Severity::Error, "deployment.admin_token"),
+        "an exposed admin server needs a token in production"
+    );
+}
+
+#[test]
+fn the_checklist_marks_what_the_configuration_already_satisfies() {
+    let dev = Config::default().checklist();
+    let prod = Config::from_file("config/production.ron")
+        .unwrap()
+        .checklist();
+    let done = |items: &[watchkeeper::config::ChecklistItem], what: &str| {
+        items
+            .iter()
+            .find(|i| i.item.starts_with(what))
+            .unwrap_or_else(|| panic!("{what}"))
+            .complete
+    };
+    assert!(
+        !done(&dev, "Memory limit of at least 256 MB")
+            || Config::default().optimization.memory.max_memory_usage_mb >= 256
+    );
+    assert!(!done(&dev, "A notification channel other than the log"));
+    assert!(done(&prod, "A notification channel other than the log"));
+    assert!(!done(&dev, "Environment set to production"));
+    assert!(done(&prod, "Environment set to production"));
+    assert!(done(&prod, "Secrets read from environment variables"));
+    assert!(done(&prod, "Escalation beyond one tier"));
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let s = Secret::Value("hunter2-very-secret".into());
+    assert!(!format!("{s:?}").contains("hunter2"));
+    let mut c = Config::default();
+    c.alerting.channels.slack.webhook_url = Some(s);
+    assert!(!format!("{c:?}").contains("hunter2"));
+    assert_eq!(
+        Secret::Env("WK_SURELY_UNSET_VAR".into())
+            .resolve()
+            .unwrap_err(),
+        "environment variable WK_SURELY_UNSET_VAR is not set"
+    );
+}
