@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use watchkeeper_actors::duration_serde;
-pub use watchkeeper_actors::{
-    Backoff, HistogramBounds, RestartIntensity, Strategy, SupervisorConfig,
-};
+pub use watchkeeper_actors::alerting::{AlertRule, Comparison, EscalationConfig, Metric, RateLimitConfig};
+pub use watchkeeper_actors::notify::{DeliveryPolicy, SmtpSecurity};
+pub use watchkeeper_actors::{Backoff, HistogramBounds, RestartIntensity, Strategy, SupervisorConfig};
 
 /// The embedded default configuration file.
 pub const DEFAULT_RON: &str = include_str!("../config/default.ron");
@@ -91,119 +91,6 @@ impl Secret {
     }
 }
 
-/// A statistic a rule watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Mean latency over the window, seconds.
-    Mean,
-    /// Median latency, seconds.
-    P50,
-    /// 90th percentile latency, seconds.
-    P90,
-    /// 95th percentile latency, seconds.
-    P95,
-    /// 99th percentile latency, seconds.
-    P99,
-    /// 99.9th percentile latency, seconds.
-    P999,
-    /// Largest latency in the window, seconds.
-    Max,
-    /// Queries per second.
-    QueriesPerSecond,
-    /// Index operations per second.
-    IndexesPerSecond,
-    /// Operations of every kind per second.
-    OperationsPerSecond,
-    /// Failed over all operations, 0 to 1.
-    ErrorRate,
-    /// Resident memory of the process, bytes.
-    ProcessMemoryBytes,
-    /// Messages dropped or refused by mailboxes, all actors.
-    MailboxDrops,
-    /// Restarts within the supervisor's intensity window.
-    Restarts,
-}
-
-impl Metric {
-    /// Whether the metric is read from one monitor (rules on it name the monitor).
-    pub fn per_monitor(self) -> bool {
-        !matches!(
-            self,
-            Metric::ProcessMemoryBytes | Metric::MailboxDrops | Metric::Restarts
-        )
-    }
-}
-
-/// Which side of the threshold is bad.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Comparison {
-    /// Values above the threshold breach it.
-    #[default]
-    Above,
-    /// Values below the threshold breach it.
-    Below,
-}
-
-/// One alert rule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertRule {
-    /// The alert's name (its `alertname` label).
-    pub name: String,
-    /// The monitor it reads, for per-monitor metrics.
-    #[serde(default)]
-    pub monitor: Option<String>,
-    /// The statistic.
-    pub metric: Metric,
-    /// Which side of the thresholds is bad.
-    #[serde(default)]
-    pub comparison: Comparison,
-    /// The warning threshold.
-    #[serde(default)]
-    pub warning: Option<f64>,
-    /// The critical threshold.
-    #[serde(default)]
-    pub critical: Option<f64>,
-    /// How long a breach must last before the alert fires.
-    #[serde(rename = "for", with = "duration_serde")]
-    pub for_: Duration,
-    /// How long the alert keeps firing after the breach ends.
-    #[serde(with = "duration_serde")]
-    pub keep_firing_for: Duration,
-    /// Extra labels.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations; `{value}` and `{threshold}` in them are replaced.
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// How every channel retries.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryPolicy {
-    /// Attempts after the first.
-    pub retries: u32,
-    /// First retry delay (doubles each time; `Retry-After` is honoured).
-    #[serde(with = "duration_serde")]
-    pub backoff_min: Duration,
-    /// Largest retry delay.
-    #[serde(with = "duration_serde")]
-    pub backoff_max: Duration,
-    /// A notification not delivered within this is recorded as failed.
-    #[serde(with = "duration_serde")]
-    pub deadline: Duration,
-    /// Consecutive failures that open the channel's circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker waits before trying again.
-    #[serde(with = "duration_serde")]
-    pub breaker_reset: Duration,
-    /// Notifications each channel's outbox holds.
-    pub outbox_capacity: usize,
-}
-
 /// The log channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +131,8 @@ pub struct EmailChannel {
     pub smtp_host: String,
     /// SMTP server port.
     pub smtp_port: u16,
+    /// `none` (a local relay), `starttls` or `tls`.
+    pub security: SmtpSecurity,
     /// SMTP user name.
     pub username: Option<Secret>,
     /// SMTP password.
@@ -301,27 +190,6 @@ impl ChannelsConfig {
     }
 }
 
-/// Escalation of unacknowledged alerts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EscalationConfig {
-    /// An unacknowledged firing alert moves to the next tier after this.
-    #[serde(with = "duration_serde")]
-    pub timeout: Duration,
-    /// Channel names per tier, first tier first.
-    pub tiers: Vec<Vec<String>>,
-}
-
-/// Per-receiver rate limits; the overflow folds into one summary notification.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    /// Notifications per channel per minute.
-    pub per_minute: u32,
-    /// Notifications per channel per hour.
-    pub per_hour: u32,
-}
-
 /// Alert rules and notification channels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -342,6 +210,9 @@ pub struct AlertingConfig {
     /// Wait before re-sending an unchanged firing group.
     #[serde(with = "duration_serde")]
     pub repeat_interval: Duration,
+    /// An alert firing again within this of resolving is not notified until it has fired this long.
+    #[serde(with = "duration_serde")]
+    pub suppression_window: Duration,
     /// Resolved alerts kept in history.
     pub history_limit: usize,
     /// The rules.
@@ -449,6 +320,7 @@ impl Default for Config {
                 group_wait: secs(30),
                 group_interval: secs(300),
                 repeat_interval: secs(4 * 3600),
+                suppression_window: secs(300),
                 history_limit: 1000,
                 rules: vec![AlertRule {
                     name: "SearchLatencyHigh".into(),
@@ -470,6 +342,7 @@ impl Default for Config {
                         retries: 3,
                         backoff_min: Duration::from_millis(500),
                         backoff_max: secs(30),
+                        attempt_timeout: secs(10),
                         deadline: secs(300),
                         breaker_failures: 5,
                         breaker_reset: secs(60),
@@ -489,6 +362,7 @@ impl Default for Config {
                         enabled: false,
                         smtp_host: "127.0.0.1".into(),
                         smtp_port: 25,
+                        security: SmtpSecurity::None,
                         username: None,
                         password: None,
                         from: "watchkeeper@localhost".into(),

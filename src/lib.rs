@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod channels;
 pub mod config;
 mod error;
 pub mod exposition;

@@ -12,6 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
+use watchkeeper_actors::alerting::{AlertStore, AlertingActor, AlertingSettings, Sources};
+use watchkeeper_actors::notify::{ChannelCounters, NotifierActor};
 use watchkeeper_actors::{
     ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore,
     ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
@@ -72,6 +74,10 @@ pub(crate) struct Inner {
     events: EventBus,
     pub(crate) monitors: Mutex<HashMap<String, MonitorHandle>>,
     pub(crate) process: ChildRef<ProcessMonitorActor>,
+    /// Monitors by name, as the alerting actor reads them.
+    pub(crate) monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    pub(crate) alerting: Option<ChildRef<AlertingActor>>,
+    pub(crate) channels: Vec<(String, ChildRef<NotifierActor>, Arc<ChannelCounters>)>,
     pub(crate) started: Instant,
     system: actix::System,
 }
@@ -157,8 +163,23 @@ impl Runtime {
         let process = started.root.start_child(ChildSpec::new("process", move || {
             ProcessMonitorActor::new(tick)
         }));
+        let monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>> = Arc::default();
+        let (alerting, channels) = if config.alerting.enabled {
+            match start_alerting(&config, &started.root, &started.arbiter, monitor_refs.clone()) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    started.system.stop();
+                    return Err(e);
+                }
+            }
+        } else {
+            (None, Vec::new())
+        };
         let inner = Arc::new(Inner {
             process,
+            monitor_refs,
+            alerting,
+            channels,
             link: SystemLink {
                 arbiter: started.arbiter,
                 ask_timeout: config.monitoring.ask_timeout,
@@ -261,9 +282,24 @@ impl Runtime {
             ChildSpec::new(name, move || MonitorActor::new(actor_store.clone()))
                 .mailbox_capacity(m.mailbox_capacity),
         );
+        self.inner
+            .monitor_refs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), actor.clone());
         let handle = MonitorHandle::new(name.into(), store, actor, self.inner.link.clone());
         monitors.insert(name.to_owned(), handle.clone());
         handle
+    }
+
+    /// The alerting actor, when alerting is enabled.
+    pub fn alerting(&self) -> Option<&ChildRef<AlertingActor>> {
+        self.inner.alerting.as_ref()
+    }
+
+    /// The notifier of each enabled channel.
+    pub fn channels(&self) -> impl Iterator<Item = (&str, &ChildRef<NotifierActor>)> {
+        self.inner.channels.iter().map(|(n, r, _)| (n.as_str(), r))
     }
 
     /// Every supervision event from now on (failures, restarts, stalls, escalation).
@@ -344,4 +380,63 @@ impl Drop for Runtime {
             let _ = self.shutdown_within(Duration::from_secs(5));
         }
     }
+}
+
+type AlertingParts = (
+    Option<ChildRef<AlertingActor>>,
+    Vec<(String, ChildRef<NotifierActor>, Arc<ChannelCounters>)>,
+);
+
+/// Starts the channels' notifiers (under a nested `notifiers` supervisor) and the alerting actor.
+fn start_alerting(
+    config: &Config,
+    root: &SupervisorRef,
+    arbiter: &actix::ArbiterHandle,
+    monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+) -> Result<AlertingParts, Error> {
+    let a = &config.alerting;
+    let am = &a.channels.alertmanager;
+    let specs = crate::channels::specs(&a.channels, am.resend_interval * 4)?;
+    let (tx, rx) = mpsc::sync_channel(1);
+    let (parent, supervisor) = (root.clone(), config.supervisor);
+    let spawned = arbiter.spawn(async move {
+        let _ = tx.send(parent.start_supervisor("notifiers", supervisor).await);
+    });
+    let notifiers = spawned
+        .then(|| rx.recv_timeout(Duration::from_secs(10)).ok().flatten())
+        .flatten()
+        .ok_or_else(|| Error::Start("the notifiers' supervisor did not start".into()))?;
+    let mut channels = Vec::new();
+    for spec in specs {
+        let child = notifiers.start_child(ChildSpec::new(spec.name, spec.factory).mailbox_capacity(spec.capacity));
+        channels.push((spec.name.to_owned(), child, spec.counters));
+    }
+    let settings = Arc::new(AlertingSettings {
+        check_interval: a.check_interval,
+        group_by: a.group_by.clone(),
+        group_wait: a.group_wait,
+        group_interval: a.group_interval,
+        repeat_interval: a.repeat_interval,
+        suppression_window: a.suppression_window,
+        history_limit: a.history_limit,
+        rules: a.rules.clone(),
+        escalation: a.escalation.clone(),
+        rate_limit: a.rate_limit.clone(),
+        alertmanager_resend: am.enabled.then_some(am.resend_interval),
+        ask_timeout: config.monitoring.ask_timeout,
+    });
+    let store = AlertStore::new();
+    let sources = Sources {
+        monitors,
+        supervisor: Some(root.clone()),
+    };
+    let targets: Arc<HashMap<String, ChildRef<NotifierActor>>> =
+        Arc::new(channels.iter().map(|(n, r, _)| (n.clone(), r.clone())).collect());
+    let alerting = root.start_child(
+        ChildSpec::new("alerting", move || {
+            AlertingActor::new(settings.clone(), store.clone(), sources.clone(), targets.clone())
+        })
+        .mailbox_capacity(config.monitoring.mailbox_capacity),
+    );
+    Ok((Some(alerting), channels))
 }

@@ -7,6 +7,7 @@
 //! nothing of configuration files, HTTP or the command line; the `watchkeeper` crate wires those.
 #![warn(missing_docs)]
 
+pub mod alerting;
 mod child;
 mod child_ref;
 mod context;
@@ -18,6 +19,7 @@ mod host;
 mod mailbox;
 mod message;
 mod monitor;
+pub mod notify;
 pub mod panic;
 mod process;
 mod recorder;

@@ -1,0 +1,114 @@
+//! Email over SMTP (lettre): one message per notification to every recipient. Credentials may be
+//! secrets: they never appear in errors or logs.
+
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+use super::{Notification, SendFailure, Transport};
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on the same host).
+    #[default]
+    None,
+    /// STARTTLS upgrade (port 587).
+    Starttls,
+    /// TLS from the start (port 465).
+    Tls,
+}
+
+/// Where and how to send.
+#[derive(Clone)]
+pub struct EmailSettings {
+    /// SMTP host.
+    pub host: String,
+    /// SMTP port.
+    pub port: u16,
+    /// Connection security.
+    pub security: SmtpSecurity,
+    /// User name and password, resolved.
+    pub credentials: Option<(String, String)>,
+    /// Sender.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
+/// Sends notifications as plain-text email.
+pub struct EmailTransport {
+    settings: EmailSettings,
+}
+
+impl EmailTransport {
+    /// A transport with `settings`.
+    pub fn new(settings: EmailSettings) -> Self {
+        EmailTransport { settings }
+    }
+
+    fn mailer(&self, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendFailure> {
+        let s = &self.settings;
+        let builder = match s.security {
+            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host).map_err(|e| permanent(format!("SMTP setup: {e}")))?,
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host).map_err(|e| permanent(format!("SMTP setup: {e}")))?,
+        };
+        let mut builder = builder.port(s.port).timeout(Some(timeout));
+        if let Some((user, password)) = &s.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(builder.build())
+    }
+}
+
+fn permanent(message: String) -> SendFailure {
+    SendFailure { retryable: false, retry_after: None, message }
+}
+
+impl Transport for EmailTransport {
+    fn send(&self, n: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+        let s = &self.settings;
+        let message = (|| {
+            let mut builder = lettre::Message::builder()
+                .from(s.from.parse().map_err(|e| permanent(format!("sender address: {e}")))?)
+                .subject(n.title())
+                .header(ContentType::TEXT_PLAIN);
+            for to in &s.to {
+                builder = builder.to(to.parse().map_err(|e| permanent(format!("recipient address: {e}")))?);
+            }
+            builder.body(n.text()).map_err(|e| permanent(format!("message: {e}")))
+        })();
+        let mailer = self.mailer(timeout);
+        Box::pin(async move {
+            let mailer = mailer?;
+            let message = message?;
+            match mailer.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(SendFailure {
+                    retryable: !e.is_permanent(),
+                    retry_after: None,
+                    message: if e.is_permanent() { "the SMTP server refused the message".into() } else { format!("SMTP delivery failed: {}", if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }) },
+                }),
+            }
+        })
+    }
+}

@@ -1,0 +1,460 @@
+//! Notification channels. One supervised [`NotifierActor`] per channel owns a bounded outbox and
+//! delivers through a [`Transport`] (log, webhook, Slack, email, Alertmanager): one delivery in flight
+//! at a time, retries with exponential backoff that honour `Retry-After`, a deadline per notification,
+//! and a circuit breaker. Every outcome goes back to the sender as a [`DeliveryReport`]; nothing is
+//! dropped without one. A slow or dead channel only ever delays its own outbox.
+
+mod alertmanager;
+mod email;
+mod log;
+mod webhook;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+pub use self::alertmanager::AlertmanagerTransport;
+pub use self::email::{EmailSettings, EmailTransport, SmtpSecurity};
+pub use self::log::LogTransport;
+pub use self::webhook::{WebhookFormat, WebhookTransport};
+use crate::{ChildActor, ChildContext, Handles, Message, Overflow};
+
+/// Whether an alert (or a notification) is firing or resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Firing.
+    Firing,
+    /// Resolved.
+    Resolved,
+}
+
+/// One alert as a notification carries it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertPayload {
+    /// The fingerprint of its labels.
+    pub fingerprint: u64,
+    /// Its labels (`alertname`, `severity`, `monitor`, the rule's own).
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations, rendered.
+    pub annotations: BTreeMap<String, String>,
+    /// Firing or resolved.
+    pub status: AlertStatus,
+    /// When it started firing.
+    pub starts_at: DateTime<Utc>,
+    /// When it resolved.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The observed value, when there is one.
+    pub value: Option<f64>,
+}
+
+/// One message to one channel.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Notification {
+    /// Unique within the process.
+    pub id: u64,
+    /// The channel (receiver) it is for.
+    pub channel: String,
+    /// The group it belongs to (`{label="value",...}` of the group-by labels).
+    pub group_key: String,
+    /// The group-by labels and their values.
+    pub group_labels: BTreeMap<String, String>,
+    /// Firing if any alert in it is firing.
+    pub status: AlertStatus,
+    /// The alerts.
+    pub alerts: Vec<AlertPayload>,
+    /// For a rate-limit summary: what was folded into it.
+    pub summary: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+static NEXT_NOTIFICATION: AtomicU64 = AtomicU64::new(1);
+
+impl Notification {
+    /// A new notification id.
+    pub fn next_id() -> u64 {
+        NEXT_NOTIFICATION.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The labels every alert in it shares.
+    pub fn common_labels(&self) -> BTreeMap<String, String> {
+        common(self.alerts.iter().map(|a| &a.labels))
+    }
+
+    /// The annotations every alert in it shares.
+    pub fn common_annotations(&self) -> BTreeMap<String, String> {
+        common(self.alerts.iter().map(|a| &a.annotations))
+    }
+
+    /// A one-line title: `[FIRING:2] SearchLatencyHigh (monitor=search)`.
+    pub fn title(&self) -> String {
+        let status = match self.status {
+            AlertStatus::Firing => "FIRING",
+            AlertStatus::Resolved => "RESOLVED",
+        };
+        let name = self.common_labels().get("alertname").cloned().unwrap_or_else(|| "alerts".into());
+        let group: Vec<String> = self.group_labels.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| format!("{k}={v}")).collect();
+        let mut t = format!("[{status}:{}] {name}", self.alerts.len());
+        if !group.is_empty() {
+            t.push_str(&format!(" ({})", group.join(", ")));
+        }
+        t
+    }
+
+    /// A plain-text body listing every alert.
+    pub fn text(&self) -> String {
+        let mut out = self.title();
+        if let Some(summary) = &self.summary {
+            out.push_str(&format!("\n{summary}"));
+        }
+        for a in &self.alerts {
+            let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!("\n- {:?} {}", a.status, labels.join(" ")));
+            if let Some(s) = a.annotations.get("summary") {
+                out.push_str(&format!(": {s}"));
+            }
+        }
+        out
+    }
+}
+
+fn common<'a>(mut sets: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let Some(first) = sets.next() else { return BTreeMap::new() };
+    let mut shared = first.clone();
+    for set in sets {
+        shared.retain(|k, v| set.get(k) == Some(v));
+    }
+    shared
+}
+
+/// How a delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The receiver accepted it.
+    Delivered,
+    /// Given up on: retries exhausted, deadline passed, refused, or the outbox was full.
+    Failed,
+}
+
+/// What happened to one notification.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryReport {
+    /// The notification.
+    pub id: u64,
+    /// The channel.
+    pub channel: String,
+    /// The alerts it carried.
+    pub fingerprints: Vec<u64>,
+    /// How it ended.
+    pub outcome: DeliveryOutcome,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error, when it failed.
+    pub error: Option<String>,
+}
+
+/// Where delivery reports go.
+pub type ReportTo = Arc<dyn Fn(DeliveryReport) + Send + Sync>;
+
+/// Why one attempt failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendFailure {
+    /// Whether trying again may help (connection errors, 429, 5xx).
+    pub retryable: bool,
+    /// The receiver's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+    /// What went wrong (never contains a secret).
+    pub message: String,
+}
+
+/// A way to deliver notifications. Lives on its notifier's thread.
+pub trait Transport: 'static {
+    /// Delivers one notification, within `timeout`.
+    fn send(&self, notification: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>>;
+}
+
+/// Retries, deadline and circuit breaker of a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// First retry delay (doubles each time; `Retry-After` is honoured).
+    #[serde(with = "crate::duration_serde")]
+    pub backoff_min: Duration,
+    /// Largest retry delay.
+    #[serde(with = "crate::duration_serde")]
+    pub backoff_max: Duration,
+    /// How long one attempt may take.
+    #[serde(with = "crate::duration_serde")]
+    pub attempt_timeout: Duration,
+    /// A notification not delivered within this is recorded as failed.
+    #[serde(with = "crate::duration_serde")]
+    pub deadline: Duration,
+    /// Consecutive failures that open the channel's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one trial delivery.
+    #[serde(with = "crate::duration_serde")]
+    pub breaker_reset: Duration,
+    /// Notifications each channel's outbox holds.
+    pub outbox_capacity: usize,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            retries: 3,
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(300),
+            breaker_failures: 5,
+            breaker_reset: Duration::from_secs(60),
+            outbox_capacity: 256,
+        }
+    }
+}
+
+/// Counters of one channel; kept outside the actor so a restart loses none.
+#[derive(Debug, Default)]
+pub struct ChannelCounters {
+    /// Notifications accepted by the receiver.
+    pub delivered: AtomicU64,
+    /// Notifications given up on.
+    pub failed: AtomicU64,
+    /// Attempts that failed and were retried.
+    pub retried: AtomicU64,
+    /// Times the breaker opened.
+    pub breaker_opened: AtomicU64,
+}
+
+/// A snapshot of a channel.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChannelStatus {
+    /// The channel.
+    pub channel: String,
+    /// Notifications waiting in its outbox (including the one in flight).
+    pub queued: usize,
+    /// Whether its breaker is open.
+    pub breaker_open: bool,
+    /// Delivered so far.
+    pub delivered: u64,
+    /// Failed so far.
+    pub failed: u64,
+    /// Retried attempts so far.
+    pub retried: u64,
+}
+
+struct Pending {
+    notification: Notification,
+    report_to: ReportTo,
+    attempts: u32,
+    deadline: Instant,
+    not_before: Instant,
+    last_error: Option<String>,
+}
+
+/// Delivers one channel's notifications; see the module docs.
+pub struct NotifierActor {
+    channel: String,
+    transport: Box<dyn Transport>,
+    policy: DeliveryPolicy,
+    counters: Arc<ChannelCounters>,
+    queue: VecDeque<Pending>,
+    in_flight: bool,
+    wake: Option<crate::TimerHandle>,
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+}
+
+impl NotifierActor {
+    /// A notifier for `channel` delivering through `transport`.
+    pub fn new(channel: impl Into<String>, transport: Box<dyn Transport>, policy: DeliveryPolicy, counters: Arc<ChannelCounters>) -> Self {
+        NotifierActor {
+            channel: channel.into(),
+            transport,
+            policy,
+            counters,
+            queue: VecDeque::new(),
+            in_flight: false,
+            wake: None,
+            consecutive_failures: 0,
+            open_until: None,
+        }
+    }
+
+    fn finish(&mut self, pending: Pending, outcome: DeliveryOutcome, error: Option<String>) {
+        let counter = match outcome {
+            DeliveryOutcome::Delivered => &self.counters.delivered,
+            DeliveryOutcome::Failed => &self.counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if outcome == DeliveryOutcome::Failed {
+            tracing::warn!(channel = %self.channel, id = pending.notification.id, attempts = pending.attempts, error = error.as_deref().unwrap_or(""), "Notification failed");
+        }
+        (pending.report_to)(DeliveryReport {
+            id: pending.notification.id,
+            channel: self.channel.clone(),
+            fingerprints: pending.notification.alerts.iter().map(|a| a.fingerprint).collect(),
+            outcome,
+            attempts: pending.attempts,
+            error,
+        });
+    }
+
+    fn wake_at(&mut self, at: Instant, ctx: &mut ChildContext<'_, Self>) {
+        if let Some(handle) = self.wake.take() {
+            ctx.cancel(handle);
+        }
+        let delay = at.saturating_duration_since(Instant::now());
+        self.wake = Some(ctx.run_later(delay, |act, ctx| {
+            act.wake = None;
+            act.pump(ctx);
+        }));
+    }
+
+    /// Starts the next delivery if nothing is in flight.
+    fn pump(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        while !self.in_flight {
+            let now = Instant::now();
+            let Some(front) = self.queue.front() else { return };
+            if now >= front.deadline {
+                if let Some(p) = self.queue.pop_front() {
+                    let error = p.last_error.clone().unwrap_or_else(|| "not delivered before its deadline".into());
+                    self.finish(p, DeliveryOutcome::Failed, Some(format!("deadline passed: {error}")));
+                }
+                continue;
+            }
+            if let Some(until) = self.open_until {
+                if now < until {
+                    let at = until.min(front.deadline);
+                    self.wake_at(at, ctx);
+                    return;
+                }
+            }
+            if now < front.not_before {
+                let at = front.not_before.min(front.deadline);
+                self.wake_at(at, ctx);
+                return;
+            }
+            let timeout = self.policy.attempt_timeout.min(front.deadline - now);
+            let send = self.transport.send(&front.notification, timeout);
+            self.in_flight = true;
+            ctx.spawn_then(send, |act, result, ctx| {
+                act.in_flight = false;
+                act.on_result(result);
+                act.pump(ctx);
+            });
+            return;
+        }
+    }
+
+    fn on_result(&mut self, result: Result<(), SendFailure>) {
+        let Some(mut p) = self.queue.pop_front() else { return };
+        p.attempts += 1;
+        match result {
+            Ok(()) => {
+                self.consecutive_failures = 0;
+                self.open_until = None;
+                self.finish(p, DeliveryOutcome::Delivered, None);
+            }
+            Err(failure) => {
+                self.consecutive_failures += 1;
+                let now = Instant::now();
+                if self.consecutive_failures >= self.policy.breaker_failures.max(1) {
+                    if self.open_until.is_none_or(|t| now >= t) {
+                        self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(channel = %self.channel, failures = self.consecutive_failures, reset = ?self.policy.breaker_reset, "Circuit breaker opened");
+                    }
+                    self.open_until = Some(now + self.policy.breaker_reset);
+                }
+                if !failure.retryable || p.attempts > self.policy.retries {
+                    self.finish(p, DeliveryOutcome::Failed, Some(failure.message));
+                    return;
+                }
+                let exp = 2u32.saturating_pow(p.attempts.saturating_sub(1).min(30));
+                let backoff = self.policy.backoff_min.saturating_mul(exp).min(self.policy.backoff_max);
+                let delay = failure.retry_after.map_or(backoff, |r| r.max(backoff));
+                p.not_before = now + delay;
+                p.last_error = Some(failure.message);
+                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                // Retries keep their place at the head: notifications leave in order.
+                self.queue.push_front(p);
+            }
+        }
+    }
+}
+
+impl ChildActor for NotifierActor {}
+
+impl Drop for NotifierActor {
+    /// Runs when the notifier stops and when a failed instance is discarded: whatever is still queued
+    /// is reported as failed, never lost silently.
+    fn drop(&mut self) {
+        while let Some(p) = self.queue.pop_front() {
+            self.finish(p, DeliveryOutcome::Failed, Some("the notifier stopped before delivering it".into()));
+        }
+    }
+}
+
+/// Deliver a notification; the report goes to `report_to`.
+pub struct Deliver {
+    /// The notification.
+    pub notification: Notification,
+    /// Where the outcome goes.
+    pub report_to: ReportTo,
+}
+
+impl Message for Deliver {
+    type Result = ();
+    const OVERFLOW: Overflow = Overflow::Reject;
+}
+
+impl Handles<Deliver> for NotifierActor {
+    fn handle(&mut self, msg: Deliver, ctx: &mut ChildContext<'_, Self>) {
+        let now = Instant::now();
+        let pending = Pending {
+            notification: msg.notification,
+            report_to: msg.report_to,
+            attempts: 0,
+            deadline: now + self.policy.deadline,
+            not_before: now,
+            last_error: None,
+        };
+        if self.queue.len() >= self.policy.outbox_capacity.max(1) {
+            self.finish(pending, DeliveryOutcome::Failed, Some("the channel's outbox is full".into()));
+            return;
+        }
+        self.queue.push_back(pending);
+        self.pump(ctx);
+    }
+}
+
+/// Ask for the channel's status.
+#[derive(Debug)]
+pub struct GetChannelStatus;
+
+impl Message for GetChannelStatus {
+    type Result = ChannelStatus;
+}
+
+impl Handles<GetChannelStatus> for NotifierActor {
+    fn handle(&mut self, _: GetChannelStatus, _: &mut ChildContext<'_, Self>) -> ChannelStatus {
+        ChannelStatus {
+            channel: self.channel.clone(),
+            queued: self.queue.len(),
+            breaker_open: self.open_until.is_some_and(|t| Instant::now() < t),
+            delivered: self.counters.delivered.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            retried: self.counters.retried.load(Ordering::Relaxed),
+        }
+    }
+}
