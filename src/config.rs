@@ -12,10 +12,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+pub use watchkeeper_actors::alerting::{
+    AlertRule, Comparison, EscalationConfig, Metric, RateLimitConfig,
+};
 use watchkeeper_actors::duration_serde;
-pub use watchkeeper_actors::alerting::{AlertRule, Comparison, EscalationConfig, Metric, RateLimitConfig};
 pub use watchkeeper_actors::notify::{DeliveryPolicy, SmtpSecurity};
-pub use watchkeeper_actors::{Backoff, HistogramBounds, RestartIntensity, Strategy, SupervisorConfig};
+pub use watchkeeper_actors::{
+    Backoff, HistogramBounds, RestartIntensity, Strategy, SupervisorConfig,
+};
 
 /// The embedded default configuration file.
 pub const DEFAULT_RON: &str = include_str!("../config/default.ron");

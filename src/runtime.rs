@@ -165,7 +165,12 @@ impl Runtime {
         }));
         let monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>> = Arc::default();
         let (alerting, channels) = if config.alerting.enabled {
-            match start_alerting(&config, &started.root, &started.arbiter, monitor_refs.clone()) {
+            match start_alerting(
+                &config,
+                &started.root,
+                &started.arbiter,
+                monitor_refs.clone(),
+            ) {
                 Ok(parts) => parts,
                 Err(e) => {
                     started.system.stop();
@@ -408,7 +413,8 @@ fn start_alerting(
         .ok_or_else(|| Error::Start("the notifiers' supervisor did not start".into()))?;
     let mut channels = Vec::new();
     for spec in specs {
-        let child = notifiers.start_child(ChildSpec::new(spec.name, spec.factory).mailbox_capacity(spec.capacity));
+        let child = notifiers
+            .start_child(ChildSpec::new(spec.name, spec.factory).mailbox_capacity(spec.capacity));
         channels.push((spec.name.to_owned(), child, spec.counters));
     }
     let settings = Arc::new(AlertingSettings {
@@ -430,11 +436,20 @@ fn start_alerting(
         monitors,
         supervisor: Some(root.clone()),
     };
-    let targets: Arc<HashMap<String, ChildRef<NotifierActor>>> =
-        Arc::new(channels.iter().map(|(n, r, _)| (n.clone(), r.clone())).collect());
+    let targets: Arc<HashMap<String, ChildRef<NotifierActor>>> = Arc::new(
+        channels
+            .iter()
+            .map(|(n, r, _)| (n.clone(), r.clone()))
+            .collect(),
+    );
     let alerting = root.start_child(
         ChildSpec::new("alerting", move || {
-            AlertingActor::new(settings.clone(), store.clone(), sources.clone(), targets.clone())
+            AlertingActor::new(
+                settings.clone(),
+                store.clone(),
+                sources.clone(),
+                targets.clone(),
+            )
         })
         .mailbox_capacity(config.monitoring.mailbox_capacity),
     );

@@ -87,7 +87,10 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
     let report = rt.shutdown(Duration::from_secs(5)).unwrap();
     let stopped: Vec<_> = report.children.iter().map(|c| c.name.as_str()).collect();
     // The configured monitors start as "search" then "index"; they stop last-started first.
-    assert_eq!(stopped, ["index", "search", "alerting", "notifiers", "process"]);
+    assert_eq!(
+        stopped,
+        ["index", "search", "alerting", "notifiers", "process"]
+    );
     assert!(
         !thread_names().iter().any(|n| n == "watchkeeper"),
         "{:?}",

@@ -21,10 +21,13 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 pub use self::rules::{fingerprint, AlertRule, AlertSeverity, Comparison, Metric};
-use crate::notify::{AlertPayload, AlertStatus, Deliver, DeliveryOutcome, DeliveryReport, Notification, NotifierActor, ReportTo};
+use crate::notify::{
+    AlertPayload, AlertStatus, Deliver, DeliveryOutcome, DeliveryReport, Notification,
+    NotifierActor, ReportTo,
+};
 use crate::{
-    ChildActor, ChildContext, ChildRef, Footprint, GetStats, Handles, Message, MonitorActor, Overflow, ProcessStats,
-    SupervisorRef,
+    ChildActor, ChildContext, ChildRef, Footprint, GetStats, Handles, Message, MonitorActor,
+    Overflow, ProcessStats, SupervisorRef,
 };
 
 /// Escalation of unacknowledged firing alerts through tiers of channels.
@@ -108,7 +111,10 @@ pub enum AlertState {
 
 impl AlertState {
     fn firing(self) -> bool {
-        matches!(self, AlertState::Firing | AlertState::Recovering | AlertState::NoData)
+        matches!(
+            self,
+            AlertState::Firing | AlertState::Recovering | AlertState::NoData
+        )
     }
 }
 
@@ -173,7 +179,10 @@ impl Alert {
         if self.events.len() >= 32 {
             self.events.pop_front();
         }
-        self.events.push_back(AlertEvent { at: Utc::now(), what: what.into() });
+        self.events.push_back(AlertEvent {
+            at: Utc::now(),
+            what: what.into(),
+        });
     }
 
     fn payload(&self, status: AlertStatus) -> AlertPayload {
@@ -189,11 +198,19 @@ impl Alert {
     }
 
     fn bytes(&self) -> usize {
-        let map = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>();
+        let map = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| k.capacity() + v.capacity() + 48)
+                .sum::<usize>()
+        };
         std::mem::size_of::<Self>()
             + map(&self.labels)
             + map(&self.annotations)
-            + self.events.iter().map(|e| std::mem::size_of::<AlertEvent>() + e.what.capacity()).sum::<usize>()
+            + self
+                .events
+                .iter()
+                .map(|e| std::mem::size_of::<AlertEvent>() + e.what.capacity())
+                .sum::<usize>()
     }
 
     /// The labels without `severity`: alerts equal in these are the same condition.
@@ -228,7 +245,11 @@ pub struct Matcher {
 impl Matcher {
     /// `label = value`.
     pub fn equal(label: &str, value: &str) -> Self {
-        Matcher { label: label.into(), op: MatchOp::Equal, value: value.into() }
+        Matcher {
+            label: label.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+        }
     }
 
     fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -286,10 +307,19 @@ struct RateWindow {
 
 impl RateWindow {
     fn allows(&mut self, now: Instant, limits: &RateLimitConfig) -> bool {
-        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600)) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
+        {
             self.sent.pop_front();
         }
-        let last_minute = self.sent.iter().rev().take_while(|t| now.duration_since(**t) < Duration::from_secs(60)).count();
+        let last_minute = self
+            .sent
+            .iter()
+            .rev()
+            .take_while(|t| now.duration_since(**t) < Duration::from_secs(60))
+            .count();
         last_minute < limits.per_minute as usize && self.sent.len() < limits.per_hour as usize
     }
 }
@@ -322,7 +352,9 @@ pub struct AlertStore {
 
 impl Default for AlertStore {
     fn default() -> Self {
-        AlertStore { book: Mutex::new(Book::default()) }
+        AlertStore {
+            book: Mutex::new(Book::default()),
+        }
     }
 }
 
@@ -388,8 +420,19 @@ pub struct AlertingActor {
 
 impl AlertingActor {
     /// An actor over `store` (a restart builds a new one over the same store).
-    pub fn new(settings: Arc<AlertingSettings>, store: Arc<AlertStore>, sources: Sources, channels: Arc<HashMap<String, ChildRef<NotifierActor>>>) -> Self {
-        AlertingActor { settings, store, sources, channels, evaluating: false }
+    pub fn new(
+        settings: Arc<AlertingSettings>,
+        store: Arc<AlertStore>,
+        sources: Sources,
+        channels: Arc<HashMap<String, ChildRef<NotifierActor>>>,
+    ) -> Self {
+        AlertingActor {
+            settings,
+            store,
+            sources,
+            channels,
+            evaluating: false,
+        }
     }
 
     /// Starts an evaluation: gathers every rule's value, then applies them.
@@ -424,7 +467,10 @@ impl AlertingActor {
                 let labels = rule.alert_labels(severity);
                 let fp = fingerprint(&labels);
                 let breach = value.map(|v| rule.comparison.breaches(v, threshold));
-                step(&mut book, &settings, rule, severity, threshold, labels, fp, *value, breach, now, wall);
+                step(
+                    &mut book, &settings, rule, severity, threshold, labels, fp, *value, breach,
+                    now, wall,
+                );
             }
         }
         let mut outgoing = Vec::new();
@@ -435,35 +481,74 @@ impl AlertingActor {
         book.evaluations += 1;
         book.last_evaluation = Some(wall);
         book.last_evaluation_took = started.elapsed();
-        send(&mut book, &settings, now, &self.channels, outgoing, report_to);
+        send(
+            &mut book,
+            &settings,
+            now,
+            &self.channels,
+            outgoing,
+            report_to,
+        );
         flush_summaries(&mut book, &settings, now, &self.channels, report_to);
     }
 }
 
 /// Reads every rule's value: monitors asked concurrently with the ask timeout.
 async fn gather(settings: Arc<AlertingSettings>, sources: Sources) -> Observations {
-    let wanted: BTreeSet<String> = settings.rules.iter().filter(|r| r.metric.per_monitor()).filter_map(|r| r.monitor.clone()).collect();
+    let wanted: BTreeSet<String> = settings
+        .rules
+        .iter()
+        .filter(|r| r.metric.per_monitor())
+        .filter_map(|r| r.monitor.clone())
+        .collect();
     let refs: Vec<(String, ChildRef<MonitorActor>)> = {
         let monitors = sources.monitors.lock().unwrap_or_else(|p| p.into_inner());
-        wanted.iter().filter_map(|m| monitors.get(m).map(|r| (m.clone(), r.clone()))).collect()
+        wanted
+            .iter()
+            .filter_map(|m| monitors.get(m).map(|r| (m.clone(), r.clone())))
+            .collect()
     };
-    let asks = refs.iter().map(|(_, r)| r.ask(GetStats, settings.ask_timeout));
+    let asks = refs
+        .iter()
+        .map(|(_, r)| r.ask(GetStats, settings.ask_timeout));
     let answers = futures_util::future::join_all(asks).await;
-    let stats: HashMap<&str, crate::PerformanceStats> = refs.iter().zip(answers).filter_map(|((name, _), a)| a.ok().map(|s| (name.as_str(), s))).collect();
-    let needs_supervisor = settings.rules.iter().any(|r| matches!(r.metric, Metric::MailboxDrops | Metric::Restarts));
+    let stats: HashMap<&str, crate::PerformanceStats> = refs
+        .iter()
+        .zip(answers)
+        .filter_map(|((name, _), a)| a.ok().map(|s| (name.as_str(), s)))
+        .collect();
+    let needs_supervisor = settings
+        .rules
+        .iter()
+        .any(|r| matches!(r.metric, Metric::MailboxDrops | Metric::Restarts));
     let supervision = match (&sources.supervisor, needs_supervisor) {
         (Some(s), true) => s.status(settings.ask_timeout).await,
         _ => None,
     };
-    let resident = settings.rules.iter().any(|r| r.metric == Metric::ProcessMemoryBytes).then(ProcessStats::read).and_then(|p| p.resident_bytes);
+    let resident = settings
+        .rules
+        .iter()
+        .any(|r| r.metric == Metric::ProcessMemoryBytes)
+        .then(ProcessStats::read)
+        .and_then(|p| p.resident_bytes);
     settings
         .rules
         .iter()
         .map(|rule| match rule.metric {
             Metric::ProcessMemoryBytes => resident.map(|b| b as f64),
-            Metric::MailboxDrops => supervision.as_ref().map(|s| s.all_children().iter().filter_map(|c| c.mailbox.as_ref()).map(|m| m.drops()).sum::<u64>() as f64),
+            Metric::MailboxDrops => supervision.as_ref().map(|s| {
+                s.all_children()
+                    .iter()
+                    .filter_map(|c| c.mailbox.as_ref())
+                    .map(|m| m.drops())
+                    .sum::<u64>() as f64
+            }),
             Metric::Restarts => supervision.as_ref().map(|s| s.restarts_in_window as f64),
-            metric => rule.monitor.as_deref().and_then(|m| stats.get(m)).and_then(|s| metric.of(s)),
+            metric => rule
+                .monitor
+                .as_deref()
+                .and_then(|m| stats.get(m))
+                .and_then(|s| metric.of(s)),
         })
         .collect()
 }
@@ -509,7 +594,10 @@ fn step(
                 suppressed_until: None,
                 notified_firing: false,
             };
-            alert.log(format!("pending: value {} breaches {threshold}", value.unwrap_or(f64::NAN)));
+            alert.log(format!(
+                "pending: value {} breaches {threshold}",
+                value.unwrap_or(f64::NAN)
+            ));
             book.alerts.insert(fp, alert);
             if rule.for_.is_zero() {
                 fire(book, settings, fp, now, wall);
@@ -528,7 +616,10 @@ fn step(
     }
     let then = match (alert.state, breach) {
         (AlertState::Pending, Some(true)) => {
-            if alert.pending_since.is_some_and(|t| now.duration_since(t) >= rule.for_) {
+            if alert
+                .pending_since
+                .is_some_and(|t| now.duration_since(t) >= rule.for_)
+            {
                 Then::Fire
             } else {
                 Then::Nothing
@@ -546,7 +637,10 @@ fn step(
             Then::Nothing
         }
         (AlertState::Recovering, Some(false)) => {
-            if alert.recovering_since.is_some_and(|t| now.duration_since(t) >= rule.keep_firing_for) {
+            if alert
+                .recovering_since
+                .is_some_and(|t| now.duration_since(t) >= rule.keep_firing_for)
+            {
                 resolve(alert, wall);
             }
             Then::Nothing
@@ -578,8 +672,13 @@ fn step(
 }
 
 fn fire(book: &mut Book, settings: &AlertingSettings, fp: u64, now: Instant, wall: DateTime<Utc>) {
-    let flapped = book.recently_resolved.get(&fp).is_some_and(|t| now.duration_since(*t) < settings.suppression_window);
-    let Some(alert) = book.alerts.get_mut(&fp) else { return };
+    let flapped = book
+        .recently_resolved
+        .get(&fp)
+        .is_some_and(|t| now.duration_since(*t) < settings.suppression_window);
+    let Some(alert) = book.alerts.get_mut(&fp) else {
+        return;
+    };
     alert.state = AlertState::Firing;
     alert.fired_at = Some(wall);
     alert.fired_instant = Some(now);
@@ -606,7 +705,13 @@ fn resolve(alert: &mut Alert, wall: DateTime<Utc>) {
 }
 
 /// Silences, inhibition, flap suppression and escalation; escalations produce notifications.
-fn mark(book: &mut Book, settings: &AlertingSettings, now: Instant, wall: DateTime<Utc>, outgoing: &mut Vec<Notification>) {
+fn mark(
+    book: &mut Book,
+    settings: &AlertingSettings,
+    now: Instant,
+    wall: DateTime<Utc>,
+    outgoing: &mut Vec<Notification>,
+) {
     book.silences.retain(|s| s.ends_at > wall);
     let critical: BTreeSet<u64> = book
         .alerts
@@ -616,12 +721,23 @@ fn mark(book: &mut Book, settings: &AlertingSettings, now: Instant, wall: DateTi
         .collect();
     let silences = book.silences.clone();
     for alert in book.alerts.values_mut() {
-        alert.silenced = silences.iter().any(|s| s.active(wall) && s.matches(&alert.labels));
-        alert.inhibited = alert.severity == AlertSeverity::Warning && critical.contains(&fingerprint(&alert.condition()));
+        alert.silenced = silences
+            .iter()
+            .any(|s| s.active(wall) && s.matches(&alert.labels));
+        alert.inhibited = alert.severity == AlertSeverity::Warning
+            && critical.contains(&fingerprint(&alert.condition()));
         alert.suppressed = alert.suppressed_until.is_some_and(|t| now < t);
         let tiers = settings.escalation.tiers.len();
-        if alert.state.firing() && alert.acknowledged_by.is_none() && !alert.silenced && !alert.inhibited && alert.tier + 1 < tiers {
-            if alert.tier_since.is_some_and(|t| now.duration_since(t) >= settings.escalation.timeout) {
+        if alert.state.firing()
+            && alert.acknowledged_by.is_none()
+            && !alert.silenced
+            && !alert.inhibited
+            && alert.tier + 1 < tiers
+        {
+            if alert
+                .tier_since
+                .is_some_and(|t| now.duration_since(t) >= settings.escalation.timeout)
+            {
                 alert.tier += 1;
                 alert.tier_since = Some(now);
                 alert.log(format!("escalated to tier {}", alert.tier + 1));
@@ -634,7 +750,10 @@ fn mark(book: &mut Book, settings: &AlertingSettings, now: Instant, wall: DateTi
                         group_labels: alert.labels.clone(),
                         status: AlertStatus::Firing,
                         alerts: vec![alert.payload(AlertStatus::Firing)],
-                        summary: Some(format!("Escalated: unacknowledged for {}", crate::duration_serde::format(settings.escalation.timeout))),
+                        summary: Some(format!(
+                            "Escalated: unacknowledged for {}",
+                            crate::duration_serde::format(settings.escalation.timeout)
+                        )),
                         created_at: wall,
                     });
                 }
@@ -643,21 +762,41 @@ fn mark(book: &mut Book, settings: &AlertingSettings, now: Instant, wall: DateTi
     }
 }
 
-fn group_key(labels: &BTreeMap<String, String>, by: &[String]) -> (String, BTreeMap<String, String>) {
-    let group: BTreeMap<String, String> = by.iter().filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone()))).collect();
-    let key = group.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(",");
+fn group_key(
+    labels: &BTreeMap<String, String>,
+    by: &[String],
+) -> (String, BTreeMap<String, String>) {
+    let group: BTreeMap<String, String> = by
+        .iter()
+        .filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone())))
+        .collect();
+    let key = group
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
     (format!("{{{key}}}"), group)
 }
 
 /// Grouping, dedup, repeat, and immediate resolved notices.
-fn route(book: &mut Book, settings: &AlertingSettings, now: Instant, outgoing: &mut Vec<Notification>) {
+fn route(
+    book: &mut Book,
+    settings: &AlertingSettings,
+    now: Instant,
+    outgoing: &mut Vec<Notification>,
+) {
     let mut members: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for alert in book.alerts.values() {
         if alert.state == AlertState::Pending {
             continue;
         }
         let (key, labels) = group_key(&alert.labels, &settings.group_by);
-        book.groups.entry(key.clone()).or_insert_with(|| Group { labels, created: now, last_sent: None, last_hash: None });
+        book.groups.entry(key.clone()).or_insert_with(|| Group {
+            labels,
+            created: now,
+            last_sent: None,
+            last_hash: None,
+        });
         members.entry(key).or_default().push(alert.fingerprint);
     }
     book.groups.retain(|k, _| members.contains_key(k));
@@ -665,9 +804,17 @@ fn route(book: &mut Book, settings: &AlertingSettings, now: Instant, outgoing: &
     for (key, fps) in members {
         let notifiable = |a: &Alert| !a.silenced && !a.inhibited && !a.suppressed;
         // Resolved notices go out at once, to every tier the alert reached.
-        let resolved: Vec<&Alert> = fps.iter().filter_map(|fp| book.alerts.get(fp)).filter(|a| a.state == AlertState::Resolved && a.notified_firing && !a.silenced).collect();
+        let resolved: Vec<&Alert> = fps
+            .iter()
+            .filter_map(|fp| book.alerts.get(fp))
+            .filter(|a| a.state == AlertState::Resolved && a.notified_firing && !a.silenced)
+            .collect();
         let group_labels = book.groups[&key].labels.clone();
         if !resolved.is_empty() {
+            // The group's content changed: what fires next is news, not a repeat.
+            if let Some(group) = book.groups.get_mut(&key) {
+                group.last_hash = None;
+            }
             let tier = resolved.iter().map(|a| a.tier).max().unwrap_or(0);
             for channel in tier_channels(settings, tier) {
                 outgoing.push(Notification {
@@ -676,28 +823,45 @@ fn route(book: &mut Book, settings: &AlertingSettings, now: Instant, outgoing: &
                     group_key: key.clone(),
                     group_labels: group_labels.clone(),
                     status: AlertStatus::Resolved,
-                    alerts: resolved.iter().map(|a| a.payload(AlertStatus::Resolved)).collect(),
+                    alerts: resolved
+                        .iter()
+                        .map(|a| a.payload(AlertStatus::Resolved))
+                        .collect(),
                     summary: None,
                     created_at: wall,
                 });
             }
         }
-        let firing: Vec<&Alert> = fps.iter().filter_map(|fp| book.alerts.get(fp)).filter(|a| a.state.firing() && notifiable(a)).collect();
+        let firing: Vec<&Alert> = fps
+            .iter()
+            .filter_map(|fp| book.alerts.get(fp))
+            .filter(|a| a.state.firing() && notifiable(a))
+            .collect();
         if firing.is_empty() {
             continue;
         }
-        let hash = fingerprint(&firing.iter().map(|a| (format!("{:016x}", a.fingerprint), String::new())).collect());
+        let hash = fingerprint(
+            &firing
+                .iter()
+                .map(|a| (format!("{:016x}", a.fingerprint), String::new()))
+                .collect(),
+        );
         let group = &book.groups[&key];
         let due = match (group.last_sent, group.last_hash) {
             (None, _) => now.duration_since(group.created) >= settings.group_wait,
-            (Some(sent), Some(h)) if h == hash => now.duration_since(sent) >= settings.repeat_interval,
+            (Some(sent), Some(h)) if h == hash => {
+                now.duration_since(sent) >= settings.repeat_interval
+            }
             (Some(sent), _) => now.duration_since(sent) >= settings.group_interval,
         };
         if !due {
             continue;
         }
         let tier = firing.iter().map(|a| a.tier).max().unwrap_or(0);
-        let payloads: Vec<AlertPayload> = firing.iter().map(|a| a.payload(AlertStatus::Firing)).collect();
+        let payloads: Vec<AlertPayload> = firing
+            .iter()
+            .map(|a| a.payload(AlertStatus::Firing))
+            .collect();
         let fired: Vec<u64> = firing.iter().map(|a| a.fingerprint).collect();
         for channel in tier_channels(settings, tier) {
             outgoing.push(Notification {
@@ -737,24 +901,45 @@ fn tier_channels(settings: &AlertingSettings, tier: usize) -> Vec<String> {
 }
 
 /// Every firing alert to Alertmanager each `resend` (or at once on a change); resolved ones once.
-fn push_alertmanager(book: &mut Book, settings: &AlertingSettings, now: Instant, channels: &HashMap<String, ChildRef<NotifierActor>>, outgoing: &mut Vec<Notification>) {
-    let Some(resend) = settings.alertmanager_resend else { return };
+fn push_alertmanager(
+    book: &mut Book,
+    settings: &AlertingSettings,
+    now: Instant,
+    channels: &HashMap<String, ChildRef<NotifierActor>>,
+    outgoing: &mut Vec<Notification>,
+) {
+    let Some(resend) = settings.alertmanager_resend else {
+        return;
+    };
     if !channels.contains_key(ALERTMANAGER_CHANNEL) {
         return;
     }
-    let due = book.alertmanager_dirty || book.alertmanager_pushed.is_none_or(|t| now.duration_since(t) >= resend);
+    let due = book.alertmanager_dirty
+        || book
+            .alertmanager_pushed
+            .is_none_or(|t| now.duration_since(t) >= resend);
     let alerts: Vec<AlertPayload> = book
         .alerts
         .values()
         .filter(|a| a.state.firing() || a.state == AlertState::Resolved)
-        .map(|a| a.payload(if a.state == AlertState::Resolved { AlertStatus::Resolved } else { AlertStatus::Firing }))
+        .map(|a| {
+            a.payload(if a.state == AlertState::Resolved {
+                AlertStatus::Resolved
+            } else {
+                AlertStatus::Firing
+            })
+        })
         .collect();
     if !due || alerts.is_empty() {
         return;
     }
     book.alertmanager_pushed = Some(now);
     book.alertmanager_dirty = false;
-    let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) { AlertStatus::Firing } else { AlertStatus::Resolved };
+    let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+        AlertStatus::Firing
+    } else {
+        AlertStatus::Resolved
+    };
     outgoing.push(Notification {
         id: Notification::next_id(),
         channel: ALERTMANAGER_CHANNEL.into(),
@@ -768,7 +953,12 @@ fn push_alertmanager(book: &mut Book, settings: &AlertingSettings, now: Instant,
 }
 
 fn retire_resolved(book: &mut Book, settings: &AlertingSettings, now: Instant) {
-    let resolved: Vec<u64> = book.alerts.values().filter(|a| a.state == AlertState::Resolved).map(|a| a.fingerprint).collect();
+    let resolved: Vec<u64> = book
+        .alerts
+        .values()
+        .filter(|a| a.state == AlertState::Resolved)
+        .map(|a| a.fingerprint)
+        .collect();
     for fp in resolved {
         if let Some(alert) = book.alerts.remove(&fp) {
             book.recently_resolved.insert(fp, now);
@@ -776,14 +966,22 @@ fn retire_resolved(book: &mut Book, settings: &AlertingSettings, now: Instant) {
         }
     }
     let window = settings.suppression_window;
-    book.recently_resolved.retain(|_, t| now.duration_since(*t) < window);
+    book.recently_resolved
+        .retain(|_, t| now.duration_since(*t) < window);
     while book.history.len() > settings.history_limit {
         book.history.pop_front();
     }
 }
 
 /// Sends notifications within each channel's rate limit; the rest is folded for a summary.
-fn send(book: &mut Book, settings: &AlertingSettings, now: Instant, channels: &HashMap<String, ChildRef<NotifierActor>>, outgoing: Vec<Notification>, report_to: &ReportTo) {
+fn send(
+    book: &mut Book,
+    settings: &AlertingSettings,
+    now: Instant,
+    channels: &HashMap<String, ChildRef<NotifierActor>>,
+    outgoing: Vec<Notification>,
+    report_to: &ReportTo,
+) {
     for n in outgoing {
         let window = book.rate.entry(n.channel.clone()).or_default();
         if n.channel != ALERTMANAGER_CHANNEL && !window.allows(now, &settings.rate_limit) {
@@ -793,7 +991,10 @@ fn send(book: &mut Book, settings: &AlertingSettings, now: Instant, channels: &H
                     window.folded_names.insert(name.clone());
                 }
             }
-            *book.channels_rate_limited.entry(n.channel.clone()).or_default() += 1;
+            *book
+                .channels_rate_limited
+                .entry(n.channel.clone())
+                .or_default() += 1;
             continue;
         }
         window.sent.push_back(now);
@@ -801,20 +1002,47 @@ fn send(book: &mut Book, settings: &AlertingSettings, now: Instant, channels: &H
     }
 }
 
-fn dispatch(book: &mut Book, channels: &HashMap<String, ChildRef<NotifierActor>>, n: Notification, report_to: &ReportTo) {
+fn dispatch(
+    book: &mut Book,
+    channels: &HashMap<String, ChildRef<NotifierActor>>,
+    n: Notification,
+    report_to: &ReportTo,
+) {
     let channel = n.channel.clone();
     let fps: Vec<u64> = n.alerts.iter().map(|a| a.fingerprint).collect();
     let id = n.id;
     let refused = match channels.get(&channel) {
         None => Some(format!("no channel named `{channel}` is running")),
-        Some(notifier) => notifier.tell(Deliver { notification: n, report_to: report_to.clone() }).err().map(|e| e.to_string()),
+        Some(notifier) => notifier
+            .tell(Deliver {
+                notification: n,
+                report_to: report_to.clone(),
+            })
+            .err()
+            .map(|e| e.to_string()),
     };
     if let Some(error) = refused {
-        record(book, &DeliveryReport { id, channel, fingerprints: fps, outcome: DeliveryOutcome::Failed, attempts: 0, error: Some(error) });
+        record(
+            book,
+            &DeliveryReport {
+                id,
+                channel,
+                fingerprints: fps,
+                outcome: DeliveryOutcome::Failed,
+                attempts: 0,
+                error: Some(error),
+            },
+        );
     }
 }
 
-fn flush_summaries(book: &mut Book, settings: &AlertingSettings, now: Instant, channels: &HashMap<String, ChildRef<NotifierActor>>, report_to: &ReportTo) {
+fn flush_summaries(
+    book: &mut Book,
+    settings: &AlertingSettings,
+    now: Instant,
+    channels: &HashMap<String, ChildRef<NotifierActor>>,
+    report_to: &ReportTo,
+) {
     let ready: Vec<String> = book
         .rate
         .iter_mut()
@@ -822,8 +1050,12 @@ fn flush_summaries(book: &mut Book, settings: &AlertingSettings, now: Instant, c
         .filter_map(|(c, w)| w.allows(now, &settings.rate_limit).then(|| c.clone()))
         .collect();
     for channel in ready {
-        let Some(window) = book.rate.get_mut(&channel) else { continue };
-        let names: Vec<String> = std::mem::take(&mut window.folded_names).into_iter().collect();
+        let Some(window) = book.rate.get_mut(&channel) else {
+            continue;
+        };
+        let names: Vec<String> = std::mem::take(&mut window.folded_names)
+            .into_iter()
+            .collect();
         let count = std::mem::take(&mut window.folded);
         window.sent.push_back(now);
         let n = Notification {
@@ -852,8 +1084,17 @@ fn record(book: &mut Book, report: &DeliveryReport) {
     };
     *counter.entry(report.channel.clone()).or_default() += 1;
     let what = match (&report.outcome, &report.error) {
-        (DeliveryOutcome::Delivered, _) => format!("notification {} delivered to {} after {} attempt(s)", report.id, report.channel, report.attempts),
-        (DeliveryOutcome::Failed, e) => format!("notification {} to {} failed after {} attempt(s): {}", report.id, report.channel, report.attempts, e.as_deref().unwrap_or("unknown error")),
+        (DeliveryOutcome::Delivered, _) => format!(
+            "notification {} delivered to {} after {} attempt(s)",
+            report.id, report.channel, report.attempts
+        ),
+        (DeliveryOutcome::Failed, e) => format!(
+            "notification {} to {} failed after {} attempt(s): {}",
+            report.id,
+            report.channel,
+            report.attempts,
+            e.as_deref().unwrap_or("unknown error")
+        ),
     };
     for fp in &report.fingerprints {
         if let Some(alert) = book.alerts.get_mut(fp) {
@@ -944,15 +1185,26 @@ impl Handles<GetAlertingStatus> for AlertingActor {
         AlertingStatus {
             is_running: true,
             active_alerts: firing().count(),
-            pending_alerts: book.alerts.values().filter(|a| a.state == AlertState::Pending).count(),
+            pending_alerts: book
+                .alerts
+                .values()
+                .filter(|a| a.state == AlertState::Pending)
+                .count(),
             silenced_alerts: firing().filter(|a| a.silenced).count(),
             inhibited_alerts: firing().filter(|a| a.inhibited).count(),
-            alerts_today: book.today.filter(|(d, _)| *d == today).map_or(0, |(_, n)| n),
+            alerts_today: book
+                .today
+                .filter(|(d, _)| *d == today)
+                .map_or(0, |(_, n)| n),
             fired_total: book.fired_total,
             delivered: book.channels_delivered.clone(),
             failed: book.channels_failed.clone(),
             rate_limited: book.channels_rate_limited.clone(),
-            silences: book.silences.iter().filter(|s| s.active(Utc::now())).count(),
+            silences: book
+                .silences
+                .iter()
+                .filter(|s| s.active(Utc::now()))
+                .count(),
             history: book.history.len(),
             rules: self.settings.rules.len(),
             evaluations: book.evaluations,
@@ -1026,7 +1278,10 @@ impl Message for Acknowledge {
 impl Handles<Acknowledge> for AlertingActor {
     fn handle(&mut self, msg: Acknowledge, _: &mut ChildContext<'_, Self>) -> Result<(), String> {
         let mut book = self.store.lock();
-        let alert = book.alerts.get_mut(&msg.fingerprint).ok_or_else(|| format!("no active alert {:016x}", msg.fingerprint))?;
+        let alert = book
+            .alerts
+            .get_mut(&msg.fingerprint)
+            .ok_or_else(|| format!("no active alert {:016x}", msg.fingerprint))?;
         if !alert.state.firing() {
             return Err("only a firing alert can be acknowledged".into());
         }
@@ -1048,12 +1303,14 @@ impl Message for TrimHistory {
 impl Handles<TrimHistory> for AlertingActor {
     fn handle(&mut self, msg: TrimHistory, _: &mut ChildContext<'_, Self>) -> usize {
         let mut book = self.store.lock();
-        let before: usize = book.history.iter().map(Alert::bytes).sum::<usize>() + book.history.capacity() * std::mem::size_of::<Alert>();
+        let before: usize = book.history.iter().map(Alert::bytes).sum::<usize>()
+            + book.history.capacity() * std::mem::size_of::<Alert>();
         while book.history.len() > msg.keep {
             book.history.pop_front();
         }
         book.history.shrink_to_fit();
-        let after: usize = book.history.iter().map(Alert::bytes).sum::<usize>() + book.history.capacity() * std::mem::size_of::<Alert>();
+        let after: usize = book.history.iter().map(Alert::bytes).sum::<usize>()
+            + book.history.capacity() * std::mem::size_of::<Alert>();
         before.saturating_sub(after)
     }
 }
@@ -1067,10 +1324,21 @@ impl Message for GetAlertingFootprint {
 impl Handles<GetAlertingFootprint> for AlertingActor {
     fn handle(&mut self, _: GetAlertingFootprint, _: &mut ChildContext<'_, Self>) -> Footprint {
         let book = self.store.lock();
-        let history = book.history.iter().map(Alert::bytes).sum::<usize>() + book.history.capacity() * std::mem::size_of::<Alert>();
+        let history = book.history.iter().map(Alert::bytes).sum::<usize>()
+            + book.history.capacity() * std::mem::size_of::<Alert>();
         let active: usize = book.alerts.values().map(Alert::bytes).sum();
-        let rate: usize = book.rate.values().map(|w| w.sent.capacity() * std::mem::size_of::<Instant>()).sum();
-        Footprint { component: "alerting".into(), bytes: history + active + rate, recorder_bytes: 0, history_bytes: history, threads: 0 }
+        let rate: usize = book
+            .rate
+            .values()
+            .map(|w| w.sent.capacity() * std::mem::size_of::<Instant>())
+            .sum();
+        Footprint {
+            component: "alerting".into(),
+            bytes: history + active + rate,
+            recorder_bytes: 0,
+            history_bytes: history,
+            threads: 0,
+        }
     }
 }
 

@@ -42,12 +42,24 @@ pub enum Metric {
 impl Metric {
     /// Whether the metric is read from one monitor (rules on it name the monitor).
     pub fn per_monitor(self) -> bool {
-        !matches!(self, Metric::ProcessMemoryBytes | Metric::MailboxDrops | Metric::Restarts)
+        !matches!(
+            self,
+            Metric::ProcessMemoryBytes | Metric::MailboxDrops | Metric::Restarts
+        )
     }
 
     /// Whether the metric is a latency, which has no value while the monitor sees no operations.
     pub fn is_latency(self) -> bool {
-        matches!(self, Metric::Mean | Metric::P50 | Metric::P90 | Metric::P95 | Metric::P99 | Metric::P999 | Metric::Max)
+        matches!(
+            self,
+            Metric::Mean
+                | Metric::P50
+                | Metric::P90
+                | Metric::P95
+                | Metric::P99
+                | Metric::P999
+                | Metric::Max
+        )
     }
 
     /// The metric's value in `stats`, in base units; `None` when a latency has no samples in the window.
@@ -173,11 +185,29 @@ impl AlertRule {
     }
 
     /// The annotations with `{value}` and `{threshold}` filled in.
-    pub fn render_annotations(&self, value: Option<f64>, threshold: f64) -> BTreeMap<String, String> {
-        let shown = value.map_or_else(|| "no data".to_owned(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_owned());
+    pub fn render_annotations(
+        &self,
+        value: Option<f64>,
+        threshold: f64,
+    ) -> BTreeMap<String, String> {
+        let shown = value.map_or_else(
+            || "no data".to_owned(),
+            |v| {
+                format!("{v:.6}")
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_owned()
+            },
+        );
         self.annotations
             .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{value}", &shown).replace("{threshold}", &threshold.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.replace("{value}", &shown)
+                        .replace("{threshold}", &threshold.to_string()),
+                )
+            })
             .collect()
     }
 }

@@ -31,7 +31,8 @@ impl AlertmanagerTransport {
     /// The v2 API body of a notification.
     pub fn body(&self, n: &Notification) -> Value {
         let now = chrono::Utc::now();
-        let ttl = chrono::Duration::from_std(self.firing_ttl).unwrap_or(chrono::Duration::minutes(4));
+        let ttl =
+            chrono::Duration::from_std(self.firing_ttl).unwrap_or(chrono::Duration::minutes(4));
         let alerts: Vec<Value> = n
             .alerts
             .iter()
@@ -54,7 +55,11 @@ impl AlertmanagerTransport {
 }
 
 impl Transport for AlertmanagerTransport {
-    fn send(&self, n: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+    fn send(
+        &self,
+        n: &Notification,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
         post_json(&self.client, &self.url, self.body(n), timeout)
     }
 }

@@ -47,7 +47,10 @@ impl std::fmt::Debug for EmailSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("security", &self.security)
-            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<redacted>"),
+            )
             .field("from", &self.from)
             .field("to", &self.to)
             .finish()
@@ -69,8 +72,10 @@ impl EmailTransport {
         let s = &self.settings;
         let builder = match s.security {
             SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host).map_err(|e| permanent(format!("SMTP setup: {e}")))?,
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host).map_err(|e| permanent(format!("SMTP setup: {e}")))?,
+            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+                .map_err(|e| permanent(format!("SMTP setup: {e}")))?,
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)
+                .map_err(|e| permanent(format!("SMTP setup: {e}")))?,
         };
         let mut builder = builder.port(s.port).timeout(Some(timeout));
         if let Some((user, password)) = &s.credentials {
@@ -81,21 +86,37 @@ impl EmailTransport {
 }
 
 fn permanent(message: String) -> SendFailure {
-    SendFailure { retryable: false, retry_after: None, message }
+    SendFailure {
+        retryable: false,
+        retry_after: None,
+        message,
+    }
 }
 
 impl Transport for EmailTransport {
-    fn send(&self, n: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+    fn send(
+        &self,
+        n: &Notification,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
         let s = &self.settings;
         let message = (|| {
             let mut builder = lettre::Message::builder()
-                .from(s.from.parse().map_err(|e| permanent(format!("sender address: {e}")))?)
+                .from(
+                    s.from
+                        .parse()
+                        .map_err(|e| permanent(format!("sender address: {e}")))?,
+                )
                 .subject(n.title())
                 .header(ContentType::TEXT_PLAIN);
             for to in &s.to {
-                builder = builder.to(to.parse().map_err(|e| permanent(format!("recipient address: {e}")))?);
+                builder = builder.to(to
+                    .parse()
+                    .map_err(|e| permanent(format!("recipient address: {e}")))?);
             }
-            builder.body(n.text()).map_err(|e| permanent(format!("message: {e}")))
+            builder
+                .body(n.text())
+                .map_err(|e| permanent(format!("message: {e}")))
         })();
         let mailer = self.mailer(timeout);
         Box::pin(async move {
@@ -106,7 +127,18 @@ impl Transport for EmailTransport {
                 Err(e) => Err(SendFailure {
                     retryable: !e.is_permanent(),
                     retry_after: None,
-                    message: if e.is_permanent() { "the SMTP server refused the message".into() } else { format!("SMTP delivery failed: {}", if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }) },
+                    message: if e.is_permanent() {
+                        "the SMTP server refused the message".into()
+                    } else {
+                        format!(
+                            "SMTP delivery failed: {}",
+                            if e.is_timeout() {
+                                "timed out".to_owned()
+                            } else {
+                                e.to_string()
+                            }
+                        )
+                    },
                 }),
             }
         })

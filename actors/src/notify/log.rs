@@ -11,11 +11,23 @@ use super::{AlertStatus, Notification, SendFailure, Transport};
 pub struct LogTransport;
 
 impl Transport for LogTransport {
-    fn send(&self, n: &Notification, _timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
-        let names: Vec<&str> = n.alerts.iter().filter_map(|a| a.labels.get("alertname").map(String::as_str)).collect();
+    fn send(
+        &self,
+        n: &Notification,
+        _timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+        let names: Vec<&str> = n
+            .alerts
+            .iter()
+            .filter_map(|a| a.labels.get("alertname").map(String::as_str))
+            .collect();
         match n.status {
-            AlertStatus::Firing => tracing::warn!(group = %n.group_key, alerts = ?names, summary = n.summary.as_deref().unwrap_or(""), "{}", n.text()),
-            AlertStatus::Resolved => tracing::info!(group = %n.group_key, alerts = ?names, "{}", n.text()),
+            AlertStatus::Firing => {
+                tracing::warn!(group = %n.group_key, alerts = ?names, summary = n.summary.as_deref().unwrap_or(""), "{}", n.text())
+            }
+            AlertStatus::Resolved => {
+                tracing::info!(group = %n.group_key, alerts = ?names, "{}", n.text())
+            }
         }
         Box::pin(async { Ok(()) })
     }

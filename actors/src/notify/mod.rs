@@ -99,8 +99,17 @@ impl Notification {
             AlertStatus::Firing => "FIRING",
             AlertStatus::Resolved => "RESOLVED",
         };
-        let name = self.common_labels().get("alertname").cloned().unwrap_or_else(|| "alerts".into());
-        let group: Vec<String> = self.group_labels.iter().filter(|(k, _)| *k != "alertname").map(|(k, v)| format!("{k}={v}")).collect();
+        let name = self
+            .common_labels()
+            .get("alertname")
+            .cloned()
+            .unwrap_or_else(|| "alerts".into());
+        let group: Vec<String> = self
+            .group_labels
+            .iter()
+            .filter(|(k, _)| *k != "alertname")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let mut t = format!("[{status}:{}] {name}", self.alerts.len());
         if !group.is_empty() {
             t.push_str(&format!(" ({})", group.join(", ")));
@@ -125,8 +134,12 @@ impl Notification {
     }
 }
 
-fn common<'a>(mut sets: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
-    let Some(first) = sets.next() else { return BTreeMap::new() };
+fn common<'a>(
+    mut sets: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let Some(first) = sets.next() else {
+        return BTreeMap::new();
+    };
     let mut shared = first.clone();
     for set in sets {
         shared.retain(|k, v| set.get(k) == Some(v));
@@ -178,7 +191,11 @@ pub struct SendFailure {
 /// A way to deliver notifications. Lives on its notifier's thread.
 pub trait Transport: 'static {
     /// Delivers one notification, within `timeout`.
-    fn send(&self, notification: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>>;
+    fn send(
+        &self,
+        notification: &Notification,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>>;
 }
 
 /// Retries, deadline and circuit breaker of a channel.
@@ -277,7 +294,12 @@ pub struct NotifierActor {
 
 impl NotifierActor {
     /// A notifier for `channel` delivering through `transport`.
-    pub fn new(channel: impl Into<String>, transport: Box<dyn Transport>, policy: DeliveryPolicy, counters: Arc<ChannelCounters>) -> Self {
+    pub fn new(
+        channel: impl Into<String>,
+        transport: Box<dyn Transport>,
+        policy: DeliveryPolicy,
+        counters: Arc<ChannelCounters>,
+    ) -> Self {
         NotifierActor {
             channel: channel.into(),
             transport,
@@ -303,7 +325,12 @@ impl NotifierActor {
         (pending.report_to)(DeliveryReport {
             id: pending.notification.id,
             channel: self.channel.clone(),
-            fingerprints: pending.notification.alerts.iter().map(|a| a.fingerprint).collect(),
+            fingerprints: pending
+                .notification
+                .alerts
+                .iter()
+                .map(|a| a.fingerprint)
+                .collect(),
             outcome,
             attempts: pending.attempts,
             error,
@@ -325,11 +352,20 @@ impl NotifierActor {
     fn pump(&mut self, ctx: &mut ChildContext<'_, Self>) {
         while !self.in_flight {
             let now = Instant::now();
-            let Some(front) = self.queue.front() else { return };
+            let Some(front) = self.queue.front() else {
+                return;
+            };
             if now >= front.deadline {
                 if let Some(p) = self.queue.pop_front() {
-                    let error = p.last_error.clone().unwrap_or_else(|| "not delivered before its deadline".into());
-                    self.finish(p, DeliveryOutcome::Failed, Some(format!("deadline passed: {error}")));
+                    let error = p
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| "not delivered before its deadline".into());
+                    self.finish(
+                        p,
+                        DeliveryOutcome::Failed,
+                        Some(format!("deadline passed: {error}")),
+                    );
                 }
                 continue;
             }
@@ -358,7 +394,9 @@ impl NotifierActor {
     }
 
     fn on_result(&mut self, result: Result<(), SendFailure>) {
-        let Some(mut p) = self.queue.pop_front() else { return };
+        let Some(mut p) = self.queue.pop_front() else {
+            return;
+        };
         p.attempts += 1;
         match result {
             Ok(()) => {
@@ -381,7 +419,11 @@ impl NotifierActor {
                     return;
                 }
                 let exp = 2u32.saturating_pow(p.attempts.saturating_sub(1).min(30));
-                let backoff = self.policy.backoff_min.saturating_mul(exp).min(self.policy.backoff_max);
+                let backoff = self
+                    .policy
+                    .backoff_min
+                    .saturating_mul(exp)
+                    .min(self.policy.backoff_max);
                 let delay = failure.retry_after.map_or(backoff, |r| r.max(backoff));
                 p.not_before = now + delay;
                 p.last_error = Some(failure.message);
@@ -400,7 +442,11 @@ impl Drop for NotifierActor {
     /// is reported as failed, never lost silently.
     fn drop(&mut self) {
         while let Some(p) = self.queue.pop_front() {
-            self.finish(p, DeliveryOutcome::Failed, Some("the notifier stopped before delivering it".into()));
+            self.finish(
+                p,
+                DeliveryOutcome::Failed,
+                Some("the notifier stopped before delivering it".into()),
+            );
         }
     }
 }
@@ -430,7 +476,11 @@ impl Handles<Deliver> for NotifierActor {
             last_error: None,
         };
         if self.queue.len() >= self.policy.outbox_capacity.max(1) {
-            self.finish(pending, DeliveryOutcome::Failed, Some("the channel's outbox is full".into()));
+            self.finish(
+                pending,
+                DeliveryOutcome::Failed,
+                Some("the channel's outbox is full".into()),
+            );
             return;
         }
         self.queue.push_back(pending);

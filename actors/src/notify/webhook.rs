@@ -31,7 +31,12 @@ pub struct WebhookTransport {
 
 impl WebhookTransport {
     /// A transport posting to `url` (built on the notifier's thread).
-    pub fn new(receiver: impl Into<String>, url: String, format: WebhookFormat, channel: Option<String>) -> Self {
+    pub fn new(
+        receiver: impl Into<String>,
+        url: String,
+        format: WebhookFormat,
+        channel: Option<String>,
+    ) -> Self {
         WebhookTransport {
             client: awc::Client::builder().disable_redirects().finish(),
             url,
@@ -97,20 +102,39 @@ pub(crate) fn retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs.min(24 * 3600)));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 /// POSTs `body` to `url`; classifies the outcome for retries.
-pub(crate) fn post_json(client: &awc::Client, url: &str, body: Value, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
-    let request = client.post(url).timeout(timeout).insert_header(("User-Agent", "watchkeeper"));
+pub(crate) fn post_json(
+    client: &awc::Client,
+    url: &str,
+    body: Value,
+    timeout: Duration,
+) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+    let request = client
+        .post(url)
+        .timeout(timeout)
+        .insert_header(("User-Agent", "watchkeeper"));
     Box::pin(async move {
         let response = request.send_json(&body).await.map_err(|e| {
             let message = match e {
-                awc::error::SendRequestError::Timeout => "no answer within the attempt timeout".to_owned(),
+                awc::error::SendRequestError::Timeout => {
+                    "no answer within the attempt timeout".to_owned()
+                }
                 awc::error::SendRequestError::Connect(c) => format!("cannot connect: {c}"),
-                other => format!("request failed: {}", other.to_string().split(" for url").next().unwrap_or("")),
+                other => format!(
+                    "request failed: {}",
+                    other.to_string().split(" for url").next().unwrap_or("")
+                ),
             };
-            SendFailure { retryable: true, retry_after: None, message }
+            SendFailure {
+                retryable: true,
+                retry_after: None,
+                message,
+            }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -130,7 +154,11 @@ pub(crate) fn post_json(client: &awc::Client, url: &str, body: Value, timeout: D
 }
 
 impl Transport for WebhookTransport {
-    fn send(&self, n: &Notification, timeout: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+    fn send(
+        &self,
+        n: &Notification,
+        timeout: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
         post_json(&self.client, &self.url, self.body(n), timeout)
     }
 }

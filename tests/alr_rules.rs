@@ -1,0 +1,526 @@
+//! Alerting on virtual time: every state transition and routing policy, driven by scripted
+//! observations. Delivery to real receivers is tested in `alr_delivery.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use watchkeeper_actors::alerting::{
+    Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor, AlertingSettings,
+    Comparison, EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts,
+    InjectAlertingPanic, Matcher, Metric, Observe, RateLimitConfig, RemoveSilence, Silence,
+    Sources,
+};
+use watchkeeper_actors::harness::{self, Harness};
+use watchkeeper_actors::notify::{
+    AlertStatus, ChannelCounters, DeliveryPolicy, Notification, NotifierActor, SendFailure,
+    Transport,
+};
+use watchkeeper_actors::{ChildRef, ChildSpec, SupervisionEvent, SupervisorConfig};
+
+const ASK: Duration = Duration::from_secs(1);
+const MIN: Duration = Duration::from_secs(60);
+
+type Sent = Arc<Mutex<Vec<Notification>>>;
+
+/// Keeps what it is given (routing is what these tests check).
+struct Keep(Sent);
+impl Transport for Keep {
+    fn send(
+        &self,
+        n: &Notification,
+        _: Duration,
+    ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+        self.0.lock().unwrap().push(n.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn rule(name: &str, for_: Duration) -> AlertRule {
+    AlertRule {
+        name: name.into(),
+        monitor: Some("search".into()),
+        metric: Metric::P99,
+        comparison: Comparison::Above,
+        warning: Some(0.1),
+        critical: Some(0.5),
+        for_,
+        keep_firing_for: Duration::ZERO,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::from([(
+            "summary".into(),
+            "p99 is {value}s (threshold {threshold}s)".into(),
+        )]),
+    }
+}
+
+fn settings(rules: Vec<AlertRule>) -> AlertingSettings {
+    AlertingSettings {
+        // Only scripted observations drive these tests.
+        check_interval: Duration::from_secs(86_400),
+        group_by: vec!["alertname".into()],
+        group_wait: Duration::from_secs(30),
+        group_interval: Duration::from_secs(300),
+        repeat_interval: Duration::from_secs(4 * 3600),
+        suppression_window: Duration::from_secs(300),
+        history_limit: 100,
+        rules,
+        escalation: EscalationConfig {
+            timeout: Duration::from_secs(900),
+            tiers: vec![vec!["log".into()], vec!["pager".into()]],
+        },
+        rate_limit: RateLimitConfig {
+            per_minute: 100,
+            per_hour: 1000,
+        },
+        alertmanager_resend: None,
+        ask_timeout: ASK,
+    }
+}
+
+fn tree(h: &Harness, s: AlertingSettings) -> (ChildRef<AlertingActor>, Sent) {
+    let sent: Sent = Arc::default();
+    let mut channels = HashMap::new();
+    for name in ["log", "pager"] {
+        let keep = sent.clone();
+        let n = h.root().start_child(ChildSpec::new(name, move || {
+            NotifierActor::new(
+                name,
+                Box::new(Keep(keep.clone())),
+                DeliveryPolicy::default(),
+                Arc::new(ChannelCounters::default()),
+            )
+        }));
+        channels.insert(name.to_owned(), n);
+    }
+    let (s, store, channels) = (Arc::new(s), AlertStore::new(), Arc::new(channels));
+    let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
+        AlertingActor::new(
+            s.clone(),
+            store.clone(),
+            Sources::default(),
+            channels.clone(),
+        )
+    }));
+    (alerting, sent)
+}
+
+async fn observe(h: &Harness, a: &ChildRef<AlertingActor>, values: Vec<Option<f64>>) {
+    a.ask(Observe(values), ASK).await.unwrap();
+    h.settle().await;
+}
+
+fn taken(sent: &Sent) -> Vec<Notification> {
+    std::mem::take(&mut *sent.lock().unwrap())
+}
+
+fn names(n: &Notification) -> Vec<String> {
+    n.alerts
+        .iter()
+        .map(|a| format!("{}/{}", a.labels["alertname"], a.labels["severity"]))
+        .collect()
+}
+
+#[test]
+fn pending_fires_after_for_notifies_after_group_wait_and_resolves_at_once() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", MIN)]));
+        observe(&h, &a, vec![Some(0.2)]).await;
+        let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            (alerts[0].state, alerts[0].labels["severity"].as_str()),
+            (AlertState::Pending, "warning")
+        );
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Pending,
+            "not before `for`"
+        );
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        let alert = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        assert_eq!(alert.state, AlertState::Firing);
+        assert_eq!(alert.annotations["summary"], "p99 is 0.2s (threshold 0.1s)");
+        assert!(
+            taken(&sent).is_empty(),
+            "group_wait holds the first notification"
+        );
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.25)]).await;
+        let first = taken(&sent);
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (first[0].channel.as_str(), first[0].status),
+            ("log", AlertStatus::Firing)
+        );
+        assert_eq!(names(&first[0]), ["SearchSlow/warning"]);
+        h.advance(Duration::from_secs(10)).await;
+        observe(&h, &a, vec![Some(0.01)]).await;
+        let resolved = taken(&sent);
+        assert_eq!(
+            resolved.len(),
+            1,
+            "the resolved notice does not wait for group_interval"
+        );
+        assert_eq!(resolved[0].status, AlertStatus::Resolved);
+        assert!(resolved[0].alerts[0].ends_at.is_some());
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        let history = a.ask(GetAlertHistory, ASK).await.unwrap();
+        assert_eq!(history.len(), 1);
+        let log: Vec<&str> = history[0].events.iter().map(|e| e.what.as_str()).collect();
+        assert!(
+            log.iter().any(|e| e.starts_with("pending"))
+                && log.contains(&"firing")
+                && log.contains(&"resolved"),
+            "{log:?}"
+        );
+        assert!(
+            log.iter().any(|e| e.contains("delivered to log")),
+            "deliveries are recorded in the alert's history: {log:?}"
+        );
+        let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
+        assert_eq!(
+            (
+                status.fired_total,
+                status.alerts_today,
+                status.active_alerts
+            ),
+            (1, 1, 0)
+        );
+        assert_eq!(status.delivered["log"], 2);
+    });
+}
+
+#[test]
+fn a_breach_shorter_than_for_never_fires() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", MIN)]));
+        observe(&h, &a, vec![Some(0.2)]).await;
+        h.advance(Duration::from_secs(40)).await;
+        observe(&h, &a, vec![Some(0.05)]).await;
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        h.advance(Duration::from_secs(600)).await;
+        observe(&h, &a, vec![Some(0.05)]).await;
+        assert!(taken(&sent).is_empty());
+        assert_eq!(a.ask(GetAlertingStatus, ASK).await.unwrap().fired_total, 0);
+    });
+}
+
+#[test]
+fn keep_firing_for_recovers_before_resolving_and_no_data_keeps_the_alert() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut r = rule("SearchSlow", Duration::ZERO);
+        r.keep_firing_for = Duration::from_secs(120);
+        let (a, _sent) = tree(&h, settings(vec![r]));
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Firing,
+            "for = 0 fires at once"
+        );
+        observe(&h, &a, vec![Some(0.01)]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Recovering
+        );
+        h.advance(Duration::from_secs(60)).await;
+        observe(&h, &a, vec![Some(0.3)]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Firing,
+            "a breach during recovery fires again"
+        );
+        observe(&h, &a, vec![None]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::NoData,
+            "no data is not a resolution"
+        );
+        observe(&h, &a, vec![Some(0.01)]).await;
+        h.advance(Duration::from_secs(121)).await;
+        observe(&h, &a, vec![Some(0.01)]).await;
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        assert_eq!(a.ask(GetAlertHistory, ASK).await.unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn a_firing_critical_inhibits_the_warning_of_the_same_labels() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", Duration::ZERO)]));
+        observe(&h, &a, vec![Some(0.7)]).await;
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.7)]).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1);
+        assert_eq!(
+            names(&n[0]),
+            ["SearchSlow/critical"],
+            "the warning is muted"
+        );
+        let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
+        assert_eq!((status.active_alerts, status.inhibited_alerts), (2, 1));
+    });
+}
+
+#[test]
+fn silences_hold_notifications_until_removed() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", Duration::ZERO)]));
+        let now = chrono::Utc::now();
+        let silence = Silence {
+            id: 0,
+            matchers: vec![Matcher::equal("alertname", "SearchSlow")],
+            starts_at: now - chrono::Duration::minutes(1),
+            ends_at: now + chrono::Duration::hours(1),
+            created_by: "oncall".into(),
+            comment: "deploying".into(),
+        };
+        let id = a
+            .ask(AddSilence(silence.clone()), ASK)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(a
+            .ask(
+                AddSilence(Silence {
+                    matchers: vec![],
+                    ..silence
+                }),
+                ASK
+            )
+            .await
+            .unwrap()
+            .is_err());
+        observe(&h, &a, vec![Some(0.2)]).await;
+        h.advance(Duration::from_secs(60)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert!(taken(&sent).is_empty());
+        assert_eq!(
+            a.ask(GetAlertingStatus, ASK).await.unwrap().silenced_alerts,
+            1
+        );
+        assert!(a.ask(RemoveSilence(id), ASK).await.unwrap());
+        assert!(!a.ask(RemoveSilence(id), ASK).await.unwrap());
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(taken(&sent).len(), 1);
+    });
+}
+
+#[test]
+fn groups_collect_alerts_and_repeat_only_after_repeat_interval() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut s = settings(vec![
+            rule("Slow", Duration::ZERO),
+            rule("Slower", Duration::ZERO),
+        ]);
+        s.group_by = vec!["monitor".into()];
+        // One tier: this test is about grouping, not escalation.
+        s.escalation.tiers.truncate(1);
+        let (a, sent) = tree(&h, s);
+        observe(&h, &a, vec![Some(0.2), None]).await;
+        h.advance(Duration::from_secs(10)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        h.advance(Duration::from_secs(20)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1, "one group, one notification");
+        assert_eq!(n[0].alerts.len(), 2);
+        assert_eq!(
+            n[0].group_labels,
+            BTreeMap::from([("monitor".to_owned(), "search".to_owned())])
+        );
+        // Unchanged: nothing until repeat_interval.
+        h.advance(Duration::from_secs(3600)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        assert!(taken(&sent).is_empty());
+        h.advance(Duration::from_secs(3 * 3600)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        assert_eq!(taken(&sent).len(), 1, "repeated after 4 h");
+        // A change waits for group_interval.
+        observe(&h, &a, vec![Some(0.7), Some(0.2)]).await;
+        let early = taken(&sent);
+        assert!(early.is_empty(), "{early:#?}");
+        h.advance(Duration::from_secs(300)).await;
+        observe(&h, &a, vec![Some(0.7), Some(0.2)]).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1);
+        assert_eq!(
+            n[0].alerts.len(),
+            2,
+            "the critical replaces the inhibited warning: {:?}",
+            names(&n[0])
+        );
+    });
+}
+
+#[test]
+fn unacknowledged_alerts_escalate_to_the_next_tier_and_acknowledged_ones_do_not() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, sent) = tree(
+            &h,
+            settings(vec![rule("A", Duration::ZERO), rule("B", Duration::ZERO)]),
+        );
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        assert!(taken(&sent).iter().all(|n| n.channel == "log"));
+        let b = a
+            .ask(GetAlerts, ASK)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|x| x.labels["alertname"] == "B")
+            .unwrap();
+        a.ask(
+            Acknowledge {
+                fingerprint: b.fingerprint,
+                by: "ana".into(),
+            },
+            ASK,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(a
+            .ask(
+                Acknowledge {
+                    fingerprint: 42,
+                    by: "ana".into()
+                },
+                ASK
+            )
+            .await
+            .unwrap()
+            .is_err());
+        h.advance(Duration::from_secs(900)).await;
+        observe(&h, &a, vec![Some(0.2), Some(0.2)]).await;
+        let n = taken(&sent);
+        let paged: Vec<_> = n.iter().filter(|n| n.channel == "pager").collect();
+        assert_eq!(paged.len(), 1, "{n:#?}");
+        assert_eq!(names(paged[0]), ["A/warning"]);
+        let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+        let tier = |name: &str| {
+            alerts
+                .iter()
+                .find(|x| x.labels["alertname"] == name)
+                .unwrap()
+                .tier
+        };
+        assert_eq!((tier("A"), tier("B")), (1, 0));
+        // Resolution reaches every tier the alert reached.
+        observe(&h, &a, vec![Some(0.0), Some(0.2)]).await;
+        let n = taken(&sent);
+        let resolved: Vec<&str> = n
+            .iter()
+            .filter(|n| n.status == AlertStatus::Resolved)
+            .map(|n| n.channel.as_str())
+            .collect();
+        assert_eq!(resolved, ["log", "pager"]);
+    });
+}
+
+#[test]
+fn rate_limits_fold_the_overflow_into_one_summary() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let rules: Vec<_> = (0..5)
+            .map(|i| rule(&format!("R{i}"), Duration::ZERO))
+            .collect();
+        let mut s = settings(rules);
+        s.rate_limit = RateLimitConfig {
+            per_minute: 2,
+            per_hour: 100,
+        };
+        let (a, sent) = tree(&h, s);
+        observe(&h, &a, vec![Some(0.2); 5]).await;
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2); 5]).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 2, "two per minute");
+        assert_eq!(
+            a.ask(GetAlertingStatus, ASK).await.unwrap().rate_limited["log"],
+            3
+        );
+        h.advance(Duration::from_secs(61)).await;
+        observe(&h, &a, vec![Some(0.2); 5]).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1, "one summary, not three notifications: {n:#?}");
+        let summary = n[0].summary.as_deref().unwrap();
+        assert!(
+            summary.starts_with("3 notifications were held back by the rate limit"),
+            "{summary}"
+        );
+    });
+}
+
+#[test]
+fn an_alert_that_flaps_is_not_notified_again_within_the_suppression_window() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut s = settings(vec![rule("Flappy", Duration::ZERO)]);
+        s.group_wait = Duration::ZERO;
+        let (a, sent) = tree(&h, s);
+        observe(&h, &a, vec![Some(0.2)]).await;
+        observe(&h, &a, vec![Some(0.0)]).await;
+        assert_eq!(taken(&sent).len(), 2, "firing and resolved");
+        h.advance(Duration::from_secs(60)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Firing
+        );
+        assert!(
+            taken(&sent).is_empty(),
+            "fired again 1 min after resolving: held"
+        );
+        h.advance(Duration::from_secs(301)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(
+            taken(&sent).len(),
+            1,
+            "still firing after the window: notified"
+        );
+    });
+}
+
+#[test]
+fn active_alerts_survive_a_restart_of_the_alerting_actor() {
+    harness::run(SupervisorConfig::default(), |mut h: Harness| async move {
+        let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", Duration::ZERO)]));
+        observe(&h, &a, vec![Some(0.2)]).await;
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(taken(&sent).len(), 1);
+        let _ = a.ask(InjectAlertingPanic, ASK).await;
+        h.expect_event("alerting restarted", ASK, |e| matches!(e, SupervisionEvent::ChildStarted { child, restarts: 1, .. } if &**child == "alerting")).await;
+        let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].state, AlertState::Firing);
+        observe(&h, &a, vec![Some(0.0)]).await;
+        let n = taken(&sent);
+        assert_eq!(
+            (n.len(), n[0].status),
+            (1, AlertStatus::Resolved),
+            "the resolved notice still goes out"
+        );
+    });
+}
+
+#[test]
+fn history_is_bounded() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut s = settings(vec![rule("Blip", Duration::ZERO)]);
+        s.history_limit = 3;
+        s.suppression_window = Duration::ZERO;
+        let (a, _sent) = tree(&h, s);
+        for _ in 0..10 {
+            observe(&h, &a, vec![Some(0.2)]).await;
+            observe(&h, &a, vec![Some(0.0)]).await;
+        }
+        assert_eq!(a.ask(GetAlertHistory, ASK).await.unwrap().len(), 3);
+        assert_eq!(a.ask(GetAlertingStatus, ASK).await.unwrap().fired_total, 10);
+    });
+}
