@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod process;
+pub mod receiver;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
