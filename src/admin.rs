@@ -6,7 +6,11 @@
 //! | `GET /health/ready` | 200 when every actor runs and the root has not escalated, else 503 |
 //! | `GET /health` | the health report, `application/health+json`, status pass/warn/fail; 200, or 503 on fail |
 //! | `GET /metrics` | Prometheus text exposition |
-//! | `POST /monitors/{name}/sampling` | `{"fraction": 0.1}` sets a monitor's sampling; bearer token required |
+//! | `GET /alerts` | active alerts and silences (JSON) |
+//! | `POST /alerts/{fingerprint}/acknowledge` | `{"by": "ana"}` stops the alert's escalation; token required |
+//! | `POST /silences` | `{"matchers": [...], "ends_at": "...", ...}` adds a silence; token required |
+//! | `DELETE /silences/{id}` | removes a silence; token required |
+//! | `POST /monitors/{name}/sampling` | `{"fraction": 0.1}` sets a monitor's sampling; token required |
 //!
 //! It binds 127.0.0.1 unless configured otherwise. Every error is JSON (`{"error": "..."}`) with a 4xx
 //! status; bodies over 16 KiB are refused. Mutating endpoints refuse every request when no token is
@@ -20,6 +24,10 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Deserialize;
 use serde_json::json;
+use watchkeeper_actors::alerting::{
+    Acknowledge, AddSilence, GetAlertingStatus, GetAlerts, GetSilences, Matcher, RemoveSilence,
+    Silence,
+};
 use watchkeeper_actors::{ChildState, GetProcessStats, SetSampling};
 
 use crate::exposition;
@@ -102,6 +110,11 @@ pub(crate) async fn snapshot(inner: &Inner) -> exposition::Snapshot {
         .collect();
     let mut monitors: Vec<_> = handles.iter().map(|h| h.store().exposition()).collect();
     monitors.sort_by(|a, b| a.monitor.cmp(&b.monitor));
+    let alerting = match &inner.alerting {
+        Some(a) => a.ask(GetAlertingStatus, inner.link.ask_timeout).await.ok(),
+        None => None,
+    };
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     exposition::Snapshot {
         monitors,
         supervision: inner.root.status(inner.link.ask_timeout).await,
@@ -111,6 +124,19 @@ pub(crate) async fn snapshot(inner: &Inner) -> exposition::Snapshot {
             .await
             .ok(),
         uptime_seconds: inner.started.elapsed().as_secs_f64(),
+        alerting,
+        channels: inner
+            .channels
+            .iter()
+            .map(|(n, _, c)| {
+                (
+                    n.clone(),
+                    load(&c.delivered),
+                    load(&c.failed),
+                    load(&c.retried),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -207,6 +233,140 @@ async fn set_sampling(
     }
 }
 
+fn alerting_disabled() -> HttpResponse {
+    error(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "alerting is disabled",
+    )
+}
+
+async fn alerts(state: State) -> HttpResponse {
+    let inner = state.get_ref();
+    let Some(alerting) = &inner.alerting else {
+        return alerting_disabled();
+    };
+    let t = inner.link.ask_timeout;
+    match (
+        alerting.ask(GetAlerts, t).await,
+        alerting.ask(GetSilences, t).await,
+    ) {
+        (Ok(alerts), Ok(silences)) => {
+            HttpResponse::Ok().json(json!({ "alerts": alerts, "silences": silences }))
+        }
+        (Err(e), _) | (_, Err(e)) => error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckRequest {
+    by: String,
+}
+
+async fn acknowledge(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AckRequest>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let inner = state.get_ref();
+    if let Some(refusal) = authorize(inner, &req) {
+        return refusal;
+    }
+    let Some(alerting) = &inner.alerting else {
+        return alerting_disabled();
+    };
+    let Ok(fingerprint) = u64::from_str_radix(path.as_str(), 16) else {
+        return error(StatusCode::BAD_REQUEST, "the fingerprint is 16 hex digits");
+    };
+    let by = body.into_inner().by;
+    if by.trim().is_empty() || by.len() > 256 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "`by` must name who acknowledges (1 to 256 characters)",
+        );
+    }
+    match alerting
+        .ask(Acknowledge { fingerprint, by }, inner.link.ask_timeout)
+        .await
+    {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "acknowledged": path.as_str() })),
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceRequest {
+    matchers: Vec<Matcher>,
+    #[serde(default)]
+    starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn add_silence(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<SilenceRequest>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let inner = state.get_ref();
+    if let Some(refusal) = authorize(inner, &req) {
+        return refusal;
+    }
+    let Some(alerting) = &inner.alerting else {
+        return alerting_disabled();
+    };
+    let b = body.into_inner();
+    if b.matchers.len() > 64 {
+        return error(StatusCode::BAD_REQUEST, "at most 64 matchers");
+    }
+    let silence = Silence {
+        id: 0,
+        matchers: b.matchers,
+        starts_at: b.starts_at.unwrap_or_else(chrono::Utc::now),
+        ends_at: b.ends_at,
+        created_by: b.created_by,
+        comment: b.comment,
+    };
+    match alerting
+        .ask(AddSilence(silence), inner.link.ask_timeout)
+        .await
+    {
+        Ok(Ok(id)) => HttpResponse::Created().json(json!({ "id": id })),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn remove_silence(state: State, req: HttpRequest, path: web::Path<u64>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let inner = state.get_ref();
+    if let Some(refusal) = authorize(inner, &req) {
+        return refusal;
+    }
+    let Some(alerting) = &inner.alerting else {
+        return alerting_disabled();
+    };
+    match alerting
+        .ask(RemoveSilence(*path), inner.link.ask_timeout)
+        .await
+    {
+        Ok(true) => HttpResponse::Ok().json(json!({ "removed": *path })),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no silence {}", *path)),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
 async fn not_found(req: HttpRequest) -> HttpResponse {
     error(
         actix_web::http::StatusCode::NOT_FOUND,
@@ -259,6 +419,13 @@ pub(crate) fn start(inner: Arc<Inner>) -> std::io::Result<(ServerHandle, SocketA
             .route("/health/ready", web::get().to(ready))
             .route("/health", web::get().to(health_report))
             .route("/metrics", web::get().to(metrics))
+            .route("/alerts", web::get().to(alerts))
+            .route(
+                "/alerts/{fingerprint}/acknowledge",
+                web::post().to(acknowledge),
+            )
+            .route("/silences", web::post().to(add_silence))
+            .route("/silences/{id}", web::delete().to(remove_silence))
             .route("/monitors/{name}/sampling", web::post().to(set_sampling))
             .default_service(web::to(not_found))
     })

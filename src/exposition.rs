@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use watchkeeper_actors::alerting::AlertingStatus;
 use watchkeeper_actors::{Exposition, ProcessReport, SupervisorStatus, EXPORT_BUCKETS};
 
 /// The exposition's Content-Type.
@@ -25,6 +26,10 @@ const CPU: &str = "watchkeeper_process_cpu_seconds_total";
 const THREADS: &str = "watchkeeper_process_threads";
 const FDS: &str = "watchkeeper_process_open_fds";
 const UPTIME: &str = "watchkeeper_uptime_seconds";
+const NOTIFICATIONS: &str = "watchkeeper_notifications_total";
+const ALERTS: &str = "watchkeeper_alerts";
+const ALERTS_FIRED: &str = "watchkeeper_alerts_fired_total";
+const RATE_LIMITED: &str = "watchkeeper_notifications_rate_limited_total";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -78,6 +83,22 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     (THREADS, "gauge", "Threads of the process."),
     (FDS, "gauge", "Open file descriptors of the process."),
     (UPTIME, "gauge", "Time since the runtime started."),
+    (
+        NOTIFICATIONS,
+        "counter",
+        "Notifications by channel and outcome (delivered, failed; retried counts attempts).",
+    ),
+    (
+        ALERTS,
+        "gauge",
+        "Alerts by state: firing, pending, silenced, inhibited.",
+    ),
+    (ALERTS_FIRED, "counter", "Alerts that started firing."),
+    (
+        RATE_LIMITED,
+        "counter",
+        "Notifications folded into summaries by the rate limit, by channel.",
+    ),
 ];
 
 /// Escapes a label value.
@@ -112,6 +133,9 @@ pub(crate) struct Snapshot {
     pub(crate) supervision: Option<SupervisorStatus>,
     pub(crate) process: Option<ProcessReport>,
     pub(crate) uptime_seconds: f64,
+    pub(crate) alerting: Option<AlertingStatus>,
+    /// Per channel: delivered, failed, retried.
+    pub(crate) channels: Vec<(String, u64, u64, u64)>,
 }
 
 /// Renders a scrape.
@@ -229,6 +253,40 @@ pub(crate) fn render(s: &Snapshot) -> String {
                 header(&mut out, family);
                 let _ = writeln!(out, "{family} {}", float(v));
             }
+        }
+    }
+    if !s.channels.is_empty() {
+        header(&mut out, NOTIFICATIONS);
+        for (channel, delivered, failed, retried) in &s.channels {
+            for (outcome, n) in [
+                ("delivered", delivered),
+                ("failed", failed),
+                ("retried", retried),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{NOTIFICATIONS}{{channel=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    label(channel)
+                );
+            }
+        }
+    }
+    if let Some(a) = &s.alerting {
+        header(&mut out, ALERTS);
+        for (state, n) in [
+            ("firing", a.active_alerts),
+            ("pending", a.pending_alerts),
+            ("silenced", a.silenced_alerts),
+            ("inhibited", a.inhibited_alerts),
+        ] {
+            let _ = writeln!(out, "{ALERTS}{{state=\"{state}\"}} {n}");
+        }
+        header(&mut out, ALERTS_FIRED);
+        let _ = writeln!(out, "{ALERTS_FIRED} {}", a.fired_total);
+        header(&mut out, RATE_LIMITED);
+        for (channel, _, _, _) in &s.channels {
+            let n = a.rate_limited.get(channel).copied().unwrap_or(0);
+            let _ = writeln!(out, "{RATE_LIMITED}{{channel=\"{}\"}} {n}", label(channel));
         }
     }
     header(&mut out, UPTIME);

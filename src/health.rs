@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use watchkeeper_actors::alerting::{AlertingStatus, GetAlertingStatus};
+use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
 use watchkeeper_actors::{ChildState, GetProcessStats, GetStats, ProcessReport, SupervisorStatus};
 
 use crate::runtime::Inner;
@@ -53,6 +55,10 @@ pub struct SystemHealthReport {
     pub supervision: Option<SupervisorStatus>,
     /// Monitors.
     pub monitors: Vec<MonitorHealth>,
+    /// The alerting actor; `None` when alerting is disabled or it did not answer.
+    pub alerting: Option<AlertingStatus>,
+    /// Notification channels.
+    pub channels: Vec<ChannelStatus>,
     /// Messages lost or refused by full or stopped mailboxes, all actors.
     pub mailbox_drops: u64,
     /// When this report was made.
@@ -158,6 +164,42 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             None
         }
     };
+    let mut alerting = None;
+    if let Some(actor) = &inner.alerting {
+        match actor.ask(GetAlertingStatus, timeout).await {
+            Ok(s) => alerting = Some(s),
+            Err(e) => {
+                warnings += 1;
+                issues.push(format!("the alerting actor is not responding: {e}"));
+            }
+        }
+    }
+    let asks = inner
+        .channels
+        .iter()
+        .map(|(_, c, _)| c.ask(GetChannelStatus, timeout));
+    let mut channels = Vec::new();
+    for ((name, _, _), answer) in inner
+        .channels
+        .iter()
+        .zip(futures_util::future::join_all(asks).await)
+    {
+        match answer {
+            Ok(s) => {
+                if s.breaker_open {
+                    warnings += 1;
+                    issues.push(format!(
+                        "channel `{name}` is failing: its circuit breaker is open"
+                    ));
+                }
+                channels.push(s);
+            }
+            Err(e) => {
+                warnings += 1;
+                issues.push(format!("channel `{name}` is not responding: {e}"));
+            }
+        }
+    }
     let status = if critical > 0 {
         HealthStatus::Critical
     } else if warnings > 0 {
@@ -174,6 +216,8 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         process,
         supervision,
         monitors,
+        alerting,
+        channels,
         mailbox_drops,
         generated_at: Utc::now(),
     }

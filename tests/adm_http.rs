@@ -228,3 +228,109 @@ fn without_a_configured_token_mutation_is_refused() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[test]
+fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
+    std::env::set_var("WK_TEST_ALERTS_TOKEN", "tok-123");
+    let mut c = config();
+    c.deployment.admin_token = Some(Secret::Env("WK_TEST_ALERTS_TOKEN".into()));
+    c.alerting.check_interval = Duration::from_millis(50);
+    c.alerting.group_wait = Duration::ZERO;
+    c.alerting.rules[0].for_ = Duration::ZERO;
+    c.alerting.rules[0].warning = None;
+    c.alerting.rules[0].critical = Some(0.05);
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let search = rt.monitor("search");
+    for _ in 0..50 {
+        search.record_query(Duration::from_millis(80));
+    }
+    let listed: serde_json::Value = settle("the alert fires", || {
+        let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
+        (doc["alerts"].as_array()?.first()?["state"] == "firing").then_some(doc)
+    });
+    let alert = &listed["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "SearchLatencyHigh");
+    let fp = alert["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(fp.len(), 16);
+
+    let json = ("Content-Type", "application/json");
+    let auth = ("Authorization", "Bearer tok-123");
+    let ack = format!("/alerts/{fp}/acknowledge");
+    assert_eq!(
+        request(addr, "POST", &ack, &[json], br#"{"by": "ana"}"#).status,
+        401
+    );
+    let r = request(addr, "POST", &ack, &[json, auth], br#"{"by": "ana"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        request(
+            addr,
+            "POST",
+            "/alerts/zz/acknowledge",
+            &[json, auth],
+            br#"{"by": "ana"}"#
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        request(
+            addr,
+            "POST",
+            "/alerts/00000000000000ff/acknowledge",
+            &[json, auth],
+            br#"{"by": "ana"}"#
+        )
+        .status,
+        404
+    );
+    let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).unwrap();
+    assert_eq!(doc["alerts"][0]["acknowledged_by"], "ana");
+
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let body = format!(
+        r#"{{"matchers": [{{"label": "alertname", "op": "equal", "value": "SearchLatencyHigh"}}], "ends_at": "{until}", "created_by": "ana", "comment": "deploy"}}"#
+    );
+    let r = request(addr, "POST", "/silences", &[json, auth], body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let silenced = settle("the silence applies", || {
+        let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
+        (doc["alerts"][0]["silenced"] == true).then_some(doc)
+    });
+    assert_eq!(silenced["silences"][0]["comment"], "deploy");
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let bad = format!(
+        r#"{{"matchers": [{{"label": "a", "op": "equal", "value": "b"}}], "ends_at": "{past}"}}"#
+    );
+    assert_eq!(
+        request(addr, "POST", "/silences", &[json, auth], bad.as_bytes()).status,
+        400
+    );
+    assert_eq!(
+        request(addr, "DELETE", &format!("/silences/{id}"), &[auth], b"").status,
+        200
+    );
+    assert_eq!(
+        request(addr, "DELETE", &format!("/silences/{id}"), &[auth], b"").status,
+        404
+    );
+    assert_eq!(
+        request(addr, "DELETE", "/silences/abc", &[auth], b"").status,
+        400
+    );
+
+    let metrics = get(addr, "/metrics").body;
+    assert!(
+        metrics.contains("watchkeeper_alerts{state=\"firing\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watchkeeper_notifications_total{channel=\"log\",outcome=\"delivered\"}")
+    );
+    let health: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
+    assert_eq!(health["details"]["alerting"]["active_alerts"], 1);
+}

@@ -16,13 +16,17 @@ use tokio::sync::mpsc;
 use watchkeeper::config::{AlertRule, Comparison, Metric, Secret};
 use watchkeeper::{Config, Runtime};
 use watchkeeper_actors::notify::{
-    AlertPayload, AlertStatus, AlertmanagerTransport, ChannelCounters, Deliver, DeliveryOutcome, DeliveryPolicy, EmailSettings,
-    EmailTransport, Notification, NotifierActor, SmtpSecurity, Transport,
+    AlertPayload, AlertStatus, AlertmanagerTransport, ChannelCounters, Deliver, DeliveryOutcome,
+    DeliveryPolicy, EmailSettings, EmailTransport, Notification, NotifierActor, SmtpSecurity,
+    Transport,
 };
 use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
 
 fn alert(status: AlertStatus) -> Notification {
-    let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("severity".to_owned(), "critical".to_owned())]);
+    let labels = BTreeMap::from([
+        ("alertname".to_owned(), "SearchSlow".to_owned()),
+        ("severity".to_owned(), "critical".to_owned()),
+    ]);
     Notification {
         id: Notification::next_id(),
         channel: "test".into(),
@@ -44,16 +48,42 @@ fn alert(status: AlertStatus) -> Notification {
 }
 
 /// Delivers `n` through `transport` from a notifier actor; returns the report.
-fn deliver(transport: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static, n: Notification) -> watchkeeper_actors::notify::DeliveryReport {
+fn deliver(
+    transport: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static,
+    n: Notification,
+) -> watchkeeper_actors::notify::DeliveryReport {
     actix::System::new().block_on(async move {
-        let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
-        let policy = DeliveryPolicy { backoff_min: Duration::from_millis(50), ..DeliveryPolicy::default() };
+        let (root, _) = SupervisorRef::start_root(
+            "root",
+            SupervisorConfig::default(),
+            EventBus::default(),
+            None,
+        );
+        let policy = DeliveryPolicy {
+            backoff_min: Duration::from_millis(50),
+            ..DeliveryPolicy::default()
+        };
         let notifier = root.start_child(ChildSpec::new("channel", move || {
-            NotifierActor::new("channel", transport(), policy.clone(), Arc::new(ChannelCounters::default()))
+            NotifierActor::new(
+                "channel",
+                transport(),
+                policy.clone(),
+                Arc::new(ChannelCounters::default()),
+            )
         }));
         let (tx, mut rx) = mpsc::unbounded_channel();
-        notifier.tell(Deliver { notification: n, report_to: Arc::new(move |r| { let _ = tx.send(r); }) }).unwrap();
-        tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap()
+        notifier
+            .tell(Deliver {
+                notification: n,
+                report_to: Arc::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            })
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
     })
 }
 
@@ -68,7 +98,10 @@ fn wait_for_port(port: u16, what: &str) {
 
 #[test]
 fn email_is_delivered_to_a_real_smtp_server() {
-    let present = Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+    let present = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !present {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("aiosmtpd is missing on CI; .ci/run must `pip install aiosmtpd`");
@@ -81,7 +114,17 @@ fn email_is_delivered_to_a_real_smtp_server() {
     let port = free_port();
     let _server = spawn(
         "python3",
-        &["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox", maildir.to_str().unwrap()].map(String::from),
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            maildir.to_str().unwrap(),
+        ]
+        .map(String::from),
         &dir.path().join("smtp.log"),
     );
     wait_for_port(port, "aiosmtpd");
@@ -93,13 +136,22 @@ fn email_is_delivered_to_a_real_smtp_server() {
         from: "watchkeeper@example.com".into(),
         to: vec!["oncall@example.com".into(), "lead@example.com".into()],
     };
-    let report = deliver(move || Box::new(EmailTransport::new(settings.clone())), alert(AlertStatus::Firing));
+    let report = deliver(
+        move || Box::new(EmailTransport::new(settings.clone())),
+        alert(AlertStatus::Firing),
+    );
     assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
-    let files: Vec<_> = std::fs::read_dir(maildir.join("new")).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     let mail = std::fs::read_to_string(&files[0]).unwrap();
     assert!(mail.contains("Subject: [FIRING:1] SearchSlow"), "{mail}");
-    assert!(mail.contains("oncall@example.com") && mail.contains("lead@example.com"), "{mail}");
+    assert!(
+        mail.contains("oncall@example.com") && mail.contains("lead@example.com"),
+        "{mail}"
+    );
     assert!(mail.contains("p99 is 0.7s"), "{mail}");
 }
 
@@ -126,25 +178,48 @@ fn alertmanager_accepts_firing_and_resolved_alerts_through_its_v2_api() {
     let api: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let base = format!("http://{api}");
     let b = base.clone();
-    let report = deliver(move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))), alert(AlertStatus::Firing));
+    let report = deliver(
+        move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))),
+        alert(AlertStatus::Firing),
+    );
     assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
     let alerts: serde_json::Value = serde_json::from_str(&get(api, "/api/v2/alerts").body).unwrap();
-    let ours = alerts.as_array().unwrap().iter().find(|a| a["labels"]["alertname"] == "SearchSlow").expect("Alertmanager lists our alert");
+    let ours = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "SearchSlow")
+        .expect("Alertmanager lists our alert");
     assert_eq!(ours["status"]["state"], "active");
     assert_eq!(ours["annotations"]["summary"], "p99 is 0.7s");
     let ends: chrono::DateTime<chrono::Utc> = ours["endsAt"].as_str().unwrap().parse().unwrap();
-    assert!(ends > chrono::Utc::now() + chrono::Duration::minutes(3), "a firing alert ends in the future: {ends}");
+    assert!(
+        ends > chrono::Utc::now() + chrono::Duration::minutes(3),
+        "a firing alert ends in the future: {ends}"
+    );
 
     let b = base.clone();
-    let report = deliver(move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))), alert(AlertStatus::Resolved));
+    let report = deliver(
+        move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))),
+        alert(AlertStatus::Resolved),
+    );
     assert_eq!(report.outcome, DeliveryOutcome::Delivered);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let alerts: serde_json::Value = serde_json::from_str(&get(api, "/api/v2/alerts?active=true").body).unwrap();
-        if !alerts.as_array().unwrap().iter().any(|a| a["labels"]["alertname"] == "SearchSlow") {
+        let alerts: serde_json::Value =
+            serde_json::from_str(&get(api, "/api/v2/alerts?active=true").body).unwrap();
+        if !alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "SearchSlow")
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "the resolved alert is still active: {alerts}");
+        assert!(
+            Instant::now() < deadline,
+            "the resolved alert is still active: {alerts}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -188,7 +263,13 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
     assert_eq!(body["alerts"][0]["labels"]["alertname"], "SearchSlow");
     assert_eq!(body["alerts"][0]["labels"]["monitor"], "search");
     assert_eq!(body["alerts"][0]["labels"]["team"], "search");
-    assert!(body["alerts"][0]["annotations"]["summary"].as_str().unwrap().starts_with("search p99 is 0.08"), "{body}");
+    assert!(
+        body["alerts"][0]["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("search p99 is 0.08"),
+        "{body}"
+    );
     // The samples leave the window; the latency has no data, so the alert stays (NoData), not resolved.
     rt.shutdown(Duration::from_secs(5)).unwrap();
 }

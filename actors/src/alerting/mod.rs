@@ -130,7 +130,8 @@ pub struct AlertEvent {
 /// One alert as the actor keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
-    /// Fingerprint of its labels.
+    /// Fingerprint of its labels (serialized as 16 hex digits).
+    #[serde(serialize_with = "hex")]
     pub fingerprint: u64,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
@@ -404,6 +405,10 @@ pub struct AlertingStatus {
     pub last_evaluation: Option<DateTime<Utc>>,
     /// How long the last evaluation's state update and routing took.
     pub last_evaluation_took: Duration,
+}
+
+fn hex<S: serde::Serializer>(fp: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{fp:016x}"))
 }
 
 /// A value per rule: `Some` observed, `None` no data.
@@ -733,30 +738,28 @@ fn mark(
             && !alert.silenced
             && !alert.inhibited
             && alert.tier + 1 < tiers
-        {
-            if alert
+            && alert
                 .tier_since
                 .is_some_and(|t| now.duration_since(t) >= settings.escalation.timeout)
-            {
-                alert.tier += 1;
-                alert.tier_since = Some(now);
-                alert.log(format!("escalated to tier {}", alert.tier + 1));
-                let channels = &settings.escalation.tiers[alert.tier];
-                for channel in channels.iter().filter(|c| *c != ALERTMANAGER_CHANNEL) {
-                    outgoing.push(Notification {
-                        id: Notification::next_id(),
-                        channel: channel.clone(),
-                        group_key: format!("escalation/{:016x}", alert.fingerprint),
-                        group_labels: alert.labels.clone(),
-                        status: AlertStatus::Firing,
-                        alerts: vec![alert.payload(AlertStatus::Firing)],
-                        summary: Some(format!(
-                            "Escalated: unacknowledged for {}",
-                            crate::duration_serde::format(settings.escalation.timeout)
-                        )),
-                        created_at: wall,
-                    });
-                }
+        {
+            alert.tier += 1;
+            alert.tier_since = Some(now);
+            alert.log(format!("escalated to tier {}", alert.tier + 1));
+            let channels = &settings.escalation.tiers[alert.tier];
+            for channel in channels.iter().filter(|c| *c != ALERTMANAGER_CHANNEL) {
+                outgoing.push(Notification {
+                    id: Notification::next_id(),
+                    channel: channel.clone(),
+                    group_key: format!("escalation/{:016x}", alert.fingerprint),
+                    group_labels: alert.labels.clone(),
+                    status: AlertStatus::Firing,
+                    alerts: vec![alert.payload(AlertStatus::Firing)],
+                    summary: Some(format!(
+                        "Escalated: unacknowledged for {}",
+                        crate::duration_serde::format(settings.escalation.timeout)
+                    )),
+                    created_at: wall,
+                });
             }
         }
     }
