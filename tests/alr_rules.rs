@@ -82,7 +82,7 @@ fn settings(rules: Vec<AlertRule>) -> AlertingSettings {
 fn tree(h: &Harness, s: AlertingSettings) -> (ChildRef<AlertingActor>, Sent) {
     let sent: Sent = Arc::default();
     let mut channels = HashMap::new();
-    for name in ["log", "pager"] {
+    for name in ["log", "pager", "alertmanager"] {
         let keep = sent.clone();
         let n = h.root().start_child(ChildSpec::new(name, move || {
             NotifierActor::new(
@@ -522,5 +522,44 @@ fn history_is_bounded() {
         }
         assert_eq!(a.ask(GetAlertHistory, ASK).await.unwrap().len(), 3);
         assert_eq!(a.ask(GetAlertingStatus, ASK).await.unwrap().fired_total, 10);
+    });
+}
+
+#[test]
+fn alertmanager_gets_firing_alerts_again_every_resend_interval_and_resolved_ones_once() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut s = settings(vec![rule("SearchSlow", Duration::ZERO)]);
+        s.alertmanager_resend = Some(MIN);
+        s.escalation.tiers.truncate(1);
+        let (a, sent) = tree(&h, s);
+        let to_am = |n: Vec<Notification>| {
+            n.into_iter()
+                .filter(|n| n.channel == "alertmanager")
+                .collect::<Vec<_>>()
+        };
+        observe(&h, &a, vec![Some(0.2)]).await;
+        let first = to_am(taken(&sent));
+        assert_eq!(first.len(), 1, "sent at once, without group_wait");
+        assert_eq!(first[0].alerts[0].status, AlertStatus::Firing);
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert!(
+            to_am(taken(&sent)).is_empty(),
+            "not before the resend interval"
+        );
+        h.advance(Duration::from_secs(31)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        assert_eq!(to_am(taken(&sent)).len(), 1, "re-sent after a minute");
+        observe(&h, &a, vec![Some(0.0)]).await;
+        let resolved = to_am(taken(&sent));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].alerts[0].status, AlertStatus::Resolved);
+        assert!(resolved[0].alerts[0].ends_at.is_some());
+        h.advance(Duration::from_secs(120)).await;
+        observe(&h, &a, vec![Some(0.0)]).await;
+        assert!(
+            to_am(taken(&sent)).is_empty(),
+            "a resolved alert is sent once"
+        );
     });
 }
