@@ -242,6 +242,10 @@ pub struct MemoryConfig {
     pub memory_cleanup_interval: Duration,
     /// Intervals of history monitors keep when trimmed.
     pub trim_keep_intervals: usize,
+    /// Resolved alerts and tuning actions kept when trimmed.
+    pub trim_keep_history: usize,
+    /// Checks over the limit in a row before the `MemoryOverLimit` alert fires.
+    pub alert_after_checks: u32,
 }
 
 /// Automatic tuning.
@@ -259,6 +263,15 @@ pub struct TuningConfig {
     pub high_throughput_per_second: f64,
     /// The smallest sampling fraction tuning may set.
     pub min_sample_fraction: f64,
+    /// Latency samples per second tuning aims to keep when it reduces sampling.
+    pub target_samples_per_second: f64,
+    /// A window holding fewer operations than this is lengthened.
+    pub min_window_operations: u64,
+    /// The longest window tuning sets, in ticks.
+    pub max_window: usize,
+    /// How long after an action its effect is measured (then kept or rolled back).
+    #[serde(with = "duration_serde")]
+    pub effect_delay: Duration,
 }
 
 /// Memory housekeeping and automatic tuning.
@@ -393,6 +406,8 @@ impl Default for Config {
                     gc_trigger_threshold: 0.8,
                     memory_cleanup_interval: secs(300),
                     trim_keep_intervals: 10,
+                    trim_keep_history: 100,
+                    alert_after_checks: 3,
                 },
                 tuning: TuningConfig {
                     enabled: true,
@@ -400,6 +415,10 @@ impl Default for Config {
                     adaptive_sampling_threshold: 0.1,
                     high_throughput_per_second: 1000.0,
                     min_sample_fraction: 0.01,
+                    target_samples_per_second: 1000.0,
+                    min_window_operations: 100,
+                    max_window: 600,
+                    effect_delay: secs(10),
                 },
             },
             supervisor: SupervisorConfig::default(),
@@ -743,6 +762,20 @@ impl Config {
                 Recommendation,
                 "optimization.tuning.enabled",
                 "tuning is disabled; enable it to adapt sampling and windows to the load",
+            );
+        }
+        if t.effect_delay < m.tick * 2 {
+            v.push(
+                Warning,
+                "optimization.tuning.effect_delay",
+                "shorter than two monitor ticks: effects are measured before they show",
+            );
+        }
+        if t.max_window == 0 {
+            v.push(
+                Error,
+                "optimization.tuning.max_window",
+                "must be at least 1",
             );
         }
         if !(t.min_sample_fraction > 0.0 && t.min_sample_fraction <= 1.0) {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use watchkeeper_actors::alerting::{AlertingStatus, GetAlertingStatus};
+use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
+use watchkeeper_actors::tuner::{GetProfiles, GetTuningHistory, PerformanceProfile};
 use watchkeeper_actors::{ChildState, GetProcessStats, GetStats, ProcessReport, SupervisorStatus};
 
 use crate::runtime::Inner;
@@ -37,6 +39,17 @@ pub struct MonitorHealth {
     pub last_sample_at: Option<DateTime<Utc>>,
 }
 
+/// Memory housekeeping and tuning, as the health report shows them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OptimizationStatus {
+    /// The memory manager's report; `None` if it did not answer.
+    pub memory: Option<MemoryReport>,
+    /// The tuner's profiles; empty if it did not answer.
+    pub profiles: Vec<PerformanceProfile>,
+    /// Tuning actions applied so far (kept, rolled back or pending).
+    pub tuning_actions: usize,
+}
+
 /// The runtime's health.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SystemHealthReport {
@@ -59,6 +72,8 @@ pub struct SystemHealthReport {
     pub alerting: Option<AlertingStatus>,
     /// Notification channels.
     pub channels: Vec<ChannelStatus>,
+    /// Memory housekeeping and tuning.
+    pub optimization: OptimizationStatus,
     /// Messages lost or refused by full or stopped mailboxes, all actors.
     pub mailbox_drops: u64,
     /// When this report was made.
@@ -200,6 +215,36 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             }
         }
     }
+    let memory = inner.memory.ask(GetMemoryReport, timeout).await.ok();
+    match &memory {
+        None => {
+            warnings += 1;
+            issues.push("the memory manager is not responding".to_owned());
+        }
+        Some(m) if m.over_limit_alert => {
+            warnings += 1;
+            issues.push(format!(
+                "resident memory is over the {} MiB limit",
+                m.limit_bytes >> 20
+            ));
+        }
+        Some(_) => {}
+    }
+    let profiles = inner.tuner.ask(GetProfiles, timeout).await;
+    if profiles.is_err() {
+        warnings += 1;
+        issues.push("the tuner is not responding".to_owned());
+    }
+    let tuning_actions = inner
+        .tuner
+        .ask(GetTuningHistory, timeout)
+        .await
+        .map_or(0, |h| h.len());
+    let optimization = OptimizationStatus {
+        memory,
+        profiles: profiles.unwrap_or_default(),
+        tuning_actions,
+    };
     let status = if critical > 0 {
         HealthStatus::Critical
     } else if warnings > 0 {
@@ -218,6 +263,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         monitors,
         alerting,
         channels,
+        optimization,
         mailbox_drops,
         generated_at: Utc::now(),
     }

@@ -29,7 +29,7 @@ mod runtime;
 
 pub use self::config::{Config, ConfigError};
 pub use self::error::Error;
-pub use self::health::{HealthStatus, MonitorHealth, SystemHealthReport};
+pub use self::health::{HealthStatus, MonitorHealth, OptimizationStatus, SystemHealthReport};
 pub use self::monitor_handle::{MonitorHandle, OperationTimer};
 pub use self::runtime::Runtime;
 pub use watchkeeper_actors as actors;

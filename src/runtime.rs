@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use watchkeeper_actors::alerting::{AlertStore, AlertingActor, AlertingSettings, Sources};
+use watchkeeper_actors::memory::{Components, MemoryManagerActor, MemorySettings, MemoryStore};
 use watchkeeper_actors::notify::{ChannelCounters, NotifierActor};
+use watchkeeper_actors::tuner::{TunerActor, TunerSettings, TunerStore};
 use watchkeeper_actors::{
     ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore,
     ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
@@ -78,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
     pub(crate) alerting: Option<ChildRef<AlertingActor>>,
     pub(crate) channels: Vec<(String, ChildRef<NotifierActor>, Arc<ChannelCounters>)>,
+    pub(crate) tuner: ChildRef<TunerActor>,
+    pub(crate) memory: ChildRef<MemoryManagerActor>,
     pub(crate) started: Instant,
     system: actix::System,
 }
@@ -180,7 +184,15 @@ impl Runtime {
         } else {
             (None, Vec::new())
         };
+        let (tuner, memory) = start_optimization(
+            &config,
+            &started.root,
+            monitor_refs.clone(),
+            alerting.clone(),
+        );
         let inner = Arc::new(Inner {
+            tuner,
+            memory,
             process,
             monitor_refs,
             alerting,
@@ -305,6 +317,16 @@ impl Runtime {
     /// The notifier of each enabled channel.
     pub fn channels(&self) -> impl Iterator<Item = (&str, &ChildRef<NotifierActor>)> {
         self.inner.channels.iter().map(|(n, r, _)| (n.as_str(), r))
+    }
+
+    /// The tuner.
+    pub fn tuner(&self) -> &ChildRef<TunerActor> {
+        &self.inner.tuner
+    }
+
+    /// The memory manager.
+    pub fn memory_manager(&self) -> &ChildRef<MemoryManagerActor> {
+        &self.inner.memory
     }
 
     /// Every supervision event from now on (failures, restarts, stalls, escalation).
@@ -454,4 +476,50 @@ fn start_alerting(
         .mailbox_capacity(config.monitoring.mailbox_capacity),
     );
     Ok((Some(alerting), channels))
+}
+
+/// Starts the tuner and the memory manager, which measure and trim every component.
+fn start_optimization(
+    config: &Config,
+    root: &SupervisorRef,
+    monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    alerting: Option<ChildRef<AlertingActor>>,
+) -> (ChildRef<TunerActor>, ChildRef<MemoryManagerActor>) {
+    let (t, m) = (&config.optimization.tuning, &config.optimization.memory);
+    let tuner_settings = Arc::new(TunerSettings {
+        interval: t.performance_analysis_interval,
+        enabled: t.enabled,
+        adaptive_sampling_threshold: t.adaptive_sampling_threshold,
+        high_throughput_per_second: t.high_throughput_per_second,
+        min_sample_fraction: t.min_sample_fraction,
+        target_samples_per_second: t.target_samples_per_second,
+        min_window_operations: t.min_window_operations,
+        max_window: t.max_window,
+        effect_delay: t.effect_delay,
+        history_limit: 1000,
+        ask_timeout: config.monitoring.ask_timeout,
+    });
+    let (store, dir) = (TunerStore::new(), monitors.clone());
+    let tuner = root.start_child(ChildSpec::new("tuner", move || {
+        TunerActor::new(tuner_settings.clone(), store.clone(), dir.clone())
+    }));
+    let memory_settings = Arc::new(MemorySettings {
+        interval: m.memory_cleanup_interval,
+        limit_bytes: m.max_memory_usage_mb.saturating_mul(1 << 20),
+        gc_trigger_threshold: m.gc_trigger_threshold,
+        trim_keep_intervals: m.trim_keep_intervals,
+        trim_keep_history: m.trim_keep_history,
+        alert_after_checks: m.alert_after_checks,
+        ask_timeout: config.monitoring.ask_timeout,
+    });
+    let components = Components {
+        monitors,
+        alerting,
+        tuner: Some(tuner.clone()),
+    };
+    let store = MemoryStore::new();
+    let memory = root.start_child(ChildSpec::new("memory", move || {
+        MemoryManagerActor::new(memory_settings.clone(), store.clone(), components.clone())
+    }));
+    (tuner, memory)
 }

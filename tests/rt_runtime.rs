@@ -89,7 +89,15 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
     // The configured monitors start as "search" then "index"; they stop last-started first.
     assert_eq!(
         stopped,
-        ["index", "search", "alerting", "notifiers", "process"]
+        [
+            "index",
+            "search",
+            "memory",
+            "tuner",
+            "alerting",
+            "notifiers",
+            "process"
+        ]
     );
     assert!(
         !thread_names().iter().any(|n| n == "watchkeeper"),

@@ -17,6 +17,7 @@ mod events;
 pub mod harness;
 mod host;
 mod mailbox;
+pub mod memory;
 mod message;
 mod monitor;
 pub mod notify;
@@ -24,6 +25,7 @@ pub mod panic;
 mod process;
 mod recorder;
 mod supervisor;
+pub mod tuner;
 mod watchdog;
 
 pub use self::child::{ChildActor, Handles};

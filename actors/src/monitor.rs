@@ -406,6 +406,12 @@ impl MonitorStore {
             window_operations: w_count,
             mean: mean(w_sum, w_count),
             latency: Quantiles::of(&st.all),
+            latency_stdev: if st.all.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(st.all.stdev() as u64)
+            },
+            window_intervals: st.window_len,
             queries_per_second: kinds
                 .iter()
                 .find(|k| k.kind == "query")
@@ -610,6 +616,10 @@ pub struct PerformanceStats {
     pub mean: Duration,
     /// Latency quantiles over the window, all kinds.
     pub latency: Quantiles,
+    /// Standard deviation of latency over the window, all kinds (to the histogram's precision).
+    pub latency_stdev: Duration,
+    /// Intervals the rolling window keeps (its configured length).
+    pub window_intervals: usize,
     /// Queries per second over the window.
     pub queries_per_second: f64,
     /// Index operations per second over the window.

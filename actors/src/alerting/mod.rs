@@ -1356,3 +1356,89 @@ impl Handles<InjectAlertingPanic> for AlertingActor {
         panic!("injected fault in the alerting actor");
     }
 }
+
+/// Raise or clear an alert that no rule computes (another actor observed the condition itself, as
+/// the memory manager does for memory staying over its limit). It is routed like any other alert.
+#[derive(Clone, Debug)]
+pub struct SetExternalAlert {
+    /// The alert's name (its `alertname` label).
+    pub name: String,
+    /// Its severity.
+    pub severity: AlertSeverity,
+    /// Extra labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The observed value.
+    pub value: Option<f64>,
+    /// The threshold it crossed.
+    pub threshold: f64,
+    /// Firing (true) or resolved (false).
+    pub firing: bool,
+}
+
+impl Message for SetExternalAlert {
+    type Result = ();
+}
+
+impl Handles<SetExternalAlert> for AlertingActor {
+    fn handle(&mut self, msg: SetExternalAlert, ctx: &mut ChildContext<'_, Self>) {
+        let now = Instant::now();
+        let wall = Utc::now();
+        {
+            let mut book = self.store.lock();
+            let mut labels = msg.labels;
+            labels.insert("alertname".into(), msg.name);
+            labels.insert("severity".into(), msg.severity.label().into());
+            let fp = fingerprint(&labels);
+            match (book.alerts.get_mut(&fp), msg.firing) {
+                (Some(alert), true) => {
+                    alert.value = msg.value;
+                    alert.annotations = msg.annotations;
+                    if !alert.state.firing() {
+                        alert.state = AlertState::Firing;
+                    }
+                }
+                (Some(alert), false) => {
+                    if alert.state != AlertState::Resolved {
+                        resolve(alert, wall);
+                        book.alertmanager_dirty = true;
+                    }
+                }
+                (None, true) => {
+                    let mut alert = Alert {
+                        fingerprint: fp,
+                        labels,
+                        annotations: msg.annotations,
+                        state: AlertState::Pending,
+                        severity: msg.severity,
+                        value: msg.value,
+                        threshold: msg.threshold,
+                        fired_at: None,
+                        resolved_at: None,
+                        acknowledged_by: None,
+                        tier: 0,
+                        silenced: false,
+                        inhibited: false,
+                        suppressed: false,
+                        events: VecDeque::new(),
+                        pending_since: Some(now),
+                        fired_instant: None,
+                        recovering_since: None,
+                        tier_since: None,
+                        suppressed_until: None,
+                        notified_firing: false,
+                    };
+                    alert.log("raised by another actor");
+                    book.alerts.insert(fp, alert);
+                    let settings = self.settings.clone();
+                    fire(&mut book, &settings, fp, now, wall);
+                }
+                (None, false) => {}
+            }
+        }
+        // Route at once: no rule is evaluated, everything after the rules is.
+        let report_to = self.report_to(ctx);
+        self.apply(&Vec::new(), now, &report_to);
+    }
+}
