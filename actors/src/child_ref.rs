@@ -139,9 +139,22 @@ impl<A: ChildActor> ChildRef<A> {
         A: Handles<M>,
         M: Message,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.push_ask(msg, Responder::Async(tx))?;
-        match tokio::time::timeout(timeout, rx).await {
+        // An actor on this thread usually answers within one turn of the scheduler; a timer (a
+        // registration in Tokio's wheel, most of an ask's cost) is armed only when it has not.
+        tokio::task::yield_now().await;
+        match rx.try_recv() {
+            Ok(reply) => return reply,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                return Err(AskError::Undelivered {
+                    child: self.mailbox.child.clone(),
+                })
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(AskError::Undelivered {
                 child: self.mailbox.child.clone(),
