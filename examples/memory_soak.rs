@@ -1,12 +1,16 @@
-//! Records 100 million samples from two threads and shows that resident memory stays constant after
-//! warm-up. `cargo run --release --example memory_soak -- [--samples N]`
+//! Records 100 million samples from two threads, then floods the alerting actor with 100,000 alerts
+//! (each raised and resolved), and shows that resident memory stays constant after each warm-up.
+//! `cargo run --release --example memory_soak -- [--samples N] [--alerts N]`
 //!
 //! The monitors collect every 10 ms with a 60-interval window, so the window is full long before the
 //! warm-up ends; after it, nothing the runtime holds should grow.
 
 use std::time::{Duration, Instant};
 
-use watchkeeper::actors::{GetFootprint, ProcessStats};
+use std::collections::BTreeMap;
+
+use watchkeeper::actors::alerting::{AlertSeverity, GetAlertingStatus, SetExternalAlert};
+use watchkeeper::actors::{GetFootprint, ProcessStats, SendError};
 use watchkeeper::{Config, Runtime};
 
 fn rss() -> u64 {
@@ -15,15 +19,22 @@ fn rss() -> u64 {
 
 fn main() {
     let mut samples: u64 = 100_000_000;
+    let mut alerts: u64 = 100_000;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--samples" {
-            samples = args.next().and_then(|v| v.parse().ok()).unwrap_or(samples);
+        match a.as_str() {
+            "--samples" => samples = args.next().and_then(|v| v.parse().ok()).unwrap_or(samples),
+            "--alerts" => alerts = args.next().and_then(|v| v.parse().ok()).unwrap_or(alerts),
+            _ => {}
         }
     }
     let mut config = Config::default();
     config.monitoring.tick = Duration::from_millis(10);
     config.deployment.admin_enabled = false;
+    // Every flood alert is its own group, notified at once: the notification path (rate limit and
+    // its folding included) is flooded too.
+    config.alerting.group_by = vec!["alertname".into(), "n".into()];
+    config.alerting.group_wait = Duration::ZERO;
     let rt = Runtime::start(config).expect("runtime starts");
     let search = rt.monitor("search");
     let threads = 2u64;
@@ -85,6 +96,60 @@ fn main() {
         "growth after warm-up:  {} bytes ({:.3} MiB)",
         after as i64 - before as i64,
         (after as f64 - before as f64) / 1048576.0
+    );
+    // The alert flood: every alert raised and resolved; history is bounded, notifications beyond the
+    // rate limit are folded, and a full outbox is counted, never queued without bound.
+    let alerting = rt.alerting().expect("alerting is enabled").clone();
+    let flood = |from: u64, to: u64| {
+        for i in from..to {
+            for firing in [true, false] {
+                let mut msg = SetExternalAlert {
+                    name: "Flood".into(),
+                    severity: AlertSeverity::Warning,
+                    labels: BTreeMap::from([("n".to_owned(), i.to_string())]),
+                    annotations: BTreeMap::new(),
+                    value: Some(i as f64),
+                    threshold: 0.0,
+                    firing,
+                };
+                // A full mailbox refuses at once; wait for room.
+                while let Err(SendError::Full { .. }) = alerting.tell(msg.clone()) {
+                    std::thread::sleep(Duration::from_micros(200));
+                    msg.value = Some(i as f64);
+                }
+            }
+        }
+    };
+    let warm = alerts / 10;
+    flood(0, warm);
+    std::thread::sleep(Duration::from_millis(500));
+    let before_flood = rss();
+    let start = Instant::now();
+    flood(warm, alerts);
+    let flood_took = start.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let after_flood = rss();
+    let status = alerting
+        .ask_blocking(GetAlertingStatus, Duration::from_secs(5))
+        .expect("alerting status");
+    println!(
+        "alerts raised:         {} ({:.0} alerts/s, each raised and resolved)",
+        status.fired_total,
+        (alerts - warm) as f64 / flood_took.as_secs_f64()
+    );
+    println!("alert history kept:    {} (bounded)", status.history);
+    println!(
+        "notifications:         {:?} delivered, {:?} failed, {:?} folded by the rate limit",
+        status.delivered, status.failed, status.rate_limited
+    );
+    println!(
+        "resident memory:       {} -> {} bytes after the alert warm-up",
+        before_flood, after_flood
+    );
+    println!(
+        "growth after warm-up:  {} bytes ({:.3} MiB)",
+        after_flood as i64 - before_flood as i64,
+        (after_flood as f64 - before_flood as f64) / 1048576.0
     );
     let _ = rt.shutdown(Duration::from_secs(5));
     if stats.total_queries != per_thread * threads {

@@ -325,6 +325,41 @@ impl RateWindow {
     }
 }
 
+/// When alerts resolved, for flap suppression: expired in order and capped, so a flood of alerts
+/// cannot grow it (or the time spent on it) without bound.
+#[derive(Default)]
+struct RecentlyResolved {
+    at: HashMap<u64, Instant>,
+    order: VecDeque<(u64, Instant)>,
+}
+
+impl RecentlyResolved {
+    /// At most this many, however long the suppression window.
+    const CAP: usize = 4096;
+
+    fn get(&self, fp: &u64) -> Option<&Instant> {
+        self.at.get(fp)
+    }
+
+    fn insert(&mut self, fp: u64, now: Instant) {
+        self.at.insert(fp, now);
+        self.order.push_back((fp, now));
+    }
+
+    /// Forgets what resolved longer than `window` ago, and the oldest beyond `cap`.
+    fn expire(&mut self, now: Instant, window: Duration, cap: usize) {
+        while let Some(&(fp, t)) = self.order.front() {
+            if now.duration_since(t) < window && self.order.len() <= cap {
+                break;
+            }
+            self.order.pop_front();
+            if self.at.get(&fp) == Some(&t) {
+                self.at.remove(&fp);
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Book {
     alerts: BTreeMap<u64, Alert>,
@@ -332,7 +367,7 @@ struct Book {
     silences: Vec<Silence>,
     next_silence: u64,
     history: VecDeque<Alert>,
-    recently_resolved: HashMap<u64, Instant>,
+    recently_resolved: RecentlyResolved,
     rate: HashMap<String, RateWindow>,
     channels_delivered: BTreeMap<String, u64>,
     channels_failed: BTreeMap<String, u64>,
@@ -968,9 +1003,9 @@ fn retire_resolved(book: &mut Book, settings: &AlertingSettings, now: Instant) {
             book.history.push_back(alert);
         }
     }
-    let window = settings.suppression_window;
+    let cap = RecentlyResolved::CAP.max(settings.history_limit * 4);
     book.recently_resolved
-        .retain(|_, t| now.duration_since(*t) < window);
+        .expire(now, settings.suppression_window, cap);
     while book.history.len() > settings.history_limit {
         book.history.pop_front();
     }
