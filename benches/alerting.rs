@@ -88,6 +88,7 @@ fn breach_to_webhook(c: &mut Criterion) {
         critical: Some(0.05),
         for_: Duration::ZERO,
         keep_firing_for: Duration::ZERO,
+        auto_threshold: false,
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
     }];
@@ -146,6 +147,7 @@ fn evaluate_1000_rules(c: &mut Criterion) {
             critical: Some(0.5),
             for_: Duration::from_secs(60),
             keep_firing_for: Duration::ZERO,
+            auto_threshold: false,
             labels: BTreeMap::from([("team".into(), format!("t{}", i % 7))]),
             annotations: BTreeMap::from([("summary".into(), "p99 is {value}s".into())]),
         })

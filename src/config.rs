@@ -348,6 +348,7 @@ impl Default for Config {
                     critical: Some(0.5),
                     for_: secs(60),
                     keep_firing_for: Duration::ZERO,
+                    auto_threshold: false,
                     labels: BTreeMap::from([("team".into(), "search".into())]),
                     annotations: BTreeMap::from([(
                         "summary".into(),
@@ -841,6 +842,13 @@ impl Config {
                         );
                     }
                 }
+            }
+            if rule.auto_threshold
+                && !(rule.metric.is_latency()
+                    && rule.comparison == Comparison::Above
+                    && rule.monitor.is_some())
+            {
+                v.push(Warning, field("auto_threshold"), "only latency rules compared `above` on a monitor follow a baseline; this one keeps its thresholds");
             }
             match (rule.warning, rule.critical) {
                 (None, None) => v.push(

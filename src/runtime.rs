@@ -12,10 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
+use watchkeeper_actors::alerting::Comparison;
 use watchkeeper_actors::alerting::{AlertStore, AlertingActor, AlertingSettings, Sources};
 use watchkeeper_actors::memory::{Components, MemoryManagerActor, MemorySettings, MemoryStore};
 use watchkeeper_actors::notify::{ChannelCounters, NotifierActor};
-use watchkeeper_actors::tuner::{TunerActor, TunerSettings, TunerStore};
+use watchkeeper_actors::tuner::{AutoThresholdRule, TunerActor, TunerSettings, TunerStore};
 use watchkeeper_actors::{
     ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore,
     ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
@@ -498,10 +499,32 @@ fn start_optimization(
         effect_delay: t.effect_delay,
         history_limit: 1000,
         ask_timeout: config.monitoring.ask_timeout,
+        auto_threshold_rules: config
+            .alerting
+            .rules
+            .iter()
+            .filter(|r| {
+                r.auto_threshold && r.metric.is_latency() && r.comparison == Comparison::Above
+            })
+            .filter_map(|r| {
+                Some(AutoThresholdRule {
+                    rule: r.name.clone(),
+                    monitor: r.monitor.clone()?,
+                    metric: r.metric,
+                    warning: r.warning,
+                    critical: r.critical,
+                })
+            })
+            .collect(),
     });
-    let (store, dir) = (TunerStore::new(), monitors.clone());
+    let (store, dir, tuner_alerting) = (TunerStore::new(), monitors.clone(), alerting.clone());
     let tuner = root.start_child(ChildSpec::new("tuner", move || {
-        TunerActor::new(tuner_settings.clone(), store.clone(), dir.clone())
+        TunerActor::new(
+            tuner_settings.clone(),
+            store.clone(),
+            dir.clone(),
+            tuner_alerting.clone(),
+        )
     }));
     let memory_settings = Arc::new(MemorySettings {
         interval: m.memory_cleanup_interval,

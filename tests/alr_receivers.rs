@@ -242,6 +242,7 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
         critical: Some(0.05),
         for_: Duration::ZERO,
         keep_firing_for: Duration::ZERO,
+        auto_threshold: false,
         labels: BTreeMap::from([("team".into(), "search".into())]),
         annotations: BTreeMap::from([("summary".into(), "search p99 is {value}s".into())]),
     }];

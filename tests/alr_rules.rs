@@ -47,6 +47,7 @@ fn rule(name: &str, for_: Duration) -> AlertRule {
         critical: Some(0.5),
         for_,
         keep_firing_for: Duration::ZERO,
+        auto_threshold: false,
         labels: BTreeMap::new(),
         annotations: BTreeMap::from([(
             "summary".into(),

@@ -52,13 +52,23 @@ fn tuner_settings() -> TunerSettings {
         effect_delay: Duration::from_secs(2),
         history_limit: 1000,
         ask_timeout: ASK,
+        auto_threshold_rules: vec![],
     }
 }
 
 fn tuner(h: &Harness, monitors: &Monitors, s: TunerSettings) -> ChildRef<TunerActor> {
+    tuner_with(h, monitors, s, None)
+}
+
+fn tuner_with(
+    h: &Harness,
+    monitors: &Monitors,
+    s: TunerSettings,
+    alerting: Option<ChildRef<watchkeeper_actors::alerting::AlertingActor>>,
+) -> ChildRef<TunerActor> {
     let (s, store, m) = (Arc::new(s), TunerStore::new(), monitors.clone());
     h.root().start_child(ChildSpec::new("tuner", move || {
-        TunerActor::new(s.clone(), store.clone(), m.clone())
+        TunerActor::new(s.clone(), store.clone(), m.clone(), alerting.clone())
     }))
 }
 
@@ -487,6 +497,138 @@ fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_re
                 .total_cleanups,
             cleanups,
             "statistics survive"
+        );
+    });
+}
+
+#[test]
+fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_back() {
+    use std::collections::BTreeMap;
+    use watchkeeper_actors::alerting::{
+        AlertRule, AlertStore, AlertingActor, AlertingSettings, Comparison, EscalationConfig,
+        GetAlerts, Metric, Observe, RateLimitConfig, SetRuleThresholds, Sources,
+    };
+    use watchkeeper_actors::tuner::AutoThresholdRule;
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let rule = AlertRule {
+            name: "SearchSlow".into(),
+            monitor: Some("search".into()),
+            metric: Metric::P99,
+            comparison: Comparison::Above,
+            warning: Some(1.0),
+            critical: Some(2.0),
+            for_: Duration::ZERO,
+            keep_firing_for: Duration::ZERO,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            auto_threshold: true,
+        };
+        let settings = Arc::new(AlertingSettings {
+            check_interval: Duration::from_secs(86_400),
+            group_by: vec!["alertname".into()],
+            group_wait: Duration::ZERO,
+            group_interval: Duration::from_secs(60),
+            repeat_interval: Duration::from_secs(3600),
+            suppression_window: Duration::ZERO,
+            history_limit: 10,
+            rules: vec![rule],
+            escalation: EscalationConfig {
+                timeout: Duration::from_secs(60),
+                tiers: vec![vec![]],
+            },
+            rate_limit: RateLimitConfig {
+                per_minute: 10,
+                per_hour: 100,
+            },
+            alertmanager_resend: None,
+            ask_timeout: ASK,
+        });
+        let store = AlertStore::new();
+        let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
+            AlertingActor::new(
+                settings.clone(),
+                store.clone(),
+                Sources::default(),
+                Arc::new(HashMap::new()),
+            )
+        }));
+        let monitors: Monitors = Arc::default();
+        let (rec, m) = monitor(&h, &monitors, "search");
+        m.ask(watchkeeper_actors::SetWindow(2), ASK).await.unwrap();
+        let mut s = tuner_settings();
+        s.auto_threshold_rules = vec![AutoThresholdRule {
+            rule: "SearchSlow".into(),
+            monitor: "search".into(),
+            metric: Metric::P99,
+            warning: Some(1.0),
+            critical: Some(2.0),
+        }];
+        let t = tuner_with(&h, &monitors, s, Some(alerting.clone()));
+        // Five steady profiles: p99 10 ms each time.
+        let mut applied = Vec::new();
+        for _ in 0..5 {
+            traffic(&h, &rec, 200, |_| Duration::from_millis(10), 2).await;
+            applied.extend(
+                optimize_monitor_configurations(&t, Duration::from_secs(30))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let a = applied
+            .iter()
+            .find(|a| a.kind == TuningKind::AlertThresholds)
+            .expect("a threshold action after five steady profiles");
+        assert_eq!(a.outcome, ActionOutcome::Kept, "{a:#?}");
+        let (w, c) = &a.parameters_changed["SearchSlow.warning"];
+        assert_eq!(w, "1");
+        let new_warning: f64 = c.parse().unwrap();
+        assert!(
+            (new_warning - 0.02).abs() < 0.0001,
+            "2x the 10 ms baseline: {new_warning}"
+        );
+        // The alerting actor really uses it: 30 ms now breaches the warning (it did not at 1 s).
+        alerting.ask(Observe(vec![Some(0.03)]), ASK).await.unwrap();
+        let alerts = alerting.ask(GetAlerts, ASK).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].threshold, new_warning);
+        // Unknown rules are refused.
+        assert!(alerting
+            .ask(
+                SetRuleThresholds {
+                    rule: "nope".into(),
+                    warning: None,
+                    critical: None
+                },
+                ASK
+            )
+            .await
+            .unwrap()
+            .is_err());
+        // A change that would alert on normal load is rolled back: a new, steady 5 ms baseline,
+        // then the load slows to 40 ms while the effect is measured.
+        let mut rolled = None;
+        for _ in 0..6 {
+            traffic(&h, &rec, 200, |_| Duration::from_millis(5), 2).await;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            t.tell(OptimizeNow(tx)).unwrap();
+            h.settle().await;
+            traffic(&h, &rec, 200, |_| Duration::from_millis(40), 2).await;
+            let actions = tokio::time::timeout(Duration::from_secs(30), rx)
+                .await
+                .unwrap()
+                .unwrap();
+            if let Some(a) = actions
+                .into_iter()
+                .find(|a| a.kind == TuningKind::AlertThresholds)
+            {
+                rolled = Some(a);
+                break;
+            }
+        }
+        let a = rolled.expect("a second threshold action");
+        assert!(
+            matches!(&a.outcome, ActionOutcome::RolledBack { reason } if reason.contains("would alert on normal load")),
+            "{a:#?}"
         );
     });
 }

@@ -16,10 +16,29 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::alerting::{AlertingActor, Metric, SetRuleThresholds};
 use crate::{
     ChildActor, ChildContext, ChildRef, Footprint, GetFootprint, GetStats, Handles, Message,
     MonitorActor, Overflow, PerformanceStats, SetSampling, SetWindow,
 };
+
+/// A rule whose thresholds the tuner sets from its metric's stable baseline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoThresholdRule {
+    /// The rule.
+    pub rule: String,
+    /// The monitor it reads.
+    pub monitor: String,
+    /// The latency metric it watches.
+    pub metric: Metric,
+    /// Its configured warning threshold.
+    pub warning: Option<f64>,
+    /// Its configured critical threshold.
+    pub critical: Option<f64>,
+}
+
+/// Profiles a baseline must hold steady for (coefficient of variation under 0.1).
+pub const BASELINE_PROFILES: usize = 5;
 
 /// How the tuner works.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +65,8 @@ pub struct TunerSettings {
     pub history_limit: usize,
     /// How long a question to a monitor may take.
     pub ask_timeout: Duration,
+    /// Rules whose thresholds follow their metric's stable baseline (warning 2x, critical 4x).
+    pub auto_threshold_rules: Vec<AutoThresholdRule>,
 }
 
 /// What a suggestion is about.
@@ -106,6 +127,8 @@ pub enum TuningKind {
     SamplingRate,
     /// The length of the rolling window.
     WindowLength,
+    /// An alert rule's thresholds, from a stable baseline.
+    AlertThresholds,
 }
 
 /// Figures measured around an action.
@@ -178,6 +201,9 @@ pub struct TuningAction {
 
 #[derive(Default)]
 struct Journal {
+    /// Per auto-threshold rule: its metric's last values, and the thresholds in force.
+    baselines: HashMap<String, VecDeque<f64>>,
+    thresholds: HashMap<String, (Option<f64>, Option<f64>)>,
     profiles: BTreeMap<String, PerformanceProfile>,
     actions: VecDeque<TuningAction>,
     next_id: u64,
@@ -253,6 +279,7 @@ pub struct TunerActor {
     settings: Arc<TunerSettings>,
     store: Arc<TunerStore>,
     monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    alerting: Option<ChildRef<AlertingActor>>,
     busy: bool,
 }
 
@@ -277,16 +304,18 @@ async fn gather(monitors: Vec<(String, ChildRef<MonitorActor>)>, timeout: Durati
 }
 
 impl TunerActor {
-    /// An actor over `store`.
+    /// An actor over `store`; `alerting` receives threshold changes for auto-threshold rules.
     pub fn new(
         settings: Arc<TunerSettings>,
         store: Arc<TunerStore>,
         monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+        alerting: Option<ChildRef<AlertingActor>>,
     ) -> Self {
         TunerActor {
             settings,
             store,
             monitors,
+            alerting,
             busy: false,
         }
     }
@@ -360,7 +389,11 @@ impl TunerActor {
                 if busy_component {
                     continue;
                 }
-                if let Some(plan) = plan_for(&s, stats, cv) {
+                let mut plans: Vec<Plan> = plan_for(&s, stats, cv).into_iter().collect();
+                if self.alerting.is_some() {
+                    plans.extend(baseline_plans(&s, &mut journal, name, stats));
+                }
+                for plan in plans {
                     journal.next_id += 1;
                     let action = TuningAction {
                         id: journal.next_id,
@@ -385,14 +418,18 @@ impl TunerActor {
         }
         let timeout = s.ask_timeout;
         let delay = s.effect_delay;
+        let alerting = self.alerting.clone();
         let apply = async move {
             let mut applied = Vec::new();
             for (monitor, mut action, plan) in planned {
-                let ok = match plan {
+                let ok = match &plan {
                     Plan::Sampling { to, .. } => {
-                        monitor.ask(SetSampling(to), timeout).await.is_ok()
+                        monitor.ask(SetSampling(*to), timeout).await.is_ok()
                     }
-                    Plan::Window { to, .. } => monitor.ask(SetWindow(to), timeout).await.is_ok(),
+                    Plan::Window { to, .. } => monitor.ask(SetWindow(*to), timeout).await.is_ok(),
+                    Plan::Thresholds { rule, to, .. } => {
+                        set_thresholds(&alerting, rule, Some(to.0), Some(to.1), timeout).await
+                    }
                 };
                 if !ok {
                     action.outcome = ActionOutcome::NotApplied {
@@ -405,16 +442,20 @@ impl TunerActor {
             let mut measured = Vec::new();
             for (monitor, mut action, plan) in applied {
                 if action.outcome == ActionOutcome::Pending {
-                    if let Ok(after) = monitor.ask(GetStats, timeout).await {
-                        let after = Measurement::of(&after);
-                        match harm(&plan, &action.measured_before, &after) {
+                    if let Ok(stats) = monitor.ask(GetStats, timeout).await {
+                        let after = Measurement::of(&stats);
+                        match harm(&plan, &action.measured_before, &after, &stats) {
                             Some(reason) => {
-                                let undone = match plan {
+                                let undone = match &plan {
                                     Plan::Sampling { from, .. } => {
-                                        monitor.ask(SetSampling(from), timeout).await.is_ok()
+                                        monitor.ask(SetSampling(*from), timeout).await.is_ok()
                                     }
                                     Plan::Window { from, .. } => {
-                                        monitor.ask(SetWindow(from), timeout).await.is_ok()
+                                        monitor.ask(SetWindow(*from), timeout).await.is_ok()
+                                    }
+                                    Plan::Thresholds { rule, from, .. } => {
+                                        set_thresholds(&alerting, rule, from.0, from.1, timeout)
+                                            .await
                                     }
                                 };
                                 let reason = if undone {
@@ -453,10 +494,22 @@ impl TunerActor {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Plan {
-    Sampling { from: f64, to: f64 },
-    Window { from: usize, to: usize },
+    Sampling {
+        from: f64,
+        to: f64,
+    },
+    Window {
+        from: usize,
+        to: usize,
+    },
+    Thresholds {
+        rule: String,
+        metric: Metric,
+        from: (Option<f64>, Option<f64>),
+        to: (f64, f64),
+    },
 }
 
 impl Plan {
@@ -464,6 +517,7 @@ impl Plan {
         match self {
             Plan::Sampling { .. } => TuningKind::SamplingRate,
             Plan::Window { .. } => TuningKind::WindowLength,
+            Plan::Thresholds { .. } => TuningKind::AlertThresholds,
         }
     }
 
@@ -477,8 +531,92 @@ impl Plan {
                 "window_intervals".to_owned(),
                 (from.to_string(), to.to_string()),
             )]),
+            Plan::Thresholds { rule, from, to, .. } => {
+                let shown =
+                    |x: Option<f64>| x.map_or_else(|| "none".to_owned(), |x| format!("{x}"));
+                BTreeMap::from([
+                    (
+                        format!("{rule}.warning"),
+                        (shown(from.0), format!("{}", to.0)),
+                    ),
+                    (
+                        format!("{rule}.critical"),
+                        (shown(from.1), format!("{}", to.1)),
+                    ),
+                ])
+            }
         }
     }
+}
+
+async fn set_thresholds(
+    alerting: &Option<ChildRef<AlertingActor>>,
+    rule: &str,
+    warning: Option<f64>,
+    critical: Option<f64>,
+    timeout: Duration,
+) -> bool {
+    let Some(alerting) = alerting else {
+        return false;
+    };
+    let msg = SetRuleThresholds {
+        rule: rule.to_owned(),
+        warning,
+        critical,
+    };
+    matches!(alerting.ask(msg, timeout).await, Ok(Ok(_)))
+}
+
+/// Thresholds for auto-threshold rules on `component` whose metric has held steady.
+fn baseline_plans(
+    s: &TunerSettings,
+    journal: &mut Journal,
+    component: &str,
+    stats: &PerformanceStats,
+) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for auto in s
+        .auto_threshold_rules
+        .iter()
+        .filter(|r| r.monitor == component)
+    {
+        let Some(value) = auto.metric.of(stats) else {
+            continue;
+        };
+        let values = journal.baselines.entry(auto.rule.clone()).or_default();
+        values.push_back(value);
+        while values.len() > BASELINE_PROFILES {
+            values.pop_front();
+        }
+        if values.len() < BASELINE_PROFILES {
+            continue;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        if mean <= 0.0 || sd / mean >= 0.1 {
+            continue;
+        }
+        let to = (mean * 2.0, mean * 4.0);
+        let from = journal
+            .thresholds
+            .get(&auto.rule)
+            .copied()
+            .unwrap_or((auto.warning, auto.critical));
+        let far = |old: Option<f64>, new: f64| old.is_none_or(|o| (new / o - 1.0).abs() > 0.2);
+        if far(from.0, to.0) || far(from.1, to.1) {
+            journal
+                .thresholds
+                .insert(auto.rule.clone(), (Some(to.0), Some(to.1)));
+            plans.push(Plan::Thresholds {
+                rule: auto.rule.clone(),
+                metric: auto.metric,
+                from,
+                to,
+            });
+        }
+    }
+    plans
 }
 
 /// The action the numbers call for, if any.
@@ -512,8 +650,16 @@ fn plan_for(s: &TunerSettings, stats: &PerformanceStats, cv: Option<f64>) -> Opt
 }
 
 /// Why an applied action's measured effect is harmful, if it is.
-fn harm(plan: &Plan, before: &Measurement, after: &Measurement) -> Option<String> {
+fn harm(
+    plan: &Plan,
+    before: &Measurement,
+    after: &Measurement,
+    stats: &PerformanceStats,
+) -> Option<String> {
     match plan {
+        Plan::Thresholds { metric, to, .. } => metric.of(stats).filter(|v| *v > to.0).map(|v| {
+            format!("the metric is {v:.6} now, above the new warning threshold {:.6}: it would alert on normal load", to.0)
+        }),
         Plan::Sampling { .. } => {
             // The load is what it was, yet the tail moved: the sample no longer represents it.
             let same_load = before.operations_per_second > 0.0

@@ -379,6 +379,8 @@ struct Book {
     evaluations: u64,
     alertmanager_pushed: Option<Instant>,
     alertmanager_dirty: bool,
+    /// Thresholds set at run time (by the tuner), by rule name: (warning, critical).
+    overrides: HashMap<String, (Option<f64>, Option<f64>)>,
 }
 
 /// Everything the alerting actor knows; outlives its restarts.
@@ -503,7 +505,12 @@ impl AlertingActor {
         let mut book = self.store.lock();
         let wall = Utc::now();
         for (rule, value) in settings.rules.iter().zip(observations) {
-            for (severity, threshold) in rule.thresholds() {
+            let (warning, critical) = book
+                .overrides
+                .get(&rule.name)
+                .copied()
+                .unwrap_or((rule.warning, rule.critical));
+            for (severity, threshold) in rules::thresholds(warning, critical) {
                 let labels = rule.alert_labels(severity);
                 let fp = fingerprint(&labels);
                 let breach = value.map(|v| rule.comparison.breaches(v, threshold));
@@ -1475,5 +1482,49 @@ impl Handles<SetExternalAlert> for AlertingActor {
         // Route at once: no rule is evaluated, everything after the rules is.
         let report_to = self.report_to(ctx);
         self.apply(&Vec::new(), now, &report_to);
+    }
+}
+
+/// Set a rule's thresholds at run time (the tuner does, for rules with `auto_threshold`); replies
+/// with the thresholds in force before.
+#[derive(Clone, Debug)]
+pub struct SetRuleThresholds {
+    /// The rule.
+    pub rule: String,
+    /// New warning threshold.
+    pub warning: Option<f64>,
+    /// New critical threshold.
+    pub critical: Option<f64>,
+}
+
+impl Message for SetRuleThresholds {
+    type Result = Result<(Option<f64>, Option<f64>), String>;
+}
+
+impl Handles<SetRuleThresholds> for AlertingActor {
+    fn handle(
+        &mut self,
+        msg: SetRuleThresholds,
+        _: &mut ChildContext<'_, Self>,
+    ) -> Result<(Option<f64>, Option<f64>), String> {
+        let Some(rule) = self.settings.rules.iter().find(|r| r.name == msg.rule) else {
+            return Err(format!("no rule named `{}`", msg.rule));
+        };
+        if [msg.warning, msg.critical]
+            .iter()
+            .flatten()
+            .any(|x| !x.is_finite())
+        {
+            return Err("thresholds must be numbers".into());
+        }
+        let mut book = self.store.lock();
+        let before = book
+            .overrides
+            .get(&rule.name)
+            .copied()
+            .unwrap_or((rule.warning, rule.critical));
+        book.overrides
+            .insert(rule.name.clone(), (msg.warning, msg.critical));
+        Ok(before)
     }
 }

@@ -158,19 +158,15 @@ pub struct AlertRule {
     /// Annotations; `{value}` and `{threshold}` in them are replaced.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Let the tuner set the thresholds from the metric's stable baseline (latency metrics, `above`).
+    #[serde(default)]
+    pub auto_threshold: bool,
 }
 
 impl AlertRule {
     /// The thresholds this rule has, most severe first.
     pub fn thresholds(&self) -> Vec<(AlertSeverity, f64)> {
-        let mut t = Vec::new();
-        if let Some(c) = self.critical.filter(|c| c.is_finite()) {
-            t.push((AlertSeverity::Critical, c));
-        }
-        if let Some(w) = self.warning.filter(|w| w.is_finite()) {
-            t.push((AlertSeverity::Warning, w));
-        }
-        t
+        thresholds(self.warning, self.critical)
     }
 
     /// The labels of this rule's alert of `severity`.
@@ -210,6 +206,18 @@ impl AlertRule {
             })
             .collect()
     }
+}
+
+/// Finite thresholds, most severe first.
+pub(crate) fn thresholds(warning: Option<f64>, critical: Option<f64>) -> Vec<(AlertSeverity, f64)> {
+    let mut t = Vec::new();
+    if let Some(c) = critical.filter(|c| c.is_finite()) {
+        t.push((AlertSeverity::Critical, c));
+    }
+    if let Some(w) = warning.filter(|w| w.is_finite()) {
+        t.push((AlertSeverity::Warning, w));
+    }
+    t
 }
 
 /// A stable fingerprint of a label set.
