@@ -171,6 +171,7 @@ fn evaluate_1000_rules(c: &mut Criterion) {
         },
         alertmanager_resend: None,
         ask_timeout: Duration::from_secs(1),
+        external_labels: Default::default(),
     });
     // A quarter of the rules breach (pending, then firing), the rest are healthy.
     let values: Vec<Option<f64>> = (0..1000)

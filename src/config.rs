@@ -219,6 +219,9 @@ pub struct AlertingConfig {
     pub suppression_window: Duration,
     /// Resolved alerts kept in history.
     pub history_limit: usize,
+    /// Labels added to every alert, e.g. `{"instance": "indexer-1"}` (Prometheus' external_labels),
+    /// so alerts from many processes stay apart in Alertmanager.
+    pub external_labels: BTreeMap<String, String>,
     /// The rules.
     pub rules: Vec<AlertRule>,
     /// The channels.
@@ -339,6 +342,7 @@ impl Default for Config {
                 repeat_interval: secs(4 * 3600),
                 suppression_window: secs(300),
                 history_limit: 1000,
+                external_labels: BTreeMap::new(),
                 rules: vec![AlertRule {
                     name: "SearchLatencyHigh".into(),
                     monitor: Some("search".into()),

@@ -453,6 +453,7 @@ fn start_alerting(
         rate_limit: a.rate_limit.clone(),
         alertmanager_resend: am.enabled.then_some(am.resend_interval),
         ask_timeout: config.monitoring.ask_timeout,
+        external_labels: a.external_labels.clone(),
     });
     let store = AlertStore::new();
     let sources = Sources {

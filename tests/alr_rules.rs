@@ -77,6 +77,7 @@ fn settings(rules: Vec<AlertRule>) -> AlertingSettings {
         },
         alertmanager_resend: None,
         ask_timeout: ASK,
+        external_labels: Default::default(),
     }
 }
 

@@ -398,6 +398,7 @@ fn memory_over_the_limit_raises_an_alert_through_the_alerting_actor() {
             },
             alertmanager_resend: None,
             ask_timeout: ASK,
+            external_labels: Default::default(),
         });
         let store = AlertStore::new();
         let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
@@ -542,6 +543,7 @@ fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_
             },
             alertmanager_resend: None,
             ask_timeout: ASK,
+            external_labels: Default::default(),
         });
         let store = AlertStore::new();
         let alerting = h.root().start_child(ChildSpec::new("alerting", move || {

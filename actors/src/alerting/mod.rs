@@ -79,6 +79,8 @@ pub struct AlertingSettings {
     pub alertmanager_resend: Option<Duration>,
     /// How long a question to another actor may take.
     pub ask_timeout: Duration,
+    /// Labels added to every alert (e.g. `instance`), as Prometheus' `external_labels`.
+    pub external_labels: BTreeMap<String, String>,
 }
 
 /// The name of the Alertmanager channel, which receives raw alert states rather than groups.
@@ -511,7 +513,8 @@ impl AlertingActor {
                 .copied()
                 .unwrap_or((rule.warning, rule.critical));
             for (severity, threshold) in rules::thresholds(warning, critical) {
-                let labels = rule.alert_labels(severity);
+                let mut labels = settings.external_labels.clone();
+                labels.extend(rule.alert_labels(severity));
                 let fp = fingerprint(&labels);
                 let breach = value.map(|v| rule.comparison.breaches(v, threshold));
                 step(
@@ -1429,7 +1432,8 @@ impl Handles<SetExternalAlert> for AlertingActor {
         let wall = Utc::now();
         {
             let mut book = self.store.lock();
-            let mut labels = msg.labels;
+            let mut labels = self.settings.external_labels.clone();
+            labels.extend(msg.labels);
             labels.insert("alertname".into(), msg.name);
             labels.insert("severity".into(), msg.severity.label().into());
             let fp = fingerprint(&labels);
