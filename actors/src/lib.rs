@@ -11,6 +11,7 @@ pub mod alerting;
 mod child;
 mod child_ref;
 mod context;
+pub mod detect;
 pub mod duration_serde;
 mod events;
 #[cfg(feature = "harness")]

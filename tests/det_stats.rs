@@ -1,0 +1,216 @@
+//! Every statistic against reference values from SciPy/NumPy (`scripts/reference_values.py`).
+
+use watchkeeper_actors::detect::stats::{
+    cohens_d, linear_trend, mad, mann_whitney_u, median, robust_z, welch_t_test, Cusum, Shift,
+};
+use watchkeeper_actors::detect::{AnomalyDetector, AnomalySettings, Baseline};
+
+fn fixtures() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string("tests/fixtures/detect_reference.json").unwrap())
+        .unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn close(actual: f64, expected: f64, rel: f64, what: &str) {
+    let tolerance = rel * expected.abs().max(1e-300);
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{what}: {actual} vs SciPy {expected}"
+    );
+}
+
+#[test]
+fn two_sample_statistics_match_scipy() {
+    let f = fixtures();
+    for (name, case) in f["two_sample"].as_object().unwrap() {
+        let (a, b) = (floats(&case["a"]), floats(&case["b"]));
+        let t = welch_t_test(&a, &b).unwrap();
+        close(
+            t.t,
+            case["welch_t"].as_f64().unwrap(),
+            1e-9,
+            &format!("{name} t"),
+        );
+        close(
+            t.df,
+            case["welch_df"].as_f64().unwrap(),
+            1e-9,
+            &format!("{name} df"),
+        );
+        close(
+            t.p_value,
+            case["welch_p"].as_f64().unwrap(),
+            1e-6,
+            &format!("{name} Welch p"),
+        );
+        let u = mann_whitney_u(&a, &b).unwrap();
+        close(
+            u.u,
+            case["u"].as_f64().unwrap(),
+            1e-12,
+            &format!("{name} U"),
+        );
+        close(
+            u.p_value,
+            case["u_p"].as_f64().unwrap(),
+            1e-6,
+            &format!("{name} U p"),
+        );
+        close(
+            cohens_d(&a, &b).unwrap(),
+            case["cohens_d"].as_f64().unwrap(),
+            1e-9,
+            &format!("{name} d"),
+        );
+    }
+}
+
+#[test]
+fn robust_statistics_and_trend_match_scipy() {
+    let f = fixtures();
+    let values = floats(&f["robust"]["values"]);
+    close(
+        median(&values),
+        f["robust"]["median"].as_f64().unwrap(),
+        1e-12,
+        "median",
+    );
+    close(
+        mad(&values),
+        f["robust"]["mad_normal"].as_f64().unwrap(),
+        1e-4,
+        "MAD (normal scale; 1.4826 vs 1/Phi^-1(3/4))",
+    );
+    let z = robust_z(130.0, &values).unwrap();
+    let expected = (130.0 - f["robust"]["median"].as_f64().unwrap())
+        / f["robust"]["mad_normal"].as_f64().unwrap();
+    close(z, expected, 1e-4, "robust z");
+
+    let t = &f["trend"];
+    let points: Vec<(f64, f64)> = floats(&t["x"]).into_iter().zip(floats(&t["y"])).collect();
+    let trend = linear_trend(&points).unwrap();
+    close(trend.slope, t["slope"].as_f64().unwrap(), 1e-9, "slope");
+    close(
+        trend.intercept,
+        t["intercept"].as_f64().unwrap(),
+        1e-9,
+        "intercept",
+    );
+    close(
+        trend.r_squared,
+        t["r_squared"].as_f64().unwrap(),
+        1e-9,
+        "r squared",
+    );
+    let at = trend.crossing(50.0, 29.0).unwrap();
+    close(
+        at,
+        (50.0 - trend.intercept) / trend.slope,
+        1e-12,
+        "crossing",
+    );
+    assert_eq!(
+        trend.crossing(0.0, 29.0),
+        None,
+        "a rising line does not come back down"
+    );
+}
+
+#[test]
+fn cusum_alarms_where_the_reference_implementation_does() {
+    let f = fixtures();
+    let c = &f["cusum"];
+    let mut cusum = Cusum::new(
+        c["target"].as_f64().unwrap(),
+        c["sd"].as_f64().unwrap(),
+        c["k"].as_f64().unwrap(),
+        c["h"].as_f64().unwrap(),
+    );
+    let alarms: Vec<(usize, &str)> = floats(&c["values"])
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, x)| {
+            cusum
+                .update(x)
+                .map(|s| (i, if s == Shift::Up { "up" } else { "down" }))
+        })
+        .collect();
+    let expected: Vec<(usize, &str)> = c["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a[0].as_u64().unwrap() as usize, a[1].as_str().unwrap()))
+        .collect();
+    assert_eq!(alarms, expected);
+}
+
+#[test]
+fn degenerate_inputs_give_none_not_nonsense() {
+    assert!(welch_t_test(&[1.0], &[2.0, 3.0]).is_none());
+    assert!(welch_t_test(&[1.0, 1.0], &[1.0, 1.0]).is_none());
+    assert!(cohens_d(&[2.0, 2.0], &[2.0, 2.0]).is_none());
+    assert!(mann_whitney_u(&[], &[1.0]).is_none());
+    assert!(
+        mann_whitney_u(&[1.0, 1.0], &[1.0, 1.0]).is_none(),
+        "all tied: no variance"
+    );
+    assert!(linear_trend(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]).is_none());
+    assert!(robust_z(5.0, &[1.0, 1.0, 1.0]).is_none());
+}
+
+#[test]
+fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
+    let mut d = AnomalyDetector::new(AnomalySettings::default());
+    let mut rng = 1u64;
+    let mut noise = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((rng >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    let mut scores = Vec::new();
+    for i in 0..2000 {
+        let v = 100.0 + noise() + if (1500..1503).contains(&i) { 40.0 } else { 0.0 };
+        scores.push(d.score(v));
+    }
+    let firing: Vec<usize> = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s >= 0.9)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(firing, vec![1500], "one detection for a three-sample spike");
+    assert!(scores[..1500].iter().all(|s| *s < 0.9));
+    let bytes = d.bytes();
+    for _ in 0..2_000 {
+        d.score(100.0 + noise());
+    }
+    assert_eq!(d.bytes(), bytes, "memory per metric is fixed");
+    assert!(bytes < 16 * 1024, "{bytes}");
+    assert_eq!(d.score(f64::NAN), 0.0);
+}
+
+#[test]
+fn the_baseline_does_not_absorb_a_regression() {
+    let mut b = Baseline::new(50, 20, 0.01);
+    for i in 0..200 {
+        b.push(10.0 + (i % 7) as f64 * 0.1);
+    }
+    let before = b.reference_mean();
+    for i in 0..100 {
+        b.push(20.0 + (i % 7) as f64 * 0.1);
+    }
+    assert!(
+        (b.reference_mean() - before).abs() < 0.2,
+        "the reference stayed put: {} vs {before}",
+        b.reference_mean()
+    );
+    assert!(b.ready());
+}
