@@ -97,7 +97,7 @@ impl AnomalyDetector {
             let mean = self.scratch.iter().sum::<f64>() / n;
             let sd = (self.scratch.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
             let mut spread = mad(&self.scratch).max(0.5 * sd);
-            if !(spread > 0.0) {
+            if spread <= 0.0 || !spread.is_finite() {
                 // A flat history: any change is news; scale by the magnitude instead.
                 spread = 1e-3 * center.abs().max(1e-9);
             }
