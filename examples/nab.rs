@@ -95,7 +95,7 @@ fn score_file(scores: &[f64], windows: &[(usize, usize)], threshold: f64, p: &Pr
         if windows.iter().any(|&(l, r)| (l..=r).contains(&i)) {
             continue;
         }
-        match windows.iter().filter(|&&(_, r)| r < i).next_back() {
+        match windows.iter().rfind(|&&(_, r)| r < i) {
             Some(&(l, r)) => {
                 let width = (r - l + 1) as f64;
                 total += p.fp * sigmoid((i - r) as f64 / (width - 1.0).max(1.0));
