@@ -89,7 +89,8 @@ pub(crate) struct Inner {
 
 struct Threads {
     system: JoinHandle<()>,
-    done: mpsc::Receiver<()>,
+    /// Behind a lock only so that `Runtime` is `Sync`; it is used once, at shutdown.
+    done: Mutex<mpsc::Receiver<()>>,
     watchdog: actix::Arbiter,
 }
 
@@ -214,7 +215,7 @@ impl Runtime {
             inner,
             threads: Some(Threads {
                 system: system_thread,
-                done: done_rx,
+                done: Mutex::new(done_rx),
                 watchdog: started.watchdog,
             }),
             admin: None,
@@ -387,7 +388,12 @@ impl Runtime {
         }
         threads.watchdog.stop();
         let left = deadline.saturating_sub(start.elapsed());
-        if threads.done.recv_timeout(left).is_err() {
+        let done = threads
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv_timeout(left);
+        if done.is_err() {
             tracing::warn!(
                 ?deadline,
                 "The actor system thread did not finish within the deadline"

@@ -212,3 +212,71 @@ fn secrets_never_show_in_debug_output() {
         "environment variable WK_SURELY_UNSET_VAR is not set"
     );
 }
+
+#[test]
+fn hostile_configuration_files_get_clear_errors_not_panics() {
+    // Megabytes of noise.
+    let noise: String = (0..4_000_000u32)
+        .map(|i| char::from(b' ' + (i.wrapping_mul(2_654_435_761) >> 25) as u8 % 94))
+        .collect();
+    let e = Config::from_ron(&noise).unwrap_err();
+    assert!(e.position.is_some(), "{e}");
+    // Absurd values: each is refused with the field named, at parse time or by validation.
+    for (from, to, field) in [
+        (
+            "tick: \"1s\"",
+            "tick: \"99999999999999h\"",
+            "monitoring.tick",
+        ),
+        ("window: 60,", "window: -1,", "monitoring.window"),
+        (
+            "mailbox_capacity: 1024",
+            "mailbox_capacity: 99999999999999999999999",
+            "monitoring.mailbox_capacity",
+        ),
+        (
+            "health_check_port: 8080",
+            "health_check_port: 70000",
+            "deployment.health_check_port",
+        ),
+    ] {
+        let e = Config::from_ron(&DEFAULT_RON.replace(from, to)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+    }
+    for (from, to, field) in [
+        ("tick: \"1s\"", "tick: \"0s\"", "monitoring.tick"),
+        (
+            "warning: Some(0.1)",
+            "warning: Some(NaN)",
+            "alerting.rules[0].warning",
+        ),
+        (
+            "gc_trigger_threshold: 0.8",
+            "gc_trigger_threshold: inf",
+            "optimization.memory.gc_trigger_threshold",
+        ),
+        (
+            "histogram: (lowest: \"1us\", highest: \"1m\"",
+            "histogram: (lowest: \"1h\", highest: \"1us\"",
+            "monitoring.histogram",
+        ),
+    ] {
+        let c = Config::from_ron(&DEFAULT_RON.replace(from, to))
+            .unwrap_or_else(|e| panic!("{to}: {e}"));
+        assert!(
+            c.validate()
+                .findings
+                .iter()
+                .any(|f| f.severity == Severity::Error && f.field == field),
+            "{to}: {}",
+            c.validate()
+        );
+        assert!(
+            matches!(
+                watchkeeper::Runtime::start(c),
+                Err(watchkeeper::Error::Invalid(_))
+            ),
+            "{to}: the runtime refuses it"
+        );
+    }
+}

@@ -163,3 +163,11 @@ fn dropping_the_runtime_shuts_it_down() {
     assert!(!thread_names().iter().any(|n| n == "watchkeeper"));
     assert!(h.stats_blocking().is_err());
 }
+
+#[test]
+fn the_runtime_and_its_handles_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Runtime>();
+    shareable::<watchkeeper::MonitorHandle>();
+    shareable::<watchkeeper::SystemHealthReport>();
+}
