@@ -321,6 +321,11 @@ impl Runtime {
         self.inner.channels.iter().map(|(n, r, _)| (n.as_str(), r))
     }
 
+    /// The process-resource monitor.
+    pub fn process_monitor(&self) -> &ChildRef<ProcessMonitorActor> {
+        &self.inner.process
+    }
+
     /// The tuner.
     pub fn tuner(&self) -> &ChildRef<TunerActor> {
         &self.inner.tuner

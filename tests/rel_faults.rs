@@ -1,4 +1,5 @@
-//! Fault injection under load: 1,000 panics across the actor kinds while four host threads record
+//! Fault injection under load: 1,000 panics across every actor kind (monitors, alerting, tuner,
+//! memory manager, process monitor, a notifier under the nested supervisor) while four host threads record
 //! samples. Every restart stays within the configured intensity, recorded counts stay exact, active
 //! alerts survive, and the host keeps running. (Escalation exactly at the intensity is scripted in
 //! `sup_supervision.rs`; panics in hooks and timers too.)
@@ -10,8 +11,9 @@ use watchkeeper::actors::alerting::{
     AlertSeverity, GetAlertingStatus, GetAlerts, InjectAlertingPanic, SetExternalAlert,
 };
 use watchkeeper::actors::memory::{GetMemoryReport, InjectMemoryPanic};
+use watchkeeper::actors::notify::{GetChannelStatus, InjectNotifierPanic};
 use watchkeeper::actors::tuner::{GetProfiles, InjectTunerPanic};
-use watchkeeper::actors::{Collect, GetStats, InjectPanic};
+use watchkeeper::actors::{Collect, GetProcessStats, GetStats, InjectPanic, InjectProcessPanic};
 use watchkeeper::{Config, Runtime};
 
 const PANICS: usize = 1000;
@@ -62,9 +64,24 @@ fn a_thousand_panics_under_load_lose_nothing() {
         })
         .collect();
 
+    let log = rt
+        .channels()
+        .find(|(name, _)| *name == "log")
+        .map(|(_, c)| c.clone())
+        .unwrap();
     let started = Instant::now();
     for n in 0..PANICS {
-        match n % 5 {
+        match n % 7 {
+            5 => {
+                let _ = rt.process_monitor().tell(InjectProcessPanic);
+                rt.process_monitor()
+                    .ask_blocking(GetProcessStats, t)
+                    .unwrap();
+            }
+            6 => {
+                let _ = log.tell(InjectNotifierPanic);
+                log.ask_blocking(GetChannelStatus, t).unwrap();
+            }
             0 => {
                 let _ = search.actor().tell(InjectPanic);
                 search.actor().ask_blocking(GetStats, t).unwrap();
@@ -101,7 +118,15 @@ fn a_thousand_panics_under_load_lose_nothing() {
 
     let health = rt.health_blocking().unwrap();
     let supervision = health.supervision.unwrap();
-    assert_eq!(supervision.restarts_total, PANICS as u64);
+    let restarts: u64 = supervision
+        .all_children()
+        .iter()
+        .map(|c| u64::from(c.restarts))
+        .sum();
+    assert_eq!(
+        restarts, PANICS as u64,
+        "every panic restarted exactly one actor, nested ones included"
+    );
     assert_eq!(supervision.escalations, 0);
     assert!(!rt.escalated());
     let alerts = alerting.ask_blocking(GetAlerts, t).unwrap();

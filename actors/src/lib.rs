@@ -41,7 +41,9 @@ pub use self::monitor::{
     KindExposition, KindStats, MonitorActor, MonitorSettings, MonitorStore, PerformanceStats,
     Quantiles, Recorder, SetSampling, SetWindow, Trim, EXPORT_BUCKETS,
 };
-pub use self::process::{GetProcessStats, ProcessMonitorActor, ProcessReport, ProcessStats};
+pub use self::process::{
+    GetProcessStats, InjectProcessPanic, ProcessMonitorActor, ProcessReport, ProcessStats,
+};
 pub use self::recorder::{Layout, OpKind};
 pub use self::supervisor::{
     Backoff, ChildShutdown, ChildSpec, ChildState, ChildStatus, GetSupervisorStatus, HostAlarm,

@@ -26,7 +26,9 @@ fn server() -> SocketAddr {
 }
 
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return Vec::new() };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return Vec::new();
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.write_all(bytes);
     let _ = s.shutdown(std::net::Shutdown::Write);
@@ -38,6 +40,13 @@ fn exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let addr = server();
     exchange(addr, data);
-    let live = exchange(addr, b"GET /health/live HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n");
-    assert!(live.starts_with(b"HTTP/1.1 200"), "the admin server stopped answering: {:?}", String::from_utf8_lossy(&live));
+    let live = exchange(
+        addr,
+        b"GET /health/live HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        live.starts_with(b"HTTP/1.1 200"),
+        "the admin server stopped answering: {:?}",
+        String::from_utf8_lossy(&live)
+    );
 });

@@ -508,3 +508,17 @@ impl Handles<GetChannelStatus> for NotifierActor {
         }
     }
 }
+
+/// Makes the notifier panic (fault injection); whatever it held is reported as failed.
+#[derive(Debug)]
+pub struct InjectNotifierPanic;
+
+impl Message for InjectNotifierPanic {
+    type Result = ();
+}
+
+impl Handles<InjectNotifierPanic> for NotifierActor {
+    fn handle(&mut self, _: InjectNotifierPanic, _: &mut ChildContext<'_, Self>) {
+        panic!("injected fault in notifier `{}`", self.channel);
+    }
+}
