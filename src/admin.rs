@@ -101,13 +101,7 @@ async fn health_report(state: State) -> HttpResponse {
 
 /// Everything one scrape shows, gathered with the ask timeout.
 pub(crate) async fn snapshot(inner: &Inner) -> exposition::Snapshot {
-    let handles: Vec<_> = inner
-        .monitors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let handles = inner.handles();
     let mut monitors: Vec<_> = handles.iter().map(|h| h.store().exposition()).collect();
     monitors.sort_by(|a, b| a.monitor.cmp(&b.monitor));
     let alerting = match &inner.alerting {

@@ -135,13 +135,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             "{mailbox_drops} messages dropped or refused by full or stopped mailboxes"
         ));
     }
-    let handles: Vec<_> = inner
-        .monitors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let handles = inner.handles();
     let asks = handles.iter().map(|h| h.actor().ask(GetStats, timeout));
     let answers = futures_util::future::join_all(asks).await;
     let mut monitors = Vec::new();

@@ -18,8 +18,9 @@ use watchkeeper_actors::memory::{Components, MemoryManagerActor, MemorySettings,
 use watchkeeper_actors::notify::{ChannelCounters, NotifierActor};
 use watchkeeper_actors::tuner::{AutoThresholdRule, TunerActor, TunerSettings, TunerStore};
 use watchkeeper_actors::{
-    ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorSettings, MonitorStore,
-    ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog, WatchdogActor,
+    ChildRef, ChildSpec, EventBus, HostAlarm, MonitorActor, MonitorDirectory, MonitorSettings,
+    MonitorStore, ProcessMonitorActor, ShutdownReport, SupervisionEvent, SupervisorRef, Watchdog,
+    WatchdogActor,
 };
 
 use crate::config::Config;
@@ -69,6 +70,18 @@ impl SystemLink {
     }
 }
 
+impl Inner {
+    /// Every monitor handle, in no particular order.
+    pub(crate) fn handles(&self) -> Vec<MonitorHandle> {
+        self.monitors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) link: SystemLink,
@@ -78,7 +91,7 @@ pub(crate) struct Inner {
     pub(crate) monitors: Mutex<HashMap<String, MonitorHandle>>,
     pub(crate) process: ChildRef<ProcessMonitorActor>,
     /// Monitors by name, as the alerting actor reads them.
-    pub(crate) monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    pub(crate) monitor_refs: MonitorDirectory,
     pub(crate) alerting: Option<ChildRef<AlertingActor>>,
     pub(crate) channels: Vec<(String, ChildRef<NotifierActor>, Arc<ChannelCounters>)>,
     pub(crate) tuner: ChildRef<TunerActor>,
@@ -169,7 +182,7 @@ impl Runtime {
         let process = started.root.start_child(ChildSpec::new("process", move || {
             ProcessMonitorActor::new(tick)
         }));
-        let monitor_refs: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>> = Arc::default();
+        let monitor_refs = MonitorDirectory::default();
         let (alerting, channels) = if config.alerting.enabled {
             match start_alerting(
                 &config,
@@ -301,11 +314,7 @@ impl Runtime {
             ChildSpec::new(name, move || MonitorActor::new(actor_store.clone()))
                 .mailbox_capacity(m.mailbox_capacity),
         );
-        self.inner
-            .monitor_refs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), actor.clone());
+        self.inner.monitor_refs.insert(name, actor.clone());
         let handle = MonitorHandle::new(name.into(), store, actor, self.inner.link.clone());
         monitors.insert(name.to_owned(), handle.clone());
         handle
@@ -431,7 +440,7 @@ fn start_alerting(
     config: &Config,
     root: &SupervisorRef,
     arbiter: &actix::ArbiterHandle,
-    monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    monitors: MonitorDirectory,
 ) -> Result<AlertingParts, Error> {
     let a = &config.alerting;
     let am = &a.channels.alertmanager;
@@ -495,7 +504,7 @@ fn start_alerting(
 fn start_optimization(
     config: &Config,
     root: &SupervisorRef,
-    monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    monitors: MonitorDirectory,
     alerting: Option<ChildRef<AlertingActor>>,
 ) -> (ChildRef<TunerActor>, ChildRef<MemoryManagerActor>) {
     let (t, m) = (&config.optimization.tuning, &config.optimization.memory);

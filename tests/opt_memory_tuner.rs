@@ -3,7 +3,7 @@
 //! bytes, bounded history, the over-limit alert, and restarts that keep configuration and records.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use watchkeeper_actors::harness::{self, Harness};
@@ -22,7 +22,7 @@ use watchkeeper_actors::{
 };
 
 const ASK: Duration = Duration::from_secs(5);
-type Monitors = Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>;
+type Monitors = watchkeeper_actors::MonitorDirectory;
 
 fn monitor(h: &Harness, monitors: &Monitors, name: &str) -> (Recorder, ChildRef<MonitorActor>) {
     let settings = MonitorSettings {
@@ -35,7 +35,7 @@ fn monitor(h: &Harness, monitors: &Monitors, name: &str) -> (Recorder, ChildRef<
     let actor = h.root().start_child(ChildSpec::new(name, move || {
         MonitorActor::new(store.clone())
     }));
-    monitors.lock().unwrap().insert(name.into(), actor.clone());
+    monitors.insert(name, actor.clone());
     (recorder, actor)
 }
 
@@ -91,7 +91,7 @@ async fn traffic(
 #[test]
 fn a_monitor_averaging_150_ms_gets_a_larger_batches_suggestion_with_its_numbers() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (slow, _) = monitor(&h, &monitors, "index");
         let (fine, _) = monitor(&h, &monitors, "search");
         let mut s = tuner_settings();
@@ -130,7 +130,7 @@ fn a_monitor_averaging_150_ms_gets_a_larger_batches_suggestion_with_its_numbers(
 #[test]
 fn low_throughput_after_real_traffic_and_a_long_tail_are_named() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, _) = monitor(&h, &monitors, "search");
         let mut s = tuner_settings();
         s.enabled = false;
@@ -168,7 +168,7 @@ fn low_throughput_after_real_traffic_and_a_long_tail_are_named() {
 #[test]
 fn a_high_throughput_monitor_gets_a_sampling_action_that_the_monitor_really_applies() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
         let t = tuner(&h, &monitors, tuner_settings());
         traffic(&h, &rec, 5000, |_| Duration::from_millis(1), 5).await;
@@ -203,7 +203,7 @@ fn a_high_throughput_monitor_gets_a_sampling_action_that_the_monitor_really_appl
 #[test]
 fn a_sampling_action_whose_measured_effect_is_harmful_is_rolled_back() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
         let mut s = tuner_settings();
         s.effect_delay = Duration::from_secs(3);
@@ -249,7 +249,7 @@ fn a_sampling_action_whose_measured_effect_is_harmful_is_rolled_back() {
 #[test]
 fn a_window_holding_too_few_operations_is_lengthened() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "ingest");
         m.ask(watchkeeper_actors::SetWindow(10), ASK).await.unwrap();
         let t = tuner(&h, &monitors, tuner_settings());
@@ -299,7 +299,7 @@ fn memory(
 #[test]
 fn cleanups_under_pressure_count_real_cleanups_and_the_bytes_really_freed() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
         traffic(
             &h,
@@ -444,7 +444,7 @@ fn memory_over_the_limit_raises_an_alert_through_the_alerting_actor() {
 #[test]
 fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_records() {
     harness::run(SupervisorConfig::default(), |mut h: Harness| async move {
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, _) = monitor(&h, &monitors, "search");
         let t = tuner(&h, &monitors, tuner_settings());
         let mm = memory(
@@ -554,7 +554,7 @@ fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_
                 Arc::new(HashMap::new()),
             )
         }));
-        let monitors: Monitors = Arc::default();
+        let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
         m.ask(watchkeeper_actors::SetWindow(2), ASK).await.unwrap();
         let mut s = tuner_settings();

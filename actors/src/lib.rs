@@ -38,8 +38,8 @@ pub use self::mailbox::{KindCounters, MailboxStats};
 pub use self::message::{AskError, Delivery, Message, Overflow, SendError};
 pub use self::monitor::{
     Collect, Exposition, Footprint, GetFootprint, GetStats, HistogramBounds, InjectPanic,
-    KindExposition, KindStats, MonitorActor, MonitorSettings, MonitorStore, PerformanceStats,
-    Quantiles, Recorder, SetSampling, SetWindow, Trim, EXPORT_BUCKETS,
+    KindExposition, KindStats, MonitorActor, MonitorDirectory, MonitorSettings, MonitorStore,
+    PerformanceStats, Quantiles, Recorder, SetSampling, SetWindow, Trim, EXPORT_BUCKETS,
 };
 pub use self::process::{
     GetProcessStats, InjectProcessPanic, ProcessMonitorActor, ProcessReport, ProcessStats,

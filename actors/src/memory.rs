@@ -8,7 +8,7 @@
 //! `alert_after_checks` checks in a row raises the `MemoryOverLimit` alert; it resolves when memory
 //! falls back. Statistics and history live outside the actor, so a restart keeps them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,8 +21,8 @@ use crate::alerting::{
 };
 use crate::tuner::{GetTunerFootprint, TrimTunerHistory, TunerActor};
 use crate::{
-    ChildActor, ChildContext, ChildRef, Footprint, GetFootprint, Handles, Message, MonitorActor,
-    Overflow, ProcessStats, Trim,
+    ChildActor, ChildContext, ChildRef, Footprint, GetFootprint, Handles, Message, Overflow,
+    ProcessStats, Trim,
 };
 
 /// How the memory manager works.
@@ -48,7 +48,7 @@ pub struct MemorySettings {
 #[derive(Clone, Default)]
 pub struct Components {
     /// Monitors by name (the runtime adds to it).
-    pub monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    pub monitors: crate::MonitorDirectory,
     /// The alerting actor.
     pub alerting: Option<ChildRef<AlertingActor>>,
     /// The tuner.
@@ -272,13 +272,7 @@ impl MemoryManagerActor {
 /// Resident memory from the OS and every component's footprint.
 async fn measure(components: Components, timeout: Duration) -> Measured {
     let resident = ProcessStats::read().resident_bytes;
-    let monitors: Vec<ChildRef<MonitorActor>> = components
-        .monitors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let monitors = components.monitors.entries().into_iter().map(|(_, m)| m);
     let mut asks: Vec<LocalBoxFuture<'static, Option<Footprint>>> = Vec::new();
     for m in monitors {
         asks.push(Box::pin(
@@ -310,13 +304,7 @@ async fn trim_all(
     keep_history: usize,
     timeout: Duration,
 ) -> u64 {
-    let monitors: Vec<ChildRef<MonitorActor>> = components
-        .monitors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let monitors = components.monitors.entries().into_iter().map(|(_, m)| m);
     let mut asks: Vec<LocalBoxFuture<'static, usize>> = Vec::new();
     for m in monitors {
         asks.push(Box::pin(async move {

@@ -677,6 +677,39 @@ pub struct Footprint {
     pub threads: usize,
 }
 
+/// Monitors by name, shared by the actors that read them (alerting, tuner, memory manager). The
+/// runtime adds each monitor as it creates it; readers take a snapshot of the handles.
+#[derive(Clone, Default)]
+pub struct MonitorDirectory(
+    Arc<Mutex<std::collections::HashMap<String, crate::ChildRef<MonitorActor>>>>,
+);
+
+impl MonitorDirectory {
+    fn map(
+        &self,
+    ) -> MutexGuard<'_, std::collections::HashMap<String, crate::ChildRef<MonitorActor>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds (or replaces) monitor `name`.
+    pub fn insert(&self, name: impl Into<String>, monitor: crate::ChildRef<MonitorActor>) {
+        self.map().insert(name.into(), monitor);
+    }
+
+    /// Monitor `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<crate::ChildRef<MonitorActor>> {
+        self.map().get(name).cloned()
+    }
+
+    /// Every monitor with its name.
+    pub fn entries(&self) -> Vec<(String, crate::ChildRef<MonitorActor>)> {
+        self.map()
+            .iter()
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect()
+    }
+}
+
 /// The monitor actor; see the module docs.
 pub struct MonitorActor {
     store: Arc<MonitorStore>,

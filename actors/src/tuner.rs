@@ -278,7 +278,7 @@ pub fn suggestions(s: &PerformanceStats) -> Vec<Suggestion> {
 pub struct TunerActor {
     settings: Arc<TunerSettings>,
     store: Arc<TunerStore>,
-    monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    monitors: crate::MonitorDirectory,
     alerting: Option<ChildRef<AlertingActor>>,
     busy: bool,
 }
@@ -308,7 +308,7 @@ impl TunerActor {
     pub fn new(
         settings: Arc<TunerSettings>,
         store: Arc<TunerStore>,
-        monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+        monitors: crate::MonitorDirectory,
         alerting: Option<ChildRef<AlertingActor>>,
     ) -> Self {
         TunerActor {
@@ -318,15 +318,6 @@ impl TunerActor {
             alerting,
             busy: false,
         }
-    }
-
-    fn monitors(&self) -> Vec<(String, ChildRef<MonitorActor>)> {
-        self.monitors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(n, r)| (n.clone(), r.clone()))
-            .collect()
     }
 
     /// Profiles every monitor; tunes when enabled; calls `done` with the actions applied.
@@ -342,7 +333,7 @@ impl TunerActor {
             return;
         }
         self.busy = true;
-        let gather = gather(self.monitors(), self.settings.ask_timeout);
+        let gather = gather(self.monitors.entries(), self.settings.ask_timeout);
         ctx.spawn_then(gather, move |act, gathered, ctx| {
             act.after_gather(gathered, ctx, done)
         });

@@ -90,7 +90,7 @@ pub const ALERTMANAGER_CHANNEL: &str = "alertmanager";
 #[derive(Clone, Default)]
 pub struct Sources {
     /// Monitors by name (the runtime adds to it as monitors are created).
-    pub monitors: Arc<Mutex<HashMap<String, ChildRef<MonitorActor>>>>,
+    pub monitors: crate::MonitorDirectory,
     /// The supervisor whose restarts and mailbox drops rules may watch.
     pub supervisor: Option<SupervisorRef>,
 }
@@ -551,13 +551,10 @@ async fn gather(settings: Arc<AlertingSettings>, sources: Sources) -> Observatio
         .filter(|r| r.metric.per_monitor())
         .filter_map(|r| r.monitor.clone())
         .collect();
-    let refs: Vec<(String, ChildRef<MonitorActor>)> = {
-        let monitors = sources.monitors.lock().unwrap_or_else(|p| p.into_inner());
-        wanted
-            .iter()
-            .filter_map(|m| monitors.get(m).map(|r| (m.clone(), r.clone())))
-            .collect()
-    };
+    let refs: Vec<(String, ChildRef<MonitorActor>)> = wanted
+        .iter()
+        .filter_map(|m| sources.monitors.get(m).map(|r| (m.clone(), r)))
+        .collect();
     let asks = refs
         .iter()
         .map(|(_, r)| r.ask(GetStats, settings.ask_timeout));
