@@ -387,7 +387,8 @@ impl Runtime {
                 if let Some(admin) = admin {
                     admin.stop(true).await;
                 }
-                let report = root.shutdown().await;
+                // The actors get most of the deadline; the rest is for joining the threads.
+                let report = root.shutdown_by(Some(start + deadline.mul_f64(0.8))).await;
                 actix::System::current().stop();
                 report
             },

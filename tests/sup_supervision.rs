@@ -592,3 +592,29 @@ fn ticks_missed_during_a_stall_are_skipped_not_replayed() {
         assert_eq!(ticks.load(Ordering::SeqCst), 4);
     });
 }
+
+#[test]
+fn a_shutdown_deadline_cuts_a_longer_child_timeout() {
+    harness::run(config(Strategy::OneForOne), |h: Harness| async move {
+        let slow = h.root().start_child(
+            ChildSpec::new("slow", probe("slow", Default::default()))
+                .shutdown_timeout(Duration::from_secs(60)),
+        );
+        slow.ask(Ping, ASK).await.unwrap();
+        for _ in 0..500 {
+            slow.tell(Block(Duration::from_millis(1))).unwrap();
+        }
+        let started = std::time::Instant::now();
+        let report = h
+            .root()
+            .shutdown_by(Some(started + Duration::from_millis(50)))
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
+        let r = &report.children[0];
+        assert!(r.timed_out && r.undelivered > 0, "{r:?}");
+    });
+}

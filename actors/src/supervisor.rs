@@ -260,7 +260,9 @@ impl ChildControl for NestedControl {
         self.addr.do_send(Group::Retire);
     }
     fn stop(&self, timeout: Duration) -> LocalBoxFuture<'static, ChildShutdownOutcome> {
-        let request = self.addr.send(Shutdown);
+        let request = self.addr.send(Shutdown {
+            deadline: Some(std::time::Instant::now() + timeout),
+        });
         Box::pin(async move {
             match tokio::time::timeout(timeout, request).await {
                 Ok(Ok(report)) => ChildShutdownOutcome {
@@ -941,9 +943,13 @@ impl Handler<GetSupervisorStatus> for SupervisorActor {
     }
 }
 
-/// Stop every child gracefully, last started first, each within its shutdown timeout.
-#[derive(Debug)]
-pub struct Shutdown;
+/// Stop every child gracefully, last started first, each within its shutdown timeout and never past
+/// `deadline` (a child left with no time is forced at once, its queued messages failed back).
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    /// When the whole shutdown must be over.
+    pub deadline: Option<std::time::Instant>,
+}
 
 impl actix::Message for Shutdown {
     type Result = ShutdownReport;
@@ -952,8 +958,9 @@ impl actix::Message for Shutdown {
 impl Handler<Shutdown> for SupervisorActor {
     type Result = ResponseActFuture<Self, ShutdownReport>;
 
-    fn handle(&mut self, _: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
         self.state = SupervisorState::ShuttingDown;
+        let deadline = msg.deadline;
         let plan: Vec<(Arc<str>, Duration, Rc<dyn ChildControl>)> = self
             .children
             .iter()
@@ -966,6 +973,9 @@ impl Handler<Shutdown> for SupervisorActor {
         let stop_all = async move {
             let mut report = ShutdownReport::default();
             for (child, timeout, control) in plan {
+                let timeout = deadline.map_or(timeout, |d| {
+                    timeout.min(d.saturating_duration_since(std::time::Instant::now()))
+                });
                 let ChildShutdownOutcome {
                     undelivered,
                     timed_out,
@@ -1100,6 +1110,14 @@ impl SupervisorRef {
 
     /// Stops every child gracefully (last started first) and then the supervisor.
     pub async fn shutdown(&self) -> ShutdownReport {
-        self.addr.send(Shutdown).await.unwrap_or_default()
+        self.shutdown_by(None).await
+    }
+
+    /// Like [`SupervisorRef::shutdown`], with every child's timeout cut to what is left until `deadline`.
+    pub async fn shutdown_by(&self, deadline: Option<std::time::Instant>) -> ShutdownReport {
+        self.addr
+            .send(Shutdown { deadline })
+            .await
+            .unwrap_or_default()
     }
 }
