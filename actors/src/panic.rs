@@ -24,7 +24,7 @@ static HOOK: Once = Once::new();
 /// What a contained panic said and where it was raised.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PanicReport {
-    /// The panic message (`panic!` payload), or a placeholder for non-string payloads.
+    /// The panic message (`panic!` payload); a fixed text when the payload is not a string.
     pub message: String,
     /// `file:line:column` of the panic, when the hook saw it.
     pub location: Option<String>,
