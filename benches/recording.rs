@@ -162,9 +162,6 @@ fn recording(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(3));
         group.warm_up_time(Duration::from_millis(500));
         for (name, f) in &peers {
-            if *name == "hdr_sync_recorder" {
-                continue;
-            }
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter_custom(|iters| parallel(threads, iters, f.clone()))
             });

@@ -162,11 +162,14 @@ pub(crate) fn render(s: &Snapshot) -> String {
             );
         }
     }
-    for (family, get) in [(OPERATION_ERRORS, 0), (CLAMPED, 1)] {
+    type Counter = fn(&watchkeeper_actors::KindExposition) -> u64;
+    let counters: [(&str, Counter); 2] =
+        [(OPERATION_ERRORS, |k| k.errors), (CLAMPED, |k| k.clamped)];
+    for (family, get) in counters {
         header(&mut out, family);
         for m in &s.monitors {
             for k in &m.kinds {
-                let v = if get == 0 { k.errors } else { k.clamped };
+                let v = get(k);
                 let _ = writeln!(
                     out,
                     "{family}{{monitor=\"{}\",kind=\"{}\"}} {v}",

@@ -6,30 +6,14 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::host::{eventually, test_config};
 use common::http::{get, request};
 use watchkeeper::config::Secret;
-use watchkeeper::{Config, Runtime};
-
-fn config() -> Config {
-    let mut c = Config::default();
-    c.monitoring.tick = Duration::from_millis(20);
-    c.deployment.health_check_port = 0;
-    c
-}
-
-fn settle<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..500 {
-        if let Some(v) = f() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what}: not within 5 s");
-}
+use watchkeeper::Runtime;
 
 #[test]
 fn probes_and_health_answer_with_health_json() {
-    let rt = Runtime::start(config()).unwrap();
+    let rt = Runtime::start(test_config()).unwrap();
     let addr = rt.admin_addr().unwrap();
     assert!(addr.ip().is_loopback(), "binds loopback by default");
     let live = get(addr, "/health/live");
@@ -55,7 +39,7 @@ fn probes_and_health_answer_with_health_json() {
 
 #[test]
 fn an_escalated_runtime_is_not_ready_and_fails_health() {
-    let mut c = config();
+    let mut c = test_config();
     c.supervisor.intensity.max_restarts = 0;
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
@@ -63,7 +47,7 @@ fn an_escalated_runtime_is_not_ready_and_fails_health() {
         .monitor("search")
         .actor()
         .tell(watchkeeper::actors::InjectPanic);
-    settle("escalation", || rt.escalated().then_some(()));
+    eventually("escalation", || rt.escalated().then_some(()));
     assert_eq!(
         get(addr, "/health/live").status,
         200,
@@ -86,14 +70,14 @@ fn an_escalated_runtime_is_not_ready_and_fails_health() {
 
 #[test]
 fn metrics_follow_the_exposition_format_and_count_exactly() {
-    let rt = Runtime::start(config()).unwrap();
+    let rt = Runtime::start(test_config()).unwrap();
     let addr = rt.admin_addr().unwrap();
     let search = rt.monitor("search");
     for i in 0..1000u64 {
         search.record_query(Duration::from_micros(200 + i)); // 0.2 .. 1.2 ms
     }
     search.record_error(watchkeeper::OpKind::QUERY);
-    let text = settle("samples exported", || {
+    let text = eventually("samples exported", || {
         let r = get(addr, "/metrics");
         r.body.contains("watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 1000").then_some(r)
     });
@@ -132,7 +116,7 @@ fn metrics_follow_the_exposition_format_and_count_exactly() {
 #[test]
 fn mutating_endpoints_need_the_token_and_bad_requests_get_json_errors() {
     std::env::set_var("WK_TEST_ADMIN_TOKEN", "s3cret-token");
-    let mut c = config();
+    let mut c = test_config();
     c.deployment.admin_token = Some(Secret::Env("WK_TEST_ADMIN_TOKEN".into()));
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
@@ -214,7 +198,7 @@ fn mutating_endpoints_need_the_token_and_bad_requests_get_json_errors() {
 
 #[test]
 fn without_a_configured_token_mutation_is_refused() {
-    let rt = Runtime::start(config()).unwrap();
+    let rt = Runtime::start(test_config()).unwrap();
     let addr = rt.admin_addr().unwrap();
     let r = request(
         addr,
@@ -232,7 +216,7 @@ fn without_a_configured_token_mutation_is_refused() {
 #[test]
 fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     std::env::set_var("WK_TEST_ALERTS_TOKEN", "tok-123");
-    let mut c = config();
+    let mut c = test_config();
     c.deployment.admin_token = Some(Secret::Env("WK_TEST_ALERTS_TOKEN".into()));
     c.alerting.check_interval = Duration::from_millis(50);
     c.alerting.group_wait = Duration::ZERO;
@@ -245,7 +229,7 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     for _ in 0..50 {
         search.record_query(Duration::from_millis(80));
     }
-    let listed: serde_json::Value = settle("the alert fires", || {
+    let listed: serde_json::Value = eventually("the alert fires", || {
         let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
         (doc["alerts"].as_array()?.first()?["state"] == "firing").then_some(doc)
     });
@@ -297,7 +281,7 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
         .as_u64()
         .unwrap();
-    let silenced = settle("the silence applies", || {
+    let silenced = eventually("the silence applies", || {
         let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
         (doc["alerts"][0]["silenced"] == true).then_some(doc)
     });

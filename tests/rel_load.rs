@@ -1,26 +1,19 @@
 //! Load: a flood at a bounded mailbox (senders never wait; every message is delivered or counted as
 //! refused), and shutdown with the tree busy (within its deadline, no runtime thread left behind).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::host::thread_names;
 use watchkeeper::actors::alerting::{AlertSeverity, SetExternalAlert};
 use watchkeeper::actors::{SendError, SetWindow};
 use watchkeeper::{Config, Runtime};
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn threads() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-                .map(|s| s.trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn config() -> Config {
     let mut c = Config::default();
@@ -86,7 +79,7 @@ fn a_flood_at_a_bounded_mailbox_is_delivered_or_counted_never_queued_without_bou
 fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rt = Runtime::start(config()).unwrap();
-    assert!(threads().iter().any(|t| t == "watchkeeper"));
+    assert!(thread_names().iter().any(|t| t == "watchkeeper"));
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
     for i in 0..3 {
@@ -138,7 +131,7 @@ fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
             c.name, c.undelivered
         );
     }
-    let left: Vec<String> = threads()
+    let left: Vec<String> = thread_names()
         .into_iter()
         .filter(|t| t == "watchkeeper" || t.starts_with("actix"))
         .collect();

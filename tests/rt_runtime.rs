@@ -1,9 +1,12 @@
 //! The embedding facade: start from a synchronous host and from a host's own Tokio runtime, record,
 //! read statistics and health, and shut down with every thread joined.
 
+mod common;
+
 use std::time::Duration;
 
-use watchkeeper::{Config, HealthStatus, Runtime};
+use common::host::{eventually, test_config, thread_names};
+use watchkeeper::{HealthStatus, Runtime};
 
 /// The thread checks need no other runtime in the process: these tests run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -12,38 +15,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.monitoring.tick = Duration::from_millis(20);
-    c.deployment.health_check_port = 0;
-    c
-}
-
-/// Names of this process's threads (Linux).
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-                .map(|s| s.trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..500 {
-        if let Some(v) = f() {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what}: not within 5 s");
-}
-
 #[test]
 fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
     let _serial = serial();
-    let rt = Runtime::start(fast_config()).unwrap();
+    let rt = Runtime::start(test_config()).unwrap();
     assert!(thread_names().iter().any(|n| n == "watchkeeper"));
     let search = rt.monitor("search");
     let workers: Vec<_> = (0..2)
@@ -120,7 +95,7 @@ fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
         .build()
         .unwrap();
     host.block_on(async {
-        let rt = Runtime::start(fast_config()).unwrap();
+        let rt = Runtime::start(test_config()).unwrap();
         let index = rt.monitor("index");
         let tasks: Vec<_> = (0..4)
             .map(|_| {
@@ -157,7 +132,7 @@ fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
 #[test]
 fn dropping_the_runtime_shuts_it_down() {
     let _serial = serial();
-    let rt = Runtime::start(fast_config()).unwrap();
+    let rt = Runtime::start(test_config()).unwrap();
     let h = rt.monitor("search");
     drop(rt);
     assert!(!thread_names().iter().any(|n| n == "watchkeeper"));

@@ -662,7 +662,8 @@ pub struct Exposition {
     pub kinds: Vec<KindExposition>,
 }
 
-/// Bytes a component really holds.
+/// Bytes a component holds, counted from the sizes and capacities of what it keeps; the allocator's
+/// own bookkeeping (and a map's internal nodes beyond its entries) is not included.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Footprint {
     /// The component.

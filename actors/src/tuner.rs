@@ -752,7 +752,12 @@ fn action_bytes(a: &TuningAction) -> usize {
         + a.component.capacity()
         + a.parameters_changed
             .iter()
-            .map(|(k, (b, c))| k.capacity() + b.capacity() + c.capacity() + 48)
+            .map(|(k, (b, c))| {
+                std::mem::size_of::<(String, (String, String))>()
+                    + k.capacity()
+                    + b.capacity()
+                    + c.capacity()
+            })
             .sum::<usize>()
 }
 

@@ -203,7 +203,7 @@ impl Alert {
     fn bytes(&self) -> usize {
         let map = |m: &BTreeMap<String, String>| {
             m.iter()
-                .map(|(k, v)| k.capacity() + v.capacity() + 48)
+                .map(|(k, v)| std::mem::size_of::<(String, String)>() + k.capacity() + v.capacity())
                 .sum::<usize>()
         };
         std::mem::size_of::<Self>()
