@@ -89,6 +89,10 @@ fn breach_to_webhook(c: &mut Criterion) {
         for_: Duration::ZERO,
         keep_firing_for: Duration::ZERO,
         auto_threshold: false,
+        kind: Default::default(),
+        regression: Default::default(),
+        anomaly: Default::default(),
+        trend: Default::default(),
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
     }];
@@ -148,6 +152,10 @@ fn evaluate_1000_rules(c: &mut Criterion) {
             for_: Duration::from_secs(60),
             keep_firing_for: Duration::ZERO,
             auto_threshold: false,
+            kind: Default::default(),
+            regression: Default::default(),
+            anomaly: Default::default(),
+            trend: Default::default(),
             labels: BTreeMap::from([("team".into(), format!("t{}", i % 7))]),
             annotations: BTreeMap::from([("summary".into(), "p99 is {value}s".into())]),
         })

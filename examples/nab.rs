@@ -216,8 +216,11 @@ fn main() {
     );
     for p in &PROFILES {
         let mut best = (f64::NEG_INFINITY, 0.0);
-        for step in 0..=400 {
-            let threshold = step as f64 / 400.0;
+        // Hundredths up to 0.99, then ten-thousandths: detectors that rank put their decisions there.
+        let thresholds = (1..99)
+            .map(|i| i as f64 / 100.0)
+            .chain((0..=100).map(|i| 0.99 + i as f64 / 10_000.0));
+        for threshold in thresholds {
             let total: f64 = labelled
                 .iter()
                 .map(|(s, w)| score_file(&s.scores, w, threshold, p))

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 pub use watchkeeper_actors::alerting::{
-    AlertRule, Comparison, EscalationConfig, Metric, RateLimitConfig,
+    AlertRule, Comparison, EscalationConfig, Metric, RateLimitConfig, RegressionSettings, RuleKind,
+    TrendSettings,
 };
 use watchkeeper_actors::duration_serde;
 pub use watchkeeper_actors::notify::{DeliveryPolicy, SmtpSecurity};
@@ -353,6 +354,10 @@ impl Default for Config {
                     for_: secs(60),
                     keep_firing_for: Duration::ZERO,
                     auto_threshold: false,
+                    kind: Default::default(),
+                    regression: Default::default(),
+                    anomaly: Default::default(),
+                    trend: Default::default(),
                     labels: BTreeMap::from([("team".into(), "search".into())]),
                     annotations: BTreeMap::from([(
                         "summary".into(),
@@ -549,6 +554,84 @@ pub struct ChecklistItem {
     pub item: String,
     /// Whether the configuration already does it.
     pub complete: bool,
+}
+
+/// Errors in the settings of `regression`, `anomaly` and `trend` rules and in what their
+/// thresholds may be.
+fn rule_kind_problems(rule: &AlertRule, field: &dyn Fn(&str) -> String, v: &mut Validation) {
+    let thresholds = [("warning", rule.warning), ("critical", rule.critical)];
+    let unit = |x: f64| x > 0.0 && x < 1.0;
+    match rule.kind {
+        RuleKind::Threshold => {}
+        RuleKind::Regression => {
+            let r = &rule.regression;
+            if r.reference < 5 || r.recent < 5 {
+                v.push(
+                    Severity::Error,
+                    field("regression"),
+                    format!(
+                        "reference ({}) and recent ({}) need at least 5 values each",
+                        r.reference, r.recent
+                    ),
+                );
+            }
+            for (name, p) in [
+                ("max_p_value", r.max_p_value),
+                ("stable_p_value", r.stable_p_value),
+            ] {
+                if !unit(p) {
+                    v.push(
+                        Severity::Error,
+                        field(&format!("regression.{name}")),
+                        format!("a p-value in (0, 1), not {p}"),
+                    );
+                }
+            }
+            for (which, x) in thresholds {
+                if x.is_some_and(|x| x.is_finite() && x <= 0.0) {
+                    v.push(Severity::Error, field(which), "a regression rule's thresholds are effect sizes (Cohen's d) above 0, e.g. 0.8 and 2");
+                }
+            }
+        }
+        RuleKind::Anomaly => {
+            if let Some(problem) = rule.anomaly.problem() {
+                v.push(Severity::Error, field("anomaly"), problem);
+            }
+            for (which, x) in thresholds {
+                if x.is_some_and(|x| x.is_finite() && !(x > 0.0 && x <= 1.0)) {
+                    v.push(
+                        Severity::Error,
+                        field(which),
+                        "an anomaly rule's thresholds are scores in (0, 1]",
+                    );
+                }
+            }
+        }
+        RuleKind::Trend => {
+            let t = &rule.trend;
+            if t.points < 3 {
+                v.push(
+                    Severity::Error,
+                    field("trend.points"),
+                    format!("a line needs at least 3 points, not {}", t.points),
+                );
+            }
+            if t.horizon.is_zero() {
+                v.push(
+                    Severity::Error,
+                    field("trend.horizon"),
+                    "a forecast needs a horizon above 0",
+                );
+            }
+            if !(0.0..=1.0).contains(&t.min_r_squared) {
+                v.push(
+                    Severity::Error,
+                    field("trend.min_r_squared"),
+                    format!("R² is in [0, 1], not {}", t.min_r_squared),
+                );
+            }
+        }
+    }
 }
 
 fn valid_http_url(url: &str) -> bool {
@@ -847,7 +930,9 @@ impl Config {
                     }
                 }
             }
+            rule_kind_problems(rule, &field, &mut v);
             if rule.auto_threshold
+                && rule.kind == RuleKind::Threshold
                 && !(rule.metric.is_latency()
                     && rule.comparison == Comparison::Above
                     && rule.monitor.is_some())
@@ -861,9 +946,12 @@ impl Config {
                     "a rule needs a warning or a critical threshold",
                 ),
                 (Some(w), Some(c)) if w.is_finite() && c.is_finite() => {
-                    let ordered = match rule.comparison {
-                        Comparison::Above => w < c,
-                        Comparison::Below => w > c,
+                    // Effect sizes and anomaly scores grow with badness whatever the comparison.
+                    let ordered = match (rule.kind, rule.comparison) {
+                        (RuleKind::Regression | RuleKind::Anomaly, _) | (_, Comparison::Above) => {
+                            w < c
+                        }
+                        (_, Comparison::Below) => w > c,
                     };
                     if !ordered {
                         v.push(

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use watchkeeper_actors::alerting::Comparison;
 use watchkeeper_actors::alerting::{AlertStore, AlertingActor, AlertingSettings, Sources};
+use watchkeeper_actors::alerting::{Comparison, RuleKind};
 use watchkeeper_actors::memory::{Components, MemoryManagerActor, MemorySettings, MemoryStore};
 use watchkeeper_actors::notify::{ChannelCounters, NotifierActor};
 use watchkeeper_actors::tuner::{AutoThresholdRule, TunerActor, TunerSettings, TunerStore};
@@ -526,7 +526,10 @@ fn start_optimization(
             .rules
             .iter()
             .filter(|r| {
-                r.auto_threshold && r.metric.is_latency() && r.comparison == Comparison::Above
+                r.auto_threshold
+                    && r.kind == RuleKind::Threshold
+                    && r.metric.is_latency()
+                    && r.comparison == Comparison::Above
             })
             .filter_map(|r| {
                 Some(AutoThresholdRule {

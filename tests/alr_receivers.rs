@@ -243,6 +243,10 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
         for_: Duration::ZERO,
         keep_firing_for: Duration::ZERO,
         auto_threshold: false,
+        kind: Default::default(),
+        regression: Default::default(),
+        anomaly: Default::default(),
+        trend: Default::default(),
         labels: BTreeMap::from([("team".into(), "search".into())]),
         annotations: BTreeMap::from([("summary".into(), "search p99 is {value}s".into())]),
     }];

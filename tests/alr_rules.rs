@@ -1,5 +1,5 @@
-//! Alerting on virtual time: every state transition and routing policy, driven by scripted
-//! observations. Delivery to real receivers is tested in `alr_delivery.rs`.
+//! Alerting on virtual time: every state transition and routing policy, and the `regression`,
+//! `trend` and `anomaly` rule kinds, driven by scripted observations. Delivery to real receivers is tested in `alr_delivery.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -9,13 +9,14 @@ use futures_util::future::LocalBoxFuture;
 use watchkeeper_actors::alerting::{
     Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor, AlertingSettings,
     Comparison, EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts,
-    InjectAlertingPanic, Matcher, Metric, Observe, RateLimitConfig, RemoveSilence, Silence,
-    Sources,
+    InjectAlertingPanic, Matcher, Metric, Observe, RateLimitConfig, RegressionSettings,
+    RemoveSilence, RuleKind, Silence, Sources, TrendSettings,
 };
+use watchkeeper_actors::detect::AnomalySettings;
 use watchkeeper_actors::harness::{self, Harness};
 use watchkeeper_actors::notify::{
-    AlertStatus, ChannelCounters, DeliveryPolicy, Notification, NotifierActor, SendFailure,
-    Transport,
+    AlertPayload, AlertStatus, ChannelCounters, DeliveryPolicy, Notification, NotifierActor,
+    SendFailure, Transport,
 };
 use watchkeeper_actors::{ChildRef, ChildSpec, SupervisionEvent, SupervisorConfig};
 
@@ -48,6 +49,10 @@ fn rule(name: &str, for_: Duration) -> AlertRule {
         for_,
         keep_firing_for: Duration::ZERO,
         auto_threshold: false,
+        kind: Default::default(),
+        regression: Default::default(),
+        anomaly: Default::default(),
+        trend: Default::default(),
         labels: BTreeMap::new(),
         annotations: BTreeMap::from([(
             "summary".into(),
@@ -563,5 +568,208 @@ fn alertmanager_gets_firing_alerts_again_every_resend_interval_and_resolved_ones
             to_am(taken(&sent)).is_empty(),
             "a resolved alert is sent once"
         );
+    });
+}
+
+/// Uniform noise in [-0.5, 0.5), the same every run.
+fn noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+}
+
+/// A detection rule on the search monitor's p99 with only a warning threshold.
+fn detection_rule(name: &str, kind: RuleKind, warning: f64) -> AlertRule {
+    AlertRule {
+        kind,
+        warning: Some(warning),
+        critical: None,
+        annotations: BTreeMap::new(),
+        ..rule(name, Duration::ZERO)
+    }
+}
+
+/// Firing alert payloads named `name` in `sent`.
+fn firing_payloads(sent: &[Notification], name: &str) -> Vec<AlertPayload> {
+    sent.iter()
+        .flat_map(|n| &n.alerts)
+        .filter(|a| a.labels["alertname"] == name && a.status == AlertStatus::Firing)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_step_change_in_latency_raises_one_regression_alert_with_its_evidence() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut r = detection_rule("SearchRegressed", RuleKind::Regression, 0.8);
+        r.regression = RegressionSettings {
+            reference: 60,
+            recent: 20,
+            max_p_value: 0.001,
+            stable_p_value: 0.05,
+        };
+        let (a, sent) = tree(&h, settings(vec![r]));
+        let mut jitter = noise(7);
+        // 10 ms ± 1 ms for 100 evaluations: the baseline fills and nothing fires.
+        for _ in 0..100 {
+            observe(&h, &a, vec![Some(0.010 + 0.002 * jitter())]).await;
+            h.advance(Duration::from_secs(10)).await;
+        }
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        // Then 13 ms ± 1 ms.
+        let mut fired_after = None;
+        for i in 0..150 {
+            observe(&h, &a, vec![Some(0.013 + 0.002 * jitter())]).await;
+            h.advance(Duration::from_secs(10)).await;
+            if fired_after.is_none()
+                && a.ask(GetAlerts, ASK)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|x| x.state == AlertState::Firing)
+            {
+                fired_after = Some(i + 1);
+            }
+        }
+        let fired_after = fired_after.expect("the regression fired");
+        assert!(
+            fired_after <= 12,
+            "fired after {fired_after} slow evaluations"
+        );
+        let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
+        assert_eq!(
+            status.fired_total, 1,
+            "one alert, not one per evaluation; the baseline did not absorb the new level"
+        );
+        let firing = firing_payloads(&taken(&sent), "SearchRegressed");
+        let evidence = &firing.first().expect("notified").annotations;
+        let number = |k: &str| -> f64 {
+            evidence[k]
+                .trim_end_matches('%')
+                .parse()
+                .unwrap_or_else(|_| panic!("{k}: {evidence:?}"))
+        };
+        assert!(number("p_value") <= 0.001, "{evidence:?}");
+        assert!(number("mann_whitney_p_value") <= 0.001, "{evidence:?}");
+        assert!(number("effect_size") >= 0.8, "{evidence:?}");
+        assert!(
+            (number("baseline_mean") - 0.010).abs() < 0.0005,
+            "{evidence:?}"
+        );
+        // Notified while the recent window still holds some values from before the step.
+        assert!(number("recent_mean") > 0.0105, "{evidence:?}");
+        assert!(number("change") > 5.0, "{evidence:?}");
+        assert_eq!(evidence["samples"], "60 baseline, 20 recent");
+        // Back to 10 ms: the regression resolves.
+        for _ in 0..40 {
+            observe(&h, &a, vec![Some(0.010 + 0.002 * jitter())]).await;
+            h.advance(Duration::from_secs(10)).await;
+        }
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        assert_eq!(a.ask(GetAlertingStatus, ASK).await.unwrap().fired_total, 1);
+    });
+}
+
+#[test]
+fn a_slow_drift_raises_a_trend_alert_before_the_threshold_is_crossed() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut trend = detection_rule("SearchDrifting", RuleKind::Trend, 0.5);
+        trend.trend = TrendSettings {
+            points: 30,
+            horizon: Duration::from_secs(3600),
+            min_r_squared: 0.6,
+        };
+        let limit = detection_rule("SearchSlow", RuleKind::Threshold, 0.5);
+        let (a, sent) = tree(&h, settings(vec![trend, limit]));
+        let mut jitter = noise(11);
+        // Flat at 100 ms ± 5 ms for 50 evaluations 10 s apart: no trend.
+        for _ in 0..50 {
+            observe(&h, &a, vec![Some(0.1 + 0.01 * jitter()); 2]).await;
+            h.advance(Duration::from_secs(10)).await;
+        }
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+        // Then rising 0.5 ms every 10 s (180 ms an hour) toward the 500 ms limit.
+        let mut latency = 0.1;
+        let mut trend_fired_at = None;
+        for _ in 0..1000 {
+            latency += 0.0005;
+            observe(&h, &a, vec![Some(latency + 0.01 * jitter()); 2]).await;
+            h.advance(Duration::from_secs(10)).await;
+            let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+            let firing = |name: &str| {
+                alerts
+                    .iter()
+                    .any(|x| x.labels["alertname"] == name && x.state == AlertState::Firing)
+            };
+            if trend_fired_at.is_none() && firing("SearchDrifting") {
+                assert!(!firing("SearchSlow"), "the trend alert came first");
+                trend_fired_at = Some(latency);
+            }
+            if firing("SearchSlow") {
+                break;
+            }
+        }
+        let at = trend_fired_at.expect("the trend alert fired");
+        assert!(
+            (0.2..0.5).contains(&at),
+            "fired at {at} s: while rising, and before 500 ms"
+        );
+        let firing = firing_payloads(&taken(&sent), "SearchDrifting");
+        let evidence = &firing.first().expect("notified").annotations;
+        let secs: f64 = evidence["crosses_in"]
+            .trim_end_matches('s')
+            .parse()
+            .unwrap();
+        assert!((0.0..=3600.0).contains(&secs), "{evidence:?}");
+        let r2: f64 = evidence["r_squared"].parse().unwrap();
+        assert!(r2 >= 0.6, "{evidence:?}");
+        let forecast: f64 = evidence["forecast"].parse().unwrap();
+        assert!(forecast > 0.5, "{evidence:?}");
+    });
+}
+
+#[test]
+fn a_single_spike_raises_one_anomaly_alert_not_one_per_sample() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut r = detection_rule("SearchAnomalous", RuleKind::Anomaly, 0.995);
+        r.anomaly = AnomalySettings {
+            shape: 5,
+            neighbours: 5,
+            reference: 100,
+            fire_at: 0.995,
+            refractory: 50,
+        };
+        // Long enough to outlast the group wait, so the event is notified.
+        r.keep_firing_for = Duration::from_secs(60);
+        let (a, sent) = tree(&h, settings(vec![r]));
+        let mut jitter = noise(3);
+        let mut all = Vec::new();
+        let mut firing_evaluations = 0;
+        for i in 0..400 {
+            let spike = if (250..253).contains(&i) { 0.1 } else { 0.0 };
+            observe(&h, &a, vec![Some(0.010 + 0.002 * jitter() + spike)]).await;
+            h.advance(Duration::from_secs(10)).await;
+            let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+            if alerts.iter().any(|x| x.state == AlertState::Firing) {
+                assert!((250..253).contains(&i), "fired at {i}, outside the spike");
+                firing_evaluations += 1;
+            }
+            all.extend(taken(&sent));
+        }
+        assert_eq!(
+            firing_evaluations, 1,
+            "the detection holds the next scores down"
+        );
+        let firing = firing_payloads(&all, "SearchAnomalous");
+        assert_eq!(firing.len(), 1, "one notification for the spike");
+        let evidence = &firing[0].annotations;
+        assert!(evidence["anomaly_score"].parse::<f64>().unwrap() >= 0.995);
+        assert!(evidence["observed"].parse::<f64>().unwrap() > 0.1);
+        let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
+        assert_eq!((status.fired_total, status.active_alerts), (1, 0));
     });
 }

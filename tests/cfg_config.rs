@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use watchkeeper::config::{Config, Environment, Secret, Severity, DEFAULT_RON};
+use watchkeeper::config::{Config, Environment, RuleKind, Secret, Severity, DEFAULT_RON};
 
 fn has(v: &watchkeeper::config::Validation, severity: Severity, field: &str) -> bool {
     v.findings
@@ -279,4 +279,73 @@ fn hostile_configuration_files_get_clear_errors_not_panics() {
             "{to}: the runtime refuses it"
         );
     }
+}
+
+#[test]
+fn detection_rule_kinds_load_from_ron_and_their_settings_are_validated() {
+    // The first rule of the default file with `kind` and `field: settings` replaced.
+    let rule = |kind: &str, field: &str, settings: &str| {
+        DEFAULT_RON
+            .lines()
+            .map(|line| match line.trim_start() {
+                l if l.starts_with("kind: ") => format!("kind: {kind},"),
+                l if !field.is_empty() && l.starts_with(&format!("{field}: (")) => {
+                    format!("{field}: {settings},")
+                }
+                _ => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Partial settings: the rest keep their defaults.
+    let text = rule("anomaly", "anomaly", "(reference: 300)")
+        .replace("warning: Some(0.1)", "warning: Some(0.9995)")
+        .replace("critical: Some(0.5)", "critical: None");
+    let c = Config::from_ron(&text).unwrap_or_else(|e| panic!("{e}"));
+    let r = &c.alerting.rules[0];
+    assert_eq!(r.kind, RuleKind::Anomaly);
+    assert_eq!(r.anomaly.reference, 300);
+    assert_eq!(r.anomaly.shape, 19);
+    assert!(!c.validate().has_errors(), "{}", c.validate());
+
+    let text = rule("regression", "regression", "(recent: 2, max_p_value: 1.5)");
+    let v = Config::from_ron(&text).unwrap().validate();
+    assert!(
+        has(&v, Severity::Error, "alerting.rules[0].regression"),
+        "{v}"
+    );
+    assert!(
+        has(
+            &v,
+            Severity::Error,
+            "alerting.rules[0].regression.max_p_value"
+        ),
+        "{v}"
+    );
+
+    let text = rule(
+        "trend",
+        "trend",
+        "(points: 2, horizon: \"0s\", min_r_squared: 2.0)",
+    );
+    let v = Config::from_ron(&text).unwrap().validate();
+    for field in ["points", "horizon", "min_r_squared"] {
+        assert!(
+            has(
+                &v,
+                Severity::Error,
+                &format!("alerting.rules[0].trend.{field}")
+            ),
+            "{field}: {v}"
+        );
+    }
+
+    // Anomaly thresholds are scores: 0.5 s of latency is not one.
+    let text = rule("anomaly", "anomaly", "(neighbours: 5000)").replace("Some(0.1)", "Some(1.5)");
+    let v = Config::from_ron(&text).unwrap().validate();
+    assert!(has(&v, Severity::Error, "alerting.rules[0].anomaly"), "{v}");
+    assert!(has(&v, Severity::Error, "alerting.rules[0].warning"), "{v}");
+
+    let e = Config::from_ron(&rule("forecast", "", "")).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("alerting.rules[0].kind"), "{e}");
 }

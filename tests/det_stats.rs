@@ -165,36 +165,73 @@ fn degenerate_inputs_give_none_not_nonsense() {
     assert!(robust_z(5.0, &[1.0, 1.0, 1.0]).is_none());
 }
 
-#[test]
-fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
-    let mut d = AnomalyDetector::new(AnomalySettings::default());
-    let mut rng = 1u64;
-    let mut noise = || {
+/// Uniform noise in [-0.5, 0.5), the same every run.
+fn noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut rng = seed;
+    move || {
         rng = rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((rng >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-    };
-    let mut scores = Vec::new();
-    for i in 0..2000 {
-        let v = 100.0 + noise() + if (1500..1503).contains(&i) { 40.0 } else { 0.0 };
-        scores.push(d.score(v));
     }
-    let firing: Vec<usize> = scores
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| **s >= 0.9)
-        .map(|(i, _)| i)
+}
+
+#[test]
+fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
+    // Above 1 - 1/2n: at least twice as strange as the strangest of the last n points.
+    let settings = AnomalySettings {
+        fire_at: 0.9995,
+        ..AnomalySettings::default()
+    };
+    let mut d = AnomalyDetector::new(settings);
+    let mut noise = noise(1);
+    let scores: Vec<f64> = (0..2000)
+        .map(|i| {
+            let spike = if (1500..1503).contains(&i) { 40.0 } else { 0.0 };
+            d.score(100.0 + noise() + spike)
+        })
         .collect();
-    assert_eq!(firing, vec![1500], "one detection for a three-sample spike");
-    assert!(scores[..1500].iter().all(|s| *s < 0.9));
+    let detections: Vec<usize> = (0..2000).filter(|&i| scores[i] >= 0.9995).collect();
+    assert_eq!(
+        detections,
+        vec![1500],
+        "one detection for a three-sample spike"
+    );
+    assert!(
+        scores[..1018].iter().all(|s| *s == 0.0),
+        "the first score is that of value reference + shape"
+    );
+    assert!(
+        scores[1501..1701].iter().all(|s| *s == 0.0),
+        "held down for the refractory period"
+    );
     let bytes = d.bytes();
     for _ in 0..2_000 {
         d.score(100.0 + noise());
     }
     assert_eq!(d.bytes(), bytes, "memory per metric is fixed");
-    assert!(bytes < 16 * 1024, "{bytes}");
+    assert!(bytes < 40 * 1024, "{bytes}");
     assert_eq!(d.score(f64::NAN), 0.0);
+}
+
+#[test]
+fn on_noise_alone_the_anomaly_score_is_a_calibrated_rank() {
+    // Without a refractory period, a conformal rank reaches q in about 1 - q of the values (not
+    // exactly: the newest reference points overlap the point scored).
+    let settings = AnomalySettings {
+        refractory: 0,
+        ..AnomalySettings::default()
+    };
+    let mut d = AnomalyDetector::new(settings);
+    let mut noise = noise(2);
+    let scores: Vec<f64> = (0..11_018).map(|_| d.score(noise())).skip(1018).collect();
+    for q in [0.5, 0.9, 0.99] {
+        let share = scores.iter().filter(|s| **s >= q).count() as f64 / scores.len() as f64;
+        assert!(
+            share > 0.5 * (1.0 - q) && share < 2.0 * (1.0 - q),
+            "{share} of scores at or above {q}"
+        );
+    }
 }
 
 #[test]

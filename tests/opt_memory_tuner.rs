@@ -523,6 +523,10 @@ fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             auto_threshold: true,
+            kind: Default::default(),
+            regression: Default::default(),
+            anomaly: Default::default(),
+            trend: Default::default(),
         };
         let settings = Arc::new(AlertingSettings {
             check_interval: Duration::from_secs(86_400),

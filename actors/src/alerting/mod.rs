@@ -10,6 +10,7 @@
 //! overflow is folded into one summary. Notifications go to [`NotifierActor`]s with `tell`: evaluation
 //! never waits on a channel. All state lives in a store outside the actor, so a restart keeps it.
 
+mod detection;
 mod rules;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -20,7 +21,10 @@ use chrono::{DateTime, Local, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-pub use self::rules::{fingerprint, AlertRule, AlertSeverity, Comparison, Metric};
+pub use self::rules::{
+    fingerprint, AlertRule, AlertSeverity, Comparison, Metric, RegressionSettings, RuleKind,
+    TrendSettings,
+};
 use crate::notify::{
     AlertPayload, AlertStatus, Deliver, DeliveryOutcome, DeliveryReport, Notification,
     NotifierActor, ReportTo,
@@ -383,6 +387,8 @@ struct Book {
     alertmanager_dirty: bool,
     /// Thresholds set at run time (by the tuner), by rule name: (warning, critical).
     overrides: HashMap<String, (Option<f64>, Option<f64>)>,
+    /// The detector state of `regression`, `anomaly` and `trend` rules, by rule index.
+    detectors: BTreeMap<usize, detection::Detector>,
 }
 
 /// Everything the alerting actor knows; outlives its restarts.
@@ -506,7 +512,8 @@ impl AlertingActor {
         let settings = self.settings.clone();
         let mut book = self.store.lock();
         let wall = Utc::now();
-        for (rule, value) in settings.rules.iter().zip(observations) {
+        for (index, (rule, value)) in settings.rules.iter().zip(observations).enumerate() {
+            let reading = detection::read(&mut book.detectors, index, rule, *value, now);
             let (warning, critical) = book
                 .overrides
                 .get(&rule.name)
@@ -516,10 +523,26 @@ impl AlertingActor {
                 let mut labels = settings.external_labels.clone();
                 labels.extend(rule.alert_labels(severity));
                 let fp = fingerprint(&labels);
-                let breach = value.map(|v| rule.comparison.breaches(v, threshold));
+                let mut annotations = rule.render_annotations(reading.value, threshold);
+                for (k, v) in reading.evidence_for(threshold) {
+                    annotations.entry(k).or_insert(v);
+                }
+                let breach = reading.breach(rule, threshold);
                 step(
-                    &mut book, &settings, rule, severity, threshold, labels, fp, *value, breach,
-                    now, wall,
+                    &mut book,
+                    &settings,
+                    rule,
+                    Judged {
+                        severity,
+                        threshold,
+                        labels,
+                        annotations,
+                        fp,
+                        value: reading.value,
+                        breach,
+                    },
+                    now,
+                    wall,
                 );
             }
         }
@@ -600,22 +623,35 @@ async fn gather(settings: Arc<AlertingSettings>, sources: Sources) -> Observatio
         .collect()
 }
 
+/// One alert's verdict from one evaluation.
+struct Judged {
+    severity: AlertSeverity,
+    threshold: f64,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    fp: u64,
+    value: Option<f64>,
+    breach: Option<bool>,
+}
+
 /// Moves one alert through its states.
-#[allow(clippy::too_many_arguments)]
 fn step(
     book: &mut Book,
     settings: &AlertingSettings,
     rule: &AlertRule,
-    severity: AlertSeverity,
-    threshold: f64,
-    labels: BTreeMap<String, String>,
-    fp: u64,
-    value: Option<f64>,
-    breach: Option<bool>,
+    judged: Judged,
     now: Instant,
     wall: DateTime<Utc>,
 ) {
-    let annotations = rule.render_annotations(value, threshold);
+    let Judged {
+        severity,
+        threshold,
+        labels,
+        annotations,
+        fp,
+        value,
+        breach,
+    } = judged;
     let Some(alert) = book.alerts.get_mut(&fp) else {
         if breach == Some(true) {
             let mut alert = Alert {
@@ -652,8 +688,11 @@ fn step(
         }
         return;
     };
-    alert.value = value.or(alert.value);
-    if value.is_some() {
+    // A detection's evidence is what made it fire: recovering readings (an anomaly score held
+    // down after the event, say) do not overwrite it.
+    let evidence_holds = rule.kind != RuleKind::Threshold && breach != Some(true);
+    if value.is_some() && !evidence_holds {
+        alert.value = value;
         alert.annotations = annotations;
     }
     enum Then {
@@ -1377,9 +1416,10 @@ impl Handles<GetAlertingFootprint> for AlertingActor {
             .values()
             .map(|w| w.sent.capacity() * std::mem::size_of::<Instant>())
             .sum();
+        let detectors: usize = book.detectors.values().map(|d| d.bytes()).sum();
         Footprint {
             component: "alerting".into(),
-            bytes: history + active + rate,
+            bytes: history + active + rate + detectors,
             recorder_bytes: 0,
             history_bytes: history,
             threads: 0,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::AnomalySettings;
+
 /// A statistic a rule watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,6 +128,74 @@ impl AlertSeverity {
     }
 }
 
+/// What a rule compares with its thresholds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// The metric's value.
+    #[default]
+    Threshold,
+    /// The effect size (Cohen's d, positive in the rule's bad direction) of the metric's recent
+    /// values against its baseline; it breaches only where Welch's t-test and Mann-Whitney U both
+    /// give a p-value at or below `regression.max_p_value`.
+    Regression,
+    /// The anomaly score in [0, 1] of each value ([`crate::detect::AnomalyDetector`]); one event fires once.
+    Anomaly,
+    /// The metric's value `trend.horizon` ahead, forecast by a least-squares line through its
+    /// recent values; it breaches only when the line heads the bad way with R² at or above
+    /// `trend.min_r_squared`.
+    Trend,
+}
+
+/// How a `regression` rule compares.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegressionSettings {
+    /// Values in the baseline.
+    pub reference: usize,
+    /// Recent values compared with it.
+    pub recent: usize,
+    /// Both tests' p-values must be at or below this.
+    pub max_p_value: f64,
+    /// The baseline takes in a value only while the recent values do not differ from it at this
+    /// Mann-Whitney p-value, so a regression never becomes its own baseline.
+    pub stable_p_value: f64,
+}
+
+impl Default for RegressionSettings {
+    fn default() -> Self {
+        RegressionSettings {
+            reference: 120,
+            recent: 30,
+            max_p_value: 0.001,
+            stable_p_value: 0.05,
+        }
+    }
+}
+
+/// How a `trend` rule forecasts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrendSettings {
+    /// Recent values the line is fitted through.
+    pub points: usize,
+    /// How far ahead the forecast looks.
+    #[serde(with = "crate::duration_serde")]
+    pub horizon: Duration,
+    /// The line must explain at least this share of the variance.
+    pub min_r_squared: f64,
+}
+
+impl Default for TrendSettings {
+    fn default() -> Self {
+        TrendSettings {
+            points: 60,
+            horizon: Duration::from_secs(3600),
+            min_r_squared: 0.6,
+        }
+    }
+}
+
 /// One alert rule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +231,19 @@ pub struct AlertRule {
     /// Let the tuner set the thresholds from the metric's stable baseline (latency metrics, `above`).
     #[serde(default)]
     pub auto_threshold: bool,
+    /// What the thresholds apply to: the value (`threshold`), a regression's effect size, an
+    /// anomaly score or a trend's forecast.
+    #[serde(default)]
+    pub kind: RuleKind,
+    /// Settings of `regression` rules.
+    #[serde(default)]
+    pub regression: RegressionSettings,
+    /// Settings of `anomaly` rules.
+    #[serde(default)]
+    pub anomaly: AnomalySettings,
+    /// Settings of `trend` rules.
+    #[serde(default)]
+    pub trend: TrendSettings,
 }
 
 impl AlertRule {
@@ -186,15 +269,7 @@ impl AlertRule {
         value: Option<f64>,
         threshold: f64,
     ) -> BTreeMap<String, String> {
-        let shown = value.map_or_else(
-            || "no data".to_owned(),
-            |v| {
-                format!("{v:.6}")
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_owned()
-            },
-        );
+        let shown = value.map_or_else(|| "no data".to_owned(), super::detection::short);
         self.annotations
             .iter()
             .map(|(k, v)| {

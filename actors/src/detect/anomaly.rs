@@ -1,46 +1,64 @@
 //! [`AnomalyDetector`]: an online anomaly score in [0, 1] for one metric, in bounded memory.
 //!
-//! Each value is compared with a trailing window of the metric's recent history by robust statistics
-//! (median and MAD, so the outliers it looks for do not widen its own yardstick): how far the value
-//! itself lies out, and how far the mean of the last few values does (a level shift shows there
-//! before single values stand out). The larger distance, in robust standard deviations, becomes a
-//! score through `1 - exp(-z^2 / (2 s^2))`. After a detection (a score at or above `fire_at`) the
-//! score is held down for `refractory` values, so one event fires once, not once per sample.
-
-use std::collections::VecDeque;
+//! A conformal k-nearest-neighbour detector (Burnaev and Ishimtsev's KNN-CAD, which NAB scores at
+//! 58.0 on its full corpus). The last `shape` values form a point; its *strangeness* is the sum of
+//! squared distances to its `neighbours` nearest points among the `reference` points before it. The
+//! score is the fraction of the last `reference` strangeness values that the new one exceeds — a
+//! conformal rank, so it needs no scale, works the same for milliseconds and bytes, and follows daily
+//! shapes as well as levels. Beyond every past value the score keeps rising within the top 1/n so
+//! thresholds near 1 can still be told apart. After a detection (a score at or above `fire_at`) the
+//! next `refractory` scores are 0, so one event fires once, not once per sample.
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{mad, median};
-
 /// How the detector scores.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnomalySettings {
-    /// Values in the trailing window (the memory per metric is about 8 bytes per value, twice).
-    pub window: usize,
-    /// Values averaged for the level-shift score.
-    pub short: usize,
-    /// Values seen before any score above 0.
-    pub warmup: usize,
-    /// Robust standard deviations at which the score is about 0.39 (z = scale) .. 0.99 (z = 3 scale).
-    pub scale: f64,
-    /// A score at or above this is a detection; the next `refractory` scores are held down.
+    /// Consecutive values that form one point.
+    pub shape: usize,
+    /// Nearest neighbours whose squared distances make a point's strangeness.
+    pub neighbours: usize,
+    /// Past points compared with, and past strangeness values ranked against. The first score above
+    /// 0 can be that of value number `reference + shape`.
+    pub reference: usize,
+    /// A score at or above this is a detection.
     pub fire_at: f64,
-    /// Values after a detection during which scores are damped.
+    /// Values after a detection whose scores are 0.
     pub refractory: usize,
 }
 
 impl Default for AnomalySettings {
     fn default() -> Self {
         AnomalySettings {
-            window: 800,
-            short: 6,
-            warmup: 200,
-            scale: 3.0,
-            fire_at: 0.9,
-            refractory: 600,
+            shape: 19,
+            neighbours: 27,
+            reference: 1000,
+            fire_at: 0.9965,
+            refractory: 200,
         }
+    }
+}
+
+impl AnomalySettings {
+    /// What is wrong with these settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.shape == 0 {
+            return Some("shape must be at least 1".into());
+        }
+        if self.neighbours == 0 || self.neighbours >= self.reference {
+            return Some(format!(
+                "neighbours ({}) must be at least 1 and below reference ({})",
+                self.neighbours, self.reference
+            ));
+        }
+        if self.reference > 100_000 {
+            return Some(format!("reference ({}) above 100000", self.reference));
+        }
+        if !(self.fire_at > 0.0 && self.fire_at <= 1.0) {
+            return Some(format!("fire_at ({}) must be in (0, 1]", self.fire_at));
+        }
+        None
     }
 }
 
@@ -48,30 +66,51 @@ impl Default for AnomalySettings {
 #[derive(Clone, Debug)]
 pub struct AnomalyDetector {
     settings: AnomalySettings,
-    history: VecDeque<f64>,
-    recent: VecDeque<f64>,
-    seen: usize,
+    /// The newest values, oldest first; compacted when it reaches twice the span it needs.
+    values: Vec<f64>,
+    /// Strangeness of the last `reference` points, a ring.
+    calibration: Vec<f64>,
+    next: usize,
+    distances: Vec<f64>,
+    seen: u64,
     quiet_for: usize,
-    scratch: Vec<f64>,
 }
 
 impl AnomalyDetector {
-    /// A detector with `settings`.
+    /// A detector with `settings`; invalid settings are replaced by the defaults (see
+    /// [`AnomalySettings::problem`]).
     pub fn new(settings: AnomalySettings) -> Self {
+        let settings = if settings.problem().is_some() {
+            AnomalySettings::default()
+        } else {
+            settings
+        };
+        let span = settings.reference + settings.shape;
         AnomalyDetector {
-            history: VecDeque::with_capacity(settings.window + 1),
-            recent: VecDeque::with_capacity(settings.short + 1),
-            scratch: Vec::with_capacity(settings.window),
+            values: Vec::with_capacity(2 * span),
+            calibration: Vec::with_capacity(settings.reference),
+            next: 0,
+            distances: Vec::with_capacity(settings.reference),
             settings,
             seen: 0,
             quiet_for: 0,
         }
     }
 
+    /// The settings in use.
+    pub fn settings(&self) -> AnomalySettings {
+        self.settings
+    }
+
+    /// Values scored so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
     /// Bytes this detector holds.
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + (self.history.capacity() + self.recent.capacity() + self.scratch.capacity())
+            + (self.values.capacity() + self.calibration.capacity() + self.distances.capacity())
                 * std::mem::size_of::<f64>()
     }
 
@@ -81,43 +120,82 @@ impl AnomalyDetector {
         if !value.is_finite() {
             return 0.0;
         }
-        let s = self.settings;
-        self.recent.push_back(value);
-        if self.recent.len() > s.short.max(1) {
-            self.recent.pop_front();
+        let AnomalySettings {
+            shape, reference, ..
+        } = self.settings;
+        let span = reference + shape;
+        if self.values.len() == 2 * span {
+            self.values.drain(..span);
         }
-        let mut score = 0.0;
-        if self.seen >= s.warmup && self.history.len() >= 8 {
-            self.scratch.clear();
-            self.scratch.extend(self.history.iter());
-            let center = median(&self.scratch);
-            // The MAD alone is too tight on plateaus and integer-valued series: half the standard
-            // deviation is its floor.
-            let n = self.scratch.len() as f64;
-            let mean = self.scratch.iter().sum::<f64>() / n;
-            let sd = (self.scratch.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-            let mut spread = mad(&self.scratch).max(0.5 * sd);
-            if spread <= 0.0 || !spread.is_finite() {
-                // A flat history: any change is news; scale by the magnitude instead.
-                spread = 1e-3 * center.abs().max(1e-9);
-            }
-            let z_point = (value - center).abs() / spread;
-            let level = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
-            let z_level = (level - center).abs() / spread;
-            let z = z_point.max(z_level);
-            score = 1.0 - (-(z * z) / (2.0 * s.scale * s.scale)).exp();
+        self.values.push(value);
+        self.seen += 1;
+        if self.values.len() < span {
+            return 0.0;
         }
+        // The newest point starts at `end - shape`; the reference points are the `reference` before it.
+        let end = self.values.len();
+        let strangeness = self.strangeness(end - shape, end - shape - reference, reference, None);
+        if self.calibration.is_empty() {
+            self.calibrate();
+        }
+        let n = self.calibration.len();
+        let below = self
+            .calibration
+            .iter()
+            .filter(|&&c| c < strangeness)
+            .count();
+        let mut score = if below == n {
+            let max = self.calibration.iter().copied().fold(0.0, f64::max);
+            1.0 - max / strangeness / n as f64
+        } else {
+            below as f64 / n as f64
+        };
+        self.calibration[self.next] = strangeness;
+        self.next = (self.next + 1) % n;
         if self.quiet_for > 0 {
             self.quiet_for -= 1;
-            score *= 0.5;
-        } else if score >= s.fire_at {
-            self.quiet_for = s.refractory;
+            score = 0.0;
+        } else if score >= self.settings.fire_at {
+            self.quiet_for = self.settings.refractory;
         }
-        self.history.push_back(value);
-        if self.history.len() > s.window.max(8) {
-            self.history.pop_front();
-        }
-        self.seen += 1;
         score
+    }
+
+    /// The sum of the `neighbours` smallest squared distances from the point starting at `at` to
+    /// the `count` points starting at `first..first + count`, skipping the one at `skip`.
+    fn strangeness(&mut self, at: usize, first: usize, count: usize, skip: Option<usize>) -> f64 {
+        let shape = self.settings.shape;
+        let point = &self.values[at..at + shape];
+        self.distances.clear();
+        for start in (first..first + count).filter(|&s| Some(s) != skip) {
+            let other = &self.values[start..start + shape];
+            let d: f64 = point
+                .iter()
+                .zip(other)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            self.distances.push(d);
+        }
+        let k = self.settings.neighbours.min(self.distances.len());
+        if k == 0 {
+            return 0.0;
+        }
+        if k < self.distances.len() {
+            self.distances.select_nth_unstable_by(k - 1, f64::total_cmp);
+        }
+        self.distances[..k].iter().sum()
+    }
+
+    /// Fills the calibration ring with each reference point's leave-one-out strangeness.
+    fn calibrate(&mut self) {
+        let AnomalySettings {
+            shape, reference, ..
+        } = self.settings;
+        let first = self.values.len() - shape - reference;
+        for start in first..first + reference {
+            let s = self.strangeness(start, first, reference, Some(start));
+            self.calibration.push(s);
+        }
+        self.next = 0;
     }
 }

@@ -63,6 +63,12 @@ impl Baseline {
         )
     }
 
+    /// Bytes this baseline holds.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + (self.reference.capacity() + self.recent.capacity()) * std::mem::size_of::<f64>()
+    }
+
     /// The reference mean.
     pub fn reference_mean(&self) -> f64 {
         summary(&self.reference.iter().copied().collect::<Vec<_>>()).mean

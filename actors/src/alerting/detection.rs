@@ -1,0 +1,231 @@
+//! What `regression`, `anomaly` and `trend` rules compare with their thresholds, and the evidence
+//! they put in the alert's annotations. Each such rule keeps its detector state in the alert store,
+//! fed once per evaluation with the rule's value.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, VecDeque};
+
+use tokio::time::Instant;
+
+use super::rules::{AlertRule, RuleKind};
+use crate::detect::stats::{cohens_d, linear_trend, mann_whitney_u, summary, welch_t_test, Trend};
+use crate::detect::{AnomalyDetector, Baseline};
+
+/// One rule's detector state.
+#[derive(Clone, Debug)]
+pub(super) enum Detector {
+    Regression(Baseline),
+    Anomaly(AnomalyDetector),
+    Trend {
+        origin: Instant,
+        points: VecDeque<(f64, f64)>,
+    },
+}
+
+impl Detector {
+    fn new(rule: &AlertRule, now: Instant) -> Option<Self> {
+        Some(match rule.kind {
+            RuleKind::Threshold => return None,
+            RuleKind::Regression => Detector::Regression(Baseline::new(
+                rule.regression.reference,
+                rule.regression.recent,
+                rule.regression.stable_p_value,
+            )),
+            RuleKind::Anomaly => Detector::Anomaly(AnomalyDetector::new(rule.anomaly)),
+            RuleKind::Trend => Detector::Trend {
+                origin: now,
+                points: VecDeque::with_capacity(rule.trend.points + 1),
+            },
+        })
+    }
+
+    /// Bytes the state holds.
+    pub(super) fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + match self {
+                Detector::Regression(b) => b.bytes(),
+                Detector::Anomaly(d) => d.bytes(),
+                Detector::Trend { points, .. } => {
+                    points.capacity() * std::mem::size_of::<(f64, f64)>()
+                }
+            }
+    }
+}
+
+/// What one evaluation of a rule found.
+pub(super) struct Reading {
+    /// What the thresholds apply to; `None` is no data (or not enough yet).
+    pub value: Option<f64>,
+    /// False when a precondition of the kind fails (p-value, R², direction): no breach then.
+    gate: bool,
+    /// Facts for the annotations.
+    pub evidence: BTreeMap<String, String>,
+    trend: Option<(Trend, f64)>,
+}
+
+impl Reading {
+    /// Whether the reading breaches `threshold`; `None` without data.
+    pub fn breach(&self, rule: &AlertRule, threshold: f64) -> Option<bool> {
+        let value = self.value?;
+        Some(
+            self.gate
+                && match rule.kind {
+                    RuleKind::Threshold | RuleKind::Trend => {
+                        rule.comparison.breaches(value, threshold)
+                    }
+                    RuleKind::Regression | RuleKind::Anomaly => value >= threshold,
+                },
+        )
+    }
+
+    /// The evidence for `threshold`: for a trend, also when its line reaches it.
+    pub fn evidence_for(&self, threshold: f64) -> BTreeMap<String, String> {
+        let mut evidence = self.evidence.clone();
+        if let Some((trend, now_x)) = self.trend {
+            if let Some(x) = trend.crossing(threshold, now_x) {
+                evidence.insert("crosses_in".into(), format!("{}s", (x - now_x).round()));
+            }
+        }
+        evidence
+    }
+}
+
+/// Feeds `value` to the rule's detector (created on first use) and reads it.
+pub(super) fn read(
+    detectors: &mut BTreeMap<usize, Detector>,
+    index: usize,
+    rule: &AlertRule,
+    value: Option<f64>,
+    now: Instant,
+) -> Reading {
+    let plain = |value| Reading {
+        value,
+        gate: true,
+        evidence: BTreeMap::new(),
+        trend: None,
+    };
+    if rule.kind == RuleKind::Threshold {
+        return plain(value);
+    }
+    let detector = match detectors.entry(index) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => match Detector::new(rule, now) {
+            Some(d) => e.insert(d),
+            None => return plain(value),
+        },
+    };
+    let Some(v) = value.filter(|v| v.is_finite()) else {
+        return plain(None);
+    };
+    match detector {
+        Detector::Anomaly(d) => {
+            let score = d.score(v);
+            let mut r = plain(Some(score));
+            r.evidence.insert("anomaly_score".into(), short(score));
+            r.evidence.insert("observed".into(), short(v));
+            r
+        }
+        Detector::Regression(baseline) => {
+            baseline.push(v);
+            if !baseline.ready() {
+                return plain(None);
+            }
+            regression(rule, baseline)
+        }
+        Detector::Trend { origin, points } => {
+            let x = now.duration_since(*origin).as_secs_f64();
+            points.push_back((x, v));
+            while points.len() > rule.trend.points.max(3) {
+                points.pop_front();
+            }
+            if points.len() < rule.trend.points.max(3) {
+                return plain(None);
+            }
+            trend(rule, points.make_contiguous(), x)
+        }
+    }
+}
+
+fn regression(rule: &AlertRule, baseline: &Baseline) -> Reading {
+    let (reference, recent) = baseline.windows();
+    let (before, after) = (summary(&reference), summary(&recent));
+    let welch = welch_t_test(&reference, &recent);
+    let mwu = mann_whitney_u(&reference, &recent);
+    // Positive in the rule's bad direction.
+    let sign = match rule.comparison {
+        super::Comparison::Above => 1.0,
+        super::Comparison::Below => -1.0,
+    };
+    let d = cohens_d(&reference, &recent).map(|d| sign * d);
+    let max_p = rule.regression.max_p_value;
+    let gate = welch.is_some_and(|t| t.p_value <= max_p) && mwu.is_some_and(|u| u.p_value <= max_p);
+    let mut evidence = BTreeMap::from([
+        ("baseline_mean".to_owned(), short(before.mean)),
+        ("recent_mean".to_owned(), short(after.mean)),
+        (
+            "samples".to_owned(),
+            format!("{} baseline, {} recent", before.n, after.n),
+        ),
+    ]);
+    if before.mean != 0.0 {
+        evidence.insert(
+            "change".into(),
+            format!(
+                "{:+.1}%",
+                100.0 * (after.mean - before.mean) / before.mean.abs()
+            ),
+        );
+    }
+    if let Some(t) = welch {
+        evidence.insert("p_value".into(), format!("{:.3e}", t.p_value));
+    }
+    if let Some(u) = mwu {
+        evidence.insert("mann_whitney_p_value".into(), format!("{:.3e}", u.p_value));
+    }
+    if let Some(d) = d {
+        evidence.insert("effect_size".into(), format!("{d:.2}"));
+    }
+    Reading {
+        value: d,
+        gate,
+        evidence,
+        trend: None,
+    }
+}
+
+fn trend(rule: &AlertRule, points: &[(f64, f64)], now_x: f64) -> Reading {
+    let Some(line) = linear_trend(points) else {
+        return Reading {
+            value: None,
+            gate: false,
+            evidence: BTreeMap::new(),
+            trend: None,
+        };
+    };
+    let horizon = rule.trend.horizon.as_secs_f64();
+    let forecast = line.intercept + line.slope * (now_x + horizon);
+    let heading = match rule.comparison {
+        super::Comparison::Above => line.slope > 0.0,
+        super::Comparison::Below => line.slope < 0.0,
+    };
+    let evidence = BTreeMap::from([
+        ("forecast".to_owned(), short(forecast)),
+        ("horizon".to_owned(), format!("{horizon}s")),
+        ("slope_per_second".to_owned(), format!("{:.3e}", line.slope)),
+        ("r_squared".to_owned(), format!("{:.3}", line.r_squared)),
+    ]);
+    Reading {
+        value: Some(forecast),
+        gate: heading && line.r_squared >= rule.trend.min_r_squared,
+        evidence,
+        trend: Some((line, now_x)),
+    }
+}
+
+/// Six decimals without trailing zeros.
+pub(super) fn short(v: f64) -> String {
+    format!("{v:.6}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_owned()
+}
