@@ -9,12 +9,86 @@
 //! `--out` at the same relative path with columns `timestamp,value,anomaly_score`. With `--windows`
 //! (NAB's `combined_windows.json`) it prints the standard, reward-low-FP and reward-low-FN scores,
 //! each at the one corpus-wide threshold that maximises it.
+//!
+//! `--peer windowed-gaussian` scores with NAB's own baseline instead (a Gaussian over the last 6,400
+//! values, refitted every 100; score 1 - Q(|z|)), to compare both on the same files and scorer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use watchkeeper::actors::detect::nab::{best_threshold, Labelled, PROFILES};
 use watchkeeper::actors::detect::{AnomalyDetector, AnomalySettings};
+
+/// NAB's Windowed Gaussian detector (`nab/detectors/gaussian/windowedGaussian_detector.py`).
+struct WindowedGaussian {
+    window: Vec<f64>,
+    step: Vec<f64>,
+    mean: f64,
+    sd: f64,
+}
+
+impl WindowedGaussian {
+    const WINDOW: usize = 6400;
+    const STEP: usize = 100;
+
+    fn new() -> Self {
+        WindowedGaussian {
+            window: Vec::new(),
+            step: Vec::new(),
+            mean: 0.0,
+            sd: 1.0,
+        }
+    }
+
+    fn score(&mut self, value: f64) -> f64 {
+        let score = if self.window.is_empty() {
+            0.0
+        } else {
+            let z = (value - self.mean).abs() / self.sd;
+            1.0 - 0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
+        };
+        if self.window.len() < Self::WINDOW {
+            self.window.push(value);
+            self.refit();
+        } else {
+            self.step.push(value);
+            if self.step.len() == Self::STEP {
+                self.window.drain(..Self::STEP);
+                self.window.append(&mut self.step);
+                self.refit();
+            }
+        }
+        score
+    }
+
+    fn refit(&mut self) {
+        let n = self.window.len() as f64;
+        self.mean = self.window.iter().sum::<f64>() / n;
+        let var = self
+            .window
+            .iter()
+            .map(|x| (x - self.mean).powi(2))
+            .sum::<f64>()
+            / n;
+        self.sd = if var > 0.0 { var.sqrt() } else { 1e-6 };
+    }
+}
+
+enum Detector {
+    Runtime(AnomalyDetector),
+    WindowedGaussian(WindowedGaussian),
+}
+
+impl Detector {
+    fn score(&mut self, value: f64) -> f64 {
+        match self {
+            Detector::Runtime(d) => d.score(value),
+            Detector::WindowedGaussian(d) if value.is_finite() => d.score(value),
+            Detector::WindowedGaussian(_) => 0.0,
+        }
+    }
+}
 
 struct Series {
     name: String,
@@ -42,90 +116,34 @@ fn second(ts: &str) -> &str {
     &ts[..ts.len().min(19)]
 }
 
-/// NAB's scaled sigmoid.
-fn sigmoid(y: f64) -> f64 {
-    if y > 3.0 {
-        -1.0
-    } else {
-        2.0 / (1.0 + (5.0 * y).exp()) - 1.0
-    }
-}
-
-struct Profile {
-    name: &'static str,
-    tp: f64,
-    fp: f64,
-    fn_: f64,
-}
-
-const PROFILES: [Profile; 3] = [
-    Profile {
-        name: "standard",
-        tp: 1.0,
-        fp: 0.11,
-        fn_: 1.0,
-    },
-    Profile {
-        name: "reward_low_FP",
-        tp: 1.0,
-        fp: 0.22,
-        fn_: 1.0,
-    },
-    Profile {
-        name: "reward_low_FN",
-        tp: 1.0,
-        fp: 0.11,
-        fn_: 2.0,
-    },
-];
-
-/// One file's score at `threshold`: windows as row ranges `[l, r]`.
-fn score_file(scores: &[f64], windows: &[(usize, usize)], threshold: f64, p: &Profile) -> f64 {
-    let probation = ((scores.len() as f64 * 0.15) as usize).min(750);
-    let detected = |i: usize| i >= probation && scores[i] >= threshold;
-    let mut total = 0.0;
-    for &(l, r) in windows {
-        let width = (r - l + 1) as f64;
-        match (l..=r).find(|&i| detected(i)) {
-            Some(i) => total += p.tp * sigmoid(-((r - i + 1) as f64) / width) / sigmoid(-1.0),
-            None => total -= p.fn_,
-        }
-    }
-    for i in (0..scores.len()).filter(|&i| detected(i)) {
-        if windows.iter().any(|&(l, r)| (l..=r).contains(&i)) {
-            continue;
-        }
-        match windows.iter().rfind(|&&(_, r)| r < i) {
-            Some(&(l, r)) => {
-                let width = (r - l + 1) as f64;
-                total += p.fp * sigmoid((i - r) as f64 / (width - 1.0).max(1.0));
-            }
-            None => total -= p.fp,
-        }
-    }
-    total
-}
-
 fn main() {
     let mut data = None;
     let mut out = None;
     let mut windows_file = None;
+    let mut peer = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--data" => data = args.next().map(PathBuf::from),
             "--out" => out = args.next().map(PathBuf::from),
             "--windows" => windows_file = args.next().map(PathBuf::from),
+            "--peer" => match args.next().as_deref() {
+                Some("windowed-gaussian") => peer = true,
+                other => {
+                    eprintln!("unknown peer {other:?}; the one there is: windowed-gaussian");
+                    std::process::exit(2);
+                }
+            },
             other => {
                 eprintln!(
-                    "unknown argument `{other}`; usage: nab --data DIR --out DIR [--windows FILE]"
+                    "unknown argument `{other}`; usage: nab --data DIR --out DIR [--windows FILE] [--peer windowed-gaussian]"
                 );
                 std::process::exit(2);
             }
         }
     }
     let (Some(data), Some(out)) = (data, out) else {
-        eprintln!("usage: nab --data DIR --out DIR [--windows FILE]");
+        eprintln!("usage: nab --data DIR --out DIR [--windows FILE] [--peer windowed-gaussian]");
         std::process::exit(2);
     };
     let mut files = Vec::new();
@@ -146,7 +164,11 @@ fn main() {
             .replace('\\', "/");
         let text =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut detector = AnomalyDetector::new(settings);
+        let mut detector = if peer {
+            Detector::WindowedGaussian(WindowedGaussian::new())
+        } else {
+            Detector::Runtime(AnomalyDetector::new(settings))
+        };
         let mut lines = vec!["timestamp,value,anomaly_score".to_owned()];
         let mut series = Series {
             name: rel.clone(),
@@ -164,7 +186,9 @@ fn main() {
             series.timestamps.push(second(ts).to_owned());
             series.scores.push(score);
         }
-        bytes = bytes.max(detector.bytes());
+        if let Detector::Runtime(d) = &detector {
+            bytes = bytes.max(d.bytes());
+        }
         let target = out.join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -173,8 +197,13 @@ fn main() {
         all.push(series);
     }
     let elapsed = started.elapsed();
+    let memory = if peer {
+        String::new()
+    } else {
+        format!("; detector memory per metric {bytes} bytes")
+    };
     println!(
-        "{} files, {samples} values scored in {:.3} s ({:.2} µs per value); detector memory per metric {bytes} bytes",
+        "{} files, {samples} values scored in {:.3} s ({:.2} µs per value){memory}",
         files.len(),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / samples.max(1) as f64
@@ -214,27 +243,15 @@ fn main() {
         "{} labelled files, {windows} anomaly windows",
         labelled.len()
     );
+    let files: Vec<Labelled<'_>> = labelled
+        .iter()
+        .map(|(s, w)| (s.scores.as_slice(), w.as_slice()))
+        .collect();
     for p in &PROFILES {
-        let mut best = (f64::NEG_INFINITY, 0.0);
-        // Hundredths up to 0.99, then ten-thousandths: detectors that rank put their decisions there.
-        let thresholds = (1..99)
-            .map(|i| i as f64 / 100.0)
-            .chain((0..=100).map(|i| 0.99 + i as f64 / 10_000.0));
-        for threshold in thresholds {
-            let total: f64 = labelled
-                .iter()
-                .map(|(s, w)| score_file(&s.scores, w, threshold, p))
-                .sum();
-            if total > best.0 {
-                best = (total, threshold);
-            }
-        }
-        let null = -p.fn_ * windows as f64;
-        let perfect = p.tp * windows as f64;
-        let normalized = 100.0 * (best.0 - null) / (perfect - null);
+        let best = best_threshold(&files, p);
         println!(
-            "{:<14} score {normalized:6.2}  (threshold {:.4}, raw {:.3})",
-            p.name, best.1, best.0
+            "{:<14} score {:6.2}  (threshold {:.6}, raw {:.3})",
+            p.name, best.normalized, best.threshold, best.raw
         );
     }
 }

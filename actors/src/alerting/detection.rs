@@ -31,7 +31,19 @@ impl Detector {
                 rule.regression.recent,
                 rule.regression.stable_p_value,
             )),
-            RuleKind::Anomaly => Detector::Anomaly(AnomalyDetector::new(rule.anomaly)),
+            RuleKind::Anomaly => {
+                // The refractory period follows a detection the rule alerts on: a weaker one
+                // below its thresholds must not hold down the scores of a real event after it.
+                let mut settings = rule.anomaly;
+                let lowest = super::rules::thresholds(rule.warning, rule.critical)
+                    .into_iter()
+                    .map(|(_, t)| t)
+                    .fold(f64::INFINITY, f64::min);
+                if lowest > 0.0 && lowest <= 1.0 {
+                    settings.fire_at = lowest;
+                }
+                Detector::Anomaly(AnomalyDetector::new(settings))
+            }
             RuleKind::Trend => Detector::Trend {
                 origin: now,
                 points: VecDeque::with_capacity(rule.trend.points + 1),

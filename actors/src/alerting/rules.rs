@@ -139,7 +139,9 @@ pub enum RuleKind {
     /// values against its baseline; it breaches only where Welch's t-test and Mann-Whitney U both
     /// give a p-value at or below `regression.max_p_value`.
     Regression,
-    /// The anomaly score in [0, 1] of each value ([`crate::detect::AnomalyDetector`]); one event fires once.
+    /// The anomaly score in [0, 1] of each value ([`crate::detect::AnomalyDetector`]); one event
+    /// fires once. The detector's `fire_at` is the rule's lowest threshold, so its refractory period
+    /// starts at a detection the rule alerts on.
     Anomaly,
     /// The metric's value `trend.horizon` ahead, forecast by a least-squares line through its
     /// recent values; it breaches only when the line heads the bad way with R² at or above
@@ -225,7 +227,8 @@ pub struct AlertRule {
     /// Extra labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Annotations; `{value}` and `{threshold}` in them are replaced.
+    /// Annotations; `{value}` and `{threshold}` in them are replaced, and so are the names of a
+    /// detection rule's evidence (`{p_value}`, `{baseline_mean}`, `{forecast}`, ...).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     /// Let the tuner set the thresholds from the metric's stable baseline (latency metrics, `above`).

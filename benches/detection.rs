@@ -1,0 +1,122 @@
+//! Detection costs per value. Run: `cargo bench --bench detection`.
+//!
+//! - `anomaly_score/knn_cad`: one [`AnomalyDetector::score`] with the default settings (the
+//!   detector `anomaly` rules and the NAB evaluator use), in steady state.
+//! - `anomaly_score/windowed_gaussian`: the peer NAB lists at 39.6, a rolling z-score over the last
+//!   1,000 values kept as running sums, in the same run.
+//! - `regression_verdict`: Welch's t-test, Mann-Whitney U and Cohen's d on a 120-value baseline
+//!   and 30 recent values, as a `regression` rule evaluates each time.
+//! - `trend_fit`: a least-squares line through 60 points, as a `trend` rule evaluates each time.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use watchkeeper_actors::detect::stats::{cohens_d, linear_trend, mann_whitney_u, welch_t_test};
+use watchkeeper_actors::detect::{AnomalyDetector, AnomalySettings};
+
+/// Values with a daily-like shape and noise, the same every run.
+fn series(n: usize) -> Vec<f64> {
+    let mut state = 42u64;
+    (0..n)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            50.0 + 20.0 * (i as f64 * std::f64::consts::TAU / 288.0).sin() + 3.0 * noise
+        })
+        .collect()
+}
+
+/// A rolling z-score: how many standard deviations a value lies from the last `n` values' mean.
+struct WindowedGaussian {
+    window: VecDeque<f64>,
+    n: usize,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl WindowedGaussian {
+    fn score(&mut self, v: f64) -> f64 {
+        let len = self.window.len() as f64;
+        let z = if len >= 2.0 {
+            let mean = self.sum / len;
+            let var = (self.sum_sq / len - mean * mean).max(0.0);
+            if var > 0.0 {
+                (v - mean).abs() / var.sqrt()
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        self.window.push_back(v);
+        self.sum += v;
+        self.sum_sq += v * v;
+        if self.window.len() > self.n {
+            let old = self.window.pop_front().unwrap_or(0.0);
+            self.sum -= old;
+            self.sum_sq -= old * old;
+        }
+        z
+    }
+}
+
+fn anomaly(c: &mut Criterion) {
+    let values = series(20_000);
+    let mut group = c.benchmark_group("anomaly_score");
+    let mut detector = AnomalyDetector::new(AnomalySettings::default());
+    for v in &values[..5_000] {
+        detector.score(*v);
+    }
+    let mut i = 5_000;
+    group.bench_function("knn_cad", |b| {
+        b.iter(|| {
+            i = if i + 1 == values.len() { 5_000 } else { i + 1 };
+            black_box(detector.score(values[i]))
+        })
+    });
+    let mut gaussian = WindowedGaussian {
+        window: VecDeque::with_capacity(1_001),
+        n: 1_000,
+        sum: 0.0,
+        sum_sq: 0.0,
+    };
+    for v in &values[..5_000] {
+        gaussian.score(*v);
+    }
+    let mut j = 5_000;
+    group.bench_function("windowed_gaussian", |b| {
+        b.iter(|| {
+            j = if j + 1 == values.len() { 5_000 } else { j + 1 };
+            black_box(gaussian.score(values[j]))
+        })
+    });
+    group.finish();
+}
+
+fn verdicts(c: &mut Criterion) {
+    let values = series(150);
+    let (reference, recent) = values.split_at(120);
+    c.bench_function("regression_verdict", |b| {
+        b.iter(|| {
+            black_box((
+                welch_t_test(black_box(reference), black_box(recent)),
+                mann_whitney_u(reference, recent),
+                cohens_d(reference, recent),
+            ))
+        })
+    });
+    let points: Vec<(f64, f64)> = series(60)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as f64 * 10.0, v))
+        .collect();
+    c.bench_function("trend_fit", |b| {
+        b.iter(|| black_box(linear_trend(black_box(&points))))
+    });
+}
+
+criterion_group!(benches, anomaly, verdicts);
+criterion_main!(benches);

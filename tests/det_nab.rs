@@ -1,0 +1,153 @@
+//! The NAB evaluator: its scoring against hand-computed cases, and `examples/nab.rs` end to end on
+//! a small labelled corpus written here.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use watchkeeper_actors::detect::nab::{best_threshold, score_file, PROFILES};
+
+const STANDARD: usize = 0;
+
+#[test]
+fn a_perfect_detector_scores_100_and_the_null_detector_0_in_every_profile() {
+    let windows = [(300, 399), (700, 799)];
+    let mut perfect = vec![0.0; 1000];
+    perfect[300] = 1.0;
+    perfect[700] = 1.0;
+    let null = vec![0.0; 1000];
+    for p in &PROFILES {
+        let best = best_threshold(&[(&perfect, &windows)], p);
+        assert!(
+            (best.normalized - 100.0).abs() < 1e-9,
+            "{}: {best:?}",
+            p.name
+        );
+        let best = best_threshold(&[(&null, &windows)], p);
+        assert!(best.normalized.abs() < 1e-9, "{}: {best:?}", p.name);
+    }
+}
+
+#[test]
+fn detections_score_by_position_and_false_positives_by_distance_from_the_last_window() {
+    let p = &PROFILES[STANDARD];
+    let windows = [(300, 399)];
+    let s = |y: f64| 2.0 / (1.0 + (5.0 * y).exp()) - 1.0;
+    let at = |rows: &[usize]| {
+        let mut scores = vec![0.0; 1000];
+        for &r in rows {
+            scores[r] = 1.0;
+        }
+        score_file(&scores, &windows, 0.5, p)
+    };
+    // Late in the window: less than 1.
+    let late = at(&[399]);
+    assert!((late - s(-1.0 / 100.0) / s(-1.0)).abs() < 1e-12, "{late}");
+    // Only the earliest detection in a window counts.
+    assert!((at(&[300, 350]) - 1.0).abs() < 1e-12);
+    // Before any window: -A_FP. Right after one: almost free. Far after: -A_FP.
+    assert!((at(&[200]) - (-1.0 - 0.11)).abs() < 1e-12);
+    assert!((at(&[400]) - (-1.0 + 0.11 * s(1.0 / 99.0))).abs() < 1e-12);
+    assert!((at(&[999]) - (-1.0 - 0.11)).abs() < 1e-9);
+    // Probation (15% of 1000 rows) is not scored.
+    assert!((at(&[100]) - (-1.0)).abs() < 1e-12);
+}
+
+/// The example binary cargo built next to this test.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
+    let root = std::env::temp_dir().join(format!("watchkeeper-nab-{}", std::process::id()));
+    let (data, out) = (root.join("data"), root.join("out"));
+    std::fs::create_dir_all(data.join("nested/deeper")).unwrap();
+    let mut state = 9u64;
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let stamp = |i: usize| {
+        format!(
+            "2014-04-{:02} {:02}:{:02}:00",
+            1 + i / 1440,
+            i / 60 % 24,
+            i % 60
+        )
+    };
+    let rows = 2500;
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..rows {
+        let spike = if (1800..1803).contains(&i) { 30.0 } else { 0.0 };
+        csv += &format!("{},{}\n", stamp(i), 50.0 + noise() + spike);
+    }
+    csv += "2014-04-03 00:00:00,not a number\n";
+    std::fs::write(data.join("nested/deeper/spike.csv"), &csv).unwrap();
+    let windows = root.join("windows.json");
+    std::fs::write(
+        &windows,
+        format!(
+            r#"{{"nested/deeper/spike.csv": [["{}.000000", "{}.000000"]]}}"#,
+            stamp(1750),
+            stamp(1850)
+        ),
+    )
+    .unwrap();
+
+    let run = Command::new(example("nab"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--windows", windows.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let written = std::fs::read_to_string(out.join("nested/deeper/spike.csv")).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "timestamp,value,anomaly_score");
+    assert_eq!(lines.len(), rows + 2, "every row, the unparseable one too");
+    let scores: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    // The printed scores are those of the written scores against the windows' rows.
+    let windows_rows = [(1750, 1850)];
+    for (i, profile) in PROFILES.iter().enumerate() {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(profile.name))
+            .unwrap_or_else(|| panic!("no {} line in {stdout}", profile.name));
+        let printed: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        let expected = best_threshold(&[(&scores, &windows_rows)], &PROFILES[i]);
+        assert!(
+            (printed - expected.normalized).abs() < 0.01,
+            "{line} vs {expected:?}"
+        );
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+
+    let bad = Command::new(example("nab"))
+        .args(["--data", "/nonexistent", "--out", "/tmp"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
