@@ -594,6 +594,9 @@ fn rule_kind_problems(rule: &AlertRule, field: &dyn Fn(&str) -> String, v: &mut 
             }
         }
         RuleKind::Anomaly => {
+            if !rule.for_.is_zero() {
+                v.push(Severity::Warning, field("for"), "an anomaly score is held down after a detection, so it breaches for one evaluation: with `for` above 0 the rule never fires (use keep_firing_for to keep the alert up)");
+            }
             if let Some(problem) = rule.anomaly.problem() {
                 v.push(Severity::Error, field("anomaly"), problem);
             }

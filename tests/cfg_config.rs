@@ -344,6 +344,7 @@ fn detection_rule_kinds_load_from_ron_and_their_settings_are_validated() {
     let text = rule("anomaly", "anomaly", "(neighbours: 5000)").replace("Some(0.1)", "Some(1.5)");
     let v = Config::from_ron(&text).unwrap().validate();
     assert!(has(&v, Severity::Error, "alerting.rules[0].anomaly"), "{v}");
+    assert!(has(&v, Severity::Warning, "alerting.rules[0].for"), "{v}");
     assert!(has(&v, Severity::Error, "alerting.rules[0].warning"), "{v}");
 
     let e = Config::from_ron(&rule("forecast", "", "")).unwrap_err();

@@ -251,3 +251,85 @@ fn the_baseline_does_not_absorb_a_regression() {
     );
     assert!(b.ready());
 }
+
+/// KNN-CAD computed directly from its definition, every distance in full.
+fn knn_cad_by_definition(values: &[f64], s: AnomalySettings) -> Vec<f64> {
+    let dist = |a: usize, b: usize| -> f64 {
+        (0..s.shape)
+            .map(|i| (values[a + i] - values[b + i]).powi(2))
+            .sum()
+    };
+    let strangeness = |at: usize, others: &mut dyn Iterator<Item = usize>| -> f64 {
+        let mut d: Vec<f64> = others.map(|o| dist(at, o)).collect();
+        d.sort_by(f64::total_cmp);
+        d[..s.neighbours].iter().sum()
+    };
+    let first_scored = s.reference + s.shape - 1;
+    let mut scores = vec![0.0; first_scored];
+    let mut calibration: Vec<f64> = Vec::new();
+    let mut quiet = 0;
+    for t in first_scored..values.len() {
+        let newest = t + 1 - s.shape;
+        let first = newest - s.reference;
+        if calibration.is_empty() {
+            calibration = (first..newest)
+                .map(|p| strangeness(p, &mut (first..newest).filter(|&o| o != p)))
+                .collect();
+        }
+        let x = strangeness(newest, &mut (first..newest));
+        let below = calibration.iter().filter(|&&c| c < x).count();
+        let n = calibration.len() as f64;
+        let mut score = if below == calibration.len() {
+            1.0 - calibration.iter().copied().fold(0.0, f64::max) / x / n
+        } else {
+            below as f64 / n
+        };
+        calibration.remove(0);
+        calibration.push(x);
+        if quiet > 0 {
+            quiet -= 1;
+            score = 0.0;
+        } else if score >= s.fire_at {
+            quiet = s.refractory;
+        }
+        scores.push(score);
+    }
+    scores
+}
+
+#[test]
+fn the_anomaly_detector_matches_its_definition_through_spikes_and_flat_stretches() {
+    let settings = AnomalySettings {
+        shape: 5,
+        neighbours: 4,
+        reference: 60,
+        fire_at: 0.99,
+        refractory: 10,
+    };
+    let mut noise = noise(5);
+    // Noise, a spike, a flat stretch, integer steps, large magnitudes with small differences.
+    let values: Vec<f64> = (0..1500)
+        .map(|i| match i {
+            0..300 => 10.0 + noise(),
+            300..303 => 500.0,
+            303..600 => 10.0 + noise(),
+            600..900 => 7.0,
+            900..1200 => ((i / 7) % 3) as f64,
+            _ => 1e9 + (noise() * 8.0).round(),
+        })
+        .collect();
+    let expected = knn_cad_by_definition(&values, settings);
+    let mut d = AnomalyDetector::new(settings);
+    for (i, v) in values.iter().enumerate() {
+        let got = d.score(*v);
+        // Equal up to rounding: at most one rank where a strangeness ties a calibration value.
+        assert!(
+            (got - expected[i]).abs() <= 1.0 / 60.0 + 1e-9,
+            "value {i}: {got} vs {}",
+            expected[i]
+        );
+        if (620..900).contains(&i) {
+            assert_eq!(got, expected[i], "a flat stretch is scored exactly");
+        }
+    }
+}

@@ -68,10 +68,14 @@ pub struct AnomalyDetector {
     settings: AnomalySettings,
     /// The newest values, oldest first; compacted when it reaches twice the span it needs.
     values: Vec<f64>,
+    /// Squared distance from the newest point to the point `k + 1` values before it, for each lag.
+    by_lag: Vec<f64>,
+    /// Values since `by_lag` was last computed in full (updates accumulate rounding).
+    since_exact: usize,
     /// Strangeness of the last `reference` points, a ring.
     calibration: Vec<f64>,
     next: usize,
-    distances: Vec<f64>,
+    scratch: Vec<f64>,
     seen: u64,
     quiet_for: usize,
 }
@@ -85,16 +89,22 @@ impl AnomalyDetector {
         } else {
             settings
         };
-        let span = settings.reference + settings.shape;
         AnomalyDetector {
-            values: Vec::with_capacity(2 * span),
+            values: Vec::with_capacity(2 * Self::span(&settings)),
+            by_lag: Vec::with_capacity(settings.reference),
+            since_exact: 0,
             calibration: Vec::with_capacity(settings.reference),
             next: 0,
-            distances: Vec::with_capacity(settings.reference),
+            scratch: Vec::with_capacity(settings.reference),
             settings,
             seen: 0,
             quiet_for: 0,
         }
+    }
+
+    /// Values kept: the newest point, the reference points before it, and one more for updates.
+    fn span(settings: &AnomalySettings) -> usize {
+        settings.reference + settings.shape + 1
     }
 
     /// The settings in use.
@@ -110,7 +120,10 @@ impl AnomalyDetector {
     /// Bytes this detector holds.
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + (self.values.capacity() + self.calibration.capacity() + self.distances.capacity())
+            + (self.values.capacity()
+                + self.by_lag.capacity()
+                + self.calibration.capacity()
+                + self.scratch.capacity())
                 * std::mem::size_of::<f64>()
     }
 
@@ -123,18 +136,21 @@ impl AnomalyDetector {
         let AnomalySettings {
             shape, reference, ..
         } = self.settings;
-        let span = reference + shape;
+        let span = Self::span(&self.settings);
         if self.values.len() == 2 * span {
             self.values.drain(..span);
         }
         self.values.push(value);
         self.seen += 1;
-        if self.values.len() < span {
+        if self.values.len() < reference + shape {
             return 0.0;
         }
-        // The newest point starts at `end - shape`; the reference points are the `reference` before it.
-        let end = self.values.len();
-        let strangeness = self.strangeness(end - shape, end - shape - reference, reference, None);
+        if self.by_lag.is_empty() || self.since_exact >= reference {
+            self.exact_distances();
+        } else {
+            self.update_distances();
+        }
+        let strangeness = self.nearest(None);
         if self.calibration.is_empty() {
             self.calibrate();
         }
@@ -161,29 +177,85 @@ impl AnomalyDetector {
         score
     }
 
-    /// The sum of the `neighbours` smallest squared distances from the point starting at `at` to
-    /// the `count` points starting at `first..first + count`, skipping the one at `skip`.
-    fn strangeness(&mut self, at: usize, first: usize, count: usize, skip: Option<usize>) -> f64 {
+    /// The squared distance between the points (of `shape` values) that start at `a` and `b`.
+    fn distance(&self, a: usize, b: usize) -> f64 {
         let shape = self.settings.shape;
-        let point = &self.values[at..at + shape];
-        self.distances.clear();
-        for start in (first..first + count).filter(|&s| Some(s) != skip) {
-            let other = &self.values[start..start + shape];
-            let d: f64 = point
-                .iter()
-                .zip(other)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            self.distances.push(d);
+        self.values[a..a + shape]
+            .iter()
+            .zip(&self.values[b..b + shape])
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum()
+    }
+
+    /// `by_lag` for the newest point, computed in full.
+    fn exact_distances(&mut self) {
+        let AnomalySettings {
+            shape, reference, ..
+        } = self.settings;
+        let newest = self.values.len() - shape;
+        self.by_lag.clear();
+        for lag in 1..=reference {
+            let d = self.distance(newest, newest - lag);
+            self.by_lag.push(d);
         }
-        let k = self.settings.neighbours.min(self.distances.len());
-        if k == 0 {
-            return 0.0;
+        self.since_exact = 0;
+    }
+
+    /// `by_lag` moved on by one value: each distance gains the newest pair of values and loses the
+    /// pair that left the points. Where that cancels (the result tiny next to its terms, as when a
+    /// spike leaves a point or a flat stretch begins) the distance is computed in full, so equal
+    /// points stay exactly 0 apart and ties rank as ties.
+    fn update_distances(&mut self) {
+        let shape = self.settings.shape;
+        let last = self.values.len() - 1;
+        let newest = last + 1 - shape;
+        let (values, by_lag) = (&self.values, &mut self.by_lag);
+        for (k, d) in by_lag.iter_mut().enumerate() {
+            let lag = k + 1;
+            let entered = values[last] - values[last - lag];
+            let left = values[newest - 1] - values[newest - 1 - lag];
+            let (gain, loss) = (entered * entered, left * left);
+            let next = *d + gain - loss;
+            *d = if next < 1e-6 * (*d + gain + loss) {
+                values[newest..=last]
+                    .iter()
+                    .zip(&values[newest - lag..=last - lag])
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum()
+            } else {
+                next
+            };
         }
-        if k < self.distances.len() {
-            self.distances.select_nth_unstable_by(k - 1, f64::total_cmp);
+        self.since_exact += 1;
+    }
+
+    /// The sum of the `neighbours` smallest of `by_lag`, or, with `of`, of the distances from the
+    /// reference point starting at `of` to the other reference points.
+    fn nearest(&mut self, of: Option<usize>) -> f64 {
+        let AnomalySettings {
+            shape,
+            reference,
+            neighbours,
+            ..
+        } = self.settings;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        match of {
+            None => scratch.extend_from_slice(&self.by_lag),
+            Some(at) => {
+                let first = self.values.len() - shape - reference;
+                for start in (first..first + reference).filter(|&s| s != at) {
+                    scratch.push(self.distance(at, start));
+                }
+            }
         }
-        self.distances[..k].iter().sum()
+        let k = neighbours.min(scratch.len());
+        if k > 0 && k < scratch.len() {
+            scratch.select_nth_unstable_by(k - 1, f64::total_cmp);
+        }
+        let sum = scratch[..k].iter().sum();
+        self.scratch = scratch;
+        sum
     }
 
     /// Fills the calibration ring with each reference point's leave-one-out strangeness.
@@ -193,7 +265,7 @@ impl AnomalyDetector {
         } = self.settings;
         let first = self.values.len() - shape - reference;
         for start in first..first + reference {
-            let s = self.strangeness(start, first, reference, Some(start));
+            let s = self.nearest(Some(start));
             self.calibration.push(s);
         }
         self.next = 0;
