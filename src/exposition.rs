@@ -30,6 +30,7 @@ const NOTIFICATIONS: &str = "watchkeeper_notifications_total";
 const ALERTS: &str = "watchkeeper_alerts";
 const ALERTS_FIRED: &str = "watchkeeper_alerts_fired_total";
 const RATE_LIMITED: &str = "watchkeeper_notifications_rate_limited_total";
+const RULE_VALUE: &str = "watchkeeper_alert_rule_value";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -98,6 +99,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         RATE_LIMITED,
         "counter",
         "Notifications folded into summaries by the rate limit, by channel.",
+    ),
+    (
+        RULE_VALUE,
+        "gauge",
+        "What each alert rule last compared with its thresholds: the metric's value, a regression's effect size, an anomaly score or a trend's forecast.",
     ),
 ];
 
@@ -290,6 +296,18 @@ pub(crate) fn render(s: &Snapshot) -> String {
         for (channel, _, _, _) in &s.channels {
             let n = a.rate_limited.get(channel).copied().unwrap_or(0);
             let _ = writeln!(out, "{RATE_LIMITED}{{channel=\"{}\"}} {n}", label(channel));
+        }
+        if !a.rule_values.is_empty() {
+            header(&mut out, RULE_VALUE);
+            for r in &a.rule_values {
+                let _ = writeln!(
+                    out,
+                    "{RULE_VALUE}{{rule=\"{}\",kind=\"{}\"}} {}",
+                    label(&r.rule),
+                    r.kind.label(),
+                    float(r.value)
+                );
+            }
         }
     }
     header(&mut out, UPTIME);

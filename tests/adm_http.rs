@@ -315,6 +315,17 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     assert!(
         metrics.contains("watchkeeper_notifications_total{channel=\"log\",outcome=\"delivered\"}")
     );
+    let rule_value: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "watchkeeper_alert_rule_value{rule=\"SearchLatencyHigh\",kind=\"threshold\"} ",
+            )
+        })
+        .unwrap_or_else(|| panic!("no rule value in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!((0.079..0.081).contains(&rule_value), "{rule_value}");
     let health: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
     assert_eq!(health["details"]["alerting"]["active_alerts"], 1);
 }

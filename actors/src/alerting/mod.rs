@@ -389,6 +389,8 @@ struct Book {
     overrides: HashMap<String, (Option<f64>, Option<f64>)>,
     /// The detector state of `regression`, `anomaly` and `trend` rules, by rule index.
     detectors: BTreeMap<usize, detection::Detector>,
+    /// What each rule last compared with its thresholds, by rule index.
+    readings: BTreeMap<usize, f64>,
 }
 
 /// Everything the alerting actor knows; outlives its restarts.
@@ -450,6 +452,20 @@ pub struct AlertingStatus {
     pub last_evaluation: Option<DateTime<Utc>>,
     /// How long the last evaluation's state update and routing took.
     pub last_evaluation_took: Duration,
+    /// What each rule last compared with its thresholds, for rules that had a value.
+    pub rule_values: Vec<RuleValue>,
+}
+
+/// What one rule last compared with its thresholds: the metric's value, a regression's effect size,
+/// an anomaly score, or a trend's forecast.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleValue {
+    /// The rule's name.
+    pub rule: String,
+    /// Its kind.
+    pub kind: RuleKind,
+    /// The value.
+    pub value: f64,
 }
 
 fn hex<S: serde::Serializer>(fp: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -514,6 +530,9 @@ impl AlertingActor {
         let wall = Utc::now();
         for (index, (rule, value)) in settings.rules.iter().zip(observations).enumerate() {
             let reading = detection::read(&mut book.detectors, index, rule, *value, now);
+            if let Some(v) = reading.value {
+                book.readings.insert(index, v);
+            }
             let (warning, critical) = book
                 .overrides
                 .get(&rule.name)
@@ -1300,6 +1319,18 @@ impl Handles<GetAlertingStatus> for AlertingActor {
             evaluations: book.evaluations,
             last_evaluation: book.last_evaluation,
             last_evaluation_took: book.last_evaluation_took,
+            rule_values: book
+                .readings
+                .iter()
+                .filter_map(|(&i, &value)| {
+                    let rule = self.settings.rules.get(i)?;
+                    Some(RuleValue {
+                        rule: rule.name.clone(),
+                        kind: rule.kind,
+                        value,
+                    })
+                })
+                .collect(),
         }
     }
 }

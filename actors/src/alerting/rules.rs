@@ -149,6 +149,18 @@ pub enum RuleKind {
     Trend,
 }
 
+impl RuleKind {
+    /// Its name in configuration and in the `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RuleKind::Threshold => "threshold",
+            RuleKind::Regression => "regression",
+            RuleKind::Anomaly => "anomaly",
+            RuleKind::Trend => "trend",
+        }
+    }
+}
+
 /// How a `regression` rule compares.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
