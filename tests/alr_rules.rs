@@ -1,6 +1,8 @@
 //! Alerting on virtual time: every state transition and routing policy, and the `regression`,
 //! `trend` and `anomaly` rule kinds, driven by scripted observations. Delivery to real receivers is tested in `alr_delivery.rs`.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -571,17 +573,6 @@ fn alertmanager_gets_firing_alerts_again_every_resend_interval_and_resolved_ones
     });
 }
 
-/// Uniform noise in [-0.5, 0.5), the same every run.
-fn noise(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed;
-    move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
-
 /// A detection rule on the search monitor's p99 with only a warning threshold.
 fn detection_rule(name: &str, kind: RuleKind, warning: f64) -> AlertRule {
     AlertRule {
@@ -613,7 +604,7 @@ fn a_step_change_in_latency_raises_one_regression_alert_with_its_evidence() {
             stable_p_value: 0.05,
         };
         let (a, sent) = tree(&h, settings(vec![r]));
-        let mut jitter = noise(7);
+        let mut jitter = common::noise(7);
         // 10 ms ± 1 ms for 100 evaluations: the baseline fills and nothing fires.
         for _ in 0..100 {
             observe(&h, &a, vec![Some(0.010 + 0.002 * jitter())]).await;
@@ -685,7 +676,7 @@ fn a_slow_drift_raises_a_trend_alert_before_the_threshold_is_crossed() {
         };
         let limit = detection_rule("SearchSlow", RuleKind::Threshold, 0.5);
         let (a, sent) = tree(&h, settings(vec![trend, limit]));
-        let mut jitter = noise(11);
+        let mut jitter = common::noise(11);
         // Flat at 100 ms ± 5 ms for 50 evaluations 10 s apart: no trend.
         for _ in 0..50 {
             observe(&h, &a, vec![Some(0.1 + 0.01 * jitter()); 2]).await;
@@ -746,7 +737,7 @@ fn a_single_spike_raises_one_anomaly_alert_not_one_per_sample() {
         // Long enough to outlast the group wait, so the event is notified.
         r.keep_firing_for = Duration::from_secs(60);
         let (a, sent) = tree(&h, settings(vec![r]));
-        let mut jitter = noise(3);
+        let mut jitter = common::noise(3);
         let mut all = Vec::new();
         let mut firing_evaluations = 0;
         for i in 0..400 {

@@ -1,6 +1,8 @@
 //! The NAB evaluator: its scoring against hand-computed cases, and `examples/nab.rs` end to end on
 //! a small labelled corpus written here.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -70,13 +72,7 @@ fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
     let root = std::env::temp_dir().join(format!("watchkeeper-nab-{}", std::process::id()));
     let (data, out) = (root.join("data"), root.join("out"));
     std::fs::create_dir_all(data.join("nested/deeper")).unwrap();
-    let mut state = 9u64;
-    let mut noise = || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
+    let mut noise = common::noise(9);
     let stamp = |i: usize| {
         format!(
             "2014-04-{:02} {:02}:{:02}:00",

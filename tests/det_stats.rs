@@ -1,5 +1,7 @@
 //! Every statistic against reference values from SciPy/NumPy (`scripts/reference_values.py`).
 
+mod common;
+
 use watchkeeper_actors::detect::stats::{
     cohens_d, linear_trend, mad, mann_whitney_u, median, robust_z, welch_t_test, Cusum, Shift,
 };
@@ -165,17 +167,6 @@ fn degenerate_inputs_give_none_not_nonsense() {
     assert!(robust_z(5.0, &[1.0, 1.0, 1.0]).is_none());
 }
 
-/// Uniform noise in [-0.5, 0.5), the same every run.
-fn noise(seed: u64) -> impl FnMut() -> f64 {
-    let mut rng = seed;
-    move || {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((rng >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-    }
-}
-
 #[test]
 fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
     // Above 1 - 1/2n: at least twice as strange as the strangest of the last n points.
@@ -184,7 +175,7 @@ fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
         ..AnomalySettings::default()
     };
     let mut d = AnomalyDetector::new(settings);
-    let mut noise = noise(1);
+    let mut noise = common::noise(1);
     let scores: Vec<f64> = (0..2000)
         .map(|i| {
             let spike = if (1500..1503).contains(&i) { 40.0 } else { 0.0 };
@@ -223,7 +214,7 @@ fn on_noise_alone_the_anomaly_score_is_a_calibrated_rank() {
         ..AnomalySettings::default()
     };
     let mut d = AnomalyDetector::new(settings);
-    let mut noise = noise(2);
+    let mut noise = common::noise(2);
     let scores: Vec<f64> = (0..11_018).map(|_| d.score(noise())).skip(1018).collect();
     for q in [0.5, 0.9, 0.99] {
         let share = scores.iter().filter(|s| **s >= q).count() as f64 / scores.len() as f64;
@@ -306,7 +297,7 @@ fn the_anomaly_detector_matches_its_definition_through_spikes_and_flat_stretches
         fire_at: 0.99,
         refractory: 10,
     };
-    let mut noise = noise(5);
+    let mut noise = common::noise(5);
     // Noise, a spike, a flat stretch, integer steps, large magnitudes with small differences.
     let values: Vec<f64> = (0..1500)
         .map(|i| match i {

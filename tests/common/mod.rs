@@ -182,3 +182,14 @@ impl Handles<Oldest> for Probe {
 }
 
 pub const ASK: Duration = Duration::from_secs(1);
+
+/// Uniform noise in [-0.5, 0.5), the same sequence for the same seed.
+pub fn noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+}
