@@ -9,11 +9,12 @@
 //! The script's timing follows the configuration: with `config/demo.ron` the whole story takes about
 //! 20 s; with the default configuration (a 1 min `for`, 30 s group wait, 1 min window) about 4 min.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use watchkeeper::actors::alerting::{AlertState, GetAlerts};
+use watchkeeper::actors::alerting::{Alert, AlertState, GetAlerts};
 use watchkeeper::actors::InjectPanic;
 use watchkeeper::{Config, HealthStatus, Runtime, SupervisionEvent};
 
@@ -161,7 +162,7 @@ fn main() {
         .collect();
 
     let start = Instant::now();
-    let (mut crashed, mut firing) = (false, 0usize);
+    let (mut crashed, mut firing) = (false, BTreeMap::<u64, String>::new());
     while start.elapsed() < script.end {
         std::thread::sleep(Duration::from_secs(1));
         let now = start.elapsed();
@@ -196,12 +197,13 @@ fn main() {
         }
         if let Some(alerting) = rt.alerting() {
             if let Ok(alerts) = alerting.ask_blocking(GetAlerts, Duration::from_secs(2)) {
-                let now_firing: Vec<_> = alerts
+                let now_firing: BTreeMap<u64, &Alert> = alerts
                     .iter()
                     .filter(|a| a.state == AlertState::Firing)
+                    .map(|a| (a.fingerprint, a))
                     .collect();
-                if now_firing.len() > firing {
-                    for a in &now_firing {
+                for (fp, a) in &now_firing {
+                    if !firing.contains_key(fp) {
                         println!(
                             "-- ALERT firing: {} ({}) {}",
                             a.labels["alertname"],
@@ -209,10 +211,19 @@ fn main() {
                             a.annotations.get("summary").cloned().unwrap_or_default()
                         );
                     }
-                } else if now_firing.len() < firing {
-                    println!("-- alert resolved ({} firing now)", now_firing.len());
                 }
-                firing = now_firing.len();
+                for (fp, name) in &firing {
+                    if !now_firing.contains_key(fp) {
+                        println!(
+                            "-- alert resolved: {name} ({} firing now)",
+                            now_firing.len()
+                        );
+                    }
+                }
+                firing = now_firing
+                    .iter()
+                    .map(|(fp, a)| (*fp, a.labels["alertname"].clone()))
+                    .collect();
             }
         }
         if let (Ok(s), Ok(i), Ok(h)) = (
