@@ -542,16 +542,11 @@ impl AlertingActor {
                 let mut labels = settings.external_labels.clone();
                 labels.extend(rule.alert_labels(severity));
                 let fp = fingerprint(&labels);
-                let evidence = reading.evidence_for(threshold);
-                let mut annotations = rule.render_annotations(reading.value, threshold);
-                for text in annotations.values_mut() {
-                    for (k, v) in &evidence {
-                        *text = text.replace(&format!("{{{k}}}"), v);
-                    }
-                }
-                for (k, v) in evidence {
-                    annotations.entry(k).or_insert(v);
-                }
+                let annotations = rule.render_annotations(
+                    reading.value,
+                    threshold,
+                    reading.evidence_for(threshold),
+                );
                 let breach = reading.breach(rule, threshold);
                 step(
                     &mut book,

@@ -278,23 +278,32 @@ impl AlertRule {
         labels
     }
 
-    /// The annotations with `{value}` and `{threshold}` filled in.
+    /// The annotations with `{value}`, `{threshold}` and the names of `evidence` filled in, and
+    /// the evidence itself under its own names where the rule has no annotation of that name.
     pub fn render_annotations(
         &self,
         value: Option<f64>,
         threshold: f64,
+        evidence: BTreeMap<String, String>,
     ) -> BTreeMap<String, String> {
         let shown = value.map_or_else(|| "no data".to_owned(), super::detection::short);
-        self.annotations
+        let mut rendered: BTreeMap<String, String> = self
+            .annotations
             .iter()
             .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.replace("{value}", &shown)
-                        .replace("{threshold}", &threshold.to_string()),
-                )
+                let mut text = v
+                    .replace("{value}", &shown)
+                    .replace("{threshold}", &threshold.to_string());
+                for (name, fact) in &evidence {
+                    text = text.replace(&format!("{{{name}}}"), fact);
+                }
+                (k.clone(), text)
             })
-            .collect()
+            .collect();
+        for (name, fact) in evidence {
+            rendered.entry(name).or_insert(fact);
+        }
+        rendered
     }
 }
 
