@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use watchkeeper::config::{AlertRule, Comparison, Metric, Secret};
+use watchkeeper::config::{AlertRule, Metric, Secret};
 use watchkeeper::{Config, Runtime};
 use watchkeeper_actors::alerting::{
     AlertStore, AlertingActor, AlertingSettings, EscalationConfig, Observe, RateLimitConfig,
@@ -80,21 +80,8 @@ fn breach_to_webhook(c: &mut Criterion) {
         per_hour: 1_000_000,
     };
     a.rules = vec![AlertRule {
-        name: "SearchSlow".into(),
-        monitor: Some("search".into()),
-        metric: Metric::Max,
-        comparison: Comparison::Above,
-        warning: None,
         critical: Some(0.05),
-        for_: Duration::ZERO,
-        keep_firing_for: Duration::ZERO,
-        auto_threshold: false,
-        kind: Default::default(),
-        regression: Default::default(),
-        anomaly: Default::default(),
-        trend: Default::default(),
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
+        ..AlertRule::new("SearchSlow", Some("search"), Metric::Max)
     }];
     a.channels.log.enabled = false;
     a.channels.webhook.enabled = true;
@@ -143,21 +130,16 @@ fn evaluate_1000_rules(c: &mut Criterion) {
     let system = actix::System::new();
     let rules: Vec<AlertRule> = (0..1000)
         .map(|i| AlertRule {
-            name: format!("Rule{i}"),
-            monitor: Some(format!("m{}", i % 50)),
-            metric: Metric::P99,
-            comparison: Comparison::Above,
             warning: Some(0.1),
             critical: Some(0.5),
             for_: Duration::from_secs(60),
-            keep_firing_for: Duration::ZERO,
-            auto_threshold: false,
-            kind: Default::default(),
-            regression: Default::default(),
-            anomaly: Default::default(),
-            trend: Default::default(),
             labels: BTreeMap::from([("team".into(), format!("t{}", i % 7))]),
             annotations: BTreeMap::from([("summary".into(), "p99 is {value}s".into())]),
+            ..AlertRule::new(
+                format!("Rule{i}"),
+                Some(&format!("m{}", i % 50)),
+                Metric::P99,
+            )
         })
         .collect();
     let settings = Arc::new(AlertingSettings {

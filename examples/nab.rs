@@ -17,63 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use watchkeeper::actors::detect::nab::{best_threshold, Labelled, PROFILES};
+use watchkeeper::actors::detect::nab::{best_threshold, Labelled, WindowedGaussian, PROFILES};
 use watchkeeper::actors::detect::{AnomalyDetector, AnomalySettings};
-
-/// NAB's Windowed Gaussian detector (`nab/detectors/gaussian/windowedGaussian_detector.py`).
-struct WindowedGaussian {
-    window: Vec<f64>,
-    step: Vec<f64>,
-    mean: f64,
-    sd: f64,
-}
-
-impl WindowedGaussian {
-    const WINDOW: usize = 6400;
-    const STEP: usize = 100;
-
-    fn new() -> Self {
-        WindowedGaussian {
-            window: Vec::new(),
-            step: Vec::new(),
-            mean: 0.0,
-            sd: 1.0,
-        }
-    }
-
-    fn score(&mut self, value: f64) -> f64 {
-        let score = if self.window.is_empty() {
-            0.0
-        } else {
-            let z = (value - self.mean).abs() / self.sd;
-            1.0 - 0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
-        };
-        if self.window.len() < Self::WINDOW {
-            self.window.push(value);
-            self.refit();
-        } else {
-            self.step.push(value);
-            if self.step.len() == Self::STEP {
-                self.window.drain(..Self::STEP);
-                self.window.append(&mut self.step);
-                self.refit();
-            }
-        }
-        score
-    }
-
-    fn refit(&mut self) {
-        let n = self.window.len() as f64;
-        self.mean = self.window.iter().sum::<f64>() / n;
-        let var = self
-            .window
-            .iter()
-            .map(|x| (x - self.mean).powi(2))
-            .sum::<f64>()
-            / n;
-        self.sd = if var > 0.0 { var.sqrt() } else { 1e-6 };
-    }
-}
 
 enum Detector {
     Runtime(AnomalyDetector),
@@ -84,8 +29,7 @@ impl Detector {
     fn score(&mut self, value: f64) -> f64 {
         match self {
             Detector::Runtime(d) => d.score(value),
-            Detector::WindowedGaussian(d) if value.is_finite() => d.score(value),
-            Detector::WindowedGaussian(_) => 0.0,
+            Detector::WindowedGaussian(d) => d.score(value),
         }
     }
 }
@@ -165,7 +109,7 @@ fn main() {
         let text =
             std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut detector = if peer {
-            Detector::WindowedGaussian(WindowedGaussian::new())
+            Detector::WindowedGaussian(WindowedGaussian::default())
         } else {
             Detector::Runtime(AnomalyDetector::new(settings))
         };

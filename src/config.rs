@@ -345,24 +345,15 @@ impl Default for Config {
                 history_limit: 1000,
                 external_labels: BTreeMap::new(),
                 rules: vec![AlertRule {
-                    name: "SearchLatencyHigh".into(),
-                    monitor: Some("search".into()),
-                    metric: Metric::P99,
-                    comparison: Comparison::Above,
                     warning: Some(0.1),
                     critical: Some(0.5),
                     for_: secs(60),
-                    keep_firing_for: Duration::ZERO,
-                    auto_threshold: false,
-                    kind: Default::default(),
-                    regression: Default::default(),
-                    anomaly: Default::default(),
-                    trend: Default::default(),
                     labels: BTreeMap::from([("team".into(), "search".into())]),
                     annotations: BTreeMap::from([(
                         "summary".into(),
                         "search p99 latency is {value}s (threshold {threshold}s)".into(),
                     )]),
+                    ..AlertRule::new("SearchLatencyHigh", Some("search"), Metric::P99)
                 }],
                 channels: ChannelsConfig {
                     delivery: DeliveryPolicy {

@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 
 use watchkeeper_actors::alerting::AlertingStatus;
-use watchkeeper_actors::{Exposition, ProcessReport, SupervisorStatus, EXPORT_BUCKETS};
+use watchkeeper_actors::{
+    ChildStatus, Exposition, ProcessReport, SupervisorStatus, EXPORT_BUCKETS,
+};
 
 /// The exposition's Content-Type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -187,42 +189,27 @@ pub(crate) fn render(s: &Snapshot) -> String {
     }
     if let Some(sup) = &s.supervision {
         let children = sup.all_children();
-        header(&mut out, RESTARTS);
-        for c in &children {
-            let _ = writeln!(
-                out,
-                "{RESTARTS}{{actor=\"{}\"}} {}",
-                label(&c.name),
-                c.restarts
-            );
-        }
-        header(&mut out, ACTOR_UP);
-        for c in &children {
-            let up = u8::from(c.state == watchkeeper_actors::ChildState::Running);
-            let _ = writeln!(out, "{ACTOR_UP}{{actor=\"{}\"}} {up}", label(&c.name));
-        }
-        header(&mut out, MAILBOX_DEPTH);
-        for c in &children {
-            if let Some(mb) = &c.mailbox {
-                let _ = writeln!(
-                    out,
-                    "{MAILBOX_DEPTH}{{actor=\"{}\"}} {}",
-                    label(&c.name),
-                    mb.depth
-                );
+        // One sample per actor that has a value for the family.
+        let mut per_actor = |family: &str, value: &dyn Fn(&ChildStatus) -> Option<u64>| {
+            header(&mut out, family);
+            for c in &children {
+                if let Some(v) = value(c) {
+                    let _ = writeln!(out, "{family}{{actor=\"{}\"}} {v}", label(&c.name));
+                }
             }
-        }
-        header(&mut out, MAILBOX_HIGH_WATER);
-        for c in &children {
-            if let Some(mb) = &c.mailbox {
-                let _ = writeln!(
-                    out,
-                    "{MAILBOX_HIGH_WATER}{{actor=\"{}\"}} {}",
-                    label(&c.name),
-                    mb.high_water
-                );
-            }
-        }
+        };
+        per_actor(RESTARTS, &|c| Some(u64::from(c.restarts)));
+        per_actor(ACTOR_UP, &|c| {
+            Some(u64::from(
+                c.state == watchkeeper_actors::ChildState::Running,
+            ))
+        });
+        per_actor(MAILBOX_DEPTH, &|c| {
+            c.mailbox.as_ref().map(|m| m.depth as u64)
+        });
+        per_actor(MAILBOX_HIGH_WATER, &|c| {
+            c.mailbox.as_ref().map(|m| m.high_water as u64)
+        });
         header(&mut out, MAILBOX_DROPS);
         for c in &children {
             let Some(mb) = &c.mailbox else { continue };

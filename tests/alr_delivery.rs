@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::receiver::{Receiver, Reply};
+use common::with_root;
 use tokio::sync::mpsc;
 use watchkeeper_actors::notify::{
     AlertPayload, AlertStatus, ChannelCounters, Deliver, DeliveryOutcome, DeliveryPolicy,
     DeliveryReport, GetChannelStatus, Notification, NotifierActor, ReportTo, WebhookFormat,
     WebhookTransport,
 };
-use watchkeeper_actors::{ChildRef, ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+use watchkeeper_actors::{ChildRef, ChildSpec, SupervisorRef};
 
 fn policy() -> DeliveryPolicy {
     DeliveryPolicy {
@@ -64,6 +65,16 @@ struct Channel {
 }
 
 impl Channel {
+    /// A webhook channel in the Alertmanager format.
+    fn webhook(
+        root: &SupervisorRef,
+        name: &'static str,
+        url: String,
+        policy: DeliveryPolicy,
+    ) -> Channel {
+        Channel::start(root, name, url, WebhookFormat::Alertmanager, None, policy)
+    }
+
     fn start(
         root: &SupervisorRef,
         name: &'static str,
@@ -115,30 +126,11 @@ impl Channel {
     }
 }
 
-fn run<F: std::future::Future<Output = ()>>(test: impl FnOnce(SupervisorRef) -> F) {
-    actix::System::new().block_on(async move {
-        let (root, _) = SupervisorRef::start_root(
-            "root",
-            SupervisorConfig::default(),
-            EventBus::default(),
-            None,
-        );
-        test(root).await;
-    });
-}
-
 #[test]
 fn the_webhook_posts_the_alertmanager_v4_payload() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(vec![], Reply::Status(200, vec![]));
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/hook"),
-            WebhookFormat::Alertmanager,
-            None,
-            policy(),
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/hook"), policy());
         ch.send(notification("webhook"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -176,7 +168,7 @@ fn the_webhook_posts_the_alertmanager_v4_payload() {
 
 #[test]
 fn slack_gets_its_incoming_webhook_format() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(vec![], Reply::Status(200, vec![]));
         let mut ch = Channel::start(
             &root,
@@ -203,19 +195,12 @@ fn slack_gets_its_incoming_webhook_format() {
 
 #[test]
 fn server_errors_are_retried_with_growing_backoff_until_delivered() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(
             vec![Reply::Status(500, vec![]), Reply::Status(503, vec![])],
             Reply::Status(200, vec![]),
         );
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            policy(),
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), policy());
         ch.send(notification("webhook"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -244,19 +229,12 @@ fn server_errors_are_retried_with_growing_backoff_until_delivered() {
 
 #[test]
 fn retry_after_on_429_is_honoured() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(
             vec![Reply::Status(429, vec![("Retry-After", "1".into())])],
             Reply::Status(200, vec![]),
         );
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            policy(),
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), policy());
         ch.send(notification("webhook"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -274,16 +252,9 @@ fn retry_after_on_429_is_honoured() {
 
 #[test]
 fn a_client_error_is_not_retried_and_a_refused_connection_fails_after_the_retries() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(vec![], Reply::Status(400, vec![]));
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            policy(),
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), policy());
         ch.send(notification("webhook"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -296,14 +267,7 @@ fn a_client_error_is_not_retried_and_a_refused_connection_fails_after_the_retrie
             .unwrap()
             .local_addr()
             .unwrap();
-        let mut ch = Channel::start(
-            &root,
-            "refused",
-            format!("http://{closed}/"),
-            WebhookFormat::Alertmanager,
-            None,
-            policy(),
-        );
+        let mut ch = Channel::webhook(&root, "refused", format!("http://{closed}/"), policy());
         ch.send(notification("refused"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -321,20 +285,13 @@ fn a_client_error_is_not_retried_and_a_refused_connection_fails_after_the_retrie
 
 #[test]
 fn the_breaker_opens_after_consecutive_failures_and_tries_again_after_its_reset() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(vec![], Reply::Status(500, vec![]));
         let mut p = policy();
         p.retries = 0;
         p.breaker_failures = 3;
         p.breaker_reset = Duration::from_millis(600);
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            p,
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), p);
         for _ in 0..5 {
             ch.send(notification("webhook"));
         }
@@ -374,29 +331,15 @@ fn the_breaker_opens_after_consecutive_failures_and_tries_again_after_its_reset(
 
 #[test]
 fn a_hung_receiver_fails_at_the_deadline_without_delaying_another_channel() {
-    run(|root| async move {
+    with_root(|root| async move {
         let hung = Receiver::start(vec![], Reply::Hang(Duration::from_secs(5)));
         let healthy = Receiver::start(vec![], Reply::Status(200, vec![]));
         let mut p = policy();
         p.attempt_timeout = Duration::from_millis(200);
         p.deadline = Duration::from_millis(900);
         p.retries = 10;
-        let mut slow = Channel::start(
-            &root,
-            "slow",
-            hung.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            p.clone(),
-        );
-        let mut fast = Channel::start(
-            &root,
-            "fast",
-            healthy.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            p,
-        );
+        let mut slow = Channel::webhook(&root, "slow", hung.url("/"), p.clone());
+        let mut fast = Channel::webhook(&root, "fast", healthy.url("/"), p);
         let started = Instant::now();
         slow.send(notification("slow"));
         slow.send(notification("slow"));
@@ -435,19 +378,12 @@ fn a_hung_receiver_fails_at_the_deadline_without_delaying_another_channel() {
 
 #[test]
 fn notifications_held_during_an_outage_are_delivered_when_it_ends() {
-    run(|root| async move {
+    with_root(|root| async move {
         let outage = vec![Reply::Status(503, vec![]); 4];
         let rx = Receiver::start(outage, Reply::Status(200, vec![]));
         let mut p = policy();
         p.retries = 10;
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            p,
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), p);
         for _ in 0..3 {
             ch.send(notification("webhook"));
         }
@@ -462,20 +398,13 @@ fn notifications_held_during_an_outage_are_delivered_when_it_ends() {
 
 #[test]
 fn a_full_outbox_reports_the_overflow_as_failed() {
-    run(|root| async move {
+    with_root(|root| async move {
         let rx = Receiver::start(vec![], Reply::Hang(Duration::from_secs(3)));
         let mut p = policy();
         p.outbox_capacity = 2;
         p.deadline = Duration::from_millis(300);
         p.attempt_timeout = Duration::from_millis(300);
-        let mut ch = Channel::start(
-            &root,
-            "webhook",
-            rx.url("/"),
-            WebhookFormat::Alertmanager,
-            None,
-            p,
-        );
+        let mut ch = Channel::webhook(&root, "webhook", rx.url("/"), p);
         for _ in 0..4 {
             ch.send(notification("webhook"));
         }

@@ -13,14 +13,14 @@ use common::http::get;
 use common::process::{free_port, require, spawn, TempDir};
 use common::receiver::{Receiver, Reply};
 use tokio::sync::mpsc;
-use watchkeeper::config::{AlertRule, Comparison, Metric, Secret};
+use watchkeeper::config::{AlertRule, Metric, Secret};
 use watchkeeper::{Config, Runtime};
 use watchkeeper_actors::notify::{
     AlertPayload, AlertStatus, AlertmanagerTransport, ChannelCounters, Deliver, DeliveryOutcome,
     DeliveryPolicy, EmailSettings, EmailTransport, Notification, NotifierActor, SmtpSecurity,
     Transport,
 };
-use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+use watchkeeper_actors::ChildSpec;
 
 fn alert(status: AlertStatus) -> Notification {
     let labels = BTreeMap::from([
@@ -52,13 +52,7 @@ fn deliver(
     transport: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static,
     n: Notification,
 ) -> watchkeeper_actors::notify::DeliveryReport {
-    actix::System::new().block_on(async move {
-        let (root, _) = SupervisorRef::start_root(
-            "root",
-            SupervisorConfig::default(),
-            EventBus::default(),
-            None,
-        );
+    common::with_root(|root| async move {
         let policy = DeliveryPolicy {
             backoff_min: Duration::from_millis(50),
             ..DeliveryPolicy::default()
@@ -234,21 +228,10 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
     a.check_interval = Duration::from_millis(100);
     a.group_wait = Duration::ZERO;
     a.rules = vec![AlertRule {
-        name: "SearchSlow".into(),
-        monitor: Some("search".into()),
-        metric: Metric::P99,
-        comparison: Comparison::Above,
-        warning: None,
         critical: Some(0.05),
-        for_: Duration::ZERO,
-        keep_firing_for: Duration::ZERO,
-        auto_threshold: false,
-        kind: Default::default(),
-        regression: Default::default(),
-        anomaly: Default::default(),
-        trend: Default::default(),
         labels: BTreeMap::from([("team".into(), "search".into())]),
         annotations: BTreeMap::from([("summary".into(), "search p99 is {value}s".into())]),
+        ..AlertRule::new("SearchSlow", Some("search"), Metric::P99)
     }];
     a.channels.webhook.enabled = true;
     a.channels.webhook.url = Some(Secret::Value(rx.url("/alerts")));

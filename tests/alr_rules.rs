@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use watchkeeper_actors::alerting::{
     Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor, AlertingSettings,
-    Comparison, EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts,
-    InjectAlertingPanic, Matcher, Metric, Observe, RateLimitConfig, RegressionSettings,
-    RemoveSilence, RuleKind, Silence, Sources, TrendSettings,
+    EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts, InjectAlertingPanic, Matcher,
+    Metric, Observe, RateLimitConfig, RegressionSettings, RemoveSilence, RuleKind, Silence,
+    Sources, TrendSettings,
 };
 use watchkeeper_actors::detect::AnomalySettings;
 use watchkeeper_actors::harness::{self, Harness};
@@ -42,24 +42,14 @@ impl Transport for Keep {
 
 fn rule(name: &str, for_: Duration) -> AlertRule {
     AlertRule {
-        name: name.into(),
-        monitor: Some("search".into()),
-        metric: Metric::P99,
-        comparison: Comparison::Above,
         warning: Some(0.1),
         critical: Some(0.5),
         for_,
-        keep_firing_for: Duration::ZERO,
-        auto_threshold: false,
-        kind: Default::default(),
-        regression: Default::default(),
-        anomaly: Default::default(),
-        trend: Default::default(),
-        labels: BTreeMap::new(),
         annotations: BTreeMap::from([(
             "summary".into(),
             "p99 is {value}s (threshold {threshold}s)".into(),
         )]),
+        ..AlertRule::new(name, Some("search"), Metric::P99)
     }
 }
 
@@ -578,9 +568,7 @@ fn detection_rule(name: &str, kind: RuleKind, warning: f64) -> AlertRule {
     AlertRule {
         kind,
         warning: Some(warning),
-        critical: None,
-        annotations: BTreeMap::new(),
-        ..rule(name, Duration::ZERO)
+        ..AlertRule::new(name, Some("search"), Metric::P99)
     }
 }
 

@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use watchkeeper_actors::alerting::{
+    AlertRule, AlertStore, AlertingActor, AlertingSettings, EscalationConfig, RateLimitConfig,
+    Sources,
+};
 use watchkeeper_actors::harness::{self, Harness};
 use watchkeeper_actors::memory::{
     CheckMemory, Components, GetMemoryReport, GetMemorySettings, InjectMemoryPanic,
@@ -372,43 +376,45 @@ fn no_pressure_no_cleanup_and_history_stays_bounded() {
     });
 }
 
+/// An alerting actor over `rules` that evaluates only when told (`Observe`), with no channels.
+fn alerting(h: &Harness, rules: Vec<AlertRule>) -> ChildRef<AlertingActor> {
+    let settings = Arc::new(AlertingSettings {
+        check_interval: Duration::from_secs(86_400),
+        group_by: vec!["alertname".into()],
+        group_wait: Duration::ZERO,
+        group_interval: Duration::from_secs(60),
+        repeat_interval: Duration::from_secs(3600),
+        suppression_window: Duration::ZERO,
+        history_limit: 10,
+        rules,
+        escalation: EscalationConfig {
+            timeout: Duration::from_secs(60),
+            tiers: vec![vec![]],
+        },
+        rate_limit: RateLimitConfig {
+            per_minute: 10,
+            per_hour: 100,
+        },
+        alertmanager_resend: None,
+        ask_timeout: ASK,
+        external_labels: Default::default(),
+    });
+    let store = AlertStore::new();
+    h.root().start_child(ChildSpec::new("alerting", move || {
+        AlertingActor::new(
+            settings.clone(),
+            store.clone(),
+            Sources::default(),
+            Arc::new(HashMap::new()),
+        )
+    }))
+}
+
 #[test]
 fn memory_over_the_limit_raises_an_alert_through_the_alerting_actor() {
-    use watchkeeper_actors::alerting::{
-        AlertStore, AlertingActor, AlertingSettings, EscalationConfig, GetAlerts, RateLimitConfig,
-        Sources,
-    };
+    use watchkeeper_actors::alerting::GetAlerts;
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let settings = Arc::new(AlertingSettings {
-            check_interval: Duration::from_secs(86_400),
-            group_by: vec!["alertname".into()],
-            group_wait: Duration::ZERO,
-            group_interval: Duration::from_secs(60),
-            repeat_interval: Duration::from_secs(3600),
-            suppression_window: Duration::ZERO,
-            history_limit: 10,
-            rules: vec![],
-            escalation: EscalationConfig {
-                timeout: Duration::from_secs(60),
-                tiers: vec![vec![]],
-            },
-            rate_limit: RateLimitConfig {
-                per_minute: 10,
-                per_hour: 100,
-            },
-            alertmanager_resend: None,
-            ask_timeout: ASK,
-            external_labels: Default::default(),
-        });
-        let store = AlertStore::new();
-        let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
-            AlertingActor::new(
-                settings.clone(),
-                store.clone(),
-                Sources::default(),
-                Arc::new(HashMap::new()),
-            )
-        }));
+        let alerting = alerting(&h, vec![]);
         let mm = memory(
             &h,
             memory_settings(1 << 20),
@@ -504,60 +510,16 @@ fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_re
 
 #[test]
 fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_back() {
-    use std::collections::BTreeMap;
-    use watchkeeper_actors::alerting::{
-        AlertRule, AlertStore, AlertingActor, AlertingSettings, Comparison, EscalationConfig,
-        GetAlerts, Metric, Observe, RateLimitConfig, SetRuleThresholds, Sources,
-    };
+    use watchkeeper_actors::alerting::{GetAlerts, Metric, Observe, SetRuleThresholds};
     use watchkeeper_actors::tuner::AutoThresholdRule;
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let rule = AlertRule {
-            name: "SearchSlow".into(),
-            monitor: Some("search".into()),
-            metric: Metric::P99,
-            comparison: Comparison::Above,
             warning: Some(1.0),
             critical: Some(2.0),
-            for_: Duration::ZERO,
-            keep_firing_for: Duration::ZERO,
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
             auto_threshold: true,
-            kind: Default::default(),
-            regression: Default::default(),
-            anomaly: Default::default(),
-            trend: Default::default(),
+            ..AlertRule::new("SearchSlow", Some("search"), Metric::P99)
         };
-        let settings = Arc::new(AlertingSettings {
-            check_interval: Duration::from_secs(86_400),
-            group_by: vec!["alertname".into()],
-            group_wait: Duration::ZERO,
-            group_interval: Duration::from_secs(60),
-            repeat_interval: Duration::from_secs(3600),
-            suppression_window: Duration::ZERO,
-            history_limit: 10,
-            rules: vec![rule],
-            escalation: EscalationConfig {
-                timeout: Duration::from_secs(60),
-                tiers: vec![vec![]],
-            },
-            rate_limit: RateLimitConfig {
-                per_minute: 10,
-                per_hour: 100,
-            },
-            alertmanager_resend: None,
-            ask_timeout: ASK,
-            external_labels: Default::default(),
-        });
-        let store = AlertStore::new();
-        let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
-            AlertingActor::new(
-                settings.clone(),
-                store.clone(),
-                Sources::default(),
-                Arc::new(HashMap::new()),
-            )
-        }));
+        let alerting = alerting(&h, vec![rule]);
         let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
         m.ask(watchkeeper_actors::SetWindow(2), ASK).await.unwrap();

@@ -193,3 +193,18 @@ pub fn noise(seed: u64) -> impl FnMut() -> f64 {
         (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
     }
 }
+
+/// Runs `test` in a new actix system with a root supervisor (default configuration).
+pub fn with_root<T, F: std::future::Future<Output = T>>(
+    test: impl FnOnce(watchkeeper_actors::SupervisorRef) -> F,
+) -> T {
+    actix::System::new().block_on(async move {
+        let (root, _) = watchkeeper_actors::SupervisorRef::start_root(
+            "root",
+            watchkeeper_actors::SupervisorConfig::default(),
+            watchkeeper_actors::EventBus::default(),
+            None,
+        );
+        test(root).await
+    })
+}

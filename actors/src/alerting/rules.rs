@@ -262,6 +262,29 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
+    /// A `threshold` rule named `name` on `metric` (of `monitor`, for per-monitor metrics),
+    /// compared `above`, with no thresholds yet, no `for` or `keep_firing_for`, no labels or
+    /// annotations; set the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, monitor: Option<&str>, metric: Metric) -> Self {
+        AlertRule {
+            name: name.into(),
+            monitor: monitor.map(str::to_owned),
+            metric,
+            comparison: Comparison::Above,
+            warning: None,
+            critical: None,
+            for_: Duration::ZERO,
+            keep_firing_for: Duration::ZERO,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            auto_threshold: false,
+            kind: RuleKind::Threshold,
+            regression: RegressionSettings::default(),
+            anomaly: AnomalySettings::default(),
+            trend: TrendSettings::default(),
+        }
+    }
+
     /// The thresholds this rule has, most severe first.
     pub fn thresholds(&self) -> Vec<(AlertSeverity, f64)> {
         thresholds(self.warning, self.critical)

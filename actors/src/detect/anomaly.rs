@@ -76,18 +76,19 @@ pub struct AnomalyDetector {
     calibration: Vec<f64>,
     next: usize,
     scratch: Vec<f64>,
-    seen: u64,
     quiet_for: usize,
 }
 
 impl AnomalyDetector {
-    /// A detector with `settings`; invalid settings are replaced by the defaults (see
-    /// [`AnomalySettings::problem`]).
+    /// A detector with `settings`; invalid settings are replaced by the defaults, with a warning
+    /// (see [`AnomalySettings::problem`]).
     pub fn new(settings: AnomalySettings) -> Self {
-        let settings = if settings.problem().is_some() {
-            AnomalySettings::default()
-        } else {
-            settings
+        let settings = match settings.problem() {
+            Some(problem) => {
+                tracing::warn!(%problem, "Invalid anomaly settings; the defaults are used");
+                AnomalySettings::default()
+            }
+            None => settings,
         };
         AnomalyDetector {
             values: Vec::with_capacity(2 * Self::span(&settings)),
@@ -97,7 +98,6 @@ impl AnomalyDetector {
             next: 0,
             scratch: Vec::with_capacity(settings.reference),
             settings,
-            seen: 0,
             quiet_for: 0,
         }
     }
@@ -110,11 +110,6 @@ impl AnomalyDetector {
     /// The settings in use.
     pub fn settings(&self) -> AnomalySettings {
         self.settings
-    }
-
-    /// Values scored so far.
-    pub fn seen(&self) -> u64 {
-        self.seen
     }
 
     /// Bytes this detector holds.
@@ -141,7 +136,6 @@ impl AnomalyDetector {
             self.values.drain(..span);
         }
         self.values.push(value);
-        self.seen += 1;
         if self.values.len() < reference + shape {
             return 0.0;
         }

@@ -1,4 +1,5 @@
-//! The Numenta Anomaly Benchmark's scoring: windows, profiles, and one corpus-wide threshold.
+//! The Numenta Anomaly Benchmark's scoring (windows, profiles, one corpus-wide threshold) and its
+//! Windowed Gaussian baseline, to compare detectors with.
 //!
 //! A row is a detection when its score is at or above the threshold. The first 15% of a file (at
 //! most 750 rows) is probation and not scored. In a window `[l, r]` of width `w` only the earliest
@@ -125,5 +126,71 @@ pub fn best_threshold(files: &[Labelled<'_>], p: &Profile) -> Best {
         threshold,
         raw,
         normalized: 100.0 * (raw - null) / (perfect - null),
+    }
+}
+
+/// NAB's Windowed Gaussian baseline (`nab/detectors/gaussian/windowedGaussian_detector.py`): a
+/// Gaussian fitted to the last 6,400 values, refitted every 100 once the window is full; the score is
+/// `1 - Q(|z|)`. A peer to compare detectors with on the same files and scorer, not a detector the
+/// runtime uses.
+#[derive(Clone, Debug)]
+pub struct WindowedGaussian {
+    window: Vec<f64>,
+    step: Vec<f64>,
+    mean: f64,
+    sd: f64,
+}
+
+impl Default for WindowedGaussian {
+    fn default() -> Self {
+        WindowedGaussian {
+            window: Vec::with_capacity(Self::WINDOW),
+            step: Vec::with_capacity(Self::STEP),
+            mean: 0.0,
+            sd: 1.0,
+        }
+    }
+}
+
+impl WindowedGaussian {
+    const WINDOW: usize = 6400;
+    const STEP: usize = 100;
+
+    /// Scores `value` against the fit so far, then adds it. Non-finite values score 0 and are not
+    /// added.
+    pub fn score(&mut self, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let score = if self.window.is_empty() {
+            0.0
+        } else {
+            let z = (value - self.mean).abs() / self.sd;
+            1.0 - 0.5 * statrs::function::erf::erfc(z / std::f64::consts::SQRT_2)
+        };
+        if self.window.len() < Self::WINDOW {
+            self.window.push(value);
+            self.refit();
+        } else {
+            self.step.push(value);
+            if self.step.len() == Self::STEP {
+                self.window.drain(..Self::STEP);
+                self.window.append(&mut self.step);
+                self.refit();
+            }
+        }
+        score
+    }
+
+    fn refit(&mut self) {
+        let n = self.window.len() as f64;
+        self.mean = self.window.iter().sum::<f64>() / n;
+        let var = self
+            .window
+            .iter()
+            .map(|x| (x - self.mean).powi(2))
+            .sum::<f64>()
+            / n;
+        self.sd = if var > 0.0 { var.sqrt() } else { 1e-6 };
     }
 }
