@@ -13,7 +13,7 @@ fn admin(c: &mut Criterion) {
     config.monitoring.tick = Duration::from_millis(100);
     let rt = Runtime::start(config).unwrap();
     for m in 0..100 {
-        let h = rt.monitor(&format!("component-{m:03}"));
+        let h = rt.monitor(&format!("component-{m:03}")).unwrap();
         for i in 0..2_000u64 {
             h.record(
                 if i % 4 == 0 {

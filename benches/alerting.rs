@@ -6,20 +6,19 @@
 //! - `evaluate_1000_rules`: one evaluation of 1,000 rules in steady state (state machine, inhibition,
 //!   silences, grouping), measured as an `Observe` round trip to the alerting actor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use watchkeeper::config::{AlertRule, Metric, Secret};
 use watchkeeper::{Config, Runtime};
 use watchkeeper_actors::alerting::{
-    AlertStore, AlertingActor, AlertingSettings, EscalationConfig, Observe, RateLimitConfig,
-    Sources,
+    self, AlertStore, AlertingActor, AlertingConfig, Observe, RateLimitConfig,
 };
-use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+use watchkeeper_actors::{ChildSpec, EventBus, Live, SupervisorConfig, SupervisorRef};
 
 /// A webhook receiver that reports when each request's status line arrives.
 fn receiver() -> (String, mpsc::Receiver<(Instant, String)>) {
@@ -88,7 +87,7 @@ fn breach_to_webhook(c: &mut Criterion) {
     a.channels.webhook.url = Some(Secret::Value(url));
     a.escalation.tiers = vec![vec!["webhook".into()]];
     let rt = Runtime::start(config).unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     let wait_for = |status: &str| loop {
         let (at, body) = arrivals
             .recv_timeout(Duration::from_secs(10))
@@ -142,26 +141,11 @@ fn evaluate_1000_rules(c: &mut Criterion) {
             )
         })
         .collect();
-    let settings = Arc::new(AlertingSettings {
+    let config = Live::new(AlertingConfig {
         check_interval: Duration::from_secs(86_400),
         group_by: vec!["alertname".into()],
-        group_wait: Duration::from_secs(30),
-        group_interval: Duration::from_secs(300),
-        repeat_interval: Duration::from_secs(4 * 3600),
-        suppression_window: Duration::from_secs(300),
-        history_limit: 1000,
         rules,
-        escalation: EscalationConfig {
-            timeout: Duration::from_secs(900),
-            tiers: vec![vec!["log".into()]],
-        },
-        rate_limit: RateLimitConfig {
-            per_minute: 10,
-            per_hour: 100,
-        },
-        alertmanager_resend: None,
-        ask_timeout: Duration::from_secs(1),
-        external_labels: Default::default(),
+        ..AlertingConfig::default()
     });
     // A quarter of the rules breach (pending, then firing), the rest are healthy.
     let values: Vec<Option<f64>> = (0..1000)
@@ -174,15 +158,14 @@ fn evaluate_1000_rules(c: &mut Criterion) {
             EventBus::default(),
             None,
         );
-        let (s, store) = (settings.clone(), AlertStore::new());
+        let (s, store) = (config.clone(), AlertStore::new(Default::default()));
+        let peers = alerting::Peers {
+            ask_timeout: Duration::from_secs(1),
+            ..Default::default()
+        };
         let alerting = root.start_child(
             ChildSpec::new("alerting", move || {
-                AlertingActor::new(
-                    s.clone(),
-                    store.clone(),
-                    Sources::default(),
-                    Arc::new(HashMap::new()),
-                )
+                AlertingActor::new(s.clone(), store.clone(), peers.clone())
             })
             .mailbox_capacity(16),
         );

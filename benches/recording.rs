@@ -68,8 +68,8 @@ fn recording(c: &mut Criterion) {
     let mut config = watchkeeper::Config::default();
     config.deployment.admin_enabled = false;
     let rt = watchkeeper::Runtime::start(config).unwrap();
-    let handle = rt.monitor("bench");
-    let sampled = rt.monitor("bench-sampled");
+    let handle = rt.monitor("bench").unwrap();
+    let sampled = rt.monitor("bench-sampled").unwrap();
     sampled.set_sampling_blocking(0.1).unwrap();
 
     let locked = Arc::new(Mutex::new(hist()));

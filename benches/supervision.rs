@@ -65,6 +65,7 @@ fn supervision(c: &mut Criterion) {
             jitter: 0.0,
             reset_after: Duration::from_secs(1),
         },
+        ..SupervisorConfig::default()
     };
     let (root, probe, raw) = system.block_on(async {
         let (root, _) = SupervisorRef::start_root("bench", config, EventBus::new(16), None);

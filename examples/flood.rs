@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use watchkeeper::actors::{ProcessStats, SendError, SetWindow};
+use watchkeeper::actors::monitor::SetWindow;
+use watchkeeper::actors::process::ProcessStats;
+use watchkeeper::actors::SendError;
 use watchkeeper::{Config, Runtime};
 
 fn main() {
@@ -18,7 +20,7 @@ fn main() {
     let mut config = Config::default();
     config.deployment.admin_enabled = false;
     let rt = Runtime::start(config).expect("runtime starts");
-    let actor = rt.monitor("search").actor().clone();
+    let actor = rt.monitor("search").expect("a monitor").actor().clone();
     let rss = || ProcessStats::read().resident_bytes.unwrap_or(0);
     let before = rss();
     let started = Instant::now();

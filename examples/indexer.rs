@@ -4,7 +4,8 @@
 //! actor, so you see an alert fire and resolve and a restart happen, with a live status line; at the
 //! end it prints the health report. The admin server runs throughout (health, /metrics, /alerts).
 //!
-//! `cargo run --release --example indexer -- [--config FILE] [--duration SECS] [--threads N]`
+//! `cargo run --release --example indexer -- [--config FILE] [--duration 20s] [--threads N]`
+//! (durations are written as in the configuration: `"90s"`, `"2m"`)
 //!
 //! The script's timing follows the configuration: with `config/demo.ron` the whole story takes about
 //! 20 s; with the default configuration (a 1 min `for`, 30 s group wait, 1 min window) about 4 min.
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use watchkeeper::actors::alerting::{Alert, AlertState, GetAlerts};
-use watchkeeper::actors::InjectPanic;
+use watchkeeper::actors::harness::InjectPanic;
 use watchkeeper::{Config, HealthStatus, Runtime, SupervisionEvent};
 
 const DIM: usize = 64;
@@ -24,7 +25,7 @@ const MAX_VECTORS: usize = 20_000;
 
 struct Options {
     config: Option<String>,
-    duration: Option<u64>,
+    duration: Option<Duration>,
     threads: usize,
 }
 
@@ -40,11 +41,14 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--config" => o.config = Some(value()?),
             "--duration" => {
-                o.duration = Some(value()?.parse().map_err(|e| format!("--duration: {e}"))?)
+                o.duration = Some(
+                    watchkeeper::actors::duration_serde::parse(&value()?)
+                        .map_err(|e| format!("--duration: {e}"))?,
+                )
             }
             "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--help" | "-h" => {
-                return Err("usage: indexer [--config FILE] [--duration SECS] [--threads N]".into())
+                return Err("usage: indexer [--config FILE] [--duration 20s] [--threads N]".into())
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -74,7 +78,7 @@ struct Script {
 }
 
 impl Script {
-    fn for_config(c: &Config, duration: Option<u64>) -> Script {
+    fn for_config(c: &Config, duration: Option<Duration>) -> Script {
         let a = &c.alerting;
         let rule_for = a.rules.first().map_or(Duration::ZERO, |r| r.for_);
         let window = c.monitoring.tick * c.monitoring.window as u32;
@@ -83,7 +87,7 @@ impl Script {
         let length = rule_for + a.group_wait + a.check_interval * 4 + c.monitoring.tick * 2;
         // Then the slow queries must leave the window and the rule must see it.
         let recovery = window + a.check_interval * 4 + Duration::from_secs(2);
-        let end = duration.map_or(start + length + recovery, Duration::from_secs);
+        let end = duration.unwrap_or(start + length + recovery);
         Script {
             crash_at: start / 2,
             regression: (start, start + length),
@@ -124,8 +128,8 @@ fn main() {
         script.crash_at, script.regression.0, script.regression.1, script.end
     );
     let mut events = rt.events();
-    let search = rt.monitor("search");
-    let index = rt.monitor("index");
+    let search = rt.monitor("search").expect("a monitor");
+    let index = rt.monitor("index").expect("a monitor");
     let stop = Arc::new(AtomicBool::new(false));
     let stalled = Arc::new(AtomicBool::new(false));
 
@@ -195,8 +199,11 @@ fn main() {
                 _ => {}
             }
         }
-        if let Some(alerting) = rt.alerting() {
-            if let Ok(alerts) = alerting.ask_blocking(GetAlerts, Duration::from_secs(2)) {
+        {
+            if let Ok(alerts) = rt
+                .alerting()
+                .ask_blocking(GetAlerts, Duration::from_secs(2))
+            {
                 let now_firing: BTreeMap<u64, &Alert> = alerts
                     .iter()
                     .filter(|a| a.state == AlertState::Firing)

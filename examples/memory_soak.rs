@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use watchkeeper::actors::alerting::{AlertSeverity, GetAlertingStatus, SetExternalAlert};
-use watchkeeper::actors::{GetFootprint, ProcessStats, SendError};
+use watchkeeper::actors::memory::GetFootprint;
+use watchkeeper::actors::process::ProcessStats;
+use watchkeeper::actors::SendError;
 use watchkeeper::{Config, Runtime};
 
 fn rss() -> u64 {
@@ -36,7 +38,7 @@ fn main() {
     config.alerting.group_by = vec!["alertname".into(), "n".into()];
     config.alerting.group_wait = Duration::ZERO;
     let rt = Runtime::start(config).expect("runtime starts");
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").expect("a monitor");
     let threads = 2u64;
     let per_thread = samples / threads;
     let warmup = per_thread / 10;
@@ -99,7 +101,7 @@ fn main() {
     );
     // The alert flood: every alert raised and resolved; history is bounded, notifications beyond the
     // rate limit are folded, and a full outbox is counted, never queued without bound.
-    let alerting = rt.alerting().expect("alerting is enabled").clone();
+    let alerting = rt.alerting().clone();
     let flood = |from: u64, to: u64| {
         for i in from..to {
             for firing in [true, false] {

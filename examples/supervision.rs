@@ -77,6 +77,7 @@ fn config(strategy: Strategy, max_restarts: u32) -> SupervisorConfig {
             jitter: 0.1,
             reset_after: Duration::from_secs(10),
         },
+        ..SupervisorConfig::default()
     }
 }
 

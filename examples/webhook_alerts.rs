@@ -70,7 +70,7 @@ fn main() {
     config.alerting.escalation.tiers = vec![vec!["log".into(), "webhook".into()]];
     let rt = Runtime::start(config).expect("runtime starts");
     println!("webhook receiver on {url}");
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").expect("a monitor");
 
     println!("recording slow queries (p99 over the 100 ms warning threshold) ...");
     let start = Instant::now();

@@ -9,14 +9,21 @@ use crate::config::ConfigError;
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    /// The configuration could not be loaded or is invalid.
+    /// The configuration could not be loaded.
     Config(ConfigError),
-    /// The configuration has errors; the runtime did not start.
+    /// The configuration has errors; the runtime did not start (or reload), and nothing changed.
     Invalid(crate::config::Validation),
     /// The actor system did not start.
     Start(String),
+    /// A reload could not be applied (a channel's secret did not resolve, no file to read again);
+    /// nothing changed.
+    Reload(String),
     /// An actor did not answer.
     Ask(AskError),
+    /// A question to the runtime was not answered within this.
+    Timeout(Duration),
+    /// A monitor could not be created.
+    Monitor(MonitorError),
     /// The runtime has already stopped.
     Stopped,
     /// Shutdown did not finish within its deadline; the system thread was left to finish on its own.
@@ -29,7 +36,10 @@ impl std::fmt::Display for Error {
             Error::Config(e) => write!(f, "configuration: {e}"),
             Error::Invalid(v) => write!(f, "invalid configuration:\n{v}"),
             Error::Start(e) => write!(f, "cannot start the runtime: {e}"),
+            Error::Reload(e) => write!(f, "cannot reload: {e}"),
             Error::Ask(e) => e.fmt(f),
+            Error::Timeout(d) => write!(f, "no answer within {d:?}"),
+            Error::Monitor(e) => e.fmt(f),
             Error::Stopped => f.write_str("the runtime has stopped"),
             Error::ShutdownTimedOut(d) => write!(f, "shutdown did not finish within {d:?}"),
         }
@@ -49,3 +59,42 @@ impl From<AskError> for Error {
         Error::Ask(e)
     }
 }
+
+impl From<MonitorError> for Error {
+    fn from(e: MonitorError) -> Self {
+        Error::Monitor(e)
+    }
+}
+
+/// Why `Runtime::monitor` refused a new monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorError {
+    /// `monitoring.max_monitors` monitors exist already.
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
+    /// The name is empty, too long, or has control characters.
+    InvalidName {
+        /// The name (cut to 64 characters).
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl std::fmt::Display for MonitorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MonitorError::TooMany { limit } => write!(
+                f,
+                "the runtime holds at most {limit} monitors (monitoring.max_monitors)"
+            ),
+            MonitorError::InvalidName { name, problem } => {
+                write!(f, "monitor name `{name}`: {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MonitorError {}

@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use watchkeeper_actors::alerting::{AlertingStatus, GetAlertingStatus};
 use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
+use watchkeeper_actors::monitor::GetStats;
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
+use watchkeeper_actors::process::{GetProcessStats, ProcessReport};
 use watchkeeper_actors::tuner::{GetProfiles, GetTuningHistory, PerformanceProfile};
-use watchkeeper_actors::{ChildState, GetProcessStats, GetStats, ProcessReport, SupervisorStatus};
+use watchkeeper_actors::{ChildState, SupervisorStatus};
 
-use crate::runtime::Inner;
+use crate::tree::ActorTree;
 
 /// Overall health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,16 +82,32 @@ pub struct SystemHealthReport {
     pub generated_at: DateTime<Utc>,
 }
 
-pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
-    let timeout = inner.link.ask_timeout;
+pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
+    let timeout = tree.link.ask_timeout;
+    let handles = tree.handles();
+    let channels = tree.channels.entries();
+    // Every actor is asked at once: the report takes as long as the slowest answer, not the sum.
+    let (supervision, answers, process, alerting, channel_answers, memory, profiles, history) = futures_util::join!(
+        tree.root.status(timeout),
+        futures_util::future::join_all(handles.iter().map(|h| h.actor().ask(GetStats, timeout))),
+        tree.process.ask(GetProcessStats, timeout),
+        tree.alerting.ask(GetAlertingStatus, timeout),
+        futures_util::future::join_all(
+            channels
+                .iter()
+                .map(|(_, c)| c.ask(GetChannelStatus, timeout))
+        ),
+        tree.memory.ask(GetMemoryReport, timeout),
+        tree.tuner.ask(GetProfiles, timeout),
+        tree.tuner.ask(GetTuningHistory, timeout),
+    );
     let mut issues = Vec::new();
     let mut critical = 0u32;
     let mut warnings = 0u32;
-    if let Some(reason) = inner.alarm.reason() {
+    if let Some(reason) = tree.alarm.reason() {
         critical += 1;
         issues.push(reason);
     }
-    let supervision = inner.root.status(timeout).await;
     let mut mailbox_drops = 0;
     match &supervision {
         None => {
@@ -113,7 +131,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
                             child.last_failure.as_deref().unwrap_or("a stop")
                         ));
                     }
-                    ChildState::Stopped if !inner.alarm.escalated() => {
+                    ChildState::Stopped if !tree.alarm.escalated() => {
                         warnings += 1;
                         issues.push(format!("`{}` has stopped", child.name));
                     }
@@ -135,9 +153,6 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             "{mailbox_drops} messages dropped or refused by full or stopped mailboxes"
         ));
     }
-    let handles = inner.handles();
-    let asks = handles.iter().map(|h| h.actor().ask(GetStats, timeout));
-    let answers = futures_util::future::join_all(asks).await;
     let mut monitors = Vec::new();
     for (handle, answer) in handles.iter().zip(answers) {
         match answer {
@@ -164,8 +179,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             }
         }
     }
-    monitors.sort_by(|a, b| a.name.cmp(&b.name));
-    let process = match inner.process.ask(GetProcessStats, timeout).await {
+    let process = match process {
         Ok(report) => Some(report),
         Err(e) => {
             warnings += 1;
@@ -173,26 +187,16 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             None
         }
     };
-    let mut alerting = None;
-    if let Some(actor) = &inner.alerting {
-        match actor.ask(GetAlertingStatus, timeout).await {
-            Ok(s) => alerting = Some(s),
-            Err(e) => {
-                warnings += 1;
-                issues.push(format!("the alerting actor is not responding: {e}"));
-            }
+    let alerting = match alerting {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warnings += 1;
+            issues.push(format!("the alerting actor is not responding: {e}"));
+            None
         }
-    }
-    let asks = inner
-        .channels
-        .iter()
-        .map(|(_, c, _)| c.ask(GetChannelStatus, timeout));
-    let mut channels = Vec::new();
-    for ((name, _, _), answer) in inner
-        .channels
-        .iter()
-        .zip(futures_util::future::join_all(asks).await)
-    {
+    };
+    let mut channel_status = Vec::new();
+    for ((name, _), answer) in channels.iter().zip(channel_answers) {
         match answer {
             Ok(s) => {
                 if s.breaker_open {
@@ -201,7 +205,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
                         "channel `{name}` is failing: its circuit breaker is open"
                     ));
                 }
-                channels.push(s);
+                channel_status.push(s);
             }
             Err(e) => {
                 warnings += 1;
@@ -209,7 +213,7 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
             }
         }
     }
-    let memory = inner.memory.ask(GetMemoryReport, timeout).await.ok();
+    let memory = memory.ok();
     match &memory {
         None => {
             warnings += 1;
@@ -224,20 +228,14 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         }
         Some(_) => {}
     }
-    let profiles = inner.tuner.ask(GetProfiles, timeout).await;
     if profiles.is_err() {
         warnings += 1;
         issues.push("the tuner is not responding".to_owned());
     }
-    let tuning_actions = inner
-        .tuner
-        .ask(GetTuningHistory, timeout)
-        .await
-        .map_or(0, |h| h.len());
     let optimization = OptimizationStatus {
         memory,
         profiles: profiles.unwrap_or_default(),
-        tuning_actions,
+        tuning_actions: history.map_or(0, |h| h.len()),
     };
     let status = if critical > 0 {
         HealthStatus::Critical
@@ -251,12 +249,12 @@ pub(crate) async fn assemble(inner: Arc<Inner>) -> SystemHealthReport {
         status,
         score: if critical > 0 { score.min(25) } else { score },
         issues,
-        uptime: inner.started.elapsed(),
+        uptime: tree.started.elapsed(),
         process,
         supervision,
         monitors,
         alerting,
-        channels,
+        channels: channel_status,
         optimization,
         mailbox_drops,
         generated_at: Utc::now(),

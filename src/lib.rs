@@ -2,12 +2,13 @@
 //!
 //! Embed it with [`Runtime::start`], record latencies from hot paths through a [`MonitorHandle`]
 //! (per-thread cells: no lock, no message, no allocation per sample), and read statistics and health
-//! from any thread. The actors themselves live in the `watchkeeper-actors` crate; this crate wires
-//! configuration, the runtime's threads, handles and the health report.
+//! from any thread. The actors themselves live in the [`actors`] crate (`watchkeeper-actors`);
+//! this crate wires configuration, the runtime's threads, handles, the health report, the admin
+//! HTTP server and Prometheus exposition.
 //!
 //! ```no_run
 //! let rt = watchkeeper::Runtime::start(watchkeeper::Config::default())?;
-//! let queries = rt.monitor("search");
+//! let queries = rt.monitor("search")?;
 //! let t = std::time::Instant::now();
 //! /* answer a query */
 //! queries.record_query(t.elapsed());
@@ -19,18 +20,21 @@
 #![warn(missing_docs)]
 
 mod admin;
-mod channels;
 pub mod config;
+mod deployment;
 mod error;
 pub mod exposition;
 mod health;
 mod monitor_handle;
 mod runtime;
+mod tree;
 
 pub use self::config::{Config, ConfigError};
-pub use self::error::Error;
+pub use self::error::{Error, MonitorError};
 pub use self::health::{HealthStatus, MonitorHealth, OptimizationStatus, SystemHealthReport};
 pub use self::monitor_handle::{MonitorHandle, OperationTimer};
-pub use self::runtime::Runtime;
+pub use self::runtime::{Runtime, RuntimeBuilder};
+pub use self::tree::{ReloadReport, ReloadStatus};
 pub use watchkeeper_actors as actors;
-pub use watchkeeper_actors::{OpKind, PerformanceStats, Quantiles, SupervisionEvent};
+pub use watchkeeper_actors::monitor::{OpKind, PerformanceStats, Quantiles};
+pub use watchkeeper_actors::SupervisionEvent;

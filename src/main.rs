@@ -1,6 +1,7 @@
 //! `watchkeeper`: check a configuration, print the default one, or run the runtime with its admin
-//! server until Ctrl-C or SIGTERM.
+//! server until Ctrl-C or SIGTERM, reloading its configuration on SIGHUP.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,12 +31,12 @@ enum Command {
     /// Print the default configuration (every field documented).
     DefaultConfig,
     /// Run the runtime and its admin server (health, readiness, /metrics) until Ctrl-C or SIGTERM,
-    /// then shut down gracefully.
+    /// then shut down gracefully. SIGHUP reads the configuration file again and applies it.
     Run {
         /// The RON configuration file; the embedded default when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// How long the graceful shutdown may take, e.g. "10s".
+        /// How long the graceful shutdown may take, written as in the configuration ("10s").
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         shutdown_timeout: Duration,
     },
@@ -45,20 +46,40 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     watchkeeper::actors::duration_serde::parse(text)
 }
 
+/// Writes a line to stdout; a closed pipe (`watchkeeper check f.ron | head -1`) ends the output
+/// quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    };
+}
+
 fn check(file: &PathBuf) -> ExitCode {
-    let config = match Config::from_file(file) {
+    let (config, validation) = match Config::check_file(file) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr(), "{e}");
             return ExitCode::from(2);
         }
     };
-    let validation = config.validate();
     for finding in &validation.findings {
-        println!("{finding}");
+        match finding.position {
+            Some((line, col)) => {
+                say!(
+                    "{}:{line}:{col}: {}: {}: {}",
+                    file.display(),
+                    finding.severity.label(),
+                    finding.field,
+                    finding.message
+                );
+            }
+            None => {
+                say!("{}: {finding}", file.display());
+            }
+        }
     }
     let count = |s| validation.of(s).count();
-    println!(
+    say!(
         "{}: {} errors, {} warnings, {} recommendations\n\ndeployment checklist:",
         file.display(),
         count(Severity::Error),
@@ -66,7 +87,7 @@ fn check(file: &PathBuf) -> ExitCode {
         count(Severity::Recommendation)
     );
     for item in config.checklist() {
-        println!(
+        say!(
             "  [{}] {}",
             if item.complete { "x" } else { " " },
             item.item
@@ -79,14 +100,15 @@ fn check(file: &PathBuf) -> ExitCode {
     }
 }
 
-fn run(config: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
-    let config = match config
+fn run(path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
+    let config = match path
+        .as_ref()
         .map(Config::from_file)
         .unwrap_or_else(|| Ok(Config::default()))
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr(), "{e}");
             return ExitCode::from(2);
         }
     };
@@ -96,51 +118,78 @@ fn run(config: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let rt = match Runtime::start(config) {
+    let mut builder = Runtime::builder().config(config);
+    if let Some(path) = &path {
+        builder = builder.config_file(path);
+    }
+    let rt = match builder.start() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr(), "{e}");
             return ExitCode::from(1);
         }
     };
     match rt.admin_addr() {
-        Some(addr) => println!(
-            "watchkeeper running; admin on http://{addr} (/health, /health/ready, /metrics)"
-        ),
-        None => println!("watchkeeper running; admin server disabled"),
+        Some(addr) => {
+            say!("watchkeeper running; admin on http://{addr} (/health, /health/ready, /metrics)");
+        }
+        None => {
+            say!("watchkeeper running; admin server disabled");
+        }
     }
     let waited = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .and_then(|signals| signals.block_on(wait_for_signal()));
+        .and_then(|signals| signals.block_on(wait_for_signal(&rt, path.is_some())));
     if let Err(e) = waited {
-        eprintln!("cannot wait for signals ({e}); shutting down");
+        let _ = writeln!(
+            std::io::stderr(),
+            "cannot wait for signals ({e}); shutting down"
+        );
     }
-    println!("shutting down (at most {shutdown_timeout:?})");
+    say!("shutting down (at most {shutdown_timeout:?})");
     match rt.shutdown(shutdown_timeout) {
         Ok(report) => {
-            println!("shut down: {} actors stopped", report.children.len());
+            say!("shut down: {} actors stopped", report.children.len());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            let _ = writeln!(std::io::stderr(), "{e}");
             ExitCode::from(1)
         }
     }
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
+/// Resolves on Ctrl-C or, on Unix, SIGTERM; on SIGHUP reloads the configuration file (when there
+/// is one) and keeps waiting.
+async fn wait_for_signal(rt: &Runtime, from_file: bool) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => return r,
+                _ = term.recv() => return Ok(()),
+                _ = hup.recv() => {
+                    if !from_file {
+                        tracing::warn!("SIGHUP: started without --config, nothing to reload");
+                        continue;
+                    }
+                    // A failed reload is logged (ERROR) and counted by the runtime itself.
+                    if let Ok(report) = rt.reload_file().await {
+                        tracing::info!(applied = ?report.applied, "Reloaded on SIGHUP");
+                    }
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
+    {
+        let _ = (rt, from_file);
+        tokio::signal::ctrl_c().await
+    }
 }
 
 fn main() -> ExitCode {
@@ -148,7 +197,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { file } => check(&file),
         Command::DefaultConfig => {
-            print!("{DEFAULT_RON}");
+            let _ = std::io::stdout().write_all(DEFAULT_RON.as_bytes());
             ExitCode::SUCCESS
         }
         Command::Run {

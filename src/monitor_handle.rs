@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use watchkeeper_actors::{
-    ChildRef, GetStats, MonitorActor, MonitorStore, OpKind, PerformanceStats, Recorder, SetSampling,
+use watchkeeper_actors::monitor::{
+    GetStats, MonitorActor, MonitorStore, OpKind, PerformanceStats, Recorder, SetSampling,
 };
+use watchkeeper_actors::ChildRef;
 
 use crate::error::Error;
-use crate::runtime::SystemLink;
+use crate::tree::SystemLink;
 
 /// A monitor's recording handle: `Clone + Send + Sync`, cheap to clone and to call from any thread.
 /// Recording never blocks, never allocates after a thread's first sample, never panics.

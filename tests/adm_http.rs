@@ -45,8 +45,9 @@ fn an_escalated_runtime_is_not_ready_and_fails_health() {
     let addr = rt.admin_addr().unwrap();
     let _ = rt
         .monitor("search")
+        .unwrap()
         .actor()
-        .tell(watchkeeper::actors::InjectPanic);
+        .tell(watchkeeper::actors::harness::InjectPanic);
     eventually("escalation", || rt.escalated().then_some(()));
     assert_eq!(
         get(addr, "/health/live").status,
@@ -72,7 +73,7 @@ fn an_escalated_runtime_is_not_ready_and_fails_health() {
 fn metrics_follow_the_exposition_format_and_count_exactly() {
     let rt = Runtime::start(test_config()).unwrap();
     let addr = rt.admin_addr().unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     for i in 0..1000u64 {
         search.record_query(Duration::from_micros(200 + i)); // 0.2 .. 1.2 ms
     }
@@ -146,6 +147,7 @@ fn mutating_endpoints_need_the_token_and_bad_requests_get_json_errors() {
     );
     assert_eq!(
         rt.monitor("search")
+            .unwrap()
             .stats_blocking()
             .unwrap()
             .sample_fraction,
@@ -225,7 +227,7 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     c.alerting.rules[0].critical = Some(0.05);
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     for _ in 0..50 {
         search.record_query(Duration::from_millis(80));
     }

@@ -19,7 +19,7 @@ fn prometheus_scrapes_our_series() {
     c.deployment.health_check_port = 0;
     let rt = Runtime::start(c).unwrap();
     let target = rt.admin_addr().unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     for i in 0..1000u64 {
         search.record_query(Duration::from_micros(100 + i));
     }

@@ -237,7 +237,7 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
     a.channels.webhook.url = Some(Secret::Value(rx.url("/alerts")));
     a.escalation.tiers = vec![vec!["log".into(), "webhook".into()]];
     let rt = Runtime::start(c).unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     for _ in 0..100 {
         search.record_query(Duration::from_millis(80));
     }

@@ -3,24 +3,24 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use watchkeeper_actors::alerting::{
-    Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor, AlertingSettings,
-    EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts, InjectAlertingPanic, Matcher,
+    self, Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor,
+    AlertingConfig, EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts, Matcher,
     Metric, Observe, RateLimitConfig, RegressionSettings, RemoveSilence, RuleKind, Silence,
-    Sources, TrendSettings,
+    TrendSettings,
 };
 use watchkeeper_actors::detect::AnomalySettings;
-use watchkeeper_actors::harness::{self, Harness};
+use watchkeeper_actors::harness::{self, Harness, InjectPanic};
 use watchkeeper_actors::notify::{
     AlertPayload, AlertStatus, ChannelCounters, DeliveryPolicy, Notification, NotifierActor,
-    SendFailure, Transport,
+    NotifierDirectory, SendFailure, Transport,
 };
-use watchkeeper_actors::{ChildRef, ChildSpec, SupervisionEvent, SupervisorConfig};
+use watchkeeper_actors::{ChildRef, ChildSpec, Live, SupervisionEvent, SupervisorConfig};
 
 const ASK: Duration = Duration::from_secs(1);
 const MIN: Duration = Duration::from_secs(60);
@@ -53,8 +53,8 @@ fn rule(name: &str, for_: Duration) -> AlertRule {
     }
 }
 
-fn settings(rules: Vec<AlertRule>) -> AlertingSettings {
-    AlertingSettings {
+fn settings(rules: Vec<AlertRule>) -> AlertingConfig {
+    AlertingConfig {
         // Only scripted observations drive these tests.
         check_interval: Duration::from_secs(86_400),
         group_by: vec!["alertname".into()],
@@ -72,15 +72,13 @@ fn settings(rules: Vec<AlertRule>) -> AlertingSettings {
             per_minute: 100,
             per_hour: 1000,
         },
-        alertmanager_resend: None,
-        ask_timeout: ASK,
-        external_labels: Default::default(),
+        ..AlertingConfig::default()
     }
 }
 
-fn tree(h: &Harness, s: AlertingSettings) -> (ChildRef<AlertingActor>, Sent) {
+fn tree(h: &Harness, s: AlertingConfig) -> (ChildRef<AlertingActor>, Sent) {
     let sent: Sent = Arc::default();
-    let mut channels = HashMap::new();
+    let channels = NotifierDirectory::default();
     for name in ["log", "pager", "alertmanager"] {
         let keep = sent.clone();
         let n = h.root().start_child(ChildSpec::new(name, move || {
@@ -91,16 +89,16 @@ fn tree(h: &Harness, s: AlertingSettings) -> (ChildRef<AlertingActor>, Sent) {
                 Arc::new(ChannelCounters::default()),
             )
         }));
-        channels.insert(name.to_owned(), n);
+        channels.insert(name, n);
     }
-    let (s, store, channels) = (Arc::new(s), AlertStore::new(), Arc::new(channels));
+    let peers = alerting::Peers {
+        channels,
+        ask_timeout: ASK,
+        ..Default::default()
+    };
+    let (s, store) = (Live::new(s), AlertStore::new(Default::default()));
     let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
-        AlertingActor::new(
-            s.clone(),
-            store.clone(),
-            Sources::default(),
-            channels.clone(),
-        )
+        AlertingActor::new(s.clone(), store.clone(), peers.clone())
     }));
     (alerting, sent)
 }
@@ -493,7 +491,7 @@ fn active_alerts_survive_a_restart_of_the_alerting_actor() {
         h.advance(Duration::from_secs(30)).await;
         observe(&h, &a, vec![Some(0.2)]).await;
         assert_eq!(taken(&sent).len(), 1);
-        let _ = a.ask(InjectAlertingPanic, ASK).await;
+        let _ = a.ask(InjectPanic, ASK).await;
         h.expect_event("alerting restarted", ASK, |e| matches!(e, SupervisionEvent::ChildStarted { child, restarts: 1, .. } if &**child == "alerting")).await;
         let alerts = a.ask(GetAlerts, ASK).await.unwrap();
         assert_eq!(alerts.len(), 1);
@@ -528,7 +526,8 @@ fn history_is_bounded() {
 fn alertmanager_gets_firing_alerts_again_every_resend_interval_and_resolved_ones_once() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let mut s = settings(vec![rule("SearchSlow", Duration::ZERO)]);
-        s.alertmanager_resend = Some(MIN);
+        s.channels.alertmanager.enabled = true;
+        s.channels.alertmanager.resend_interval = MIN;
         s.escalation.tiers.truncate(1);
         let (a, sent) = tree(&h, s);
         let to_am = |n: Vec<Notification>| {

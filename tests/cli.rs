@@ -30,15 +30,27 @@ fn check_reports_findings_and_the_checklist_with_the_right_exit_status() {
 
     let dir = TempDir::new("cli");
     let invalid = dir.path().join("invalid.ron");
-    std::fs::write(
-        &invalid,
-        DEFAULT_RON.replace("max_memory_usage_mb: 512", "max_memory_usage_mb: 16"),
-    )
-    .unwrap();
+    let text = DEFAULT_RON.replace("max_memory_usage_mb: 512", "max_memory_usage_mb: 16");
+    std::fs::write(&invalid, &text).unwrap();
     let (code, out, _) = watchkeeper(&["check", invalid.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
+    // Located where the field is written, as a parse error is.
+    let line = text
+        .lines()
+        .position(|l| l.contains("max_memory_usage_mb: 16"))
+        .unwrap()
+        + 1;
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("max_memory")
+        .unwrap()
+        + 1;
     assert!(
-        out.contains("error: optimization.memory.max_memory_usage_mb"),
+        out.contains(&format!(
+            "invalid.ron:{line}:{col}: error: memory.max_memory_usage_mb: 16 MB"
+        )),
         "{out}"
     );
 

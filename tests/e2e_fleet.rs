@@ -23,7 +23,7 @@ fn fleet_member() {
         std::env::var("WK_FLEET_CONFIG").expect("started by the fleet test with WK_FLEET_CONFIG");
     let rt = Runtime::start(Config::from_file(path).unwrap()).unwrap();
     println!("ADMIN {}", rt.admin_addr().unwrap());
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     let until = Instant::now() + Duration::from_secs(120);
     while Instant::now() < until {
         for _ in 0..20 {

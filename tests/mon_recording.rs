@@ -3,22 +3,23 @@
 
 use std::time::Duration;
 
-use watchkeeper_actors::harness::{self, Harness};
-use watchkeeper_actors::{
-    ChildRef, ChildSpec, Collect, GetFootprint, GetStats, HistogramBounds, InjectPanic,
-    MonitorActor, MonitorSettings, MonitorStore, OpKind, Recorder, SetSampling, SetWindow,
-    SupervisionEvent, SupervisorConfig, Trim,
+use watchkeeper_actors::harness::{self, Harness, InjectPanic};
+use watchkeeper_actors::memory::{GetFootprint, Trim};
+use watchkeeper_actors::monitor::{
+    Collect, GetStats, MonitorActor, MonitorStore, MonitoringConfig, OpKind, Recorder, SetSampling,
+    SetWindow,
 };
+use watchkeeper_actors::{ChildRef, ChildSpec, SupervisionEvent, SupervisorConfig};
 
 const ASK: Duration = Duration::from_secs(1);
 
 fn monitor(h: &Harness, window: usize) -> (Recorder, ChildRef<MonitorActor>) {
-    let settings = MonitorSettings {
-        name: "search".into(),
+    let config = MonitoringConfig {
         tick: Duration::from_secs(1),
         window,
+        ..MonitoringConfig::default()
     };
-    let store = MonitorStore::new(settings, HistogramBounds::default()).unwrap();
+    let store = MonitorStore::new("search", &config).unwrap();
     let recorder = store.recorder().clone();
     let actor = h.root().start_child(ChildSpec::new("search", move || {
         MonitorActor::new(store.clone())
@@ -285,7 +286,16 @@ fn trim_releases_history_and_reports_the_measured_bytes() {
         }
         let before = actor.ask(GetFootprint, ASK).await.unwrap();
         assert!(before.history_bytes > 100_000, "{before:?}");
-        let freed = actor.ask(Trim { keep: 1 }, ASK).await.unwrap();
+        let freed = actor
+            .ask(
+                Trim {
+                    keep_intervals: 1,
+                    keep_history: 0,
+                },
+                ASK,
+            )
+            .await
+            .unwrap();
         let after = actor.ask(GetFootprint, ASK).await.unwrap();
         assert!(freed > 0);
         assert_eq!(before.bytes - after.bytes, freed);
@@ -297,7 +307,7 @@ fn trim_releases_history_and_reports_the_measured_bytes() {
 
 #[test]
 fn the_process_monitor_reports_measured_resources_and_cpu_use() {
-    use watchkeeper_actors::{GetProcessStats, ProcessMonitorActor};
+    use watchkeeper_actors::process::{GetProcessStats, ProcessMonitorActor};
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let process = h.root().start_child(ChildSpec::new("process", || {
             ProcessMonitorActor::new(Duration::from_secs(1))

@@ -2,78 +2,78 @@
 //! tuning actions really applied and measured (and rolled back when harmful), cleanups with real freed
 //! bytes, bounded history, the over-limit alert, and restarts that keep configuration and records.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use watchkeeper_actors::alerting::{
-    AlertRule, AlertStore, AlertingActor, AlertingSettings, EscalationConfig, RateLimitConfig,
-    Sources,
-};
-use watchkeeper_actors::harness::{self, Harness};
+use watchkeeper_actors::alerting::{self, AlertRule, AlertStore, AlertingActor, AlertingConfig};
+use watchkeeper_actors::harness::{self, Harness, InjectPanic};
 use watchkeeper_actors::memory::{
-    CheckMemory, Components, GetMemoryReport, GetMemorySettings, InjectMemoryPanic,
-    MemoryManagerActor, MemorySettings, MemoryStore, MEMORY_HISTORY,
+    self, CheckMemory, Component, Components, GetFootprint, GetMemoryConfig, GetMemoryReport,
+    MemoryConfig, MemoryManagerActor, MemoryStore, MEMORY_HISTORY,
 };
+use watchkeeper_actors::monitor::{
+    GetStats, MonitorActor, MonitorDirectory, MonitorStore, MonitoringConfig, OpKind, Recorder,
+    SetWindow,
+};
+use watchkeeper_actors::notify::{ChannelsConfig, LogChannel};
 use watchkeeper_actors::tuner::{
-    optimize_monitor_configurations, ActionOutcome, GetProfiles, GetTunerSettings,
-    GetTuningHistory, InjectTunerPanic, OptimizeNow, SuggestionKind, TunerActor, TunerSettings,
-    TunerStore, TuningKind,
+    self, optimize_monitor_configurations, ActionOutcome, GetProfiles, GetTuningConfig,
+    GetTuningHistory, OptimizeNow, SuggestionKind, TunerActor, TunerStore, TuningConfig,
+    TuningKind,
 };
-use watchkeeper_actors::{
-    ChildRef, ChildSpec, GetFootprint, GetStats, HistogramBounds, MonitorActor, MonitorSettings,
-    MonitorStore, OpKind, Recorder, SupervisionEvent, SupervisorConfig,
-};
+use watchkeeper_actors::{ChildRef, ChildSpec, Live, SupervisionEvent, SupervisorConfig};
 
 const ASK: Duration = Duration::from_secs(5);
-type Monitors = watchkeeper_actors::MonitorDirectory;
+
+/// The monitors the tuner reads, and the components the memory manager measures.
+#[derive(Clone, Default)]
+struct Monitors {
+    directory: MonitorDirectory,
+    components: Components,
+}
 
 fn monitor(h: &Harness, monitors: &Monitors, name: &str) -> (Recorder, ChildRef<MonitorActor>) {
-    let settings = MonitorSettings {
-        name: name.into(),
-        tick: Duration::from_secs(1),
-        window: 60,
-    };
-    let store = MonitorStore::new(settings, HistogramBounds::default()).unwrap();
+    let store = MonitorStore::new(name, &MonitoringConfig::default()).unwrap();
     let recorder = store.recorder().clone();
     let actor = h.root().start_child(ChildSpec::new(name, move || {
         MonitorActor::new(store.clone())
     }));
-    monitors.insert(name, actor.clone());
+    monitors.directory.insert(name, actor.clone());
+    monitors.components.add(Component::of(actor.clone()));
     (recorder, actor)
 }
 
-fn tuner_settings() -> TunerSettings {
-    TunerSettings {
-        interval: Duration::from_secs(86_400),
-        enabled: true,
-        adaptive_sampling_threshold: 0.1,
-        high_throughput_per_second: 1000.0,
-        min_sample_fraction: 0.01,
+fn tuner_config() -> TuningConfig {
+    TuningConfig {
+        performance_analysis_interval: Duration::from_secs(86_400),
         target_samples_per_second: 500.0,
-        min_window_operations: 100,
         max_window: 300,
         effect_delay: Duration::from_secs(2),
-        history_limit: 1000,
-        ask_timeout: ASK,
-        auto_threshold_rules: vec![],
+        ..TuningConfig::default()
     }
 }
 
-fn tuner(h: &Harness, monitors: &Monitors, s: TunerSettings) -> ChildRef<TunerActor> {
+fn tuner(h: &Harness, monitors: &Monitors, s: TuningConfig) -> ChildRef<TunerActor> {
     tuner_with(h, monitors, s, None)
 }
 
 fn tuner_with(
     h: &Harness,
     monitors: &Monitors,
-    s: TunerSettings,
-    alerting: Option<ChildRef<watchkeeper_actors::alerting::AlertingActor>>,
+    s: TuningConfig,
+    alerting: Option<(ChildRef<AlertingActor>, Live<AlertingConfig>)>,
 ) -> ChildRef<TunerActor> {
-    let (s, store, m) = (Arc::new(s), TunerStore::new(), monitors.clone());
-    h.root().start_child(ChildSpec::new("tuner", move || {
-        TunerActor::new(s.clone(), store.clone(), m.clone(), alerting.clone())
-    }))
+    let peers = tuner::Peers {
+        monitors: monitors.directory.clone(),
+        alerting: alerting.as_ref().map(|(a, _)| a.clone()),
+        rules: alerting.map(|(_, live)| live).unwrap_or_default(),
+        ask_timeout: ASK,
+    };
+    let (s, store) = (Live::new(s), TunerStore::new(Default::default()));
+    let t = h.root().start_child(ChildSpec::new("tuner", move || {
+        TunerActor::new(s.clone(), store.clone(), peers.clone())
+    }));
+    monitors.components.add(Component::of(t.clone()));
+    t
 }
 
 /// Records `per_second` samples of `latency` for each of `seconds` virtual seconds.
@@ -98,7 +98,7 @@ fn a_monitor_averaging_150_ms_gets_a_larger_batches_suggestion_with_its_numbers(
         let monitors = Monitors::default();
         let (slow, _) = monitor(&h, &monitors, "index");
         let (fine, _) = monitor(&h, &monitors, "search");
-        let mut s = tuner_settings();
+        let mut s = tuner_config();
         s.enabled = false;
         let t = tuner(&h, &monitors, s);
         traffic(&h, &slow, 20, |_| Duration::from_millis(150), 3).await;
@@ -136,7 +136,7 @@ fn low_throughput_after_real_traffic_and_a_long_tail_are_named() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let monitors = Monitors::default();
         let (rec, _) = monitor(&h, &monitors, "search");
-        let mut s = tuner_settings();
+        let mut s = tuner_config();
         s.enabled = false;
         let t = tuner(&h, &monitors, s);
         // 120 queries over 60 s: 2 per second; one in 50 takes 100x longer.
@@ -174,7 +174,7 @@ fn a_high_throughput_monitor_gets_a_sampling_action_that_the_monitor_really_appl
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
-        let t = tuner(&h, &monitors, tuner_settings());
+        let t = tuner(&h, &monitors, tuner_config());
         traffic(&h, &rec, 5000, |_| Duration::from_millis(1), 5).await;
         let actions = optimize_monitor_configurations(&t, Duration::from_secs(30))
             .await
@@ -209,10 +209,10 @@ fn a_sampling_action_whose_measured_effect_is_harmful_is_rolled_back() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
-        let mut s = tuner_settings();
+        let mut s = tuner_config();
         s.effect_delay = Duration::from_secs(3);
         let t = tuner(&h, &monitors, s);
-        m.ask(watchkeeper_actors::SetWindow(3), ASK).await.unwrap();
+        m.ask(SetWindow(3), ASK).await.unwrap();
         traffic(&h, &rec, 5000, |_| Duration::from_millis(1), 3).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         t.tell(OptimizeNow(tx)).unwrap();
@@ -255,8 +255,8 @@ fn a_window_holding_too_few_operations_is_lengthened() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "ingest");
-        m.ask(watchkeeper_actors::SetWindow(10), ASK).await.unwrap();
-        let t = tuner(&h, &monitors, tuner_settings());
+        m.ask(SetWindow(10), ASK).await.unwrap();
+        let t = tuner(&h, &monitors, tuner_config());
         traffic(&h, &rec, 3, |_| Duration::from_millis(5), 10).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         t.tell(OptimizeNow(tx)).unwrap();
@@ -277,26 +277,31 @@ fn a_window_holding_too_few_operations_is_lengthened() {
     });
 }
 
-fn memory_settings(limit_bytes: u64) -> MemorySettings {
-    MemorySettings {
-        interval: Duration::from_secs(86_400),
-        limit_bytes,
-        gc_trigger_threshold: 0.8,
+fn memory_config(limit_mb: u64) -> MemoryConfig {
+    MemoryConfig {
+        max_memory_usage_mb: limit_mb,
+        memory_cleanup_interval: Duration::from_secs(86_400),
         trim_keep_intervals: 1,
         trim_keep_history: 10,
         alert_after_checks: 2,
-        ask_timeout: ASK,
+        ..MemoryConfig::default()
     }
 }
 
 fn memory(
     h: &Harness,
-    settings: MemorySettings,
+    config: MemoryConfig,
     components: Components,
+    alerting: Option<ChildRef<AlertingActor>>,
 ) -> ChildRef<MemoryManagerActor> {
-    let (s, store) = (Arc::new(settings), MemoryStore::new());
+    let peers = memory::Peers {
+        components,
+        alerting,
+        ask_timeout: ASK,
+    };
+    let (s, store) = (Live::new(config), MemoryStore::new(Default::default()));
     h.root().start_child(ChildSpec::new("memory", move || {
-        MemoryManagerActor::new(s.clone(), store.clone(), components.clone())
+        MemoryManagerActor::new(s.clone(), store.clone(), peers.clone())
     }))
 }
 
@@ -315,14 +320,7 @@ fn cleanups_under_pressure_count_real_cleanups_and_the_bytes_really_freed() {
         .await;
         let before = m.ask(GetFootprint, ASK).await.unwrap();
         // A 1 MiB budget: the process is far over it, so the check trims.
-        let mm = memory(
-            &h,
-            memory_settings(1 << 20),
-            Components {
-                monitors: monitors.clone(),
-                ..Default::default()
-            },
-        );
+        let mm = memory(&h, memory_config(1), monitors.components.clone(), None);
         mm.ask(CheckMemory, ASK).await.unwrap();
         let report = loop {
             let r = mm.ask(GetMemoryReport, ASK).await.unwrap();
@@ -364,7 +362,7 @@ fn cleanups_under_pressure_count_real_cleanups_and_the_bytes_really_freed() {
 #[test]
 fn no_pressure_no_cleanup_and_history_stays_bounded() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let mm = memory(&h, memory_settings(1 << 40), Components::default());
+        let mm = memory(&h, memory_config(1 << 20), Components::default(), None);
         for _ in 0..MEMORY_HISTORY + 50 {
             mm.ask(CheckMemory, ASK).await.unwrap();
             h.settle().await;
@@ -377,8 +375,8 @@ fn no_pressure_no_cleanup_and_history_stays_bounded() {
 }
 
 /// An alerting actor over `rules` that evaluates only when told (`Observe`), with no channels.
-fn alerting(h: &Harness, rules: Vec<AlertRule>) -> ChildRef<AlertingActor> {
-    let settings = Arc::new(AlertingSettings {
+fn alerting(h: &Harness, rules: Vec<AlertRule>) -> (ChildRef<AlertingActor>, Live<AlertingConfig>) {
+    let config = Live::new(AlertingConfig {
         check_interval: Duration::from_secs(86_400),
         group_by: vec!["alertname".into()],
         group_wait: Duration::ZERO,
@@ -387,41 +385,33 @@ fn alerting(h: &Harness, rules: Vec<AlertRule>) -> ChildRef<AlertingActor> {
         suppression_window: Duration::ZERO,
         history_limit: 10,
         rules,
-        escalation: EscalationConfig {
-            timeout: Duration::from_secs(60),
-            tiers: vec![vec![]],
+        channels: ChannelsConfig {
+            log: LogChannel { enabled: false },
+            ..ChannelsConfig::default()
         },
-        rate_limit: RateLimitConfig {
-            per_minute: 10,
-            per_hour: 100,
-        },
-        alertmanager_resend: None,
-        ask_timeout: ASK,
-        external_labels: Default::default(),
+        ..AlertingConfig::default()
     });
-    let store = AlertStore::new();
-    h.root().start_child(ChildSpec::new("alerting", move || {
-        AlertingActor::new(
-            settings.clone(),
-            store.clone(),
-            Sources::default(),
-            Arc::new(HashMap::new()),
-        )
-    }))
+    let (live, store) = (config.clone(), AlertStore::new(Default::default()));
+    let peers = alerting::Peers {
+        ask_timeout: ASK,
+        ..Default::default()
+    };
+    let actor = h.root().start_child(ChildSpec::new("alerting", move || {
+        AlertingActor::new(live.clone(), store.clone(), peers.clone())
+    }));
+    (actor, config)
 }
 
 #[test]
 fn memory_over_the_limit_raises_an_alert_through_the_alerting_actor() {
     use watchkeeper_actors::alerting::GetAlerts;
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let alerting = alerting(&h, vec![]);
+        let (alerting, _) = alerting(&h, vec![]);
         let mm = memory(
             &h,
-            memory_settings(1 << 20),
-            Components {
-                alerting: Some(alerting.clone()),
-                ..Default::default()
-            },
+            memory_config(1),
+            Components::default(),
+            Some(alerting.clone()),
         );
         mm.ask(CheckMemory, ASK).await.unwrap();
         for _ in 0..20 {
@@ -452,16 +442,8 @@ fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_re
     harness::run(SupervisorConfig::default(), |mut h: Harness| async move {
         let monitors = Monitors::default();
         let (rec, _) = monitor(&h, &monitors, "search");
-        let t = tuner(&h, &monitors, tuner_settings());
-        let mm = memory(
-            &h,
-            memory_settings(1 << 20),
-            Components {
-                monitors: monitors.clone(),
-                tuner: Some(t.clone()),
-                ..Default::default()
-            },
-        );
+        let t = tuner(&h, &monitors, tuner_config());
+        let mm = memory(&h, memory_config(1), monitors.components.clone(), None);
         traffic(&h, &rec, 5000, |_| Duration::from_millis(1), 3).await;
         optimize_monitor_configurations(&t, Duration::from_secs(30))
             .await
@@ -478,23 +460,20 @@ fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_re
             .total_cleanups;
         assert_eq!(cleanups, 1);
 
-        let _ = t.ask(InjectTunerPanic, ASK).await;
+        let _ = t.ask(InjectPanic, ASK).await;
         h.expect_event("tuner restarted", ASK, |e| matches!(e, SupervisionEvent::ChildStarted { child, restarts: 1, .. } if &**child == "tuner")).await;
-        let _ = mm.ask(InjectMemoryPanic, ASK).await;
+        let _ = mm.ask(InjectPanic, ASK).await;
         h.expect_event("memory manager restarted", ASK, |e| matches!(e, SupervisionEvent::ChildStarted { child, restarts: 1, .. } if &**child == "memory")).await;
 
-        assert_eq!(
-            t.ask(GetTunerSettings, ASK).await.unwrap(),
-            tuner_settings()
-        );
+        assert_eq!(t.ask(GetTuningConfig, ASK).await.unwrap(), tuner_config());
         assert_eq!(
             t.ask(GetTuningHistory, ASK).await.unwrap().len(),
             1,
             "tuning history survives"
         );
         assert_eq!(
-            mm.ask(GetMemorySettings, ASK).await.unwrap(),
-            memory_settings(1 << 20)
+            mm.ask(GetMemoryConfig, ASK).await.unwrap(),
+            memory_config(1)
         );
         assert_eq!(
             mm.ask(GetMemoryReport, ASK)
@@ -511,7 +490,6 @@ fn both_actors_restart_after_injected_panics_and_keep_their_configuration_and_re
 #[test]
 fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_back() {
     use watchkeeper_actors::alerting::{GetAlerts, Metric, Observe, SetRuleThresholds};
-    use watchkeeper_actors::tuner::AutoThresholdRule;
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let rule = AlertRule {
             warning: Some(1.0),
@@ -519,19 +497,12 @@ fn auto_threshold_rules_follow_a_stable_baseline_and_a_harmful_change_is_rolled_
             auto_threshold: true,
             ..AlertRule::new("SearchSlow", Some("search"), Metric::P99)
         };
-        let alerting = alerting(&h, vec![rule]);
+        let (alerting, rules) = alerting(&h, vec![rule]);
         let monitors = Monitors::default();
         let (rec, m) = monitor(&h, &monitors, "search");
-        m.ask(watchkeeper_actors::SetWindow(2), ASK).await.unwrap();
-        let mut s = tuner_settings();
-        s.auto_threshold_rules = vec![AutoThresholdRule {
-            rule: "SearchSlow".into(),
-            monitor: "search".into(),
-            metric: Metric::P99,
-            warning: Some(1.0),
-            critical: Some(2.0),
-        }];
-        let t = tuner_with(&h, &monitors, s, Some(alerting.clone()));
+        m.ask(SetWindow(2), ASK).await.unwrap();
+        let s = tuner_config();
+        let t = tuner_with(&h, &monitors, s, Some((alerting.clone(), rules)));
         // Five steady profiles: p99 10 ms each time.
         let mut applied = Vec::new();
         for _ in 0..5 {

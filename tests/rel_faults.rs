@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use watchkeeper::actors::alerting::{
-    AlertSeverity, GetAlertingStatus, GetAlerts, InjectAlertingPanic, SetExternalAlert,
+    AlertSeverity, GetAlertingStatus, GetAlerts, SetExternalAlert,
 };
-use watchkeeper::actors::memory::{GetMemoryReport, InjectMemoryPanic};
-use watchkeeper::actors::notify::{GetChannelStatus, InjectNotifierPanic};
-use watchkeeper::actors::tuner::{GetProfiles, InjectTunerPanic};
-use watchkeeper::actors::{Collect, GetProcessStats, GetStats, InjectPanic, InjectProcessPanic};
+use watchkeeper::actors::harness::InjectPanic;
+use watchkeeper::actors::memory::GetMemoryReport;
+use watchkeeper::actors::monitor::{Collect, GetStats};
+use watchkeeper::actors::notify::GetChannelStatus;
+use watchkeeper::actors::process::GetProcessStats;
+use watchkeeper::actors::tuner::GetProfiles;
 use watchkeeper::{Config, Runtime};
 
 const PANICS: usize = 1000;
@@ -29,8 +31,8 @@ fn a_thousand_panics_under_load_lose_nothing() {
     c.supervisor.backoff.max = Duration::from_millis(4);
     let rt = Runtime::start(c).unwrap();
     let t = Duration::from_secs(5);
-    let (search, index) = (rt.monitor("search"), rt.monitor("index"));
-    let alerting = rt.alerting().unwrap().clone();
+    let (search, index) = (rt.monitor("search").unwrap(), rt.monitor("index").unwrap());
+    let alerting = rt.alerting().clone();
     alerting
         .ask_blocking(
             SetExternalAlert {
@@ -66,20 +68,21 @@ fn a_thousand_panics_under_load_lose_nothing() {
 
     let log = rt
         .channels()
-        .find(|(name, _)| *name == "log")
-        .map(|(_, c)| c.clone())
+        .into_iter()
+        .find(|(name, _)| name == "log")
+        .map(|(_, c)| c)
         .unwrap();
     let started = Instant::now();
     for n in 0..PANICS {
         match n % 7 {
             5 => {
-                let _ = rt.process_monitor().tell(InjectProcessPanic);
+                let _ = rt.process_monitor().tell(InjectPanic);
                 rt.process_monitor()
                     .ask_blocking(GetProcessStats, t)
                     .unwrap();
             }
             6 => {
-                let _ = log.tell(InjectNotifierPanic);
+                let _ = log.tell(InjectPanic);
                 log.ask_blocking(GetChannelStatus, t).unwrap();
             }
             0 => {
@@ -91,15 +94,15 @@ fn a_thousand_panics_under_load_lose_nothing() {
                 index.actor().ask_blocking(GetStats, t).unwrap();
             }
             2 => {
-                let _ = alerting.tell(InjectAlertingPanic);
+                let _ = alerting.tell(InjectPanic);
                 alerting.ask_blocking(GetAlertingStatus, t).unwrap();
             }
             3 => {
-                let _ = rt.tuner().tell(InjectTunerPanic);
+                let _ = rt.tuner().tell(InjectPanic);
                 rt.tuner().ask_blocking(GetProfiles, t).unwrap();
             }
             _ => {
-                let _ = rt.memory_manager().tell(InjectMemoryPanic);
+                let _ = rt.memory_manager().tell(InjectPanic);
                 rt.memory_manager()
                     .ask_blocking(GetMemoryReport, t)
                     .unwrap();

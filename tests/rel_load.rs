@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::host::thread_names;
 use watchkeeper::actors::alerting::{AlertSeverity, SetExternalAlert};
-use watchkeeper::actors::{SendError, SetWindow};
+use watchkeeper::actors::monitor::SetWindow;
+use watchkeeper::actors::SendError;
 use watchkeeper::{Config, Runtime};
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -26,7 +27,7 @@ fn config() -> Config {
 fn a_flood_at_a_bounded_mailbox_is_delivered_or_counted_never_queued_without_bound() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let rt = Runtime::start(config()).unwrap();
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     let actor = search.actor().clone();
     let capacity = actor.mailbox_stats().capacity;
     const SENT: u64 = 1_000_000;
@@ -84,7 +85,7 @@ fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
     let mut load = Vec::new();
     for i in 0..3 {
         let (h, stop) = (
-            rt.monitor(if i == 0 { "index" } else { "search" }),
+            rt.monitor(if i == 0 { "index" } else { "search" }).unwrap(),
             stop.clone(),
         );
         load.push(std::thread::spawn(move || {
@@ -96,7 +97,7 @@ fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
             }
         }));
     }
-    let alerting = rt.alerting().unwrap().clone();
+    let alerting = rt.alerting().clone();
     let flood_stop = stop.clone();
     load.push(std::thread::spawn(move || {
         let mut n = 0u64;

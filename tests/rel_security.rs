@@ -66,7 +66,7 @@ fn a_known_secret_appears_in_no_log_debug_health_or_metrics() {
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
     assert!(addr.ip().is_loopback());
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     for _ in 0..100 {
         search.record_query(Duration::from_millis(300));
     }

@@ -20,7 +20,7 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
     let _serial = serial();
     let rt = Runtime::start(test_config()).unwrap();
     assert!(thread_names().iter().any(|n| n == "watchkeeper"));
-    let search = rt.monitor("search");
+    let search = rt.monitor("search").unwrap();
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let h = search.clone();
@@ -96,7 +96,7 @@ fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
         .unwrap();
     host.block_on(async {
         let rt = Runtime::start(test_config()).unwrap();
-        let index = rt.monitor("index");
+        let index = rt.monitor("index").unwrap();
         let tasks: Vec<_> = (0..4)
             .map(|_| {
                 let h = index.clone();
@@ -133,7 +133,7 @@ fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
 fn dropping_the_runtime_shuts_it_down() {
     let _serial = serial();
     let rt = Runtime::start(test_config()).unwrap();
-    let h = rt.monitor("search");
+    let h = rt.monitor("search").unwrap();
     drop(rt);
     assert!(!thread_names().iter().any(|n| n == "watchkeeper"));
     assert!(h.stats_blocking().is_err());

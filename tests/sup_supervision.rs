@@ -27,6 +27,7 @@ fn config(strategy: Strategy) -> SupervisorConfig {
             jitter: 0.0,
             reset_after: Duration::from_secs(30),
         },
+        ..SupervisorConfig::default()
     }
 }
 

@@ -192,17 +192,3 @@ impl crate::Handles<GetProcessStats> for ProcessMonitorActor {
         self.latest.clone()
     }
 }
-
-/// Makes the process monitor panic (fault injection).
-#[derive(Debug)]
-pub struct InjectProcessPanic;
-
-impl crate::Message for InjectProcessPanic {
-    type Result = ();
-}
-
-impl crate::Handles<InjectProcessPanic> for ProcessMonitorActor {
-    fn handle(&mut self, _: InjectProcessPanic, _: &mut crate::ChildContext<'_, Self>) {
-        panic!("injected fault in the process monitor");
-    }
-}

@@ -104,8 +104,7 @@ impl Reading {
 
 /// Feeds `value` to the rule's detector (created on first use) and reads it.
 pub(super) fn read(
-    detectors: &mut BTreeMap<usize, Detector>,
-    index: usize,
+    detectors: &mut BTreeMap<String, Detector>,
     rule: &AlertRule,
     value: Option<f64>,
     now: Instant,
@@ -119,7 +118,7 @@ pub(super) fn read(
     if rule.kind == RuleKind::Threshold {
         return plain(value);
     }
-    let detector = match detectors.entry(index) {
+    let detector = match detectors.entry(rule.name.clone()) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => match Detector::new(rule, now) {
             Some(d) => e.insert(d),

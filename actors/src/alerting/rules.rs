@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::AnomalySettings;
+use crate::kernel::validation::{self, Validation, A_DAY};
 
 /// A statistic a rule watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,7 +66,7 @@ impl Metric {
     }
 
     /// The metric's value in `stats`, in base units; `None` when a latency has no samples in the window.
-    pub fn of(self, stats: &crate::PerformanceStats) -> Option<f64> {
+    pub fn of(self, stats: &crate::monitor::PerformanceStats) -> Option<f64> {
         let secs = |d: Duration| d.as_secs_f64();
         if self.is_latency() && stats.window_operations == 0 {
             return None;
@@ -210,25 +211,21 @@ impl Default for TrendSettings {
     }
 }
 
-/// One alert rule.
+/// One alert rule. Every field but `name` and `metric` has a default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertRule {
-    /// The alert's name (its `alertname` label).
+    /// The alert's name (its `alertname` label); unique among the rules.
     pub name: String,
     /// The monitor it reads, for per-monitor metrics.
-    #[serde(default)]
     pub monitor: Option<String>,
-    /// The statistic.
+    /// The statistic it watches.
     pub metric: Metric,
     /// Which side of the thresholds is bad.
-    #[serde(default)]
     pub comparison: Comparison,
     /// The warning threshold.
-    #[serde(default)]
     pub warning: Option<f64>,
     /// The critical threshold.
-    #[serde(default)]
     pub critical: Option<f64>,
     /// How long a breach must last before the alert fires.
     #[serde(rename = "for", with = "crate::duration_serde")]
@@ -237,28 +234,28 @@ pub struct AlertRule {
     #[serde(with = "crate::duration_serde")]
     pub keep_firing_for: Duration,
     /// Extra labels.
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Annotations; `{value}` and `{threshold}` in them are replaced, and so are the names of a
     /// detection rule's evidence (`{p_value}`, `{baseline_mean}`, `{forecast}`, ...).
-    #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     /// Let the tuner set the thresholds from the metric's stable baseline (latency metrics, `above`).
-    #[serde(default)]
     pub auto_threshold: bool,
     /// What the thresholds apply to: the value (`threshold`), a regression's effect size, an
     /// anomaly score or a trend's forecast.
-    #[serde(default)]
     pub kind: RuleKind,
     /// Settings of `regression` rules.
-    #[serde(default)]
     pub regression: RegressionSettings,
     /// Settings of `anomaly` rules.
-    #[serde(default)]
     pub anomaly: AnomalySettings,
     /// Settings of `trend` rules.
-    #[serde(default)]
     pub trend: TrendSettings,
+}
+
+impl Default for AlertRule {
+    /// An unnamed `p99` rule: a file must give at least `name` (and usually `metric`).
+    fn default() -> Self {
+        AlertRule::new("", None, Metric::P99)
+    }
 }
 
 impl AlertRule {
@@ -353,4 +350,152 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> u64 {
         }
     }
     hash
+}
+
+impl AlertRule {
+    /// Checks the rule; field paths are relative to it.
+    pub fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        if let Some(problem) = validation::name_problem(&self.name) {
+            v.error("name", format!("a rule's name {problem}"));
+        }
+        if self.metric.per_monitor() {
+            match &self.monitor {
+                None => v.error(
+                    "monitor",
+                    format!("{:?} is read from a monitor; name one", self.metric),
+                ),
+                Some(m) => {
+                    if let Some(problem) = validation::name_problem(m) {
+                        v.error("monitor", format!("a monitor name {problem}"));
+                    }
+                }
+            }
+        }
+        for (field, d) in [
+            ("for", self.for_),
+            ("keep_firing_for", self.keep_firing_for),
+        ] {
+            if d > A_DAY.0 {
+                v.duration(field, d, A_DAY);
+            }
+        }
+        for (which, x) in [("warning", self.warning), ("critical", self.critical)] {
+            if let Some(x) = x {
+                if !x.is_finite() {
+                    v.error(which, format!("threshold must be a number, not {x}"));
+                }
+            }
+        }
+        self.kind_problems(&mut v);
+        if self.auto_threshold
+            && self.kind == RuleKind::Threshold
+            && !(self.metric.is_latency()
+                && self.comparison == Comparison::Above
+                && self.monitor.is_some())
+        {
+            v.warning("auto_threshold", "only latency rules compared `above` on a monitor follow a baseline; this one keeps its thresholds");
+        }
+        match (self.warning, self.critical) {
+            (None, None) => v.error("critical", "a rule needs a warning or a critical threshold"),
+            (Some(w), Some(c)) if w.is_finite() && c.is_finite() => {
+                // Effect sizes and anomaly scores grow with badness whatever the comparison.
+                let ordered = match (self.kind, self.comparison) {
+                    (RuleKind::Regression | RuleKind::Anomaly, _) | (_, Comparison::Above) => w < c,
+                    (_, Comparison::Below) => w > c,
+                };
+                if !ordered {
+                    v.error(
+                        "warning",
+                        format!(
+                            "warning {w} must come before critical {c} ({:?})",
+                            self.comparison
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// Errors in the settings of `regression`, `anomaly` and `trend` rules and in what their
+    /// thresholds may be.
+    fn kind_problems(&self, v: &mut Validation) {
+        let thresholds = [("warning", self.warning), ("critical", self.critical)];
+        let unit = |x: f64| x > 0.0 && x < 1.0;
+        match self.kind {
+            RuleKind::Threshold => {}
+            RuleKind::Regression => {
+                let r = &self.regression;
+                if r.reference < 5 || r.recent < 5 {
+                    v.error(
+                        "regression",
+                        format!(
+                            "reference ({}) and recent ({}) need at least 5 values each",
+                            r.reference, r.recent
+                        ),
+                    );
+                } else if r.reference > 100_000 || r.recent > 100_000 {
+                    v.error(
+                        "regression",
+                        "reference and recent are at most 100000 values",
+                    );
+                }
+                for (name, p) in [
+                    ("max_p_value", r.max_p_value),
+                    ("stable_p_value", r.stable_p_value),
+                ] {
+                    if !unit(p) {
+                        v.error(
+                            format!("regression.{name}"),
+                            format!("a p-value in (0, 1), not {p}"),
+                        );
+                    }
+                }
+                for (which, x) in thresholds {
+                    if x.is_some_and(|x| x.is_finite() && x <= 0.0) {
+                        v.error(which, "a regression rule's thresholds are effect sizes (Cohen's d) above 0, e.g. 0.8 and 2");
+                    }
+                }
+            }
+            RuleKind::Anomaly => {
+                if !self.for_.is_zero() {
+                    v.warning("for", "an anomaly score is held down after a detection, so it breaches for one evaluation: with `for` above 0 the rule never fires (use keep_firing_for to keep the alert up)");
+                }
+                if let Some(problem) = self.anomaly.problem() {
+                    v.error("anomaly", problem);
+                }
+                for (which, x) in thresholds {
+                    if x.is_some_and(|x| x.is_finite() && !(x > 0.0 && x <= 1.0)) {
+                        v.error(which, "an anomaly rule's thresholds are scores in (0, 1]");
+                    }
+                }
+            }
+            RuleKind::Trend => {
+                let t = &self.trend;
+                if t.points < 3 || t.points > 100_000 {
+                    v.error(
+                        "trend.points",
+                        format!("a line needs 3 to 100000 points, not {}", t.points),
+                    );
+                }
+                if t.horizon.is_zero() {
+                    v.error("trend.horizon", "a forecast needs a horizon above 0");
+                } else if t.horizon > crate::kernel::validation::A_WEEK.0 {
+                    v.duration(
+                        "trend.horizon",
+                        t.horizon,
+                        crate::kernel::validation::A_WEEK,
+                    );
+                }
+                if !(0.0..=1.0).contains(&t.min_r_squared) {
+                    v.error(
+                        "trend.min_r_squared",
+                        format!("R² is in [0, 1], not {}", t.min_r_squared),
+                    );
+                }
+            }
+        }
+    }
 }

@@ -7,22 +7,8 @@ use futures_util::future::LocalBoxFuture;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde::{Deserialize, Serialize};
 
-use super::{Notification, SendFailure, Transport};
-
-/// How the SMTP connection is secured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpSecurity {
-    /// Plain SMTP (a relay on the same host).
-    #[default]
-    None,
-    /// STARTTLS upgrade (port 587).
-    Starttls,
-    /// TLS from the start (port 465).
-    Tls,
-}
+use super::{Notification, SendFailure, SmtpSecurity, Transport};
 
 /// Where and how to send.
 #[derive(Clone)]

@@ -4,9 +4,13 @@
 //! and a circuit breaker. Every outcome goes back to the sender as a [`DeliveryReport`]; nothing is
 //! dropped without one. A slow or dead channel only ever delays its own outbox.
 
+#[cfg(feature = "http-notify")]
 mod alertmanager;
+mod config;
+#[cfg(feature = "email")]
 mod email;
 mod log;
+#[cfg(feature = "http-notify")]
 mod webhook;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -19,11 +23,22 @@ use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+#[cfg(feature = "http-notify")]
 pub use self::alertmanager::AlertmanagerTransport;
-pub use self::email::{EmailSettings, EmailTransport, SmtpSecurity};
+pub use self::config::{
+    valid_http_url, AlertmanagerChannel, ChannelDef, ChannelsConfig, DeliveryPolicy, EmailChannel,
+    LogChannel, NotifierFactory, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
+    ALERTMANAGER_CHANNEL,
+};
+#[cfg(feature = "email")]
+pub use self::email::{EmailSettings, EmailTransport};
 pub use self::log::LogTransport;
+#[cfg(feature = "http-notify")]
 pub use self::webhook::{WebhookFormat, WebhookTransport};
-use crate::{ChildActor, ChildContext, Handles, Message, Overflow};
+use crate::{ChildActor, ChildContext, Directory, Event, EventBus, Handles, Message, Overflow};
+
+/// Notifiers by channel name, as the alerting actor sends to them.
+pub type NotifierDirectory = Directory<NotifierActor>;
 
 /// Whether an alert (or a notification) is firing or resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -198,48 +213,6 @@ pub trait Transport: 'static {
     ) -> LocalBoxFuture<'static, Result<(), SendFailure>>;
 }
 
-/// Retries, deadline and circuit breaker of a channel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryPolicy {
-    /// Attempts after the first.
-    pub retries: u32,
-    /// First retry delay (doubles each time; `Retry-After` is honoured).
-    #[serde(with = "crate::duration_serde")]
-    pub backoff_min: Duration,
-    /// Largest retry delay.
-    #[serde(with = "crate::duration_serde")]
-    pub backoff_max: Duration,
-    /// How long one attempt may take.
-    #[serde(with = "crate::duration_serde")]
-    pub attempt_timeout: Duration,
-    /// A notification not delivered within this is recorded as failed.
-    #[serde(with = "crate::duration_serde")]
-    pub deadline: Duration,
-    /// Consecutive failures that open the channel's circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker waits before one trial delivery.
-    #[serde(with = "crate::duration_serde")]
-    pub breaker_reset: Duration,
-    /// Notifications each channel's outbox holds.
-    pub outbox_capacity: usize,
-}
-
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        DeliveryPolicy {
-            retries: 3,
-            backoff_min: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(30),
-            attempt_timeout: Duration::from_secs(10),
-            deadline: Duration::from_secs(300),
-            breaker_failures: 5,
-            breaker_reset: Duration::from_secs(60),
-            outbox_capacity: 256,
-        }
-    }
-}
-
 /// Counters of one channel; kept outside the actor so a restart loses none.
 #[derive(Debug, Default)]
 pub struct ChannelCounters {
@@ -290,6 +263,7 @@ pub struct NotifierActor {
     wake: Option<crate::TimerHandle>,
     consecutive_failures: u32,
     open_until: Option<Instant>,
+    events: Option<EventBus>,
 }
 
 impl NotifierActor {
@@ -310,6 +284,7 @@ impl NotifierActor {
             wake: None,
             consecutive_failures: 0,
             open_until: None,
+            events: None,
         }
     }
 
@@ -320,7 +295,12 @@ impl NotifierActor {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if outcome == DeliveryOutcome::Failed {
-            tracing::warn!(channel = %self.channel, id = pending.notification.id, attempts = pending.attempts, error = error.as_deref().unwrap_or(""), "Notification failed");
+            self.record(NotificationFailed {
+                channel: &self.channel,
+                id: pending.notification.id,
+                attempts: pending.attempts,
+                error: error.as_deref().unwrap_or(""),
+            });
         }
         (pending.report_to)(DeliveryReport {
             id: pending.notification.id,
@@ -410,7 +390,11 @@ impl NotifierActor {
                 if self.consecutive_failures >= self.policy.breaker_failures.max(1) {
                     if self.open_until.is_none_or(|t| now >= t) {
                         self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(channel = %self.channel, failures = self.consecutive_failures, reset = ?self.policy.breaker_reset, "Circuit breaker opened");
+                        self.record(BreakerOpened {
+                            channel: &self.channel,
+                            failures: self.consecutive_failures,
+                            reset: self.policy.breaker_reset,
+                        });
                     }
                     self.open_until = Some(now + self.policy.breaker_reset);
                 }
@@ -435,7 +419,69 @@ impl NotifierActor {
     }
 }
 
-impl ChildActor for NotifierActor {}
+impl NotifierActor {
+    fn record<E: Event>(&self, event: E) {
+        match &self.events {
+            Some(bus) => bus.record(event),
+            None => event.log(),
+        }
+    }
+}
+
+/// A notification was given up on: retries exhausted, deadline passed, refused, or the outbox full.
+#[derive(Debug)]
+pub struct NotificationFailed<'a> {
+    /// The channel.
+    pub channel: &'a str,
+    /// The notification.
+    pub id: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error (never a secret).
+    pub error: &'a str,
+}
+
+impl Event for NotificationFailed<'_> {
+    const NAME: &'static str = "notification_failed";
+    fn log(&self) {
+        tracing::warn!(
+            channel = self.channel,
+            id = self.id,
+            attempts = self.attempts,
+            error = self.error,
+            "Notification failed"
+        );
+    }
+}
+
+/// A channel's circuit breaker opened after consecutive failures.
+#[derive(Debug)]
+pub struct BreakerOpened<'a> {
+    /// The channel.
+    pub channel: &'a str,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// How long it stays open before a trial delivery.
+    pub reset: Duration,
+}
+
+impl Event for BreakerOpened<'_> {
+    const NAME: &'static str = "breaker_opened";
+    fn log(&self) {
+        tracing::warn!(
+            channel = self.channel,
+            failures = self.failures,
+            reset = ?self.reset,
+            "Circuit breaker opened"
+        );
+    }
+}
+
+impl ChildActor for NotifierActor {
+    fn started(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        self.events = Some(ctx.events().clone());
+    }
+}
 
 impl Drop for NotifierActor {
     /// Runs when the notifier stops and when a failed instance is discarded: whatever is still queued
@@ -506,19 +552,5 @@ impl Handles<GetChannelStatus> for NotifierActor {
             failed: self.counters.failed.load(Ordering::Relaxed),
             retried: self.counters.retried.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// Makes the notifier panic (fault injection); whatever it held is reported as failed.
-#[derive(Debug)]
-pub struct InjectNotifierPanic;
-
-impl Message for InjectNotifierPanic {
-    type Result = ();
-}
-
-impl Handles<InjectNotifierPanic> for NotifierActor {
-    fn handle(&mut self, _: InjectNotifierPanic, _: &mut ChildContext<'_, Self>) {
-        panic!("injected fault in notifier `{}`", self.channel);
     }
 }

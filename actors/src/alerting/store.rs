@@ -1,0 +1,150 @@
+//! [`AlertStore`]: everything the alerting actor knows, outliving its restarts, and the status it
+//! reports.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use std::sync::Arc;
+
+use super::config::AlertingConfig;
+use super::delivery::RateWindow;
+use super::detection::Detector;
+use super::rules::{AlertRule, RuleKind};
+use super::silences::Silence;
+use super::state::Alert;
+use super::Happened;
+use crate::Store;
+
+pub(super) struct Group {
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) created: Instant,
+    pub(super) last_sent: Option<Instant>,
+    pub(super) last_hash: Option<u64>,
+}
+
+/// When alerts resolved, for flap suppression: expired in order and capped, so a flood of alerts
+/// cannot grow it (or the time spent on it) without bound.
+#[derive(Default)]
+pub(super) struct RecentlyResolved {
+    at: HashMap<u64, Instant>,
+    order: VecDeque<(u64, Instant)>,
+}
+
+impl RecentlyResolved {
+    /// At most this many, however long the suppression window.
+    pub(super) const CAP: usize = 4096;
+
+    pub(super) fn get(&self, fp: &u64) -> Option<&Instant> {
+        self.at.get(fp)
+    }
+
+    pub(super) fn insert(&mut self, fp: u64, now: Instant) {
+        self.at.insert(fp, now);
+        self.order.push_back((fp, now));
+    }
+
+    /// Forgets what resolved longer than `window` ago, and the oldest beyond `cap`.
+    pub(super) fn expire(&mut self, now: Instant, window: Duration, cap: usize) {
+        while let Some(&(fp, t)) = self.order.front() {
+            if now.duration_since(t) < window && self.order.len() <= cap {
+                break;
+            }
+            self.order.pop_front();
+            if self.at.get(&fp) == Some(&t) {
+                self.at.remove(&fp);
+            }
+        }
+    }
+}
+
+/// Everything the alerting actor knows; outlives its restarts.
+#[derive(Default)]
+pub struct AlertingState {
+    pub(super) alerts: BTreeMap<u64, Alert>,
+    pub(super) groups: HashMap<String, Group>,
+    pub(super) silences: Vec<Silence>,
+    pub(super) next_silence: u64,
+    pub(super) history: VecDeque<Alert>,
+    pub(super) recently_resolved: RecentlyResolved,
+    pub(super) rate: HashMap<String, RateWindow>,
+    pub(super) channels_delivered: BTreeMap<String, u64>,
+    pub(super) channels_failed: BTreeMap<String, u64>,
+    pub(super) channels_rate_limited: BTreeMap<String, u64>,
+    pub(super) fired_total: u64,
+    pub(super) today: Option<(NaiveDate, u64)>,
+    pub(super) last_evaluation: Option<DateTime<Utc>>,
+    pub(super) last_evaluation_took: Duration,
+    pub(super) evaluations: u64,
+    pub(super) alertmanager_pushed: Option<Instant>,
+    pub(super) alertmanager_dirty: bool,
+    /// Thresholds set at run time (by the tuner), by rule name: (warning, critical).
+    pub(super) overrides: HashMap<String, (Option<f64>, Option<f64>)>,
+    /// The detector state of `regression`, `anomaly` and `trend` rules, by rule name.
+    pub(super) detectors: BTreeMap<String, Detector>,
+    /// What each rule last compared with its thresholds, by rule name.
+    pub(super) readings: BTreeMap<String, f64>,
+    /// The rules as last evaluated, by name: a reload that changes or removes one is seen here.
+    pub(super) rules_seen: BTreeMap<String, AlertRule>,
+    /// The configuration the rules were last reconciled with.
+    pub(super) applied: Option<Arc<AlertingConfig>>,
+    /// What the current evaluation did that is worth an event.
+    pub(crate) happened: Vec<Happened>,
+}
+
+/// The alerting actor's state, shared by every instance.
+pub type AlertStore = Store<AlertingState>;
+
+/// The alerting actor's counters and state, for health and metrics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertingStatus {
+    /// Whether it evaluates (it answered, so yes).
+    pub is_running: bool,
+    /// Alerts firing now (including recovering and no-data).
+    pub active_alerts: usize,
+    /// Alerts pending now.
+    pub pending_alerts: usize,
+    /// Firing alerts held back by a silence.
+    pub silenced_alerts: usize,
+    /// Firing alerts muted by inhibition.
+    pub inhibited_alerts: usize,
+    /// Alerts that started firing today (local time; resets at midnight).
+    pub alerts_today: u64,
+    /// Alerts that started firing since start.
+    pub fired_total: u64,
+    /// Notifications delivered, per channel.
+    pub delivered: BTreeMap<String, u64>,
+    /// Notifications given up on, per channel.
+    pub failed: BTreeMap<String, u64>,
+    /// Notifications folded into summaries by rate limits, per channel.
+    pub rate_limited: BTreeMap<String, u64>,
+    /// Active silences.
+    pub silences: usize,
+    /// Resolved alerts in history.
+    pub history: usize,
+    /// Rules evaluated.
+    pub rules: usize,
+    /// Evaluations since start.
+    pub evaluations: u64,
+    /// When the last evaluation ran.
+    pub last_evaluation: Option<DateTime<Utc>>,
+    /// How long the last evaluation's state update and routing took.
+    pub last_evaluation_took: Duration,
+    /// What each rule last compared with its thresholds, for rules that had a value.
+    pub rule_values: Vec<RuleValue>,
+}
+
+/// What one rule last compared with its thresholds: the metric's value, a regression's effect size,
+/// an anomaly score, or a trend's forecast.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleValue {
+    /// The rule's name.
+    pub rule: String,
+    /// Its kind.
+    pub kind: RuleKind,
+    /// The value.
+    pub value: f64,
+}

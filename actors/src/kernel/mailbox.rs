@@ -1,0 +1,285 @@
+//! The bounded mailbox behind every supervised actor.
+//!
+//! Senders push envelopes through [`ChildRef`](crate::ChildRef); the actor's host drains them. The bound
+//! is enforced here, on every send path, with the overflow policy of each message kind, and every outcome
+//! is counted per kind. The queue outlives restarts of the actor, so messages sent while a child restarts
+//! reach the new instance.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::kernel::message::{AskError, Delivery, Overflow, SendError};
+use crate::kernel::panic::PanicReport;
+
+/// A queued message, type-erased over its kind.
+pub(crate) trait Envelope<A: crate::ChildActor>: Send {
+    /// The message kind (its type name).
+    fn kind(&self) -> &'static str;
+    /// Hands the message to the actor and sends the reply. A panic in the handler is contained, told
+    /// to the asker, and returned for the host to act on.
+    fn deliver(
+        self: Box<Self>,
+        act: &mut A,
+        ctx: &mut crate::ChildContext<'_, A>,
+    ) -> Result<(), PanicReport>;
+    /// Tells the asker (if any) why the message will never be handled.
+    fn fail(self: Box<Self>, error: AskError);
+}
+
+/// Counters of one message kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindCounters {
+    /// The message kind (type name without its path).
+    pub kind: &'static str,
+    /// Messages queued.
+    pub enqueued: u64,
+    /// Messages refused because the mailbox was full ([`Overflow::Reject`]).
+    pub rejected: u64,
+    /// New messages discarded because the mailbox was full ([`Overflow::DropNewest`]).
+    pub dropped_newest: u64,
+    /// Queued messages evicted for newer ones ([`Overflow::DropOldest`]).
+    pub evicted_oldest: u64,
+    /// Messages that never reached a handler because the child stopped.
+    pub undelivered: u64,
+}
+
+impl KindCounters {
+    /// Every message of this kind that was lost or refused.
+    pub fn drops(&self) -> u64 {
+        self.rejected + self.dropped_newest + self.evicted_oldest + self.undelivered
+    }
+}
+
+/// A snapshot of one mailbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxStats {
+    /// The child that owns the mailbox.
+    pub child: String,
+    /// Messages it holds at most.
+    pub capacity: usize,
+    /// Messages queued now.
+    pub depth: usize,
+    /// The largest depth seen.
+    pub high_water: usize,
+    /// Messages handed to the actor.
+    pub delivered: u64,
+    /// Per message kind.
+    pub kinds: Vec<KindCounters>,
+}
+
+impl MailboxStats {
+    /// Messages lost or refused, all kinds together.
+    pub fn drops(&self) -> u64 {
+        self.kinds.iter().map(KindCounters::drops).sum()
+    }
+}
+
+struct Queue<A> {
+    items: VecDeque<Box<dyn Envelope<A>>>,
+    high_water: usize,
+    delivered: u64,
+    kinds: Vec<KindCounters>,
+}
+
+impl<A> Queue<A> {
+    fn counters(&mut self, kind: &'static str) -> &mut KindCounters {
+        let i = match self.kinds.iter().position(|k| k.kind == kind) {
+            Some(i) => i,
+            None => {
+                self.kinds.push(KindCounters {
+                    kind,
+                    ..KindCounters::default()
+                });
+                self.kinds.len() - 1
+            }
+        };
+        &mut self.kinds[i]
+    }
+}
+
+pub(crate) struct Mailbox<A> {
+    pub(crate) child: Arc<str>,
+    capacity: usize,
+    queue: Mutex<Queue<A>>,
+    closed: AtomicBool,
+    pub(crate) notify: Arc<Notify>,
+}
+
+/// The last segment of a type name: `watchkeeper_actors::monitor::GetStats` -> `GetStats`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    match base.rfind("::") {
+        Some(i) => &full[i + 2..],
+        None => full,
+    }
+}
+
+impl<A> Mailbox<A> {
+    pub(crate) fn new(child: Arc<str>, capacity: usize) -> Self {
+        Mailbox {
+            child,
+            capacity: capacity.max(1),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                high_water: 0,
+                delivered: 0,
+                kinds: Vec::new(),
+            }),
+            closed: AtomicBool::new(false),
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<A>> {
+        // The queue holds no invariant a panicking holder could break half-way; keep going.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn pop(&self) -> Option<Box<dyn Envelope<A>>> {
+        let mut q = self.lock();
+        let env = q.items.pop_front();
+        if env.is_some() {
+            q.delivered += 1;
+        }
+        env
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().items.is_empty()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Refuses all further sends.
+    pub(crate) fn close(&self) {
+        let _q = self.lock();
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn stats(&self) -> MailboxStats {
+        let q = self.lock();
+        MailboxStats {
+            child: self.child.to_string(),
+            capacity: self.capacity,
+            depth: q.items.len(),
+            high_water: q.high_water,
+            delivered: q.delivered,
+            kinds: q.kinds.clone(),
+        }
+    }
+}
+
+impl<A: crate::ChildActor> Mailbox<A> {
+    /// Queues `env` under `policy`. On refusal the envelope comes back with the error so the caller can
+    /// tell its asker.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn push(
+        &self,
+        env: Box<dyn Envelope<A>>,
+        policy: Overflow,
+    ) -> Result<Delivery, (SendError, Box<dyn Envelope<A>>)> {
+        let kind = env.kind();
+        let mut evicted = None;
+        let outcome;
+        {
+            let mut q = self.lock();
+            if self.closed.load(Ordering::Acquire) {
+                q.counters(kind).undelivered += 1;
+                return Err((
+                    SendError::Stopped {
+                        child: self.child.clone(),
+                    },
+                    env,
+                ));
+            }
+            if q.items.len() >= self.capacity {
+                match policy {
+                    Overflow::Reject => {
+                        q.counters(kind).rejected += 1;
+                        return Err((
+                            SendError::Full {
+                                child: self.child.clone(),
+                                capacity: self.capacity,
+                            },
+                            env,
+                        ));
+                    }
+                    Overflow::DropNewest => {
+                        q.counters(kind).dropped_newest += 1;
+                        drop(q);
+                        env.fail(AskError::Dropped {
+                            child: self.child.clone(),
+                        });
+                        return Ok(Delivery::DroppedNewest);
+                    }
+                    Overflow::DropOldest => {
+                        match q.items.iter().position(|e| e.kind() == kind) {
+                            Some(i) => {
+                                evicted = q.items.remove(i);
+                                q.counters(kind).evicted_oldest += 1;
+                            }
+                            None => {
+                                // Nothing of this kind to evict: the other kinds keep their places.
+                                q.counters(kind).rejected += 1;
+                                return Err((
+                                    SendError::Full {
+                                        child: self.child.clone(),
+                                        capacity: self.capacity,
+                                    },
+                                    env,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            let was_empty = q.items.is_empty();
+            q.items.push_back(env);
+            q.counters(kind).enqueued += 1;
+            q.high_water = q.high_water.max(q.items.len());
+            outcome = if evicted.is_some() {
+                Delivery::EvictedOldest
+            } else {
+                Delivery::Queued
+            };
+            if was_empty {
+                self.notify.notify_one();
+            }
+        }
+        if let Some(old) = evicted {
+            old.fail(AskError::Evicted {
+                child: self.child.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Closes the mailbox and fails every queued message; returns how many there were.
+    pub(crate) fn close_and_fail(&self) -> usize {
+        let drained: Vec<_> = {
+            let mut q = self.lock();
+            self.closed.store(true, Ordering::Release);
+            let items: Vec<_> = q.items.drain(..).collect();
+            for env in &items {
+                let kind = env.kind();
+                q.counters(kind).undelivered += 1;
+            }
+            items
+        };
+        let n = drained.len();
+        for env in drained {
+            env.fail(AskError::Undelivered {
+                child: self.child.clone(),
+            });
+        }
+        n
+    }
+}

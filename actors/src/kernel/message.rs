@@ -1,0 +1,160 @@
+//! Typed messages, the overflow policy each kind declares, and the errors a sender can see.
+//!
+//! A message type implements [`Message`]: its reply type and what a full mailbox does with it. Senders get
+//! a [`Delivery`] or a [`SendError`] from `tell`, and the reply or an [`AskError`] from `ask`; nothing is
+//! lost without the sender being told.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::kernel::panic::PanicReport;
+
+/// What a full mailbox does with a message of a given kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// Refuse the new message; the sender gets [`SendError::Full`].
+    Reject,
+    /// Accept the send but discard the new message; the sender gets [`Delivery::DroppedNewest`].
+    DropNewest,
+    /// Evict the oldest queued message of the same kind (its asker gets [`AskError::Evicted`]) and queue
+    /// the new one; the sender gets [`Delivery::EvictedOldest`].
+    DropOldest,
+}
+
+/// A typed message for a supervised actor.
+pub trait Message: Send + 'static {
+    /// The handler's reply.
+    type Result: Send + 'static;
+    /// What a full mailbox does with this kind of message.
+    const OVERFLOW: Overflow = Overflow::Reject;
+}
+
+/// The outcome of a successful `tell`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The message is queued.
+    Queued,
+    /// The mailbox was full and the policy discarded this message.
+    DroppedNewest,
+    /// The mailbox was full; the oldest message of this kind was evicted to queue this one.
+    EvictedOldest,
+}
+
+/// Why a `tell` failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The mailbox is at capacity and the message kind's policy is [`Overflow::Reject`].
+    Full {
+        /// The child addressed.
+        child: Arc<str>,
+        /// The mailbox capacity.
+        capacity: usize,
+    },
+    /// The child has stopped for good (shut down, retired, or its supervisor escalated).
+    Stopped {
+        /// The child addressed.
+        child: Arc<str>,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full { child, capacity } => {
+                write!(f, "mailbox of `{child}` is full ({capacity} messages)")
+            }
+            SendError::Stopped { child } => write!(f, "`{child}` has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why an `ask` got no reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AskError {
+    /// The message could not be queued.
+    Send(SendError),
+    /// The mailbox was full and the message was discarded under [`Overflow::DropNewest`].
+    Dropped {
+        /// The child addressed.
+        child: Arc<str>,
+    },
+    /// The message was evicted by a newer one under [`Overflow::DropOldest`].
+    Evicted {
+        /// The child addressed.
+        child: Arc<str>,
+    },
+    /// No reply within the timeout; the child is reported as not responding.
+    Timeout {
+        /// The child addressed.
+        child: Arc<str>,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The handler panicked while handling this message; the child is being restarted.
+    Panicked {
+        /// The child addressed.
+        child: Arc<str>,
+        /// What the panic said.
+        panic: PanicReport,
+    },
+    /// The child stopped before handling this message.
+    Undelivered {
+        /// The child addressed.
+        child: Arc<str>,
+    },
+}
+
+impl fmt::Display for AskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Send(e) => e.fmt(f),
+            AskError::Dropped { child } => {
+                write!(f, "mailbox of `{child}` was full; message dropped")
+            }
+            AskError::Evicted { child } => {
+                write!(f, "message to `{child}` was evicted by a newer one")
+            }
+            AskError::Timeout { child, after } => {
+                write!(f, "`{child}` did not answer within {after:?}")
+            }
+            AskError::Panicked { child, panic } => {
+                write!(f, "`{child}` panicked while handling the message: {panic}")
+            }
+            AskError::Undelivered { child } => {
+                write!(f, "`{child}` stopped before handling the message")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AskError {}
+
+impl From<SendError> for AskError {
+    fn from(e: SendError) -> Self {
+        AskError::Send(e)
+    }
+}
+
+/// Where a reply goes: an async asker or a blocking one.
+pub(crate) enum Responder<R> {
+    Async(tokio::sync::oneshot::Sender<Result<R, AskError>>),
+    Blocking(std::sync::mpsc::SyncSender<Result<R, AskError>>),
+}
+
+impl<R> Responder<R> {
+    pub(crate) fn send(self, reply: Result<R, AskError>) {
+        // An asker that gave up (timed out) has dropped its receiver; nothing to tell it.
+        match self {
+            Responder::Async(tx) => {
+                let _ = tx.send(reply);
+            }
+            Responder::Blocking(tx) => {
+                let _ = tx.try_send(reply);
+            }
+        }
+    }
+}

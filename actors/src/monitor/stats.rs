@@ -1,0 +1,136 @@
+//! What a monitor reports: statistics over its window with exact totals, and cumulative figures
+//! for exposition.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::monitor::EXPORT_BUCKETS;
+
+/// Latency quantiles (to the histogram's precision).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// The largest sample (highest value of its bucket).
+    pub max: Duration,
+}
+
+impl Quantiles {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Quantiles::default();
+        }
+        let q = |q: f64| Duration::from_nanos(h.value_at_quantile(q));
+        Quantiles {
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: Duration::from_nanos(h.highest_equivalent(h.max())),
+        }
+    }
+}
+
+/// One operation kind's statistics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KindStats {
+    /// The kind's name (`query`, `index`, or a registered name).
+    pub kind: String,
+    /// Operations recorded since the monitor started (exact).
+    pub total: u64,
+    /// Failed operations since the monitor started (exact).
+    pub errors: u64,
+    /// Operations in the window (exact).
+    pub window_count: u64,
+    /// Operations per second over the window.
+    pub per_second: f64,
+    /// Exact mean latency over the window.
+    pub mean: Duration,
+    /// Latency quantiles over the window.
+    pub latency: Quantiles,
+    /// Exact mean latency since the monitor started.
+    pub lifetime_mean: Duration,
+    /// Exact largest latency since the monitor started.
+    pub lifetime_max: Duration,
+}
+
+/// A monitor's statistics: latencies over the recent window, exact totals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerformanceStats {
+    /// The monitor.
+    pub monitor: String,
+    /// Queries recorded since start (exact).
+    pub total_queries: u64,
+    /// Index operations recorded since start (exact).
+    pub total_indexes: u64,
+    /// Operations of every kind since start (exact).
+    pub total_operations: u64,
+    /// Failed operations since start (exact).
+    pub errors: u64,
+    /// Samples that were zero or above the histogram's highest value (recorded clamped).
+    pub clamped: u64,
+    /// The time the window covers.
+    pub window: Duration,
+    /// Operations in the window (exact).
+    pub window_operations: u64,
+    /// Exact mean latency over the window, all kinds.
+    pub mean: Duration,
+    /// Latency quantiles over the window, all kinds.
+    pub latency: Quantiles,
+    /// Standard deviation of latency over the window, all kinds (to the histogram's precision).
+    pub latency_stdev: Duration,
+    /// Intervals the rolling window keeps (its configured length).
+    pub window_intervals: usize,
+    /// Queries per second over the window.
+    pub queries_per_second: f64,
+    /// Index operations per second over the window.
+    pub indexes_per_second: f64,
+    /// Operations of every kind per second over the window.
+    pub operations_per_second: f64,
+    /// Failed operations over all operations, in the window.
+    pub error_rate: f64,
+    /// The fraction of latency samples recorded (counts are exact regardless).
+    pub sample_fraction: f64,
+    /// When the last sample was collected (at the tick's resolution); `None` before the first.
+    pub last_sample_at: Option<DateTime<Utc>>,
+    /// Per operation kind.
+    pub kinds: Vec<KindStats>,
+}
+
+/// One kind's cumulative figures for exposition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindExposition {
+    /// The kind's name.
+    pub kind: String,
+    /// Operations since start (exact).
+    pub count: u64,
+    /// Sum of their latencies, seconds (exact).
+    pub sum_seconds: f64,
+    /// Failed operations since start.
+    pub errors: u64,
+    /// Clamped samples since start.
+    pub clamped: u64,
+    /// Operations at or below each of [`EXPORT_BUCKETS`], cumulative.
+    pub cumulative_buckets: [u64; EXPORT_BUCKETS.len()],
+}
+
+/// A monitor's figures for exposition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exposition {
+    /// The monitor.
+    pub monitor: String,
+    /// Per kind (query and index always, others once used).
+    pub kinds: Vec<KindExposition>,
+}

@@ -1,0 +1,491 @@
+//! [`MonitorStore`]: everything a monitor has collected, outliving restarts of its actor.
+//!
+//! On every tick the actor collects each thread's new samples into an interval (sparse buckets),
+//! keeps the last `window` intervals for recent statistics and exact cumulative totals.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+use tokio::time::Instant;
+
+use crate::memory::Footprint;
+use crate::monitor::config::MonitoringConfig;
+use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_KINDS};
+use crate::monitor::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
+use crate::monitor::EXPORT_BUCKETS;
+
+/// The cheap, thread-safe recording side of one monitor.
+#[derive(Clone)]
+pub struct Recorder {
+    recorders: Arc<Recorders>,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("id", &self.recorders.id)
+            .finish()
+    }
+}
+
+impl Recorder {
+    /// Records one operation of `kind` that took `latency`. Never blocks, never allocates after this
+    /// thread's first sample of `kind`, never panics.
+    #[inline]
+    pub fn record(&self, kind: OpKind, latency: Duration) {
+        self.recorders.record(kind, latency);
+    }
+
+    /// Counts one failed operation of `kind`.
+    pub fn record_error(&self, kind: OpKind) {
+        self.recorders.record_error(kind);
+    }
+
+    /// The kind named `name`, registered on first use; `None` once all 16 kinds are taken.
+    pub fn kind(&self, name: &str) -> Option<OpKind> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return Some(OpKind(i as u8));
+        }
+        if names.len() >= MAX_KINDS {
+            return None;
+        }
+        names.push(name.to_owned());
+        Some(OpKind((names.len() - 1) as u8))
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct KindSnapshot {
+    count: u64,
+    sum: u64,
+    errors: u64,
+    clamped: u64,
+    hist: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct IntervalKind {
+    count: u64,
+    sum: u64,
+    errors: u64,
+    /// Non-zero buckets: (cell index, samples).
+    buckets: Vec<(u32, u64)>,
+}
+
+#[derive(Clone, Debug)]
+struct Interval {
+    duration: Duration,
+    kinds: [IntervalKind; MAX_KINDS],
+}
+
+impl Interval {
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .kinds
+                .iter()
+                .map(|k| k.buckets.capacity() * std::mem::size_of::<(u32, u64)>())
+                .sum::<usize>()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    count: u64,
+    sum: u64,
+    errors: u64,
+    clamped: u64,
+    max: u64,
+}
+
+/// The collector's last reading of each kind of one slot.
+type SlotSnapshot = Box<[Option<KindSnapshot>; MAX_KINDS]>;
+
+struct StoreState {
+    snapshots: Vec<(Arc<Slot>, SlotSnapshot)>,
+    window: VecDeque<Interval>,
+    window_len: usize,
+    tick: Duration,
+    totals: [Totals; MAX_KINDS],
+    /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor.
+    export: [[u64; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
+    last_collect: Option<Instant>,
+    last_sample_at: Option<DateTime<Utc>>,
+    scratch: Histogram<u64>,
+    all: Histogram<u64>,
+}
+
+/// Everything a monitor has collected; outlives restarts of its actor.
+pub struct MonitorStore {
+    name: String,
+    recorder: Recorder,
+    state: Mutex<StoreState>,
+}
+
+impl MonitorStore {
+    /// A store for monitor `name`, collecting as `config` says.
+    pub fn new(name: impl Into<String>, config: &MonitoringConfig) -> Result<Arc<Self>, String> {
+        let layout = config.histogram.layout()?;
+        let scratch = layout.histogram();
+        let all = layout.histogram();
+        let names = vec!["query".to_owned(), "index".to_owned()];
+        Ok(Arc::new(MonitorStore {
+            state: Mutex::new(StoreState {
+                snapshots: Vec::new(),
+                window: VecDeque::new(),
+                window_len: config.window.max(1),
+                tick: config.tick,
+                totals: [Totals::default(); MAX_KINDS],
+                export: [[0; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
+                last_collect: None,
+                last_sample_at: None,
+                scratch,
+                all,
+            }),
+            name: name.into(),
+            recorder: Recorder {
+                recorders: Recorders::new(layout),
+                names: Arc::new(Mutex::new(names)),
+            },
+        }))
+    }
+
+    /// The recording side.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Records one latency sample in `every` from now on (1 = all); counts stay exact.
+    pub(crate) fn set_sample_every(&self, every: u32) {
+        self.recorder
+            .recorders
+            .sample_every
+            .store(every.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The monitor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How often the monitor collects.
+    pub fn tick(&self) -> Duration {
+        self.lock().tick
+    }
+
+    /// Takes a reloaded configuration: the tick and window length apply at once (the actor re-arms
+    /// its timer on [`crate::monitor::Reconfigure`]); histogram bounds only to monitors created after.
+    pub fn reconfigure(&self, config: &MonitoringConfig) {
+        self.lock().tick = config.tick;
+        self.set_window(config.window);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StoreState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves every sample recorded since the last collection into a new interval.
+    pub fn collect(&self) {
+        let now = Instant::now();
+        let recorders = &self.recorder.recorders;
+        let layout = &recorders.layout;
+        let slots = recorders.snapshot_slots();
+        let mut st = self.lock();
+        let duration = st
+            .last_collect
+            .map_or(Duration::ZERO, |t| now.duration_since(t));
+        st.last_collect = Some(now);
+        let mut interval = Interval {
+            duration,
+            kinds: Default::default(),
+        };
+        for slot in slots {
+            let pos = match st.snapshots.iter().position(|(s, _)| Arc::ptr_eq(s, &slot)) {
+                Some(p) => p,
+                None => {
+                    st.snapshots.push((slot.clone(), Box::default()));
+                    st.snapshots.len() - 1
+                }
+            };
+            for k in 0..MAX_KINDS {
+                let Some(cells) = slot.kinds[k].get() else {
+                    continue;
+                };
+                let snap = st.snapshots[pos].1[k].get_or_insert_with(|| KindSnapshot {
+                    hist: vec![0; layout.len()],
+                    ..KindSnapshot::default()
+                });
+                let out = &mut interval.kinds[k];
+                let load =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                let (count, sum, errors, clamped) = (
+                    load(&cells.count),
+                    load(&cells.sum),
+                    load(&cells.errors),
+                    load(&cells.clamped),
+                );
+                out.count += count.wrapping_sub(snap.count);
+                out.sum = out.sum.wrapping_add(sum.wrapping_sub(snap.sum));
+                out.errors += errors.wrapping_sub(snap.errors);
+                let clamped_delta = clamped.wrapping_sub(snap.clamped);
+                (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
+                for (i, cell) in cells.hist.iter().enumerate() {
+                    let c = load(cell);
+                    if c != snap.hist[i] {
+                        out.buckets.push((i as u32, c.wrapping_sub(snap.hist[i])));
+                        snap.hist[i] = c;
+                    }
+                }
+                let max = load(&cells.max);
+                let totals = &mut st.totals[k];
+                totals.clamped += clamped_delta;
+                totals.max = totals.max.max(max);
+            }
+        }
+        let scale = u64::from(
+            recorders
+                .sample_every
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
+        );
+        let mut any = false;
+        for (k, kind) in interval.kinds.iter_mut().enumerate() {
+            for &(i, n) in &kind.buckets {
+                let seconds = layout.value(i as usize) as f64 * 1e-9;
+                let b = EXPORT_BUCKETS
+                    .iter()
+                    .position(|&le| seconds <= le)
+                    .unwrap_or(EXPORT_BUCKETS.len());
+                st.export[k][b] += n * scale;
+            }
+            if kind.buckets.len() > 1 {
+                kind.buckets.sort_unstable_by_key(|b| b.0);
+                kind.buckets.dedup_by(|b, a| {
+                    if a.0 == b.0 {
+                        a.1 += b.1;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            kind.buckets.shrink_to_fit();
+            let totals = &mut st.totals[k];
+            totals.count += kind.count;
+            totals.sum = totals.sum.wrapping_add(kind.sum);
+            totals.errors += kind.errors;
+            any |= kind.count > 0 || kind.errors > 0;
+        }
+        if any {
+            st.last_sample_at = Some(Utc::now());
+        }
+        if !duration.is_zero() || any {
+            st.window.push_back(interval);
+        }
+        let keep = st.window_len;
+        while st.window.len() > keep {
+            st.window.pop_front();
+        }
+    }
+
+    /// Statistics over the rolling window, with exact totals.
+    pub fn stats(&self) -> PerformanceStats {
+        let layout = &self.recorder.recorders.layout;
+        let names = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let sample_every = self
+            .recorder
+            .recorders
+            .sample_every
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut st = self.lock();
+        let st = &mut *st;
+        let window: Duration = st.window.iter().map(|i| i.duration).sum();
+        let secs = window.as_secs_f64();
+        let per_second = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        st.all.reset();
+        let mut kinds = Vec::new();
+        let (mut w_count, mut w_sum, mut w_errors) = (0u64, 0u64, 0u64);
+        for (k, name) in names.iter().enumerate() {
+            st.scratch.reset();
+            let (mut count, mut sum, mut errors) = (0u64, 0u64, 0u64);
+            for interval in &st.window {
+                let kind = &interval.kinds[k];
+                count += kind.count;
+                sum = sum.wrapping_add(kind.sum);
+                errors += kind.errors;
+                for &(i, n) in &kind.buckets {
+                    let v = layout.value(i as usize);
+                    st.scratch.saturating_record_n(v, n);
+                    st.all.saturating_record_n(v, n);
+                }
+            }
+            w_count += count;
+            w_sum = w_sum.wrapping_add(sum);
+            w_errors += errors;
+            let totals = st.totals[k];
+            if totals.count == 0 && totals.errors == 0 && k > 1 {
+                continue;
+            }
+            kinds.push(KindStats {
+                kind: name.clone(),
+                total: totals.count,
+                errors: totals.errors,
+                window_count: count,
+                per_second: per_second(count),
+                mean: mean(sum, count),
+                latency: Quantiles::of(&st.scratch),
+                lifetime_mean: mean(totals.sum, totals.count),
+                lifetime_max: Duration::from_nanos(totals.max),
+            });
+        }
+        let totals = |k: usize| st.totals[k];
+        PerformanceStats {
+            monitor: self.name.clone(),
+            total_queries: totals(0).count,
+            total_indexes: totals(1).count,
+            total_operations: st.totals.iter().map(|t| t.count).sum(),
+            errors: st.totals.iter().map(|t| t.errors).sum(),
+            clamped: st.totals.iter().map(|t| t.clamped).sum(),
+            window,
+            window_operations: w_count,
+            mean: mean(w_sum, w_count),
+            latency: Quantiles::of(&st.all),
+            latency_stdev: if st.all.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(st.all.stdev() as u64)
+            },
+            window_intervals: st.window_len,
+            queries_per_second: kinds
+                .iter()
+                .find(|k| k.kind == "query")
+                .map_or(0.0, |k| k.per_second),
+            indexes_per_second: kinds
+                .iter()
+                .find(|k| k.kind == "index")
+                .map_or(0.0, |k| k.per_second),
+            operations_per_second: per_second(w_count),
+            error_rate: if w_count + w_errors > 0 {
+                w_errors as f64 / (w_count + w_errors) as f64
+            } else {
+                0.0
+            },
+            sample_fraction: 1.0 / f64::from(sample_every.max(1)),
+            last_sample_at: st.last_sample_at,
+            kinds,
+        }
+    }
+
+    /// Cumulative counters and fixed buckets for Prometheus exposition (no quantile work).
+    pub fn exposition(&self) -> Exposition {
+        let names = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let st = self.lock();
+        let kinds = names
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0 || *k < 2)
+            .map(|(k, kind)| {
+                let t = st.totals[k];
+                let mut cumulative = [0u64; EXPORT_BUCKETS.len()];
+                let mut running = 0u64;
+                for (b, slot) in cumulative.iter_mut().enumerate() {
+                    running += st.export[k][b];
+                    // Sampled buckets are scaled estimates; never above the exact count.
+                    *slot = running.min(t.count);
+                }
+                KindExposition {
+                    kind,
+                    count: t.count,
+                    sum_seconds: t.sum as f64 * 1e-9,
+                    errors: t.errors,
+                    clamped: t.clamped,
+                    cumulative_buckets: cumulative,
+                }
+            })
+            .collect();
+        Exposition {
+            monitor: self.name.clone(),
+            kinds,
+        }
+    }
+
+    /// Bytes this monitor really holds: every thread's cells, the collector's snapshots, the window.
+    pub fn footprint(&self) -> Footprint {
+        let slots = self.recorder.recorders.snapshot_slots();
+        let recorder_bytes: usize = slots.iter().map(|s| s.bytes()).sum();
+        let st = self.lock();
+        let snapshot_bytes: usize = st
+            .snapshots
+            .iter()
+            .map(|(_, k)| {
+                std::mem::size_of_val(&**k)
+                    + k.iter()
+                        .flatten()
+                        .map(|s| s.hist.capacity() * 8)
+                        .sum::<usize>()
+            })
+            .sum();
+        let window_bytes: usize = st.window.iter().map(Interval::bytes).sum::<usize>()
+            + (st.window.capacity() - st.window.len()) * std::mem::size_of::<Interval>();
+        let scratch_bytes = 2 * self.recorder.recorders.layout.bytes();
+        Footprint {
+            component: self.name.clone(),
+            bytes: recorder_bytes + snapshot_bytes + window_bytes + scratch_bytes,
+            recorder_bytes,
+            history_bytes: window_bytes,
+            threads: slots.len() - 1,
+        }
+    }
+
+    /// Starts the first interval now, unless collection has already begun.
+    pub(crate) fn begin(&self) {
+        let mut st = self.lock();
+        if st.last_collect.is_none() {
+            st.last_collect = Some(Instant::now());
+        }
+    }
+
+    pub(crate) fn set_window(&self, intervals: usize) -> usize {
+        let mut st = self.lock();
+        let previous = st.window_len;
+        st.window_len = intervals.max(1);
+        while st.window.len() > st.window_len {
+            st.window.pop_front();
+        }
+        previous
+    }
+
+    pub(crate) fn trim(&self, keep: usize) -> usize {
+        let before = self.footprint().bytes;
+        {
+            let mut st = self.lock();
+            let keep = keep.max(1);
+            while st.window.len() > keep {
+                st.window.pop_front();
+            }
+            st.window.shrink_to_fit();
+            // Snapshots of slots whose thread exited and that nobody claimed are still needed for
+            // deltas if the slot is reused, so they stay.
+        }
+        before.saturating_sub(self.footprint().bytes)
+    }
+}
+
+fn mean(sum: u64, count: u64) -> Duration {
+    Duration::from_nanos(sum.checked_div(count).unwrap_or(0))
+}

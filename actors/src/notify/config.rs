@@ -1,0 +1,495 @@
+//! The `alerting.channels` section: which channels deliver notifications, where to, and with which
+//! retries, deadline and circuit breaker; and how each enabled channel's notifier is built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "http-notify")]
+use super::{AlertmanagerTransport, WebhookFormat, WebhookTransport};
+use super::{ChannelCounters, LogTransport, NotifierActor, Transport};
+#[cfg(feature = "email")]
+use super::{EmailSettings, EmailTransport};
+use crate::kernel::duration_serde;
+use crate::kernel::validation::{Validation, A_DAY, MAX_CAPACITY};
+
+/// A secret: given in the file, or read from an environment variable when used. Never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Secret {
+    /// The value itself.
+    Value(String),
+    /// The name of the environment variable holding it.
+    Env(String),
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Secret(<redacted>)"),
+            Secret::Env(name) => write!(f, "Secret(env {name})"),
+        }
+    }
+}
+
+impl Secret {
+    /// The secret's value.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+        }
+    }
+}
+
+/// The log channel: every notification as a `tracing` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogChannel {
+    /// Whether alerts are logged (WARN when firing, INFO when resolved).
+    pub enabled: bool,
+}
+
+impl Default for LogChannel {
+    fn default() -> Self {
+        LogChannel { enabled: true }
+    }
+}
+
+/// A generic webhook, sent Alertmanager's webhook payload (version 4).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookChannel {
+    /// Whether notifications are posted to it.
+    pub enabled: bool,
+    /// The URL notifications are POSTed to; best read from the environment, `Env("HOOK_URL")`.
+    pub url: Option<Secret>,
+}
+
+/// A Slack incoming webhook.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackChannel {
+    /// Whether notifications are posted to Slack.
+    pub enabled: bool,
+    /// The incoming-webhook URL Slack gave; best read from the environment.
+    pub webhook_url: Option<Secret>,
+    /// Posts to this channel instead of the webhook's own (`#alerts`).
+    pub channel: Option<String>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on the same host).
+    #[default]
+    None,
+    /// STARTTLS upgrade (port 587).
+    Starttls,
+    /// TLS from the start (port 465).
+    Tls,
+}
+
+/// Email over SMTP: one plain-text message per notification to every recipient.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailChannel {
+    /// Whether notifications are mailed.
+    pub enabled: bool,
+    /// The SMTP server's host name or address.
+    pub smtp_host: String,
+    /// The SMTP server's port (25 for a local relay, 587 with STARTTLS, 465 with TLS).
+    pub smtp_port: u16,
+    /// `none` (a local relay), `starttls` or `tls`.
+    pub security: SmtpSecurity,
+    /// The SMTP user name, when the server wants a login.
+    pub username: Option<Secret>,
+    /// The SMTP password; best read from the environment.
+    pub password: Option<Secret>,
+    /// The sender address.
+    pub from: String,
+    /// Who receives the notifications.
+    pub recipients: Vec<String>,
+}
+
+impl Default for EmailChannel {
+    fn default() -> Self {
+        EmailChannel {
+            enabled: false,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "watchkeeper@localhost".into(),
+            recipients: Vec::new(),
+        }
+    }
+}
+
+/// Alertmanager's v2 API: alerts themselves rather than grouped notifications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertmanagerChannel {
+    /// Whether alerts are sent to Alertmanager.
+    pub enabled: bool,
+    /// Its base URL, e.g. `http://127.0.0.1:9093`.
+    pub url: Option<String>,
+    /// Firing alerts are sent again this often; each carries an end four intervals ahead, so an
+    /// Alertmanager that stops hearing of an alert resolves it by itself.
+    #[serde(with = "duration_serde")]
+    pub resend_interval: Duration,
+}
+
+impl Default for AlertmanagerChannel {
+    fn default() -> Self {
+        AlertmanagerChannel {
+            enabled: false,
+            url: None,
+            resend_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Retries, deadline and circuit breaker of a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// First retry delay (doubles each time; `Retry-After` is honoured).
+    #[serde(with = "duration_serde")]
+    pub backoff_min: Duration,
+    /// Largest retry delay.
+    #[serde(with = "duration_serde")]
+    pub backoff_max: Duration,
+    /// How long one attempt may take.
+    #[serde(with = "duration_serde")]
+    pub attempt_timeout: Duration,
+    /// A notification not delivered within this is recorded as failed.
+    #[serde(with = "duration_serde")]
+    pub deadline: Duration,
+    /// Consecutive failures that open the channel's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one trial delivery.
+    #[serde(with = "duration_serde")]
+    pub breaker_reset: Duration,
+    /// Notifications each channel's outbox holds.
+    pub outbox_capacity: usize,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            retries: 3,
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(300),
+            breaker_failures: 5,
+            breaker_reset: Duration::from_secs(60),
+            outbox_capacity: 256,
+        }
+    }
+}
+
+/// Notification channels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Retries, deadline and circuit breaker, for every channel.
+    pub delivery: DeliveryPolicy,
+    /// The log.
+    pub log: LogChannel,
+    /// A generic webhook.
+    pub webhook: WebhookChannel,
+    /// Slack.
+    pub slack: SlackChannel,
+    /// Email.
+    pub email: EmailChannel,
+    /// Alertmanager.
+    pub alertmanager: AlertmanagerChannel,
+}
+
+/// The name of the Alertmanager channel, which receives raw alert states rather than groups.
+pub const ALERTMANAGER_CHANNEL: &str = "alertmanager";
+
+/// Everything one enabled channel's notifier is built from; equal definitions build equal notifiers,
+/// so a reload restarts only the channels whose definition changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChannelDef {
+    /// The log.
+    Log(DeliveryPolicy),
+    /// A generic webhook.
+    Webhook(WebhookChannel, DeliveryPolicy),
+    /// Slack.
+    Slack(SlackChannel, DeliveryPolicy),
+    /// Email.
+    Email(EmailChannel, DeliveryPolicy),
+    /// Alertmanager.
+    Alertmanager(AlertmanagerChannel, DeliveryPolicy),
+}
+
+/// Builds a channel's notifier, at start and at every restart.
+pub type NotifierFactory = Arc<dyn Fn() -> NotifierActor + Send + Sync>;
+
+#[cfg(any(feature = "http-notify", feature = "email"))]
+fn secret(field: &str, s: &Option<Secret>) -> Result<String, String> {
+    match s {
+        Some(s) => s.resolve().map_err(|e| format!("{field}: {e}")),
+        None => Err(format!("{field} is not set")),
+    }
+}
+
+impl ChannelDef {
+    /// The delivery policy.
+    pub fn policy(&self) -> &DeliveryPolicy {
+        match self {
+            ChannelDef::Log(p)
+            | ChannelDef::Webhook(_, p)
+            | ChannelDef::Slack(_, p)
+            | ChannelDef::Email(_, p)
+            | ChannelDef::Alertmanager(_, p) => p,
+        }
+    }
+
+    /// The notifier's factory, with secrets resolved now (an unset variable is an error naming
+    /// its field). The transport itself is built inside the factory, on the notifier's thread.
+    pub fn factory(
+        &self,
+        name: &'static str,
+        counters: Arc<ChannelCounters>,
+    ) -> Result<NotifierFactory, String> {
+        let policy = self.policy().clone();
+        let transport: Box<dyn Fn() -> Box<dyn Transport> + Send + Sync> = match self {
+            ChannelDef::Log(_) => Box::new(|| Box::new(LogTransport)),
+            #[cfg(feature = "http-notify")]
+            ChannelDef::Webhook(w, _) => {
+                let url = secret("alerting.channels.webhook.url", &w.url)?;
+                Box::new(move || {
+                    Box::new(WebhookTransport::new(
+                        "webhook",
+                        url.clone(),
+                        WebhookFormat::Alertmanager,
+                        None,
+                    ))
+                })
+            }
+            #[cfg(feature = "http-notify")]
+            ChannelDef::Slack(s, _) => {
+                let url = secret("alerting.channels.slack.webhook_url", &s.webhook_url)?;
+                let channel = s.channel.clone();
+                Box::new(move || {
+                    Box::new(WebhookTransport::new(
+                        "slack",
+                        url.clone(),
+                        WebhookFormat::Slack {
+                            channel_override: channel.is_some(),
+                        },
+                        channel.clone(),
+                    ))
+                })
+            }
+            #[cfg(feature = "email")]
+            ChannelDef::Email(e, _) => {
+                let credentials = match (&e.username, &e.password) {
+                    (Some(_), Some(_)) => Some((
+                        secret("alerting.channels.email.username", &e.username)?,
+                        secret("alerting.channels.email.password", &e.password)?,
+                    )),
+                    _ => None,
+                };
+                let settings = EmailSettings {
+                    host: e.smtp_host.clone(),
+                    port: e.smtp_port,
+                    security: e.security,
+                    credentials,
+                    from: e.from.clone(),
+                    to: e.recipients.clone(),
+                };
+                Box::new(move || Box::new(EmailTransport::new(settings.clone())))
+            }
+            #[cfg(feature = "http-notify")]
+            ChannelDef::Alertmanager(a, _) => {
+                let url = a
+                    .url
+                    .clone()
+                    .ok_or("alerting.channels.alertmanager.url is not set")?;
+                let ttl = a.resend_interval * 4;
+                Box::new(move || Box::new(AlertmanagerTransport::new(&url, ttl)))
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(format!(
+                    "channel `{name}` is not built into this binary (enable its cargo feature)"
+                ))
+            }
+        };
+        Ok(Arc::new(move || {
+            NotifierActor::new(name, transport(), policy.clone(), counters.clone())
+        }))
+    }
+}
+
+impl ChannelsConfig {
+    /// Names of the enabled channels.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        self.definitions().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Every enabled channel with what its notifier is built from.
+    pub fn definitions(&self) -> Vec<(&'static str, ChannelDef)> {
+        let p = &self.delivery;
+        let mut out = Vec::new();
+        if self.log.enabled {
+            out.push(("log", ChannelDef::Log(p.clone())));
+        }
+        if self.webhook.enabled {
+            out.push((
+                "webhook",
+                ChannelDef::Webhook(self.webhook.clone(), p.clone()),
+            ));
+        }
+        if self.slack.enabled {
+            out.push(("slack", ChannelDef::Slack(self.slack.clone(), p.clone())));
+        }
+        if self.email.enabled {
+            out.push(("email", ChannelDef::Email(self.email.clone(), p.clone())));
+        }
+        if self.alertmanager.enabled {
+            out.push((
+                ALERTMANAGER_CHANNEL,
+                ChannelDef::Alertmanager(self.alertmanager.clone(), p.clone()),
+            ));
+        }
+        out
+    }
+
+    /// The Alertmanager channel's re-send interval, when that channel is enabled.
+    pub fn alertmanager_resend(&self) -> Option<Duration> {
+        self.alertmanager
+            .enabled
+            .then_some(self.alertmanager.resend_interval)
+    }
+
+    /// Checks the section; field paths are relative to it.
+    pub fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        let d = &self.delivery;
+        for (field, value) in [
+            ("delivery.backoff_min", d.backoff_min),
+            ("delivery.backoff_max", d.backoff_max),
+            ("delivery.attempt_timeout", d.attempt_timeout),
+            ("delivery.deadline", d.deadline),
+            ("delivery.breaker_reset", d.breaker_reset),
+            (
+                "alertmanager.resend_interval",
+                self.alertmanager.resend_interval,
+            ),
+        ] {
+            v.duration(field, value, A_DAY);
+        }
+        if d.backoff_min > d.backoff_max {
+            v.error("delivery.backoff_min", "must not exceed backoff_max");
+        }
+        if d.retries > 100 {
+            v.error(
+                "delivery.retries",
+                format!("{} retries is above the limit of 100", d.retries),
+            );
+        }
+        v.count(
+            "delivery.breaker_failures",
+            u64::from(d.breaker_failures),
+            10_000,
+        );
+        v.count(
+            "delivery.outbox_capacity",
+            d.outbox_capacity as u64,
+            MAX_CAPACITY,
+        );
+        if self.email.enabled {
+            if self.email.recipients.is_empty() {
+                v.error("email.recipients", "email is enabled without recipients");
+            }
+            for (i, r) in self.email.recipients.iter().enumerate() {
+                if !valid_email(r) {
+                    v.error(
+                        format!("email.recipients[{i}]"),
+                        format!("`{r}` is not an email address"),
+                    );
+                }
+            }
+            if !valid_email(&self.email.from) {
+                v.error(
+                    "email.from",
+                    format!("`{}` is not an email address", self.email.from),
+                );
+            }
+            if self.email.username.is_some() != self.email.password.is_some() {
+                v.error("email.password", "a login needs both username and password");
+            }
+        }
+        if self.slack.enabled && self.slack.webhook_url.is_none() {
+            v.error(
+                "slack.webhook_url",
+                "Slack is enabled without a webhook URL",
+            );
+        }
+        if self.webhook.enabled && self.webhook.url.is_none() {
+            v.error("webhook.url", "the webhook is enabled without a URL");
+        }
+        for (field, secret) in [
+            ("webhook.url", &self.webhook.url),
+            ("slack.webhook_url", &self.slack.webhook_url),
+        ] {
+            if let Some(Secret::Value(url)) = secret {
+                if !valid_http_url(url) {
+                    v.error(field, "not an http(s) URL");
+                }
+            }
+        }
+        if self.alertmanager.enabled {
+            match &self.alertmanager.url {
+                Some(url) if valid_http_url(url) => {}
+                _ => v.error(
+                    "alertmanager.url",
+                    "Alertmanager is enabled without an http(s) URL",
+                ),
+            }
+        }
+        #[cfg(not(feature = "http-notify"))]
+        for (name, on) in [
+            ("webhook", self.webhook.enabled),
+            ("slack", self.slack.enabled),
+            ("alertmanager", self.alertmanager.enabled),
+        ] {
+            if on {
+                v.error(
+                    format!("{name}.enabled"),
+                    "built without the `http-notify` feature",
+                );
+            }
+        }
+        #[cfg(not(feature = "email"))]
+        if self.email.enabled {
+            v.error("email.enabled", "built without the `email` feature");
+        }
+        v
+    }
+}
+
+/// Whether `url` is an http(s) URL with a host.
+pub fn valid_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
+}
+
+fn valid_email(address: &str) -> bool {
+    matches!(address.split_once('@'), Some((user, host)) if !user.is_empty() && !host.is_empty() && !address.contains(char::is_whitespace))
+}

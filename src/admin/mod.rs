@@ -1,0 +1,136 @@
+//! The admin HTTP server (actix-web). Its whole surface:
+//!
+//! | method and path | answer |
+//! | --- | --- |
+//! | `GET /health/live` | 200 while the process answers; depends on nothing else |
+//! | `GET /health/ready` | 200 when every actor runs and the root has not escalated, else 503 |
+//! | `GET /health` | the health report, `application/health+json`, status pass/warn/fail; 200, or 503 on fail |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /alerts` | active alerts and silences (JSON) |
+//! | `POST /alerts/{fingerprint}/acknowledge` | `{"by": "ana"}` stops the alert's escalation; token required |
+//! | `POST /silences` | `{"matchers": [...], "ends_at": "...", ...}` adds a silence; token required |
+//! | `DELETE /silences/{id}` | removes a silence; token required |
+//! | `POST /monitors/{name}/sampling` | `{"fraction": 0.1}` sets a monitor's sampling; token required |
+//! | `POST /-/reload` | reads the configuration file again and applies it; 400 with the findings when it has errors; token required |
+//!
+//! Handlers live by what they serve: `health.rs` (health and metrics), `alerts.rs` (alerts and
+//! silences), `ops.rs` (sampling, reload), `auth.rs` (the token). It binds 127.0.0.1 unless
+//! configured otherwise. Every error is JSON (`{"error": "..."}`) with a 4xx
+//! status; bodies over 16 KiB are refused. Mutating endpoints refuse every request when no token is
+//! configured.
+
+mod alerts;
+mod auth;
+mod health;
+mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::json;
+
+use crate::error::Error;
+use crate::tree::ActorTree;
+
+const HEALTH_JSON: &str = "application/health+json";
+const BODY_LIMIT: usize = 16 * 1024;
+
+type State = web::Data<Arc<ActorTree>>;
+
+fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message.into() }))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    error(
+        actix_web::http::StatusCode::NOT_FOUND,
+        format!("no such endpoint: {} {}", req.method(), req.path()),
+    )
+}
+
+/// Starts the server on the current actix system; returns its handle and the address it listens on.
+pub(crate) fn start(tree: Arc<ActorTree>) -> Result<(ServerHandle, SocketAddr), Error> {
+    let config = tree.config.get();
+    let d = &config.deployment;
+    let ip: std::net::IpAddr = d.bind_address.parse().map_err(|_| {
+        Error::Start(format!(
+            "admin server: `{}` is not an IP address",
+            d.bind_address
+        ))
+    })?;
+    let port = d.health_check_port;
+    let data = web::Data::new(tree);
+    let server = HttpServer::new(move || {
+        let json = web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|err, _| {
+                let status = match &err {
+                    actix_web::error::JsonPayloadError::Overflow { .. }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                    }
+                    actix_web::error::JsonPayloadError::ContentType => {
+                        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+                    }
+                    _ => actix_web::http::StatusCode::BAD_REQUEST,
+                };
+                let message = err.to_string();
+                actix_web::error::InternalError::from_response(err, error(status, message)).into()
+            });
+        let path = web::PathConfig::default().error_handler(|err, _| {
+            let message = err.to_string();
+            actix_web::error::InternalError::from_response(
+                err,
+                error(actix_web::http::StatusCode::BAD_REQUEST, message),
+            )
+            .into()
+        });
+        App::new()
+            .app_data(data.clone())
+            .app_data(json)
+            .app_data(path)
+            .app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .route("/health/live", web::get().to(health::live))
+            .route("/health/ready", web::get().to(health::ready))
+            .route("/health", web::get().to(health::health_report))
+            .route("/metrics", web::get().to(health::metrics))
+            .route("/alerts", web::get().to(alerts::alerts))
+            .route(
+                "/alerts/{fingerprint}/acknowledge",
+                web::post().to(alerts::acknowledge),
+            )
+            .route("/silences", web::post().to(alerts::add_silence))
+            .route("/silences/{id}", web::delete().to(alerts::remove_silence))
+            .route("/monitors/{name}/sampling", web::post().to(ops::set_sampling))
+            .route("/-/reload", web::post().to(ops::reload))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind((ip, port))
+    .map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another process, or another runtime in this one, has it; deployment.health_check_port: 0 picks a free port)"
+        } else {
+            ""
+        };
+        Error::Start(format!("admin server: cannot listen on {ip}:{port}: {e}{hint}"))
+    })?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Start("the admin server bound no address".into()))?;
+    let server = server.run();
+    let handle = server.handle();
+    actix::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "Admin server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, "Admin server listening");
+    Ok((handle, addr))
+}

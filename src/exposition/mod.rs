@@ -1,0 +1,343 @@
+//! Prometheus text exposition of the runtime: every monitor's latency histograms and counters, and the
+//! runtime's own health (restarts, mailboxes, process resources, reloads, events).
+//!
+//! `snapshot.rs` gathers what one scrape shows (every actor asked with the ask timeout, at once);
+//! this file renders it.
+//!
+//! Every family is named once in [`FAMILIES`] with its type and help; base units (`_seconds`,
+//! `_bytes`), counters end in `_total`, histograms are cumulative `_bucket{le}` + `_sum` + `_count`.
+
+use std::fmt::Write as _;
+
+mod snapshot;
+
+use watchkeeper_actors::alerting::AlertingStatus;
+use watchkeeper_actors::monitor::{Exposition, KindExposition, EXPORT_BUCKETS};
+use watchkeeper_actors::process::ProcessReport;
+use watchkeeper_actors::{ChildStatus, SupervisorStatus};
+
+pub(crate) use self::snapshot::snapshot;
+use crate::tree::ReloadStatus;
+
+/// The exposition's Content-Type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const OPERATION_DURATION: &str = "watchkeeper_operation_duration_seconds";
+const OPERATION_ERRORS: &str = "watchkeeper_operation_errors_total";
+const CLAMPED: &str = "watchkeeper_clamped_samples_total";
+const RESTARTS: &str = "watchkeeper_actor_restarts_total";
+const ACTOR_UP: &str = "watchkeeper_actor_up";
+const MAILBOX_DEPTH: &str = "watchkeeper_mailbox_depth";
+const MAILBOX_HIGH_WATER: &str = "watchkeeper_mailbox_high_water";
+const MAILBOX_DROPS: &str = "watchkeeper_mailbox_dropped_messages_total";
+const ESCALATIONS: &str = "watchkeeper_supervisor_escalations_total";
+const RESIDENT: &str = "watchkeeper_process_resident_memory_bytes";
+const CPU: &str = "watchkeeper_process_cpu_seconds_total";
+const THREADS: &str = "watchkeeper_process_threads";
+const FDS: &str = "watchkeeper_process_open_fds";
+const UPTIME: &str = "watchkeeper_uptime_seconds";
+const NOTIFICATIONS: &str = "watchkeeper_notifications_total";
+const ALERTS: &str = "watchkeeper_alerts";
+const ALERTS_FIRED: &str = "watchkeeper_alerts_fired_total";
+const RATE_LIMITED: &str = "watchkeeper_notifications_rate_limited_total";
+const RULE_VALUE: &str = "watchkeeper_alert_rule_value";
+const RELOAD_OK: &str = "watchkeeper_config_last_reload_successful";
+const RELOAD_AT: &str = "watchkeeper_config_last_reload_success_timestamp_seconds";
+const EVENTS: &str = "watchkeeper_events_total";
+
+/// Every family the runtime exports: name, type, help.
+pub const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        OPERATION_DURATION,
+        "histogram",
+        "Latency of operations recorded by the host, by monitor and kind.",
+    ),
+    (
+        OPERATION_ERRORS,
+        "counter",
+        "Failed operations recorded by the host, by monitor and kind.",
+    ),
+    (
+        CLAMPED,
+        "counter",
+        "Latency samples that were zero or above the histogram range, recorded clamped.",
+    ),
+    (RESTARTS, "counter", "Restarts of each supervised actor."),
+    (
+        ACTOR_UP,
+        "gauge",
+        "1 while the actor is running, 0 while it restarts or after it stopped.",
+    ),
+    (
+        MAILBOX_DEPTH,
+        "gauge",
+        "Messages waiting in each actor's mailbox.",
+    ),
+    (
+        MAILBOX_HIGH_WATER,
+        "gauge",
+        "The largest depth each actor's mailbox has reached.",
+    ),
+    (
+        MAILBOX_DROPS,
+        "counter",
+        "Messages refused, dropped, evicted or undelivered, by actor, message kind and reason.",
+    ),
+    (
+        ESCALATIONS,
+        "counter",
+        "Times a supervisor exceeded its restart intensity.",
+    ),
+    (RESIDENT, "gauge", "Resident memory of the process."),
+    (
+        CPU,
+        "counter",
+        "CPU time used by the process, user and system.",
+    ),
+    (THREADS, "gauge", "Threads of the process."),
+    (FDS, "gauge", "Open file descriptors of the process."),
+    (UPTIME, "gauge", "Time since the runtime started."),
+    (
+        NOTIFICATIONS,
+        "counter",
+        "Notifications by channel and outcome (delivered, failed; retried counts attempts).",
+    ),
+    (
+        ALERTS,
+        "gauge",
+        "Alerts by state: firing, pending, silenced, inhibited.",
+    ),
+    (ALERTS_FIRED, "counter", "Alerts that started firing."),
+    (
+        RATE_LIMITED,
+        "counter",
+        "Notifications folded into summaries by the rate limit, by channel.",
+    ),
+    (
+        RULE_VALUE,
+        "gauge",
+        "What each alert rule last compared with its thresholds: the metric's value, a regression's effect size, an anomaly score or a trend's forecast.",
+    ),
+    (
+        RELOAD_OK,
+        "gauge",
+        "Whether the last configuration reload succeeded (1) or failed and changed nothing (0).",
+    ),
+    (
+        RELOAD_AT,
+        "gauge",
+        "When the configuration in force was applied: the start or the last successful reload.",
+    ),
+    (
+        EVENTS,
+        "counter",
+        "Events of the runtime's subsystems by name: supervision, notifications, tuning, memory, alerts, reloads.",
+    ),
+];
+
+/// Escapes a label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str) {
+    if let Some((_, kind, help)) = FAMILIES.iter().find(|(n, _, _)| *n == name) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+}
+
+fn float(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else if x.is_nan() {
+        "NaN".into()
+    } else if x > 0.0 {
+        "+Inf".into()
+    } else {
+        "-Inf".into()
+    }
+}
+
+/// What one scrape renders.
+pub(crate) struct Snapshot {
+    pub(crate) monitors: Vec<Exposition>,
+    pub(crate) supervision: Option<SupervisorStatus>,
+    pub(crate) process: Option<ProcessReport>,
+    pub(crate) uptime_seconds: f64,
+    pub(crate) alerting: Option<AlertingStatus>,
+    /// Per channel: delivered, failed, retried.
+    pub(crate) channels: Vec<(String, u64, u64, u64)>,
+    pub(crate) reload: ReloadStatus,
+    pub(crate) events: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Renders a scrape.
+pub(crate) fn render(s: &Snapshot) -> String {
+    let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
+    header(&mut out, OPERATION_DURATION);
+    for m in &s.monitors {
+        let monitor = label(&m.monitor);
+        for k in &m.kinds {
+            let kind = label(&k.kind);
+            for (le, n) in EXPORT_BUCKETS.iter().zip(k.cumulative_buckets) {
+                let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
+            let _ = writeln!(
+                out,
+                "{OPERATION_DURATION}_sum{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
+                float(k.sum_seconds)
+            );
+            let _ = writeln!(
+                out,
+                "{OPERATION_DURATION}_count{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
+                k.count
+            );
+        }
+    }
+    type Counter = fn(&KindExposition) -> u64;
+    let counters: [(&str, Counter); 2] =
+        [(OPERATION_ERRORS, |k| k.errors), (CLAMPED, |k| k.clamped)];
+    for (family, get) in counters {
+        header(&mut out, family);
+        for m in &s.monitors {
+            for k in &m.kinds {
+                let v = get(k);
+                let _ = writeln!(
+                    out,
+                    "{family}{{monitor=\"{}\",kind=\"{}\"}} {v}",
+                    label(&m.monitor),
+                    label(&k.kind)
+                );
+            }
+        }
+    }
+    if let Some(sup) = &s.supervision {
+        let children = sup.all_children();
+        // One sample per actor that has a value for the family.
+        let mut per_actor = |family: &str, value: &dyn Fn(&ChildStatus) -> Option<u64>| {
+            header(&mut out, family);
+            for c in &children {
+                if let Some(v) = value(c) {
+                    let _ = writeln!(out, "{family}{{actor=\"{}\"}} {v}", label(&c.name));
+                }
+            }
+        };
+        per_actor(RESTARTS, &|c| Some(u64::from(c.restarts)));
+        per_actor(ACTOR_UP, &|c| {
+            Some(u64::from(
+                c.state == watchkeeper_actors::ChildState::Running,
+            ))
+        });
+        per_actor(MAILBOX_DEPTH, &|c| {
+            c.mailbox.as_ref().map(|m| m.depth as u64)
+        });
+        per_actor(MAILBOX_HIGH_WATER, &|c| {
+            c.mailbox.as_ref().map(|m| m.high_water as u64)
+        });
+        header(&mut out, MAILBOX_DROPS);
+        for c in &children {
+            let Some(mb) = &c.mailbox else { continue };
+            for k in &mb.kinds {
+                for (reason, n) in [
+                    ("rejected", k.rejected),
+                    ("dropped_newest", k.dropped_newest),
+                    ("evicted_oldest", k.evicted_oldest),
+                    ("undelivered", k.undelivered),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "{MAILBOX_DROPS}{{actor=\"{}\",message=\"{}\",reason=\"{reason}\"}} {n}",
+                        label(&c.name),
+                        label(k.kind)
+                    );
+                }
+            }
+        }
+        header(&mut out, ESCALATIONS);
+        let _ = writeln!(
+            out,
+            "{ESCALATIONS}{{supervisor=\"{}\"}} {}",
+            label(&sup.name),
+            sup.escalations
+        );
+    }
+    if let Some(p) = &s.process {
+        let st = &p.stats;
+        for (family, value) in [
+            (RESIDENT, st.resident_bytes.map(|v| v as f64)),
+            (CPU, st.cpu_time.map(|d| d.as_secs_f64())),
+            (THREADS, st.threads.map(|v| v as f64)),
+            (FDS, st.open_fds.map(|v| v as f64)),
+        ] {
+            if let Some(v) = value {
+                header(&mut out, family);
+                let _ = writeln!(out, "{family} {}", float(v));
+            }
+        }
+    }
+    if !s.channels.is_empty() {
+        header(&mut out, NOTIFICATIONS);
+        for (channel, delivered, failed, retried) in &s.channels {
+            for (outcome, n) in [
+                ("delivered", delivered),
+                ("failed", failed),
+                ("retried", retried),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{NOTIFICATIONS}{{channel=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    label(channel)
+                );
+            }
+        }
+    }
+    if let Some(a) = &s.alerting {
+        header(&mut out, ALERTS);
+        for (state, n) in [
+            ("firing", a.active_alerts),
+            ("pending", a.pending_alerts),
+            ("silenced", a.silenced_alerts),
+            ("inhibited", a.inhibited_alerts),
+        ] {
+            let _ = writeln!(out, "{ALERTS}{{state=\"{state}\"}} {n}");
+        }
+        header(&mut out, ALERTS_FIRED);
+        let _ = writeln!(out, "{ALERTS_FIRED} {}", a.fired_total);
+        header(&mut out, RATE_LIMITED);
+        for (channel, _, _, _) in &s.channels {
+            let n = a.rate_limited.get(channel).copied().unwrap_or(0);
+            let _ = writeln!(out, "{RATE_LIMITED}{{channel=\"{}\"}} {n}", label(channel));
+        }
+        if !a.rule_values.is_empty() {
+            header(&mut out, RULE_VALUE);
+            for r in &a.rule_values {
+                let _ = writeln!(
+                    out,
+                    "{RULE_VALUE}{{rule=\"{}\",kind=\"{}\"}} {}",
+                    label(&r.rule),
+                    r.kind.label(),
+                    float(r.value)
+                );
+            }
+        }
+    }
+    header(&mut out, RELOAD_OK);
+    let _ = writeln!(out, "{RELOAD_OK} {}", u8::from(s.reload.successful));
+    header(&mut out, RELOAD_AT);
+    let _ = writeln!(
+        out,
+        "{RELOAD_AT} {}",
+        float(s.reload.last_success_at.timestamp_millis() as f64 / 1000.0)
+    );
+    header(&mut out, EVENTS);
+    for (event, n) in &s.events {
+        let _ = writeln!(out, "{EVENTS}{{event=\"{}\"}} {n}", label(event));
+    }
+    header(&mut out, UPTIME);
+    let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
+    out
+}

@@ -1,0 +1,152 @@
+//! [`ActorTree`]: the running actor tree as the runtime's parts reach it — the handles of every
+//! actor, the configuration in force, and the [`SystemLink`] that runs work on the actor thread.
+//!
+//! `Runtime` owns the threads and the public API; the admin server, the health report, exposition
+//! and monitor handles all work through this tree. `start.rs` builds it, `reload.rs` changes it.
+
+mod reload;
+mod start;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use watchkeeper_actors::alerting::{AlertingActor, AlertingConfig};
+use watchkeeper_actors::memory::{Components, MemoryConfig, MemoryManagerActor};
+use watchkeeper_actors::monitor::MonitorDirectory;
+use watchkeeper_actors::notify::{ChannelCounters, ChannelDef, NotifierDirectory};
+use watchkeeper_actors::process::ProcessMonitorActor;
+use watchkeeper_actors::tuner::{TunerActor, TuningConfig};
+use watchkeeper_actors::{ChildRef, EventBus, HostAlarm, Live, SupervisorRef};
+
+pub use self::reload::{ReloadReport, ReloadStatus};
+pub(crate) use self::start::start;
+use crate::config::Config;
+use crate::error::Error;
+use crate::monitor_handle::MonitorHandle;
+
+/// How the runtime's parts reach the actor system: its arbiter, and how long they wait for answers.
+#[derive(Clone)]
+pub(crate) struct SystemLink {
+    pub(crate) arbiter: actix::ArbiterHandle,
+    pub(crate) ask_timeout: Duration,
+}
+
+impl SystemLink {
+    /// Runs `fut` on the actor system and awaits its output from any executor.
+    pub(crate) async fn run<F>(&self, fut: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !self.arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        }) {
+            return Err(Error::Stopped);
+        }
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Runs `fut` on the actor system and blocks the calling thread up to `timeout` for its output.
+    pub(crate) fn run_blocking<F>(&self, fut: F, timeout: Duration) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !self.arbiter.spawn(async move {
+            let _ = tx.send(fut.await);
+        }) {
+            return Err(Error::Stopped);
+        }
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Error::Timeout(timeout),
+            mpsc::RecvTimeoutError::Disconnected => Error::Stopped,
+        })
+    }
+}
+
+/// One enabled channel: what its notifier was built from.
+pub(crate) struct Channel {
+    pub(crate) def: ChannelDef,
+}
+
+/// The running tree; see the module docs.
+pub(crate) struct ActorTree {
+    /// The whole configuration in force.
+    pub(crate) config: Live<Config>,
+    /// The sections actors read while they run.
+    pub(crate) alerting_config: Live<AlertingConfig>,
+    pub(crate) memory_config: Live<MemoryConfig>,
+    pub(crate) tuning_config: Live<TuningConfig>,
+    /// The file the configuration came from, which `/-/reload` and SIGHUP read again.
+    pub(crate) config_path: Option<PathBuf>,
+    pub(crate) link: SystemLink,
+    pub(crate) root: SupervisorRef,
+    pub(crate) alarm: Arc<HostAlarm>,
+    pub(crate) events: EventBus,
+    pub(crate) monitors: Mutex<BTreeMap<String, MonitorHandle>>,
+    /// Monitors by name, as the alerting actor and the tuner read them.
+    pub(crate) monitor_refs: MonitorDirectory,
+    /// What the memory manager measures and trims.
+    pub(crate) components: Components,
+    pub(crate) process: ChildRef<ProcessMonitorActor>,
+    pub(crate) alerting: ChildRef<AlertingActor>,
+    /// The nested supervisor of the notifiers.
+    pub(crate) notifiers: SupervisorRef,
+    /// Notifiers by channel, as the alerting actor sends to them.
+    pub(crate) channels: NotifierDirectory,
+    /// The enabled channels by name.
+    pub(crate) channel_defs: Mutex<BTreeMap<String, Channel>>,
+    /// Every channel's counters, kept when a reload removes the channel so they never go back.
+    pub(crate) channel_counters: Mutex<BTreeMap<String, Arc<ChannelCounters>>>,
+    pub(crate) tuner: ChildRef<TunerActor>,
+    pub(crate) memory: ChildRef<MemoryManagerActor>,
+    pub(crate) started: Instant,
+    pub(crate) reloads: Mutex<ReloadStatus>,
+    /// Serialises reloads: one applies at a time.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
+    pub(crate) system: actix::System,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ActorTree {
+    /// Every monitor handle, in name order.
+    pub(crate) fn handles(&self) -> Vec<MonitorHandle> {
+        locked(&self.monitors).values().cloned().collect()
+    }
+
+    /// The handle of monitor `name`, if it exists.
+    pub(crate) fn handle(&self, name: &str) -> Option<MonitorHandle> {
+        locked(&self.monitors).get(name).cloned()
+    }
+
+    /// Every enabled channel's name and counters, in name order.
+    pub(crate) fn channel_counters(&self) -> Vec<(String, Arc<ChannelCounters>)> {
+        let enabled: Vec<String> = locked(&self.channel_defs).keys().cloned().collect();
+        let counters = locked(&self.channel_counters);
+        enabled
+            .into_iter()
+            .filter_map(|n| counters.get(&n).map(|c| (n, c.clone())))
+            .collect()
+    }
+
+    /// The counters of `channel`, created on first use.
+    pub(crate) fn counters_of(&self, channel: &str) -> Arc<ChannelCounters> {
+        locked(&self.channel_counters)
+            .entry(channel.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// How the last reload went.
+    pub(crate) fn reload_status(&self) -> ReloadStatus {
+        locked(&self.reloads).clone()
+    }
+}

@@ -1,0 +1,252 @@
+//! Live reload: a new configuration is validated first and, only if it has no error, applied
+//! section by section to what is running, without restarting what did not change.
+//!
+//! | section | applied how |
+//! | --- | --- |
+//! | `monitoring` | tick and window of every monitor at once; new monitors in `monitors` started; `max_monitors` for later monitors; histogram bounds for monitors created from now on |
+//! | `alerting` | rules, grouping, escalation, rate limits at the next evaluation (an unchanged rule keeps its alerts; a removed rule's alerts resolve); channels whose definition changed restarted, removed ones stopped, new ones started |
+//! | `memory`, `tuning` | at once, their timers re-armed |
+//! | `supervisor` | needs a restart |
+//! | `deployment` | the token and `metrics_enabled` at once; the admin address, port and `admin_enabled` need a restart |
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use watchkeeper_actors::alerting::Reconfigured as AlertingReconfigured;
+use watchkeeper_actors::memory::Reconfigured as MemoryReconfigured;
+use watchkeeper_actors::monitor::Reconfigure;
+use watchkeeper_actors::tuner::Reconfigured as TunerReconfigured;
+use watchkeeper_actors::Event;
+
+use super::{locked, ActorTree};
+use crate::config::Config;
+use crate::error::Error;
+
+/// How reloads went, for `/metrics` and the health report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReloadStatus {
+    /// Whether the last reload (or the start) succeeded.
+    pub successful: bool,
+    /// When the configuration in force was applied (the start, or the last successful reload).
+    pub last_success_at: DateTime<Utc>,
+    /// Why the last reload failed, when it did.
+    pub last_error: Option<String>,
+    /// Successful reloads since start.
+    pub reloads: u64,
+    /// Failed reloads since start.
+    pub failures: u64,
+}
+
+impl ReloadStatus {
+    pub(crate) fn started() -> Self {
+        ReloadStatus {
+            successful: true,
+            last_success_at: Utc::now(),
+            last_error: None,
+            reloads: 0,
+            failures: 0,
+        }
+    }
+}
+
+/// What a successful reload changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// What was applied, one line each (`alerting: channel webhook started`).
+    pub applied: Vec<String>,
+    /// Changes that take effect only when the runtime is started again.
+    pub needs_restart: Vec<String>,
+}
+
+/// The configuration was reloaded.
+#[derive(Debug)]
+struct ConfigReloaded<'a>(&'a ReloadReport);
+
+impl Event for ConfigReloaded<'_> {
+    const NAME: &'static str = "config_reloaded";
+    fn log(&self) {
+        tracing::info!(applied = ?self.0.applied, needs_restart = ?self.0.needs_restart, "Configuration reloaded");
+    }
+}
+
+/// A reload was refused; nothing changed.
+#[derive(Debug)]
+struct ConfigReloadFailed<'a>(&'a Error);
+
+impl Event for ConfigReloadFailed<'_> {
+    const NAME: &'static str = "config_reload_failed";
+    fn log(&self) {
+        tracing::error!(error = %self.0, "Configuration reload failed; the running configuration is unchanged");
+    }
+}
+
+impl ActorTree {
+    /// Validates `new` and applies what changed; on any error nothing changes.
+    pub(crate) async fn reload(&self, new: Config) -> Result<ReloadReport, Error> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let result = self.apply(new).await;
+        let mut status = locked(&self.reloads);
+        match &result {
+            Ok(report) => {
+                status.successful = true;
+                status.last_success_at = Utc::now();
+                status.last_error = None;
+                status.reloads += 1;
+                self.events.record(ConfigReloaded(report));
+            }
+            Err(e) => {
+                status.successful = false;
+                status.last_error = Some(e.to_string());
+                status.failures += 1;
+                self.events.record(ConfigReloadFailed(e));
+            }
+        }
+        result
+    }
+
+    /// Reads the file the runtime was started from again and reloads it.
+    pub(crate) async fn reload_file(&self) -> Result<ReloadReport, Error> {
+        let Some(path) = &self.config_path else {
+            return Err(Error::Reload(
+                "the runtime was not started from a configuration file".into(),
+            ));
+        };
+        match Config::check_file(path) {
+            Ok((config, _)) => self.reload(config).await,
+            Err(e) => {
+                // Counted as a failed reload like any other.
+                let _one_at_a_time = self.reloading.lock().await;
+                let error = Error::Config(e);
+                let mut status = locked(&self.reloads);
+                status.successful = false;
+                status.last_error = Some(error.to_string());
+                status.failures += 1;
+                self.events.record(ConfigReloadFailed(&error));
+                Err(error)
+            }
+        }
+    }
+
+    async fn apply(&self, new: Config) -> Result<ReloadReport, Error> {
+        let validation = new.validate();
+        if validation.has_errors() {
+            return Err(Error::Invalid(validation));
+        }
+        let old = self.config.get();
+        let mut report = ReloadReport::default();
+        let wanted = if new.alerting.enabled {
+            new.alerting.channels.definitions()
+        } else {
+            Vec::new()
+        };
+        // Every secret of a channel to (re)start must resolve before anything changes.
+        {
+            let running = locked(&self.channel_defs);
+            for (name, def) in &wanted {
+                if running.get(*name).is_none_or(|c| c.def != *def) {
+                    def.factory(name, self.counters_of(name))
+                        .map_err(Error::Reload)?;
+                }
+            }
+        }
+        self.config.set(new.clone());
+
+        if old.monitoring != new.monitoring {
+            let monitoring = Arc::new(new.monitoring.clone());
+            for handle in self.handles() {
+                let _ = handle.actor().tell(Reconfigure(monitoring.clone()));
+            }
+            report
+                .applied
+                .push("monitoring: tick and window of every monitor".into());
+            if old.monitoring.histogram != new.monitoring.histogram {
+                report
+                    .needs_restart
+                    .push("monitoring.histogram: applies to monitors created from now on".into());
+            }
+            for name in &new.monitoring.monitors {
+                if self.handle(name).is_none() {
+                    match self.monitor(name) {
+                        Ok(_) => report
+                            .applied
+                            .push(format!("monitoring: monitor {name} started")),
+                        Err(e) => report
+                            .applied
+                            .push(format!("monitoring: monitor {name} not started: {e}")),
+                    }
+                }
+            }
+        }
+
+        if old.alerting != new.alerting {
+            self.alerting_config.set(new.alerting.clone());
+            let running: Vec<(String, bool)> = {
+                let defs = locked(&self.channel_defs);
+                defs.iter()
+                    .map(|(name, c)| {
+                        let keep = wanted
+                            .iter()
+                            .any(|(n, d)| *n == name.as_str() && *d == c.def);
+                        (name.clone(), keep)
+                    })
+                    .collect()
+            };
+            for (name, keep) in &running {
+                if !keep {
+                    self.notifiers.stop_child(name).await;
+                    self.channels.remove(name);
+                    locked(&self.channel_defs).remove(name);
+                    report
+                        .applied
+                        .push(format!("alerting: channel {name} stopped"));
+                }
+            }
+            for (name, def) in wanted {
+                if !running.iter().any(|(n, keep)| n.as_str() == name && *keep) {
+                    self.start_channel(name, def).map_err(Error::Reload)?;
+                    report
+                        .applied
+                        .push(format!("alerting: channel {name} started"));
+                }
+            }
+            let _ = self.alerting.tell(AlertingReconfigured);
+            report.applied.push("alerting: rules and routing".into());
+        }
+
+        if old.memory != new.memory {
+            self.memory_config.set(new.memory.clone());
+            let _ = self.memory.tell(MemoryReconfigured);
+            report.applied.push("memory".into());
+        }
+        if old.tuning != new.tuning {
+            self.tuning_config.set(new.tuning.clone());
+            let _ = self.tuner.tell(TunerReconfigured);
+            report.applied.push("tuning".into());
+        }
+        if old.supervisor != new.supervisor {
+            report
+                .needs_restart
+                .push("supervisor: strategy, intensity, backoff, mailboxes and timeouts".into());
+        }
+        let (a, b) = (&old.deployment, &new.deployment);
+        if (&a.bind_address, a.health_check_port, a.admin_enabled)
+            != (&b.bind_address, b.health_check_port, b.admin_enabled)
+        {
+            report
+                .needs_restart
+                .push("deployment: the admin server's address, port and admin_enabled".into());
+        }
+        if (&a.admin_token, a.metrics_enabled) != (&b.admin_token, b.metrics_enabled) {
+            report
+                .applied
+                .push("deployment: admin token and metrics_enabled".into());
+        }
+        if (&a.environment, &a.log_level) != (&b.environment, &b.log_level) {
+            report
+                .needs_restart
+                .push("deployment: environment and log_level".into());
+        }
+        Ok(report)
+    }
+}

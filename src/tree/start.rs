@@ -1,0 +1,241 @@
+//! Building the tree: the actor system's thread, the root supervisor and every actor under it,
+//! monitors as the host asks for them, and each enabled channel's notifier.
+//!
+//! ```text
+//! root (SupervisorConfig)
+//!  ├─ process      ProcessMonitorActor
+//!  ├─ notifiers    nested supervisor: one NotifierActor per enabled channel
+//!  ├─ alerting     AlertingActor
+//!  ├─ tuner        TunerActor
+//!  ├─ memory       MemoryManagerActor
+//!  └─ <monitor>    MonitorActor, one per monitor, created by `Runtime::monitor`
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use watchkeeper_actors::alerting::{self, AlertStore, AlertingActor};
+use watchkeeper_actors::kernel::validation;
+use watchkeeper_actors::memory::{self, Component, Components, MemoryManagerActor, MemoryStore};
+use watchkeeper_actors::monitor::{MonitorActor, MonitorDirectory, MonitorStore};
+use watchkeeper_actors::notify::{ChannelDef, NotifierDirectory};
+use watchkeeper_actors::process::ProcessMonitorActor;
+use watchkeeper_actors::tuner::{self, TunerActor, TunerStore};
+use watchkeeper_actors::{ChildSpec, EventBus, Live, SupervisorRef, Watchdog, WatchdogActor};
+
+use super::{locked, ActorTree, Channel, ReloadStatus, SystemLink};
+use crate::config::Config;
+use crate::error::{Error, MonitorError};
+use crate::monitor_handle::MonitorHandle;
+
+/// The tree and the threads it runs on.
+pub(crate) struct Started {
+    pub(crate) tree: Arc<ActorTree>,
+    pub(crate) system: JoinHandle<()>,
+    /// Told when the system thread's loop has ended.
+    pub(crate) done: mpsc::Receiver<()>,
+    pub(crate) watchdog: actix::Arbiter,
+}
+
+/// Starts the actor system on a thread of its own and builds the tree described by `config`.
+pub(crate) fn start(config: Config, config_path: Option<PathBuf>) -> Result<Started, Error> {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let thread_config = config.clone();
+    let system_thread = std::thread::Builder::new()
+        .name("watchkeeper".into())
+        .spawn(move || {
+            let system = actix::System::new();
+            let built = system.block_on(build(thread_config, config_path));
+            let ok = built.is_ok();
+            if started_tx.send(built).is_ok() && ok {
+                if let Err(e) = system.run() {
+                    tracing::error!(error = %e, "Actor system ended with an error");
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| Error::Start(e.to_string()))?;
+    let built = started_rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|e| Error::Start(format!("the actor system did not start: {e}")))?;
+    let (tree, watchdog) = match built {
+        Ok(parts) => parts,
+        Err(e) => {
+            let _ = system_thread.join();
+            return Err(e);
+        }
+    };
+    let tree = Arc::new(tree);
+    Ok(Started {
+        tree,
+        system: system_thread,
+        done: done_rx,
+        watchdog,
+    })
+}
+
+/// Builds every actor, on the actor system's thread.
+async fn build(
+    config: Config,
+    config_path: Option<PathBuf>,
+) -> Result<(ActorTree, actix::Arbiter), Error> {
+    let sup = config.supervisor;
+    let events = EventBus::new(4096);
+    let budget = sup.watchdog_budget;
+    let watchdog = Watchdog::new(budget, (budget / 5).max(Duration::from_millis(1)));
+    let watchdog_arbiter = actix::Arbiter::new();
+    WatchdogActor::start_on(&watchdog_arbiter.handle(), watchdog.clone(), events.clone());
+    let (root, alarm) = SupervisorRef::start_root("root", sup, events.clone(), Some(watchdog));
+    let fail = |e: Error, arbiter: &actix::Arbiter| {
+        arbiter.stop();
+        actix::System::current().stop();
+        e
+    };
+    let tick = config.monitoring.tick;
+    let process = root.start_child(ChildSpec::new("process", move || {
+        ProcessMonitorActor::new(tick)
+    }));
+    let Some(notifiers) = root.start_supervisor("notifiers", sup).await else {
+        return Err(fail(
+            Error::Start("the notifiers' supervisor did not start".into()),
+            &watchdog_arbiter,
+        ));
+    };
+    let monitor_refs = MonitorDirectory::default();
+    let channels = NotifierDirectory::default();
+    let components = Components::default();
+    let alerting_config = Live::new(config.alerting.clone());
+    let peers = alerting::Peers {
+        monitors: monitor_refs.clone(),
+        supervisor: Some(root.clone()),
+        channels: channels.clone(),
+        ask_timeout: sup.ask_timeout,
+    };
+    let (live, store) = (alerting_config.clone(), AlertStore::new(Default::default()));
+    let alerting = root.start_child(
+        ChildSpec::new("alerting", move || {
+            AlertingActor::new(live.clone(), store.clone(), peers.clone())
+        })
+        .mailbox_capacity(sup.mailbox_capacity),
+    );
+    components.add(Component::of(alerting.clone()));
+    let tuning_config = Live::new(config.tuning.clone());
+    let peers = tuner::Peers {
+        monitors: monitor_refs.clone(),
+        alerting: Some(alerting.clone()),
+        rules: alerting_config.clone(),
+        ask_timeout: sup.ask_timeout,
+    };
+    let (live, store) = (tuning_config.clone(), TunerStore::new(Default::default()));
+    let tuner = root.start_child(ChildSpec::new("tuner", move || {
+        TunerActor::new(live.clone(), store.clone(), peers.clone())
+    }));
+    components.add(Component::of(tuner.clone()));
+    let memory_config = Live::new(config.memory.clone());
+    let peers = memory::Peers {
+        components: components.clone(),
+        alerting: Some(alerting.clone()),
+        ask_timeout: sup.ask_timeout,
+    };
+    let (live, store) = (memory_config.clone(), MemoryStore::new(Default::default()));
+    let memory = root.start_child(ChildSpec::new("memory", move || {
+        MemoryManagerActor::new(live.clone(), store.clone(), peers.clone())
+    }));
+    let tree = ActorTree {
+        link: SystemLink {
+            arbiter: actix::Arbiter::current(),
+            ask_timeout: sup.ask_timeout,
+        },
+        config: Live::new(config.clone()),
+        alerting_config,
+        memory_config,
+        tuning_config,
+        config_path,
+        root,
+        alarm,
+        events,
+        monitors: Mutex::new(BTreeMap::new()),
+        monitor_refs,
+        components,
+        process,
+        alerting,
+        notifiers,
+        channels,
+        channel_defs: Mutex::new(BTreeMap::new()),
+        channel_counters: Mutex::new(BTreeMap::new()),
+        tuner,
+        memory,
+        started: Instant::now(),
+        reloads: Mutex::new(ReloadStatus::started()),
+        reloading: tokio::sync::Mutex::new(()),
+        system: actix::System::current(),
+    };
+    if config.alerting.enabled {
+        for (name, def) in config.alerting.channels.definitions() {
+            if let Err(e) = tree.start_channel(name, def) {
+                return Err(fail(Error::Start(e), &watchdog_arbiter));
+            }
+        }
+    }
+    Ok((tree, watchdog_arbiter))
+}
+
+impl ActorTree {
+    /// The handle of monitor `name`, starting its (supervised) actor on first use.
+    pub(crate) fn monitor(&self, name: &str) -> Result<MonitorHandle, MonitorError> {
+        let mut monitors = locked(&self.monitors);
+        if let Some(handle) = monitors.get(name) {
+            return Ok(handle.clone());
+        }
+        if let Some(problem) = validation::name_problem(name) {
+            let shown: String = name.chars().take(64).collect();
+            return Err(MonitorError::InvalidName {
+                name: shown,
+                problem,
+            });
+        }
+        let config = self.config.get();
+        let limit = config.monitoring.max_monitors;
+        if monitors.len() >= limit {
+            return Err(MonitorError::TooMany { limit });
+        }
+        // Bounds are checked when a configuration is loaded; a hand-built one falls back to the
+        // default bounds rather than failing the host.
+        let store = MonitorStore::new(name, &config.monitoring).or_else(|e| {
+            tracing::warn!(monitor = name, error = %e, "Invalid histogram bounds; using the defaults");
+            let mut fallback = config.monitoring.clone();
+            fallback.histogram = Default::default();
+            MonitorStore::new(name, &fallback)
+        });
+        let store = store.map_err(|problem| MonitorError::InvalidName {
+            name: name.to_owned(),
+            problem,
+        })?;
+        let actor_store = store.clone();
+        let actor = self.root.start_child(
+            ChildSpec::new(name, move || MonitorActor::new(actor_store.clone()))
+                .mailbox_capacity(config.supervisor.mailbox_capacity),
+        );
+        self.monitor_refs.insert(name, actor.clone());
+        self.components.add(Component::of(actor.clone()));
+        let handle = MonitorHandle::new(name.into(), store, actor, self.link.clone());
+        monitors.insert(name.to_owned(), handle.clone());
+        Ok(handle)
+    }
+
+    /// Starts the notifier of channel `name` under the `notifiers` supervisor.
+    pub(crate) fn start_channel(&self, name: &'static str, def: ChannelDef) -> Result<(), String> {
+        let factory = def.factory(name, self.counters_of(name))?;
+        let capacity = def.policy().outbox_capacity.max(1);
+        let child = self
+            .notifiers
+            .start_child(ChildSpec::new(name, move || factory()).mailbox_capacity(capacity));
+        self.channels.insert(name, child);
+        locked(&self.channel_defs).insert(name.to_owned(), Channel { def });
+        Ok(())
+    }
+}
