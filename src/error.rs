@@ -26,6 +26,8 @@ pub enum Error {
     Monitor(MonitorError),
     /// The runtime has already stopped.
     Stopped,
+    /// Time can be advanced only in a runtime started paused (`RuntimeBuilder::paused`).
+    NotPaused,
     /// Shutdown did not finish within its deadline; the system thread was left to finish on its own.
     ShutdownTimedOut(Duration),
 }
@@ -41,6 +43,7 @@ impl std::fmt::Display for Error {
             Error::Timeout(d) => write!(f, "no answer within {d:?}"),
             Error::Monitor(e) => e.fmt(f),
             Error::Stopped => f.write_str("the runtime has stopped"),
+            Error::NotPaused => f.write_str("the runtime was not started paused"),
             Error::ShutdownTimedOut(d) => write!(f, "shutdown did not finish within {d:?}"),
         }
     }

@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "admin")]
 mod admin;
 pub mod config;
 mod deployment;

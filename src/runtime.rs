@@ -32,11 +32,17 @@ struct Threads {
     watchdog: actix::Arbiter,
 }
 
+#[cfg(feature = "admin")]
+type AdminServer = (actix_web::dev::ServerHandle, std::net::SocketAddr);
+/// Without the `admin` feature there is no server to hold.
+#[cfg(not(feature = "admin"))]
+type AdminServer = (std::convert::Infallible, std::net::SocketAddr);
+
 /// The embedded runtime; see the module docs.
 pub struct Runtime {
     tree: Arc<ActorTree>,
     threads: Option<Threads>,
-    admin: Option<(actix_web::dev::ServerHandle, std::net::SocketAddr)>,
+    admin: Option<AdminServer>,
 }
 
 /// How a runtime starts: from a configuration, or from a file that `/-/reload` and SIGHUP read again.
@@ -44,6 +50,7 @@ pub struct Runtime {
 pub struct RuntimeBuilder {
     config: Option<Config>,
     path: Option<PathBuf>,
+    paused: bool,
 }
 
 impl RuntimeBuilder {
@@ -59,6 +66,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Starts the actors on a paused clock that moves only when the host calls
+    /// [`Runtime::advance`]: a host's test drives its own rules, windows and notifications through
+    /// minutes or hours of virtual time in milliseconds, the same way every run (feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn paused(mut self) -> Self {
+        self.paused = true;
+        self
+    }
+
     /// Starts the runtime.
     pub fn start(self) -> Result<Runtime, Error> {
         let config = match (self.config, &self.path) {
@@ -66,7 +83,7 @@ impl RuntimeBuilder {
             (None, Some(path)) => Config::from_file(path)?,
             (None, None) => Config::default(),
         };
-        Runtime::launch(config, self.path)
+        Runtime::launch(config, self.path, self.paused)
     }
 }
 
@@ -74,7 +91,7 @@ impl Runtime {
     /// Starts the actor tree described by `config` on threads of its own, with the configured
     /// monitors. Works from synchronous hosts and from inside a host's own Tokio runtime.
     pub fn start(config: Config) -> Result<Runtime, Error> {
-        Runtime::launch(config, None)
+        Runtime::launch(config, None, false)
     }
 
     /// A builder, to start from a configuration file that can be reloaded.
@@ -82,7 +99,7 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    fn launch(config: Config, path: Option<PathBuf>) -> Result<Runtime, Error> {
+    fn launch(config: Config, path: Option<PathBuf>, paused: bool) -> Result<Runtime, Error> {
         let validation = config.validate();
         if validation.has_errors() {
             return Err(Error::Invalid(validation));
@@ -90,7 +107,7 @@ impl Runtime {
         for finding in validation.of(Severity::Warning) {
             tracing::warn!(field = %finding.field, message = %finding.message, "Configuration warning");
         }
-        let started = tree::start(config, path)?;
+        let started = tree::start(config, path, paused)?;
         let mut runtime = Runtime {
             tree: started.tree,
             threads: Some(Threads {
@@ -102,21 +119,9 @@ impl Runtime {
         };
         let config = runtime.tree.config.get();
         if config.deployment.admin_enabled {
-            let tree = runtime.tree.clone();
-            let admin = runtime
-                .tree
-                .link
-                .run_blocking(
-                    async move { crate::admin::start(tree) },
-                    Duration::from_secs(10),
-                )
-                .and_then(|r| r);
-            match admin {
-                Ok(admin) => runtime.admin = Some(admin),
-                Err(e) => {
-                    let _ = runtime.shutdown_within(Duration::from_secs(5));
-                    return Err(e);
-                }
+            if let Err(e) = runtime.start_admin() {
+                let _ = runtime.shutdown_within(Duration::from_secs(5));
+                return Err(e);
             }
         }
         for name in &config.monitoring.monitors {
@@ -128,6 +133,27 @@ impl Runtime {
             "Runtime started"
         );
         Ok(runtime)
+    }
+
+    #[cfg(feature = "admin")]
+    fn start_admin(&mut self) -> Result<(), Error> {
+        let tree = self.tree.clone();
+        let admin = self
+            .tree
+            .link
+            .run_blocking(
+                async move { crate::admin::start(tree) },
+                Duration::from_secs(10),
+            )
+            .and_then(|r| r)?;
+        self.admin = Some(admin);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "admin"))]
+    fn start_admin(&mut self) -> Result<(), Error> {
+        tracing::warn!("deployment.admin_enabled is set, but this build has no `admin` feature");
+        Ok(())
     }
 
     /// Where the admin HTTP server listens, when it runs: with `health_check_port: 0`, the port
@@ -250,6 +276,45 @@ impl Runtime {
             .run_blocking(async move { tree.reload_file().await }, timeout)?
     }
 
+    /// Collects what every monitor's threads recorded now instead of at the next tick, so that
+    /// statistics read next include it.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let tree = self.tree.clone();
+        self.tree
+            .link
+            .run(async move { tree.flush().await })
+            .await?
+    }
+
+    /// [`Runtime::flush`], for synchronous hosts.
+    pub fn flush_blocking(&self) -> Result<(), Error> {
+        let tree = self.tree.clone();
+        let timeout = self.tree.link.ask_timeout * 2;
+        self.tree
+            .link
+            .run_blocking(async move { tree.flush().await }, timeout)?
+    }
+
+    /// Moves a runtime started [paused](RuntimeBuilder::paused) forward by `d` of virtual time:
+    /// every timer due on the way (monitor ticks, evaluations, group waits, retries) fires in order,
+    /// as it would in real time. [`Error::NotPaused`] otherwise.
+    pub async fn advance(&self, d: Duration) -> Result<(), Error> {
+        let tree = self.tree.clone();
+        self.tree
+            .link
+            .run(async move { tree.advance(d).await })
+            .await?
+    }
+
+    /// [`Runtime::advance`], for synchronous hosts.
+    pub fn advance_blocking(&self, d: Duration) -> Result<(), Error> {
+        let tree = self.tree.clone();
+        self.tree.link.run_blocking(
+            async move { tree.advance(d).await },
+            Duration::from_secs(120),
+        )?
+    }
+
     /// How the last reload went.
     pub fn reload_status(&self) -> ReloadStatus {
         self.tree.reload_status()
@@ -267,9 +332,13 @@ impl Runtime {
         };
         let start = Instant::now();
         let root = self.tree.root.clone();
+        // A paused clock is let go: shutdown's own timeouts must be able to pass.
+        self.tree.release_clock();
+        #[cfg(feature = "admin")]
         let admin = self.admin.take().map(|(handle, _)| handle);
         let report = self.tree.link.run_blocking(
             async move {
+                #[cfg(feature = "admin")]
                 if let Some(admin) = admin {
                     admin.stop(true).await;
                 }

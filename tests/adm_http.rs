@@ -331,3 +331,48 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     let health: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
     assert_eq!(health["details"]["alerting"]["active_alerts"], 1);
 }
+
+/// `POST /-/reload` reads the file again: with the token; 200 and what changed when valid; 400 with
+/// the findings (field and position) when not, and then nothing changed.
+#[test]
+fn reload_over_http_applies_a_valid_file_and_refuses_an_invalid_one() {
+    let dir = common::process::TempDir::new("adm-reload");
+    let file = dir.path().join("config.ron");
+    let text = |window: &str| {
+        format!(
+            "(\n    monitoring: (window: {window}),\n    deployment: (health_check_port: 0, admin_token: Value(\"s3cret\")),\n)\n"
+        )
+    };
+    std::fs::write(&file, text("60")).unwrap();
+    let rt = Runtime::builder().config_file(&file).start().unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let auth = [("Authorization", "Bearer s3cret")];
+
+    assert_eq!(request(addr, "POST", "/-/reload", &[], b"").status, 401);
+    std::fs::write(&file, text("30")).unwrap();
+    let r = request(addr, "POST", "/-/reload", &auth, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["status"], "success");
+    assert_eq!(rt.config().monitoring.window, 30);
+
+    std::fs::write(&file, text("0")).unwrap();
+    let r = request(addr, "POST", "/-/reload", &auth, b"");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let finding = &body["findings"][0];
+    assert_eq!(finding["field"], "monitoring.window", "{body}");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["position"], serde_json::json!([2, 18]), "{body}");
+    assert_eq!(rt.config().monitoring.window, 30, "nothing changed");
+    assert!(get(addr, "/metrics")
+        .body
+        .contains("watchkeeper_config_last_reload_successful 0"));
+
+    // A file that does not parse: 400 naming the line and field, nothing changed.
+    std::fs::write(&file, "(monitoring: (windw: 3))").unwrap();
+    let r = request(addr, "POST", "/-/reload", &auth, b"");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("windw"), "{}", r.body);
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}

@@ -20,7 +20,11 @@ fn the_embedded_default_file_is_config_default_and_clean() {
 
 #[test]
 fn every_shipped_file_loads_and_round_trips_through_save() {
-    for file in ["config/default.ron", "config/production.ron"] {
+    for file in [
+        "config/default.ron",
+        "config/production.ron",
+        "config/demo.ron",
+    ] {
         let c = Config::from_file(file).unwrap_or_else(|e| panic!("{e}"));
         let dir = std::env::temp_dir().join(format!("wk-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -342,4 +346,99 @@ fn detection_rule_kinds_load_from_ron_and_their_settings_are_validated() {
 
     let e = Config::from_ron(&rule("forecast", "", "")).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("alerting.rules[0].kind"), "{e}");
+}
+
+#[test]
+fn any_subset_of_fields_is_a_whole_file_and_an_unknown_field_is_still_an_error() {
+    let three = "(\n    monitoring: (monitors: [\"search\", \"index\"]),\n)\n";
+    let c = Config::from_ron(three).unwrap();
+    assert_eq!(c, Config::default(), "the rest takes its defaults");
+    let c = Config::from_ron(
+        "(alerting: (rules: [(name: \"A\", monitor: \"search\", metric: p50, warning: 0.2)]))",
+    )
+    .unwrap();
+    assert_eq!(c.alerting.rules[0].warning, Some(0.2));
+    assert_eq!(c.alerting.rules[0].for_, std::time::Duration::ZERO);
+    assert_eq!(
+        c.alerting.check_interval,
+        Config::default().alerting.check_interval
+    );
+    assert!(!c.validate().has_errors(), "{}", c.validate());
+    assert_eq!(Config::from_ron("()").unwrap(), Config::default());
+
+    let e = Config::from_ron("(\n    alerting: (\n        chanels: (),\n    ),\n)").unwrap_err();
+    assert_eq!(e.position, Some((3, 9)), "{e}");
+    assert_eq!(e.field.as_deref(), Some("alerting.chanels"), "{e}");
+    assert!(e.message.contains("chanels"), "{e}");
+}
+
+#[test]
+fn the_readme_configuration_is_at_most_ten_lines_and_runs_the_main_job() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme
+        .find("```ron\n")
+        .expect("the README shows a configuration")
+        + 7;
+    let text = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(text.lines().count() <= 10, "{text}");
+    let c = Config::from_ron(text).unwrap_or_else(|e| panic!("{e}"));
+    let v = c.validate();
+    assert!(!v.has_errors(), "{v}");
+    let demo = Config::from_file("config/demo.ron").unwrap();
+    assert_eq!(c.alerting.rules[0].name, demo.alerting.rules[0].name);
+}
+
+#[test]
+fn an_enabled_channel_that_no_tier_reaches_and_duplicate_names_are_found() {
+    let mut c = Config::default();
+    c.alerting.channels.webhook.enabled = true;
+    c.alerting.channels.webhook.url = Some(Secret::Env("HOOK".into()));
+    assert!(
+        !c.validate()
+            .findings
+            .iter()
+            .any(|f| f.field.contains("webhook")),
+        "without tiers every enabled channel is notified"
+    );
+    c.alerting.escalation.tiers = vec![vec!["log".into()]];
+    assert!(has(
+        &c.validate(),
+        Severity::Warning,
+        "alerting.channels.webhook.enabled"
+    ));
+    c.alerting.escalation.tiers = vec![vec!["log".into()], vec!["webhook".into()]];
+    assert!(!has(
+        &c.validate(),
+        Severity::Warning,
+        "alerting.channels.webhook.enabled"
+    ));
+
+    let mut c = Config::default();
+    let twin = c.alerting.rules[0].clone();
+    c.alerting.rules.push(twin);
+    c.monitoring.monitors.push("search".into());
+    let v = c.validate();
+    assert!(has(&v, Severity::Error, "alerting.rules[1].name"), "{v}");
+    assert!(has(&v, Severity::Error, "monitoring.monitors[2]"), "{v}");
+}
+
+#[test]
+fn findings_of_a_file_are_located_where_their_field_is_written() {
+    let dir = std::env::temp_dir().join(format!("wk-loc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("located.ron");
+    let text = "(\n    monitoring: (window: 0),\n    alerting: (rules: [(name: \"A\", monitor: \"search\", metric: p99)]),\n)\n";
+    std::fs::write(&path, text).unwrap();
+    let (_, v) = Config::check_file(&path).unwrap();
+    let at = |field: &str| {
+        v.findings
+            .iter()
+            .find(|f| f.field == field)
+            .unwrap()
+            .position
+    };
+    assert_eq!(at("monitoring.window"), Some((2, 18)));
+    // A field the file leaves out is placed at the nearest one it writes: the rule.
+    assert_eq!(at("alerting.rules[0].critical"), Some((3, 24)));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

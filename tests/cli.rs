@@ -124,3 +124,91 @@ fn run_serves_the_admin_endpoints_and_shuts_down_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// `watchkeeper run` reloads its file on SIGHUP: a valid change takes effect, an invalid one is
+/// refused (the gauge says so) and the runtime keeps what it had.
+#[test]
+fn run_reloads_its_configuration_on_sighup() {
+    let dir = TempDir::new("cli-hup");
+    let file = dir.path().join("run.ron");
+    let short = |rules: &str| {
+        format!(
+            "(\n    alerting: (rules: [{rules}]),\n    deployment: (health_check_port: 0),\n)\n"
+        )
+    };
+    let first = r#"(name: "First", monitor: "search", metric: p99, warning: 0.1)"#;
+    std::fs::write(&file, short(first)).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_line = lines.next().unwrap().unwrap();
+    let addr: std::net::SocketAddr = first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hup = |child: &std::process::Child| {
+        assert!(Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let metric = |name: &str| -> Option<String> {
+        get(addr, "/metrics")
+            .body
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(str::to_owned)
+    };
+    let rules = || -> usize {
+        let body: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
+        body["details"]["alerting"]["rules"].as_u64().unwrap() as usize
+    };
+    assert_eq!(rules(), 1);
+
+    let second = r#"(name: "Second", monitor: "search", metric: p50, warning: 0.1)"#;
+    std::fs::write(&file, short(&format!("{first}, {second}"))).unwrap();
+    hup(&child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rules() != 2 {
+        assert!(Instant::now() < deadline, "the reload did not take effect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        metric("watchkeeper_config_last_reload_successful ").as_deref(),
+        Some("watchkeeper_config_last_reload_successful 1")
+    );
+
+    // Invalid: a rule without a threshold. Refused; the two rules stay.
+    std::fs::write(
+        &file,
+        short(r#"(name: "Broken", monitor: "search", metric: p99)"#),
+    )
+    .unwrap();
+    hup(&child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric("watchkeeper_config_last_reload_successful ").as_deref()
+        != Some("watchkeeper_config_last_reload_successful 0")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the failed reload was not reported"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rules(), 2, "an invalid reload changes nothing");
+    assert_eq!(get(addr, "/health/live").status, 200);
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

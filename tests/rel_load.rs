@@ -110,7 +110,7 @@ fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
                 annotations: BTreeMap::new(),
                 value: None,
                 threshold: 0.0,
-                firing: n % 2 == 0,
+                firing: n.is_multiple_of(2),
             });
         }
     }));

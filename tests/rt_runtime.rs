@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::host::{eventually, test_config, thread_names};
-use watchkeeper::{HealthStatus, Runtime};
+use watchkeeper::{Config, HealthStatus, Runtime};
 
 /// The thread checks need no other runtime in the process: these tests run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -145,4 +145,57 @@ fn the_runtime_and_its_handles_can_be_shared_across_threads() {
     shareable::<Runtime>();
     shareable::<watchkeeper::MonitorHandle>();
     shareable::<watchkeeper::SystemHealthReport>();
+}
+
+#[test]
+fn several_runtimes_share_a_process_on_free_ports_and_a_taken_port_says_how_to_fix_it() {
+    let _serial = serial();
+    let mut c = Config::default();
+    c.deployment.health_check_port = 0;
+    let (a, b) = (
+        Runtime::start(c.clone()).unwrap(),
+        Runtime::start(c.clone()).unwrap(),
+    );
+    let (pa, pb) = (a.admin_addr().unwrap(), b.admin_addr().unwrap());
+    assert_ne!(pa.port(), pb.port());
+    assert_ne!(pa.port(), 0);
+    c.deployment.health_check_port = pa.port();
+    let Err(e) = Runtime::start(c) else {
+        panic!("the port is taken")
+    };
+    let shown = e.to_string();
+    assert!(
+        shown.contains("health_check_port: 0") && shown.contains(&pa.port().to_string()),
+        "{shown}"
+    );
+    a.shutdown(Duration::from_secs(5)).unwrap();
+    b.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn monitors_past_the_limit_and_unusable_names_are_refused() {
+    let _serial = serial();
+    let mut c = Config::default();
+    c.deployment.admin_enabled = false;
+    c.monitoring.max_monitors = 3;
+    let rt = Runtime::start(c).unwrap();
+    // `search` and `index` start with the runtime.
+    rt.monitor("ingest").unwrap();
+    assert_eq!(
+        rt.monitor("fourth").unwrap_err(),
+        watchkeeper::MonitorError::TooMany { limit: 3 }
+    );
+    rt.monitor("search")
+        .expect("an existing monitor is always handed out");
+    assert!(matches!(
+        rt.monitor(""),
+        Err(watchkeeper::MonitorError::InvalidName { .. })
+    ));
+    let long = "x".repeat(10 << 20);
+    let e = rt.monitor(&long).unwrap_err();
+    assert!(
+        e.to_string().len() < 200,
+        "the error does not repeat the name"
+    );
+    rt.shutdown(Duration::from_secs(5)).unwrap();
 }

@@ -58,11 +58,17 @@ impl Config {
         let config = parsed.map_err(|e| {
             let path = e.path().to_string();
             let spanned = de.span_error(e.into_inner());
+            let unknown = matches!(spanned.code, ron::error::Error::NoSuchStructField { .. });
+            let mut position = Some((spanned.position.line, spanned.position.col));
+            if unknown {
+                // RON points past the unknown name; the name itself is what to show.
+                position = Positions::of(text).locate(&path).or(position);
+            }
             ConfigError {
                 file: None,
-                position: Some((spanned.position.line, spanned.position.col)),
+                position,
                 field: (path != ".").then_some(path),
-                message: spanned.code.to_string(),
+                message: spanned.code.to_string().replace("`in `", "` in `"),
             }
         })?;
         de.end().map_err(|e| {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use watchkeeper_actors::alerting::{AlertingActor, AlertingConfig};
 use watchkeeper_actors::memory::{Components, MemoryConfig, MemoryManagerActor};
-use watchkeeper_actors::monitor::MonitorDirectory;
+use watchkeeper_actors::monitor::{Collect, MonitorDirectory};
 use watchkeeper_actors::notify::{ChannelCounters, ChannelDef, NotifierDirectory};
 use watchkeeper_actors::process::ProcessMonitorActor;
 use watchkeeper_actors::tuner::{TunerActor, TuningConfig};
@@ -109,7 +109,39 @@ pub(crate) struct ActorTree {
     pub(crate) reloads: Mutex<ReloadStatus>,
     /// Serialises reloads: one applies at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// The clock of a paused runtime (`RuntimeBuilder::paused`).
+    pub(crate) clock: Option<PausedClock>,
     pub(crate) system: actix::System,
+}
+
+/// The clock of a runtime started paused: Tokio moves a paused clock by itself only while the
+/// runtime is idle and no blocking task runs, so one blocking task that waits for a signal holds it
+/// still; [`ActorTree::advance`] lets it go, timer by timer, up to a target, then holds it again.
+pub(crate) struct PausedClock {
+    hold: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl PausedClock {
+    /// A clock held still from now on; must be called on the actor system's thread.
+    fn held() -> Self {
+        let clock = PausedClock {
+            hold: Mutex::new(None),
+        };
+        clock.hold();
+        clock
+    }
+
+    fn hold(&self) {
+        let (tx, rx) = mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = rx.recv();
+        });
+        *locked(&self.hold) = Some(tx);
+    }
+
+    fn release(&self) {
+        locked(&self.hold).take();
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,6 +175,43 @@ impl ActorTree {
             .entry(channel.to_owned())
             .or_default()
             .clone()
+    }
+
+    /// Moves a paused runtime's clock forward by `d`: every timer due on the way fires in order, as
+    /// it would in real time, then whatever that started runs.
+    pub(crate) async fn advance(&self, d: Duration) -> Result<(), Error> {
+        let Some(clock) = &self.clock else {
+            return Err(Error::NotPaused);
+        };
+        let target = tokio::time::Instant::now() + d;
+        let arrived = tokio::time::sleep_until(target);
+        clock.release();
+        arrived.await;
+        clock.hold();
+        for _ in 0..64 {
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Lets a paused clock move by itself again (at shutdown).
+    pub(crate) fn release_clock(&self) {
+        if let Some(clock) = &self.clock {
+            clock.release();
+        }
+    }
+
+    /// Collects every monitor now, so statistics read next include everything recorded so far.
+    pub(crate) async fn flush(&self) -> Result<(), Error> {
+        let timeout = self.link.ask_timeout;
+        let asks = self
+            .handles()
+            .into_iter()
+            .map(|h| async move { h.actor().ask(Collect, timeout).await });
+        for answer in futures_util::future::join_all(asks).await {
+            answer?;
+        }
+        Ok(())
     }
 
     /// How the last reload went.

@@ -20,7 +20,7 @@ use watchkeeper_actors::tuner::Reconfigured as TunerReconfigured;
 use watchkeeper_actors::Event;
 
 use super::{locked, ActorTree};
-use crate::config::Config;
+use crate::config::{Config, Validation};
 use crate::error::Error;
 
 /// How reloads went, for `/metrics` and the health report.
@@ -84,8 +84,22 @@ impl Event for ConfigReloadFailed<'_> {
 impl ActorTree {
     /// Validates `new` and applies what changed; on any error nothing changes.
     pub(crate) async fn reload(&self, new: Config) -> Result<ReloadReport, Error> {
+        let validation = new.validate();
+        self.reload_checked(new, validation).await
+    }
+
+    /// Applies `new`, already validated as `validation` says, unless that has errors.
+    async fn reload_checked(
+        &self,
+        new: Config,
+        validation: Validation,
+    ) -> Result<ReloadReport, Error> {
         let _one_at_a_time = self.reloading.lock().await;
-        let result = self.apply(new).await;
+        let result = if validation.has_errors() {
+            Err(Error::Invalid(validation))
+        } else {
+            self.apply(new).await
+        };
         let mut status = locked(&self.reloads);
         match &result {
             Ok(report) => {
@@ -113,7 +127,8 @@ impl ActorTree {
             ));
         };
         match Config::check_file(path) {
-            Ok((config, _)) => self.reload(config).await,
+            // The findings are placed where their fields are written in the file.
+            Ok((config, validation)) => self.reload_checked(config, validation).await,
             Err(e) => {
                 // Counted as a failed reload like any other.
                 let _one_at_a_time = self.reloading.lock().await;
@@ -129,10 +144,6 @@ impl ActorTree {
     }
 
     async fn apply(&self, new: Config) -> Result<ReloadReport, Error> {
-        let validation = new.validate();
-        if validation.has_errors() {
-            return Err(Error::Invalid(validation));
-        }
         let old = self.config.get();
         let mut report = ReloadReport::default();
         let wanted = if new.alerting.enabled {

@@ -26,7 +26,7 @@ use watchkeeper_actors::process::ProcessMonitorActor;
 use watchkeeper_actors::tuner::{self, TunerActor, TunerStore};
 use watchkeeper_actors::{ChildSpec, EventBus, Live, SupervisorRef, Watchdog, WatchdogActor};
 
-use super::{locked, ActorTree, Channel, ReloadStatus, SystemLink};
+use super::{locked, ActorTree, Channel, PausedClock, ReloadStatus, SystemLink};
 use crate::config::Config;
 use crate::error::{Error, MonitorError};
 use crate::monitor_handle::MonitorHandle;
@@ -41,15 +41,23 @@ pub(crate) struct Started {
 }
 
 /// Starts the actor system on a thread of its own and builds the tree described by `config`.
-pub(crate) fn start(config: Config, config_path: Option<PathBuf>) -> Result<Started, Error> {
+pub(crate) fn start(
+    config: Config,
+    config_path: Option<PathBuf>,
+    paused: bool,
+) -> Result<Started, Error> {
     let (started_tx, started_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
     let thread_config = config.clone();
     let system_thread = std::thread::Builder::new()
         .name("watchkeeper".into())
         .spawn(move || {
-            let system = actix::System::new();
-            let built = system.block_on(build(thread_config, config_path));
+            let system = if paused {
+                paused_system()
+            } else {
+                actix::System::new()
+            };
+            let built = system.block_on(build(thread_config, config_path, paused));
             let ok = built.is_ok();
             if started_tx.send(built).is_ok() && ok {
                 if let Err(e) = system.run() {
@@ -78,10 +86,28 @@ pub(crate) fn start(config: Config, config_path: Option<PathBuf>) -> Result<Star
     })
 }
 
+/// An actor system on a paused Tokio clock, which moves only when the host advances it.
+#[cfg(feature = "test-util")]
+fn paused_system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("building a current-thread Tokio runtime")
+    })
+}
+
+#[cfg(not(feature = "test-util"))]
+fn paused_system() -> actix::SystemRunner {
+    actix::System::new()
+}
+
 /// Builds every actor, on the actor system's thread.
 async fn build(
     config: Config,
     config_path: Option<PathBuf>,
+    paused: bool,
 ) -> Result<(ActorTree, actix::Arbiter), Error> {
     let sup = config.supervisor;
     let events = EventBus::new(4096);
@@ -172,6 +198,7 @@ async fn build(
         started: Instant::now(),
         reloads: Mutex::new(ReloadStatus::started()),
         reloading: tokio::sync::Mutex::new(()),
+        clock: paused.then(PausedClock::held),
         system: actix::System::current(),
     };
     if config.alerting.enabled {

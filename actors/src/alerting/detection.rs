@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tokio::time::Instant;
 
-use super::rules::{AlertRule, RuleKind};
+use super::rules::{short, AlertRule, RuleKind};
 use crate::detect::stats::{cohens_d, linear_trend, mann_whitney_u, summary, welch_t_test, Trend};
 use crate::detect::{AnomalyDetector, Baseline};
 
@@ -231,12 +231,4 @@ fn trend(rule: &AlertRule, points: &[(f64, f64)], now_x: f64) -> Reading {
         evidence,
         trend: Some((line, now_x)),
     }
-}
-
-/// Six decimals without trailing zeros.
-pub(super) fn short(v: f64) -> String {
-    format!("{v:.6}")
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_owned()
 }

@@ -20,6 +20,10 @@
 
 mod config;
 mod delivery;
+#[cfg(feature = "detect")]
+mod detection;
+#[cfg(not(feature = "detect"))]
+#[path = "no_detection.rs"]
 mod detection;
 mod messages;
 mod routing;

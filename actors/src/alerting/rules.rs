@@ -306,7 +306,7 @@ impl AlertRule {
         threshold: f64,
         evidence: BTreeMap<String, String>,
     ) -> BTreeMap<String, String> {
-        let shown = value.map_or_else(|| "no data".to_owned(), super::detection::short);
+        let shown = value.map_or_else(|| "no data".to_owned(), short);
         let mut rendered: BTreeMap<String, String> = self
             .annotations
             .iter()
@@ -325,6 +325,14 @@ impl AlertRule {
         }
         rendered
     }
+}
+
+/// A value for annotations: six decimals without trailing zeros.
+pub(crate) fn short(v: f64) -> String {
+    format!("{v:.6}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_owned()
 }
 
 /// Finite thresholds, most severe first.
@@ -388,6 +396,13 @@ impl AlertRule {
             }
         }
         self.kind_problems(&mut v);
+        #[cfg(not(feature = "detect"))]
+        if self.kind != RuleKind::Threshold {
+            v.error(
+                "kind",
+                "built without the `detect` feature: only threshold rules",
+            );
+        }
         if self.auto_threshold
             && self.kind == RuleKind::Threshold
             && !(self.metric.is_latency()

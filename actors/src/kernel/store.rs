@@ -13,6 +13,15 @@ pub struct Store<T> {
     state: Mutex<T>,
 }
 
+impl<T> From<T> for Store<T> {
+    /// A store holding `state`, to embed in a larger store.
+    fn from(state: T) -> Self {
+        Store {
+            state: Mutex::new(state),
+        }
+    }
+}
+
 impl<T> Store<T> {
     /// A store holding `state`.
     pub fn new(state: T) -> Arc<Self> {

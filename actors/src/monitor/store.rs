@@ -16,6 +16,7 @@ use crate::monitor::config::MonitoringConfig;
 use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_KINDS};
 use crate::monitor::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
 use crate::monitor::EXPORT_BUCKETS;
+use crate::Store;
 
 /// The cheap, thread-safe recording side of one monitor.
 #[derive(Clone)]
@@ -106,7 +107,8 @@ struct Totals {
 /// The collector's last reading of each kind of one slot.
 type SlotSnapshot = Box<[Option<KindSnapshot>; MAX_KINDS]>;
 
-struct StoreState {
+/// What a monitor has collected.
+struct MonitorState {
     snapshots: Vec<(Arc<Slot>, SlotSnapshot)>,
     window: VecDeque<Interval>,
     window_len: usize,
@@ -124,7 +126,7 @@ struct StoreState {
 pub struct MonitorStore {
     name: String,
     recorder: Recorder,
-    state: Mutex<StoreState>,
+    state: Store<MonitorState>,
 }
 
 impl MonitorStore {
@@ -135,7 +137,7 @@ impl MonitorStore {
         let all = layout.histogram();
         let names = vec!["query".to_owned(), "index".to_owned()];
         Ok(Arc::new(MonitorStore {
-            state: Mutex::new(StoreState {
+            state: Store::from(MonitorState {
                 snapshots: Vec::new(),
                 window: VecDeque::new(),
                 window_len: config.window.max(1),
@@ -185,8 +187,8 @@ impl MonitorStore {
         self.set_window(config.window);
     }
 
-    fn lock(&self) -> MutexGuard<'_, StoreState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, MonitorState> {
+        self.state.lock()
     }
 
     /// Moves every sample recorded since the last collection into a new interval.

@@ -143,13 +143,13 @@ impl TunerActor {
         let auto_rules = auto_threshold_rules(&self.peers.rules.get());
         let mut planned: Vec<(ChildRef<MonitorActor>, TuningAction, Plan)> = Vec::new();
         {
-            let mut journal = self.store.lock();
-            journal.analyses += 1;
-            journal.last_analysis = Some(Utc::now());
+            let mut state = self.store.lock();
+            state.analyses += 1;
+            state.last_analysis = Some(Utc::now());
             for (name, monitor, stats, footprint) in &gathered {
                 let cv = (stats.window_operations > 1 && !stats.mean.is_zero())
                     .then(|| stats.latency_stdev.as_secs_f64() / stats.mean.as_secs_f64());
-                journal.profiles.insert(
+                state.profiles.insert(
                     name.clone(),
                     PerformanceProfile {
                         component: name.clone(),
@@ -168,7 +168,7 @@ impl TunerActor {
                 if !s.enabled {
                     continue;
                 }
-                let busy_component = journal
+                let busy_component = state
                     .actions
                     .iter()
                     .any(|a| a.component == *name && a.outcome == ActionOutcome::Pending);
@@ -177,12 +177,12 @@ impl TunerActor {
                 }
                 let mut plans: Vec<Plan> = plan_for(&s, stats, cv).into_iter().collect();
                 if self.peers.alerting.is_some() {
-                    plans.extend(baseline_plans(&auto_rules, &mut journal, name, stats));
+                    plans.extend(baseline_plans(&auto_rules, &mut state, name, stats));
                 }
                 for plan in plans {
-                    journal.next_id += 1;
+                    state.next_id += 1;
                     let action = TuningAction {
-                        id: journal.next_id,
+                        id: state.next_id,
                         timestamp: Utc::now(),
                         component: name.clone(),
                         kind: plan.kind(),
@@ -265,13 +265,13 @@ impl TunerActor {
                 ctx.events().record(TuningApplied(a));
             }
             {
-                let mut journal = act.store.lock();
+                let mut state = act.store.lock();
                 for a in &actions {
-                    journal.actions.push_back(a.clone());
+                    state.actions.push_back(a.clone());
                 }
                 let limit = act.config.get().history_limit.max(1);
-                while journal.actions.len() > limit {
-                    journal.actions.pop_front();
+                while state.actions.len() > limit {
+                    state.actions.pop_front();
                 }
             }
             act.busy = false;
@@ -406,11 +406,11 @@ fn action_bytes(a: &TuningAction) -> usize {
 
 impl Handles<GetFootprint> for TunerActor {
     fn handle(&mut self, _: GetFootprint, _: &mut ChildContext<'_, Self>) -> Footprint {
-        let journal = self.store.lock();
-        let history: usize = journal.actions.iter().map(action_bytes).sum::<usize>()
-            + (journal.actions.capacity() - journal.actions.len())
+        let state = self.store.lock();
+        let history: usize = state.actions.iter().map(action_bytes).sum::<usize>()
+            + (state.actions.capacity() - state.actions.len())
                 * std::mem::size_of::<TuningAction>();
-        let profiles = journal.profiles.len() * std::mem::size_of::<PerformanceProfile>();
+        let profiles = state.profiles.len() * std::mem::size_of::<PerformanceProfile>();
         Footprint {
             component: "tuner".into(),
             bytes: history + profiles,
@@ -423,16 +423,16 @@ impl Handles<GetFootprint> for TunerActor {
 
 impl Handles<Trim> for TunerActor {
     fn handle(&mut self, msg: Trim, _: &mut ChildContext<'_, Self>) -> usize {
-        let mut journal = self.store.lock();
+        let mut state = self.store.lock();
         let size = |j: &TunerState| {
             j.actions.iter().map(action_bytes).sum::<usize>()
                 + (j.actions.capacity() - j.actions.len()) * std::mem::size_of::<TuningAction>()
         };
-        let before = size(&journal);
-        while journal.actions.len() > msg.keep_history {
-            journal.actions.pop_front();
+        let before = size(&state);
+        while state.actions.len() > msg.keep_history {
+            state.actions.pop_front();
         }
-        journal.actions.shrink_to_fit();
-        before.saturating_sub(size(&journal))
+        state.actions.shrink_to_fit();
+        before.saturating_sub(size(&state))
     }
 }

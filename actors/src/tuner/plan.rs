@@ -127,7 +127,7 @@ pub(crate) async fn set_thresholds(
 /// Thresholds for auto-threshold rules on `component` whose metric has held steady.
 pub(crate) fn baseline_plans(
     rules: &[AutoThresholdRule],
-    journal: &mut TunerState,
+    state: &mut TunerState,
     component: &str,
     stats: &PerformanceStats,
 ) -> Vec<Plan> {
@@ -136,7 +136,7 @@ pub(crate) fn baseline_plans(
         let Some(value) = auto.metric.of(stats) else {
             continue;
         };
-        let values = journal.baselines.entry(auto.rule.clone()).or_default();
+        let values = state.baselines.entry(auto.rule.clone()).or_default();
         values.push_back(value);
         while values.len() > BASELINE_PROFILES {
             values.pop_front();
@@ -151,14 +151,14 @@ pub(crate) fn baseline_plans(
             continue;
         }
         let to = (mean * 2.0, mean * 4.0);
-        let from = journal
+        let from = state
             .thresholds
             .get(&auto.rule)
             .copied()
             .unwrap_or((auto.warning, auto.critical));
         let far = |old: Option<f64>, new: f64| old.is_none_or(|o| (new / o - 1.0).abs() > 0.2);
         if far(from.0, to.0) || far(from.1, to.1) {
-            journal
+            state
                 .thresholds
                 .insert(auto.rule.clone(), (Some(to.0), Some(to.1)));
             plans.push(Plan::Thresholds {

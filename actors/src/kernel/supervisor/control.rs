@@ -13,7 +13,7 @@ use crate::kernel::host::{ActorHost, ChildEvent, Factory, HostCommand, HostCore,
 use crate::kernel::mailbox::{Mailbox, MailboxStats};
 use crate::kernel::watchdog::Watchdog;
 
-use super::*;
+use super::{ChildShutdownOutcome, Group, HostAlarm, Shutdown, SupervisorActor};
 
 /// What a supervisor knows of how to reach a child it started.
 pub(crate) trait ChildControl {

@@ -11,7 +11,10 @@ use crate::kernel::events::EventBus;
 use crate::kernel::mailbox::Mailbox;
 use crate::kernel::watchdog::Watchdog;
 
-use super::*;
+use super::{
+    ChildSpec, GetSupervisorStatus, HostAlarm, Parent, Shutdown, ShutdownReport, StartChild,
+    StartSupervisor, StopChild, SupervisorActor, SupervisorConfig, SupervisorStatus, TypedStarter,
+};
 
 /// A handle to a supervisor: start children under it, read its status, shut it down.
 #[derive(Clone)]

@@ -1,4 +1,24 @@
 //! How children are described and restarted: strategies, restart types, intensity, backoff.
+//!
+//! Which children a failure restarts ([`Strategy`]):
+//!
+//! | strategy | the failed child | children started before it | children started after it |
+//! | --- | --- | --- | --- |
+//! | `one_for_one` (default) | ✓ | ✗ | ✗ |
+//! | `one_for_all` | ✓ | ✓ | ✓ |
+//! | `rest_for_one` | ✓ | ✗ | ✓ |
+//!
+//! Whether a child comes back ([`RestartType`]):
+//!
+//! | restart type | after a panic | after a normal exit (`ctx.stop()`) |
+//! | --- | --- | --- |
+//! | `permanent` (default) | ✓ | ✓ |
+//! | `transient` | ✓ | ✗ |
+//! | `temporary` | ✗ | ✗ |
+//!
+//! The defaults in words: one for one; at most 10 restarts in any minute, the 11th escalates; a
+//! child's first failure restarts it at once, the next after 10 ms, doubling up to 10 s, each spread
+//! by ±20 %, back to no delay after a quiet minute.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,10 @@ use serde::Serialize;
 
 use crate::kernel::mailbox::MailboxStats;
 
-use super::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use super::Strategy;
 
 /// The root's escalation, as the host sees it.
 #[derive(Debug, Default)]
