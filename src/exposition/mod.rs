@@ -44,6 +44,7 @@ const RULE_VALUE: &str = "watchkeeper_alert_rule_value";
 const RELOAD_OK: &str = "watchkeeper_config_last_reload_successful";
 const RELOAD_AT: &str = "watchkeeper_config_last_reload_success_timestamp_seconds";
 const EVENTS: &str = "watchkeeper_events_total";
+const BREAKER: &str = "watchkeeper_notifier_breaker_open";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -129,6 +130,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "When the configuration in force was applied: the start or the last successful reload.",
     ),
     (
+        BREAKER,
+        "gauge",
+        "1 while a channel's circuit breaker is open after consecutive failed deliveries.",
+    ),
+    (
         EVENTS,
         "counter",
         "Events of the runtime's subsystems by name: supervision, notifications, tuning, memory, alerts, reloads.",
@@ -168,8 +174,8 @@ pub(crate) struct Snapshot {
     pub(crate) process: Option<ProcessReport>,
     pub(crate) uptime_seconds: f64,
     pub(crate) alerting: Option<AlertingStatus>,
-    /// Per channel: delivered, failed, retried.
-    pub(crate) channels: Vec<(String, u64, u64, u64)>,
+    /// Per channel: delivered, failed, retried, and whether its breaker is open.
+    pub(crate) channels: Vec<(String, u64, u64, u64, bool)>,
     pub(crate) reload: ReloadStatus,
     pub(crate) events: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -281,7 +287,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
     }
     if !s.channels.is_empty() {
         header(&mut out, NOTIFICATIONS);
-        for (channel, delivered, failed, retried) in &s.channels {
+        for (channel, delivered, failed, retried, _) in &s.channels {
             for (outcome, n) in [
                 ("delivered", delivered),
                 ("failed", failed),
@@ -308,7 +314,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         header(&mut out, ALERTS_FIRED);
         let _ = writeln!(out, "{ALERTS_FIRED} {}", a.fired_total);
         header(&mut out, RATE_LIMITED);
-        for (channel, _, _, _) in &s.channels {
+        for (channel, ..) in &s.channels {
             let n = a.rate_limited.get(channel).copied().unwrap_or(0);
             let _ = writeln!(out, "{RATE_LIMITED}{{channel=\"{}\"}} {n}", label(channel));
         }
@@ -323,6 +329,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
                     float(r.value)
                 );
             }
+        }
+    }
+    if !s.channels.is_empty() {
+        header(&mut out, BREAKER);
+        for (channel, _, _, _, open) in &s.channels {
+            let _ = writeln!(out, "{BREAKER}{{channel=\"{}\"}} {}", label(channel), u8::from(*open));
         }
     }
     header(&mut out, RELOAD_OK);

@@ -37,6 +37,7 @@ pub(crate) async fn snapshot(tree: &ActorTree) -> Snapshot {
                     c.delivered.load(Ordering::Relaxed),
                     c.failed.load(Ordering::Relaxed),
                     c.retried.load(Ordering::Relaxed),
+                    c.breaker_open.load(Ordering::Relaxed),
                 )
             })
             .collect(),

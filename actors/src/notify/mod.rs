@@ -224,6 +224,8 @@ pub struct ChannelCounters {
     pub retried: AtomicU64,
     /// Times the breaker opened.
     pub breaker_opened: AtomicU64,
+    /// Whether the breaker is open now (it stays open until a delivery succeeds).
+    pub breaker_open: std::sync::atomic::AtomicBool,
 }
 
 /// A snapshot of a channel.
@@ -382,6 +384,7 @@ impl NotifierActor {
             Ok(()) => {
                 self.consecutive_failures = 0;
                 self.open_until = None;
+                self.counters.breaker_open.store(false, Ordering::Relaxed);
                 self.finish(p, DeliveryOutcome::Delivered, None);
             }
             Err(failure) => {
@@ -397,6 +400,7 @@ impl NotifierActor {
                         });
                     }
                     self.open_until = Some(now + self.policy.breaker_reset);
+                    self.counters.breaker_open.store(true, Ordering::Relaxed);
                 }
                 if !failure.retryable || p.attempts > self.policy.retries {
                     self.finish(p, DeliveryOutcome::Failed, Some(failure.message));
