@@ -274,39 +274,63 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).unwrap();
     assert_eq!(doc["alerts"][0]["acknowledged_by"], "ana");
 
-    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let body = format!(
-        r#"{{"matchers": [{{"label": "alertname", "op": "equal", "value": "SearchLatencyHigh"}}], "ends_at": "{until}", "created_by": "ana", "comment": "deploy"}}"#
+    // Silences through Alertmanager's API (tests/alr_amtool.rs drives it with the real amtool).
+    let now = chrono::Utc::now();
+    let silence = |ends: chrono::DateTime<chrono::Utc>, name: &str| {
+        format!(
+            r#"{{"matchers": [{{"name": "alertname", "value": "{name}", "isRegex": false, "isEqual": true}}], "startsAt": "{}", "endsAt": "{}", "createdBy": "ana", "comment": "deploy"}}"#,
+            now.to_rfc3339(),
+            ends.to_rfc3339()
+        )
+    };
+    let body = silence(now + chrono::Duration::hours(1), "SearchLatencyHigh");
+    assert_eq!(
+        request(addr, "POST", "/api/v2/silences", &[json], body.as_bytes()).status,
+        401,
+        "the token is needed"
     );
-    let r = request(addr, "POST", "/silences", &[json, auth], body.as_bytes());
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
-        .as_u64()
-        .unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/api/v2/silences",
+        &[json, auth],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
     let silenced = eventually("the silence applies", || {
         let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
         (doc["alerts"][0]["silenced"] == true).then_some(doc)
     });
     assert_eq!(silenced["silences"][0]["comment"], "deploy");
-    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let bad = format!(
-        r#"{{"matchers": [{{"label": "a", "op": "equal", "value": "b"}}], "ends_at": "{past}"}}"#
+    assert_eq!(silenced["alerts"][0]["silenced_by"][0], id.as_str());
+    let bad = silence(now - chrono::Duration::minutes(30), "X");
+    let r = request(
+        addr,
+        "POST",
+        "/api/v2/silences",
+        &[json, auth],
+        bad.as_bytes(),
     );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("end time"), "{}", r.body);
+    let expire = format!("/api/v2/silence/{id}");
+    assert_eq!(request(addr, "DELETE", &expire, &[], b"").status, 401);
+    assert_eq!(request(addr, "DELETE", &expire, &[auth], b"").status, 200);
     assert_eq!(
-        request(addr, "POST", "/silences", &[json, auth], bad.as_bytes()).status,
-        400
+        request(addr, "DELETE", &expire, &[auth], b"").status,
+        200,
+        "expiring again changes nothing"
     );
+    let doc: serde_json::Value = serde_json::from_str(&get(addr, &expire).body).unwrap();
+    assert_eq!(doc["status"]["state"], "expired");
     assert_eq!(
-        request(addr, "DELETE", &format!("/silences/{id}"), &[auth], b"").status,
-        200
-    );
-    assert_eq!(
-        request(addr, "DELETE", &format!("/silences/{id}"), &[auth], b"").status,
+        request(addr, "DELETE", "/api/v2/silence/abc", &[auth], b"").status,
         404
-    );
-    assert_eq!(
-        request(addr, "DELETE", "/silences/abc", &[auth], b"").status,
-        400
     );
 
     let metrics = get(addr, "/metrics").body;

@@ -40,7 +40,8 @@ fn notification(channel: &str) -> Notification {
     Notification {
         id: Notification::next_id(),
         channel: channel.into(),
-        group_key: "{alertname=\"SearchSlow\"}".into(),
+        route: "{}".into(),
+        group_key: "{}:{alertname=\"SearchSlow\"}".into(),
         group_labels: BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned())]),
         status: AlertStatus::Firing,
         alerts: vec![AlertPayload {
@@ -147,7 +148,7 @@ fn the_webhook_posts_the_alertmanager_v4_payload() {
         assert_eq!(body["version"], "4");
         assert_eq!(body["status"], "firing");
         assert_eq!(body["receiver"], "webhook");
-        assert_eq!(body["groupKey"], "{alertname=\"SearchSlow\"}");
+        assert_eq!(body["groupKey"], "{}:{alertname=\"SearchSlow\"}");
         assert_eq!(body["groupLabels"]["alertname"], "SearchSlow");
         assert_eq!(body["commonLabels"]["monitor"], "search");
         assert_eq!(body["commonAnnotations"]["summary"], "p99 is 0.2s");

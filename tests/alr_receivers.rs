@@ -30,6 +30,7 @@ fn alert(status: AlertStatus) -> Notification {
     Notification {
         id: Notification::next_id(),
         channel: "test".into(),
+        route: "{}".into(),
         group_key: "{}".into(),
         group_labels: BTreeMap::new(),
         status,
@@ -173,7 +174,12 @@ fn alertmanager_accepts_firing_and_resolved_alerts_through_its_v2_api() {
     let base = format!("http://{api}");
     let b = base.clone();
     let report = deliver(
-        move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))),
+        move || {
+            Box::new(AlertmanagerTransport::new(
+                std::slice::from_ref(&b),
+                Duration::from_secs(240),
+            ))
+        },
         alert(AlertStatus::Firing),
     );
     assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
@@ -186,6 +192,15 @@ fn alertmanager_accepts_firing_and_resolved_alerts_through_its_v2_api() {
         .expect("Alertmanager lists our alert");
     assert_eq!(ours["status"]["state"], "active");
     assert_eq!(ours["annotations"]["summary"], "p99 is 0.7s");
+    let labels: BTreeMap<String, String> = serde_json::from_value(ours["labels"].clone()).unwrap();
+    assert_eq!(
+        ours["fingerprint"].as_str().unwrap(),
+        format!(
+            "{:016x}",
+            watchkeeper::actors::alerting::fingerprint(&labels)
+        ),
+        "the same labels have the same fingerprint here and in Alertmanager"
+    );
     let ends: chrono::DateTime<chrono::Utc> = ours["endsAt"].as_str().unwrap().parse().unwrap();
     assert!(
         ends > chrono::Utc::now() + chrono::Duration::minutes(3),
@@ -194,7 +209,12 @@ fn alertmanager_accepts_firing_and_resolved_alerts_through_its_v2_api() {
 
     let b = base.clone();
     let report = deliver(
-        move || Box::new(AlertmanagerTransport::new(&b, Duration::from_secs(240))),
+        move || {
+            Box::new(AlertmanagerTransport::new(
+                std::slice::from_ref(&b),
+                Duration::from_secs(240),
+            ))
+        },
         alert(AlertStatus::Resolved),
     );
     assert_eq!(report.outcome, DeliveryOutcome::Delivered);

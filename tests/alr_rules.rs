@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use watchkeeper_actors::alerting::{
     self, Acknowledge, AddSilence, AlertRule, AlertState, AlertStore, AlertingActor,
-    AlertingConfig, EscalationConfig, GetAlertHistory, GetAlertingStatus, GetAlerts, Matcher,
-    Metric, Observe, RateLimitConfig, RegressionSettings, RemoveSilence, RuleKind, Silence,
+    AlertingConfig, EscalationConfig, ExpireSilence, GetAlertHistory, GetAlertingStatus, GetAlerts,
+    Matcher, Metric, Observe, RateLimitConfig, RegressionSettings, RuleKind, Silence, SilenceError,
     TrendSettings,
 };
 use watchkeeper_actors::detect::AnomalySettings;
@@ -55,6 +55,7 @@ fn rule(name: &str, for_: Duration) -> AlertRule {
 
 fn settings(rules: Vec<AlertRule>) -> AlertingConfig {
     AlertingConfig {
+        receiver: Some(vec!["log".into()]),
         // Only scripted observations drive these tests.
         check_interval: Duration::from_secs(86_400),
         group_by: vec!["alertname".into()],
@@ -66,7 +67,7 @@ fn settings(rules: Vec<AlertRule>) -> AlertingConfig {
         rules,
         escalation: EscalationConfig {
             timeout: Duration::from_secs(900),
-            tiers: vec![vec!["log".into()], vec!["pager".into()]],
+            tiers: vec![vec!["pager".into()]],
         },
         rate_limit: RateLimitConfig {
             per_minute: 100,
@@ -270,12 +271,13 @@ fn silences_hold_notifications_until_removed() {
         let (a, sent) = tree(&h, settings(vec![rule("SearchSlow", Duration::ZERO)]));
         let now = chrono::Utc::now();
         let silence = Silence {
-            id: 0,
+            id: String::new(),
             matchers: vec![Matcher::equal("alertname", "SearchSlow")],
             starts_at: now - chrono::Duration::minutes(1),
             ends_at: now + chrono::Duration::hours(1),
             created_by: "oncall".into(),
             comment: "deploying".into(),
+            updated_at: now,
         };
         let id = a
             .ask(AddSilence(silence.clone()), ASK)
@@ -286,13 +288,30 @@ fn silences_hold_notifications_until_removed() {
             .ask(
                 AddSilence(Silence {
                     matchers: vec![],
-                    ..silence
+                    ..silence.clone()
                 }),
                 ASK
             )
             .await
             .unwrap()
             .is_err());
+        // A silence that would mute everything is refused, as one that ends in the past.
+        for matchers in [
+            vec![Matcher::parse(r#"alertname!="""#).unwrap()],
+            vec![Matcher::parse(r#"alertname=~".*""#).unwrap()],
+        ] {
+            let refused = a
+                .ask(
+                    AddSilence(Silence {
+                        matchers,
+                        ..silence.clone()
+                    }),
+                    ASK,
+                )
+                .await
+                .unwrap();
+            assert_eq!(refused, Err(SilenceError::MatchesEverything));
+        }
         observe(&h, &a, vec![Some(0.2)]).await;
         h.advance(Duration::from_secs(60)).await;
         observe(&h, &a, vec![Some(0.2)]).await;
@@ -301,8 +320,16 @@ fn silences_hold_notifications_until_removed() {
             a.ask(GetAlertingStatus, ASK).await.unwrap().silenced_alerts,
             1
         );
-        assert!(a.ask(RemoveSilence(id), ASK).await.unwrap());
-        assert!(!a.ask(RemoveSilence(id), ASK).await.unwrap());
+        assert_eq!(a.ask(ExpireSilence(id.clone()), ASK).await.unwrap(), Ok(()));
+        assert_eq!(
+            a.ask(ExpireSilence(id), ASK).await.unwrap(),
+            Ok(()),
+            "expiring an expired silence is a no-op"
+        );
+        assert!(matches!(
+            a.ask(ExpireSilence("nope".into()), ASK).await.unwrap(),
+            Err(SilenceError::NotFound(_))
+        ));
         observe(&h, &a, vec![Some(0.2)]).await;
         assert_eq!(taken(&sent).len(), 1);
     });
@@ -317,7 +344,7 @@ fn groups_collect_alerts_and_repeat_only_after_repeat_interval() {
         ]);
         s.group_by = vec!["monitor".into()];
         // One tier: this test is about grouping, not escalation.
-        s.escalation.tiers.truncate(1);
+        s.escalation.tiers.clear();
         let (a, sent) = tree(&h, s);
         observe(&h, &a, vec![Some(0.2), None]).await;
         h.advance(Duration::from_secs(10)).await;
@@ -528,7 +555,7 @@ fn alertmanager_gets_firing_alerts_again_every_resend_interval_and_resolved_ones
         let mut s = settings(vec![rule("SearchSlow", Duration::ZERO)]);
         s.channels.alertmanager.enabled = true;
         s.channels.alertmanager.resend_interval = MIN;
-        s.escalation.tiers.truncate(1);
+        s.escalation.tiers.clear();
         let (a, sent) = tree(&h, s);
         let to_am = |n: Vec<Notification>| {
             n.into_iter()

@@ -190,7 +190,7 @@ fn the_checklist_marks_what_the_configuration_already_satisfies() {
     assert!(!done(&dev, "Environment set to production"));
     assert!(done(&prod, "Environment set to production"));
     assert!(done(&prod, "Secrets read from environment variables"));
-    assert!(done(&prod, "Escalation beyond one tier"));
+    assert!(done(&prod, "Escalation beyond the first receiver"));
 }
 
 #[test]
@@ -398,19 +398,38 @@ fn an_enabled_channel_that_no_tier_reaches_and_duplicate_names_are_found() {
             .findings
             .iter()
             .any(|f| f.field.contains("webhook")),
-        "without tiers every enabled channel is notified"
+        "without a receiver written every enabled channel is notified"
     );
-    c.alerting.escalation.tiers = vec![vec!["log".into()]];
+    c.alerting.receiver = Some(vec!["log".into()]);
     assert!(has(
         &c.validate(),
         Severity::Warning,
-        "alerting.channels.webhook.enabled"
+        "alerting.channels.webhook"
     ));
-    c.alerting.escalation.tiers = vec![vec!["log".into()], vec!["webhook".into()]];
+    // Reached through an escalation tier, or a route.
+    c.alerting.escalation.tiers = vec![vec!["webhook".into()]];
     assert!(!has(
         &c.validate(),
         Severity::Warning,
-        "alerting.channels.webhook.enabled"
+        "alerting.channels.webhook"
+    ));
+    c.alerting.escalation.tiers.clear();
+    c.alerting.routes = vec![watchkeeper::config::RouteConfig {
+        matchers: vec![watchkeeper::config::Matcher::parse("severity=critical").unwrap()],
+        receiver: Some(vec!["webhook".into()]),
+        ..Default::default()
+    }];
+    assert!(!has(
+        &c.validate(),
+        Severity::Warning,
+        "alerting.channels.webhook"
+    ));
+    // A route naming a channel that is not enabled is an error.
+    c.alerting.routes[0].receiver = Some(vec!["pager".into()]);
+    assert!(has(
+        &c.validate(),
+        Severity::Error,
+        "alerting.routes[0].receiver"
     ));
 
     let mut c = Config::default();

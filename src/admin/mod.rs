@@ -20,6 +20,7 @@
 //! configured.
 
 mod alerts;
+mod am;
 mod auth;
 mod health;
 mod ops;
@@ -28,7 +29,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::middleware::from_fn;
+use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::error::Error;
@@ -48,6 +50,54 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         actix_web::http::StatusCode::NOT_FOUND,
         format!("no such endpoint: {} {}", req.method(), req.path()),
     )
+}
+
+/// `GET` and `HEAD` (the same answer without its body).
+fn read() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// Every endpoint; those that change anything pass the token check first.
+fn routes(cfg: &mut web::ServiceConfig) {
+    let token = || from_fn(auth::require_token);
+    cfg.route("/health/live", read().to(health::live))
+        .route("/health/ready", read().to(health::ready))
+        .route("/health", read().to(health::health_report))
+        .route("/metrics", read().to(health::metrics))
+        .route("/alerts", read().to(alerts::alerts))
+        .service(
+            web::resource("/alerts/{fingerprint}/acknowledge")
+                .wrap(token())
+                .route(web::post().to(alerts::acknowledge)),
+        )
+        .service(
+            web::resource("/monitors/{name}/sampling")
+                .wrap(token())
+                .route(web::post().to(ops::set_sampling)),
+        )
+        .service(
+            web::resource("/-/reload")
+                .wrap(token())
+                .route(web::post().to(ops::reload)),
+        )
+        .route("/api/v2/status", read().to(am::get_status))
+        .route("/api/v2/receivers", read().to(am::get_receivers))
+        .route("/api/v2/alerts/groups", read().to(am::get_groups))
+        .service(
+            web::resource("/api/v2/alerts")
+                .route(read().to(am::get_alerts))
+                .route(web::post().to(am::post_alerts).wrap(token())),
+        )
+        .service(
+            web::resource("/api/v2/silences")
+                .route(read().to(am::get_silences))
+                .route(web::post().to(am::post_silence).wrap(token())),
+        )
+        .service(
+            web::resource("/api/v2/silence/{id}")
+                .route(read().to(am::get_silence))
+                .route(web::delete().to(am::delete_silence).wrap(token())),
+        );
 }
 
 /// Starts the server on the current actix system; returns its handle and the address it listens on.
@@ -92,19 +142,7 @@ pub(crate) fn start(tree: Arc<ActorTree>) -> Result<(ServerHandle, SocketAddr), 
             .app_data(json)
             .app_data(path)
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
-            .route("/health/live", web::get().to(health::live))
-            .route("/health/ready", web::get().to(health::ready))
-            .route("/health", web::get().to(health::health_report))
-            .route("/metrics", web::get().to(health::metrics))
-            .route("/alerts", web::get().to(alerts::alerts))
-            .route(
-                "/alerts/{fingerprint}/acknowledge",
-                web::post().to(alerts::acknowledge),
-            )
-            .route("/silences", web::post().to(alerts::add_silence))
-            .route("/silences/{id}", web::delete().to(alerts::remove_silence))
-            .route("/monitors/{name}/sampling", web::post().to(ops::set_sampling))
-            .route("/-/reload", web::post().to(ops::reload))
+            .configure(routes)
             .default_service(web::to(not_found))
     })
     .workers(1)

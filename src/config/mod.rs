@@ -24,15 +24,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 pub use watchkeeper_actors::alerting::{
-    AlertRule, AlertingConfig, Comparison, EscalationConfig, Metric, RateLimitConfig,
-    RegressionSettings, RuleKind, TrendSettings,
+    AlertRule, AlertingConfig, Comparison, EscalationConfig, InhibitRule, Matcher, Metric,
+    RateLimitConfig, RegressionSettings, RouteConfig, RuleKind, SilencesConfig, TrendSettings,
 };
 pub use watchkeeper_actors::kernel::validation::{Finding, Severity, Validation};
 pub use watchkeeper_actors::memory::MemoryConfig;
 pub use watchkeeper_actors::monitor::{HistogramBounds, MonitoringConfig};
 pub use watchkeeper_actors::notify::{
-    AlertmanagerChannel, ChannelsConfig, DeliveryPolicy, EmailChannel, LogChannel, Secret,
-    SlackChannel, SmtpSecurity, WebhookChannel,
+    AlertmanagerChannel, ChannelsConfig, DeliveryPolicy, EmailChannel, LogChannel, NamedChannel,
+    Secret, SlackChannel, SmtpSecurity, WebhookChannel,
 };
 pub use watchkeeper_actors::tuner::TuningConfig;
 pub use watchkeeper_actors::{Backoff, RestartIntensity, Strategy, SupervisorConfig};
@@ -127,6 +127,39 @@ impl Config {
         }
     }
 
+    /// This configuration with every secret given in place replaced by `<redacted>` (secrets read
+    /// from the environment keep their variable's name), for showing it.
+    pub fn redacted(&self) -> Config {
+        let hide = |s: &mut Option<Secret>| {
+            if let Some(Secret::Value(v)) = s {
+                *v = "<redacted>".into();
+            }
+        };
+        let hide_one = |s: &mut Secret| {
+            if let Secret::Value(v) = s {
+                *v = "<redacted>".into();
+            }
+        };
+        let mut c = self.clone();
+        let ch = &mut c.alerting.channels;
+        hide(&mut ch.webhook.url);
+        hide(&mut ch.slack.webhook_url);
+        hide(&mut ch.email.username);
+        hide(&mut ch.email.password);
+        for named in ch.named.values_mut() {
+            match named {
+                NamedChannel::Webhook { url } => hide_one(url),
+                NamedChannel::Slack { webhook_url, .. } => hide_one(webhook_url),
+                NamedChannel::Email(e) => {
+                    hide(&mut e.username);
+                    hide(&mut e.password);
+                }
+            }
+        }
+        hide(&mut c.deployment.admin_token);
+        c
+    }
+
     /// The deployment checklist, each item marked complete when this configuration satisfies it.
     pub fn checklist(&self) -> Vec<ChecklistItem> {
         let a = &self.alerting;
@@ -142,6 +175,11 @@ impl Config {
             &a.channels.email.password,
             &d.admin_token,
         ];
+        let named_in_env = a.channels.named.values().all(|n| match n {
+            NamedChannel::Webhook { url } => !matches!(url, Secret::Value(_)),
+            NamedChannel::Slack { webhook_url, .. } => !matches!(webhook_url, Secret::Value(_)),
+            NamedChannel::Email(e) => !matches!(e.password, Some(Secret::Value(_))),
+        });
         let items = [
             (
                 "Memory limit of at least 256 MB",
@@ -159,7 +197,10 @@ impl Config {
                 "A notification channel other than the log",
                 a.channels.enabled().iter().any(|c| *c != "log"),
             ),
-            ("Escalation beyond one tier", a.escalation.tiers.len() > 1),
+            (
+                "Escalation beyond the first receiver",
+                !a.escalation.tiers.is_empty() || a.routes.iter().any(|r| r.escalation.is_some()),
+            ),
             ("Automatic tuning enabled", self.tuning.enabled),
             (
                 "Prometheus metrics served",
@@ -171,7 +212,7 @@ impl Config {
             ),
             (
                 "Secrets read from environment variables",
-                secrets.iter().all(|s| !matches!(s, Some(Secret::Value(_)))),
+                secrets.iter().all(|s| !matches!(s, Some(Secret::Value(_)))) && named_in_env,
             ),
             ("Environment set to production", d.production()),
             (

@@ -334,7 +334,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
     if !s.channels.is_empty() {
         header(&mut out, BREAKER);
         for (channel, _, _, _, open) in &s.channels {
-            let _ = writeln!(out, "{BREAKER}{{channel=\"{}\"}} {}", label(channel), u8::from(*open));
+            let _ = writeln!(
+                out,
+                "{BREAKER}{{channel=\"{}\"}} {}",
+                label(channel),
+                u8::from(*open)
+            );
         }
     }
     header(&mut out, RELOAD_OK);

@@ -155,7 +155,7 @@ impl ActorTree {
         {
             let running = locked(&self.channel_defs);
             for (name, def) in &wanted {
-                if running.get(*name).is_none_or(|c| c.def != *def) {
+                if running.get(name).is_none_or(|c| c.def != *def) {
                     def.factory(name, self.counters_of(name))
                         .map_err(Error::Reload)?;
                 }
@@ -214,8 +214,8 @@ impl ActorTree {
                 }
             }
             for (name, def) in wanted {
-                if !running.iter().any(|(n, keep)| n.as_str() == name && *keep) {
-                    self.start_channel(name, def).map_err(Error::Reload)?;
+                if !running.iter().any(|(n, keep)| *n == name && *keep) {
+                    self.start_channel(&name, def).map_err(Error::Reload)?;
                     report
                         .applied
                         .push(format!("alerting: channel {name} started"));

@@ -203,7 +203,7 @@ async fn build(
     };
     if config.alerting.enabled {
         for (name, def) in config.alerting.channels.definitions() {
-            if let Err(e) = tree.start_channel(name, def) {
+            if let Err(e) = tree.start_channel(&name, def) {
                 return Err(fail(Error::Start(e), &watchdog_arbiter));
             }
         }
@@ -255,7 +255,7 @@ impl ActorTree {
     }
 
     /// Starts the notifier of channel `name` under the `notifiers` supervisor.
-    pub(crate) fn start_channel(&self, name: &'static str, def: ChannelDef) -> Result<(), String> {
+    pub(crate) fn start_channel(&self, name: &str, def: ChannelDef) -> Result<(), String> {
         let factory = def.factory(name, self.counters_of(name))?;
         let capacity = def.policy().outbox_capacity.max(1);
         let child = self

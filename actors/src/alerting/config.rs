@@ -5,21 +5,43 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::routes::{Route, RouteConfig};
 use super::rules::{AlertRule, Metric};
+use super::silences::InhibitRule;
 use crate::kernel::duration_serde;
 use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK, MAX_CAPACITY};
 use crate::notify::{ChannelsConfig, ALERTMANAGER_CHANNEL};
 
-/// Escalation of unacknowledged firing alerts through tiers of channels.
+/// Escalation of unacknowledged firing alerts through tiers of channels, after the receiver.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EscalationConfig {
     /// An unacknowledged firing alert moves on to the next tier's channels after this.
     #[serde(with = "duration_serde")]
     pub timeout: Duration,
-    /// Channel names per tier, first tier first, e.g. `[["slack"], ["email"]]`. Empty: every
-    /// enabled channel is one tier, notified of every alert.
+    /// Channel names per tier after the receiver, e.g. `[["pager"], ["email"]]`: unacknowledged for
+    /// one timeout, an alert reaches the first; for two, the second. Empty: no escalation.
     pub tiers: Vec<Vec<String>>,
+}
+
+/// How many silences the runtime keeps, and for how long after they end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SilencesConfig {
+    /// The most silences active or pending at once; more are refused.
+    pub max: usize,
+    /// How long an ended silence is still listed (as expired).
+    #[serde(with = "duration_serde")]
+    pub retention: Duration,
+}
+
+impl Default for SilencesConfig {
+    fn default() -> Self {
+        SilencesConfig {
+            max: 1000,
+            retention: Duration::from_secs(86_400),
+        }
+    }
 }
 
 impl Default for EscalationConfig {
@@ -84,10 +106,25 @@ pub struct AlertingConfig {
     pub rules: Vec<AlertRule>,
     /// The channels notifications go to.
     pub channels: ChannelsConfig,
-    /// Escalation tiers of channels.
+    /// The channel or channels notified of every alert no route takes: `"log"` or
+    /// `["log", "pager"]`. Left out: every enabled channel.
+    #[serde(
+        deserialize_with = "super::routes::one_or_many",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub receiver: Option<Vec<String>>,
+    /// Routes below the root (this section's own receiver, grouping, timers, escalation and rate
+    /// limits), as Alertmanager's `route`: the first matching route takes an alert unless it has
+    /// `continue`; children inherit what they do not set.
+    pub routes: Vec<RouteConfig>,
+    /// Escalation tiers of channels after the receiver.
     pub escalation: EscalationConfig,
     /// Rate limits per channel.
     pub rate_limit: RateLimitConfig,
+    /// Inhibition: a firing source alert mutes the targets that share its `equal` labels.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// How many silences are kept.
+    pub silences: SilencesConfig,
 }
 
 impl Default for AlertingConfig {
@@ -114,40 +151,115 @@ impl Default for AlertingConfig {
                 ..AlertRule::new("SearchLatencyHigh", Some("search"), Metric::P99)
             }],
             channels: ChannelsConfig::default(),
+            receiver: None,
+            routes: Vec::new(),
             escalation: EscalationConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            inhibit_rules: vec![InhibitRule::default()],
+            silences: SilencesConfig::default(),
+        }
+    }
+}
+
+/// Checks one route and its children; `at` is its path (`routes[0].routes[1]`).
+fn validate_route(route: &RouteConfig, at: &str, enabled: &[String], v: &mut Validation) {
+    let channels = route
+        .receiver
+        .iter()
+        .map(|r| (format!("{at}.receiver"), r))
+        .chain(
+            route
+                .escalation
+                .iter()
+                .flat_map(|e| e.tiers.iter().enumerate())
+                .map(|(t, tier)| (format!("{at}.escalation.tiers[{t}]"), tier)),
+        );
+    for (field, names) in channels {
+        check_channels(&field, names, enabled, v);
+    }
+    if let Some(group_by) = &route.group_by {
+        check_group_by(&format!("{at}.group_by"), group_by, v);
+    }
+    for (field, d) in [
+        ("group_interval", route.group_interval),
+        ("repeat_interval", route.repeat_interval),
+    ] {
+        if let Some(d) = d {
+            v.duration(&format!("{at}.{field}"), d, A_WEEK);
+        }
+    }
+    for (i, child) in route.routes.iter().enumerate() {
+        validate_route(child, &format!("{at}.routes[{i}]"), enabled, v);
+    }
+}
+
+fn check_channels(field: &str, names: &[String], enabled: &[String], v: &mut Validation) {
+    if names.is_empty() {
+        v.error(field, "names no channel");
+    }
+    for name in names {
+        if !enabled.contains(name) {
+            v.error(field, format!("channel `{name}` is not enabled"));
+        }
+    }
+}
+
+fn check_group_by(field: &str, group_by: &[String], v: &mut Validation) {
+    if group_by.len() > 1 && group_by.iter().any(|l| l == "...") {
+        v.error(
+            field,
+            "`...` (every label) cannot be mixed with label names",
+        );
+    }
+    for (i, label) in group_by.iter().enumerate() {
+        if label != "..." && !super::matchers::valid_label_name(label) {
+            v.error(
+                format!("{field}[{i}]"),
+                format!("`{label}` is not a label name"),
+            );
+        }
+        if group_by[..i].contains(label) {
+            v.error(
+                format!("{field}[{i}]"),
+                format!("`{label}` is listed twice"),
+            );
         }
     }
 }
 
 impl AlertingConfig {
-    /// The channels of tiers `0..=tier`, Alertmanager excepted (it receives raw alert states).
-    /// Without tiers, every enabled channel.
-    pub fn tier_channels(&self, tier: usize) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if self.escalation.tiers.is_empty() {
-            out.extend(
-                self.channels
-                    .enabled()
-                    .into_iter()
-                    .filter(|c| *c != ALERTMANAGER_CHANNEL)
-                    .map(str::to_owned),
-            );
-            return out;
+    fn validate_routes(&self, v: &mut Validation, enabled: &[String]) {
+        if let Some(receiver) = &self.receiver {
+            check_channels("receiver", receiver, enabled, v);
         }
-        for channels in self.escalation.tiers.iter().take(tier + 1) {
-            for c in channels {
-                if c != ALERTMANAGER_CHANNEL && !out.contains(c) {
-                    out.push(c.clone());
+        for (t, tier) in self.escalation.tiers.iter().enumerate() {
+            check_channels(&format!("escalation.tiers[{t}]"), tier, enabled, v);
+        }
+        check_group_by("group_by", &self.group_by, v);
+        for (i, route) in self.routes.iter().enumerate() {
+            validate_route(route, &format!("routes[{i}]"), enabled, v);
+        }
+        if self.enabled {
+            let tree = self.route_tree();
+            for name in enabled {
+                let reached = *name == ALERTMANAGER_CHANNEL
+                    || tree
+                        .walk()
+                        .iter()
+                        .any(|r| r.tiers.iter().flatten().any(|c| c == name));
+                if !reached {
+                    v.warning(
+                        format!("channels.{name}"),
+                        format!("`{name}` is enabled but no receiver, route or escalation tier names it: it is never notified"),
+                    );
                 }
             }
         }
-        out
     }
 
-    /// The number of escalation tiers (1 without explicit tiers).
-    pub fn tiers(&self) -> usize {
-        self.escalation.tiers.len().max(1)
+    /// The routing tree.
+    pub fn route_tree(&self) -> Route {
+        Route::tree(self)
     }
 
     /// The rule named `name`.
@@ -207,29 +319,17 @@ impl AlertingConfig {
                 );
             }
         }
-        for (ti, tier) in self.escalation.tiers.iter().enumerate() {
-            if tier.is_empty() {
-                v.error(format!("escalation.tiers[{ti}]"), "a tier needs a channel");
-            }
-            for name in tier {
-                if !enabled.contains(&name.as_str()) {
-                    v.error(
-                        format!("escalation.tiers[{ti}]"),
-                        format!("channel `{name}` is not enabled"),
-                    );
-                }
-            }
+        self.validate_routes(&mut v, &enabled);
+        v.count("silences.max", self.silences.max as u64, MAX_CAPACITY);
+        if self.silences.retention > A_WEEK.0 {
+            v.duration("silences.retention", self.silences.retention, A_WEEK);
         }
-        if self.enabled && !self.escalation.tiers.is_empty() {
-            for name in &enabled {
-                let reached = *name == ALERTMANAGER_CHANNEL
-                    || self.escalation.tiers.iter().flatten().any(|c| c == name);
-                if !reached {
-                    v.warning(
-                        format!("channels.{name}.enabled"),
-                        format!("`{name}` is enabled but no escalation tier names it: it is never notified"),
-                    );
-                }
+        for (i, rule) in self.inhibit_rules.iter().enumerate() {
+            if rule.target_matchers.is_empty() {
+                v.warning(
+                    format!("inhibit_rules[{i}].target_matchers"),
+                    "no target matchers: a matching source mutes every alert",
+                );
             }
         }
         let r = &self.rate_limit;

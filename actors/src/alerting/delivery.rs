@@ -8,6 +8,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::config::{AlertingConfig, RateLimitConfig};
+use super::routes::Route;
 use super::state::AlertState;
 use super::store::AlertingState;
 use super::Happened;
@@ -85,6 +86,7 @@ pub(super) fn push_alertmanager(
     outgoing.push(Notification {
         id: Notification::next_id(),
         channel: ALERTMANAGER_CHANNEL.into(),
+        route: "{}".into(),
         group_key: "{}".into(),
         group_labels: BTreeMap::new(),
         status,
@@ -97,15 +99,21 @@ pub(super) fn push_alertmanager(
 /// Sends notifications within each channel's rate limit; the rest is folded for a summary.
 pub(super) fn send(
     book: &mut AlertingState,
-    config: &AlertingConfig,
+    tree: &Route,
     now: Instant,
     channels: &NotifierDirectory,
     outgoing: Vec<Notification>,
     report_to: &ReportTo,
 ) {
     for n in outgoing {
-        let window = book.rate.entry(n.channel.clone()).or_default();
-        if n.channel != ALERTMANAGER_CHANNEL && !window.allows(now, &config.rate_limit) {
+        let limit = tree
+            .find(&n.route)
+            .map_or_else(|| tree.rate_limit.clone(), |r| r.rate_limit.clone());
+        let window = book
+            .rate
+            .entry((n.route.clone(), n.channel.clone()))
+            .or_default();
+        if n.channel != ALERTMANAGER_CHANNEL && !window.allows(now, &limit) {
             window.folded += 1;
             for a in &n.alerts {
                 if let Some(name) = a.labels.get("alertname") {
@@ -163,21 +171,27 @@ fn dispatch(
 
 pub(super) fn flush_summaries(
     book: &mut AlertingState,
-    config: &AlertingConfig,
+    tree: &Route,
     now: Instant,
     channels: &NotifierDirectory,
     report_to: &ReportTo,
 ) {
-    let ready: Vec<String> = book
+    let limit_of = |route: &str| {
+        tree.find(route)
+            .map_or_else(|| tree.rate_limit.clone(), |r| r.rate_limit.clone())
+    };
+    let ready: Vec<(String, String)> = book
         .rate
         .iter_mut()
         .filter(|(_, w)| w.folded > 0)
-        .filter_map(|(c, w)| w.allows(now, &config.rate_limit).then(|| c.clone()))
+        .filter_map(|(key, w)| w.allows(now, &limit_of(&key.0)).then(|| key.clone()))
         .collect();
-    for channel in ready {
-        let Some(window) = book.rate.get_mut(&channel) else {
+    for key in ready {
+        let limit = limit_of(&key.0);
+        let Some(window) = book.rate.get_mut(&key) else {
             continue;
         };
+        let (route, channel) = key;
         let names: Vec<String> = std::mem::take(&mut window.folded_names)
             .into_iter()
             .collect();
@@ -186,14 +200,15 @@ pub(super) fn flush_summaries(
         let n = Notification {
             id: Notification::next_id(),
             channel: channel.clone(),
+            route,
             group_key: "{rate_limit}".into(),
             group_labels: BTreeMap::new(),
             status: AlertStatus::Firing,
             alerts: Vec::new(),
             summary: Some(format!(
                 "{count} notifications were held back by the rate limit ({} per minute, {} per hour); alerts: {}",
-                config.rate_limit.per_minute,
-                config.rate_limit.per_hour,
+                limit.per_minute,
+                limit.per_hour,
                 names.join(", ")
             )),
             created_at: Utc::now(),

@@ -8,8 +8,9 @@ use chrono::{Local, Utc};
 use tokio::time::Instant;
 
 use super::delivery;
+use super::matchers::valid_label_name;
 use super::rules::{fingerprint, AlertSeverity};
-use super::silences::{Silence, SilenceError};
+use super::silences::{new_id, same_matchers, Silence, SilenceError, SilenceState};
 use super::state::{fire, resolve, Alert, AlertState, NewAlert};
 use super::store::{AlertingStatus, RuleValue};
 use super::AlertingActor;
@@ -133,46 +134,100 @@ impl Handles<GetAlertingStatus> for AlertingActor {
     }
 }
 
-/// Add a silence; replies with its id, or why it was refused.
+/// Add a silence, or change one (`id` set), as Alertmanager does: a change that keeps the matchers
+/// of an active or pending silence updates it in place; any other change expires it and adds a new
+/// one. Replies with the id in force.
 #[derive(Debug)]
 pub struct AddSilence(pub Silence);
 impl Message for AddSilence {
-    type Result = Result<u64, SilenceError>;
+    type Result = Result<String, SilenceError>;
 }
 impl Handles<AddSilence> for AlertingActor {
     fn handle(
         &mut self,
         msg: AddSilence,
         _: &mut ChildContext<'_, Self>,
-    ) -> Result<u64, SilenceError> {
+    ) -> Result<String, SilenceError> {
         let mut silence = msg.0;
-        if let Some(problem) = silence.problem() {
+        let now = Utc::now();
+        if let Some(problem) = silence.problem(now) {
             return Err(problem);
         }
+        let max = self.config.get().silences.max;
         let mut book = self.store.lock();
-        book.next_silence += 1;
-        silence.id = book.next_silence;
+        silence.updated_at = now;
+        if !silence.id.is_empty() {
+            let Some(old) = book.silences.iter_mut().find(|s| s.id == silence.id) else {
+                return Err(SilenceError::NotFound(silence.id));
+            };
+            let in_place = same_matchers(&old.matchers, &silence.matchers)
+                && match old.state(now) {
+                    SilenceState::Active => {
+                        old.starts_at.timestamp() == silence.starts_at.timestamp()
+                    }
+                    SilenceState::Pending => silence.starts_at >= now,
+                    SilenceState::Expired => false,
+                };
+            if in_place {
+                *old = silence.clone();
+                return Ok(silence.id);
+            }
+            if old.state(now) != SilenceState::Expired {
+                expire(old, now);
+            }
+        }
+        let live = book
+            .silences
+            .iter()
+            .filter(|s| s.state(now) != SilenceState::Expired)
+            .count();
+        if live >= max {
+            return Err(SilenceError::TooMany(max));
+        }
+        silence.id = new_id();
+        silence.starts_at = silence.starts_at.max(now);
+        let id = silence.id.clone();
         book.silences.push(silence);
-        Ok(book.next_silence)
+        Ok(id)
     }
 }
 
-/// Remove a silence; replies whether it existed.
+/// Ends a silence now: an active one ends, a pending one ends before it began.
+fn expire(silence: &mut Silence, now: chrono::DateTime<Utc>) {
+    if silence.state(now) == SilenceState::Pending {
+        silence.starts_at = now;
+    }
+    silence.ends_at = now;
+    silence.updated_at = now;
+}
+
+/// Expire a silence (Alertmanager's `DELETE /silence/{id}`); an already expired one stays so.
 #[derive(Debug)]
-pub struct RemoveSilence(pub u64);
-impl Message for RemoveSilence {
-    type Result = bool;
+pub struct ExpireSilence(pub String);
+impl Message for ExpireSilence {
+    type Result = Result<(), SilenceError>;
 }
-impl Handles<RemoveSilence> for AlertingActor {
-    fn handle(&mut self, msg: RemoveSilence, _: &mut ChildContext<'_, Self>) -> bool {
+impl Handles<ExpireSilence> for AlertingActor {
+    fn handle(
+        &mut self,
+        msg: ExpireSilence,
+        _: &mut ChildContext<'_, Self>,
+    ) -> Result<(), SilenceError> {
+        let now = Utc::now();
         let mut book = self.store.lock();
-        let before = book.silences.len();
-        book.silences.retain(|s| s.id != msg.0);
-        book.silences.len() != before
+        let silence = book
+            .silences
+            .iter_mut()
+            .find(|s| s.id == msg.0)
+            .ok_or(SilenceError::NotFound(msg.0))?;
+        if silence.state(now) != SilenceState::Expired {
+            expire(silence, now);
+        }
+        Ok(())
     }
 }
 
-/// Ask for the silences not yet expired.
+/// Ask for every silence kept: active, pending, and those expired within the retention.
 #[derive(Debug)]
 pub struct GetSilences;
 impl Message for GetSilences {
@@ -181,6 +236,116 @@ impl Message for GetSilences {
 impl Handles<GetSilences> for AlertingActor {
     fn handle(&mut self, _: GetSilences, _: &mut ChildContext<'_, Self>) -> Vec<Silence> {
         self.store.lock().silences.clone()
+    }
+}
+
+/// One alert posted from outside (Alertmanager's `postableAlert`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostedAlert {
+    /// Its labels; empty values are dropped, and at least one must remain.
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// When it started; now when not given.
+    pub starts_at: Option<chrono::DateTime<Utc>>,
+    /// When it ends; `resolve_timeout` from now when not given (post it again to keep it firing).
+    pub ends_at: Option<chrono::DateTime<Utc>>,
+    /// Where it comes from.
+    pub generator_url: String,
+}
+
+/// Alerts from outside (another process, a script) into the same pipeline: routed, silenced,
+/// inhibited and notified like the rules' own. Validated as Alertmanager validates them; the valid
+/// ones are taken even when others are not, and the reply lists what was wrong with the others.
+#[derive(Debug)]
+pub struct PostAlerts {
+    /// The alerts.
+    pub alerts: Vec<PostedAlert>,
+    /// How long an alert posted without an end stays firing.
+    pub resolve_timeout: std::time::Duration,
+}
+impl Message for PostAlerts {
+    type Result = Result<(), Vec<String>>;
+}
+impl Handles<PostAlerts> for AlertingActor {
+    fn handle(
+        &mut self,
+        msg: PostAlerts,
+        ctx: &mut ChildContext<'_, Self>,
+    ) -> Result<(), Vec<String>> {
+        let now = Instant::now();
+        let wall = Utc::now();
+        let config = self.config.get();
+        let timeout =
+            chrono::Duration::from_std(msg.resolve_timeout).unwrap_or(chrono::Duration::minutes(5));
+        let mut errors = Vec::new();
+        {
+            let mut book = self.store.lock();
+            for (i, posted) in msg.alerts.into_iter().enumerate() {
+                let mut labels = posted.labels;
+                labels.retain(|_, v| !v.is_empty());
+                let starts = posted
+                    .starts_at
+                    .unwrap_or_else(|| posted.ends_at.unwrap_or(wall));
+                let ends = posted.ends_at.unwrap_or(wall + timeout);
+                let problem = if ends < starts {
+                    Some("start time must be before end time".to_owned())
+                } else if let Some(bad) = labels.keys().find(|k| !valid_label_name(k)) {
+                    Some(format!("invalid label set: invalid name {bad:?}"))
+                } else if labels.is_empty() {
+                    Some("at least one label pair required".to_owned())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    errors.push(format!("alert {i}: {problem}"));
+                    continue;
+                }
+                let fp = fingerprint(&labels);
+                let severity = match labels.get("severity").map(String::as_str) {
+                    Some("critical") => AlertSeverity::Critical,
+                    _ => AlertSeverity::Warning,
+                };
+                let resolved = ends <= wall;
+                match book.alerts.get_mut(&fp) {
+                    Some(alert) => {
+                        alert.annotations = posted.annotations;
+                        alert.expires_at = Some(ends);
+                        alert.updated_at = wall;
+                        if resolved && alert.state != AlertState::Resolved {
+                            alert.log("resolved by a post");
+                            resolve(alert, wall);
+                            book.alertmanager_dirty = true;
+                        }
+                    }
+                    None if !resolved => {
+                        let mut alert = Alert::pending(
+                            NewAlert {
+                                rule: None,
+                                fingerprint: fp,
+                                labels,
+                                annotations: posted.annotations,
+                                severity,
+                                value: None,
+                                threshold: f64::NAN,
+                            },
+                            now,
+                        );
+                        alert.expires_at = Some(ends);
+                        alert.log("posted");
+                        book.alerts.insert(fp, alert);
+                        fire(&mut book, &config, fp, now, starts.min(wall));
+                    }
+                    None => {}
+                }
+            }
+        }
+        self.apply(&config, &Vec::new(), now, ctx);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 

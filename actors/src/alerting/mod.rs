@@ -25,7 +25,9 @@ mod detection;
 #[cfg(not(feature = "detect"))]
 #[path = "no_detection.rs"]
 mod detection;
+mod matchers;
 mod messages;
+mod routes;
 mod routing;
 mod rules;
 mod silences;
@@ -39,17 +41,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-pub use self::config::{AlertingConfig, EscalationConfig, RateLimitConfig};
+pub use self::config::{AlertingConfig, EscalationConfig, RateLimitConfig, SilencesConfig};
+pub use self::matchers::{valid_label_name, MatchOp, Matcher, MatcherError};
 pub use self::messages::{
-    AckError, Acknowledge, AddSilence, Evaluate, GetAlertHistory, GetAlertingStatus, GetAlerts,
-    GetSilences, Observe, Reconfigured, RemoveSilence, RuleError, SetExternalAlert,
-    SetRuleThresholds,
+    AckError, Acknowledge, AddSilence, Evaluate, ExpireSilence, GetAlertHistory, GetAlertingStatus,
+    GetAlerts, GetSilences, Observe, PostAlerts, PostedAlert, Reconfigured, RuleError,
+    SetExternalAlert, SetRuleThresholds,
 };
+pub use self::routes::{GroupBy, Route, RouteConfig};
 pub use self::rules::{
     fingerprint, AlertRule, AlertSeverity, Comparison, Metric, RegressionSettings, RuleKind,
     TrendSettings,
 };
-pub use self::silences::{MatchOp, Matcher, Silence, SilenceError};
+pub use self::silences::{InhibitRule, Silence, SilenceError, SilenceState};
 pub use self::state::{Alert, AlertEvent, AlertState};
 pub use self::store::{AlertStore, AlertingState, AlertingStatus, RuleValue};
 use crate::monitor::{GetStats, MonitorActor, MonitorDirectory, PerformanceStats};
@@ -243,11 +247,14 @@ impl AlertingActor {
         let happened = {
             let mut book = self.store.lock();
             evaluate_rules(&mut book, config, observations, now);
+            let tree = book.tree(config);
             let mut outgoing = Vec::new();
             let wall = Utc::now();
-            silences::mute(&mut book, now, wall);
-            routing::escalate(&mut book, config, now, wall, &mut outgoing);
-            routing::route(&mut book, config, now, &mut outgoing);
+            let retention = chrono::Duration::from_std(config.silences.retention)
+                .unwrap_or(chrono::Duration::days(1));
+            silences::mute(&mut book, &config.inhibit_rules, retention, now, wall);
+            routing::escalate(&mut book, &tree, now, wall, &mut outgoing);
+            routing::route(&mut book, &tree, now, &mut outgoing);
             delivery::push_alertmanager(
                 &mut book,
                 config,
@@ -258,13 +265,13 @@ impl AlertingActor {
             state::retire_resolved(&mut book, config, now);
             delivery::send(
                 &mut book,
-                config,
+                &tree,
                 now,
                 &self.peers.channels,
                 outgoing,
                 &report_to,
             );
-            delivery::flush_summaries(&mut book, config, now, &self.peers.channels, &report_to);
+            delivery::flush_summaries(&mut book, &tree, now, &self.peers.channels, &report_to);
             std::mem::take(&mut book.happened)
         };
         record(ctx.events(), happened);
@@ -281,6 +288,14 @@ fn evaluate_rules(
     let started = std::time::Instant::now();
     let wall = Utc::now();
     reconcile(book, config, wall);
+    // Alerts posted from outside resolve when their end passes without being posted again.
+    for alert in book.alerts.values_mut() {
+        if alert.state.firing() && alert.expires_at.is_some_and(|t| t <= wall) {
+            alert.log("resolved: its end passed without a new post");
+            state::resolve(alert, wall);
+            book.alertmanager_dirty = true;
+        }
+    }
     for (rule, value) in config.rules.iter().zip(observations) {
         let reading = detection::read(&mut book.detectors, rule, *value, now);
         if let Some(v) = reading.value {

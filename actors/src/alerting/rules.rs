@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::AnomalySettings;
-use crate::kernel::validation::{self, Validation, A_DAY};
+use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK};
 
 /// A statistic a rule watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -347,12 +347,12 @@ pub(crate) fn thresholds(warning: Option<f64>, critical: Option<f64>) -> Vec<(Al
     t
 }
 
-/// A stable fingerprint of a label set.
+/// The fingerprint of a label set, as Alertmanager computes it (so the same labels have the same
+/// fingerprint in both): FNV-1a 64 over each `name 0xff value 0xff`, names in byte order.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> u64 {
-    // FNV-1a over `name=value\xff` pairs in name order: stable across runs and platforms.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, v) in labels {
-        for b in k.bytes().chain([b'=']).chain(v.bytes()).chain([0xff]) {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
@@ -393,6 +393,14 @@ impl AlertRule {
                 if !x.is_finite() {
                     v.error(which, format!("threshold must be a number, not {x}"));
                 }
+            }
+        }
+        for name in self.labels.keys() {
+            if !super::matchers::valid_label_name(name) {
+                v.error(
+                    format!("labels.{name}"),
+                    format!("`{name}` is not a label name"),
+                );
             }
         }
         self.kind_problems(&mut v);
@@ -497,12 +505,8 @@ impl AlertRule {
                 }
                 if t.horizon.is_zero() {
                     v.error("trend.horizon", "a forecast needs a horizon above 0");
-                } else if t.horizon > crate::kernel::validation::A_WEEK.0 {
-                    v.duration(
-                        "trend.horizon",
-                        t.horizon,
-                        crate::kernel::validation::A_WEEK,
-                    );
+                } else if t.horizon > A_WEEK.0 {
+                    v.duration("trend.horizon", t.horizon, A_WEEK);
                 }
                 if !(0.0..=1.0).contains(&t.min_r_squared) {
                     v.error(
@@ -512,5 +516,50 @@ impl AlertRule {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_alertmanagers() {
+        let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        // Values read back from a real Alertmanager 0.25 and from prometheus/common's own tests.
+        assert_eq!(
+            format!("{:016x}", fingerprint(&set(&[]))),
+            "cbf29ce484222325"
+        );
+        assert_eq!(
+            format!("{:016x}", fingerprint(&set(&[("alertname", "A")]))),
+            "d2c6efc389df0927"
+        );
+        assert_eq!(
+            format!(
+                "{:016x}",
+                fingerprint(&set(&[
+                    ("alertname", "SearchLatencyHigh"),
+                    ("severity", "critical"),
+                    ("monitor", "search")
+                ]))
+            ),
+            "da5919ff159a1b5a"
+        );
+        assert_eq!(
+            format!(
+                "{:016x}",
+                fingerprint(&set(&[
+                    ("name", "garland, briggs"),
+                    ("fear", "love is not enough")
+                ]))
+            ),
+            "507a62d79ee76c9a"
+        );
     }
 }

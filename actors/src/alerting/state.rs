@@ -78,8 +78,16 @@ pub struct Alert {
     pub tier: usize,
     /// Whether a silence matches it.
     pub silenced: bool,
-    /// Whether a firing critical alert with the same labels mutes it.
+    /// The active silences that match it.
+    pub silenced_by: Vec<String>,
+    /// Whether an inhibition rule mutes it.
     pub inhibited: bool,
+    /// The fingerprint of the alert that mutes it.
+    pub inhibited_by: Vec<String>,
+    /// When it last changed or was seen again.
+    pub updated_at: DateTime<Utc>,
+    /// For an alert posted from outside: when it resolves unless posted again.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Whether flap suppression holds its notifications back.
     pub suppressed: bool,
     /// What happened to it: state changes, notifications delivered or failed (the last 32).
@@ -126,7 +134,11 @@ impl Alert {
             acknowledged_by: None,
             tier: 0,
             silenced: false,
+            silenced_by: Vec::new(),
             inhibited: false,
+            inhibited_by: Vec::new(),
+            updated_at: Utc::now(),
+            expires_at: None,
             suppressed: false,
             events: VecDeque::new(),
             pending_since: Some(now),
@@ -174,13 +186,6 @@ impl Alert {
                 .iter()
                 .map(|e| std::mem::size_of::<AlertEvent>() + e.what.capacity())
                 .sum::<usize>()
-    }
-
-    /// The labels without `severity`: alerts equal in these are the same condition.
-    pub(super) fn condition(&self) -> BTreeMap<String, String> {
-        let mut labels = self.labels.clone();
-        labels.remove("severity");
-        labels
     }
 }
 

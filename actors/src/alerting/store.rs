@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::config::AlertingConfig;
 use super::delivery::RateWindow;
 use super::detection::Detector;
+use super::routes::Route;
 use super::rules::{AlertRule, RuleKind};
 use super::silences::Silence;
 use super::state::Alert;
@@ -67,10 +68,9 @@ pub struct AlertingState {
     pub(super) alerts: BTreeMap<u64, Alert>,
     pub(super) groups: HashMap<String, Group>,
     pub(super) silences: Vec<Silence>,
-    pub(super) next_silence: u64,
     pub(super) history: VecDeque<Alert>,
     pub(super) recently_resolved: RecentlyResolved,
-    pub(super) rate: HashMap<String, RateWindow>,
+    pub(super) rate: HashMap<(String, String), RateWindow>,
     pub(super) channels_delivered: BTreeMap<String, u64>,
     pub(super) channels_failed: BTreeMap<String, u64>,
     pub(super) channels_rate_limited: BTreeMap<String, u64>,
@@ -91,8 +91,24 @@ pub struct AlertingState {
     pub(super) rules_seen: BTreeMap<String, AlertRule>,
     /// The configuration the rules were last reconciled with.
     pub(super) applied: Option<Arc<AlertingConfig>>,
+    /// The routing tree, with the configuration it was built from.
+    pub(super) tree: Option<(Arc<AlertingConfig>, Arc<Route>)>,
     /// What the current evaluation did that is worth an event.
     pub(crate) happened: Vec<Happened>,
+}
+
+impl AlertingState {
+    /// The routing tree of `config`, built once per configuration.
+    pub(super) fn tree(&mut self, config: &Arc<AlertingConfig>) -> Arc<Route> {
+        match &self.tree {
+            Some((seen, tree)) if Arc::ptr_eq(seen, config) => tree.clone(),
+            _ => {
+                let tree = Arc::new(config.route_tree());
+                self.tree = Some((config.clone(), tree.clone()));
+                tree
+            }
+        }
+    }
 }
 
 /// The alerting actor's state, shared by every instance.

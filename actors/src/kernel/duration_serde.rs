@@ -93,6 +93,29 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     parse(&text).map_err(serde::de::Error::custom)
 }
 
+/// An optional duration, for fields that inherit when left out: `#[serde(default, with =
+/// "duration_serde::option")]`.
+pub mod option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes `Some` as [`super::format`]; `None` as nothing.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&super::format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes with [`super::parse`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,20 +10,23 @@ use serde_json::{json, Value};
 use super::webhook::post_json;
 use super::{AlertStatus, Notification, SendFailure, Transport};
 
-/// Posts alerts to an Alertmanager.
+/// Posts alerts to every Alertmanager of a cluster.
 pub struct AlertmanagerTransport {
     client: awc::Client,
-    url: String,
+    urls: Vec<String>,
     firing_ttl: Duration,
 }
 
 impl AlertmanagerTransport {
-    /// Posts to `base_url` (e.g. `http://127.0.0.1:9093`); firing alerts expire after `firing_ttl`
-    /// unless re-sent.
-    pub fn new(base_url: &str, firing_ttl: Duration) -> Self {
+    /// Posts to each of `base_urls` (e.g. `http://127.0.0.1:9093`); firing alerts expire after
+    /// `firing_ttl` unless re-sent.
+    pub fn new(base_urls: &[String], firing_ttl: Duration) -> Self {
         AlertmanagerTransport {
             client: awc::Client::builder().disable_redirects().finish(),
-            url: format!("{}/api/v2/alerts", base_url.trim_end_matches('/')),
+            urls: base_urls
+                .iter()
+                .map(|u| format!("{}/api/v2/alerts", u.trim_end_matches('/')))
+                .collect(),
             firing_ttl,
         }
     }
@@ -60,6 +63,29 @@ impl Transport for AlertmanagerTransport {
         n: &Notification,
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
-        post_json(&self.client, &self.url, self.body(n), timeout)
+        // Every Alertmanager gets every alert; a failure at any is retried at all (alerts are
+        // idempotent there: the same labels update the same alert).
+        let body = self.body(n);
+        let posts: Vec<_> = self
+            .urls
+            .iter()
+            .map(|url| post_json(&self.client, url, body.clone(), timeout))
+            .collect();
+        Box::pin(async move {
+            let results = futures_util::future::join_all(posts).await;
+            let failures: Vec<SendFailure> = results.into_iter().filter_map(Result::err).collect();
+            match failures.len() {
+                0 => Ok(()),
+                _ => Err(SendFailure {
+                    retryable: failures.iter().any(|f| f.retryable),
+                    retry_after: failures.iter().filter_map(|f| f.retry_after).max(),
+                    message: failures
+                        .iter()
+                        .map(|f| f.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }),
+            }
+        })
     }
 }

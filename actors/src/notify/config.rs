@@ -1,6 +1,7 @@
 //! The `alerting.channels` section: which channels deliver notifications, where to, and with which
 //! retries, deadline and circuit breaker; and how each enabled channel's notifier is built.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,8 +137,9 @@ impl Default for EmailChannel {
 pub struct AlertmanagerChannel {
     /// Whether alerts are sent to Alertmanager.
     pub enabled: bool,
-    /// Its base URL, e.g. `http://127.0.0.1:9093`.
-    pub url: Option<String>,
+    /// The base URL of every Alertmanager of the cluster, e.g. `["http://127.0.0.1:9093"]`: each
+    /// gets every alert, as Prometheus sends them (a cluster notifies each group once).
+    pub urls: Vec<String>,
     /// Firing alerts are sent again this often; each carries an end four intervals ahead, so an
     /// Alertmanager that stops hearing of an alert resolves it by itself.
     #[serde(with = "duration_serde")]
@@ -148,7 +150,7 @@ impl Default for AlertmanagerChannel {
     fn default() -> Self {
         AlertmanagerChannel {
             enabled: false,
-            url: None,
+            urls: Vec::new(),
             resend_interval: Duration::from_secs(60),
         }
     }
@@ -196,6 +198,28 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// A channel of its own name, beside the built-in ones, so that routes can send to several
+/// webhooks, Slack channels or mailing lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum NamedChannel {
+    /// A webhook, sent Alertmanager's webhook payload (version 4).
+    Webhook {
+        /// The URL notifications are POSTed to.
+        url: Secret,
+    },
+    /// A Slack incoming webhook.
+    Slack {
+        /// The incoming-webhook URL.
+        webhook_url: Secret,
+        /// Posts to this channel instead of the webhook's own.
+        #[serde(default)]
+        channel: Option<String>,
+    },
+    /// Email over SMTP (its `enabled` is implied).
+    Email(EmailChannel),
+}
+
 /// Notification channels.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -212,7 +236,13 @@ pub struct ChannelsConfig {
     pub email: EmailChannel,
     /// Alertmanager.
     pub alertmanager: AlertmanagerChannel,
+    /// More channels, by a name of their own that routes use as a receiver, e.g.
+    /// `{"pager": Webhook(url: Env("PAGER_URL")), "chat": Slack(webhook_url: Env("CHAT_URL"))}`.
+    pub named: BTreeMap<String, NamedChannel>,
 }
+
+/// The names of the built-in channels, which named channels may not take.
+pub const BUILT_IN_CHANNELS: [&str; 5] = ["log", "webhook", "slack", "email", ALERTMANAGER_CHANNEL];
 
 /// The name of the Alertmanager channel, which receives raw alert states rather than groups.
 pub const ALERTMANAGER_CHANNEL: &str = "alertmanager";
@@ -260,18 +290,26 @@ impl ChannelDef {
     /// its field). The transport itself is built inside the factory, on the notifier's thread.
     pub fn factory(
         &self,
-        name: &'static str,
+        name: &str,
         counters: Arc<ChannelCounters>,
     ) -> Result<NotifierFactory, String> {
         let policy = self.policy().clone();
+        let receiver = name.to_owned();
+        let field = |f: &str| {
+            if BUILT_IN_CHANNELS.contains(&name) {
+                format!("alerting.channels.{name}.{f}")
+            } else {
+                format!("alerting.channels.named.{name}.{f}")
+            }
+        };
         let transport: Box<dyn Fn() -> Box<dyn Transport> + Send + Sync> = match self {
             ChannelDef::Log(_) => Box::new(|| Box::new(LogTransport)),
             #[cfg(feature = "http-notify")]
             ChannelDef::Webhook(w, _) => {
-                let url = secret("alerting.channels.webhook.url", &w.url)?;
+                let url = secret(&field("url"), &w.url)?;
                 Box::new(move || {
                     Box::new(WebhookTransport::new(
-                        "webhook",
+                        receiver.clone(),
                         url.clone(),
                         WebhookFormat::Alertmanager,
                         None,
@@ -280,11 +318,11 @@ impl ChannelDef {
             }
             #[cfg(feature = "http-notify")]
             ChannelDef::Slack(s, _) => {
-                let url = secret("alerting.channels.slack.webhook_url", &s.webhook_url)?;
+                let url = secret(&field("webhook_url"), &s.webhook_url)?;
                 let channel = s.channel.clone();
                 Box::new(move || {
                     Box::new(WebhookTransport::new(
-                        "slack",
+                        receiver.clone(),
                         url.clone(),
                         WebhookFormat::Slack {
                             channel_override: channel.is_some(),
@@ -297,8 +335,8 @@ impl ChannelDef {
             ChannelDef::Email(e, _) => {
                 let credentials = match (&e.username, &e.password) {
                     (Some(_), Some(_)) => Some((
-                        secret("alerting.channels.email.username", &e.username)?,
-                        secret("alerting.channels.email.password", &e.password)?,
+                        secret(&field("username"), &e.username)?,
+                        secret(&field("password"), &e.password)?,
                     )),
                     _ => None,
                 };
@@ -314,12 +352,11 @@ impl ChannelDef {
             }
             #[cfg(feature = "http-notify")]
             ChannelDef::Alertmanager(a, _) => {
-                let url = a
-                    .url
-                    .clone()
-                    .ok_or("alerting.channels.alertmanager.url is not set")?;
-                let ttl = a.resend_interval * 4;
-                Box::new(move || Box::new(AlertmanagerTransport::new(&url, ttl)))
+                if a.urls.is_empty() {
+                    return Err("alerting.channels.alertmanager.urls is empty".into());
+                }
+                let (urls, ttl) = (a.urls.clone(), a.resend_interval * 4);
+                Box::new(move || Box::new(AlertmanagerTransport::new(&urls, ttl)))
             }
             #[allow(unreachable_patterns)]
             _ => {
@@ -328,42 +365,74 @@ impl ChannelDef {
                 ))
             }
         };
+        let name = name.to_owned();
         Ok(Arc::new(move || {
-            NotifierActor::new(name, transport(), policy.clone(), counters.clone())
+            NotifierActor::new(name.clone(), transport(), policy.clone(), counters.clone())
         }))
     }
 }
 
 impl ChannelsConfig {
     /// Names of the enabled channels.
-    pub fn enabled(&self) -> Vec<&'static str> {
+    pub fn enabled(&self) -> Vec<String> {
         self.definitions().into_iter().map(|(n, _)| n).collect()
     }
 
     /// Every enabled channel with what its notifier is built from.
-    pub fn definitions(&self) -> Vec<(&'static str, ChannelDef)> {
+    pub fn definitions(&self) -> Vec<(String, ChannelDef)> {
         let p = &self.delivery;
-        let mut out = Vec::new();
+        let mut out: Vec<(String, ChannelDef)> = Vec::new();
+        let mut add = |name: &str, def: ChannelDef| out.push((name.to_owned(), def));
         if self.log.enabled {
-            out.push(("log", ChannelDef::Log(p.clone())));
+            add("log", ChannelDef::Log(p.clone()));
         }
         if self.webhook.enabled {
-            out.push((
+            add(
                 "webhook",
                 ChannelDef::Webhook(self.webhook.clone(), p.clone()),
-            ));
+            );
         }
         if self.slack.enabled {
-            out.push(("slack", ChannelDef::Slack(self.slack.clone(), p.clone())));
+            add("slack", ChannelDef::Slack(self.slack.clone(), p.clone()));
         }
         if self.email.enabled {
-            out.push(("email", ChannelDef::Email(self.email.clone(), p.clone())));
+            add("email", ChannelDef::Email(self.email.clone(), p.clone()));
         }
         if self.alertmanager.enabled {
-            out.push((
+            add(
                 ALERTMANAGER_CHANNEL,
                 ChannelDef::Alertmanager(self.alertmanager.clone(), p.clone()),
-            ));
+            );
+        }
+        for (name, channel) in &self.named {
+            let def = match channel {
+                NamedChannel::Webhook { url } => ChannelDef::Webhook(
+                    WebhookChannel {
+                        enabled: true,
+                        url: Some(url.clone()),
+                    },
+                    p.clone(),
+                ),
+                NamedChannel::Slack {
+                    webhook_url,
+                    channel,
+                } => ChannelDef::Slack(
+                    SlackChannel {
+                        enabled: true,
+                        webhook_url: Some(webhook_url.clone()),
+                        channel: channel.clone(),
+                    },
+                    p.clone(),
+                ),
+                NamedChannel::Email(email) => ChannelDef::Email(
+                    EmailChannel {
+                        enabled: true,
+                        ..email.clone()
+                    },
+                    p.clone(),
+                ),
+            };
+            add(name, def);
         }
         out
     }
@@ -452,13 +521,36 @@ impl ChannelsConfig {
                 }
             }
         }
-        if self.alertmanager.enabled {
-            match &self.alertmanager.url {
-                Some(url) if valid_http_url(url) => {}
-                _ => v.error(
-                    "alertmanager.url",
-                    "Alertmanager is enabled without an http(s) URL",
-                ),
+        if self.alertmanager.enabled && self.alertmanager.urls.is_empty() {
+            v.error("alertmanager.urls", "Alertmanager is enabled without a URL");
+        }
+        for (i, url) in self.alertmanager.urls.iter().enumerate() {
+            if !valid_http_url(url) {
+                v.error(format!("alertmanager.urls[{i}]"), "not an http(s) URL");
+            }
+        }
+        for (name, channel) in &self.named {
+            let at = |f: &str| format!("named.{name}.{f}");
+            if BUILT_IN_CHANNELS.contains(&name.as_str()) {
+                v.error(
+                    format!("named.{name}"),
+                    format!("`{name}` is a built-in channel's name"),
+                );
+            } else if let Some(problem) = crate::kernel::validation::name_problem(name) {
+                v.error(format!("named.{name}"), format!("a channel name {problem}"));
+            }
+            match channel {
+                NamedChannel::Webhook {
+                    url: Secret::Value(url),
+                } if !valid_http_url(url) => v.error(at("url"), "not an http(s) URL"),
+                NamedChannel::Slack {
+                    webhook_url: Secret::Value(url),
+                    ..
+                } if !valid_http_url(url) => v.error(at("webhook_url"), "not an http(s) URL"),
+                NamedChannel::Email(email) if email.recipients.is_empty() => {
+                    v.error(at("recipients"), "an email channel without recipients");
+                }
+                _ => {}
             }
         }
         #[cfg(not(feature = "http-notify"))]

@@ -27,8 +27,8 @@ use tokio::time::Instant;
 pub use self::alertmanager::AlertmanagerTransport;
 pub use self::config::{
     valid_http_url, AlertmanagerChannel, ChannelDef, ChannelsConfig, DeliveryPolicy, EmailChannel,
-    LogChannel, NotifierFactory, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
-    ALERTMANAGER_CHANNEL,
+    LogChannel, NamedChannel, NotifierFactory, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
+    ALERTMANAGER_CHANNEL, BUILT_IN_CHANNELS,
 };
 #[cfg(feature = "email")]
 pub use self::email::{EmailSettings, EmailTransport};
@@ -76,7 +76,9 @@ pub struct Notification {
     pub id: u64,
     /// The channel (receiver) it is for.
     pub channel: String,
-    /// The group it belongs to (`{label="value",...}` of the group-by labels).
+    /// The key of the route it came through (`{}` for the root, `{}/{severity="critical"}` below).
+    pub route: String,
+    /// Its group's key, as Alertmanager writes it: the route key, `:`, the group labels.
     pub group_key: String,
     /// The group-by labels and their values.
     pub group_labels: BTreeMap<String, String>,

@@ -1,0 +1,465 @@
+//! Alertmanager's v2 API, in Alertmanager's own JSON shapes, so `amtool` and anything else that
+//! speaks it work against a running runtime:
+//!
+//! | method and path | answer |
+//! | --- | --- |
+//! | `GET /api/v2/status` | cluster (disabled), version, the configuration (secrets redacted), uptime |
+//! | `GET /api/v2/receivers` | the enabled channels |
+//! | `GET /api/v2/alerts` | firing alerts; `filter`, `active`, `silenced`, `inhibited`, `receiver` |
+//! | `POST /api/v2/alerts` | alerts from outside into the same pipeline; token |
+//! | `GET /api/v2/alerts/groups` | the alerts by route group and receiver |
+//! | `GET /api/v2/silences` | every silence kept; `filter` (matchers equal to the silence's own) |
+//! | `POST /api/v2/silences` | adds (or, with `id`, changes) a silence; token |
+//! | `GET /api/v2/silence/{id}`, `DELETE /api/v2/silence/{id}` | one silence; expire it (token) |
+//!
+//! Times are RFC 3339 in UTC with milliseconds; fingerprints are Alertmanager's. Handler errors
+//! are a JSON string, as Alertmanager answers.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use watchkeeper_actors::alerting::{
+    AddSilence, Alert, ExpireSilence, GetAlerts, GetSilences, MatchOp, Matcher, PostAlerts,
+    PostedAlert, Route, Silence, SilenceError,
+};
+
+use super::State;
+
+/// The most alerts one response lists (`limit` may ask for fewer).
+const MAX_LISTED: usize = 10_000;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A JSON string body, as Alertmanager's handlers answer errors.
+fn message(status: StatusCode, text: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(Value::String(text.into()))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    message(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+fn matcher_json(m: &Matcher) -> Value {
+    json!({
+        "name": m.name,
+        "value": m.value,
+        "isRegex": m.op.is_regex(),
+        "isEqual": m.op.is_equal(),
+    })
+}
+
+/// The query string's parameters, each name with every value it was given.
+fn params(req: &HttpRequest) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| percent_decode(&s.replace('+', " "));
+        out.entry(decode(k)).or_default().push(decode(v));
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn flag(params: &BTreeMap<String, Vec<String>>, name: &str) -> bool {
+    params
+        .get(name)
+        .and_then(|v| v.last())
+        .is_none_or(|v| v != "false")
+}
+
+/// A response that ends a request early.
+type Refusal = Box<HttpResponse>;
+
+fn refuse(status: StatusCode, text: impl Into<String>) -> Refusal {
+    Box::new(message(status, text))
+}
+
+fn filters(params: &BTreeMap<String, Vec<String>>) -> Result<Vec<Matcher>, Refusal> {
+    params
+        .get("filter")
+        .into_iter()
+        .flatten()
+        .map(|f| Matcher::parse(f).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string())))
+        .collect()
+}
+
+/// The receivers (channels of the first tier) of every route `labels` goes to, each once.
+fn receivers(tree: &Route, labels: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for route in tree.matching(labels) {
+        for r in route.receivers() {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+fn alert_json(a: &Alert, receivers: &[String], ends: DateTime<Utc>) -> Value {
+    let suppressed = !a.silenced_by.is_empty() || !a.inhibited_by.is_empty();
+    json!({
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "fingerprint": format!("{:016x}", a.fingerprint),
+        "startsAt": ts(a.fired_at.unwrap_or(a.updated_at)),
+        "updatedAt": ts(a.updated_at),
+        "endsAt": ts(a.expires_at.unwrap_or(ends)),
+        "generatorURL": "",
+        "receivers": receivers.iter().map(|r| json!({ "name": r })).collect::<Vec<_>>(),
+        "status": {
+            "state": if suppressed { "suppressed" } else { "active" },
+            "silencedBy": a.silenced_by,
+            "inhibitedBy": a.inhibited_by,
+            "mutedBy": [],
+        },
+    })
+}
+
+/// The firing alerts as the query asks for them, with their receivers, sorted by fingerprint.
+async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<String>)>, Refusal> {
+    let tree = state.get_ref();
+    let p = params(req);
+    let wanted = filters(&p)?;
+    let receiver = match p.get("receiver").and_then(|v| v.last()) {
+        Some(r) if !r.is_empty() => {
+            Some(Matcher::new("receiver", MatchOp::Regex, r).map_err(|e| {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("failed to parse receiver param: {e}"),
+                )
+            })?)
+        }
+        _ => None,
+    };
+    let (active, silenced, inhibited) = (
+        flag(&p, "active"),
+        flag(&p, "silenced"),
+        flag(&p, "inhibited"),
+    );
+    let limit = p
+        .get("limit")
+        .and_then(|v| v.last())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(MAX_LISTED)
+        .min(MAX_LISTED);
+    let alerts = tree
+        .alerting
+        .ask(GetAlerts, tree.link.ask_timeout)
+        .await
+        .map_err(|e| Box::new(unavailable(e)))?;
+    let routes = Route::tree(&tree.config.get().alerting);
+    let mut out: Vec<(Alert, Vec<String>)> = alerts
+        .into_iter()
+        .filter(|a| a.state.firing())
+        .filter(|a| Matcher::all_match(&wanted, &a.labels))
+        .filter(|a| {
+            let is_silenced = !a.silenced_by.is_empty();
+            let is_inhibited = !a.inhibited_by.is_empty();
+            (active || is_silenced || is_inhibited)
+                && (silenced || !is_silenced)
+                && (inhibited || !is_inhibited)
+        })
+        .map(|a| {
+            let r = receivers(&routes, &a.labels);
+            (a, r)
+        })
+        .filter(|(_, r)| {
+            receiver
+                .as_ref()
+                .is_none_or(|re| r.iter().any(|name| re.matches_value(name)))
+        })
+        .collect();
+    out.sort_by_key(|(a, _)| format!("{:016x}", a.fingerprint));
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// How long a firing alert is reported to last unless evaluated again: four evaluations.
+fn horizon(state: &State) -> DateTime<Utc> {
+    let every = state.get_ref().config.get().alerting.check_interval * 4;
+    Utc::now() + chrono::Duration::from_std(every).unwrap_or(chrono::Duration::minutes(1))
+}
+
+pub(super) async fn get_alerts(state: State, req: HttpRequest) -> HttpResponse {
+    match listed(&state, &req).await {
+        Ok(alerts) => {
+            let ends = horizon(&state);
+            let body: Vec<Value> = alerts.iter().map(|(a, r)| alert_json(a, r, ends)).collect();
+            HttpResponse::Ok().json(body)
+        }
+        Err(refusal) => *refusal,
+    }
+}
+
+/// A group's labels and its alerts.
+type Group = (BTreeMap<String, String>, Vec<Value>);
+
+pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
+    let alerts = match listed(&state, &req).await {
+        Ok(alerts) => alerts,
+        Err(refusal) => return *refusal,
+    };
+    let routes = Route::tree(&state.get_ref().config.get().alerting);
+    let ends = horizon(&state);
+    // One group per route group and receiver, as Alertmanager lists them.
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
+    for (alert, r) in &alerts {
+        for route in routes.matching(&alert.labels) {
+            for receiver in route.receivers() {
+                groups
+                    .entry((route.group_key(&alert.labels), receiver.clone()))
+                    .or_insert_with(|| (route.group_labels(&alert.labels), Vec::new()))
+                    .1
+                    .push(alert_json(alert, r, ends));
+            }
+        }
+    }
+    let body: Vec<Value> = groups
+        .into_iter()
+        .map(|((_, receiver), (labels, alerts))| {
+            json!({
+                "labels": labels,
+                "receiver": { "name": receiver },
+                "routeLabels": {},
+                "alerts": alerts,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(body)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PostableAlert {
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    ends_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: String,
+}
+
+/// Year 1 is how Go clients (`amtool alert add`) say "no time given".
+fn given(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    t.filter(|t| t.year() > 1)
+}
+
+pub(super) async fn post_alerts(state: State, body: web::Json<Vec<PostableAlert>>) -> HttpResponse {
+    let tree = state.get_ref();
+    let alerts = body
+        .into_inner()
+        .into_iter()
+        .map(|a| PostedAlert {
+            labels: a.labels,
+            annotations: a.annotations,
+            starts_at: given(a.starts_at),
+            ends_at: given(a.ends_at),
+            generator_url: a.generator_url,
+        })
+        .collect();
+    let msg = PostAlerts {
+        alerts,
+        resolve_timeout: std::time::Duration::from_secs(300),
+    };
+    match tree.alerting.ask(msg, tree.link.ask_timeout).await {
+        Ok(Ok(())) => HttpResponse::Ok().finish(),
+        Ok(Err(errors)) => message(StatusCode::BAD_REQUEST, errors.join("; ")),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub(super) async fn get_status(state: State) -> HttpResponse {
+    let tree = state.get_ref();
+    let started = Utc::now()
+        - chrono::Duration::from_std(tree.started.elapsed()).unwrap_or(chrono::Duration::zero());
+    HttpResponse::Ok().json(json!({
+        "cluster": { "status": "disabled", "peers": [] },
+        "versionInfo": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "none (watchkeeper)",
+        },
+        "config": { "original": tree.config.get().redacted().to_ron() },
+        "uptime": ts(started),
+    }))
+}
+
+pub(super) async fn get_receivers(state: State) -> HttpResponse {
+    let names = state.get_ref().config.get().alerting.channels.enabled();
+    HttpResponse::Ok().json(
+        names
+            .iter()
+            .map(|n| json!({ "name": n }))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn silence_json(s: &Silence, now: DateTime<Utc>) -> Value {
+    let state = serde_json::to_value(s.state(now)).unwrap_or(Value::Null);
+    json!({
+        "id": s.id,
+        "matchers": s.matchers.iter().map(matcher_json).collect::<Vec<_>>(),
+        "startsAt": ts(s.starts_at),
+        "endsAt": ts(s.ends_at),
+        "createdBy": s.created_by,
+        "comment": s.comment,
+        "updatedAt": ts(s.updated_at),
+        "status": { "state": state },
+        "annotations": {},
+    })
+}
+
+async fn silences(state: &State) -> Result<Vec<Silence>, Refusal> {
+    let tree = state.get_ref();
+    tree.alerting
+        .ask(GetSilences, tree.link.ask_timeout)
+        .await
+        .map_err(|e| Box::new(unavailable(e)))
+}
+
+pub(super) async fn get_silences(state: State, req: HttpRequest) -> HttpResponse {
+    let wanted = match filters(&params(&req)) {
+        Ok(w) => w,
+        Err(refusal) => return *refusal,
+    };
+    let mut all = match silences(&state).await {
+        Ok(s) => s,
+        Err(refusal) => return *refusal,
+    };
+    // Alertmanager's filter: the silence has each of these matchers itself.
+    all.retain(|s| wanted.iter().all(|w| s.matchers.contains(w)));
+    let now = Utc::now();
+    // Active first (soonest end first), then pending (soonest start), then expired (latest end).
+    all.sort_by_key(|s| match s.state(now) {
+        watchkeeper_actors::alerting::SilenceState::Active => (0, s.ends_at.timestamp_millis()),
+        watchkeeper_actors::alerting::SilenceState::Pending => (1, s.starts_at.timestamp_millis()),
+        watchkeeper_actors::alerting::SilenceState::Expired => (2, -s.ends_at.timestamp_millis()),
+    });
+    HttpResponse::Ok().json(all.iter().map(|s| silence_json(s, now)).collect::<Vec<_>>())
+}
+
+pub(super) async fn get_silence(state: State, path: web::Path<String>) -> HttpResponse {
+    match silences(&state).await {
+        Ok(all) => match all.iter().find(|s| s.id == *path) {
+            Some(s) => HttpResponse::Ok().json(silence_json(s, Utc::now())),
+            None => HttpResponse::NotFound().finish(),
+        },
+        Err(refusal) => *refusal,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PostableMatcher {
+    name: String,
+    value: String,
+    is_regex: bool,
+    #[serde(default = "yes")]
+    is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PostableSilence {
+    #[serde(default)]
+    id: Option<String>,
+    matchers: Vec<PostableMatcher>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    created_by: String,
+    comment: String,
+}
+
+pub(super) async fn post_silence(state: State, body: web::Json<PostableSilence>) -> HttpResponse {
+    let tree = state.get_ref();
+    let b = body.into_inner();
+    if b.matchers.len() > 64 {
+        return message(StatusCode::BAD_REQUEST, "at most 64 matchers");
+    }
+    let mut matchers = Vec::new();
+    for (i, m) in b.matchers.iter().enumerate() {
+        match Matcher::new(
+            &m.name,
+            MatchOp::from_flags(m.is_equal, m.is_regex),
+            &m.value,
+        ) {
+            Ok(m) => matchers.push(m),
+            Err(e) => {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    format!("silence invalid: invalid label matcher {i}: {e}"),
+                )
+            }
+        }
+    }
+    let silence = Silence {
+        id: b.id.unwrap_or_default(),
+        matchers,
+        starts_at: b.starts_at,
+        ends_at: b.ends_at,
+        created_by: b.created_by,
+        comment: b.comment,
+        updated_at: Utc::now(),
+    };
+    match tree
+        .alerting
+        .ask(AddSilence(silence), tree.link.ask_timeout)
+        .await
+    {
+        Ok(Ok(id)) => HttpResponse::Ok().json(json!({ "silenceID": id })),
+        Ok(Err(e @ SilenceError::NotFound(_))) => message(StatusCode::NOT_FOUND, e.to_string()),
+        Ok(Err(e)) => message(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to create silence: {e}"),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub(super) async fn delete_silence(state: State, path: web::Path<String>) -> HttpResponse {
+    let tree = state.get_ref();
+    match tree
+        .alerting
+        .ask(ExpireSilence(path.into_inner()), tree.link.ask_timeout)
+        .await
+    {
+        Ok(Ok(())) => HttpResponse::Ok().finish(),
+        Ok(Err(e)) => message(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => unavailable(e),
+    }
+}
