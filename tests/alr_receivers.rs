@@ -53,6 +53,14 @@ fn deliver(
     transport: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static,
     n: Notification,
 ) -> watchkeeper_actors::notify::DeliveryReport {
+    deliver_all(transport, vec![n]).remove(0)
+}
+
+/// Delivers each of `ns` in turn through one notifier actor; returns their reports.
+fn deliver_all(
+    transport: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static,
+    ns: Vec<Notification>,
+) -> Vec<watchkeeper_actors::notify::DeliveryReport> {
     common::with_root(|root| async move {
         let policy = DeliveryPolicy {
             backoff_min: Duration::from_millis(50),
@@ -66,20 +74,82 @@ fn deliver(
                 Arc::new(ChannelCounters::default()),
             )
         }));
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        notifier
-            .tell(Deliver {
-                notification: n,
-                report_to: Arc::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            })
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(15), rx.recv())
-            .await
-            .unwrap()
-            .unwrap()
+        let mut reports = Vec::new();
+        for n in ns {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            notifier
+                .tell(Deliver {
+                    notification: n,
+                    report_to: Arc::new(move |r| {
+                        let _ = tx.send(r);
+                    }),
+                })
+                .unwrap();
+            let report = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            reports.push(report);
+        }
+        reports
     })
+}
+
+/// A TCP relay in front of `target` that counts the connections made through it. It stops
+/// accepting after 30 s or when dropped.
+struct CountingRelay {
+    port: u16,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CountingRelay {
+    fn start(target: u16) -> CountingRelay {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, halt) = (connections.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !halt.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        client.set_nonblocking(false).unwrap();
+                        let server = std::net::TcpStream::connect(("127.0.0.1", target)).unwrap();
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Write);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        CountingRelay {
+            port,
+            connections,
+            stop,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -123,25 +193,43 @@ fn email_is_delivered_to_a_real_smtp_server() {
         &dir.path().join("smtp.log"),
     );
     wait_for_port(port, "aiosmtpd");
+    let relay = CountingRelay::start(port);
     let settings = EmailSettings {
         host: "127.0.0.1".into(),
-        port,
+        port: relay.port,
         security: SmtpSecurity::None,
         credentials: None,
         from: "watchkeeper@example.com".into(),
         to: vec!["oncall@example.com".into(), "lead@example.com".into()],
     };
-    let report = deliver(
+    let reports = deliver_all(
         move || Box::new(EmailTransport::new(settings.clone())),
-        alert(AlertStatus::Firing),
+        vec![alert(AlertStatus::Firing), alert(AlertStatus::Resolved)],
     );
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
+    for report in &reports {
+        assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
+    }
+    assert_eq!(
+        relay.connections(),
+        1,
+        "the second message goes over the first one's connection"
+    );
     let files: Vec<_> = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1);
-    let mail = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(files.len(), 2);
+    let mut mails: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    mails.sort_by_key(|m| m.contains("[RESOLVED:"));
+    assert!(
+        mails[1].contains("Subject: [RESOLVED:1] SearchSlow"),
+        "{}",
+        mails[1]
+    );
+    let mail = &mails[0];
     assert!(mail.contains("Subject: [FIRING:1] SearchSlow"), "{mail}");
     assert!(
         mail.contains("oncall@example.com") && mail.contains("lead@example.com"),

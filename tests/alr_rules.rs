@@ -778,3 +778,185 @@ fn a_single_spike_raises_one_anomaly_alert_not_one_per_sample() {
         assert_eq!((status.fired_total, status.active_alerts), (1, 0));
     });
 }
+
+/// Whether `target` is muted under `rule` while `sources` are posted (firing unless marked
+/// resolved), through a fresh alerting actor.
+async fn inhibited(
+    h: &Harness,
+    rule: watchkeeper_actors::alerting::InhibitRule,
+    sources: &[(&[(&str, &str)], bool)],
+    target: &[(&str, &str)],
+) -> bool {
+    use watchkeeper_actors::alerting::{PostAlerts, PostedAlert};
+    let mut s = settings(vec![]);
+    s.inhibit_rules = vec![rule];
+    let (a, _) = tree(h, s);
+    let now = chrono::Utc::now();
+    let post = |labels: &[(&str, &str)], firing: bool| PostedAlert {
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        annotations: BTreeMap::new(),
+        starts_at: Some(now - chrono::Duration::minutes(10)),
+        ends_at: Some(if firing {
+            now + chrono::Duration::hours(1)
+        } else {
+            now - chrono::Duration::minutes(1)
+        }),
+        generator_url: String::new(),
+    };
+    let mut alerts: Vec<PostedAlert> = sources.iter().map(|(l, f)| post(l, *f)).collect();
+    alerts.push(post(target, true));
+    let posted = PostAlerts {
+        alerts,
+        resolve_timeout: Duration::from_secs(300),
+    };
+    a.ask(posted, ASK).await.unwrap().unwrap();
+    let fp = watchkeeper_actors::alerting::fingerprint(
+        &target
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+    alerts
+        .iter()
+        .find(|x| x.fingerprint == fp)
+        .map(|x| x.inhibited)
+        .unwrap_or(false)
+}
+
+#[test]
+fn inhibition_rules_follow_alertmanagers_cases() {
+    use watchkeeper_actors::alerting::InhibitRule;
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let rule = |source: &str, target: &str, equal: &[&str]| InhibitRule {
+            source_matchers: Matcher::parse_list(source).unwrap(),
+            target_matchers: Matcher::parse_list(target).unwrap(),
+            equal: equal.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let r1 = rule("s=\"1\"", "t=\"1\"", &["e"]);
+        // (case, rule, sources with whether each fires, target, muted)
+        type Labels<'a> = &'a [(&'a str, &'a str)];
+        type Case<'a> = (
+            &'a str,
+            InhibitRule,
+            Vec<(Labels<'a>, bool)>,
+            Labels<'a>,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "I1 no source",
+                r1.clone(),
+                vec![],
+                &[("t", "1"), ("e", "f")],
+                false,
+            ),
+            (
+                "I2 a firing source",
+                r1.clone(),
+                vec![(&[("s", "1"), ("e", "f")], true)],
+                &[("t", "1"), ("e", "f")],
+                true,
+            ),
+            (
+                "I3 a resolved source",
+                r1.clone(),
+                vec![(&[("s", "1"), ("e", "f")], false)],
+                &[("t", "1"), ("e", "f")],
+                false,
+            ),
+            (
+                "I8 the equal label differs",
+                r1.clone(),
+                vec![(&[("s", "1"), ("e", "f")], true)],
+                &[("t", "1"), ("e", "g")],
+                false,
+            ),
+            (
+                "I6 extra labels do not matter",
+                rule("s1=\"1\"", "t1=\"1\"", &["e"]),
+                vec![(&[("s1", "1"), ("t1", "2"), ("e", "1")], true)],
+                &[("t1", "1"), ("t3", "1"), ("e", "1")],
+                true,
+            ),
+            (
+                "I9 the target matches both sides, the source only one",
+                rule("s1=\"1\"", "t1=\"1\"", &["e"]),
+                vec![(&[("s1", "1"), ("t1", "2"), ("e", "1")], true)],
+                &[("s1", "1"), ("t1", "1"), ("e", "1")],
+                true,
+            ),
+            (
+                "I10 both match both sides: no self-inhibition",
+                rule("s2=\"1\"", "t2=\"1\"", &["e"]),
+                vec![(&[("s2", "1"), ("t2", "1"), ("e", "1"), ("x", "a")], true)],
+                &[("s2", "1"), ("t2", "1"), ("e", "1")],
+                false,
+            ),
+            (
+                "I14 a missing label passes !=",
+                rule("s1=\"1\"", "t1!=\"1\"", &["e"]),
+                vec![(&[("s1", "1"), ("t1", "2"), ("e", "1")], true)],
+                &[("s2", "1"), ("t2", "1"), ("e", "1")],
+                true,
+            ),
+            (
+                "I17 no equal labels",
+                rule("s=\"1\"", "t=\"1\"", &[]),
+                vec![(&[("s", "1"), ("e", "x")], true)],
+                &[("t", "1"), ("e", "y")],
+                true,
+            ),
+            (
+                "I18 missing on both sides counts as equal",
+                rule(
+                    "severity=\"critical\"",
+                    "severity=\"warning\"",
+                    &["alertname", "cluster", "service"],
+                ),
+                vec![(
+                    &[
+                        ("alertname", "Lat"),
+                        ("severity", "critical"),
+                        ("service", "api"),
+                    ],
+                    true,
+                )],
+                &[
+                    ("alertname", "Lat"),
+                    ("severity", "warning"),
+                    ("service", "api"),
+                ],
+                true,
+            ),
+            (
+                "I19",
+                rule(
+                    "severity=\"critical\"",
+                    "severity=\"warning\"",
+                    &["alertname", "cluster", "service"],
+                ),
+                vec![(
+                    &[
+                        ("alertname", "Lat"),
+                        ("severity", "critical"),
+                        ("service", "api"),
+                    ],
+                    true,
+                )],
+                &[
+                    ("alertname", "Lat"),
+                    ("severity", "warning"),
+                    ("service", "web"),
+                ],
+                false,
+            ),
+        ];
+        for (case, rule, sources, target, muted) in cases {
+            assert_eq!(inhibited(&h, rule, &sources, target).await, muted, "{case}");
+        }
+    });
+}

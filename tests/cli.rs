@@ -212,3 +212,112 @@ fn run_reloads_its_configuration_on_sighup() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// The operator commands against a running `watchkeeper run`: alerts, silence add, query and
+/// expire, ack, and a test notification through a real channel.
+#[test]
+fn operator_commands_talk_to_a_running_instance() {
+    let dir = TempDir::new("cli-ops");
+    let file = dir.path().join("ops.ron");
+    std::fs::write(
+        &file,
+        r#"(
+    alerting: (
+        check_interval: "100ms", group_wait: "0s",
+        rules: [(name: "MemoryAboveOneByte", metric: process_memory_bytes, warning: 1.0)],
+    ),
+    deployment: (health_check_port: 0, admin_token: Value("ops-token")),
+)"#,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_line = lines.next().unwrap().unwrap();
+    let addr: std::net::SocketAddr = first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = format!("http://{addr}");
+    let op = |args: &[&str]| -> (i32, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", &url]);
+        watchkeeper(&all)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let (code, out, _) = op(&["alerts"]);
+        if code == 0 && out.contains("MemoryAboveOneByte") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "the alert was not listed: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let fingerprint = listed
+        .lines()
+        .find(|l| l.contains("MemoryAboveOneByte"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(fingerprint.len(), 16, "{listed}");
+
+    let (code, _, err) = op(&["silence", "add", "alertname=\"Other\"", "--comment", "c"]);
+    assert_eq!(code, 1, "without the token: refused");
+    assert!(err.contains("401"), "{err}");
+    let with = |args: &[&str]| -> (i32, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--token", "ops-token"]);
+        op(&all)
+    };
+    let (code, id, err) = with(&[
+        "silence",
+        "add",
+        "alertname=~\"Mem.*\"",
+        "--comment",
+        "known",
+        "--duration",
+        "2h",
+        "--author",
+        "ana",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_owned();
+    let (_, query, _) = op(&["silence", "query"]);
+    assert!(
+        query.contains(&id) && query.contains("alertname=~\"Mem.*\""),
+        "{query}"
+    );
+    let (code, _, err) = with(&["silence", "expire", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (_, expired, _) = op(&["silence", "query", "--expired"]);
+    assert!(expired.contains(&id), "{expired}");
+    let (_, active, _) = op(&["silence", "query"]);
+    assert!(!active.contains(&id), "{active}");
+
+    let (code, out, err) = with(&["ack", &fingerprint, "--by", "ana"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("acknowledged"));
+    let (code, _, err) = with(&["ack", "00000000000000ff", "--by", "ana"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
+
+    let (code, out, err) = with(&["notify-test", "--channel", "log"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("delivered to log after 1 attempt(s)"), "{out}");
+    let (code, _, err) = with(&["notify-test", "--channel", "nowhere"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no enabled channel"), "{err}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

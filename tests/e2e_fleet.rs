@@ -1,7 +1,9 @@
 //! A fleet: three runtime processes on 127.0.0.1 (different admin ports), a real Prometheus scraping
-//! all three and a real Alertmanager receiving their alerts. Asserted through their HTTP APIs: every
-//! instance's series are scraped, and the same alert from the three instances arrives as one
-//! notification group. Every process started is stopped.
+//! all three and two real Alertmanagers clustered with each other (high availability) receiving
+//! every alert from every member. Asserted through their HTTP APIs and a webhook receiver behind
+//! the Alertmanagers: every instance's series are scraped, both Alertmanagers hold the alerts of all
+//! three instances, and the receiver gets each group once although two Alertmanagers could send it.
+//! Every process started is stopped.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::http::get;
 use common::process::{encode, free_port, require, spawn, Running, TempDir};
-use watchkeeper::config::DEFAULT_RON;
+use common::receiver::{Receiver, Reply};
 use watchkeeper::{Config, Runtime};
 
 /// One fleet member: runs only when the fleet test starts it (`WK_FLEET_CONFIG` set), records slow
@@ -34,17 +36,47 @@ fn fleet_member() {
     rt.shutdown(Duration::from_secs(5)).unwrap();
 }
 
-fn member_config(instance: &str, alertmanager: &str) -> String {
-    DEFAULT_RON
-        .replace("health_check_port: 8080", "health_check_port: 0")
-        .replace("tick: \"1s\"", "tick: \"100ms\"")
-        .replace("check_interval: \"10s\"", "check_interval: \"200ms\"")
-        .replace("external_labels: {}", &format!("external_labels: {{\"instance\": \"{instance}\"}}"))
-        .replace("                for: \"1m\",", "                for: \"0s\",")
-        .replace(
-            "alertmanager: (enabled: false, urls: [], resend_interval: \"1m\")",
-            &format!("alertmanager: (enabled: true, urls: [\"{alertmanager}\"], resend_interval: \"1s\")"),
-        )
+/// A member's whole configuration: what differs from the defaults.
+fn member_config(instance: &str, alertmanagers: &[String]) -> String {
+    let urls: Vec<String> = alertmanagers.iter().map(|u| format!("{u:?}")).collect();
+    format!(
+        r#"(
+    monitoring: (monitors: ["search"], tick: "100ms"),
+    alerting: (
+        check_interval: "200ms",
+        external_labels: {{"instance": "{instance}"}},
+        rules: [(name: "SearchLatencyHigh", monitor: "search", metric: p99, warning: 0.1, critical: 0.5, for: "0s")],
+        channels: (alertmanager: (enabled: true, urls: [{}], resend_interval: "1s")),
+    ),
+    deployment: (health_check_port: 0),
+)"#,
+        urls.join(", ")
+    )
+}
+
+/// Alertmanager's flags for node `i` of a two-node cluster on 127.0.0.1; gossip and the per-position
+/// wait are shortened so the cluster settles in seconds.
+fn alertmanager_args(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    web: u16,
+    cluster: u16,
+    peer: Option<u16>,
+) -> Vec<String> {
+    let mut args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.join(format!("am-{web}")).display()),
+        format!("--web.listen-address=127.0.0.1:{web}"),
+        format!("--cluster.listen-address=127.0.0.1:{cluster}"),
+        "--cluster.gossip-interval=50ms".into(),
+        "--cluster.peer-timeout=2s".into(),
+        "--cluster.reconnect-interval=1s".into(),
+        "--cluster.settle-timeout=10s".into(),
+    ];
+    if let Some(peer) = peer {
+        args.push(format!("--cluster.peer=127.0.0.1:{peer}"));
+    }
+    args
 }
 
 #[test]
@@ -55,36 +87,73 @@ fn prometheus_and_alertmanager_see_a_fleet_of_three() {
         return;
     }
     let dir = TempDir::new("fleet");
-    let am_port = free_port();
+    let hook = Receiver::start(Vec::new(), Reply::Status(200, Vec::new()));
     let am_config = dir.path().join("alertmanager.yml");
+    // One group per alert (`...`), so each group has one firing set and one notification is right.
     std::fs::write(
         &am_config,
-        "route:\n  receiver: blackhole\n  group_by: ['alertname']\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
+        format!(
+            "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1m\n  repeat_interval: 4h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: '{}'\n        send_resolved: false\n",
+            hook.url("/hook")
+        ),
     )
     .unwrap();
-    let _alertmanager = spawn(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_config.display()),
-            format!("--storage.path={}", dir.path().join("am-data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &dir.path().join("alertmanager.log"),
-    );
+    let (web_a, web_b) = (free_port(), free_port());
+    let (cluster_a, cluster_b) = (free_port(), free_port());
+    let _alertmanagers = [
+        spawn(
+            "prometheus-alertmanager",
+            &alertmanager_args(dir.path(), &am_config, web_a, cluster_a, None),
+            &dir.path().join("alertmanager-a.log"),
+        ),
+        spawn(
+            "prometheus-alertmanager",
+            &alertmanager_args(dir.path(), &am_config, web_b, cluster_b, Some(cluster_a)),
+            &dir.path().join("alertmanager-b.log"),
+        ),
+    ];
+    let ams: Vec<std::net::SocketAddr> = [web_a, web_b]
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .to_vec();
+    let am_urls: Vec<String> = ams.iter().map(|a| format!("http://{a}")).collect();
+    let am_logs = || {
+        ["a", "b"]
+            .map(|n| {
+                std::fs::read_to_string(dir.path().join(format!("alertmanager-{n}.log")))
+                    .unwrap_or_default()
+            })
+            .join("\n----\n")
+    };
+    let up = |addr: std::net::SocketAddr| {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
+    };
+    // Both nodes see both as peers and have settled before any alert arrives.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = ams.iter().all(|&am| {
+            up(am)
+                && serde_json::from_str::<serde_json::Value>(&get(am, "/api/v2/status").body)
+                    .is_ok_and(|s| {
+                        s["cluster"]["status"] == "ready"
+                            && s["cluster"]["peers"].as_array().map(Vec::len) == Some(2)
+                    })
+        });
+        if ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Alertmanagers did not form a cluster; logs:\n{}",
+            am_logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 
     let mut members = Vec::new();
     let mut targets = Vec::new();
     for i in 1..=3 {
         let config = dir.path().join(format!("indexer-{i}.ron"));
-        std::fs::write(
-            &config,
-            member_config(
-                &format!("indexer-{i}"),
-                &format!("http://127.0.0.1:{am_port}"),
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, member_config(&format!("indexer-{i}"), &am_urls)).unwrap();
         Config::from_file(&config).unwrap_or_else(|e| panic!("{e}"));
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -135,10 +204,6 @@ fn prometheus_and_alertmanager_see_a_fleet_of_three() {
         &dir.path().join("prometheus.log"),
     );
     let prom: std::net::SocketAddr = format!("127.0.0.1:{prom_port}").parse().unwrap();
-    let am: std::net::SocketAddr = format!("127.0.0.1:{am_port}").parse().unwrap();
-    let up = |addr: std::net::SocketAddr| {
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
-    };
     let scalar = |q: &str| -> Option<f64> {
         if !up(prom) {
             return None;
@@ -169,40 +234,81 @@ fn prometheus_and_alertmanager_see_a_fleet_of_three() {
         std::thread::sleep(Duration::from_millis(250));
     }
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let group = loop {
-        let groups: serde_json::Value = if up(am) {
-            serde_json::from_str(&get(am, "/api/v2/alerts/groups").body).unwrap_or_default()
+    // Each Alertmanager holds the alert of each of the three instances.
+    let instances_at = |am: std::net::SocketAddr| -> Vec<String> {
+        let alerts: serde_json::Value = if up(am) {
+            serde_json::from_str(&get(am, "/api/v2/alerts?active=true").body).unwrap_or_default()
         } else {
             Default::default()
         };
-        let ours: Vec<&serde_json::Value> = groups
+        let mut instances: Vec<String> = alerts
             .as_array()
-            .map(|g| {
-                g.iter()
-                    .filter(|g| g["labels"]["alertname"] == "SearchLatencyHigh")
-                    .collect()
-            })
-            .unwrap_or_default();
-        if ours.len() == 1 && ours[0]["alerts"].as_array().is_some_and(|a| a.len() >= 3) {
-            break ours[0].clone();
-        }
-        assert!(Instant::now() < deadline, "Alertmanager groups: {groups}");
-        std::thread::sleep(Duration::from_millis(250));
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["alertname"] == "SearchLatencyHigh")
+            .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_owned))
+            .collect();
+        instances.sort();
+        instances.dedup();
+        instances
     };
-    let mut instances: Vec<String> = group["alerts"]
-        .as_array()
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ams
         .iter()
-        .filter(|a| a["labels"]["severity"] == "critical" || a["labels"]["severity"] == "warning")
-        .filter_map(|a| a["labels"]["instance"].as_str().map(str::to_owned))
-        .collect();
-    instances.sort();
-    instances.dedup();
+        .all(|&am| instances_at(am) == ["indexer-1", "indexer-2", "indexer-3"])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "alerts at the Alertmanagers: {:?}; logs:\n{}",
+            ams.iter().map(|&am| instances_at(am)).collect::<Vec<_>>(),
+            am_logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // The receiver hears of every group; then, after both nodes have had time to send (the second
+    // waits one peer timeout, 2 s, and finds the first one's send in the replicated log), it has
+    // heard of each group once.
+    let groups = || -> Vec<String> {
+        hook.recorded()
+            .iter()
+            .filter(|r| r.path == "/hook")
+            .filter_map(|r| r.json()["groupKey"].as_str().map(str::to_owned))
+            .filter(|k| k.contains("SearchLatencyHigh"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut seen = groups();
+        seen.sort();
+        seen.dedup();
+        if seen.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "groups notified: {seen:?}; logs:\n{}",
+            am_logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let notified = groups();
+    let mut distinct = notified.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{notified:?}");
     assert_eq!(
-        instances,
-        ["indexer-1", "indexer-2", "indexer-3"],
-        "{group}"
+        notified.len(),
+        3,
+        "two clustered Alertmanagers notify each group once: {notified:#?}"
     );
+    for instance in ["indexer-1", "indexer-2", "indexer-3"] {
+        assert_eq!(
+            distinct.iter().filter(|k| k.contains(instance)).count(),
+            1,
+            "one group per instance: {distinct:?}"
+        );
+    }
     drop(members);
 }

@@ -11,6 +11,8 @@
 //! | `POST /silences` | `{"matchers": [...], "ends_at": "...", ...}` adds a silence; token required |
 //! | `DELETE /silences/{id}` | removes a silence; token required |
 //! | `POST /monitors/{name}/sampling` | `{"fraction": 0.1}` sets a monitor's sampling; token required |
+//! | `POST /channels/{name}/test` | sends a test notification through the channel; answers with its delivery (200 delivered, 502 failed); token |
+//! | `GET/POST /api/v2/...` | Alertmanager's v2 API (`am.rs`): alerts, groups, silences, status, receivers |
 //! | `POST /-/reload` | reads the configuration file again and applies it; 400 with the findings when it has errors; token required |
 //!
 //! Handlers live by what they serve: `health.rs` (health and metrics), `alerts.rs` (alerts and
@@ -74,6 +76,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/monitors/{name}/sampling")
                 .wrap(token())
                 .route(web::post().to(ops::set_sampling)),
+        )
+        .service(
+            web::resource("/channels/{name}/test")
+                .wrap(token())
+                .route(web::post().to(ops::notify_test)),
         )
         .service(
             web::resource("/-/reload")

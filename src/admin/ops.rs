@@ -71,3 +71,83 @@ pub(super) async fn reload(state: State) -> HttpResponse {
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
+
+/// Sends a test notification through channel `name` (the real transport, its retries and breaker)
+/// and answers with what happened to it: delivered or failed, after how many attempts, and why.
+pub(super) async fn notify_test(state: State, path: web::Path<String>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    use watchkeeper_actors::notify::{
+        AlertPayload, AlertStatus, Deliver, DeliveryReport, Notification,
+    };
+    let tree = state.get_ref();
+    let name = path.into_inner();
+    let Some(notifier) = tree.channels.get(&name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no enabled channel named `{name}`"),
+        );
+    };
+    let labels = std::collections::BTreeMap::from([
+        (
+            "alertname".to_owned(),
+            "WatchkeeperTestNotification".to_owned(),
+        ),
+        ("severity".to_owned(), "info".to_owned()),
+    ]);
+    let now = chrono::Utc::now();
+    let notification = Notification {
+        id: Notification::next_id(),
+        channel: name.clone(),
+        route: "{}".into(),
+        group_key: "{}:{alertname=\"WatchkeeperTestNotification\"}".into(),
+        group_labels: labels.clone(),
+        status: AlertStatus::Firing,
+        alerts: vec![AlertPayload {
+            fingerprint: watchkeeper_actors::alerting::fingerprint(&labels),
+            labels,
+            annotations: std::collections::BTreeMap::from([(
+                "summary".to_owned(),
+                format!("A test notification from watchkeeper to `{name}`; nothing is wrong."),
+            )]),
+            status: AlertStatus::Firing,
+            starts_at: now,
+            ends_at: None,
+            value: None,
+        }],
+        summary: None,
+        created_at: now,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<DeliveryReport>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let report_to = std::sync::Arc::new(move |report: DeliveryReport| {
+        if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(report);
+        }
+    });
+    if let Err(e) = notifier.tell(Deliver {
+        notification,
+        report_to,
+    }) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    let deadline = tree.config.get().alerting.channels.delivery.deadline + tree.link.ask_timeout;
+    match tokio::time::timeout(deadline, rx).await {
+        Ok(Ok(report)) => {
+            let status = match report.outcome {
+                watchkeeper_actors::notify::DeliveryOutcome::Delivered => StatusCode::OK,
+                watchkeeper_actors::notify::DeliveryOutcome::Failed => StatusCode::BAD_GATEWAY,
+            };
+            HttpResponse::build(status).json(json!({
+                "channel": report.channel,
+                "outcome": report.outcome,
+                "attempts": report.attempts,
+                "error": report.error,
+            }))
+        }
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the notifier stopped"),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("no outcome within {deadline:?}"),
+        ),
+    }
+}

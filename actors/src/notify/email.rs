@@ -1,11 +1,17 @@
 //! Email over SMTP (lettre): one message per notification to every recipient. Credentials may be
 //! secrets: they never appear in errors or logs.
+//!
+//! One mailer serves every send of a channel: it is built on the first send and keeps its SMTP
+//! connection open between sends (lettre's pool: at most two connections, closed after a minute
+//! idle), so a burst of notifications costs one connection and one handshake, not one per message.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Notification, SendFailure, SmtpSecurity, Transport};
@@ -43,18 +49,35 @@ impl std::fmt::Debug for EmailSettings {
     }
 }
 
+type Mailer = AsyncSmtpTransport<Tokio1Executor>;
+
 /// Sends notifications as plain-text email.
 pub struct EmailTransport {
     settings: EmailSettings,
+    /// The mailer, built on the first send with that send's timeout.
+    mailer: RefCell<Option<Mailer>>,
 }
 
 impl EmailTransport {
     /// A transport with `settings`.
     pub fn new(settings: EmailSettings) -> Self {
-        EmailTransport { settings }
+        EmailTransport {
+            settings,
+            mailer: RefCell::new(None),
+        }
     }
 
-    fn mailer(&self, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendFailure> {
+    /// The channel's mailer; it is cheap to clone and its clones share the connection pool.
+    fn mailer(&self, timeout: Duration) -> Result<Mailer, SendFailure> {
+        if let Some(mailer) = self.mailer.borrow().as_ref() {
+            return Ok(mailer.clone());
+        }
+        let mailer = self.build(timeout)?;
+        *self.mailer.borrow_mut() = Some(mailer.clone());
+        Ok(mailer)
+    }
+
+    fn build(&self, timeout: Duration) -> Result<Mailer, SendFailure> {
         let s = &self.settings;
         let builder = match s.security {
             SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
@@ -63,7 +86,11 @@ impl EmailTransport {
             SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)
                 .map_err(|e| permanent(format!("SMTP setup: {e}")))?,
         };
-        let mut builder = builder.port(s.port).timeout(Some(timeout));
+        let mut builder = builder.port(s.port).timeout(Some(timeout)).pool_config(
+            PoolConfig::new()
+                .max_size(2)
+                .idle_timeout(Duration::from_secs(60)),
+        );
         if let Some((user, password)) = &s.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }

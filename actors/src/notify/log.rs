@@ -21,9 +21,18 @@ impl Transport for LogTransport {
             .iter()
             .filter_map(|a| a.labels.get("alertname").map(String::as_str))
             .collect();
+        // A rate-limit summary says what was folded; otherwise the alerts' own summary annotation.
+        let summary = n.summary.clone().unwrap_or_else(|| {
+            let summaries: Vec<&str> = n
+                .alerts
+                .iter()
+                .filter_map(|a| a.annotations.get("summary").map(String::as_str))
+                .collect();
+            summaries.join("; ")
+        });
         match n.status {
             AlertStatus::Firing => {
-                tracing::warn!(group = %n.group_key, alerts = ?names, summary = n.summary.as_deref().unwrap_or(""), "{}", n.text())
+                tracing::warn!(group = %n.group_key, alerts = ?names, summary = %summary, "{}", n.text())
             }
             AlertStatus::Resolved => {
                 tracing::info!(group = %n.group_key, alerts = ?names, "{}", n.text())

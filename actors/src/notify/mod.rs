@@ -268,6 +268,7 @@ pub struct NotifierActor {
     consecutive_failures: u32,
     open_until: Option<Instant>,
     events: Option<EventBus>,
+    rng: fastrand::Rng,
 }
 
 impl NotifierActor {
@@ -289,6 +290,7 @@ impl NotifierActor {
             consecutive_failures: 0,
             open_until: None,
             events: None,
+            rng: fastrand::Rng::new(),
         }
     }
 
@@ -409,11 +411,13 @@ impl NotifierActor {
                     return;
                 }
                 let exp = 2u32.saturating_pow(p.attempts.saturating_sub(1).min(30));
+                // Spread by ±20 %: a fleet that failed together does not retry in lockstep.
                 let backoff = self
                     .policy
                     .backoff_min
                     .saturating_mul(exp)
-                    .min(self.policy.backoff_max);
+                    .min(self.policy.backoff_max)
+                    .mul_f64(0.8 + 0.4 * self.rng.f64());
                 let delay = failure.retry_after.map_or(backoff, |r| r.max(backoff));
                 p.not_before = now + delay;
                 p.last_error = Some(failure.message);

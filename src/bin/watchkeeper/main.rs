@@ -1,5 +1,9 @@
-//! `watchkeeper`: check a configuration, print the default one, or run the runtime with its admin
-//! server until Ctrl-C or SIGTERM, reloading its configuration on SIGHUP.
+//! `watchkeeper`: check a configuration, print the default one, run the runtime with its admin
+//! server until Ctrl-C or SIGTERM (reloading its configuration on SIGHUP), and operate a running
+//! instance: list its alerts, add, list and expire silences, acknowledge alerts, test a channel.
+
+mod client;
+mod operate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,6 +44,99 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         shutdown_timeout: Duration,
     },
+    /// List the firing alerts of a running instance.
+    Alerts {
+        #[command(flatten)]
+        target: Target,
+        /// Print the answer as JSON (Alertmanager's shape).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, list or expire silences of a running instance.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+    /// Acknowledge a firing alert of a running instance: its escalation stops.
+    Ack {
+        /// The alert's fingerprint (16 hex digits, as `alerts` lists it).
+        fingerprint: String,
+        /// Who acknowledges.
+        #[arg(long, default_value_t = user())]
+        by: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Send a test notification through one channel of a running instance and report its delivery.
+    NotifyTest {
+        /// The channel (`log`, `webhook`, a named channel, ...).
+        #[arg(long)]
+        channel: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceAction {
+    /// Silence the alerts matching every matcher (`alertname="X"`, `team=~"search|index"`).
+    Add {
+        /// Matchers, as Alertmanager writes them.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+        /// For how long, written as in the configuration ("1h").
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        duration: Duration,
+        /// Who.
+        #[arg(long, default_value_t = user())]
+        author: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List silences not yet ended (with `--expired`, the ended ones), optionally those that
+    /// have the given matchers.
+    Query {
+        matchers: Vec<String>,
+        /// List ended silences instead.
+        #[arg(long)]
+        expired: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// End silences now.
+    Expire {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which instance to talk to.
+#[derive(clap::Args)]
+struct Target {
+    /// Its admin server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The admin token mutating requests need (also read from WATCHKEEPER_TOKEN).
+    #[arg(long, env = "WATCHKEEPER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Target {
+    fn admin(&self) -> Result<client::Admin, ExitCode> {
+        client::Admin::new(&self.url, self.token.clone()).map_err(|e| {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            ExitCode::from(2)
+        })
+    }
+}
+
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "watchkeeper".into())
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -204,5 +301,45 @@ fn main() -> ExitCode {
             config,
             shutdown_timeout,
         } => run(config, shutdown_timeout),
+        Command::Alerts { target, json } => match target.admin() {
+            Ok(admin) => operate::alerts(&admin, json),
+            Err(code) => code,
+        },
+        Command::Ack {
+            fingerprint,
+            by,
+            target,
+        } => match target.admin() {
+            Ok(admin) => operate::ack(&admin, &fingerprint, &by),
+            Err(code) => code,
+        },
+        Command::NotifyTest { channel, target } => match target.admin() {
+            Ok(admin) => operate::notify_test(&admin, &channel),
+            Err(code) => code,
+        },
+        Command::Silence { action } => match action {
+            SilenceAction::Add {
+                matchers,
+                comment,
+                duration,
+                author,
+                target,
+            } => match target.admin() {
+                Ok(admin) => operate::silence_add(&admin, &matchers, &comment, duration, &author),
+                Err(code) => code,
+            },
+            SilenceAction::Query {
+                matchers,
+                expired,
+                target,
+            } => match target.admin() {
+                Ok(admin) => operate::silence_query(&admin, &matchers, expired),
+                Err(code) => code,
+            },
+            SilenceAction::Expire { ids, target } => match target.admin() {
+                Ok(admin) => operate::silence_expire(&admin, &ids),
+                Err(code) => code,
+            },
+        },
     }
 }
