@@ -36,6 +36,10 @@ pub struct MonitorHealth {
     /// Operations recorded since start.
     pub total_operations: u64,
     /// Mean latency over its window.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "watchkeeper_actors::duration_serde::seconds"
+    )]
     pub mean: Duration,
     /// When it last saw a sample.
     pub last_sample_at: Option<DateTime<Utc>>,
@@ -62,6 +66,10 @@ pub struct SystemHealthReport {
     /// What lowered the score.
     pub issues: Vec<String>,
     /// Since `Runtime::start`.
+    #[serde(
+        rename = "uptime_seconds",
+        serialize_with = "watchkeeper_actors::duration_serde::seconds"
+    )]
     pub uptime: Duration,
     /// Resource use of the process, from the operating system, with CPU use over the last tick;
     /// `None` if the process monitor did not answer.

@@ -19,6 +19,10 @@ pub struct ProcessStats {
     /// Open file descriptors.
     pub open_fds: Option<u64>,
     /// CPU time used, user plus system.
+    #[serde(
+        rename = "cpu_seconds",
+        serialize_with = "crate::duration_serde::seconds_opt"
+    )]
     pub cpu_time: Option<Duration>,
     /// Bytes read from storage.
     pub read_bytes: Option<u64>,

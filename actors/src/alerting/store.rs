@@ -148,6 +148,10 @@ pub struct AlertingStatus {
     /// When the last evaluation ran.
     pub last_evaluation: Option<DateTime<Utc>>,
     /// How long the last evaluation's state update and routing took.
+    #[serde(
+        rename = "last_evaluation_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub last_evaluation_took: Duration,
     /// What each rule last compared with its thresholds, for rules that had a value.
     pub rule_values: Vec<RuleValue>,

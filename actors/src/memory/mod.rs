@@ -48,8 +48,16 @@ pub struct CleanupStatistics {
     /// Resident memory the process gave back across cleanups (before minus after, when it shrank).
     pub resident_bytes_released: u64,
     /// How long the last cleanup took.
+    #[serde(
+        rename = "last_cleanup_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub last_cleanup_duration: Duration,
     /// Mean cleanup duration.
+    #[serde(
+        rename = "average_cleanup_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub average_cleanup_duration: Duration,
     /// When the last cleanup ran.
     pub last_cleanup_at: Option<DateTime<Utc>>,

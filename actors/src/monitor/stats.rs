@@ -13,16 +13,40 @@ use crate::monitor::EXPORT_BUCKETS;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Quantiles {
     /// Median.
+    #[serde(
+        rename = "p50_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p50: Duration,
     /// 90th percentile.
+    #[serde(
+        rename = "p90_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p90: Duration,
     /// 95th percentile.
+    #[serde(
+        rename = "p95_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p95: Duration,
     /// 99th percentile.
+    #[serde(
+        rename = "p99_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p99: Duration,
     /// 99.9th percentile.
+    #[serde(
+        rename = "p999_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p999: Duration,
     /// The largest sample (highest value of its bucket).
+    #[serde(
+        rename = "max_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub max: Duration,
 }
 
@@ -57,12 +81,24 @@ pub struct KindStats {
     /// Operations per second over the window.
     pub per_second: f64,
     /// Exact mean latency over the window.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub mean: Duration,
     /// Latency quantiles over the window.
     pub latency: Quantiles,
     /// Exact mean latency since the monitor started.
+    #[serde(
+        rename = "lifetime_mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub lifetime_mean: Duration,
     /// Exact largest latency since the monitor started.
+    #[serde(
+        rename = "lifetime_max_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub lifetime_max: Duration,
 }
 
@@ -82,14 +118,26 @@ pub struct PerformanceStats {
     /// Samples that were zero or above the histogram's highest value (recorded clamped).
     pub clamped: u64,
     /// The time the window covers.
+    #[serde(
+        rename = "window_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub window: Duration,
     /// Operations in the window (exact).
     pub window_operations: u64,
     /// Exact mean latency over the window, all kinds.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub mean: Duration,
     /// Latency quantiles over the window, all kinds.
     pub latency: Quantiles,
     /// Standard deviation of latency over the window, all kinds (to the histogram's precision).
+    #[serde(
+        rename = "latency_stdev_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub latency_stdev: Duration,
     /// Intervals the rolling window keeps (its configured length).
     pub window_intervals: usize,

@@ -37,8 +37,16 @@ pub struct PerformanceProfile {
     /// The monitor.
     pub component: String,
     /// Mean latency over its window.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub mean: Duration,
     /// p99 latency over its window.
+    #[serde(
+        rename = "p99_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p99: Duration,
     /// Latency's coefficient of variation (stdev / mean), when there are samples.
     pub latency_cv: Option<f64>,
@@ -74,8 +82,16 @@ pub enum TuningKind {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Measurement {
     /// Mean latency.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub mean: Duration,
     /// p99 latency.
+    #[serde(
+        rename = "p99_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
     pub p99: Duration,
     /// Operations per second.
     pub operations_per_second: f64,
