@@ -2,9 +2,11 @@
 //! address and token.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use watchkeeper_actors::kernel::validation::Validation;
+use watchkeeper_actors::duration_serde;
+use watchkeeper_actors::kernel::validation::{Validation, A_DAY};
 use watchkeeper_actors::notify::Secret;
 
 /// Where the runtime runs.
@@ -38,6 +40,10 @@ pub struct DeploymentConfig {
     pub health_check_port: u16,
     /// Whether `/metrics` is served.
     pub metrics_enabled: bool,
+    /// What the admin server lets one client cost it.
+    pub admin_limits: AdminLimits,
+    /// What the health report counts.
+    pub health: HealthConfig,
     /// The bearer token the mutating admin endpoints require (`Authorization: Bearer ...`); without
     /// one they refuse every request. Best read from the environment, `Env("WATCHKEEPER_TOKEN")`.
     pub admin_token: Option<Secret>,
@@ -52,8 +58,101 @@ impl Default for DeploymentConfig {
             bind_address: "127.0.0.1".into(),
             health_check_port: 8080,
             metrics_enabled: true,
+            admin_limits: AdminLimits::default(),
+            health: HealthConfig::default(),
             admin_token: None,
         }
+    }
+}
+
+/// What a firing alert does to `/health`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEffect {
+    /// Nothing: the alert is the alerting pipeline's business only.
+    Ignore,
+    /// `/health` says `warn` (200) and names the alert.
+    Warn,
+    /// `/health` says `fail` (503) and names the alert.
+    Fail,
+}
+
+/// What the health report counts. It reports what is true now: restarts within the supervisor's
+/// intensity window, mailbox drops within `window`, alerts firing now (neither silenced nor
+/// inhibited). Readiness (`/health/ready`) stays about the process itself and ignores alerts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// How far back mailbox drops count (to the minute, at most 15 minutes).
+    #[serde(with = "duration_serde")]
+    pub window: Duration,
+    /// What a firing critical alert does: `ignore`, `warn` or `fail`.
+    pub critical_alerts: AlertEffect,
+    /// What a firing warning alert does.
+    pub warning_alerts: AlertEffect,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            window: Duration::from_secs(300),
+            critical_alerts: AlertEffect::Warn,
+            warning_alerts: AlertEffect::Ignore,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The window in whole minutes, as the mailboxes count drops.
+    pub fn window_minutes(&self) -> usize {
+        (self.window.as_secs().div_ceil(60) as usize).clamp(1, 15)
+    }
+
+    fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        v.duration(
+            "window",
+            self.window,
+            (Duration::from_secs(15 * 60), "15 minutes"),
+        );
+        v
+    }
+}
+
+/// What the admin server lets one client cost it: it holds at most `max_connections`, closing the
+/// oldest when another arrives, and gives each request `request_timeout` to arrive whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminLimits {
+    /// Connections held open at once; one more closes the oldest. Kept below half the process's
+    /// file-descriptor limit at start.
+    pub max_connections: usize,
+    /// How long a request's head and body may take to arrive, and its answer to be made.
+    #[serde(with = "duration_serde")]
+    pub request_timeout: Duration,
+    /// How long an idle connection is kept for the next request.
+    #[serde(with = "duration_serde")]
+    pub keep_alive: Duration,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        AdminLimits {
+            max_connections: 256,
+            request_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+        }
+    }
+}
+
+impl AdminLimits {
+    /// Checks the limits; field paths are relative to them.
+    pub fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        v.count("max_connections", self.max_connections as u64, 100_000);
+        v.duration("request_timeout", self.request_timeout, A_DAY);
+        v.duration("keep_alive", self.keep_alive, A_DAY);
+        v
     }
 }
 
@@ -93,6 +192,39 @@ impl DeploymentConfig {
         } else if self.production() && matches!(self.log_level.as_str(), "debug" | "trace") {
             v.warning("log_level", "debug logging in production");
         }
+        v.nest("health", self.health.validate());
+        if self.admin_enabled {
+            v.nest("admin_limits", self.admin_limits.validate());
+            self.check_token(&mut v);
+        }
         v
+    }
+
+    /// Without a usable token every mutating endpoint (silences, acknowledgements, reload, posted
+    /// alerts) refuses every request: say so before `run` does it on each call.
+    fn check_token(&self, v: &mut Validation) {
+        const REFUSED: &str =
+            "silences, acknowledgements, posted alerts and reloads over HTTP are refused";
+        match &self.admin_token {
+            None => v.warning(
+                "admin_token",
+                format!("no token: {REFUSED}; set one, e.g. Env(\"WATCHKEEPER_TOKEN\")"),
+            ),
+            Some(Secret::Value(t)) if t.trim().is_empty() => {
+                v.error("admin_token", format!("the token is empty: {REFUSED}"))
+            }
+            Some(secret @ Secret::Env(var)) => match secret.resolve() {
+                Err(_) => v.warning(
+                    "admin_token",
+                    format!("the environment variable {var} is not set here: {REFUSED} unless the running process has it"),
+                ),
+                Ok(t) if t.trim().is_empty() => v.error(
+                    "admin_token",
+                    format!("the environment variable {var} is empty: {REFUSED}"),
+                ),
+                Ok(_) => {}
+            },
+            Some(Secret::Value(_)) => {}
+        }
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use watchkeeper_actors::alerting::{AlertingStatus, GetAlertingStatus};
+use watchkeeper_actors::alerting::{
+    AlertSeverity, AlertingStatus, FiringAlert, GetAlertingStatus, GetFiring,
+};
 use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
 use watchkeeper_actors::monitor::GetStats;
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
@@ -13,6 +15,7 @@ use watchkeeper_actors::process::{GetProcessStats, ProcessReport};
 use watchkeeper_actors::tuner::{GetProfiles, GetTuningHistory, PerformanceProfile};
 use watchkeeper_actors::{ChildState, SupervisorStatus};
 
+use crate::deployment::AlertEffect;
 use crate::tree::ActorTree;
 
 /// Overall health.
@@ -84,8 +87,12 @@ pub struct SystemHealthReport {
     pub channels: Vec<ChannelStatus>,
     /// Memory housekeeping and tuning.
     pub optimization: OptimizationStatus,
-    /// Messages lost or refused by full or stopped mailboxes, all actors.
+    /// Messages lost or refused by full or stopped mailboxes, all actors, since start.
     pub mailbox_drops: u64,
+    /// The same within the health window (`deployment.health.window`, to the minute).
+    pub recent_mailbox_drops: u64,
+    /// Alerts firing now that nothing silences or inhibits.
+    pub firing_alerts: Vec<FiringAlert>,
     /// When this report was made.
     pub generated_at: DateTime<Utc>,
 }
@@ -95,11 +102,23 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
     let handles = tree.handles();
     let channels = tree.channels.entries();
     // Every actor is asked at once: the report takes as long as the slowest answer, not the sum.
-    let (supervision, answers, process, alerting, channel_answers, memory, profiles, history) = futures_util::join!(
+    let health = tree.config.get().deployment.health.clone();
+    let (
+        supervision,
+        answers,
+        process,
+        alerting,
+        firing,
+        channel_answers,
+        memory,
+        profiles,
+        history,
+    ) = futures_util::join!(
         tree.root.status(timeout),
         futures_util::future::join_all(handles.iter().map(|h| h.actor().ask(GetStats, timeout))),
         tree.process.ask(GetProcessStats, timeout),
         tree.alerting.ask(GetAlertingStatus, timeout),
+        tree.alerting.ask(GetFiring, timeout),
         futures_util::future::join_all(
             channels
                 .iter()
@@ -117,6 +136,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         issues.push(reason);
     }
     let mut mailbox_drops = 0;
+    let mut recent_drops: Vec<(String, u64)> = Vec::new();
     match &supervision {
         None => {
             critical += 1;
@@ -128,6 +148,10 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
             for child in status.all_children() {
                 if let Some(mb) = &child.mailbox {
                     mailbox_drops += mb.drops();
+                    let recent = mb.drops_within(health.window_minutes());
+                    if recent > 0 {
+                        recent_drops.push((child.name.clone(), recent));
+                    }
                 }
                 match child.state {
                     ChildState::Running => {}
@@ -155,10 +179,19 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
             }
         }
     }
-    if mailbox_drops > 0 {
+    let recent_mailbox_drops = recent_drops.iter().map(|(_, n)| n).sum();
+    if recent_mailbox_drops > 0 {
         warnings += 1;
+        let by: Vec<String> = recent_drops
+            .iter()
+            .map(|(child, n)| format!("`{child}` {n}"))
+            .collect();
         issues.push(format!(
-            "{mailbox_drops} messages dropped or refused by full or stopped mailboxes"
+            "{recent_mailbox_drops} messages dropped or refused by full or stopped mailboxes within {} ({})",
+            watchkeeper_actors::duration_serde::format(Duration::from_secs(
+                60 * health.window_minutes() as u64
+            )),
+            by.join(", ")
         ));
     }
     let mut monitors = Vec::new();
@@ -203,6 +236,30 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
             None
         }
     };
+    let firing_alerts = firing.unwrap_or_default();
+    for alert in &firing_alerts {
+        let (effect, severity) = match alert.severity {
+            AlertSeverity::Critical => (health.critical_alerts, "critical"),
+            AlertSeverity::Warning => (health.warning_alerts, "warning"),
+        };
+        let place = ["instance", "monitor"]
+            .iter()
+            .filter_map(|k| alert.labels.get(*k).map(|v| format!("{k}={v}")))
+            .collect::<Vec<_>>();
+        let mut note = format!("{severity} alert `{}` is firing", alert.name);
+        if !place.is_empty() {
+            note.push_str(&format!(" ({})", place.join(", ")));
+        }
+        if let Some(by) = &alert.acknowledged_by {
+            note.push_str(&format!("; acknowledged by {by}"));
+        }
+        match effect {
+            AlertEffect::Ignore => continue,
+            AlertEffect::Warn => warnings += 1,
+            AlertEffect::Fail => critical += 1,
+        }
+        issues.push(note);
+    }
     let mut channel_status = Vec::new();
     for ((name, _), answer) in channels.iter().zip(channel_answers) {
         match answer {
@@ -265,6 +322,8 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         channels: channel_status,
         optimization,
         mailbox_drops,
+        recent_mailbox_drops,
+        firing_alerts,
         generated_at: Utc::now(),
     }
 }

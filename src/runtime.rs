@@ -33,10 +33,16 @@ struct Threads {
 }
 
 #[cfg(feature = "admin")]
-type AdminServer = (actix_web::dev::ServerHandle, std::net::SocketAddr);
+type AdminServer = crate::admin::AdminServer;
 /// Without the `admin` feature there is no server to hold.
 #[cfg(not(feature = "admin"))]
-type AdminServer = (std::convert::Infallible, std::net::SocketAddr);
+struct AdminServer(std::convert::Infallible);
+#[cfg(not(feature = "admin"))]
+impl AdminServer {
+    fn addr(&self) -> std::net::SocketAddr {
+        match self.0 {}
+    }
+}
 
 /// The embedded runtime; see the module docs.
 pub struct Runtime {
@@ -159,7 +165,7 @@ impl Runtime {
     /// Where the admin HTTP server listens, when it runs: with `health_check_port: 0`, the port
     /// the system picked.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
-        self.admin.as_ref().map(|(_, addr)| *addr)
+        self.admin.as_ref().map(AdminServer::addr)
     }
 
     /// The Prometheus text exposition `/metrics` serves.
@@ -335,12 +341,12 @@ impl Runtime {
         // A paused clock is let go: shutdown's own timeouts must be able to pass.
         self.tree.release_clock();
         #[cfg(feature = "admin")]
-        let admin = self.admin.take().map(|(handle, _)| handle);
+        let admin = self.admin.take();
         let report = self.tree.link.run_blocking(
             async move {
                 #[cfg(feature = "admin")]
                 if let Some(admin) = admin {
-                    admin.stop(true).await;
+                    admin.stop().await;
                 }
                 // The actors get most of the deadline; the rest is for joining the threads.
                 let report = root.shutdown_by(Some(start + deadline.mul_f64(0.8))).await;

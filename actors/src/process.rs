@@ -18,6 +18,8 @@ pub struct ProcessStats {
     pub threads: Option<u64>,
     /// Open file descriptors.
     pub open_fds: Option<u64>,
+    /// The most file descriptors it may open (the soft `RLIMIT_NOFILE`).
+    pub max_fds: Option<u64>,
     /// CPU time used, user plus system.
     #[serde(
         rename = "cpu_seconds",
@@ -67,6 +69,26 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
 }
 
+/// The soft limit on open file descriptors (`RLIMIT_NOFILE`); `None` when unlimited or unknown.
+#[cfg(unix)]
+pub fn fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given and has no other effect.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    // rlim_t is u64 on Linux but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+/// The soft limit on open file descriptors (unknown on this platform).
+#[cfg(not(unix))]
+pub fn fd_limit() -> Option<u64> {
+    None
+}
+
 impl ProcessStats {
     /// Reads the figures now.
     #[cfg(target_os = "linux")]
@@ -80,6 +102,7 @@ impl ProcessStats {
             open_fds: std::fs::read_dir("/proc/self/fd")
                 .ok()
                 .map(|d| d.count() as u64),
+            max_fds: fd_limit(),
             cpu_time: cpu_time(),
             read_bytes: field(&io, "read_bytes:"),
             write_bytes: field(&io, "write_bytes:"),

@@ -26,13 +26,14 @@ mod am;
 mod auth;
 mod health;
 mod ops;
+mod server;
 
-use std::net::SocketAddr;
+pub(crate) use server::AdminServer;
+
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
-use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{guard, web, App, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::error::Error;
@@ -107,8 +108,95 @@ fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Starts the server on the current actix system; returns its handle and the address it listens on.
-pub(crate) fn start(tree: Arc<ActorTree>) -> Result<(ServerHandle, SocketAddr), Error> {
+/// The admin application: every endpoint, JSON errors for bad bodies and paths, and the deadline
+/// on each whole request.
+fn app(
+    data: State,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json = web::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|err, _| {
+            let status = match &err {
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                }
+                actix_web::error::JsonPayloadError::ContentType => {
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+                }
+                _ => actix_web::http::StatusCode::BAD_REQUEST,
+            };
+            let message = err.to_string();
+            actix_web::error::InternalError::from_response(err, error(status, message)).into()
+        });
+    let path = web::PathConfig::default().error_handler(|err, _| {
+        let message = err.to_string();
+        actix_web::error::InternalError::from_response(
+            err,
+            error(actix_web::http::StatusCode::BAD_REQUEST, message),
+        )
+        .into()
+    });
+    App::new()
+        .app_data(data)
+        .app_data(json)
+        .app_data(path)
+        .app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .wrap(from_fn(within_deadline))
+        .configure(routes)
+        .default_service(web::to(not_found))
+}
+
+/// Middleware of every request: it is read and answered within `admin_limits.request_timeout`, or
+/// answered 408 and its connection closed (a body trickling in a byte at a time holds nothing).
+async fn within_deadline(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let deadline = req
+        .app_data::<State>()
+        .map(|s| s.config.get().deployment.admin_limits.request_timeout)
+        .unwrap_or(std::time::Duration::from_secs(10));
+    let close = req.conn_data::<server::CloseConnection>().cloned();
+    match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            if let Some(close) = close {
+                close.close();
+            }
+            let mut refusal = error(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                format!("the request was not complete within {deadline:?}"),
+            );
+            refusal
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            Err(actix_web::error::InternalError::from_response("request timeout", refusal).into())
+        }
+    }
+}
+
+/// A listening socket with room for a burst of connections (1024 waiting to be accepted).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
+}
+
+/// Starts the server on an arbiter of its own; returns it (with the address it listens on).
+pub(crate) fn start(tree: Arc<ActorTree>) -> Result<server::AdminServer, Error> {
     let config = tree.config.get();
     let d = &config.deployment;
     let ip: std::net::IpAddr = d.bind_address.parse().map_err(|_| {
@@ -118,45 +206,7 @@ pub(crate) fn start(tree: Arc<ActorTree>) -> Result<(ServerHandle, SocketAddr), 
         ))
     })?;
     let port = d.health_check_port;
-    let data = web::Data::new(tree);
-    let server = HttpServer::new(move || {
-        let json = web::JsonConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(|err, _| {
-                let status = match &err {
-                    actix_web::error::JsonPayloadError::Overflow { .. }
-                    | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                    }
-                    actix_web::error::JsonPayloadError::ContentType => {
-                        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
-                    }
-                    _ => actix_web::http::StatusCode::BAD_REQUEST,
-                };
-                let message = err.to_string();
-                actix_web::error::InternalError::from_response(err, error(status, message)).into()
-            });
-        let path = web::PathConfig::default().error_handler(|err, _| {
-            let message = err.to_string();
-            actix_web::error::InternalError::from_response(
-                err,
-                error(actix_web::http::StatusCode::BAD_REQUEST, message),
-            )
-            .into()
-        });
-        App::new()
-            .app_data(data.clone())
-            .app_data(json)
-            .app_data(path)
-            .app_data(web::PayloadConfig::new(BODY_LIMIT))
-            .configure(routes)
-            .default_service(web::to(not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind((ip, port))
-    .map_err(|e| {
+    let listener = listen(std::net::SocketAddr::new(ip, port)).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             " (another process, or another runtime in this one, has it; deployment.health_check_port: 0 picks a free port)"
         } else {
@@ -164,18 +214,14 @@ pub(crate) fn start(tree: Arc<ActorTree>) -> Result<(ServerHandle, SocketAddr), 
         };
         Error::Start(format!("admin server: cannot listen on {ip}:{port}: {e}{hint}"))
     })?;
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Start("the admin server bound no address".into()))?;
-    let server = server.run();
-    let handle = server.handle();
-    actix::spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "Admin server stopped with an error");
-        }
-    });
-    tracing::info!(%addr, "Admin server listening");
-    Ok((handle, addr))
+    let counters = tree.admin_connections.clone();
+    let server = server::serve(
+        listener,
+        d.admin_limits.clone(),
+        web::Data::new(tree.clone()),
+        counters,
+    )
+    .map_err(|e| Error::Start(format!("admin server: {e}")))?;
+    tracing::info!(addr = %server.addr(), "Admin server listening");
+    Ok(server)
 }

@@ -45,6 +45,10 @@ const RELOAD_OK: &str = "watchkeeper_config_last_reload_successful";
 const RELOAD_AT: &str = "watchkeeper_config_last_reload_success_timestamp_seconds";
 const EVENTS: &str = "watchkeeper_events_total";
 const BREAKER: &str = "watchkeeper_notifier_breaker_open";
+const ADMIN_OPEN: &str = "watchkeeper_admin_connections";
+const ADMIN_ACCEPTED: &str = "watchkeeper_admin_connections_accepted_total";
+const ADMIN_EVICTED: &str = "watchkeeper_admin_connections_evicted_total";
+const ADMIN_ACCEPT_ERRORS: &str = "watchkeeper_admin_accept_errors_total";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -139,6 +143,26 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Events of the runtime's subsystems by name: supervision, notifications, tuning, memory, alerts, reloads.",
     ),
+    (
+        ADMIN_OPEN,
+        "gauge",
+        "Connections the admin server holds open.",
+    ),
+    (
+        ADMIN_ACCEPTED,
+        "counter",
+        "Connections the admin server accepted.",
+    ),
+    (
+        ADMIN_EVICTED,
+        "counter",
+        "Connections the admin server closed to make room for a newer one (at admin_limits.max_connections).",
+    ),
+    (
+        ADMIN_ACCEPT_ERRORS,
+        "counter",
+        "Connections the admin server could not accept (e.g. no file descriptor left).",
+    ),
 ];
 
 /// Escapes a label value.
@@ -178,6 +202,8 @@ pub(crate) struct Snapshot {
     pub(crate) channels: Vec<(String, u64, u64, u64, bool)>,
     pub(crate) reload: ReloadStatus,
     pub(crate) events: std::collections::BTreeMap<&'static str, u64>,
+    /// The admin server's connections: open, accepted, evicted, accept errors.
+    pub(crate) admin: [u64; 4],
 }
 
 /// Renders a scrape.
@@ -353,6 +379,18 @@ pub(crate) fn render(s: &Snapshot) -> String {
     header(&mut out, EVENTS);
     for (event, n) in &s.events {
         let _ = writeln!(out, "{EVENTS}{{event=\"{}\"}} {n}", label(event));
+    }
+    for (family, n) in [
+        ADMIN_OPEN,
+        ADMIN_ACCEPTED,
+        ADMIN_EVICTED,
+        ADMIN_ACCEPT_ERRORS,
+    ]
+    .into_iter()
+    .zip(s.admin)
+    {
+        header(&mut out, family);
+        let _ = writeln!(out, "{family} {n}");
     }
     header(&mut out, UPTIME);
     let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));

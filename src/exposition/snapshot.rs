@@ -43,5 +43,9 @@ pub(crate) async fn snapshot(tree: &ActorTree) -> Snapshot {
             .collect(),
         reload: tree.reload_status(),
         events: tree.events.counts(),
+        admin: {
+            let a = &tree.admin_connections;
+            [&a.open, &a.accepted, &a.evicted, &a.accept_errors].map(|n| n.load(Ordering::Relaxed))
+        },
     }
 }

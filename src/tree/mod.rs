@@ -27,6 +27,19 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::monitor_handle::MonitorHandle;
 
+/// The admin server's connections, as `/metrics` and the health report show them.
+#[derive(Debug, Default)]
+pub(crate) struct AdminConnections {
+    /// Held open now.
+    pub(crate) open: std::sync::atomic::AtomicU64,
+    /// Accepted since start.
+    pub(crate) accepted: std::sync::atomic::AtomicU64,
+    /// Closed to make room for a newer one.
+    pub(crate) evicted: std::sync::atomic::AtomicU64,
+    /// `accept` failures (e.g. no file descriptor left).
+    pub(crate) accept_errors: std::sync::atomic::AtomicU64,
+}
+
 /// How the runtime's parts reach the actor system: its arbiter, and how long they wait for answers.
 #[derive(Clone)]
 pub(crate) struct SystemLink {
@@ -106,6 +119,7 @@ pub(crate) struct ActorTree {
     pub(crate) tuner: ChildRef<TunerActor>,
     pub(crate) memory: ChildRef<MemoryManagerActor>,
     pub(crate) started: Instant,
+    pub(crate) admin_connections: Arc<AdminConnections>,
     pub(crate) reloads: Mutex<ReloadStatus>,
     /// Serialises reloads: one applies at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,

@@ -196,6 +196,7 @@ async fn build(
         tuner,
         memory,
         started: Instant::now(),
+        admin_connections: Default::default(),
         reloads: Mutex::new(ReloadStatus::started()),
         reloading: tokio::sync::Mutex::new(()),
         clock: paused.then(PausedClock::held),

@@ -54,6 +54,48 @@ impl Handles<DeliveryReport> for AlertingActor {
     }
 }
 
+/// One alert that fires and is neither silenced nor inhibited, in brief.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FiringAlert {
+    /// Its `alertname` label.
+    pub name: String,
+    /// Its severity.
+    pub severity: AlertSeverity,
+    /// Its fingerprint.
+    pub fingerprint: u64,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// When it fired.
+    pub fired_at: Option<chrono::DateTime<Utc>>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+}
+
+/// Ask for the alerts that fire and that nothing mutes: what the health report names.
+#[derive(Debug)]
+pub struct GetFiring;
+impl Message for GetFiring {
+    type Result = Vec<FiringAlert>;
+}
+impl Handles<GetFiring> for AlertingActor {
+    fn handle(&mut self, _: GetFiring, _: &mut ChildContext<'_, Self>) -> Vec<FiringAlert> {
+        self.store
+            .lock()
+            .alerts
+            .values()
+            .filter(|a| a.state.firing() && !a.silenced && !a.inhibited)
+            .map(|a| FiringAlert {
+                name: a.labels.get("alertname").cloned().unwrap_or_default(),
+                severity: a.severity,
+                fingerprint: a.fingerprint,
+                labels: a.labels.clone(),
+                fired_at: a.fired_at,
+                acknowledged_by: a.acknowledged_by.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Ask for the active alerts (pending, firing, recovering, no data), by fingerprint.
 #[derive(Debug)]
 pub struct GetAlerts;

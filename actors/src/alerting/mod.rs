@@ -44,9 +44,9 @@ use tokio::time::Instant;
 pub use self::config::{AlertingConfig, EscalationConfig, RateLimitConfig, SilencesConfig};
 pub use self::matchers::{valid_label_name, MatchOp, Matcher, MatcherError};
 pub use self::messages::{
-    AckError, Acknowledge, AddSilence, Evaluate, ExpireSilence, GetAlertHistory, GetAlertingStatus,
-    GetAlerts, GetSilences, Observe, PostAlerts, PostedAlert, Reconfigured, RuleError,
-    SetExternalAlert, SetRuleThresholds,
+    AckError, Acknowledge, AddSilence, Evaluate, ExpireSilence, FiringAlert, GetAlertHistory,
+    GetAlertingStatus, GetAlerts, GetFiring, GetSilences, Observe, PostAlerts, PostedAlert,
+    Reconfigured, RuleError, SetExternalAlert, SetRuleThresholds,
 };
 pub use self::routes::{GroupBy, Route, RouteConfig};
 pub use self::rules::{

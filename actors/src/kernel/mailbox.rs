@@ -68,12 +68,67 @@ pub struct MailboxStats {
     pub delivered: u64,
     /// Per message kind.
     pub kinds: Vec<KindCounters>,
+    /// Messages lost or refused in each of the last minutes, this one first.
+    pub drops_by_minute: [u64; DROP_MINUTES],
 }
+
+/// How many minutes of drops a mailbox remembers.
+pub const DROP_MINUTES: usize = 16;
 
 impl MailboxStats {
     /// Messages lost or refused, all kinds together.
     pub fn drops(&self) -> u64 {
         self.kinds.iter().map(KindCounters::drops).sum()
+    }
+
+    /// Messages lost or refused within the last `minutes` (this one counted whole; at most
+    /// [`DROP_MINUTES`]).
+    pub fn drops_within(&self, minutes: usize) -> u64 {
+        self.drops_by_minute[..minutes.clamp(1, DROP_MINUTES)]
+            .iter()
+            .sum()
+    }
+}
+
+/// Drops per minute since the mailbox was made, for the last [`DROP_MINUTES`] minutes.
+struct DropClock {
+    since: tokio::time::Instant,
+    /// (minute since `since`, drops in it), by minute modulo the length.
+    slots: [(u64, u64); DROP_MINUTES],
+}
+
+impl DropClock {
+    fn new() -> Self {
+        DropClock {
+            since: tokio::time::Instant::now(),
+            slots: [(u64::MAX, 0); DROP_MINUTES],
+        }
+    }
+
+    fn minute(&self) -> u64 {
+        self.since.elapsed().as_secs() / 60
+    }
+
+    fn note(&mut self) {
+        let minute = self.minute();
+        let slot = &mut self.slots[(minute % DROP_MINUTES as u64) as usize];
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        slot.1 += 1;
+    }
+
+    fn recent(&self) -> [u64; DROP_MINUTES] {
+        let now = self.minute();
+        std::array::from_fn(|ago| {
+            let minute = now.wrapping_sub(ago as u64);
+            let slot = self.slots[(minute % DROP_MINUTES as u64) as usize];
+            if ago as u64 <= now && slot.0 == minute {
+                slot.1
+            } else {
+                0
+            }
+        })
     }
 }
 
@@ -82,9 +137,16 @@ struct Queue<A> {
     high_water: usize,
     delivered: u64,
     kinds: Vec<KindCounters>,
+    drops: DropClock,
 }
 
 impl<A> Queue<A> {
+    /// The counters of `kind`, for a message of it that is lost or refused.
+    fn dropped(&mut self, kind: &'static str) -> &mut KindCounters {
+        self.drops.note();
+        self.counters(kind)
+    }
+
     fn counters(&mut self, kind: &'static str) -> &mut KindCounters {
         let i = match self.kinds.iter().position(|k| k.kind == kind) {
             Some(i) => i,
@@ -128,6 +190,7 @@ impl<A> Mailbox<A> {
                 high_water: 0,
                 delivered: 0,
                 kinds: Vec::new(),
+                drops: DropClock::new(),
             }),
             closed: AtomicBool::new(false),
             notify: Arc::new(Notify::new()),
@@ -173,6 +236,7 @@ impl<A> Mailbox<A> {
             high_water: q.high_water,
             delivered: q.delivered,
             kinds: q.kinds.clone(),
+            drops_by_minute: q.drops.recent(),
         }
     }
 }
@@ -192,7 +256,7 @@ impl<A: crate::ChildActor> Mailbox<A> {
         {
             let mut q = self.lock();
             if self.closed.load(Ordering::Acquire) {
-                q.counters(kind).undelivered += 1;
+                q.dropped(kind).undelivered += 1;
                 return Err((
                     SendError::Stopped {
                         child: self.child.clone(),
@@ -203,7 +267,7 @@ impl<A: crate::ChildActor> Mailbox<A> {
             if q.items.len() >= self.capacity {
                 match policy {
                     Overflow::Reject => {
-                        q.counters(kind).rejected += 1;
+                        q.dropped(kind).rejected += 1;
                         return Err((
                             SendError::Full {
                                 child: self.child.clone(),
@@ -213,7 +277,7 @@ impl<A: crate::ChildActor> Mailbox<A> {
                         ));
                     }
                     Overflow::DropNewest => {
-                        q.counters(kind).dropped_newest += 1;
+                        q.dropped(kind).dropped_newest += 1;
                         drop(q);
                         env.fail(AskError::Dropped {
                             child: self.child.clone(),
@@ -224,11 +288,11 @@ impl<A: crate::ChildActor> Mailbox<A> {
                         match q.items.iter().position(|e| e.kind() == kind) {
                             Some(i) => {
                                 evicted = q.items.remove(i);
-                                q.counters(kind).evicted_oldest += 1;
+                                q.dropped(kind).evicted_oldest += 1;
                             }
                             None => {
                                 // Nothing of this kind to evict: the other kinds keep their places.
-                                q.counters(kind).rejected += 1;
+                                q.dropped(kind).rejected += 1;
                                 return Err((
                                     SendError::Full {
                                         child: self.child.clone(),
@@ -270,7 +334,7 @@ impl<A: crate::ChildActor> Mailbox<A> {
             let items: Vec<_> = q.items.drain(..).collect();
             for env in &items {
                 let kind = env.kind();
-                q.counters(kind).undelivered += 1;
+                q.dropped(kind).undelivered += 1;
             }
             items
         };

@@ -328,7 +328,12 @@ impl SupervisorActor {
             state: self.state,
             strategy: self.config.strategy,
             restarts_total: self.restarts_total,
-            restarts_in_window: self.window.len(),
+            // The window is pruned when a restart arrives; a quiet supervisor's is pruned here.
+            restarts_in_window: self
+                .window
+                .iter()
+                .filter(|&&at| at.elapsed() <= self.config.intensity.within)
+                .count(),
             escalations: self.escalations,
             children: self
                 .children

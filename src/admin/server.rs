@@ -1,0 +1,281 @@
+//! The admin server's connections: its own accept loop on an arbiter of its own, so that what a
+//! client may cost is bounded here rather than by the operating system.
+//!
+//! - At most `max_connections` are held; when one more arrives, the oldest is closed. A flood of
+//!   connections that send nothing (or a byte a second) therefore evicts itself, and a probe of
+//!   `/health/live` always gets through: it is the newest.
+//! - A request's head must arrive within `request_timeout` (actix-http's client request timeout),
+//!   and the whole request, body included, must be read and answered within it too (a middleware
+//!   answers 408 and closes the connection). Idle connections are closed after `keep_alive`.
+//! - The cap is kept below half the process's file-descriptor limit, so the admin server never
+//!   takes the descriptors the host needs; if `accept` fails anyway (`EMFILE`), the loop pauses
+//!   briefly and says so at most once a second instead of spinning.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
+use tokio::sync::oneshot;
+
+use super::State;
+use crate::deployment::AdminLimits;
+use crate::tree::AdminConnections;
+
+/// A running admin server.
+pub(crate) struct AdminServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: Option<oneshot::Receiver<()>>,
+    arbiter: actix::Arbiter,
+}
+
+impl AdminServer {
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes every connection, and ends the server's arbiter.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), stopped).await;
+        }
+        self.arbiter.stop();
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+            self.arbiter.stop();
+        }
+    }
+}
+
+/// The connection cap in force: the configured one, at most half the descriptor limit.
+pub(crate) fn connection_cap(configured: usize) -> usize {
+    match watchkeeper_actors::process::fd_limit() {
+        Some(limit) => configured.min((limit / 2).max(1) as usize),
+        None => configured,
+    }
+}
+
+/// What a request's handling may ask of its connection: to be closed once its answer is out
+/// (a 408 to a body that never ends must not leave the connection waiting for the rest of it).
+#[derive(Clone, Default)]
+pub(crate) struct CloseConnection(Rc<tokio::sync::Notify>);
+
+impl CloseConnection {
+    /// Closes the connection shortly (time for the answer to be written).
+    pub(crate) fn close(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// A TCP connection with the close signal its requests can reach (as connection data).
+struct Conn {
+    stream: tokio::net::TcpStream,
+    close: CloseConnection,
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// The connections held, oldest first.
+#[derive(Default)]
+struct Held {
+    next: u64,
+    open: BTreeMap<u64, tokio::task::AbortHandle>,
+}
+
+/// Serves the admin app on `listener` from an arbiter of its own.
+pub(crate) fn serve(
+    listener: std::net::TcpListener,
+    limits: AdminLimits,
+    data: State,
+    counters: Arc<AdminConnections>,
+) -> std::io::Result<AdminServer> {
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let cap = connection_cap(limits.max_connections);
+    if cap < limits.max_connections {
+        tracing::warn!(
+            configured = limits.max_connections,
+            cap,
+            "Admin connections capped at half the file-descriptor limit"
+        );
+    }
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (stopped_tx, stopped_rx) = oneshot::channel();
+    let arbiter = actix::Arbiter::new();
+    let started = arbiter.spawn_fn(move || {
+        actix::spawn(async move {
+            accept_loop(listener, addr, cap, limits, data, counters, stop_rx).await;
+            let _ = stopped_tx.send(());
+        });
+    });
+    if !started {
+        return Err(std::io::Error::other(
+            "the admin server's arbiter is not running",
+        ));
+    }
+    Ok(AdminServer {
+        addr,
+        stop: Some(stop_tx),
+        stopped: Some(stopped_rx),
+        arbiter,
+    })
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    cap: usize,
+    limits: AdminLimits,
+    data: State,
+    counters: Arc<AdminConnections>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "Admin server cannot use its socket");
+            return;
+        }
+    };
+    let factory = HttpService::build()
+        .keep_alive(KeepAlive::Timeout(limits.keep_alive))
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(addr)
+        .on_connect_ext(|conn: &Conn, data: &mut actix_http::Extensions| {
+            data.insert(conn.close.clone());
+        })
+        .h1(map_config(
+            super::app(data)
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.error_response()),
+            |_| AppConfig::default(),
+        ));
+    let service = match factory.new_service(()).await {
+        Ok(s) => Rc::new(s),
+        Err(()) => {
+            tracing::error!("Admin server: the application did not start");
+            return;
+        }
+    };
+    let held: Rc<RefCell<Held>> = Rc::default();
+    let mut last_complaint: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                if last_complaint.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!(error = %e, "Admin server cannot accept a connection");
+                    last_complaint = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let id = {
+            let mut h = held.borrow_mut();
+            while h.open.len() >= cap {
+                let Some((_, oldest)) = h.open.pop_first() else {
+                    break;
+                };
+                oldest.abort();
+                counters.evicted.fetch_add(1, Ordering::Relaxed);
+                counters.open.fetch_sub(1, Ordering::Relaxed);
+            }
+            h.next += 1;
+            h.next
+        };
+        let _ = stream.set_nodelay(true);
+        counters.open.fetch_add(1, Ordering::Relaxed);
+        let close = CloseConnection::default();
+        let closing = close.0.clone();
+        let connection = service.call((Conn { stream, close }, Some(peer)));
+        let (held_by_task, counters_by_task) = (held.clone(), counters.clone());
+        let task = actix::spawn(async move {
+            tokio::select! {
+                _ = connection => {}
+                _ = async {
+                    closing.notified().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                } => {}
+            }
+            if held_by_task.borrow_mut().open.remove(&id).is_some() {
+                counters_by_task.open.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+        held.borrow_mut().open.insert(id, task.abort_handle());
+    }
+    let open = std::mem::take(&mut held.borrow_mut().open);
+    counters
+        .open
+        .fetch_sub(open.len() as u64, Ordering::Relaxed);
+    for (_, connection) in open {
+        connection.abort();
+    }
+}
