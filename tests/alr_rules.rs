@@ -14,7 +14,7 @@ use watchkeeper_actors::alerting::{
     Matcher, Metric, Observe, RateLimitConfig, RegressionSettings, RuleKind, Silence, SilenceError,
     TrendSettings,
 };
-use watchkeeper_actors::detect::AnomalySettings;
+use watchkeeper_actors::detect::ALERT_THRESHOLD;
 use watchkeeper_actors::harness::{self, Harness, InjectPanic};
 use watchkeeper_actors::notify::{
     AlertPayload, AlertStatus, ChannelCounters, DeliveryPolicy, Notification, NotifierActor,
@@ -740,14 +740,8 @@ fn a_slow_drift_raises_a_trend_alert_before_the_threshold_is_crossed() {
 #[test]
 fn a_single_spike_raises_one_anomaly_alert_not_one_per_sample() {
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
-        let mut r = detection_rule("SearchAnomalous", RuleKind::Anomaly, 0.995);
-        r.anomaly = AnomalySettings {
-            shape: 5,
-            neighbours: 5,
-            reference: 100,
-            fire_at: 0.995,
-            refractory: 50,
-        };
+        // The detector's default settings (the one configuration), the recommended threshold.
+        let mut r = detection_rule("SearchAnomalous", RuleKind::Anomaly, ALERT_THRESHOLD);
         // Long enough to outlast the group wait, so the event is notified.
         r.keep_firing_for = Duration::from_secs(60);
         let (a, sent) = tree(&h, settings(vec![r]));
@@ -772,10 +766,47 @@ fn a_single_spike_raises_one_anomaly_alert_not_one_per_sample() {
         let firing = firing_payloads(&all, "SearchAnomalous");
         assert_eq!(firing.len(), 1, "one notification for the spike");
         let evidence = &firing[0].annotations;
-        assert!(evidence["anomaly_score"].parse::<f64>().unwrap() >= 0.995);
-        assert!(evidence["observed"].parse::<f64>().unwrap() > 0.1);
+        let number = |name: &str| -> f64 {
+            evidence[name]
+                .parse()
+                .unwrap_or_else(|e| panic!("{name}: {e} in {evidence:?}"))
+        };
+        assert!(number("anomaly_score") >= ALERT_THRESHOLD, "{evidence:?}");
+        assert!(number("observed") > 0.1, "{evidence:?}");
+        // What was expected: a value like the others, inside the range seen before the spike.
+        assert!((0.008..0.012).contains(&number("expected")), "{evidence:?}");
+        let (lo, hi) = evidence["seen_range"].split_once("..").unwrap();
+        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        assert!(lo >= 0.008 && hi <= 0.012 && lo < hi, "{evidence:?}");
+        assert!((0.0..=1.0).contains(&number("fine_rank")), "{evidence:?}");
+        assert!(
+            evidence["reason"].contains("beyond the range"),
+            "{evidence:?}"
+        );
         let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
         assert_eq!((status.fired_total, status.active_alerts), (1, 0));
+    });
+}
+
+#[test]
+fn a_noisy_series_at_the_recommended_threshold_stays_quiet_for_a_simulated_day() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let r = detection_rule("SearchAnomalous", RuleKind::Anomaly, ALERT_THRESHOLD);
+        let (a, sent) = tree(&h, settings(vec![r]));
+        // Latency around 10 ms, ±2 ms of noise, evaluated every 10 s (the default) for a day.
+        let mut jitter = common::noise(11);
+        let day = 86_400 / 10;
+        let mut top: f64 = 0.0;
+        for _ in 0..day {
+            observe(&h, &a, vec![Some(0.010 + 0.004 * jitter())]).await;
+            h.advance(Duration::from_secs(10)).await;
+            let status = a.ask(GetAlertingStatus, ASK).await.unwrap();
+            assert_eq!(status.fired_total, 0, "highest score so far {top}");
+            top = status.rule_values.iter().fold(top, |t, v| t.max(v.value));
+        }
+        assert!(firing_payloads(&taken(&sent), "SearchAnomalous").is_empty());
+        // Not quiet because the detector is asleep: the noise does reach the top ranks.
+        assert!(top > 0.99, "highest score {top}");
     });
 }
 

@@ -300,7 +300,7 @@ fn detection_rule_kinds_load_from_ron_and_their_settings_are_validated() {
     let r = &c.alerting.rules[0];
     assert_eq!(r.kind, RuleKind::Anomaly);
     assert_eq!(r.anomaly.reference, 300);
-    assert_eq!(r.anomaly.shape, 19);
+    assert_eq!(r.anomaly.shape, 12);
     assert!(!c.validate().has_errors(), "{}", c.validate());
 
     let text = rule("regression", "regression", "(recent: 2, max_p_value: 1.5)");
@@ -343,6 +343,25 @@ fn detection_rule_kinds_load_from_ron_and_their_settings_are_validated() {
     assert!(has(&v, Severity::Error, "alerting.rules[0].anomaly"), "{v}");
     assert!(has(&v, Severity::Warning, "alerting.rules[0].for"), "{v}");
     assert!(has(&v, Severity::Error, "alerting.rules[0].warning"), "{v}");
+
+    // Settings that would hold more than 64 KiB per metric are refused, saying so.
+    let text = rule("anomaly", "anomaly", "(reference: 2000, calibration: 2000)")
+        .replace("warning: Some(0.1)", "warning: Some(0.9995)")
+        .replace("critical: Some(0.5)", "critical: None");
+    let v = Config::from_ron(&text).unwrap().validate();
+    assert!(has(&v, Severity::Error, "alerting.rules[0].anomaly"), "{v}");
+    assert!(v.to_string().contains("64 KiB"), "{v}");
+
+    // A threshold at or below the top bin alerts on plain noise: a warning says so.
+    let text = rule("anomaly", "anomaly", "()")
+        .replace("warning: Some(0.1)", "warning: Some(0.9981)")
+        .replace("critical: Some(0.5)", "critical: None");
+    let v = Config::from_ron(&text).unwrap().validate();
+    assert!(!v.has_errors(), "{v}");
+    assert!(
+        has(&v, Severity::Warning, "alerting.rules[0].warning"),
+        "{v}"
+    );
 
     let e = Config::from_ron(&rule("forecast", "", "")).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("alerting.rules[0].kind"), "{e}");

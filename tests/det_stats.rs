@@ -5,7 +5,9 @@ mod common;
 use watchkeeper_actors::detect::stats::{
     cohens_d, linear_trend, mad, mann_whitney_u, median, robust_z, welch_t_test, Cusum, Shift,
 };
-use watchkeeper_actors::detect::{AnomalyDetector, AnomalySettings, Baseline};
+use watchkeeper_actors::detect::{
+    Baseline, NoveltyDetector, NoveltySettings, ALERT_THRESHOLD, MAX_DETECTOR_BYTES,
+};
 
 fn fixtures() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string("tests/fixtures/detect_reference.json").unwrap())
@@ -168,13 +170,9 @@ fn degenerate_inputs_give_none_not_nonsense() {
 }
 
 #[test]
-fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
-    // Above 1 - 1/2n: at least twice as strange as the strangest of the last n points.
-    let settings = AnomalySettings {
-        fire_at: 0.9995,
-        ..AnomalySettings::default()
-    };
-    let mut d = AnomalyDetector::new(settings);
+fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_its_memory_fixed() {
+    let mut d = NoveltyDetector::new(NoveltySettings::default());
+    let bytes = d.bytes();
     let mut noise = common::noise(1);
     let scores: Vec<f64> = (0..2000)
         .map(|i| {
@@ -182,40 +180,48 @@ fn the_anomaly_detector_fires_once_for_a_spike_and_keeps_bounded_memory() {
             d.score(100.0 + noise() + spike)
         })
         .collect();
-    let detections: Vec<usize> = (0..2000).filter(|&i| scores[i] >= 0.9995).collect();
+    let detections: Vec<usize> = (0..2000)
+        .filter(|&i| scores[i] >= ALERT_THRESHOLD)
+        .collect();
     assert_eq!(
         detections,
         vec![1500],
         "one detection for a three-sample spike"
     );
     assert!(
-        scores[..1018].iter().all(|s| *s == 0.0),
-        "the first score is that of value reference + shape"
+        scores[..100].iter().all(|s| *s == 0.0),
+        "nothing is scored before the warm-up"
     );
     assert!(
-        scores[1501..1701].iter().all(|s| *s == 0.0),
+        scores[..200].iter().any(|s| *s > 0.0),
+        "scoring starts within 200 values"
+    );
+    let refractory = NoveltySettings::default().refractory;
+    assert!(
+        scores[1501..1501 + refractory].iter().all(|s| *s == 0.0),
         "held down for the refractory period"
     );
-    let bytes = d.bytes();
-    for _ in 0..2_000 {
+    for _ in 0..20_000 {
         d.score(100.0 + noise());
     }
     assert_eq!(d.bytes(), bytes, "memory per metric is fixed");
-    assert!(bytes < 40 * 1024, "{bytes}");
+    assert!(bytes <= MAX_DETECTOR_BYTES, "{bytes}");
     assert_eq!(d.score(f64::NAN), 0.0);
 }
 
 #[test]
 fn on_noise_alone_the_anomaly_score_is_a_calibrated_rank() {
-    // Without a refractory period, a conformal rank reaches q in about 1 - q of the values (not
-    // exactly: the newest reference points overlap the point scored).
-    let settings = AnomalySettings {
+    // Without a refractory period, the coarse scale or the range check, a conformal rank reaches
+    // q in about 1 - q of the values.
+    let settings = NoveltySettings {
         refractory: 0,
-        ..AnomalySettings::default()
+        coarse: 0,
+        spatial_tolerance: 0.0,
+        ..NoveltySettings::default()
     };
-    let mut d = AnomalyDetector::new(settings);
+    let mut d = NoveltyDetector::new(settings);
     let mut noise = common::noise(2);
-    let scores: Vec<f64> = (0..11_018).map(|_| d.score(noise())).skip(1018).collect();
+    let scores: Vec<f64> = (0..12_000).map(|_| d.score(noise())).skip(2000).collect();
     for q in [0.5, 0.9, 0.99] {
         let share = scores.iter().filter(|s| **s >= q).count() as f64 / scores.len() as f64;
         assert!(
@@ -223,6 +229,11 @@ fn on_noise_alone_the_anomaly_score_is_a_calibrated_rank() {
             "{share} of scores at or above {q}"
         );
     }
+    // The top bin (above 0.999) holds about one value in 1,000, almost all of them close to its
+    // bottom: noise is never twice as strange as the strangest of the last 1,000.
+    let top = scores.iter().filter(|s| **s > 0.999).count();
+    assert!((3..=30).contains(&top), "{top} values in the top bin");
+    assert!(scores.iter().all(|s| *s < ALERT_THRESHOLD));
 }
 
 #[test]
@@ -243,45 +254,47 @@ fn the_baseline_does_not_absorb_a_regression() {
     assert!(b.ready());
 }
 
-/// KNN-CAD computed directly from its definition, every distance in full.
-fn knn_cad_by_definition(values: &[f64], s: AnomalySettings) -> Vec<f64> {
+/// The fine scale computed directly from its definition, every distance in full: the stretch of
+/// `shape` values ending at `t` against the stretches ending `gap` to `gap + reference - 1` values
+/// before it, ranked against the last `calibration` strangeness values (ties within a millionth).
+fn fine_scale_by_definition(values: &[f64], s: NoveltySettings) -> Vec<f64> {
     let dist = |a: usize, b: usize| -> f64 {
         (0..s.shape)
-            .map(|i| (values[a + i] - values[b + i]).powi(2))
+            .map(|i| (values[a - i] - values[b - i]).powi(2))
             .sum()
     };
-    let strangeness = |at: usize, others: &mut dyn Iterator<Item = usize>| -> f64 {
-        let mut d: Vec<f64> = others.map(|o| dist(at, o)).collect();
-        d.sort_by(f64::total_cmp);
-        d[..s.neighbours].iter().sum()
-    };
-    let first_scored = s.reference + s.shape - 1;
-    let mut scores = vec![0.0; first_scored];
     let mut calibration: Vec<f64> = Vec::new();
-    let mut quiet = 0;
-    for t in first_scored..values.len() {
-        let newest = t + 1 - s.shape;
-        let first = newest - s.reference;
-        if calibration.is_empty() {
-            calibration = (first..newest)
-                .map(|p| strangeness(p, &mut (first..newest).filter(|&o| o != p)))
-                .collect();
+    let mut scores = Vec::new();
+    for t in 0..values.len() {
+        let stretches = (t + 1).saturating_sub(s.shape - 1);
+        let available = stretches.saturating_sub(s.gap).min(s.reference);
+        if available == 0 || available < s.warmup {
+            scores.push(0.0);
+            continue;
         }
-        let x = strangeness(newest, &mut (first..newest));
-        let below = calibration.iter().filter(|&&c| c < x).count();
-        let n = calibration.len() as f64;
-        let mut score = if below == calibration.len() {
-            1.0 - calibration.iter().copied().fold(0.0, f64::max) / x / n
+        let mut d: Vec<f64> = (s.gap..s.gap + available)
+            .map(|lag| dist(t, t - lag))
+            .collect();
+        d.sort_by(f64::total_cmp);
+        let x: f64 = d[..s.neighbours.min(available)].iter().sum();
+        let m = calibration.len();
+        let score = if m < s.warmup {
+            0.0
         } else {
-            below as f64 / n
+            let below = calibration
+                .iter()
+                .filter(|&&c| c < x * (1.0 - 1e-6))
+                .count();
+            if below < m {
+                below as f64 / m as f64
+            } else {
+                let max = calibration.iter().copied().fold(0.0, f64::max);
+                1.0 - (max / x).clamp(0.0, 1.0) / s.calibration as f64
+            }
         };
-        calibration.remove(0);
         calibration.push(x);
-        if quiet > 0 {
-            quiet -= 1;
-            score = 0.0;
-        } else if score >= s.fire_at {
-            quiet = s.refractory;
+        if calibration.len() > s.calibration {
+            calibration.remove(0);
         }
         scores.push(score);
     }
@@ -290,12 +303,17 @@ fn knn_cad_by_definition(values: &[f64], s: AnomalySettings) -> Vec<f64> {
 
 #[test]
 fn the_anomaly_detector_matches_its_definition_through_spikes_and_flat_stretches() {
-    let settings = AnomalySettings {
+    let settings = NoveltySettings {
         shape: 5,
         neighbours: 4,
         reference: 60,
-        fire_at: 0.99,
-        refractory: 10,
+        gap: 10,
+        calibration: 80,
+        warmup: 20,
+        coarse: 0,
+        spatial_tolerance: 0.0,
+        refractory: 0,
+        ..NoveltySettings::default()
     };
     let mut noise = common::noise(5);
     // Noise, a spike, a flat stretch, integer steps, large magnitudes with small differences.
@@ -309,18 +327,22 @@ fn the_anomaly_detector_matches_its_definition_through_spikes_and_flat_stretches
             _ => 1e9 + (noise() * 8.0).round(),
         })
         .collect();
-    let expected = knn_cad_by_definition(&values, settings);
-    let mut d = AnomalyDetector::new(settings);
+    let expected = fine_scale_by_definition(&values, settings);
+    let mut d = NoveltyDetector::new(settings);
     for (i, v) in values.iter().enumerate() {
         let got = d.score(*v);
         // Equal up to rounding: at most one rank where a strangeness ties a calibration value.
         assert!(
-            (got - expected[i]).abs() <= 1.0 / 60.0 + 1e-9,
+            (got - expected[i]).abs() <= 1.0 / 80.0 + 1e-9,
             "value {i}: {got} vs {}",
             expected[i]
         );
-        if (620..900).contains(&i) {
+        if i == 300 {
+            assert!(got > 0.999, "the spike is in the top bin: {got}");
+        }
+        if (650..900).contains(&i) {
             assert_eq!(got, expected[i], "a flat stretch is scored exactly");
         }
     }
+    assert!(expected[300] > 0.999, "the spike is in the top bin");
 }

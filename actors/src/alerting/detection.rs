@@ -9,13 +9,13 @@ use tokio::time::Instant;
 
 use super::rules::{short, AlertRule, RuleKind};
 use crate::detect::stats::{cohens_d, linear_trend, mann_whitney_u, summary, welch_t_test, Trend};
-use crate::detect::{AnomalyDetector, Baseline};
+use crate::detect::{Baseline, NoveltyDetector, NoveltyEvidence, NoveltySettings};
 
 /// One rule's detector state.
 #[derive(Clone, Debug)]
 pub(super) enum Detector {
     Regression(Baseline),
-    Anomaly(AnomalyDetector),
+    Anomaly(Box<NoveltyDetector>),
     Trend {
         origin: Instant,
         points: VecDeque<(f64, f64)>,
@@ -42,7 +42,7 @@ impl Detector {
                 if lowest > 0.0 && lowest <= 1.0 {
                     settings.fire_at = lowest;
                 }
-                Detector::Anomaly(AnomalyDetector::new(settings))
+                Detector::Anomaly(Box::new(NoveltyDetector::new(settings)))
             }
             RuleKind::Trend => Detector::Trend {
                 origin: now,
@@ -131,10 +131,10 @@ pub(super) fn read(
     match detector {
         Detector::Anomaly(d) => {
             let score = d.score(v);
-            let mut r = plain(Some(score));
-            r.evidence.insert("anomaly_score".into(), short(score));
-            r.evidence.insert("observed".into(), short(v));
-            r
+            Reading {
+                evidence: anomaly_evidence(&d.last_evidence(), &d.settings()),
+                ..plain(Some(score))
+            }
         }
         Detector::Regression(baseline) => {
             baseline.push(v);
@@ -155,6 +155,54 @@ pub(super) fn read(
             trend(rule, points.make_contiguous(), x)
         }
     }
+}
+
+/// An anomaly score's evidence: `anomaly_score`, `observed`, `expected` (the value at the same
+/// place in the most similar past stretch; `unknown` before the detector scores), `seen_range`
+/// (`lo..hi` of the values before it), `fine_rank` and `coarse_rank` (the conformal ranks: the
+/// share of recent stretches less strange; one minus a rank is the detector's tail probability)
+/// and `reason`, a sentence naming the signal that decided the score.
+fn anomaly_evidence(e: &NoveltyEvidence, s: &NoveltySettings) -> BTreeMap<String, String> {
+    let mut evidence = BTreeMap::from([
+        ("anomaly_score".to_owned(), short(e.score)),
+        ("observed".to_owned(), short(e.value)),
+    ]);
+    // Present from the first value, so an annotation naming them always reads as a sentence.
+    let expected = e.expected.map_or_else(|| "unknown".to_owned(), short);
+    evidence.insert("expected".into(), expected);
+    let range = e.range.map_or_else(
+        || "nothing".to_owned(),
+        |(lo, hi)| format!("{}..{}", short(lo), short(hi)),
+    );
+    evidence.insert("seen_range".into(), range);
+    if let Some(rank) = e.fine {
+        evidence.insert("fine_rank".into(), format!("{rank:.4}"));
+    }
+    if let Some(rank) = e.coarse {
+        evidence.insert("coarse_rank".into(), format!("{rank:.4}"));
+    }
+    let percent = |rank: f64| format!("{:.1}%", 100.0 * rank);
+    let reason = match (e.refractory, e.spatial, e.fine, e.coarse) {
+        (true, ..) => "held at 0 after a recent detection".to_owned(),
+        (_, true, ..) => format!(
+            "beyond the range seen so far by more than {} of its width",
+            percent(s.spatial_tolerance)
+        ),
+        (_, _, fine, Some(coarse)) if coarse >= fine.unwrap_or(0.0) => format!(
+            "the last {} means of {} values each are stranger than {} of recent ones",
+            s.shape,
+            s.coarse,
+            percent(coarse)
+        ),
+        (_, _, Some(fine), _) => format!(
+            "its last {} values are stranger than {} of recent stretches",
+            s.shape,
+            percent(fine)
+        ),
+        _ => "not scored yet: too few values".to_owned(),
+    };
+    evidence.insert("reason".into(), reason);
+    evidence
 }
 
 fn regression(rule: &AlertRule, baseline: &Baseline) -> Reading {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::AnomalySettings;
+use crate::detect::NoveltySettings;
 use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK};
 
 /// A statistic a rule watches.
@@ -140,9 +140,11 @@ pub enum RuleKind {
     /// values against its baseline; it breaches only where Welch's t-test and Mann-Whitney U both
     /// give a p-value at or below `regression.max_p_value`.
     Regression,
-    /// The anomaly score in [0, 1] of each value ([`crate::detect::AnomalyDetector`]); one event
+    /// The anomaly score in [0, 1] of each value ([`crate::detect::NoveltyDetector`]); one event
     /// fires once. The detector's `fire_at` is the rule's lowest threshold, so its refractory period
-    /// starts at a detection the rule alerts on.
+    /// starts at a detection the rule alerts on. 0.9995 alerts on clear events only (the top bin
+    /// above 0.999 is graded by how far a value goes past the ordinary); the evidence gives the
+    /// score, the observed and expected value, the range seen, the ranks and the reason.
     Anomaly,
     /// The metric's value `trend.horizon` ahead, forecast by a least-squares line through its
     /// recent values; it breaches only when the line heads the bad way with R² at or above
@@ -245,8 +247,9 @@ pub struct AlertRule {
     pub kind: RuleKind,
     /// Settings of `regression` rules.
     pub regression: RegressionSettings,
-    /// Settings of `anomaly` rules.
-    pub anomaly: AnomalySettings,
+    /// Settings of `anomaly` rules: the anomaly detector's, whose defaults are the one
+    /// configuration chosen on NAB's series for every metric.
+    pub anomaly: NoveltySettings,
     /// Settings of `trend` rules.
     pub trend: TrendSettings,
 }
@@ -277,7 +280,7 @@ impl AlertRule {
             auto_threshold: false,
             kind: RuleKind::Threshold,
             regression: RegressionSettings::default(),
-            anomaly: AnomalySettings::default(),
+            anomaly: NoveltySettings::default(),
             trend: TrendSettings::default(),
         }
     }
@@ -489,9 +492,17 @@ impl AlertRule {
                 if let Some(problem) = self.anomaly.problem() {
                     v.error("anomaly", problem);
                 }
+                let top = self.anomaly.top_bin();
                 for (which, x) in thresholds {
-                    if x.is_some_and(|x| x.is_finite() && !(x > 0.0 && x <= 1.0)) {
-                        v.error(which, "an anomaly rule's thresholds are scores in (0, 1]");
+                    match x.filter(|x| x.is_finite()) {
+                        Some(x) if !(x > 0.0 && x <= 1.0) => {
+                            v.error(which, "an anomaly rule's thresholds are scores in (0, 1]")
+                        }
+                        Some(x) if x <= top => v.warning(
+                            which,
+                            format!("at {x} the rule alerts on values merely stranger than every recent one, about one in {} values of plain noise; above {top} it alerts only on clear events (0.9995 is twice as strange as the strangest recent stretch)", self.anomaly.calibration),
+                        ),
+                        _ => {}
                     }
                 }
             }
