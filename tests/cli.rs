@@ -321,3 +321,48 @@ fn operator_commands_talk_to_a_running_instance() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// `watchkeeper check f.ron | head -1`: the pipe closes after one line and `check` ends quietly,
+/// with its own exit status, instead of panicking on the broken pipe.
+#[test]
+fn check_ends_quietly_when_its_reader_goes_away() {
+    let dir = TempDir::new("cli-pipe");
+    let file = dir.path().join("many.ron");
+    // Thousands of findings: far more output than a pipe buffers.
+    let rules: Vec<String> = (0..3000)
+        .map(|i| format!("(name: \"Rule{i}\", monitor: \"nowhere{i}\", metric: p99, warning: 0.1)"))
+        .collect();
+    std::fs::write(
+        &file,
+        format!("(alerting: (rules: [{}]))", rules.join(",\n")),
+    )
+    .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BIN} check {} | head -1; echo \"status ${{PIPESTATUS:-?}}\"",
+            file.display()
+        ))
+        .output()
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["check", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone now.
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(first.contains("many.ron:"), "{first}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Warnings only (rules on monitors that do not exist): 0, and never a panic's 101.
+    assert_eq!(result.status.code(), Some(0), "{stderr}");
+    let shell = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(shell.lines().count(), 2, "{shell}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

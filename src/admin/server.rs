@@ -270,6 +270,9 @@ async fn accept_loop(
             }
         });
         held.borrow_mut().open.insert(id, task.abort_handle());
+        // Every new connection is read once before the next is accepted: a request that arrived
+        // whole (a probe) is answered before a burst behind it can evict it.
+        tokio::task::yield_now().await;
     }
     let open = std::mem::take(&mut held.borrow_mut().open);
     counters

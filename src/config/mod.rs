@@ -38,7 +38,9 @@ pub use watchkeeper_actors::tuner::TuningConfig;
 pub use watchkeeper_actors::{Backoff, RestartIntensity, Strategy, SupervisorConfig};
 
 pub use self::load::ConfigError;
-pub use crate::deployment::{DeploymentConfig, Environment};
+pub use crate::deployment::{
+    AdminLimits, AlertEffect, DeploymentConfig, Environment, HealthConfig,
+};
 
 /// The embedded default configuration file, every field documented.
 pub const DEFAULT_RON: &str = include_str!("../../config/default.ron");

@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod http;
+pub mod instance;
 pub mod process;
 pub mod receiver;
 

@@ -1,0 +1,117 @@
+//! A real `watchkeeper run` child process for tests: started with a configuration text, its admin
+//! address read from its first line, its resident memory read from `/proc`, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use super::process::TempDir;
+
+/// The `watchkeeper` binary (tests that use it declare `required-features = ["cli"]`).
+/// `WATCHKEEPER_BIN` runs another build of it (e.g. a release build, for figures).
+pub fn binary() -> String {
+    std::env::var("WATCHKEEPER_BIN").unwrap_or_else(|_| {
+        match option_env!("CARGO_BIN_EXE_watchkeeper") {
+            Some(bin) => bin.to_owned(),
+            None => panic!("this test needs the `cli` feature"),
+        }
+    })
+}
+
+/// A running `watchkeeper run`.
+pub struct Instance {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+    pub dir: TempDir,
+}
+
+impl Instance {
+    /// Starts `watchkeeper run` on `config` (written to a file in a new temporary directory).
+    pub fn start(tag: &str, config: &str) -> Instance {
+        let dir = TempDir::new(tag);
+        Instance::start_in(dir, config)
+    }
+
+    /// Starts `watchkeeper run` on `config`, written into `dir`.
+    pub fn start_in(dir: TempDir, config: &str) -> Instance {
+        let file = dir.path().join("watchkeeper.ron");
+        std::fs::write(&file, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let mut child = Command::new(binary())
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let first = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "watchkeeper run did not start: {first}\n{}",
+                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
+                )
+            });
+        Instance {
+            child,
+            addr,
+            config: file,
+            dir,
+        }
+    }
+
+    /// Its resident memory, bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// Its open file descriptors.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Kills it with `signal` (e.g. "KILL", "TERM") and reaps it.
+    pub fn signal(&mut self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Stops it and hands back its directory (to start again on the same data).
+    pub fn kill_keep_dir(mut self) -> TempDir {
+        self.signal("KILL");
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,349 @@
+//! The admin server under attack, from outside and without the token, against a real
+//! `watchkeeper run` on 127.0.0.1: 20,000 connections that send a partial request and hold on,
+//! bodies that trickle in a byte at a time or never end, and a flood of silences. Throughout, a
+//! probe asks `/health/live` every 20 ms; it must keep answering fast, and afterwards the process's
+//! resident memory and descriptors must be back near where they started.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::http::{get, request};
+use common::instance::Instance;
+
+const TOKEN: &str = "s3cret-admin";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"(
+    monitoring: (monitors: ["search"]),
+    alerting: (silences: (max: 200)),
+    deployment: (
+        health_check_port: 0,
+        admin_token: Value("{TOKEN}"),
+        admin_limits: (max_connections: 128, request_timeout: "2s", keep_alive: "2s"),
+        {extra}
+    ),
+)"#
+    )
+}
+
+/// Asks `/health/live` every 20 ms until stopped; records each answer's latency (or a failure).
+struct Probe {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Option<Duration>>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Probe {
+    fn start(addr: SocketAddr) -> Probe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples: Arc<Mutex<Vec<Option<Duration>>>> = Arc::default();
+        let (halt, out) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            // At most ten minutes, whatever happens to the test.
+            let until = Instant::now() + Duration::from_secs(600);
+            while !halt.load(Ordering::Relaxed) && Instant::now() < until {
+                let t = Instant::now();
+                let ok = live(addr);
+                out.lock().unwrap().push(ok.then(|| t.elapsed()));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Probe {
+            stop,
+            samples,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops it; returns (answers, failures, the slowest answer, the 95th percentile).
+    fn finish(mut self) -> (usize, usize, Duration, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let samples = self.samples.lock().unwrap();
+        let mut ok: Vec<Duration> = samples.iter().flatten().copied().collect();
+        ok.sort();
+        let failed = samples.len() - ok.len();
+        let max = ok.last().copied().unwrap_or_default();
+        let p95 = ok
+            .get((ok.len() * 95 / 100).min(ok.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default();
+        (ok.len(), failed, max, p95)
+    }
+}
+
+/// One `GET /health/live` on a new connection, answered 200 within a second.
+fn live(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1.1 200"))
+}
+
+/// The partial requests an attacker leaves hanging.
+const PARTIAL: [&[u8]; 4] = [
+    // Headers that never end.
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+    // A body shorter than its Content-Length.
+    b"POST /api/v2/silences HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"matchers\": [",
+    // A chunked body without its last chunk.
+    b"POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n[{\"labels\": {}},\r\n",
+    // Nothing at all.
+    b"",
+];
+
+fn settle(instance: &Instance) -> (u64, usize) {
+    // A few ordinary requests first, so that what the server allocates for serving is counted in
+    // the starting figure.
+    for _ in 0..20 {
+        assert_eq!(get(instance.addr, "/health").status, 200);
+        assert_eq!(get(instance.addr, "/metrics").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    (instance.resident_bytes(), instance.open_fds())
+}
+
+#[test]
+fn twenty_thousand_held_connections_do_not_take_the_admin_server_down() {
+    let instance = Instance::start("admin-flood", &config(""));
+    let (rss_before, fds_before) = settle(&instance);
+    let probe = Probe::start(instance.addr);
+
+    // 20,000 connections, each with a partial request; the attacker holds up to 8,000 at once
+    // (its own descriptor limit), closing its oldest beyond that.
+    let started = Instant::now();
+    let mut held: std::collections::VecDeque<TcpStream> = Default::default();
+    let mut connected = 0;
+    let mut refused = 0;
+    for i in 0..20_000 {
+        match TcpStream::connect_timeout(&instance.addr, Duration::from_secs(2)) {
+            Ok(mut s) => {
+                connected += 1;
+                let _ = s.write_all(PARTIAL[i % PARTIAL.len()]);
+                held.push_back(s);
+                if held.len() > 8_000 {
+                    held.pop_front();
+                }
+            }
+            Err(_) => refused += 1,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the flood took too long"
+        );
+    }
+    // The connections still waiting to be accepted (up to the listen backlog) are taken in first.
+    std::thread::sleep(Duration::from_millis(500));
+    let fds_during = instance.open_fds();
+    let rss_during = instance.resident_bytes();
+    // The server closed all but its cap of them: reading the held ones finds them closed.
+    let mut closed = 0;
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => closed += 1,
+            Ok(_) => {
+                // Answered (e.g. 408) and then closed.
+                if s.read(&mut buf).is_ok_and(|n| n == 0) {
+                    closed += 1;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            Err(_) => {}
+        }
+    }
+    drop(held);
+    let (answers, failures, max, p95) = probe.finish();
+    let metrics = get(instance.addr, "/metrics").body;
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_after = instance.resident_bytes();
+    let fds_after = instance.open_fds();
+    eprintln!(
+        "flood: {connected} connected, {refused} refused in {:?}; server held {fds_during} fds \
+         (before {fds_before}, after {fds_after}); resident {} -> {} -> {} MiB; probe {answers} \
+         answers, {failures} failed, p95 {p95:?}, max {max:?}; {closed} of 8000 held closed by the server",
+        started.elapsed(),
+        rss_before >> 20,
+        rss_during >> 20,
+        rss_after >> 20,
+    );
+    assert_eq!(connected, 20_000, "every connection was accepted");
+    assert_eq!(failures, 0, "/health/live failed during the flood");
+    assert!(answers > 10, "the probe ran");
+    assert!(p95 <= Duration::from_millis(100), "p95 {p95:?}");
+    assert!(max <= Duration::from_secs(1), "max {max:?}");
+    assert!(
+        fds_during <= fds_before + 128 + 16,
+        "the server held {fds_during} descriptors (cap 128)"
+    );
+    assert!(closed >= 8_000 - 128 - 16, "{closed} of 8000 closed");
+    assert!(
+        rss_during <= rss_before + (64 << 20),
+        "resident memory grew from {rss_before} to {rss_during}"
+    );
+    assert!(
+        rss_after <= rss_before + (32 << 20),
+        "resident memory stayed at {rss_after} (from {rss_before})"
+    );
+    assert!(fds_after <= fds_before + 8, "{fds_after} descriptors left");
+    let evicted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("watchkeeper_admin_connections_evicted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(evicted >= 19_000, "evicted {evicted}");
+}
+
+#[test]
+fn slow_and_endless_bodies_are_cut_off_at_the_request_timeout() {
+    let instance = Instance::start("admin-slow", &config(""));
+    let probe = Probe::start(instance.addr);
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    let mut attackers = Vec::new();
+    for i in 0..40 {
+        let addr = instance.addr;
+        let auth = auth.clone();
+        attackers.push(std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let head = if i % 2 == 0 {
+                format!("POST /api/v2/silences HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
+            } else {
+                format!("POST /api/v2/silences HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            };
+            s.write_all(head.as_bytes()).unwrap();
+            let started = Instant::now();
+            // A byte every 100 ms, for at most 20 s: the server must end it long before.
+            let mut answer = Vec::new();
+            while started.elapsed() < Duration::from_secs(20) {
+                let byte: &[u8] = if i % 2 == 0 { b" " } else { b"1\r\n \r\n" };
+                if s.write_all(byte).is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 512];
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        }));
+    }
+    for a in attackers {
+        let (took, answer) = a.join().unwrap();
+        assert!(
+            took < Duration::from_secs(4),
+            "a trickling body was held for {took:?}"
+        );
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let (answers, failures, max, p95) = probe.finish();
+    eprintln!("slow bodies: probe {answers} answers, {failures} failed, p95 {p95:?}, max {max:?}");
+    assert_eq!(failures, 0);
+    assert!(p95 <= Duration::from_millis(100), "p95 {p95:?}");
+}
+
+#[test]
+fn a_flood_of_silences_is_capped_and_lists_stay_bounded() {
+    let instance = Instance::start("admin-silences", &config(""));
+    let (rss_before, _) = settle(&instance);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth.as_str()),
+    ];
+    let ends = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let starts = chrono::Utc::now().to_rfc3339();
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..2_000 {
+        let body = format!(
+            r#"{{"matchers": [{{"name": "alertname", "value": "Flood{i}{}", "isRegex": false, "isEqual": true}}], "startsAt": "{starts}", "endsAt": "{ends}", "createdBy": "x", "comment": "{}"}}"#,
+            "x".repeat(200),
+            "y".repeat(2000)
+        );
+        match request(
+            instance.addr,
+            "POST",
+            "/api/v2/silences",
+            &headers,
+            body.as_bytes(),
+        )
+        .status
+        {
+            200 => accepted += 1,
+            400 | 409 | 429 | 507 => refused += 1,
+            other => panic!("answered {other}"),
+        }
+    }
+    assert_eq!(accepted, 200, "silences.max is 200");
+    assert_eq!(refused, 1_800);
+    // A silence that would mute everything is refused, as Alertmanager refuses it.
+    let everything = format!(
+        r#"{{"matchers": [{{"name": "alertname", "value": "", "isRegex": false, "isEqual": false}}], "startsAt": "{starts}", "endsAt": "{ends}", "createdBy": "x", "comment": "all"}}"#
+    );
+    assert_eq!(
+        request(
+            instance.addr,
+            "POST",
+            "/api/v2/silences",
+            &headers,
+            everything.as_bytes()
+        )
+        .status,
+        400
+    );
+    // Lists answer in pages: /alerts shows at most its limit of silences per request.
+    let page = get(instance.addr, "/alerts?limit=50");
+    assert_eq!(page.status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(doc["silences"].as_array().unwrap().len(), 50);
+    assert_eq!(doc["total_silences"], 200);
+    let big = get(instance.addr, "/alerts?limit=100000");
+    assert!(
+        big.body.len() < 2 << 20,
+        "/alerts is {} bytes",
+        big.body.len()
+    );
+    // Six parallel full listings cost little.
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let addr = instance.addr;
+            std::thread::spawn(move || get(addr, "/api/v2/silences").body.len())
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_after = instance.resident_bytes();
+    eprintln!(
+        "silence flood: {accepted} accepted, {refused} refused; resident {} -> {} MiB; /alerts at the largest page {} bytes",
+        rss_before >> 20,
+        rss_after >> 20,
+        big.body.len()
+    );
+    assert!(
+        rss_after <= rss_before + (64 << 20),
+        "resident memory went from {rss_before} to {rss_after}"
+    );
+}
