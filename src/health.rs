@@ -11,6 +11,7 @@ use watchkeeper_actors::alerting::{
 use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
 use watchkeeper_actors::monitor::GetStats;
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
+use watchkeeper_actors::probe::CheckStatus;
 use watchkeeper_actors::process::{GetProcessStats, ProcessReport};
 use watchkeeper_actors::tuner::{GetProfiles, GetTuningHistory, PerformanceProfile};
 use watchkeeper_actors::{ChildState, SupervisorStatus};
@@ -93,6 +94,8 @@ pub struct SystemHealthReport {
     pub recent_mailbox_drops: u64,
     /// Alerts firing now that nothing silences or inhibits.
     pub firing_alerts: Vec<FiringAlert>,
+    /// The dependency checks (configured probes and the host's registered checks).
+    pub checks: Vec<CheckStatus>,
     /// When this report was made.
     pub generated_at: DateTime<Utc>,
 }
@@ -260,6 +263,20 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         }
         issues.push(note);
     }
+    let checks: Vec<CheckStatus> = tree.probe_state.lock().status.values().cloned().collect();
+    for c in &checks {
+        if c.up != Some(false) {
+            continue;
+        }
+        let error = c.last_error.as_deref().unwrap_or("failed");
+        if c.critical {
+            critical += 1;
+            issues.push(format!("critical dependency `{}` is down: {error}", c.name));
+        } else {
+            warnings += 1;
+            issues.push(format!("dependency `{}` is down: {error}", c.name));
+        }
+    }
     let mut channel_status = Vec::new();
     for ((name, _), answer) in channels.iter().zip(channel_answers) {
         match answer {
@@ -324,6 +341,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         mailbox_drops,
         recent_mailbox_drops,
         firing_alerts,
+        checks,
         generated_at: Utc::now(),
     }
 }

@@ -225,6 +225,35 @@ impl Runtime {
         self.tree.events.counts()
     }
 
+    /// Registers a check of one of the host's dependencies (a database, a downstream service): the
+    /// probe actor runs it with the others every `probes.interval`, within `probes.timeout` (a
+    /// panic or a timeout is a failure). It shows in `/health` with its latency and last error; a
+    /// failing `critical` check makes `/health/ready` answer 503 and `/health` fail, another one
+    /// makes `/health` warn. Registering a name again replaces the check.
+    ///
+    /// The check runs on the runtime's own thread: a future that needs the host's Tokio runtime
+    /// (a connection pool's, say) should spawn its work there, through a `Handle` it captured.
+    ///
+    /// ```no_run
+    /// # let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+    /// rt.register_check("index-store", true, || async {
+    ///     std::fs::metadata("/var/lib/index").map(|_| ()).map_err(|e| e.to_string())
+    /// });
+    /// ```
+    pub fn register_check<F, Fut>(&self, name: &str, critical: bool, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check: watchkeeper_actors::probe::CheckFn = Arc::new(move || Box::pin(check()));
+        self.tree
+            .probe_state
+            .lock()
+            .registered
+            .insert(name, critical, check);
+        let _ = self.tree.probe.tell(watchkeeper_actors::probe::RunChecks);
+    }
+
     /// Whether the root supervisor gave up (restart intensity exceeded): the health is then Critical.
     pub fn escalated(&self) -> bool {
         self.tree.alarm.escalated()

@@ -13,6 +13,7 @@
 //! | [`notify`] | `NotifierActor` | delivers one channel's notifications with retries and a breaker |
 //! | [`memory`] | `MemoryManagerActor` | measures memory and asks components to trim |
 //! | [`tuner`] | `TunerActor` | profiles monitors and tunes them through their messages |
+//! | [`probe`] | `ProbeActor` | checks the host's dependencies (TCP, HTTP, registered checks) |
 //! | [`detect`] | — | statistics, baselines, anomaly detection, NAB scoring |
 //!
 //! This crate knows nothing of configuration files, HTTP servers or the command line; the
@@ -25,6 +26,7 @@ pub mod kernel;
 pub mod memory;
 pub mod monitor;
 pub mod notify;
+pub mod probe;
 pub mod process;
 pub mod tuner;
 

@@ -27,12 +27,21 @@ pub(super) async fn ready(state: State) -> HttpResponse {
             .collect(),
     };
     let escalated = tree.alarm.escalated();
+    let failing: Vec<serde_json::Value> = tree
+        .probe_state
+        .lock()
+        .failing_critical()
+        .into_iter()
+        .map(|c| json!({ "name": c.name, "error": c.last_error }))
+        .collect();
+    let ready = not_running.is_empty() && !escalated && failing.is_empty();
     let body = json!({
-        "status": if not_running.is_empty() && !escalated { "pass" } else { "fail" },
+        "status": if ready { "pass" } else { "fail" },
         "not_running": not_running,
         "escalated": escalated,
+        "failing_checks": failing,
     });
-    if not_running.is_empty() && !escalated {
+    if ready {
         HttpResponse::Ok()
             .content_type(HEALTH_JSON)
             .body(body.to_string())

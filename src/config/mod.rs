@@ -7,6 +7,7 @@
 //! | `alerting` | [`AlertingConfig`] (with `channels`: [`ChannelsConfig`]) | the alerting actor and notifiers |
 //! | `memory` | [`MemoryConfig`] | the memory manager |
 //! | `tuning` | [`TuningConfig`] | the tuner |
+//! | `probes` | [`ProbesConfig`] | the dependency checks |
 //! | `supervisor` | [`SupervisorConfig`] | the supervision kernel |
 //! | `deployment` | [`DeploymentConfig`] | the runtime, its admin server and the command |
 //!
@@ -34,6 +35,7 @@ pub use watchkeeper_actors::notify::{
     AlertmanagerChannel, ChannelsConfig, DeliveryPolicy, EmailChannel, LogChannel, NamedChannel,
     Secret, SlackChannel, SmtpSecurity, WebhookChannel,
 };
+pub use watchkeeper_actors::probe::{ProbeDef, ProbeTarget, ProbesConfig};
 pub use watchkeeper_actors::tuner::TuningConfig;
 pub use watchkeeper_actors::{Backoff, RestartIntensity, Strategy, SupervisorConfig};
 
@@ -57,6 +59,8 @@ pub struct Config {
     pub memory: MemoryConfig,
     /// Automatic tuning.
     pub tuning: TuningConfig,
+    /// The host's dependencies, checked for readiness.
+    pub probes: ProbesConfig,
     /// How the root supervisor restarts failed actors, and how actors are run.
     pub supervisor: SupervisorConfig,
     /// Where the runtime runs and listens.
@@ -82,6 +86,7 @@ impl Config {
         v.nest("alerting", self.alerting.validate());
         v.nest("memory", self.memory.validate(production));
         v.nest("tuning", self.tuning.validate());
+        v.nest("probes", self.probes.validate());
         v.nest("supervisor", self.supervisor.validate());
         v.nest("deployment", self.deployment.validate());
         self.cross_checks(&mut v);

@@ -95,6 +95,10 @@ pub(crate) struct ActorTree {
     pub(crate) alerting_config: Live<AlertingConfig>,
     pub(crate) memory_config: Live<MemoryConfig>,
     pub(crate) tuning_config: Live<TuningConfig>,
+    pub(crate) probes_config: Live<watchkeeper_actors::probe::ProbesConfig>,
+    /// What the dependency checks saw; readiness reads it without asking.
+    pub(crate) probe_state: Arc<watchkeeper_actors::Store<watchkeeper_actors::probe::ProbeState>>,
+    pub(crate) probe: ChildRef<watchkeeper_actors::probe::ProbeActor>,
     /// The file the configuration came from, which `/-/reload` and SIGHUP read again.
     pub(crate) config_path: Option<PathBuf>,
     pub(crate) link: SystemLink,

@@ -235,6 +235,11 @@ impl ActorTree {
             let _ = self.tuner.tell(TunerReconfigured);
             report.applied.push("tuning".into());
         }
+        if old.probes != new.probes {
+            self.probes_config.set(new.probes.clone());
+            let _ = self.probe.tell(watchkeeper_actors::probe::RunChecks);
+            report.applied.push("probes".into());
+        }
         if old.supervisor != new.supervisor {
             report
                 .needs_restart

@@ -22,9 +22,12 @@ use watchkeeper_actors::kernel::validation;
 use watchkeeper_actors::memory::{self, Component, Components, MemoryManagerActor, MemoryStore};
 use watchkeeper_actors::monitor::{MonitorActor, MonitorDirectory, MonitorStore};
 use watchkeeper_actors::notify::{ChannelDef, NotifierDirectory};
+use watchkeeper_actors::probe::{ProbeActor, ProbeState};
 use watchkeeper_actors::process::ProcessMonitorActor;
 use watchkeeper_actors::tuner::{self, TunerActor, TunerStore};
-use watchkeeper_actors::{ChildSpec, EventBus, Live, SupervisorRef, Watchdog, WatchdogActor};
+use watchkeeper_actors::{
+    ChildSpec, EventBus, Live, Store, SupervisorRef, Watchdog, WatchdogActor,
+};
 
 use super::{locked, ActorTree, Channel, PausedClock, ReloadStatus, SystemLink};
 use crate::config::Config;
@@ -171,6 +174,12 @@ async fn build(
     let memory = root.start_child(ChildSpec::new("memory", move || {
         MemoryManagerActor::new(live.clone(), store.clone(), peers.clone())
     }));
+    let probes_config = Live::new(config.probes.clone());
+    let probe_state = Store::new(ProbeState::default());
+    let (live, store) = (probes_config.clone(), probe_state.clone());
+    let probe = root.start_child(ChildSpec::new("probe", move || {
+        ProbeActor::new(live.clone(), store.clone())
+    }));
     let tree = ActorTree {
         link: SystemLink {
             arbiter: actix::Arbiter::current(),
@@ -180,6 +189,9 @@ async fn build(
         alerting_config,
         memory_config,
         tuning_config,
+        probes_config,
+        probe_state,
+        probe,
         config_path,
         root,
         alarm,

@@ -1,0 +1,309 @@
+//! Dependency checks: [`ProbeActor`] runs every configured check (TCP connects, HTTP GETs) and every
+//! check the host registered, all at once, every `interval`, each within `timeout`, and keeps what
+//! it saw in a [`Store`] that outlives its restarts: whether each check passes, how long it took,
+//! its last error, and how many times in a row it failed. Readiness reads the store directly.
+
+mod check;
+mod config;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+
+pub use self::check::CheckFn;
+pub use self::config::{ProbeDef, ProbeTarget, ProbesConfig};
+use crate::kernel::duration_serde;
+use crate::{ChildActor, ChildContext, Handles, Live, Message, Store};
+
+/// What one check last saw.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckStatus {
+    /// The check.
+    pub name: String,
+    /// `tcp`, `http` or `registered`.
+    pub kind: &'static str,
+    /// Whether its failure makes the process not ready.
+    pub critical: bool,
+    /// Whether it passes: it has not failed `failures_before_down` times in a row. `None` before
+    /// it first ran.
+    pub up: Option<bool>,
+    /// How long its last run took.
+    #[serde(
+        rename = "latency_seconds",
+        serialize_with = "duration_serde::seconds_opt"
+    )]
+    pub latency: Option<Duration>,
+    /// Its last error, kept after it passes again until the next failure.
+    pub last_error: Option<String>,
+    /// When its last error happened.
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// When it last ran.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Runs and failures since start.
+    pub runs: u64,
+    /// Failed runs since start.
+    pub failures: u64,
+}
+
+impl CheckStatus {
+    fn new(name: &str, kind: &'static str, critical: bool) -> Self {
+        CheckStatus {
+            name: name.to_owned(),
+            kind,
+            critical,
+            up: None,
+            latency: None,
+            last_error: None,
+            last_error_at: None,
+            checked_at: None,
+            consecutive_failures: 0,
+            runs: 0,
+            failures: 0,
+        }
+    }
+}
+
+/// The host's registered checks.
+#[derive(Default)]
+pub struct Registered {
+    checks: BTreeMap<String, (bool, CheckFn)>,
+}
+
+impl Registered {
+    /// Adds (or replaces) check `name`.
+    pub fn insert(&mut self, name: &str, critical: bool, check: CheckFn) {
+        self.checks.insert(name.to_owned(), (critical, check));
+    }
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.checks.keys()).finish()
+    }
+}
+
+/// What the probe actor keeps across restarts, and what readiness reads.
+#[derive(Debug, Default)]
+pub struct ProbeState {
+    /// The registered checks.
+    pub registered: Registered,
+    /// Every check's status, by name.
+    pub status: BTreeMap<String, CheckStatus>,
+}
+
+impl ProbeState {
+    /// The critical checks that fail now.
+    pub fn failing_critical(&self) -> Vec<&CheckStatus> {
+        self.status
+            .values()
+            .filter(|s| s.critical && s.up == Some(false))
+            .collect()
+    }
+}
+
+/// One check of a round, about to run.
+struct Run {
+    name: String,
+    kind: &'static str,
+    critical: bool,
+    attempt: LocalBoxFuture<'static, Result<(), String>>,
+}
+
+/// What one check of a round found.
+struct Outcome {
+    name: String,
+    kind: &'static str,
+    critical: bool,
+    took: Duration,
+    result: Result<(), String>,
+}
+
+/// Runs the checks; see the module docs.
+pub struct ProbeActor {
+    config: Live<ProbesConfig>,
+    state: Arc<Store<ProbeState>>,
+    /// Whether a round is under way (a slow round is not overlapped by the next).
+    running: bool,
+    /// The timer, and the interval it was set with (a reload may change it).
+    timer: Option<(crate::TimerHandle, Duration)>,
+}
+
+impl ProbeActor {
+    /// A probe actor reading `config` and keeping its findings in `state`.
+    pub fn new(config: Live<ProbesConfig>, state: Arc<Store<ProbeState>>) -> Self {
+        ProbeActor {
+            config,
+            state,
+            running: false,
+            timer: None,
+        }
+    }
+
+    /// Sets the timer to the configured interval, unless it has it already.
+    fn arm(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        let every = self.config.get().interval;
+        if self.timer.is_some_and(|(_, e)| e == every) {
+            return;
+        }
+        if let Some((old, _)) = self.timer.take() {
+            ctx.cancel(old);
+        }
+        let handle = ctx.run_interval(every, |act, ctx| act.round(ctx));
+        self.timer = Some((handle, every));
+    }
+
+    fn round(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        self.arm(ctx);
+        if self.running {
+            return;
+        }
+        let config = self.config.get();
+        let timeout = config.timeout;
+        let mut runs: Vec<Run> = Vec::new();
+        for def in &config.checks {
+            let kind = match def.target {
+                ProbeTarget::Tcp(_) => "tcp",
+                ProbeTarget::Http(_) => "http",
+            };
+            let attempt: LocalBoxFuture<'static, Result<(), String>> =
+                match check::parse_target(&def.target) {
+                    Ok(p) => Box::pin(check::run(p, timeout)),
+                    Err(e) => Box::pin(async move { Err(e) }),
+                };
+            runs.push(Run {
+                name: def.name.clone(),
+                kind,
+                critical: def.critical,
+                attempt,
+            });
+        }
+        {
+            let state = self.state.lock();
+            for (name, (critical, f)) in &state.registered.checks {
+                if config.checks.iter().any(|c| &c.name == name) {
+                    continue;
+                }
+                runs.push(Run {
+                    name: name.clone(),
+                    kind: "registered",
+                    critical: *critical,
+                    attempt: Box::pin(check::run_registered(f.clone(), timeout)),
+                });
+            }
+        }
+        {
+            // Checks no longer configured or registered are forgotten.
+            let mut state = self.state.lock();
+            state
+                .status
+                .retain(|name, _| runs.iter().any(|r| &r.name == name));
+        }
+        if runs.is_empty() {
+            return;
+        }
+        self.running = true;
+        let all = futures_util::future::join_all(runs.into_iter().map(|run| async move {
+            let started = tokio::time::Instant::now();
+            let result = run.attempt.await;
+            Outcome {
+                name: run.name,
+                kind: run.kind,
+                critical: run.critical,
+                took: started.elapsed(),
+                result,
+            }
+        }));
+        ctx.spawn_then(all, |act, results, _| {
+            act.running = false;
+            act.record(results);
+        });
+    }
+
+    fn record(&mut self, results: Vec<Outcome>) {
+        let down_after = self.config.get().failures_before_down.max(1);
+        let now = Utc::now();
+        let mut state = self.state.lock();
+        for Outcome {
+            name,
+            kind,
+            critical,
+            took,
+            result: outcome,
+        } in results
+        {
+            let s = state
+                .status
+                .entry(name.clone())
+                .or_insert_with(|| CheckStatus::new(&name, kind, critical));
+            s.kind = kind;
+            s.critical = critical;
+            s.runs += 1;
+            s.latency = Some(took);
+            s.checked_at = Some(now);
+            match outcome {
+                Ok(()) => {
+                    if s.up == Some(false) {
+                        tracing::info!(check = %name, "Dependency check passes again");
+                    }
+                    s.consecutive_failures = 0;
+                    s.up = Some(true);
+                }
+                Err(e) => {
+                    s.failures += 1;
+                    s.consecutive_failures += 1;
+                    let down = s.consecutive_failures >= down_after;
+                    if down && s.up != Some(false) {
+                        tracing::warn!(check = %name, critical, error = %e, "Dependency check fails");
+                    }
+                    s.last_error = Some(e);
+                    s.last_error_at = Some(now);
+                    if down {
+                        s.up = Some(false);
+                    } else if s.up.is_none() {
+                        s.up = Some(true);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ChildActor for ProbeActor {
+    fn started(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        // A restart mid-round loses that round; this one starts at once.
+        self.running = false;
+        self.timer = None;
+        self.round(ctx);
+    }
+}
+
+/// Run every check now (besides the timer); answered once the round has started.
+#[derive(Debug)]
+pub struct RunChecks;
+impl Message for RunChecks {
+    type Result = ();
+    const OVERFLOW: crate::Overflow = crate::Overflow::DropNewest;
+}
+impl Handles<RunChecks> for ProbeActor {
+    fn handle(&mut self, _: RunChecks, ctx: &mut ChildContext<'_, Self>) {
+        self.round(ctx);
+    }
+}
+
+/// Ask for every check's status.
+#[derive(Debug)]
+pub struct GetChecks;
+impl Message for GetChecks {
+    type Result = Vec<CheckStatus>;
+}
+impl Handles<GetChecks> for ProbeActor {
+    fn handle(&mut self, _: GetChecks, _: &mut ChildContext<'_, Self>) -> Vec<CheckStatus> {
+        self.state.lock().status.values().cloned().collect()
+    }
+}

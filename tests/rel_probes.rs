@@ -1,0 +1,157 @@
+//! Dependency checks against real listeners on 127.0.0.1: one that accepts, one that refuses, one
+//! that accepts and never answers, one that answers 500, and a check the host registers. Each shows
+//! in `/health` with its latency and last error; a failing critical one makes `/health/ready` 503
+//! until it passes again.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::host::{eventually, test_config};
+use common::http::get;
+use common::receiver::{Receiver, Reply};
+use watchkeeper::config::{ProbeDef, ProbeTarget};
+use watchkeeper::Runtime;
+
+fn def(name: &str, target: ProbeTarget, critical: bool) -> ProbeDef {
+    ProbeDef {
+        name: name.into(),
+        target,
+        critical,
+    }
+}
+
+fn check<'a>(health: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    health["details"]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {}", health["details"]["checks"]))
+}
+
+#[test]
+fn probes_report_each_dependency_and_critical_failures_make_the_process_unready() {
+    let accepting = TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let ok = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let hanging = Receiver::start(vec![], Reply::Hang(Duration::from_secs(5)));
+    let broken = Receiver::start(vec![], Reply::Status(500, vec![]));
+
+    let mut c = test_config();
+    c.probes.interval = Duration::from_millis(100);
+    c.probes.timeout = Duration::from_millis(300);
+    c.probes.checks = vec![
+        def(
+            "db",
+            ProbeTarget::Tcp(accepting.local_addr().unwrap().to_string()),
+            true,
+        ),
+        def("api", ProbeTarget::Http(ok.url("/health")), true),
+        def("cache", ProbeTarget::Tcp(refused.to_string()), false),
+        def("slow", ProbeTarget::Http(hanging.url("/health")), false),
+        def("search-backend", ProbeTarget::Http(broken.url("/")), false),
+    ];
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let store_up = Arc::new(AtomicBool::new(false));
+    let flag = store_up.clone();
+    rt.register_check("object-store", true, move || {
+        let up = flag.load(Ordering::SeqCst);
+        async move {
+            if up {
+                Ok(())
+            } else {
+                Err("bucket unreachable".to_owned())
+            }
+        }
+    });
+
+    let health = eventually("every check has run", || {
+        let h: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).ok()?;
+        let checks = h["details"]["checks"].as_array()?;
+        (checks.len() == 6 && checks.iter().all(|c| !c["checked_at"].is_null())).then_some(h)
+    });
+    for name in ["db", "api"] {
+        let c = check(&health, name);
+        assert_eq!(c["up"], true, "{c}");
+        assert!(c["latency_seconds"].as_f64().unwrap() < 0.3, "{c}");
+    }
+    let cache = check(&health, "cache");
+    assert_eq!(cache["up"], false);
+    assert!(
+        cache["last_error"].as_str().unwrap().contains("refused"),
+        "{cache}"
+    );
+    let slow = check(&health, "slow");
+    assert_eq!(slow["up"], false);
+    assert!(
+        slow["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 300ms"),
+        "{slow}"
+    );
+    assert!(slow["latency_seconds"].as_f64().unwrap() >= 0.3);
+    assert_eq!(
+        check(&health, "search-backend")["last_error"],
+        "answered 500"
+    );
+    let store = check(&health, "object-store");
+    assert_eq!(store["kind"], "registered");
+    assert_eq!(store["last_error"], "bucket unreachable");
+
+    // The registered check is critical and down: not ready, and /health fails naming it.
+    let ready = get(addr, "/health/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.body.contains("object-store"), "{}", ready.body);
+    assert_eq!(health["status"], "fail");
+    let notes = health["notes"].to_string();
+    assert!(
+        notes.contains("critical dependency `object-store` is down: bucket unreachable"),
+        "{notes}"
+    );
+    assert!(notes.contains("dependency `cache` is down"), "{notes}");
+
+    // It recovers: ready again, and /health only warns (for the non-critical ones).
+    store_up.store(true, Ordering::SeqCst);
+    eventually("ready once the critical check passes", || {
+        (get(addr, "/health/ready").status == 200).then_some(())
+    });
+    let health: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
+    assert_eq!(health["status"], "warn", "{}", health["notes"]);
+    let store = check(&health, "object-store");
+    assert_eq!(store["up"], true);
+    assert_eq!(
+        store["last_error"], "bucket unreachable",
+        "the last error stays for the operator"
+    );
+    assert!(store["failures"].as_u64().unwrap() >= 1);
+    drop(accepting);
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_panicking_registered_check_is_a_failure_and_the_runtime_carries_on() {
+    let mut c = test_config();
+    c.probes.interval = Duration::from_millis(50);
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    rt.register_check("flaky", false, || async { panic!("the driver fell over") });
+    let health = eventually("the check ran", || {
+        let h: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).ok()?;
+        h["details"]["checks"]
+            .as_array()?
+            .iter()
+            .any(|c| c["name"] == "flaky" && c["up"] == false)
+            .then_some(h)
+    });
+    assert_eq!(check(&health, "flaky")["last_error"], "the check panicked");
+    assert_eq!(get(addr, "/health/ready").status, 200, "not critical");
+    assert_eq!(get(addr, "/health/live").status, 200);
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}
