@@ -28,6 +28,7 @@ pub mod exposition;
 mod health;
 mod monitor_handle;
 mod runtime;
+mod storage;
 mod tree;
 
 pub use self::config::{Config, ConfigError};

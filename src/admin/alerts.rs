@@ -76,7 +76,10 @@ pub(super) async fn acknowledge(
         .ask(Acknowledge { fingerprint, by }, tree.link.ask_timeout)
         .await
     {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "acknowledged": path.as_str() })),
+        Ok(Ok(())) => {
+            super::persist(tree).await;
+            HttpResponse::Ok().json(json!({ "acknowledged": path.as_str() }))
+        }
         Ok(Err(e @ AckError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e @ AckError::NotFiring(_))) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

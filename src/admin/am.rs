@@ -441,7 +441,10 @@ pub(super) async fn post_silence(state: State, body: web::Json<PostableSilence>)
         .ask(AddSilence(silence), tree.link.ask_timeout)
         .await
     {
-        Ok(Ok(id)) => HttpResponse::Ok().json(json!({ "silenceID": id })),
+        Ok(Ok(id)) => {
+            super::persist(tree).await;
+            HttpResponse::Ok().json(json!({ "silenceID": id }))
+        }
         Ok(Err(e @ SilenceError::NotFound(_))) => message(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e)) => message(
             StatusCode::BAD_REQUEST,
@@ -458,7 +461,10 @@ pub(super) async fn delete_silence(state: State, path: web::Path<String>) -> Htt
         .ask(ExpireSilence(path.into_inner()), tree.link.ask_timeout)
         .await
     {
-        Ok(Ok(())) => HttpResponse::Ok().finish(),
+        Ok(Ok(())) => {
+            super::persist(tree).await;
+            HttpResponse::Ok().finish()
+        }
         Ok(Err(e)) => message(StatusCode::NOT_FOUND, e.to_string()),
         Err(e) => unavailable(e),
     }

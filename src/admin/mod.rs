@@ -48,6 +48,14 @@ fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> Htt
     HttpResponse::build(status).json(json!({ "error": message.into() }))
 }
 
+/// Writes the state after an operator's change, before it is answered (a crash right after the
+/// answer keeps the change); a failure to write is logged, the change stands.
+async fn persist(tree: &ActorTree) {
+    if let Err(e) = tree.persist().await {
+        tracing::error!(error = %e, "An operator's change was applied but not saved");
+    }
+}
+
 async fn not_found(req: HttpRequest) -> HttpResponse {
     error(
         actix_web::http::StatusCode::NOT_FOUND,

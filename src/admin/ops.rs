@@ -37,6 +37,11 @@ pub(super) async fn set_sampling(
         .await
     {
         Ok(fraction) => {
+            tree.sampling
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.to_string(), fraction);
+            super::persist(tree).await;
             HttpResponse::Ok().json(json!({ "monitor": path.as_str(), "fraction": fraction }))
         }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

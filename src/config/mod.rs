@@ -8,6 +8,7 @@
 //! | `memory` | [`MemoryConfig`] | the memory manager |
 //! | `tuning` | [`TuningConfig`] | the tuner |
 //! | `probes` | [`ProbesConfig`] | the dependency checks |
+//! | `storage` | [`StorageConfig`] | what survives the process |
 //! | `supervisor` | [`SupervisorConfig`] | the supervision kernel |
 //! | `deployment` | [`DeploymentConfig`] | the runtime, its admin server and the command |
 //!
@@ -43,6 +44,7 @@ pub use self::load::ConfigError;
 pub use crate::deployment::{
     AdminLimits, AlertEffect, DeploymentConfig, Environment, HealthConfig,
 };
+pub use crate::storage::StorageConfig;
 
 /// The embedded default configuration file, every field documented.
 pub const DEFAULT_RON: &str = include_str!("../../config/default.ron");
@@ -61,6 +63,8 @@ pub struct Config {
     pub tuning: TuningConfig,
     /// The host's dependencies, checked for readiness.
     pub probes: ProbesConfig,
+    /// Where the state that survives the process is kept.
+    pub storage: StorageConfig,
     /// How the root supervisor restarts failed actors, and how actors are run.
     pub supervisor: SupervisorConfig,
     /// Where the runtime runs and listens.
@@ -87,6 +91,7 @@ impl Config {
         v.nest("memory", self.memory.validate(production));
         v.nest("tuning", self.tuning.validate());
         v.nest("probes", self.probes.validate());
+        v.nest("storage", self.storage.validate());
         v.nest("supervisor", self.supervisor.validate());
         v.nest("deployment", self.deployment.validate());
         self.cross_checks(&mut v);

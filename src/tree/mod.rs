@@ -40,6 +40,24 @@ pub(crate) struct AdminConnections {
     pub(crate) accept_errors: std::sync::atomic::AtomicU64,
 }
 
+impl ActorTree {
+    /// Writes the state now, when there is a data directory; done once it is on disk.
+    pub(crate) async fn persist(&self) -> Result<(), String> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        let written = storage
+            .ask(crate::storage::SaveNow, self.link.ask_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(self.link.ask_timeout * 5, written).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err("the storage actor stopped".into()),
+            Err(_) => Err("the state was not written in time".into()),
+        }
+    }
+}
+
 /// How the runtime's parts reach the actor system: its arbiter, and how long they wait for answers.
 #[derive(Clone)]
 pub(crate) struct SystemLink {
@@ -99,6 +117,10 @@ pub(crate) struct ActorTree {
     /// What the dependency checks saw; readiness reads it without asking.
     pub(crate) probe_state: Arc<watchkeeper_actors::Store<watchkeeper_actors::probe::ProbeState>>,
     pub(crate) probe: ChildRef<watchkeeper_actors::probe::ProbeActor>,
+    /// The storage actor, when there is a data directory.
+    pub(crate) storage: Option<ChildRef<crate::storage::StorageActor>>,
+    /// Sampling fractions set over the admin API, by monitor (saved, and applied on restart).
+    pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
     /// The file the configuration came from, which `/-/reload` and SIGHUP read again.
     pub(crate) config_path: Option<PathBuf>,
     pub(crate) link: SystemLink,

@@ -143,9 +143,18 @@ impl ActorTree {
         }
     }
 
-    async fn apply(&self, new: Config) -> Result<ReloadReport, Error> {
+    async fn apply(&self, mut new: Config) -> Result<ReloadReport, Error> {
         let old = self.config.get();
         let mut report = ReloadReport::default();
+        // The data directory is chosen once, at start (`watchkeeper run` may choose it).
+        if new.storage != old.storage {
+            if new.storage.path.is_some() && new.storage.path != old.storage.path {
+                report
+                    .needs_restart
+                    .push("storage: the data directory".into());
+            }
+            new.storage = old.storage.clone();
+        }
         let wanted = if new.alerting.enabled {
             new.alerting.channels.definitions()
         } else {

@@ -144,7 +144,22 @@ async fn build(
         channels: channels.clone(),
         ask_timeout: sup.ask_timeout,
     };
-    let (live, store) = (alerting_config.clone(), AlertStore::new(Default::default()));
+    // What a previous process saved, when there is a data directory.
+    let saved = config
+        .storage
+        .path
+        .as_deref()
+        .and_then(crate::storage::load);
+    let (alert_state, sampling) = match saved {
+        Some(saved) => (
+            alerting::AlertingState::restored(saved.alerting),
+            saved.sampling,
+        ),
+        None => (Default::default(), BTreeMap::new()),
+    };
+    let alert_store = AlertStore::new(alert_state);
+    let sampling = Arc::new(Mutex::new(sampling));
+    let (live, store) = (alerting_config.clone(), alert_store.clone());
     let alerting = root.start_child(
         ChildSpec::new("alerting", move || {
             AlertingActor::new(live.clone(), store.clone(), peers.clone())
@@ -180,6 +195,17 @@ async fn build(
     let probe = root.start_child(ChildSpec::new("probe", move || {
         ProbeActor::new(live.clone(), store.clone())
     }));
+    let storage = config.storage.path.clone().map(|dir| {
+        let persisted = crate::storage::Persisted {
+            dir,
+            alerting: alert_store.clone(),
+            sampling: sampling.clone(),
+        };
+        let interval = config.storage.interval;
+        root.start_child(ChildSpec::new("storage", move || {
+            crate::storage::StorageActor::new(persisted.clone(), interval)
+        }))
+    });
     let tree = ActorTree {
         link: SystemLink {
             arbiter: actix::Arbiter::current(),
@@ -192,6 +218,8 @@ async fn build(
         probes_config,
         probe_state,
         probe,
+        storage,
+        sampling,
         config_path,
         root,
         alarm,
@@ -255,6 +283,10 @@ impl ActorTree {
             name: name.to_owned(),
             problem,
         })?;
+        // Sampling an operator set before a restart.
+        if let Some(fraction) = locked(&self.sampling).get(name) {
+            store.set_sample_every((1.0 / fraction).round().clamp(1.0, f64::from(u32::MAX)) as u32);
+        }
         let actor_store = store.clone();
         let actor = self.root.start_child(
             ChildSpec::new(name, move || MonitorActor::new(actor_store.clone()))

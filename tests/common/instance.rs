@@ -24,7 +24,10 @@ pub struct Instance {
     pub child: Child,
     pub addr: SocketAddr,
     pub config: PathBuf,
-    pub dir: TempDir,
+    /// Where its configuration (and by default its data) is.
+    pub path: PathBuf,
+    /// The directory, when the instance owns it (removed when dropped).
+    dir: Option<TempDir>,
 }
 
 impl Instance {
@@ -34,11 +37,18 @@ impl Instance {
         Instance::start_in(dir, config)
     }
 
-    /// Starts `watchkeeper run` on `config`, written into `dir`.
+    /// Starts `watchkeeper run` on `config`, written into `dir`, which it then owns.
     pub fn start_in(dir: TempDir, config: &str) -> Instance {
-        let file = dir.path().join("watchkeeper.ron");
+        let mut instance = Instance::start_at(dir.path(), config);
+        instance.dir = Some(dir);
+        instance
+    }
+
+    /// Starts `watchkeeper run` on `config`, written into `path` (left in place when dropped).
+    pub fn start_at(path: &std::path::Path, config: &str) -> Instance {
+        let file = path.join("watchkeeper.ron");
         std::fs::write(&file, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let log = std::fs::File::create(path.join("stderr.log")).unwrap();
         let mut child = Command::new(binary())
             .args(["run", "--config", file.to_str().unwrap()])
             .stdout(Stdio::piped())
@@ -60,14 +70,15 @@ impl Instance {
                 let _ = child.wait();
                 panic!(
                     "watchkeeper run did not start: {first}\n{}",
-                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
+                    std::fs::read_to_string(path.join("stderr.log")).unwrap_or_default()
                 )
             });
         Instance {
             child,
             addr,
             config: file,
-            dir,
+            path: path.to_owned(),
+            dir: None,
         }
     }
 
@@ -91,7 +102,7 @@ impl Instance {
 
     /// What it wrote to stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        std::fs::read_to_string(self.path.join("stderr.log")).unwrap_or_default()
     }
 
     /// Kills it with `signal` (e.g. "KILL", "TERM") and reaps it.
@@ -102,10 +113,10 @@ impl Instance {
         let _ = self.child.wait();
     }
 
-    /// Stops it and hands back its directory (to start again on the same data).
+    /// Kills it (SIGKILL) and hands back the directory it owned (to start again on the same data).
     pub fn kill_keep_dir(mut self) -> TempDir {
         self.signal("KILL");
-        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+        self.dir.take().expect("an instance started with start_in")
     }
 }
 

@@ -30,6 +30,7 @@ mod messages;
 mod routes;
 mod routing;
 mod rules;
+mod saved;
 mod silences;
 mod state;
 mod store;
@@ -53,6 +54,7 @@ pub use self::rules::{
     fingerprint, AlertRule, AlertSeverity, Comparison, Metric, RegressionSettings, RuleKind,
     TrendSettings,
 };
+pub use self::saved::{SavedAlert, SavedAlerting, SavedDetector, SavedGroup, SAVED_FORMAT};
 pub use self::silences::{InhibitRule, Silence, SilenceError, SilenceState};
 pub use self::state::{Alert, AlertEvent, AlertState};
 pub use self::store::{AlertStore, AlertingState, AlertingStatus, RuleValue};

@@ -14,7 +14,7 @@ use super::Happened;
 use crate::notify::{AlertPayload, AlertStatus};
 
 /// Lifecycle of one alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     /// Breaching, for less than the rule's `for`.
@@ -40,7 +40,7 @@ impl AlertState {
 }
 
 /// Something that happened to an alert.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct AlertEvent {
     /// When.
     pub at: DateTime<Utc>,

@@ -95,6 +95,8 @@ pub struct AlertingState {
     pub(super) tree: Option<(Arc<AlertingConfig>, Arc<Route>)>,
     /// What the current evaluation did that is worth an event.
     pub(crate) happened: Vec<Happened>,
+    /// Instants to wall-clock times, for saving (fixed for the state's life).
+    pub(super) anchor: Option<super::saved::Anchor>,
 }
 
 impl AlertingState {

@@ -7,7 +7,7 @@ use super::stats::{mann_whitney_u, summary};
 /// A metric's recent values and the reference they are compared with. New values enter `recent`;
 /// when `recent` is full and does not differ from the reference (Mann-Whitney p above `stable_p`),
 /// its oldest value moves into the reference, so a regression never becomes its own baseline.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     reference: VecDeque<f64>,
     recent: VecDeque<f64>,

@@ -62,7 +62,7 @@ fn top_score(calibration: usize, share: f64) -> f64 {
 }
 
 /// Why the last value scored what it did.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NoveltyEvidence {
     /// The score returned.
     pub score: f64,
@@ -100,7 +100,7 @@ impl NoveltyEvidence {
 }
 
 /// Conformal k-nearest-neighbour scoring of one series: the fine scale, or the coarse one on means.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Scale {
     shape: usize,
     neighbours: usize,
@@ -290,8 +290,8 @@ impl Scale {
     }
 }
 
-/// The anomaly detector's state for one metric.
-#[derive(Clone, Debug)]
+/// The anomaly detector's state for one metric; it serializes whole (to be saved and restored).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NoveltyDetector {
     settings: NoveltySettings,
     fine: Scale,

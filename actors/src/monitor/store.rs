@@ -163,7 +163,7 @@ impl MonitorStore {
     }
 
     /// Records one latency sample in `every` from now on (1 = all); counts stay exact.
-    pub(crate) fn set_sample_every(&self, every: u32) {
+    pub fn set_sample_every(&self, every: u32) {
         self.recorder
             .recorders
             .sample_every

@@ -36,10 +36,20 @@ enum Command {
     DefaultConfig,
     /// Run the runtime and its admin server (health, readiness, /metrics) until Ctrl-C or SIGTERM,
     /// then shut down gracefully. SIGHUP reads the configuration file again and applies it.
+    ///
+    /// Silences, acknowledgements, alert states and the notification log are kept in a data
+    /// directory: `--data-dir`, else `storage.path` (relative to the configuration file), else
+    /// `watchkeeper-data` beside the configuration file (in the working directory without one).
     Run {
         /// The RON configuration file; the embedded default when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The data directory.
+        #[arg(long, conflicts_with = "ephemeral")]
+        data_dir: Option<PathBuf>,
+        /// Keep nothing across restarts.
+        #[arg(long)]
+        ephemeral: bool,
         /// How long the graceful shutdown may take, written as in the configuration ("10s").
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         shutdown_timeout: Duration,
@@ -197,7 +207,12 @@ fn check(file: &PathBuf) -> ExitCode {
     }
 }
 
-fn run(path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
+fn run(
+    path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    ephemeral: bool,
+    shutdown_timeout: Duration,
+) -> ExitCode {
     let config = match path
         .as_ref()
         .map(Config::from_file)
@@ -209,12 +224,29 @@ fn run(path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut config = config;
+    let beside = path
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    config.storage.path = if ephemeral {
+        None
+    } else {
+        Some(match (data_dir, config.storage.path.take()) {
+            (Some(dir), _) => dir,
+            (None, Some(dir)) if dir.is_relative() => beside.join(dir),
+            (None, Some(dir)) => dir,
+            (None, None) => beside.join("watchkeeper-data"),
+        })
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.deployment.log_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let config_storage = config.storage.path.clone();
     let mut builder = Runtime::builder().config(config);
     if let Some(path) = &path {
         builder = builder.config_file(path);
@@ -226,9 +258,13 @@ fn run(path: Option<PathBuf>, shutdown_timeout: Duration) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let kept = match &config_storage {
+        Some(dir) => format!("state in {}", dir.display()),
+        None => "nothing kept across restarts".to_owned(),
+    };
     match rt.admin_addr() {
         Some(addr) => {
-            say!("watchkeeper running; admin on http://{addr} (/health, /health/ready, /metrics)");
+            say!("watchkeeper running; admin on http://{addr} (/health, /health/ready, /metrics); {kept}");
         }
         None => {
             say!("watchkeeper running; admin server disabled");
@@ -299,8 +335,10 @@ fn main() -> ExitCode {
         }
         Command::Run {
             config,
+            data_dir,
+            ephemeral,
             shutdown_timeout,
-        } => run(config, shutdown_timeout),
+        } => run(config, data_dir, ephemeral, shutdown_timeout),
         Command::Alerts { target, json } => match target.admin() {
             Ok(admin) => operate::alerts(&admin, json),
             Err(code) => code,

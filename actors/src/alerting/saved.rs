@@ -1,0 +1,296 @@
+//! The alerting state as it is saved to survive the process: silences, alerts with their states,
+//! timers and acknowledgements, the notification log (what each group last sent, so a restart does
+//! not notify again before `repeat_interval`), thresholds set at run time, and the detectors'
+//! baselines. Monotonic instants are saved as wall-clock times and turned back into instants on
+//! restore, so the time the process was down counts.
+//!
+//! The state keeps one anchor (an instant and the wall-clock time at it) for its whole life, so
+//! that saving the same state twice gives the same bytes: a saver can tell whether anything
+//! changed by comparing them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::detection::Detector;
+use super::rules::AlertSeverity;
+use super::silences::Silence;
+use super::state::{Alert, AlertEvent, AlertState};
+use super::store::{AlertingState, Group};
+
+/// The format of [`SavedAlerting`]; a file of another format is not restored.
+pub const SAVED_FORMAT: u32 = 1;
+
+/// One alert, saved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedAlert {
+    rule: Option<String>,
+    fingerprint: u64,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: AlertState,
+    severity: AlertSeverity,
+    value: Option<f64>,
+    threshold: f64,
+    fired_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    acknowledged_by: Option<String>,
+    tier: usize,
+    updated_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    events: VecDeque<AlertEvent>,
+    pending_since: Option<DateTime<Utc>>,
+    fired_instant: Option<DateTime<Utc>>,
+    recovering_since: Option<DateTime<Utc>>,
+    tier_since: Option<DateTime<Utc>>,
+    suppressed_until: Option<DateTime<Utc>>,
+    notified_firing: bool,
+}
+
+/// One notification group, saved: what it last sent and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedGroup {
+    key: String,
+    labels: BTreeMap<String, String>,
+    created: DateTime<Utc>,
+    last_sent: Option<DateTime<Utc>>,
+    last_hash: Option<u64>,
+}
+
+/// One rule's detector, saved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SavedDetector {
+    /// A regression rule's baseline.
+    #[cfg(feature = "detect")]
+    Regression(crate::detect::Baseline),
+    /// An anomaly rule's detector.
+    #[cfg(feature = "detect")]
+    Anomaly(Box<crate::detect::NoveltyDetector>),
+    /// A trend rule's points, seconds after `origin`.
+    #[cfg(feature = "detect")]
+    Trend {
+        /// When its first point's clock started.
+        origin: DateTime<Utc>,
+        /// (seconds after origin, value).
+        points: VecDeque<(f64, f64)>,
+    },
+}
+
+/// The alerting state, saved; see the module docs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedAlerting {
+    /// [`SAVED_FORMAT`].
+    pub format: u32,
+    /// Silences: active, pending, and expired within the retention.
+    pub silences: Vec<Silence>,
+    /// Active alerts.
+    pub alerts: Vec<SavedAlert>,
+    /// The notification log, by group.
+    pub groups: Vec<SavedGroup>,
+    /// Thresholds set at run time, by rule: (warning, critical).
+    pub overrides: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Detector states, by rule.
+    pub detectors: BTreeMap<String, SavedDetector>,
+    /// Alerts fired since the state began.
+    pub fired_total: u64,
+}
+
+/// Converts between the state's instants and wall-clock times.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Anchor {
+    instant: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl Anchor {
+    pub(super) fn now() -> Self {
+        Anchor {
+            instant: Instant::now(),
+            wall: Utc::now(),
+        }
+    }
+
+    fn wall(&self, at: Instant) -> DateTime<Utc> {
+        let offset = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        if at >= self.instant {
+            self.wall + offset(at - self.instant)
+        } else {
+            self.wall - offset(self.instant - at)
+        }
+    }
+
+    fn instant(&self, at: DateTime<Utc>) -> Instant {
+        match (at - self.wall).to_std() {
+            Ok(after) => self.instant + after,
+            Err(_) => {
+                let before = (self.wall - at).to_std().unwrap_or_default();
+                self.instant.checked_sub(before).unwrap_or(self.instant)
+            }
+        }
+    }
+}
+
+impl AlertingState {
+    /// The state as it is saved.
+    pub fn saved(&mut self) -> SavedAlerting {
+        let anchor = *self.anchor.get_or_insert_with(Anchor::now);
+        let wall = |i: Option<Instant>| i.map(|i| anchor.wall(i));
+        let alerts = self
+            .alerts
+            .values()
+            .map(|a| SavedAlert {
+                rule: a.rule.clone(),
+                fingerprint: a.fingerprint,
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                state: a.state,
+                severity: a.severity,
+                value: a.value,
+                threshold: a.threshold,
+                fired_at: a.fired_at,
+                resolved_at: a.resolved_at,
+                acknowledged_by: a.acknowledged_by.clone(),
+                tier: a.tier,
+                updated_at: a.updated_at,
+                expires_at: a.expires_at,
+                events: a.events.clone(),
+                pending_since: wall(a.pending_since),
+                fired_instant: wall(a.fired_instant),
+                recovering_since: wall(a.recovering_since),
+                tier_since: wall(a.tier_since),
+                suppressed_until: wall(a.suppressed_until),
+                notified_firing: a.notified_firing,
+            })
+            .collect();
+        let mut groups: Vec<SavedGroup> = self
+            .groups
+            .iter()
+            .map(|(key, g)| SavedGroup {
+                key: key.clone(),
+                labels: g.labels.clone(),
+                created: anchor.wall(g.created),
+                last_sent: wall(g.last_sent),
+                last_hash: g.last_hash,
+            })
+            .collect();
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        SavedAlerting {
+            format: SAVED_FORMAT,
+            silences: self.silences.clone(),
+            alerts,
+            groups,
+            overrides: self
+                .overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            detectors: self
+                .detectors
+                .iter()
+                .filter_map(|(rule, d)| Some((rule.clone(), d.saved(&anchor)?)))
+                .collect(),
+            fired_total: self.fired_total,
+        }
+    }
+
+    /// The state `saved` describes, its instants as far in the past as its times are.
+    pub fn restored(saved: SavedAlerting) -> AlertingState {
+        let anchor = Anchor::now();
+        let instant = |w: Option<DateTime<Utc>>| w.map(|w| anchor.instant(w));
+        let mut state = AlertingState {
+            anchor: Some(anchor),
+            silences: saved.silences,
+            overrides: saved.overrides.into_iter().collect::<HashMap<_, _>>(),
+            fired_total: saved.fired_total,
+            ..AlertingState::default()
+        };
+        for a in saved.alerts {
+            state.alerts.insert(
+                a.fingerprint,
+                Alert {
+                    rule: a.rule,
+                    fingerprint: a.fingerprint,
+                    labels: a.labels,
+                    annotations: a.annotations,
+                    state: a.state,
+                    severity: a.severity,
+                    value: a.value,
+                    threshold: a.threshold,
+                    fired_at: a.fired_at,
+                    resolved_at: a.resolved_at,
+                    acknowledged_by: a.acknowledged_by,
+                    tier: a.tier,
+                    silenced: false,
+                    silenced_by: Vec::new(),
+                    inhibited: false,
+                    inhibited_by: Vec::new(),
+                    updated_at: a.updated_at,
+                    expires_at: a.expires_at,
+                    suppressed: false,
+                    events: a.events,
+                    pending_since: instant(a.pending_since),
+                    fired_instant: instant(a.fired_instant),
+                    recovering_since: instant(a.recovering_since),
+                    tier_since: instant(a.tier_since),
+                    suppressed_until: instant(a.suppressed_until),
+                    notified_firing: a.notified_firing,
+                },
+            );
+        }
+        for g in saved.groups {
+            state.groups.insert(
+                g.key,
+                Group {
+                    labels: g.labels,
+                    created: anchor.instant(g.created),
+                    last_sent: instant(g.last_sent),
+                    last_hash: g.last_hash,
+                },
+            );
+        }
+        for (rule, d) in saved.detectors {
+            if let Some(d) = Detector::restored(d, &anchor) {
+                state.detectors.insert(rule, d);
+            }
+        }
+        state
+    }
+}
+
+impl Detector {
+    #[cfg(feature = "detect")]
+    fn saved(&self, anchor: &Anchor) -> Option<SavedDetector> {
+        Some(match self {
+            Detector::Regression(b) => SavedDetector::Regression(b.clone()),
+            Detector::Anomaly(d) => SavedDetector::Anomaly(d.clone()),
+            Detector::Trend { origin, points } => SavedDetector::Trend {
+                origin: anchor.wall(*origin),
+                points: points.clone(),
+            },
+        })
+    }
+
+    #[cfg(feature = "detect")]
+    fn restored(saved: SavedDetector, anchor: &Anchor) -> Option<Detector> {
+        Some(match saved {
+            SavedDetector::Regression(b) => Detector::Regression(b),
+            SavedDetector::Anomaly(d) => Detector::Anomaly(d),
+            SavedDetector::Trend { origin, points } => Detector::Trend {
+                origin: anchor.instant(origin),
+                points,
+            },
+        })
+    }
+
+    #[cfg(not(feature = "detect"))]
+    fn saved(&self, _: &Anchor) -> Option<SavedDetector> {
+        match *self {}
+    }
+
+    #[cfg(not(feature = "detect"))]
+    fn restored(saved: SavedDetector, _: &Anchor) -> Option<Detector> {
+        match saved {}
+    }
+}

@@ -1,0 +1,311 @@
+//! State that survives the process: the `storage` section, the file, and the actor that writes it.
+//!
+//! With `storage.path` set, the runtime keeps `state.ron` in that directory: silences,
+//! acknowledgements, alert states with their timers, the notification log, run-time thresholds,
+//! the detectors' baselines (all from the alerting store, see
+//! [`SavedAlerting`](watchkeeper_actors::alerting::SavedAlerting)) and the sampling set over the
+//! admin API. [`StorageActor`] writes it every `interval` when it changed, and at once when an
+//! operator's change (a silence, an acknowledgement) asks it to; the admin server answers such a
+//! request only once it is written. Every write goes to a temporary file that is synced, renamed
+//! over the old one, and the directory synced: a crash leaves the old file or the new one, never a
+//! torn one. On start the file is read back; one that cannot be read is moved aside
+//! (`state.ron.corrupt-<unix time>`, numbered if taken) with an ERROR, and the runtime starts fresh. Nothing here
+//! panics.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use watchkeeper_actors::alerting::{AlertStore, SavedAlerting, SAVED_FORMAT};
+use watchkeeper_actors::duration_serde;
+use watchkeeper_actors::kernel::validation::{Validation, A_DAY};
+use watchkeeper_actors::{ChildActor, ChildContext, Handles, Message, Overflow};
+
+/// The file's name in the data directory.
+pub const STATE_FILE: &str = "state.ron";
+
+/// Where and how often the runtime saves what must survive it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The data directory; `None` (the default for an embedded runtime) keeps nothing.
+    /// `watchkeeper run` uses `./watchkeeper-data` unless told otherwise.
+    pub path: Option<PathBuf>,
+    /// How often the state is written when it changed (operators' changes are written at once).
+    #[serde(with = "duration_serde")]
+    pub interval: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: None,
+            interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Checks the section; field paths are relative to it.
+    pub fn validate(&self) -> Validation {
+        let mut v = Validation::default();
+        v.duration("interval", self.interval, A_DAY);
+        if let Some(path) = &self.path {
+            if path.as_os_str().is_empty() {
+                v.error("path", "must not be empty; leave it out to keep nothing");
+            } else if path.exists() && !path.is_dir() {
+                v.error(
+                    "path",
+                    format!("{} exists and is not a directory", path.display()),
+                );
+            }
+        }
+        v
+    }
+}
+
+/// What the file holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Saved {
+    pub(crate) format: u32,
+    pub(crate) saved_at: DateTime<Utc>,
+    pub(crate) alerting: SavedAlerting,
+    /// Sampling fractions set over the admin API, by monitor.
+    pub(crate) sampling: BTreeMap<String, f64>,
+}
+
+/// What the runtime shares with the storage actor.
+#[derive(Clone)]
+pub(crate) struct Persisted {
+    pub(crate) dir: PathBuf,
+    pub(crate) alerting: Arc<AlertStore>,
+    pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
+}
+
+impl Persisted {
+    fn render(&self) -> Result<String, String> {
+        let alerting = self.alerting.lock().saved();
+        let saved = Saved {
+            format: SAVED_FORMAT,
+            saved_at: Utc::now(),
+            alerting,
+            sampling: self
+                .sampling
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        ron::to_string(&saved).map_err(|e| format!("cannot encode the state: {e}"))
+    }
+}
+
+/// Reads the state in `dir`, if there is one. A file that cannot be read or parsed is moved aside
+/// and `None` returned, with an ERROR saying so.
+pub(crate) fn load(dir: &Path) -> Option<Saved> {
+    let file = dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            set_aside(&file, &format!("cannot be read: {e}"));
+            return None;
+        }
+    };
+    match ron::from_str::<Saved>(&text) {
+        Ok(saved) if saved.format == SAVED_FORMAT && saved.alerting.format == SAVED_FORMAT => {
+            tracing::info!(
+                file = %file.display(),
+                saved_at = %saved.saved_at,
+                silences = saved.alerting.silences.len(),
+                alerts = saved.alerting.alerts.len(),
+                "State restored"
+            );
+            Some(saved)
+        }
+        Ok(saved) => {
+            set_aside(
+                &file,
+                &format!("has format {}, not {SAVED_FORMAT}", saved.format),
+            );
+            None
+        }
+        Err(e) => {
+            set_aside(&file, &format!("is not a state file: {e}"));
+            None
+        }
+    }
+}
+
+fn set_aside(file: &Path, why: &str) {
+    // A name not taken yet: an earlier bad file is kept too.
+    let stamp = Utc::now().timestamp();
+    let aside = (0..1000)
+        .map(|n| match n {
+            0 => file.with_extension(format!("ron.corrupt-{stamp}")),
+            n => file.with_extension(format!("ron.corrupt-{stamp}-{n}")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| file.with_extension(format!("ron.corrupt-{stamp}")));
+    match std::fs::rename(file, &aside) {
+        Ok(()) => tracing::error!(
+            file = %file.display(),
+            moved_to = %aside.display(),
+            "The saved state {why}; it was moved aside and the runtime starts without it"
+        ),
+        Err(e) => tracing::error!(
+            file = %file.display(),
+            error = %e,
+            "The saved state {why}, and it could not be moved aside; the runtime starts without it"
+        ),
+    }
+}
+
+/// Writes `text` to `dir/state.ron` so that a crash at any point leaves the old file or the new.
+pub(crate) fn write_atomically(dir: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(STATE_FILE))?;
+    // The rename itself is durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes the state; see the module docs.
+pub(crate) struct StorageActor {
+    persisted: Persisted,
+    interval: Duration,
+    /// What was last written (or read at start), to write only what changed.
+    written: Arc<Mutex<Option<String>>>,
+    /// Whether a write is under way, and who waits for the next one to finish.
+    writing: bool,
+    again: Vec<oneshot::Sender<Result<(), String>>>,
+    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+impl StorageActor {
+    pub(crate) fn new(persisted: Persisted, interval: Duration) -> Self {
+        StorageActor {
+            persisted,
+            interval,
+            written: Arc::default(),
+            writing: false,
+            again: Vec::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    fn save(
+        &mut self,
+        ctx: &mut ChildContext<'_, Self>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    ) {
+        if self.writing {
+            // The write under way may predate the change: the caller waits for the next one.
+            self.again.extend(reply);
+            return;
+        }
+        let text = match self.persisted.render() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "State not saved");
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e));
+                }
+                return;
+            }
+        };
+        let unchanged = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(text.as_str());
+        if unchanged {
+            if let Some(r) = reply {
+                let _ = r.send(Ok(()));
+            }
+            return;
+        }
+        self.writing = true;
+        self.waiting.extend(reply);
+        let dir = self.persisted.dir.clone();
+        let written = self.written.clone();
+        let write = async move {
+            let outcome = tokio::task::spawn_blocking(move || {
+                write_atomically(&dir, &text)
+                    .map(|()| text)
+                    .map_err(|e| format!("cannot write {}: {e}", dir.join(STATE_FILE).display()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the write did not finish: {e}")));
+            match outcome {
+                Ok(text) => {
+                    *written.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        ctx.spawn_then(write, |act, outcome, ctx| {
+            act.writing = false;
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, "State not saved");
+            }
+            for waiter in act.waiting.drain(..) {
+                let _ = waiter.send(outcome.clone());
+            }
+            if !act.again.is_empty() {
+                let next = std::mem::take(&mut act.again);
+                act.waiting.extend(next);
+                act.save(ctx, None);
+            }
+        });
+    }
+}
+
+impl ChildActor for StorageActor {
+    fn started(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        self.writing = false;
+        ctx.run_interval(self.interval, |act, ctx| act.save(ctx, None));
+    }
+
+    fn stopping(&mut self, _: &mut ChildContext<'_, Self>) {
+        // The last state, written in place on the way out (shutdown waits for it).
+        match self.persisted.render() {
+            Ok(text) => {
+                if let Err(e) = write_atomically(&self.persisted.dir, &text) {
+                    tracing::error!(error = %e, "State not saved at shutdown");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "State not saved at shutdown"),
+        }
+    }
+}
+
+/// Save now; the reply is a receiver told once the state is on disk (or why it is not).
+#[derive(Debug)]
+pub(crate) struct SaveNow;
+impl Message for SaveNow {
+    type Result = oneshot::Receiver<Result<(), String>>;
+    const OVERFLOW: Overflow = Overflow::Reject;
+}
+impl Handles<SaveNow> for StorageActor {
+    fn handle(
+        &mut self,
+        _: SaveNow,
+        ctx: &mut ChildContext<'_, Self>,
+    ) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        self.save(ctx, Some(tx));
+        rx
+    }
+}

@@ -1,0 +1,225 @@
+//! State that survives a crash: a real `watchkeeper run` is killed with SIGKILL fifty times, each
+//! time while an operator's changes are being written, and started again on the same data
+//! directory. Its silence and its acknowledgement are there every time, the alert keeps the time
+//! it fired, and its webhook hears of the alert once in all. A corrupt state file is moved aside
+//! and the runtime starts fresh.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::http::{get, request};
+use common::instance::Instance;
+use common::process::TempDir;
+use common::receiver::{Receiver, Reply};
+
+const TOKEN: &str = "s3cret";
+
+fn config(hook: &str) -> String {
+    format!(
+        r#"(
+    monitoring: (monitors: ["search"], tick: "100ms"),
+    alerting: (
+        check_interval: "100ms",
+        group_wait: "0s",
+        repeat_interval: "1h",
+        // Fires at once and stays firing: resident memory is more than a byte.
+        rules: [(name: "MemoryHigh", metric: process_memory_bytes, warning: 1.0, for: "0s",
+                 annotations: {{"summary": "resident memory is {{value}} bytes"}})],
+        channels: (log: (enabled: false), webhook: (enabled: true, url: Value("{hook}"))),
+    ),
+    storage: (interval: "200ms"),
+    deployment: (health_check_port: 0, admin_token: Value("{TOKEN}")),
+)"#
+    )
+}
+
+fn auth() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> common::http::Response {
+    let auth = auth();
+    request(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", auth.as_str()),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The alert `MemoryHigh` as `/alerts` shows it, once it fires.
+fn firing(addr: std::net::SocketAddr) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let doc: serde_json::Value =
+            serde_json::from_str(&get(addr, "/alerts").body).unwrap_or_default();
+        if let Some(a) = doc["alerts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == "MemoryHigh"))
+        {
+            if a["state"] == "firing" {
+                return a.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "MemoryHigh did not fire: {doc}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn notifications(hook: &Receiver) -> usize {
+    hook.recorded()
+        .iter()
+        .filter(|r| r.json()["status"] == "firing" && r.body.contains("MemoryHigh"))
+        .count()
+}
+
+#[test]
+fn fifty_kills_lose_no_silence_or_acknowledgement_and_notify_once() {
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let config = config(&hook.url("/hook"));
+    let data = TempDir::new("storage-kill");
+    let mut instance = Instance::start_in(data, &config);
+
+    // First life: the alert fires and is notified; the operator acknowledges it and silences
+    // something else for a day.
+    let alert = firing(instance.addr);
+    let fingerprint = alert["fingerprint"].as_str().unwrap().to_owned();
+    let fired_at = alert["fired_at"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notifications(&hook) == 0 {
+        assert!(Instant::now() < deadline, "no notification");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let acked = post(
+        instance.addr,
+        &format!("/alerts/{fingerprint}/acknowledge"),
+        r#"{"by": "ana"}"#,
+    );
+    assert_eq!(acked.status, 200, "{}", acked.body);
+    let ends = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let starts = chrono::Utc::now().to_rfc3339();
+    let silence = post(
+        instance.addr,
+        "/api/v2/silences",
+        &format!(
+            r#"{{"matchers": [{{"name": "alertname", "value": "Deploy.*", "isRegex": true, "isEqual": true}}], "startsAt": "{starts}", "endsAt": "{ends}", "createdBy": "ana", "comment": "rolling out"}}"#
+        ),
+    );
+    assert_eq!(silence.status, 200, "{}", silence.body);
+    let id: serde_json::Value = serde_json::from_str(&silence.body).unwrap();
+    let id = id["silenceID"].as_str().unwrap().to_owned();
+
+    for round in 0..50 {
+        // Writes under way when the process dies: sampling changes (each written before it is
+        // answered) from another thread, and the periodic writes.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr, halt) = (instance.addr, stop.clone());
+        let writer = std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !halt.load(Ordering::Relaxed) && n < 1000 {
+                let fraction = if n.is_multiple_of(2) { 0.5 } else { 1.0 };
+                let auth = auth();
+                let _ = common::http::try_request(
+                    addr,
+                    "POST",
+                    "/monitors/search/sampling",
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Authorization", auth.as_str()),
+                    ],
+                    format!(r#"{{"fraction": {fraction}}}"#).as_bytes(),
+                );
+                n += 1;
+            }
+            n
+        });
+        std::thread::sleep(Duration::from_millis(30 + (round * 37) % 170));
+        let dir = instance.kill_keep_dir();
+        stop.store(true, Ordering::Relaxed);
+        let writes = writer.join().unwrap();
+        assert!(writes > 0);
+        let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("watchkeeper-data"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("corrupt"))
+            .collect();
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
+
+        instance = Instance::start_in(dir, &config);
+        let silences: serde_json::Value =
+            serde_json::from_str(&get(instance.addr, "/api/v2/silences").body).unwrap();
+        assert!(
+            silences
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["id"] == id.as_str() && s["status"]["state"] == "active"),
+            "round {round}: the silence is gone: {silences}"
+        );
+        let alert = firing(instance.addr);
+        assert_eq!(alert["acknowledged_by"], "ana", "round {round}: {alert}");
+        assert_eq!(alert["fingerprint"], fingerprint.as_str());
+        assert_eq!(
+            alert["fired_at"].as_str().unwrap(),
+            fired_at,
+            "round {round}: the alert keeps when it fired"
+        );
+    }
+    // Let the last life evaluate a while: nothing is notified again before repeat_interval.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        notifications(&hook),
+        1,
+        "notified again after a restart: {:#?}",
+        hook.recorded()
+            .iter()
+            .map(|r| r.body.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_and_the_runtime_starts_fresh() {
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let data = TempDir::new("storage-corrupt");
+    let dir = data.path().join("watchkeeper-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, junk) in [
+        "(format: 1, saved_at: \"2026-12-0".to_owned(),
+        String::from_utf8_lossy(&[0xff, 0xfe, 0x00, 0x12]).into_owned(),
+        "(format: 99, saved_at: \"2026-12-01T00:00:00Z\", alerting: (format: 99, silences: [], alerts: [], groups: [], overrides: {}, detectors: {}, fired_total: 0), sampling: {})".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(dir.join("state.ron"), junk).unwrap();
+        let instance = Instance::start_at(data.path(), &config(&hook.url("/hook")));
+        assert_eq!(get(instance.addr, "/health/live").status, 200);
+        let silences = get(instance.addr, "/api/v2/silences").body;
+        assert_eq!(silences, "[]", "case {i}");
+        let log = instance.log();
+        assert!(
+            log.contains("ERROR") && log.contains("moved aside"),
+            "case {i}: {log}"
+        );
+        drop(instance);
+        let aside = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("corrupt")
+            })
+            .count();
+        assert_eq!(aside, i + 1, "case {i}: the file was kept aside");
+    }
+}
