@@ -116,6 +116,20 @@ pub mod option {
     }
 }
 
+/// Durations in reports (health, status, JSON answers) as seconds, a number: the field is named with
+/// a `_seconds` suffix, `#[serde(rename = "mean_seconds", serialize_with = "duration_serde::seconds")]`.
+pub fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// [`seconds`] for an optional duration (`null` when absent).
+pub fn seconds_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,19 +157,5 @@ mod tests {
         assert!(parse("5 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse("s").is_err());
         assert!(parse("1e300h").is_err());
-    }
-}
-
-/// Durations in reports (health, status, JSON answers) as seconds, a number: the field is named with
-/// a `_seconds` suffix, `#[serde(rename = "mean_seconds", serialize_with = "duration_serde::seconds")]`.
-pub fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-/// [`seconds`] for an optional duration (`null` when absent).
-pub fn seconds_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&d.as_secs_f64()),
-        None => s.serialize_none(),
     }
 }
