@@ -289,15 +289,19 @@ fn chromium_renders_charts_alerts_as_text_and_the_restart() {
     assert!(dom.contains("data-channel=\"log\""), "channels shown");
 
     // A screenshot; WATCHKEEPER_SCREENSHOT names where to keep it (docs/status-page.png).
+    // For the kept one the charts first fill more of their window.
     let shot: PathBuf = match std::env::var_os("WATCHKEEPER_SCREENSHOT") {
-        Some(path) => PathBuf::from(path),
+        Some(path) => {
+            std::thread::sleep(Duration::from_secs(8));
+            PathBuf::from(path)
+        }
         None => profile.path().join("status-page.png"),
     };
     let out = chromium(
         profile.path(),
         &[
             "--virtual-time-budget=4000".into(),
-            "--window-size=1280,1180".into(),
+            "--window-size=1280,860".into(),
             format!("--screenshot={}", shot.display()),
             url,
         ],

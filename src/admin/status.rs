@@ -18,12 +18,12 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
-use serde_json::{json, Value};
-use watchkeeper_actors::alerting::{AlertState, GetAlerts};
+use serde::Serialize;
+use watchkeeper_actors::alerting::{Alert, AlertState, GetAlerts};
 use watchkeeper_actors::monitor::{GetHistory, MonitorHistory};
 
 use super::{error, read, State};
-use crate::health;
+use crate::health::{self, SystemHealthReport};
 use crate::tree::ActorTree;
 
 const PAGE: &str = include_str!("assets/status.html");
@@ -91,11 +91,29 @@ async fn histories(tree: &ActorTree) -> Vec<MonitorHistory> {
         .collect()
 }
 
+/// The alerts that are not over: how many, and the first of them.
+#[derive(Serialize)]
+struct AlertList {
+    total: usize,
+    items: Vec<Alert>,
+}
+
+/// What `/api/status` answers.
+#[derive(Serialize)]
+struct StatusDocument {
+    health: SystemHealthReport,
+    /// `None` (null) when the alerting actor did not answer.
+    alerts: Option<AlertList>,
+    history: Vec<MonitorHistory>,
+}
+
 /// The alerts that are not over, firing first, then pending, each with its latest events.
-async fn active_alerts(tree: &ActorTree) -> Value {
-    let Ok(mut alerts) = tree.alerting.ask(GetAlerts, tree.link.ask_timeout).await else {
-        return Value::Null;
-    };
+async fn active_alerts(tree: &ActorTree) -> Option<AlertList> {
+    let mut alerts = tree
+        .alerting
+        .ask(GetAlerts, tree.link.ask_timeout)
+        .await
+        .ok()?;
     alerts.retain(|a| a.state != AlertState::Resolved);
     alerts.sort_by_key(|a| {
         (
@@ -106,32 +124,31 @@ async fn active_alerts(tree: &ActorTree) -> Value {
         )
     });
     let total = alerts.len();
-    let items: Vec<Value> = alerts
-        .into_iter()
-        .take(ALERTS_LISTED)
-        .map(|mut a| {
-            let drop = a.events.len().saturating_sub(EVENTS_LISTED);
-            a.events.drain(..drop);
-            serde_json::to_value(&a).unwrap_or(Value::Null)
-        })
-        .collect();
-    json!({ "total": total, "items": items })
+    alerts.truncate(ALERTS_LISTED);
+    for a in &mut alerts {
+        let drop = a.events.len().saturating_sub(EVENTS_LISTED);
+        a.events.drain(..drop);
+    }
+    Some(AlertList {
+        total,
+        items: alerts,
+    })
 }
 
 /// Everything the status page shows, in one answer: `health` (the report `/health` details),
 /// `alerts` (`total` and `items`, `null` when the alerting actor does not answer) and `history`.
 async fn status(state: State) -> HttpResponse {
     let tree = state.get_ref();
-    let (report, alerts, history) = futures_util::join!(
+    let (health, alerts, history) = futures_util::join!(
         health::assemble(tree.clone()),
         active_alerts(tree),
         histories(tree),
     );
-    secured(HttpResponse::Ok()).json(json!({
-        "health": report,
-        "alerts": alerts,
-        "history": history,
-    }))
+    secured(HttpResponse::Ok()).json(StatusDocument {
+        health,
+        alerts,
+        history,
+    })
 }
 
 async fn history(state: State) -> HttpResponse {

@@ -88,9 +88,10 @@ pub fn start() -> Fed {
                 // Search: about 1.2 ms with a slow tail that breaches the 2 ms rule; index:
                 // about 6 ms, slower for a while every few seconds.
                 let wave = ((started.elapsed().as_secs_f64() / 3.0).sin() + 1.0) * 0.5;
-                let q = 1_200.0 + 400.0 * noise() + if i % 50 == 0 { 4_000.0 } else { 0.0 };
+                let q =
+                    1_200.0 + 400.0 * noise() + if i.is_multiple_of(50) { 4_000.0 } else { 0.0 };
                 search.record_query(Duration::from_micros(q as u64));
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     let ix = 6_000.0 + 3_000.0 * wave + 1_500.0 * noise();
                     index.record_index(Duration::from_micros(ix as u64));
                 }
