@@ -314,3 +314,266 @@ fn chromium_renders_charts_alerts_as_text_and_the_restart() {
     });
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
 }
+
+/// Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: commands in
+/// on fd 3, answers out on fd 4, each a JSON message ended by NUL), here the child's stdin and
+/// stdout. Killed on drop.
+struct DevTools {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    answers: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+    session: Option<String>,
+    url: String,
+}
+
+impl DevTools {
+    fn start(profile: &Path) -> DevTools {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec chromium --headless --disable-gpu --no-sandbox --no-first-run \
+                 --no-default-browser-check --disable-extensions --disable-dev-shm-usage \
+                 --user-data-dir='{}' --remote-debugging-pipe about:blank \
+                 3<&0 4>&1 </dev/null >&2",
+                profile.display()
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromium starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, answers) = std::sync::mpsc::channel();
+        // Ends when Chromium closes its end of the pipe.
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut pending = Vec::new();
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = pending.iter().position(|&b| b == 0) {
+                    let message: Vec<u8> = pending.drain(..=end).collect();
+                    if let Ok(v) = serde_json::from_slice(&message[..end]) {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        DevTools {
+            child,
+            stdin,
+            answers,
+            next_id: 1,
+            session: None,
+            url: String::new(),
+        }
+    }
+
+    /// Sends one command (to the attached page once there is one) and waits for its result.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let answer = self.send(method, params);
+        assert!(answer["error"].is_null(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// Sends one command and waits for its answer, a result or an error.
+    fn send(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut message = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(session) = &self.session {
+            message["sessionId"] = serde_json::Value::String(session.clone());
+        }
+        let mut bytes = message.to_string().into_bytes();
+        bytes.push(0);
+        self.stdin.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let answer = self
+                .answers
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no answer to {method} within 30 s"));
+            if answer["id"] == id {
+                return answer;
+            }
+        }
+    }
+
+    /// Opens `url` in a new page and attaches to it.
+    fn open(&mut self, url: &str) {
+        let target = self.call("Target.createTarget", serde_json::json!({"url": url}));
+        let attached = self.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        self.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+        self.url = url.to_owned();
+    }
+
+    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+        );
+        assert!(
+            r["exceptionDetails"].is_null(),
+            "{expression}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `condition` (a JavaScript expression) is truthy in the page, for up to 10 s;
+    /// a page still loading (no context to evaluate in yet) is waited for too.
+    fn until(&mut self, condition: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = self.send(
+                "Runtime.evaluate",
+                serde_json::json!({
+                    "expression": "location.href + ' ' + document.readyState",
+                    "returnByValue": true,
+                }),
+            );
+            let loaded = format!("{} complete", self.url);
+            if answer["error"].is_null() && answer["result"]["result"]["value"] == loaded.as_str() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the page did not load: {answer}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.eval(&format!(
+            "new Promise((resolve, reject) => {{ const t0 = Date.now(); (function check() {{ \
+               let v; try {{ v = ({condition}); }} catch (e) {{ v = undefined; }} \
+               if (v) resolve(v); \
+               else if (Date.now() - t0 > 10000) reject(new Error('not within 10 s: ' + {cond:?})); \
+               else setTimeout(check, 50); }})(); }})",
+            cond = condition
+        ))
+    }
+}
+
+impl Drop for DevTools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The row's button, clicked: `action` on the alert named `name`.
+fn click(name: &str, action: &str) -> String {
+    format!(
+        "(() => {{ const row = [...document.querySelectorAll('tr.alert')]\
+           .find((r) => r.querySelector('.alertname').textContent === {name:?}); \
+         row.querySelector('button[data-action={action}]').click(); \
+         return document.getElementById('action').open; }})()"
+    )
+}
+
+#[test]
+fn chromium_acknowledges_and_silences_with_the_token_it_asks_for() {
+    if !require("chromium", "chromium") {
+        return;
+    }
+    let fed = fed::start();
+    let addr = fed.addr;
+    let profile = TempDir::new("devtools");
+    let mut browser = DevTools::start(profile.path());
+    browser.open(&format!("http://{addr}/"));
+    browser.until("document.body.getAttribute('data-loaded') === 'true' && document.querySelectorAll('tr.alert').length >= 2");
+
+    // Acknowledge: the dialog asks for the token; a wrong one is refused and asked again.
+    assert_eq!(browser.eval(&click("MarkupInLabels", "acknowledge")), true);
+    assert_eq!(
+        browser.eval("document.getElementById('token-row').hidden"),
+        false
+    );
+    browser.eval(
+        "document.getElementById('token').value = 'wrong'; \
+         document.getElementById('who').value = 'ana'; \
+         document.getElementById('remember').checked = true; \
+         document.getElementById('action-form').requestSubmit()",
+    );
+    let refused = browser.until("document.getElementById('action-error').textContent");
+    assert!(refused.as_str().unwrap().contains("401"), "{refused}");
+    assert_eq!(
+        browser.eval("sessionStorage.getItem('watchkeeper.token')"),
+        serde_json::Value::Null,
+        "a refused token is not kept"
+    );
+    browser.eval(&format!(
+        "document.getElementById('token').value = {:?}; \
+         document.getElementById('action-form').requestSubmit()",
+        fed::TOKEN
+    ));
+    browser.until("document.getElementById('notice').textContent.startsWith('Acknowledged')");
+    assert_eq!(
+        browser.eval("document.getElementById('action').open"),
+        false
+    );
+    let alerts: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).unwrap();
+    let acked = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "MarkupInLabels")
+        .unwrap();
+    assert_eq!(acked["acknowledged_by"], "ana", "{acked}");
+    browser.until(
+        "[...document.querySelectorAll('tr.alert')].some((r) => r.textContent.includes('acknowledged by ana'))",
+    );
+    // Kept for the tab only, as asked; never in localStorage.
+    assert_eq!(
+        browser.eval("sessionStorage.getItem('watchkeeper.token')"),
+        fed::TOKEN
+    );
+    assert_eq!(browser.eval("localStorage.length"), 0);
+
+    // Silence: the token is not asked again; the silence matches the alert's labels exactly.
+    assert_eq!(browser.eval(&click("SearchLatencyHigh", "silence")), true);
+    assert_eq!(
+        browser.eval("document.getElementById('token-row').hidden"),
+        true
+    );
+    assert_eq!(browser.eval("document.getElementById('who').value"), "ana");
+    browser.eval(
+        "document.getElementById('duration').value = '14400'; \
+         document.getElementById('comment').value = 'looking into it'; \
+         document.getElementById('action-form').requestSubmit()",
+    );
+    browser.until("document.getElementById('notice').textContent.startsWith('Silenced')");
+    let silences: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/silences").body).unwrap();
+    let silence = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["comment"] == "looking into it")
+        .unwrap_or_else(|| panic!("{silences}"));
+    assert_eq!(silence["createdBy"], "ana");
+    assert_eq!(silence["status"]["state"], "active", "{silence}");
+    let matchers = silence["matchers"].as_array().unwrap();
+    assert!(matchers
+        .iter()
+        .all(|m| m["isEqual"] == true && m["isRegex"] == false));
+    assert!(matchers
+        .iter()
+        .any(|m| m["name"] == "alertname" && m["value"] == "SearchLatencyHigh"));
+    let starts =
+        chrono::DateTime::parse_from_rfc3339(silence["startsAt"].as_str().unwrap()).unwrap();
+    let ends = chrono::DateTime::parse_from_rfc3339(silence["endsAt"].as_str().unwrap()).unwrap();
+    assert!((ends - starts).num_minutes() >= 239 && (ends - starts).num_minutes() <= 241);
+    browser.until(
+        "[...document.querySelectorAll('tr.alert')].some((r) => r.textContent.includes('SearchLatencyHigh') && r.textContent.includes('silenced'))",
+    );
+}
