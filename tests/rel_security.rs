@@ -108,6 +108,8 @@ fn a_known_secret_appears_in_no_log_debug_health_or_metrics() {
     let health = get(addr, "/health").body;
     let metrics = get(addr, "/metrics").body;
     let alerts = get(addr, "/alerts").body;
+    let status = get(addr, "/api/status").body;
+    let history = get(addr, "/api/history").body;
     let health_debug = format!("{:?}", rt.health_blocking().unwrap());
     rt.shutdown(Duration::from_secs(5)).unwrap();
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
@@ -123,6 +125,8 @@ fn a_known_secret_appears_in_no_log_debug_health_or_metrics() {
         ("/health", &health),
         ("/metrics", &metrics),
         ("/alerts", &alerts),
+        ("/api/status", &status),
+        ("/api/history", &history),
     ] {
         assert!(!text.contains(SECRET), "the secret leaked into {what}");
     }

@@ -14,12 +14,13 @@
 //! | `POST /channels/{name}/test` | sends a test notification through the channel; answers with its delivery (200 delivered, 502 failed); token |
 //! | `GET/POST /api/v2/...` | Alertmanager's v2 API (`am.rs`): alerts, groups, silences, status, receivers |
 //! | `POST /-/reload` | reads the configuration file again and applies it; 400 with the findings when it has errors; token required |
+//! | `GET /`, `GET /api/status`, `GET /api/history`, `GET /monitors/{name}/history` | the status page and its JSON (`status.rs`) |
 //!
 //! Handlers live by what they serve: `health.rs` (health and metrics), `alerts.rs` (alerts and
-//! silences), `ops.rs` (sampling, reload), `auth.rs` (the token). It binds 127.0.0.1 unless
-//! configured otherwise. Every error is JSON (`{"error": "..."}`) with a 4xx
-//! status; bodies over 16 KiB are refused. Mutating endpoints refuse every request when no token is
-//! configured.
+//! silences), `ops.rs` (sampling, reload), `auth.rs` (the token), `status.rs` (the status page).
+//! It binds 127.0.0.1 unless configured otherwise. Every error is JSON (`{"error": "..."}`) with
+//! a 4xx status; bodies over 16 KiB are refused. Mutating endpoints refuse every request when no
+//! token is configured.
 
 mod alerts;
 mod am;
@@ -27,6 +28,7 @@ mod auth;
 mod health;
 mod ops;
 mod server;
+mod status;
 
 pub(crate) use server::AdminServer;
 
@@ -71,7 +73,8 @@ fn read() -> actix_web::Route {
 /// Every endpoint; those that change anything pass the token check first.
 fn routes(cfg: &mut web::ServiceConfig) {
     let token = || from_fn(auth::require_token);
-    cfg.route("/health/live", read().to(health::live))
+    cfg.configure(status::routes)
+        .route("/health/live", read().to(health::live))
         .route("/health/ready", read().to(health::ready))
         .route("/health", read().to(health::health_report))
         .route("/metrics", read().to(health::metrics))

@@ -1,6 +1,7 @@
 //! Shared test helpers: a probe actor whose every site can be made to panic on command, and an HTTP client.
 #![allow(dead_code)]
 
+pub mod fed;
 pub mod host;
 pub mod http;
 pub mod instance;

@@ -4,10 +4,11 @@
 //! Hosts record through a [`Recorder`] (see `recorder.rs`): per-thread cells, no messages. On every
 //! tick the actor collects each thread's new samples ([`MonitorStore`]); all collected state lives in
 //! the store, shared with the factory, so a restart of the actor loses nothing.
-//! Messages: [`GetStats`], [`Collect`], [`SetSampling`], [`SetWindow`], [`Reconfigure`], and the
+//! Messages: [`GetStats`], [`GetHistory`] (the window interval by interval), [`Collect`], [`SetSampling`], [`SetWindow`], [`Reconfigure`], and the
 //! memory manager's [`GetFootprint`] and [`Trim`].
 
 mod config;
+mod history;
 mod recorder;
 mod stats;
 mod store;
@@ -15,6 +16,7 @@ mod store;
 use std::sync::Arc;
 
 pub use self::config::{HistogramBounds, MonitoringConfig};
+pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
 pub use self::recorder::{Layout, OpKind, MAX_KINDS};
 pub use self::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
 pub use self::store::{MonitorStore, Recorder};
@@ -73,6 +75,20 @@ impl Message for GetStats {
 impl Handles<GetStats> for MonitorActor {
     fn handle(&mut self, _: GetStats, _: &mut ChildContext<'_, Self>) -> PerformanceStats {
         self.store.stats()
+    }
+}
+
+/// Ask for the rolling window interval by interval (per-tick counts, rates and quantiles), answered
+/// from the intervals the window already holds.
+#[derive(Debug)]
+pub struct GetHistory;
+impl Message for GetHistory {
+    type Result = MonitorHistory;
+    const OVERFLOW: Overflow = Overflow::Reject;
+}
+impl Handles<GetHistory> for MonitorActor {
+    fn handle(&mut self, _: GetHistory, _: &mut ChildContext<'_, Self>) -> MonitorHistory {
+        self.store.history()
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::memory::Footprint;
 use crate::monitor::config::MonitoringConfig;
+use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
 use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_KINDS};
 use crate::monitor::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
 use crate::monitor::EXPORT_BUCKETS;
@@ -384,6 +385,71 @@ impl MonitorStore {
             },
             sample_fraction: 1.0 / f64::from(sample_every.max(1)),
             last_sample_at: st.last_sample_at,
+            kinds,
+        }
+    }
+
+    /// The window interval by interval, oldest first: counts, rates and p50/p99/p99.9 of each
+    /// tick, per kind. Computed from the intervals already held (their sparse buckets), so it
+    /// costs a walk over the window and keeps nothing.
+    pub fn history(&self) -> MonitorHistory {
+        let layout = &self.recorder.recorders.layout;
+        let names = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let now = Instant::now();
+        let st = self.lock();
+        // How long ago each interval ended: the newest at the last collection, each older one
+        // where the next began.
+        let mut ends = Vec::with_capacity(st.window.len());
+        let mut ago = st
+            .last_collect
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        for interval in st.window.iter().rev() {
+            ends.push(ago);
+            ago += interval.duration;
+        }
+        ends.reverse();
+        let kinds = names
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0 || *k < 2)
+            .map(|(k, name)| KindHistory {
+                kind: name.clone(),
+                total: st.totals[k].count,
+                intervals: st
+                    .window
+                    .iter()
+                    .zip(&ends)
+                    .map(|(interval, &ago)| {
+                        let kind = &interval.kinds[k];
+                        let secs = interval.duration.as_secs_f64();
+                        let q = interval_quantiles(&kind.buckets, layout, &st.scratch);
+                        IntervalFigures {
+                            ago,
+                            duration: interval.duration,
+                            count: kind.count,
+                            errors: kind.errors,
+                            per_second: if secs > 0.0 {
+                                kind.count as f64 / secs
+                            } else {
+                                0.0
+                            },
+                            p50: q.map(|q| q[0]),
+                            p99: q.map(|q| q[1]),
+                            p999: q.map(|q| q[2]),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        MonitorHistory {
+            monitor: self.name.clone(),
+            tick: st.tick,
+            window_intervals: st.window_len,
             kinds,
         }
     }

@@ -10,6 +10,7 @@ pub struct Admin {
     host: String,
     port: u16,
     token: Option<String>,
+    timeout: Duration,
 }
 
 /// A response: status and body.
@@ -40,7 +41,18 @@ impl Admin {
             ),
             None => (authority.to_owned(), 80),
         };
-        Ok(Admin { host, port, token })
+        Ok(Admin {
+            host,
+            port,
+            token,
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// Gives up on a request after `timeout` (connecting, and each read); a minute by default.
+    pub fn with_timeout(mut self, timeout: Duration) -> Admin {
+        self.timeout = timeout;
+        self
     }
 
     /// Sends a request; `body` as JSON when given.
@@ -55,10 +67,11 @@ impl Admin {
             .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?
             .next()
             .ok_or_else(|| format!("{}: no address", self.host))?;
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .map_err(|e| format!("cannot reach the admin server at {addr}: {e}"))?;
+        let mut stream =
+            TcpStream::connect_timeout(&addr, self.timeout.min(Duration::from_secs(5)))
+                .map_err(|e| format!("cannot reach the admin server at {addr}: {e}"))?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
+            .set_read_timeout(Some(self.timeout))
             .map_err(|e| e.to_string())?;
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(

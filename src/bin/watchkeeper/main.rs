@@ -1,9 +1,11 @@
 //! `watchkeeper`: check a configuration, print the default one, run the runtime with its admin
 //! server until Ctrl-C or SIGTERM (reloading its configuration on SIGHUP), and operate a running
-//! instance: list its alerts, add, list and expire silences, acknowledge alerts, test a channel.
+//! instance: list its alerts, add, list and expire silences, acknowledge alerts, test a channel,
+//! and watch it live (`top`).
 
 mod client;
 mod operate;
+mod top;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -76,6 +78,18 @@ enum Command {
         by: String,
         #[command(flatten)]
         target: Target,
+    },
+    /// Watch a running instance in the terminal: health, monitors (rates, p50/p99, a sparkline over
+    /// the window), the actor tree and the alerts, refreshed every second.
+    ///
+    /// Keys: q quits, s cycles the monitors' order, r reverses it, / filters, t switches the
+    /// sparkline between p99 and rate.
+    Top {
+        #[command(flatten)]
+        target: Target,
+        /// Print one plain-text frame to stdout and exit (no terminal needed).
+        #[arg(long)]
+        once: bool,
     },
     /// Send a test notification through one channel of a running instance and report its delivery.
     NotifyTest {
@@ -349,6 +363,10 @@ fn main() -> ExitCode {
             target,
         } => match target.admin() {
             Ok(admin) => operate::ack(&admin, &fingerprint, &by),
+            Err(code) => code,
+        },
+        Command::Top { target, once } => match target.admin() {
+            Ok(admin) => top::run(admin, &target.url, once),
             Err(code) => code,
         },
         Command::NotifyTest { channel, target } => match target.admin() {
