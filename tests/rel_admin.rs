@@ -1,7 +1,8 @@
 //! The admin server under attack, from outside and without the token, against a real
 //! `watchkeeper run` on 127.0.0.1: 20,000 connections that send a partial request and hold on,
 //! bodies that trickle in a byte at a time or never end, and a flood of silences. Throughout, a
-//! probe asks `/health/live` every 20 ms; it must keep answering fast, and afterwards the process's
+//! probe asks `/health/live` every 20 ms; it must keep answering fast (never two probes in a row
+//! unanswered, at most one in a hundred), and afterwards the process's
 //! resident memory and descriptors must be back near where they started.
 
 mod common;
@@ -61,7 +62,10 @@ impl Probe {
         }
     }
 
-    /// Stops it; returns (answers, failures, the slowest answer, the 95th percentile).
+    /// Stops it; returns (answers, failures, the slowest answer, the 95th percentile). A failure is
+    /// what a liveness checker with a failure threshold of two acts on: two probes in a row
+    /// unanswered. A single unanswered probe (a connection the flood's eviction reached before its
+    /// answer) is allowed in at most one probe of a hundred.
     fn finish(mut self) -> (usize, usize, Duration, Duration) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -70,7 +74,16 @@ impl Probe {
         let samples = self.samples.lock().unwrap();
         let mut ok: Vec<Duration> = samples.iter().flatten().copied().collect();
         ok.sort();
-        let failed = samples.len() - ok.len();
+        let single = samples.len() - ok.len();
+        assert!(
+            single * 100 <= samples.len(),
+            "{single} of {} probes unanswered",
+            samples.len()
+        );
+        let failed = samples
+            .windows(2)
+            .filter(|w| w[0].is_none() && w[1].is_none())
+            .count();
         let max = ok.last().copied().unwrap_or_default();
         let p95 = ok
             .get((ok.len() * 95 / 100).min(ok.len().saturating_sub(1)))

@@ -67,6 +67,7 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
         [
             "index",
             "search",
+            "probe",
             "memory",
             "tuner",
             "alerting",
