@@ -1,5 +1,6 @@
 //! Recording one latency sample: `MonitorHandle::record_query` beside its peers, 1 and 2 threads, in
-//! the same run. Run: `cargo bench --bench recording`.
+//! the same run; and a counter increment and a gauge set beside theirs (`count/*`, `level/*`).
+//! Run: `cargo bench --bench recording`.
 //!
 //! Peers: a thread-owned `hdrhistogram::Histogram` (the limit), `Arc<Mutex<Histogram>>` (the design
 //! this replaces), hdrhistogram's sync recorder, `prometheus::Histogram::observe`, the `metrics` crate
@@ -195,5 +196,118 @@ fn recording(c: &mut Criterion) {
     drop(rt);
 }
 
-criterion_group!(benches, recording);
+/// A counter increment and a gauge set, 1 and 2 threads: watchkeeper's beside a thread-owned plain
+/// integer or float (the limit), `prometheus::IntCounter` / `prometheus::Gauge`, and the `metrics`
+/// crate's handles from the Prometheus exporter's recorder.
+fn counting(c: &mut Criterion) {
+    use metrics::Recorder as _;
+    let mut config = watchkeeper::Config::default();
+    config.deployment.admin_enabled = false;
+    let rt = watchkeeper::Runtime::start(config).unwrap();
+    let handle = rt.monitor("bench").unwrap();
+    let counter = handle.counter("bench_events");
+    let gauge = handle.gauge("bench_level");
+    let prom_counter = prometheus::IntCounter::new("bench_events_total", "bench").unwrap();
+    let prom_gauge = prometheus::Gauge::new("bench_level", "bench").unwrap();
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let meta = metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+    let metrics_counter =
+        exporter.register_counter(&metrics::Key::from_static_name("bench_events_total"), &meta);
+    let metrics_gauge =
+        exporter.register_gauge(&metrics::Key::from_static_name("bench_level"), &meta);
+
+    type Peer = (&'static str, Arc<dyn Fn(u64) + Send + Sync>);
+    let counters: Vec<Peer> = vec![
+        (
+            "plain_u64_thread_owned",
+            Arc::new(|n| {
+                let mut x = 0u64;
+                for i in 0..n {
+                    x = x.wrapping_add(black_box(i & 1));
+                }
+                black_box(x);
+            }),
+        ),
+        ("watchkeeper_counter", {
+            let c = counter.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    c.increment(black_box(i & 1));
+                }
+            })
+        }),
+        ("prometheus_int_counter", {
+            let c = prom_counter.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    c.inc_by(black_box(i & 1));
+                }
+            })
+        }),
+        ("metrics_prometheus_exporter", {
+            let c = metrics_counter.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    c.increment(black_box(i & 1));
+                }
+            })
+        }),
+    ];
+    let gauges: Vec<Peer> = vec![
+        (
+            "plain_f64_thread_owned",
+            Arc::new(|n| {
+                let mut x = 0f64;
+                for i in 0..n {
+                    x = black_box(i as f64);
+                }
+                black_box(x);
+            }),
+        ),
+        ("watchkeeper_gauge", {
+            let g = gauge.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    g.set(black_box(i as f64));
+                }
+            })
+        }),
+        ("prometheus_gauge", {
+            let g = prom_gauge.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    g.set(black_box(i as f64));
+                }
+            })
+        }),
+        ("metrics_prometheus_exporter", {
+            let g = metrics_gauge.clone();
+            Arc::new(move |n| {
+                for i in 0..n {
+                    g.set(black_box(i as f64));
+                }
+            })
+        }),
+    ];
+    for (what, peers) in [("count", &counters), ("level", &gauges)] {
+        for threads in [1usize, 2] {
+            let mut group = c.benchmark_group(format!(
+                "{what}/{threads}_thread{}",
+                if threads > 1 { "s" } else { "" }
+            ));
+            group.throughput(Throughput::Elements(threads as u64));
+            group.measurement_time(Duration::from_secs(2));
+            group.warm_up_time(Duration::from_millis(500));
+            for (name, f) in peers {
+                group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                    b.iter_custom(|iters| parallel(threads, iters, f.clone()))
+                });
+            }
+            group.finish();
+        }
+    }
+    drop(rt);
+}
+
+criterion_group!(benches, recording, counting);
 criterion_main!(benches);

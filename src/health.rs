@@ -47,6 +47,10 @@ pub struct MonitorHealth {
     pub mean: Duration,
     /// When it last saw a sample.
     pub last_sample_at: Option<DateTime<Utc>>,
+    /// The host's counters in it: name and total.
+    pub counters: Vec<(String, u64)>,
+    /// The host's gauges in it: name and level.
+    pub gauges: Vec<(String, f64)>,
 }
 
 /// Memory housekeeping and tuning, as the health report shows them.
@@ -206,6 +210,16 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                 total_operations: stats.total_operations,
                 mean: stats.mean,
                 last_sample_at: stats.last_sample_at,
+                counters: stats
+                    .counters
+                    .iter()
+                    .map(|c| (c.name.clone(), c.total))
+                    .collect(),
+                gauges: stats
+                    .gauges
+                    .iter()
+                    .map(|g| (g.name.clone(), g.value))
+                    .collect(),
             }),
             Err(e) => {
                 warnings += 1;
@@ -219,6 +233,8 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                     total_operations: 0,
                     mean: Duration::ZERO,
                     last_sample_at: None,
+                    counters: Vec::new(),
+                    gauges: Vec::new(),
                 });
             }
         }

@@ -38,5 +38,7 @@ pub use self::monitor_handle::{MonitorHandle, OperationTimer};
 pub use self::runtime::{Runtime, RuntimeBuilder};
 pub use self::tree::{ReloadReport, ReloadStatus};
 pub use watchkeeper_actors as actors;
-pub use watchkeeper_actors::monitor::{OpKind, PerformanceStats, Quantiles};
+pub use watchkeeper_actors::monitor::{
+    Counter, CounterStats, Gauge, GaugeStats, KindStats, OpKind, PerformanceStats, Quantiles,
+};
 pub use watchkeeper_actors::SupervisionEvent;

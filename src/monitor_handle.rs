@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use watchkeeper_actors::monitor::{
-    GetStats, MonitorActor, MonitorStore, OpKind, PerformanceStats, Recorder, SetSampling,
+    Counter, Gauge, GetStats, MonitorActor, MonitorStore, OpKind, PerformanceStats, Recorder,
+    SetSampling,
 };
 use watchkeeper_actors::ChildRef;
 
@@ -94,6 +95,39 @@ impl MonitorHandle {
     /// `index` included). Look it up once, outside the hot loop.
     pub fn kind(&self, name: &str) -> Option<OpKind> {
         self.recorder.kind(name)
+    }
+
+    /// The counter named `name` in this monitor, registered on first use (64 per monitor; past
+    /// that a new name gets a counter that drops its increments, logged and counted in
+    /// [`PerformanceStats::refused_names`]). Look it up once and keep it: `increment` is a
+    /// thread-local add, no lock and no read-modify-write instruction, exact under any number of
+    /// threads. Exported as `watchkeeper_counter_total{monitor, counter}`; a rule reads its rate
+    /// with `metric: counter_rate, series: Some(name)`.
+    ///
+    /// ```no_run
+    /// # let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+    /// let search = rt.monitor("search").unwrap();
+    /// let misses = search.counter("cache_misses");
+    /// misses.increment(1);
+    /// ```
+    pub fn counter(&self, name: &str) -> Counter {
+        self.recorder.counter(name)
+    }
+
+    /// The gauge named `name` in this monitor, registered on first use at 0 (64 per monitor, as
+    /// for counters). `set` is one store; `increment` and `decrement` are exact under concurrent
+    /// writers. Exported as `watchkeeper_gauge{monitor, gauge}`; a rule reads it with
+    /// `metric: gauge, series: Some(name)`.
+    ///
+    /// ```no_run
+    /// # let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+    /// let index = rt.monitor("index").unwrap();
+    /// let depth = index.gauge("queue_depth");
+    /// depth.set(42.0);
+    /// depth.decrement(1.0);
+    /// ```
+    pub fn gauge(&self, name: &str) -> Gauge {
+        self.recorder.gauge(name)
     }
 
     /// Runs `f` and records how long it took under `kind`.

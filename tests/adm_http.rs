@@ -367,6 +367,12 @@ fn reload_over_http_applies_a_valid_file_and_refuses_an_invalid_one() {
             "(\n    monitoring: (window: {window}),\n    deployment: (health_check_port: 0, admin_token: Value(\"s3cret\")),\n)\n"
         )
     };
+    // The same with a rule of its own added.
+    let with_rule = |window: &str| {
+        format!(
+            "(\n    monitoring: (window: {window}, tick: \"20ms\"),\n    alerting: (check_interval: \"50ms\", rules: [(name: \"IndexSlow\", monitor: Some(\"index\"), metric: p99, warning: Some(0.2))]),\n    deployment: (health_check_port: 0, admin_token: Value(\"s3cret\")),\n)\n"
+        )
+    };
     std::fs::write(&file, text("60")).unwrap();
     let rt = Runtime::builder().config_file(&file).start().unwrap();
     let addr = rt.admin_addr().unwrap();
@@ -379,6 +385,25 @@ fn reload_over_http_applies_a_valid_file_and_refuses_an_invalid_one() {
     let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(body["status"], "success");
     assert_eq!(rt.config().monitoring.window, 30);
+
+    // A new rule takes effect: the alerting actor evaluates it from now on.
+    std::fs::write(&file, with_rule("30")).unwrap();
+    let r = request(addr, "POST", "/-/reload", &auth, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(rt
+        .config()
+        .alerting
+        .rules
+        .iter()
+        .any(|r| r.name == "IndexSlow"));
+    let index = rt.monitor("index").unwrap();
+    eventually("the new rule is evaluated", || {
+        index.record_index(Duration::from_millis(300));
+        get(addr, "/metrics")
+            .body
+            .contains("watchkeeper_alert_rule_value{rule=\"IndexSlow\",kind=\"threshold\"} 0.3")
+            .then_some(())
+    });
 
     std::fs::write(&file, text("0")).unwrap();
     let r = request(addr, "POST", "/-/reload", &auth, b"");
@@ -398,5 +423,99 @@ fn reload_over_http_applies_a_valid_file_and_refuses_an_invalid_one() {
     let r = request(addr, "POST", "/-/reload", &auth, b"");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("windw"), "{}", r.body);
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+/// The edges: `HEAD` where `GET` is, the scheme's case, the token checked before the body is read,
+/// Alertmanager's status, receivers and groups, an invalid regex, and acknowledging an alert that
+/// is not firing (409).
+#[test]
+fn heads_schemes_tokens_before_bodies_and_alertmanagers_read_endpoints() {
+    let mut c = test_config();
+    c.deployment.admin_token = Some(Secret::Value("edge-token".into()));
+    c.alerting.check_interval = Duration::from_millis(50);
+    // The rule breaches at once but fires only after an hour: its alert stays pending.
+    c.alerting.rules[0].for_ = Duration::from_secs(3600);
+    c.alerting.rules[0].warning = None;
+    c.alerting.rules[0].critical = Some(0.05);
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+
+    let head = request(addr, "HEAD", "/health/live", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "{}", head.body);
+    assert_eq!(request(addr, "HEAD", "/metrics", &[], b"").status, 200);
+
+    // A body that would be a 400 (it names fields) is never read without the token.
+    let json = ("Content-Type", "application/json");
+    let garbage = br#"{"matchers": 7, "nonsense": true}"#;
+    let r = request(addr, "POST", "/api/v2/silences", &[json], garbage);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.body.contains("matchers"), "{}", r.body);
+    // The scheme is case-insensitive, as RFC 9110 says.
+    let lower = ("Authorization", "bearer edge-token");
+    let r = request(addr, "POST", "/api/v2/silences", &[json, lower], garbage);
+    assert_eq!(
+        r.status, 400,
+        "past the token, the body is judged: {}",
+        r.body
+    );
+
+    // An invalid regex is a 400 that says so.
+    let now = chrono::Utc::now();
+    let bad_regex = format!(
+        r#"{{"matchers": [{{"name": "alertname", "value": "Search(", "isRegex": true, "isEqual": true}}], "startsAt": "{}", "endsAt": "{}", "createdBy": "ana", "comment": "x"}}"#,
+        now.to_rfc3339(),
+        (now + chrono::Duration::hours(1)).to_rfc3339()
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/api/v2/silences",
+        &[json, lower],
+        bad_regex.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("Search("), "{}", r.body);
+
+    let status: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/status").body).unwrap();
+    assert_eq!(status["cluster"]["status"], "disabled");
+    assert_eq!(status["versionInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    let original = status["config"]["original"].as_str().unwrap();
+    assert!(original.contains("SearchLatencyHigh"), "{original}");
+    assert!(!original.contains("edge-token"), "the token is redacted");
+    let receivers: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/receivers").body).unwrap();
+    assert!(
+        receivers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "log"),
+        "{receivers}"
+    );
+
+    // A pending alert: listed in its group, and acknowledging it is a conflict.
+    let search = rt.monitor("search").unwrap();
+    for _ in 0..50 {
+        search.record_query(Duration::from_millis(80));
+    }
+    let fp = eventually("the alert is pending", || {
+        let doc: serde_json::Value = serde_json::from_str(&get(addr, "/alerts").body).ok()?;
+        let alert = doc["alerts"].as_array()?.first()?.clone();
+        (alert["state"] == "pending").then(|| alert["fingerprint"].as_str().unwrap().to_owned())
+    });
+    let r = request(
+        addr,
+        "POST",
+        &format!("/alerts/{fp}/acknowledge"),
+        &[json, lower],
+        br#"{"by": "ana"}"#,
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let groups: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/alerts/groups").body).unwrap();
+    assert!(groups.is_array(), "{groups}");
     rt.shutdown(Duration::from_secs(5)).unwrap();
 }

@@ -54,6 +54,36 @@ fn check_reports_findings_and_the_checklist_with_the_right_exit_status() {
         "{out}"
     );
 
+    // No token, an empty one, one from an unset variable, absurd bounds: each said, with its field.
+    let tokens = dir.path().join("tokens.ron");
+    for (deployment, code_wanted, said) in [
+        (
+            "(health_check_port: 0)",
+            0,
+            "warning: deployment.admin_token: no token",
+        ),
+        (
+            "(health_check_port: 0, admin_token: Value(\" \"))",
+            1,
+            "error: deployment.admin_token: the token is empty",
+        ),
+        (
+            "(health_check_port: 0, admin_token: Env(\"WK_CLI_TEST_UNSET_TOKEN\"))",
+            0,
+            "warning: deployment.admin_token: the environment variable WK_CLI_TEST_UNSET_TOKEN is not set",
+        ),
+        (
+            "(health_check_port: 0, admin_token: Value(\"t\")), supervisor: (ask_timeout: \"100000000h\")",
+            1,
+            "error: supervisor.ask_timeout",
+        ),
+    ] {
+        std::fs::write(&tokens, format!("(deployment: {deployment})")).unwrap();
+        let (code, out, err) = watchkeeper(&["check", tokens.to_str().unwrap()]);
+        assert_eq!(code, code_wanted, "{deployment}: {out}{err}");
+        assert!(out.contains(said), "{deployment}: {out}");
+    }
+
     let broken = dir.path().join("broken.ron");
     std::fs::write(&broken, DEFAULT_RON.replace("tick: \"1s\"", "tick: 1")).unwrap();
     let (code, _, err) = watchkeeper(&["check", broken.to_str().unwrap()]);

@@ -25,6 +25,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPERATION_DURATION: &str = "watchkeeper_operation_duration_seconds";
 const OPERATION_ERRORS: &str = "watchkeeper_operation_errors_total";
 const CLAMPED: &str = "watchkeeper_clamped_samples_total";
+const HOST_COUNTER: &str = "watchkeeper_counter_total";
+const HOST_GAUGE: &str = "watchkeeper_gauge";
 const RESTARTS: &str = "watchkeeper_actor_restarts_total";
 const ACTOR_UP: &str = "watchkeeper_actor_up";
 const MAILBOX_DEPTH: &str = "watchkeeper_mailbox_depth";
@@ -66,6 +68,16 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         CLAMPED,
         "counter",
         "Latency samples that were zero or above the histogram range, recorded clamped.",
+    ),
+    (
+        HOST_COUNTER,
+        "counter",
+        "Counters incremented by the host, by monitor and counter name.",
+    ),
+    (
+        HOST_GAUGE,
+        "gauge",
+        "Gauges set by the host, by monitor and gauge name.",
     ),
     (RESTARTS, "counter", "Restarts of each supervised actor."),
     (
@@ -243,6 +255,33 @@ pub(crate) fn render(s: &Snapshot) -> String {
                     "{family}{{monitor=\"{}\",kind=\"{}\"}} {v}",
                     label(&m.monitor),
                     label(&k.kind)
+                );
+            }
+        }
+    }
+    if s.monitors.iter().any(|m| !m.counters.is_empty()) {
+        header(&mut out, HOST_COUNTER);
+        for m in &s.monitors {
+            for (name, total) in &m.counters {
+                let _ = writeln!(
+                    out,
+                    "{HOST_COUNTER}{{monitor=\"{}\",counter=\"{}\"}} {total}",
+                    label(&m.monitor),
+                    label(name)
+                );
+            }
+        }
+    }
+    if s.monitors.iter().any(|m| !m.gauges.is_empty()) {
+        header(&mut out, HOST_GAUGE);
+        for m in &s.monitors {
+            for (name, value) in &m.gauges {
+                let _ = writeln!(
+                    out,
+                    "{HOST_GAUGE}{{monitor=\"{}\",gauge=\"{}\"}} {}",
+                    label(&m.monitor),
+                    label(name),
+                    float(*value)
                 );
             }
         }

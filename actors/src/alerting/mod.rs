@@ -444,11 +444,11 @@ async fn gather(config: Arc<AlertingConfig>, peers: Peers) -> Observations {
                     .sum::<u64>() as f64
             }),
             Metric::Restarts => supervision.as_ref().map(|s| s.restarts_in_window as f64),
-            metric => rule
+            _ => rule
                 .monitor
                 .as_deref()
                 .and_then(|m| stats.get(m))
-                .and_then(|s| metric.of(s)),
+                .and_then(|s| rule.value_in(s)),
         })
         .collect()
 }

@@ -40,6 +40,10 @@ pub enum Metric {
     MailboxDrops,
     /// Restarts within the supervisor's intensity window.
     Restarts,
+    /// The level of the monitor's gauge named in the rule's `series`.
+    Gauge,
+    /// The increase per second, over the window, of the monitor's counter named in `series`.
+    CounterRate,
 }
 
 impl Metric {
@@ -65,6 +69,54 @@ impl Metric {
         )
     }
 
+    /// Whether the metric reads one counter or gauge, named in a rule's `series`.
+    pub fn is_series(self) -> bool {
+        matches!(self, Metric::Gauge | Metric::CounterRate)
+    }
+
+    /// Whether the metric can be read from one operation kind (a rule's `kind_of`).
+    pub fn per_kind(self) -> bool {
+        self.is_latency()
+            || matches!(
+                self,
+                Metric::QueriesPerSecond
+                    | Metric::IndexesPerSecond
+                    | Metric::OperationsPerSecond
+                    | Metric::ErrorRate
+            )
+    }
+
+    /// The metric's value for one operation kind's statistics: latencies and rates of that kind
+    /// alone (`queries_per_second` and `indexes_per_second` read as the kind's own rate).
+    pub fn of_kind(self, kind: &crate::monitor::KindStats) -> Option<f64> {
+        let secs = |d: Duration| d.as_secs_f64();
+        if self.is_latency() && kind.window_count == 0 {
+            return None;
+        }
+        Some(match self {
+            Metric::Mean => secs(kind.mean),
+            Metric::P50 => secs(kind.latency.p50),
+            Metric::P90 => secs(kind.latency.p90),
+            Metric::P95 => secs(kind.latency.p95),
+            Metric::P99 => secs(kind.latency.p99),
+            Metric::P999 => secs(kind.latency.p999),
+            Metric::Max => secs(kind.latency.max),
+            Metric::QueriesPerSecond | Metric::IndexesPerSecond | Metric::OperationsPerSecond => {
+                kind.per_second
+            }
+            // Errors over the window are not kept per kind: the lifetime ratio of the kind.
+            Metric::ErrorRate => {
+                let all = kind.total + kind.errors;
+                if all == 0 {
+                    0.0
+                } else {
+                    kind.errors as f64 / all as f64
+                }
+            }
+            _ => return None,
+        })
+    }
+
     /// The metric's value in `stats`, in base units; `None` when a latency has no samples in the window.
     pub fn of(self, stats: &crate::monitor::PerformanceStats) -> Option<f64> {
         let secs = |d: Duration| d.as_secs_f64();
@@ -83,7 +135,11 @@ impl Metric {
             Metric::IndexesPerSecond => stats.indexes_per_second,
             Metric::OperationsPerSecond => stats.operations_per_second,
             Metric::ErrorRate => stats.error_rate,
-            Metric::ProcessMemoryBytes | Metric::MailboxDrops | Metric::Restarts => return None,
+            Metric::ProcessMemoryBytes
+            | Metric::MailboxDrops
+            | Metric::Restarts
+            | Metric::Gauge
+            | Metric::CounterRate => return None,
         })
     }
 }
@@ -223,6 +279,11 @@ pub struct AlertRule {
     pub monitor: Option<String>,
     /// The statistic it watches.
     pub metric: Metric,
+    /// For `gauge` and `counter_rate`: the name of the monitor's gauge or counter it reads.
+    pub series: Option<String>,
+    /// For latency and rate metrics: read one operation kind of the monitor (`"query"`, or a kind
+    /// the host registered) instead of all kinds together.
+    pub kind_of: Option<String>,
     /// Which side of the thresholds is bad.
     pub comparison: Comparison,
     /// The warning threshold.
@@ -270,6 +331,8 @@ impl AlertRule {
             name: name.into(),
             monitor: monitor.map(str::to_owned),
             metric,
+            series: None,
+            kind_of: None,
             comparison: Comparison::Above,
             warning: None,
             critical: None,
@@ -282,6 +345,17 @@ impl AlertRule {
             regression: RegressionSettings::default(),
             anomaly: NoveltySettings::default(),
             trend: TrendSettings::default(),
+        }
+    }
+
+    /// The rule's value in `stats` (of its monitor): one kind's statistic under `kind_of`, a
+    /// counter's or gauge's under `series`, else the monitor's; `None` when there is none yet.
+    pub fn value_in(&self, stats: &crate::monitor::PerformanceStats) -> Option<f64> {
+        match (self.metric, &self.kind_of, &self.series) {
+            (Metric::Gauge, _, Some(name)) => stats.gauge(name),
+            (Metric::CounterRate, _, Some(name)) => stats.counter(name).map(|c| c.per_second),
+            (metric, Some(kind), _) => stats.kind(kind).and_then(|k| metric.of_kind(k)),
+            (metric, None, _) => metric.of(stats),
         }
     }
 
@@ -364,6 +438,42 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> u64 {
 }
 
 impl AlertRule {
+    /// `series` and `kind_of` against the metric.
+    fn series_problems(&self, v: &mut Validation) {
+        match (&self.series, self.metric.is_series()) {
+            (None, true) => v.error(
+                "series",
+                format!(
+                    "{:?} reads one counter or gauge of the monitor; name it",
+                    self.metric
+                ),
+            ),
+            (Some(_), false) => v.error(
+                "series",
+                format!(
+                    "only `gauge` and `counter_rate` read a series, not {:?}",
+                    self.metric
+                ),
+            ),
+            (Some(name), true) => {
+                if let Some(problem) = validation::name_problem(name) {
+                    v.error("series", format!("a series name {problem}"));
+                }
+            }
+            (None, false) => {}
+        }
+        if let Some(kind) = &self.kind_of {
+            if !self.metric.per_kind() {
+                v.error(
+                    "kind_of",
+                    format!("{:?} is not read per operation kind", self.metric),
+                );
+            } else if let Some(problem) = validation::name_problem(kind) {
+                v.error("kind_of", format!("an operation kind {problem}"));
+            }
+        }
+    }
+
     /// Checks the rule; field paths are relative to it.
     pub fn validate(&self) -> Validation {
         let mut v = Validation::default();
@@ -383,6 +493,7 @@ impl AlertRule {
                 }
             }
         }
+        self.series_problems(&mut v);
         for (field, d) in [
             ("for", self.for_),
             ("keep_firing_for", self.keep_firing_for),

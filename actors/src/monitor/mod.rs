@@ -1,7 +1,8 @@
 //! Monitors: per-component latency recording and the [`MonitorActor`] that turns samples into
 //! [`PerformanceStats`].
 //!
-//! Hosts record through a [`Recorder`] (see `recorder.rs`): per-thread cells, no messages. On every
+//! Hosts record through a [`Recorder`] (see `recorder.rs`): per-thread cells, no messages; its
+//! [`Counter`]s are per-thread cells too, its [`Gauge`]s one shared cell each. On every
 //! tick the actor collects each thread's new samples ([`MonitorStore`]); all collected state lives in
 //! the store, shared with the factory, so a restart of the actor loses nothing.
 //! Messages: [`GetStats`], [`GetHistory`] (the window interval by interval), [`Collect`], [`SetSampling`], [`SetWindow`], [`Reconfigure`], and the
@@ -17,9 +18,11 @@ use std::sync::Arc;
 
 pub use self::config::{HistogramBounds, MonitoringConfig};
 pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
-pub use self::recorder::{Layout, OpKind, MAX_KINDS};
-pub use self::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
-pub use self::store::{MonitorStore, Recorder};
+pub use self::recorder::{Layout, OpKind, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
+pub use self::stats::{
+    CounterStats, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats, Quantiles,
+};
+pub use self::store::{Counter, Gauge, MonitorStore, Recorder};
 use crate::memory::{Footprint, GetFootprint, Trim};
 use crate::{ChildActor, ChildContext, Directory, Handles, Message, Overflow, TimerHandle};
 

@@ -18,6 +18,12 @@ use hdrhistogram::Histogram;
 /// Operation kinds a monitor can hold: two built in, the rest named at run time.
 pub const MAX_KINDS: usize = 16;
 
+/// Counters a monitor can hold, each named at run time.
+pub const MAX_COUNTERS: usize = 64;
+
+/// Gauges a monitor can hold, each named at run time.
+pub const MAX_GAUGES: usize = 64;
+
 /// An operation kind of one monitor: [`OpKind::QUERY`], [`OpKind::INDEX`], or one registered by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpKind(pub(crate) u8);
@@ -153,9 +159,13 @@ impl KindCells {
     }
 }
 
+/// One thread's counter cells, allocated on the thread's first increment of any counter.
+pub(crate) type CounterCells = [AtomicU64; MAX_COUNTERS];
+
 /// One thread's cells for one monitor.
 pub(crate) struct Slot {
     pub(crate) kinds: [OnceLock<KindCells>; MAX_KINDS],
+    pub(crate) counters: OnceLock<Box<CounterCells>>,
     /// Set when the owning thread exits; a new thread may then claim the slot.
     free: AtomicBool,
     /// Whether the writers use `fetch_add` (the shared fallback slot) or owner-only stores.
@@ -166,6 +176,7 @@ impl Slot {
     fn new(shared: bool) -> Self {
         Slot {
             kinds: std::array::from_fn(|_| OnceLock::new()),
+            counters: OnceLock::new(),
             free: AtomicBool::new(false),
             shared,
         }
@@ -179,6 +190,15 @@ impl Slot {
                 .filter_map(|k| k.get())
                 .map(KindCells::bytes)
                 .sum::<usize>()
+            + self
+                .counters
+                .get()
+                .map_or(0, |_| std::mem::size_of::<CounterCells>())
+    }
+
+    fn counters(&self) -> &CounterCells {
+        self.counters
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))))
     }
 }
 
@@ -191,6 +211,8 @@ pub(crate) struct Recorders {
     pub(crate) slots: Mutex<Vec<Arc<Slot>>>,
     /// Used with `fetch_add` when a thread's local storage is already torn down.
     pub(crate) fallback: Arc<Slot>,
+    /// Each gauge's value as `f64` bits; one cell per gauge, shared by every thread.
+    pub(crate) gauges: Box<[AtomicU64; MAX_GAUGES]>,
 }
 
 static NEXT_RECORDERS_ID: AtomicU64 = AtomicU64::new(1);
@@ -204,6 +226,7 @@ impl Recorders {
             sample_every: AtomicU32::new(1),
             slots: Mutex::new(vec![fallback.clone()]),
             fallback,
+            gauges: Box::new(std::array::from_fn(|_| AtomicU64::new(0f64.to_bits()))),
         })
     }
 
@@ -290,6 +313,63 @@ impl Recorders {
             return nanos.min(self.layout.high);
         }
         nanos
+    }
+
+    /// Adds `n` to counter `index` in this thread's cells (owner-only stores, no lock prefix).
+    #[inline(always)]
+    pub(crate) fn increment(self: &Arc<Self>, index: usize, n: u64) {
+        let done = LOCAL.try_with(|local| {
+            let (id, ptr) = local.last.get();
+            let slot: &Slot = if id == self.id {
+                // SAFETY: as in `record`: `local.slots` keeps the slot alive, only this thread
+                // reads `last`.
+                unsafe { &*ptr }
+            } else {
+                local.slot_for(self)
+            };
+            if let Some(cell) = slot.counters().get(index) {
+                bump(cell, n);
+            }
+        });
+        if done.is_err() {
+            if let Some(cell) = self.fallback.counters().get(index) {
+                cell.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counter `index` summed over every thread's cells.
+    pub(crate) fn counter_total(slots: &[Arc<Slot>], index: usize) -> u64 {
+        slots
+            .iter()
+            .filter_map(|s| s.counters.get())
+            .map(|c| c[index].load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
+    }
+
+    /// Sets gauge `index` to `value`.
+    #[inline]
+    pub(crate) fn set_gauge(&self, index: usize, value: f64) {
+        if let Some(cell) = self.gauges.get(index) {
+            cell.store(value.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `delta` to gauge `index` (a compare-and-swap loop: writers on other threads may race).
+    #[inline]
+    pub(crate) fn add_gauge(&self, index: usize, delta: f64) {
+        if let Some(cell) = self.gauges.get(index) {
+            let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + delta).to_bits())
+            });
+        }
+    }
+
+    /// Gauge `index`'s value.
+    pub(crate) fn gauge(&self, index: usize) -> f64 {
+        self.gauges
+            .get(index)
+            .map_or(0.0, |c| f64::from_bits(c.load(Ordering::Relaxed)))
     }
 
     pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {

@@ -102,6 +102,28 @@ pub struct KindStats {
     pub lifetime_max: Duration,
 }
 
+/// One counter's figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CounterStats {
+    /// The counter's name.
+    pub name: String,
+    /// Its total at the last collection (exact).
+    pub total: u64,
+    /// Its increase over the window (exact).
+    pub window_count: u64,
+    /// Its increase per second over the window.
+    pub per_second: f64,
+}
+
+/// One gauge's level.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GaugeStats {
+    /// The gauge's name.
+    pub name: String,
+    /// Its level when the statistics were read.
+    pub value: f64,
+}
+
 /// A monitor's statistics: latencies over the recent window, exact totals.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PerformanceStats {
@@ -155,6 +177,29 @@ pub struct PerformanceStats {
     pub last_sample_at: Option<DateTime<Utc>>,
     /// Per operation kind.
     pub kinds: Vec<KindStats>,
+    /// Counters, in registration order.
+    pub counters: Vec<CounterStats>,
+    /// Gauges, in registration order.
+    pub gauges: Vec<GaugeStats>,
+    /// Counter and gauge names refused because the monitor already had 64 of that type.
+    pub refused_names: u64,
+}
+
+impl PerformanceStats {
+    /// The operation kind named `kind`, if it has been used.
+    pub fn kind(&self, kind: &str) -> Option<&KindStats> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// The counter named `name`, if registered.
+    pub fn counter(&self, name: &str) -> Option<&CounterStats> {
+        self.counters.iter().find(|c| c.name == name)
+    }
+
+    /// The gauge named `name`, if registered.
+    pub fn gauge(&self, name: &str) -> Option<f64> {
+        self.gauges.iter().find(|g| g.name == name).map(|g| g.value)
+    }
 }
 
 /// One kind's cumulative figures for exposition.
@@ -181,4 +226,8 @@ pub struct Exposition {
     pub monitor: String,
     /// Per kind (query and index always, others once used).
     pub kinds: Vec<KindExposition>,
+    /// Counters (name, total at the last collection), in registration order.
+    pub counters: Vec<(String, u64)>,
+    /// Gauges (name, current level), in registration order.
+    pub gauges: Vec<(String, f64)>,
 }

@@ -14,8 +14,10 @@ use tokio::time::Instant;
 use crate::memory::Footprint;
 use crate::monitor::config::MonitoringConfig;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
-use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_KINDS};
-use crate::monitor::stats::{Exposition, KindExposition, KindStats, PerformanceStats, Quantiles};
+use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
+use crate::monitor::stats::{
+    CounterStats, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats, Quantiles,
+};
 use crate::monitor::EXPORT_BUCKETS;
 use crate::Store;
 
@@ -24,6 +26,108 @@ use crate::Store;
 pub struct Recorder {
     recorders: Arc<Recorders>,
     names: Arc<Mutex<Vec<String>>>,
+    series: Arc<Mutex<SeriesNames>>,
+}
+
+/// The names of a monitor's counters and gauges, in registration order (a name's position is its
+/// cell), and how many names were refused for want of room.
+#[derive(Debug, Default)]
+struct SeriesNames {
+    counters: Vec<String>,
+    gauges: Vec<String>,
+    refused: u64,
+}
+
+/// What a monitor's counters and gauges read: names with their figures, and refused names.
+struct SeriesFigures {
+    counters: Vec<(String, u64)>,
+    gauges: Vec<(String, f64)>,
+    refused: u64,
+}
+
+/// A monotonic count in one monitor, from [`Recorder::counter`]: `Clone + Send + Sync`; an
+/// increment is a thread-local add (no lock, no read-modify-write instruction), exact under any
+/// number of writing threads.
+#[derive(Clone)]
+pub struct Counter {
+    recorders: Arc<Recorders>,
+    /// The counter's cell; `MAX_COUNTERS` for a counter refused for want of room (a no-op).
+    index: usize,
+}
+
+impl Counter {
+    /// Adds `n`.
+    #[inline]
+    pub fn increment(&self, n: u64) {
+        self.recorders.increment(self.index, n);
+    }
+
+    /// Whether increments land (false for a name refused because the monitor had no room left).
+    pub fn is_registered(&self) -> bool {
+        self.index < MAX_COUNTERS
+    }
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+/// A level in one monitor, from [`Recorder::gauge`]: `Clone + Send + Sync`. `set` is one store;
+/// `increment` and `decrement` are a compare-and-swap loop, exact under concurrent writers.
+#[derive(Clone)]
+pub struct Gauge {
+    recorders: Arc<Recorders>,
+    /// The gauge's cell; `MAX_GAUGES` for a gauge refused for want of room (a no-op).
+    index: usize,
+}
+
+impl Gauge {
+    /// Sets the level. A NaN is ignored (and changes nothing); infinities are kept as they are.
+    #[inline]
+    pub fn set(&self, value: f64) {
+        if !value.is_nan() {
+            self.recorders.set_gauge(self.index, value);
+        }
+    }
+
+    /// Raises the level by `delta` (a NaN delta is ignored).
+    #[inline]
+    pub fn increment(&self, delta: f64) {
+        if !delta.is_nan() {
+            self.recorders.add_gauge(self.index, delta);
+        }
+    }
+
+    /// Lowers the level by `delta` (a NaN delta is ignored).
+    #[inline]
+    pub fn decrement(&self, delta: f64) {
+        if !delta.is_nan() {
+            self.recorders.add_gauge(self.index, -delta);
+        }
+    }
+
+    /// The current level.
+    pub fn value(&self) -> f64 {
+        self.recorders.gauge(self.index)
+    }
+
+    /// Whether updates land (false for a name refused because the monitor had no room left).
+    pub fn is_registered(&self) -> bool {
+        self.index < MAX_GAUGES
+    }
+}
+
+impl std::fmt::Debug for Gauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gauge")
+            .field("index", &self.index)
+            .field("value", &self.value())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Recorder {
@@ -59,6 +163,56 @@ impl Recorder {
         names.push(name.to_owned());
         Some(OpKind((names.len() - 1) as u8))
     }
+
+    /// The counter named `name`, registered on first use. Past 64 counters a new name gets a
+    /// counter whose increments are dropped; the refusal is logged and counted in the stats.
+    pub fn counter(&self, name: &str) -> Counter {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let index = register(&mut series.counters, name, MAX_COUNTERS);
+        if index == MAX_COUNTERS {
+            series.refused += 1;
+            tracing::warn!(
+                counter = name,
+                limit = MAX_COUNTERS,
+                "Counter refused: the monitor has no room for another"
+            );
+        }
+        Counter {
+            recorders: self.recorders.clone(),
+            index,
+        }
+    }
+
+    /// The gauge named `name`, registered on first use at 0. Past 64 gauges a new name gets a
+    /// gauge whose updates are dropped; the refusal is logged and counted in the stats.
+    pub fn gauge(&self, name: &str) -> Gauge {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let index = register(&mut series.gauges, name, MAX_GAUGES);
+        if index == MAX_GAUGES {
+            series.refused += 1;
+            tracing::warn!(
+                gauge = name,
+                limit = MAX_GAUGES,
+                "Gauge refused: the monitor has no room for another"
+            );
+        }
+        Gauge {
+            recorders: self.recorders.clone(),
+            index,
+        }
+    }
+}
+
+/// `name`'s position in `names`, appended when new; `limit` when there is no room.
+fn register(names: &mut Vec<String>, name: &str, limit: usize) -> usize {
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return i;
+    }
+    if names.len() >= limit {
+        return limit;
+    }
+    names.push(name.to_owned());
+    names.len() - 1
 }
 
 #[derive(Clone, Debug, Default)]
@@ -83,11 +237,14 @@ struct IntervalKind {
 struct Interval {
     duration: Duration,
     kinds: [IntervalKind; MAX_KINDS],
+    /// Each counter's increase in the interval, by the counter's cell (empty without counters).
+    counters: Vec<u64>,
 }
 
 impl Interval {
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
+            + self.counters.capacity() * std::mem::size_of::<u64>()
             + self
                 .kinds
                 .iter()
@@ -115,6 +272,8 @@ struct MonitorState {
     window_len: usize,
     tick: Duration,
     totals: [Totals; MAX_KINDS],
+    /// Each counter's total at the last collection, by cell.
+    counter_totals: Vec<u64>,
     /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor.
     export: [[u64; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
     last_collect: Option<Instant>,
@@ -144,6 +303,7 @@ impl MonitorStore {
                 window_len: config.window.max(1),
                 tick: config.tick,
                 totals: [Totals::default(); MAX_KINDS],
+                counter_totals: Vec::new(),
                 export: [[0; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
                 last_collect: None,
                 last_sample_at: None,
@@ -154,6 +314,7 @@ impl MonitorStore {
             recorder: Recorder {
                 recorders: Recorders::new(layout),
                 names: Arc::new(Mutex::new(names)),
+                series: Arc::default(),
             },
         }))
     }
@@ -192,12 +353,41 @@ impl MonitorStore {
         self.state.lock()
     }
 
+    fn series(&self) -> MutexGuard<'_, SeriesNames> {
+        self.recorder
+            .series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counters (name, total at the last collection) and gauges (name, current level), in
+    /// registration order, and how many names were refused.
+    fn series_figures(&self, st: &MonitorState) -> SeriesFigures {
+        let series = self.series();
+        SeriesFigures {
+            counters: series
+                .counters
+                .iter()
+                .enumerate()
+                .map(|(c, name)| (name.clone(), st.counter_totals.get(c).copied().unwrap_or(0)))
+                .collect(),
+            gauges: series
+                .gauges
+                .iter()
+                .enumerate()
+                .map(|(g, name)| (name.clone(), self.recorder.recorders.gauge(g)))
+                .collect(),
+            refused: series.refused,
+        }
+    }
+
     /// Moves every sample recorded since the last collection into a new interval.
     pub fn collect(&self) {
         let now = Instant::now();
         let recorders = &self.recorder.recorders;
         let layout = &recorders.layout;
         let slots = recorders.snapshot_slots();
+        let counters = self.series().counters.len();
         let mut st = self.lock();
         let duration = st
             .last_collect
@@ -206,7 +396,18 @@ impl MonitorStore {
         let mut interval = Interval {
             duration,
             kinds: Default::default(),
+            counters: Vec::new(),
         };
+        st.counter_totals.resize(counters, 0);
+        for c in 0..counters {
+            let total = Recorders::counter_total(&slots, c);
+            let delta = total.wrapping_sub(st.counter_totals[c]);
+            st.counter_totals[c] = total;
+            if delta > 0 {
+                interval.counters.resize(counters, 0);
+                interval.counters[c] = delta;
+            }
+        }
         for slot in slots {
             let pos = match st.snapshots.iter().position(|(s, _)| Arc::ptr_eq(s, &slot)) {
                 Some(p) => p,
@@ -284,6 +485,7 @@ impl MonitorStore {
             totals.errors += kind.errors;
             any |= kind.count > 0 || kind.errors > 0;
         }
+        any |= !interval.counters.is_empty();
         if any {
             st.last_sample_at = Some(Utc::now());
         }
@@ -351,6 +553,27 @@ impl MonitorStore {
                 lifetime_max: Duration::from_nanos(totals.max),
             });
         }
+        let figures = self.series_figures(st);
+        let refused_names = figures.refused;
+        let counters = figures
+            .counters
+            .into_iter()
+            .enumerate()
+            .map(|(c, (name, total))| {
+                let window_count: u64 = st.window.iter().filter_map(|i| i.counters.get(c)).sum();
+                CounterStats {
+                    name,
+                    total,
+                    window_count,
+                    per_second: per_second(window_count),
+                }
+            })
+            .collect();
+        let gauges = figures
+            .gauges
+            .into_iter()
+            .map(|(name, value)| GaugeStats { name, value })
+            .collect();
         let totals = |k: usize| st.totals[k];
         PerformanceStats {
             monitor: self.name.clone(),
@@ -386,6 +609,9 @@ impl MonitorStore {
             sample_fraction: 1.0 / f64::from(sample_every.max(1)),
             last_sample_at: st.last_sample_at,
             kinds,
+            counters,
+            gauges,
+            refused_names,
         }
     }
 
@@ -486,9 +712,12 @@ impl MonitorStore {
                 }
             })
             .collect();
+        let figures = self.series_figures(&st);
         Exposition {
             monitor: self.name.clone(),
             kinds,
+            counters: figures.counters,
+            gauges: figures.gauges,
         }
     }
 
