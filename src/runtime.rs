@@ -168,7 +168,19 @@ impl Runtime {
         self.admin.as_ref().map(AdminServer::addr)
     }
 
-    /// The Prometheus text exposition `/metrics` serves.
+    /// The Prometheus text exposition `/metrics` serves, from any async runtime (the scrape is
+    /// gathered on the runtime's own thread), so a host can serve it from its own HTTP server.
+    pub async fn render_metrics(&self) -> Result<String, Error> {
+        let tree = self.tree.clone();
+        self.tree
+            .link
+            .run(
+                async move { crate::exposition::render(&crate::exposition::snapshot(&tree).await) },
+            )
+            .await
+    }
+
+    /// The Prometheus text exposition `/metrics` serves, for synchronous hosts.
     pub fn render_metrics_blocking(&self) -> Result<String, Error> {
         let tree = self.tree.clone();
         self.tree.link.run_blocking(

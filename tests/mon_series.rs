@@ -101,6 +101,17 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
         1
     );
     assert_eq!(text.matches("# TYPE watchkeeper_gauge gauge").count(), 1);
+    // The same scrape from a host's own async runtime.
+    let from_async = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(rt.render_metrics())
+        .unwrap();
+    assert!(
+        from_async.contains("watchkeeper_gauge{monitor=\"search\",gauge=\"queue_depth\"} 7"),
+        "{from_async}"
+    );
     let health = rt.health_blocking().unwrap();
     let m = &health.monitors[0];
     assert_eq!(m.counters, [("cache_hits".to_owned(), THREADS * EACH)]);
