@@ -294,7 +294,16 @@ impl ChannelDef {
         counters: Arc<ChannelCounters>,
     ) -> Result<NotifierFactory, String> {
         let policy = self.policy().clone();
+        // Unused by a build with neither the HTTP nor the email channels.
+        #[cfg_attr(
+            not(any(feature = "http-notify", feature = "email")),
+            allow(unused_variables)
+        )]
         let receiver = name.to_owned();
+        #[cfg_attr(
+            not(any(feature = "http-notify", feature = "email")),
+            allow(unused_variables)
+        )]
         let field = |f: &str| {
             if BUILT_IN_CHANNELS.contains(&name) {
                 format!("alerting.channels.{name}.{f}")
