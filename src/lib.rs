@@ -26,6 +26,7 @@ mod deployment;
 mod error;
 pub mod exposition;
 mod health;
+pub mod instrument;
 mod monitor_handle;
 mod runtime;
 mod storage;

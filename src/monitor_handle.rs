@@ -77,13 +77,10 @@ impl MonitorHandle {
 
     /// Records a latency given in seconds (as floating point): negative, NaN or infinite values are
     /// clamped to zero or to the histogram's highest value, and counted as clamped.
+    #[inline]
     pub fn record_secs_f64(&self, kind: OpKind, seconds: f64) {
-        let latency = if seconds.is_nan() || seconds <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
-        };
-        self.recorder.record(kind, latency);
+        // A float-to-integer `as` saturates: NaN and negatives become 0, too large u64::MAX.
+        self.recorder.record_nanos(kind, (seconds * 1e9) as u64);
     }
 
     /// Counts one failed operation.

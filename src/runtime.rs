@@ -168,6 +168,23 @@ impl Runtime {
         self.admin.as_ref().map(AdminServer::addr)
     }
 
+    /// A `metrics::Recorder` over this runtime's monitors: install it with
+    /// `metrics::set_global_recorder` and the host's `histogram!`, `counter!` and `gauge!` are
+    /// recorded (see [`MetricsRecorder`](crate::instrument::MetricsRecorder) for how keys map onto
+    /// monitors). It takes the `instrumentation` section in force now.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_recorder(&self) -> crate::instrument::MetricsRecorder {
+        crate::instrument::MetricsRecorder::new(self.tree.clone())
+    }
+
+    /// A `tracing_subscriber::Layer` that records the host's spans that name a monitor as
+    /// operations (see [`SpanLayer`](crate::instrument::SpanLayer)). It takes the
+    /// `instrumentation` section in force now.
+    #[cfg(feature = "tracing")]
+    pub fn tracing_layer(&self) -> crate::instrument::SpanLayer {
+        crate::instrument::SpanLayer::new(self.tree.clone())
+    }
+
     /// The Prometheus text exposition `/metrics` serves, from any async runtime (the scrape is
     /// gathered on the runtime's own thread), so a host can serve it from its own HTTP server.
     pub async fn render_metrics(&self) -> Result<String, Error> {

@@ -8,6 +8,7 @@
 //! | `memory` | [`MemoryConfig`] | the memory manager |
 //! | `tuning` | [`TuningConfig`] | the tuner |
 //! | `probes` | [`ProbesConfig`] | the dependency checks |
+//! | `instrumentation` | [`InstrumentationConfig`] | the host's `metrics` macros and `tracing` spans |
 //! | `storage` | [`StorageConfig`] | what survives the process |
 //! | `supervisor` | [`SupervisorConfig`] | the supervision kernel |
 //! | `deployment` | [`DeploymentConfig`] | the runtime, its admin server and the command |
@@ -44,6 +45,7 @@ pub use self::load::ConfigError;
 pub use crate::deployment::{
     AdminLimits, AlertEffect, DeploymentConfig, Environment, HealthConfig,
 };
+pub use crate::instrument::{InstrumentationConfig, SpanTime, TimeUnit};
 pub use crate::storage::StorageConfig;
 
 /// The embedded default configuration file, every field documented.
@@ -63,6 +65,8 @@ pub struct Config {
     pub tuning: TuningConfig,
     /// The host's dependencies, checked for readiness.
     pub probes: ProbesConfig,
+    /// How the host's `metrics` macros and `tracing` spans map onto monitors.
+    pub instrumentation: InstrumentationConfig,
     /// Where the state that survives the process is kept.
     pub storage: StorageConfig,
     /// How the root supervisor restarts failed actors, and how actors are run.
@@ -91,6 +95,7 @@ impl Config {
         v.nest("memory", self.memory.validate(production));
         v.nest("tuning", self.tuning.validate());
         v.nest("probes", self.probes.validate());
+        v.nest("instrumentation", self.instrumentation.validate());
         v.nest("storage", self.storage.validate());
         v.nest("supervisor", self.supervisor.validate());
         v.nest("deployment", self.deployment.validate());

@@ -51,6 +51,7 @@ const ADMIN_OPEN: &str = "watchkeeper_admin_connections";
 const ADMIN_ACCEPTED: &str = "watchkeeper_admin_connections_accepted_total";
 const ADMIN_EVICTED: &str = "watchkeeper_admin_connections_evicted_total";
 const ADMIN_ACCEPT_ERRORS: &str = "watchkeeper_admin_accept_errors_total";
+const INSTRUMENTATION_DROPPED: &str = "watchkeeper_instrumentation_dropped_total";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -175,6 +176,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Connections the admin server could not accept (e.g. no file descriptor left).",
     ),
+    (
+        INSTRUMENTATION_DROPPED,
+        "counter",
+        "The host's metric registrations and spans not recorded: past instrumentation.max_series, a monitor's room or monitoring.max_monitors.",
+    ),
 ];
 
 /// Escapes a label value.
@@ -216,6 +222,8 @@ pub(crate) struct Snapshot {
     pub(crate) events: std::collections::BTreeMap<&'static str, u64>,
     /// The admin server's connections: open, accepted, evicted, accept errors.
     pub(crate) admin: [u64; 4],
+    /// Metric keys and spans of the host that could not be recorded.
+    pub(crate) instrumentation_dropped: u64,
 }
 
 /// Renders a scrape.
@@ -431,6 +439,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
         header(&mut out, family);
         let _ = writeln!(out, "{family} {n}");
     }
+    header(&mut out, INSTRUMENTATION_DROPPED);
+    let _ = writeln!(
+        out,
+        "{INSTRUMENTATION_DROPPED} {}",
+        s.instrumentation_dropped
+    );
     header(&mut out, UPTIME);
     let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
     out

@@ -43,6 +43,7 @@ pub(crate) async fn snapshot(tree: &ActorTree) -> Snapshot {
             .collect(),
         reload: tree.reload_status(),
         events: tree.events.counts(),
+        instrumentation_dropped: tree.instrumentation_dropped.load(Ordering::Relaxed),
         admin: {
             let a = &tree.admin_connections;
             [&a.open, &a.accepted, &a.evicted, &a.accept_errors].map(|n| n.load(Ordering::Relaxed))

@@ -149,6 +149,8 @@ pub(crate) struct ActorTree {
     pub(crate) memory: ChildRef<MemoryManagerActor>,
     pub(crate) started: Instant,
     pub(crate) admin_connections: Arc<AdminConnections>,
+    /// The host's metric registrations and spans that could not be recorded.
+    pub(crate) instrumentation_dropped: std::sync::atomic::AtomicU64,
     pub(crate) reloads: Mutex<ReloadStatus>,
     /// Serialises reloads: one applies at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,

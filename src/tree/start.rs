@@ -237,6 +237,7 @@ async fn build(
         memory,
         started: Instant::now(),
         admin_connections: Default::default(),
+        instrumentation_dropped: Default::default(),
         reloads: Mutex::new(ReloadStatus::started()),
         reloading: tokio::sync::Mutex::new(()),
         clock: paused.then(PausedClock::held),

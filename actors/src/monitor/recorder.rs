@@ -253,7 +253,11 @@ impl Recorders {
 
     #[inline(always)]
     pub(crate) fn record(self: &Arc<Self>, kind: OpKind, latency: Duration) {
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.record_nanos(kind, u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    #[inline(always)]
+    pub(crate) fn record_nanos(self: &Arc<Self>, kind: OpKind, nanos: u64) {
         let recorded = LOCAL.try_with(|local| {
             let (id, ptr) = local.last.get();
             let slot: &Slot = if id == self.id {

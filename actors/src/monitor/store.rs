@@ -66,6 +66,15 @@ impl Counter {
     pub fn is_registered(&self) -> bool {
         self.index < MAX_COUNTERS
     }
+
+    /// The total now, summed over every thread's cells (takes the monitor's list of threads; not
+    /// for the hot path). 0 for a refused counter.
+    pub fn value(&self) -> u64 {
+        if self.index >= MAX_COUNTERS {
+            return 0;
+        }
+        Recorders::counter_total(&self.recorders.snapshot_slots(), self.index)
+    }
 }
 
 impl std::fmt::Debug for Counter {
@@ -144,6 +153,13 @@ impl Recorder {
     #[inline]
     pub fn record(&self, kind: OpKind, latency: Duration) {
         self.recorders.record(kind, latency);
+    }
+
+    /// Records one operation of `kind` that took `nanos` nanoseconds (0 and values above the
+    /// histogram's range are recorded clamped, and counted).
+    #[inline]
+    pub fn record_nanos(&self, kind: OpKind, nanos: u64) {
+        self.recorders.record_nanos(kind, nanos);
     }
 
     /// Counts one failed operation of `kind`.

@@ -1,0 +1,198 @@
+//! [`SpanLayer`]: a `tracing_subscriber::Layer` that records the host's spans as operations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+use watchkeeper_actors::monitor::OpKind;
+
+use super::{InstrumentationConfig, SpanTime, Target};
+use crate::monitor_handle::MonitorHandle;
+use crate::tree::ActorTree;
+
+/// A `tracing_subscriber::Layer` over a runtime's monitors, from
+/// [`Runtime::tracing_layer`](crate::Runtime::tracing_layer): each span that names a monitor is
+/// recorded, when it closes, as one operation of its kind; a span in which an event of level ERROR
+/// happened (in it or in a span inside it that names no monitor) also counts as an error of that
+/// kind.
+///
+/// A span names its monitor with a `monitor` field, or by its name's entry in
+/// `instrumentation.monitors`; other spans are left alone. Its kind is its `kind` field, else its
+/// name. Its duration is the time it was entered (`span_time: busy`, the default: an async task's
+/// polls, not its waits) or from creation to close (`wall`).
+///
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt;
+/// let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();
+/// let subscriber = tracing_subscriber::registry().with(rt.tracing_layer());
+/// tracing::subscriber::set_global_default(subscriber).unwrap();
+/// let span = tracing::info_span!("query", monitor = "search");
+/// span.in_scope(|| { /* answer the query */ });
+/// ```
+#[derive(Clone)]
+pub struct SpanLayer {
+    tree: Arc<ActorTree>,
+    config: Arc<InstrumentationConfig>,
+}
+
+impl std::fmt::Debug for SpanLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanLayer")
+            .field("span_time", &self.config.span_time)
+            .finish()
+    }
+}
+
+/// What the layer keeps in a recorded span's extensions.
+struct Timing {
+    handle: MonitorHandle,
+    kind: OpKind,
+    /// When it was created, for `span_time: wall` only (busy time needs no clock reading here).
+    created: Option<Instant>,
+    entered: Option<Instant>,
+    busy: Duration,
+    error: bool,
+}
+
+/// The monitor and kind fields of a span.
+struct Names<'a> {
+    config: &'a InstrumentationConfig,
+    monitor: Option<String>,
+    kind: Option<String>,
+}
+
+impl Visit for Names<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == self.config.monitor_label {
+            self.monitor = Some(value.to_owned());
+        } else if field.name() == self.config.kind_label {
+            self.kind = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == self.config.monitor_label || field.name() == self.config.kind_label {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+}
+
+impl SpanLayer {
+    pub(crate) fn new(tree: Arc<ActorTree>) -> Self {
+        let config = Arc::new(tree.config.get().instrumentation.clone());
+        SpanLayer { tree, config }
+    }
+
+    fn dropped(&self, span: &str, why: &str) {
+        let before = self
+            .tree
+            .instrumentation_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if before < 10 || before.is_power_of_two() {
+            tracing::warn!(
+                span,
+                reason = why,
+                dropped = before + 1,
+                "Span not recorded"
+            );
+        }
+    }
+}
+
+impl<S> Layer<S> for SpanLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut names = Names {
+            config: &self.config,
+            monitor: None,
+            kind: None,
+        };
+        attrs.record(&mut names);
+        let name = attrs.metadata().name();
+        let fields = [
+            names
+                .monitor
+                .as_deref()
+                .map(|m| (&*self.config.monitor_label, m)),
+            names.kind.as_deref().map(|k| (&*self.config.kind_label, k)),
+        ];
+        let Some(target) = Target::of(&self.config, name, fields.into_iter().flatten(), false)
+        else {
+            return;
+        };
+        let handle = match self.tree.monitor(&target.monitor) {
+            Ok(h) => h,
+            Err(e) => return self.dropped(name, &e.to_string()),
+        };
+        let Some(kind) = handle.kind(&target.name) else {
+            return self.dropped(name, "the monitor has 16 kinds");
+        };
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Timing {
+                handle,
+                kind,
+                created: (self.config.span_time == SpanTime::Wall).then(Instant::now),
+                entered: None,
+                busy: Duration::ZERO,
+                error: false,
+            });
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+                t.entered = Some(Instant::now());
+            }
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+                if let Some(at) = t.entered.take() {
+                    t.busy += at.elapsed();
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        // The nearest span that is an operation takes the error.
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+                    t.error = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(t) = span.extensions_mut().remove::<Timing>() else {
+            return;
+        };
+        let took = match self.config.span_time {
+            SpanTime::Busy => t.busy + t.entered.map_or(Duration::ZERO, |at| at.elapsed()),
+            SpanTime::Wall => t.created.map_or(Duration::ZERO, |at| at.elapsed()),
+        };
+        t.handle.record(t.kind, took);
+        if t.error {
+            t.handle.record_error(t.kind);
+        }
+    }
+}
