@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use watchkeeper_actors::alerting::{AckError, SilenceError};
 use watchkeeper_actors::AskError;
 
 use crate::config::ConfigError;
@@ -30,6 +31,13 @@ pub enum Error {
     NotPaused,
     /// Shutdown did not finish within its deadline; the system thread was left to finish on its own.
     ShutdownTimedOut(Duration),
+    /// An acknowledgement was refused: no such alert, or it is not firing.
+    Acknowledge(AckError),
+    /// A silence was refused (no matcher, matches everything, ends before it starts, unknown id,
+    /// over `alerting.silences.max`).
+    Silence(SilenceError),
+    /// The change was made but could not be written to the data directory.
+    Storage(String),
 }
 
 impl std::fmt::Display for Error {
@@ -45,6 +53,9 @@ impl std::fmt::Display for Error {
             Error::Stopped => f.write_str("the runtime has stopped"),
             Error::NotPaused => f.write_str("the runtime was not started paused"),
             Error::ShutdownTimedOut(d) => write!(f, "shutdown did not finish within {d:?}"),
+            Error::Acknowledge(e) => e.fmt(f),
+            Error::Silence(e) => e.fmt(f),
+            Error::Storage(e) => write!(f, "not saved: {e}"),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod exposition;
 mod health;
 pub mod instrument;
 mod monitor_handle;
+mod operate;
 mod runtime;
 mod storage;
 mod tree;

@@ -162,6 +162,11 @@ impl Runtime {
         Ok(())
     }
 
+    /// The running tree, for the facade's other modules.
+    pub(crate) fn tree(&self) -> &Arc<ActorTree> {
+        &self.tree
+    }
+
     /// Where the admin HTTP server listens, when it runs: with `health_check_port: 0`, the port
     /// the system picked.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {

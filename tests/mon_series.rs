@@ -262,3 +262,70 @@ fn series_and_kind_of_are_checked_against_the_metric() {
     assert_eq!(c.alerting.rules[0].series.as_deref(), Some("queue_depth"));
     assert_eq!(c.alerting.rules[1].kind_of.as_deref(), Some("query"));
 }
+
+#[test]
+fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
+    use watchkeeper::actors::alerting::{AckError, Matcher, Silence, SilenceError};
+    let rule = AlertRule {
+        series: Some("queue_depth".into()),
+        critical: Some(100.0),
+        ..AlertRule::new("QueueDeep", Some("search"), Metric::Gauge)
+    };
+    let rt = Runtime::builder()
+        .config(config(vec![rule]))
+        .paused()
+        .start()
+        .unwrap();
+    let search = rt.monitor("search").unwrap();
+    search.gauge("queue_depth").set(500.0);
+    rt.advance_blocking(3 * SEC).unwrap();
+    let alerts = rt.alerts_blocking().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].state, AlertState::Firing);
+    let fp = alerts[0].fingerprint;
+
+    rt.acknowledge_blocking(fp, "ana").unwrap();
+    assert_eq!(
+        rt.alerts_blocking().unwrap()[0].acknowledged_by.as_deref(),
+        Some("ana")
+    );
+    assert!(matches!(
+        rt.acknowledge_blocking(fp ^ 1, "ana"),
+        Err(watchkeeper::Error::Acknowledge(AckError::NotFound(_)))
+    ));
+
+    let now = chrono::Utc::now();
+    let silence = |matcher: &str| Silence {
+        id: String::new(),
+        matchers: vec![Matcher::parse(matcher).unwrap()],
+        starts_at: now,
+        ends_at: now + chrono::Duration::hours(1),
+        created_by: "ana".into(),
+        comment: "reindexing".into(),
+        updated_at: now,
+    };
+    assert!(matches!(
+        rt.add_silence_blocking(silence("alertname!=\"\"")),
+        Err(watchkeeper::Error::Silence(SilenceError::MatchesEverything))
+    ));
+    let id = rt
+        .add_silence_blocking(silence("alertname=~\"Queue.*\""))
+        .unwrap();
+    assert_eq!(rt.silences_blocking().unwrap()[0].id, id);
+    rt.advance_blocking(SEC).unwrap();
+    let silenced = &rt.alerts_blocking().unwrap()[0];
+    assert_eq!(silenced.silenced_by, std::slice::from_ref(&id), "{silenced:?}");
+    rt.expire_silence_blocking(&id).unwrap();
+
+    // The same from an async host, then the alert resolves into the history.
+    search.gauge("queue_depth").set(1.0);
+    rt.advance_blocking(3 * SEC).unwrap();
+    let host = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (active, history) = host.block_on(async { (rt.alerts().await, rt.alert_history().await) });
+    assert!(active.unwrap().is_empty());
+    assert!(history.unwrap().iter().any(|a| a.fingerprint == fp));
+    rt.shutdown(Duration::from_secs(5)).unwrap();
+}

@@ -42,8 +42,7 @@ pub(crate) struct AdminConnections {
 
 impl ActorTree {
     /// Writes the state now, when there is a data directory; done once it is on disk (the admin
-    /// server's operator changes call it).
-    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    /// server's and the facade's operator changes call it).
     pub(crate) async fn persist(&self) -> Result<(), String> {
         let Some(storage) = &self.storage else {
             return Ok(());
@@ -120,7 +119,6 @@ pub(crate) struct ActorTree {
     pub(crate) probe_state: Arc<watchkeeper_actors::Store<watchkeeper_actors::probe::ProbeState>>,
     pub(crate) probe: ChildRef<watchkeeper_actors::probe::ProbeActor>,
     /// The storage actor, when there is a data directory.
-    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) storage: Option<ChildRef<crate::storage::StorageActor>>,
     /// Sampling fractions set over the admin API, by monitor (saved, and applied on restart).
     pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
