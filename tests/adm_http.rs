@@ -95,6 +95,24 @@ fn metrics_follow_the_exposition_format_and_count_exactly() {
     );
     assert!(body.contains("watchkeeper_actor_restarts_total{actor=\"search\"} 0"));
     assert!(body.contains("watchkeeper_process_resident_memory_bytes "));
+    // The process families as the Prometheus client libraries name them.
+    for family in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_virtual_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(family)),
+            "{family}: {body}"
+        );
+    }
+    assert!(body.contains(&format!(
+        "watchkeeper_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
     for family in watchkeeper::exposition::FAMILIES {
         assert!(
             body.matches(&format!("# TYPE {} ", family.0)).count() <= 1,

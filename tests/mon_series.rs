@@ -314,7 +314,11 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
     assert_eq!(rt.silences_blocking().unwrap()[0].id, id);
     rt.advance_blocking(SEC).unwrap();
     let silenced = &rt.alerts_blocking().unwrap()[0];
-    assert_eq!(silenced.silenced_by, std::slice::from_ref(&id), "{silenced:?}");
+    assert_eq!(
+        silenced.silenced_by,
+        std::slice::from_ref(&id),
+        "{silenced:?}"
+    );
     rt.expire_silence_blocking(&id).unwrap();
 
     // The same from an async host, then the alert resolves into the history.

@@ -14,6 +14,10 @@ pub struct ProcessStats {
     pub resident_bytes: Option<u64>,
     /// Peak resident memory (`VmHWM`), bytes.
     pub peak_resident_bytes: Option<u64>,
+    /// Virtual memory (`VmSize`), bytes.
+    pub virtual_bytes: Option<u64>,
+    /// When the process started, seconds since the Unix epoch.
+    pub start_time_seconds: Option<f64>,
     /// Threads.
     pub threads: Option<u64>,
     /// Open file descriptors.
@@ -54,6 +58,17 @@ fn clock_ticks_per_second() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then_some(ticks as u64)
+}
+
+/// When the process started, seconds since the Unix epoch: its start in clock ticks after boot
+/// (field 22 of `/proc/self/stat`) plus the boot time (`btime` of `/proc/stat`).
+#[cfg(target_os = "linux")]
+fn start_time_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = field(&std::fs::read_to_string("/proc/stat").ok()?, "btime")?;
+    Some(boot as f64 + ticks as f64 / clock_ticks_per_second()? as f64)
 }
 
 #[cfg(target_os = "linux")]
@@ -98,6 +113,8 @@ impl ProcessStats {
         ProcessStats {
             resident_bytes: status_kib(&status, "VmRSS:"),
             peak_resident_bytes: status_kib(&status, "VmHWM:"),
+            virtual_bytes: status_kib(&status, "VmSize:"),
+            start_time_seconds: start_time_seconds(),
             threads: field(&status, "Threads:"),
             open_fds: std::fs::read_dir("/proc/self/fd")
                 .ok()
@@ -119,6 +136,21 @@ impl ProcessStats {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_time_and_virtual_memory_are_read() {
+        let s = ProcessStats::read();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let started = s.start_time_seconds.unwrap();
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} vs {now}"
+        );
+        assert!(s.virtual_bytes.unwrap() >= s.resident_bytes.unwrap());
+    }
 
     #[test]
     fn resident_memory_grows_with_touched_memory() {

@@ -38,6 +38,14 @@ const CPU: &str = "watchkeeper_process_cpu_seconds_total";
 const THREADS: &str = "watchkeeper_process_threads";
 const FDS: &str = "watchkeeper_process_open_fds";
 const UPTIME: &str = "watchkeeper_uptime_seconds";
+const BUILD_INFO: &str = "watchkeeper_build_info";
+// The process families as the Prometheus client libraries name them, so their dashboards work.
+const P_CPU: &str = "process_cpu_seconds_total";
+const P_RESIDENT: &str = "process_resident_memory_bytes";
+const P_VIRTUAL: &str = "process_virtual_memory_bytes";
+const P_FDS: &str = "process_open_fds";
+const P_MAX_FDS: &str = "process_max_fds";
+const P_START: &str = "process_start_time_seconds";
 const NOTIFICATIONS: &str = "watchkeeper_notifications_total";
 const ALERTS: &str = "watchkeeper_alerts";
 const ALERTS_FIRED: &str = "watchkeeper_alerts_fired_total";
@@ -115,6 +123,21 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     (THREADS, "gauge", "Threads of the process."),
     (FDS, "gauge", "Open file descriptors of the process."),
     (UPTIME, "gauge", "Time since the runtime started."),
+    (
+        BUILD_INFO,
+        "gauge",
+        "Always 1; the version of watchkeeper in its label.",
+    ),
+    (P_CPU, "counter", "Total user and system CPU time spent in seconds."),
+    (P_RESIDENT, "gauge", "Resident memory size in bytes."),
+    (P_VIRTUAL, "gauge", "Virtual memory size in bytes."),
+    (P_FDS, "gauge", "Number of open file descriptors."),
+    (P_MAX_FDS, "gauge", "Maximum number of open file descriptors."),
+    (
+        P_START,
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+    ),
     (
         NOTIFICATIONS,
         "counter",
@@ -351,6 +374,12 @@ pub(crate) fn render(s: &Snapshot) -> String {
             (CPU, st.cpu_time.map(|d| d.as_secs_f64())),
             (THREADS, st.threads.map(|v| v as f64)),
             (FDS, st.open_fds.map(|v| v as f64)),
+            (P_CPU, st.cpu_time.map(|d| d.as_secs_f64())),
+            (P_RESIDENT, st.resident_bytes.map(|v| v as f64)),
+            (P_VIRTUAL, st.virtual_bytes.map(|v| v as f64)),
+            (P_FDS, st.open_fds.map(|v| v as f64)),
+            (P_MAX_FDS, st.max_fds.map(|v| v as f64)),
+            (P_START, st.start_time_seconds),
         ] {
             if let Some(v) = value {
                 header(&mut out, family);
@@ -447,5 +476,11 @@ pub(crate) fn render(s: &Snapshot) -> String {
     );
     header(&mut out, UPTIME);
     let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
+    header(&mut out, BUILD_INFO);
+    let _ = writeln!(
+        out,
+        "{BUILD_INFO}{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     out
 }
