@@ -43,7 +43,7 @@ fn admin(c: &mut Criterion) {
         b.iter(|| rt.health_blocking().unwrap())
     });
     group.finish();
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 /// One GET over a fresh connection; the body's length.
@@ -105,7 +105,7 @@ fn status_documents(c: &mut Criterion) {
         b.iter(|| get(addr, "/api/status"))
     });
     group.finish();
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 criterion_group!(benches, admin, status_documents);

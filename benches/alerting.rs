@@ -122,7 +122,7 @@ fn breach_to_webhook(c: &mut Criterion) {
         })
     });
     group.finish();
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 fn evaluate_1000_rules(c: &mut Criterion) {

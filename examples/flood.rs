@@ -80,5 +80,5 @@ fn main() {
         "resident memory:      {before} -> {after} bytes ({:+.3} MiB)",
         (after as f64 - before as f64) / 1048576.0
     );
-    let _ = rt.shutdown(Duration::from_secs(5));
+    let _ = rt.shutdown_blocking(Duration::from_secs(5));
 }

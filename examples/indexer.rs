@@ -279,7 +279,7 @@ fn main() {
         }
         Err(e) => println!("health: {e}"),
     }
-    match rt.shutdown(Duration::from_secs(5)) {
+    match rt.shutdown_blocking(Duration::from_secs(5)) {
         Ok(report) => println!("shut down: {} actors stopped", report.children.len()),
         Err(e) => println!("shutdown: {e}"),
     }

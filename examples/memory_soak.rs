@@ -153,7 +153,7 @@ fn main() {
         after_flood as i64 - before_flood as i64,
         (after_flood as f64 - before_flood as f64) / 1048576.0
     );
-    let _ = rt.shutdown(Duration::from_secs(5));
+    let _ = rt.shutdown_blocking(Duration::from_secs(5));
     if stats.total_queries != per_thread * threads {
         eprintln!("count mismatch: expected {}", per_thread * threads);
         std::process::exit(1);

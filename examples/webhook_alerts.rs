@@ -95,5 +95,5 @@ fn main() {
         }
     }
     println!("\nwebhook statuses received: {statuses:?}");
-    let _ = rt.shutdown(Duration::from_secs(5));
+    let _ = rt.shutdown_blocking(Duration::from_secs(5));
 }

@@ -14,7 +14,7 @@
 //! queries.record_query(t.elapsed());
 //! let stats = queries.stats_blocking()?;
 //! let report = rt.health_blocking()?;
-//! rt.shutdown(std::time::Duration::from_secs(5))?;
+//! rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
 //! # Ok::<(), watchkeeper::Error>(())
 //! ```
 #![warn(missing_docs)]
@@ -23,6 +23,7 @@
 mod admin;
 pub mod config;
 mod deployment;
+pub mod endpoints;
 mod error;
 pub mod exposition;
 mod health;

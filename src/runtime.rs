@@ -2,9 +2,11 @@
 //!
 //! `Runtime::start` spawns the actor system thread (the root supervisor and every actor under it) and
 //! the watchdog's thread; handles (`MonitorHandle`) are cheap clones usable from any thread, sync or
-//! async. `reload` applies a new configuration to what runs. `shutdown(deadline)` stops every actor
-//! gracefully (last started first), then joins both threads, or reports that the deadline passed;
-//! dropping the runtime does the same with 5 s.
+//! async. `reload` applies a new configuration to what runs. `shutdown(deadline)` (async) and
+//! `shutdown_blocking(deadline)` stop every actor gracefully (last started first), then join both
+//! threads, or report that the deadline passed; they take `&self`, so a runtime shared in an `Arc`
+//! can be stopped, and a second call returns the first one's outcome. Dropping the runtime does the
+//! same with 5 s.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -27,28 +29,33 @@ use crate::tree::{self, ActorTree, ReloadReport, ReloadStatus};
 
 struct Threads {
     system: JoinHandle<()>,
-    /// Behind a lock only so that `Runtime` is `Sync`; it is used once, at shutdown.
-    done: Mutex<mpsc::Receiver<()>>,
+    done: mpsc::Receiver<()>,
     watchdog: actix::Arbiter,
+}
+
+/// What a shutdown takes away from the runtime, and its outcome once it ran.
+enum Lifecycle {
+    Running {
+        threads: Threads,
+        admin: Option<AdminServer>,
+    },
+    /// A shutdown is under way (called from another thread or task).
+    Stopping,
+    Stopped(Result<ShutdownReport, Error>),
 }
 
 #[cfg(feature = "admin")]
 type AdminServer = crate::admin::AdminServer;
 /// Without the `admin` feature there is no server to hold.
 #[cfg(not(feature = "admin"))]
-struct AdminServer(std::convert::Infallible);
-#[cfg(not(feature = "admin"))]
-impl AdminServer {
-    fn addr(&self) -> std::net::SocketAddr {
-        match self.0 {}
-    }
-}
+struct AdminServer(#[allow(dead_code)] std::convert::Infallible);
 
 /// The embedded runtime; see the module docs.
 pub struct Runtime {
     tree: Arc<ActorTree>,
-    threads: Option<Threads>,
-    admin: Option<AdminServer>,
+    lifecycle: Mutex<Lifecycle>,
+    /// Where the admin server listens, kept when the server stops with the runtime.
+    admin_addr: Option<std::net::SocketAddr>,
 }
 
 /// How a runtime starts: from a configuration, or from a file that `/-/reload` and SIGHUP read again.
@@ -116,17 +123,20 @@ impl Runtime {
         let started = tree::start(config, path, paused)?;
         let mut runtime = Runtime {
             tree: started.tree,
-            threads: Some(Threads {
-                system: started.system,
-                done: Mutex::new(started.done),
-                watchdog: started.watchdog,
+            lifecycle: Mutex::new(Lifecycle::Running {
+                threads: Threads {
+                    system: started.system,
+                    done: started.done,
+                    watchdog: started.watchdog,
+                },
+                admin: None,
             }),
-            admin: None,
+            admin_addr: None,
         };
         let config = runtime.tree.config.get();
         if config.deployment.admin_enabled {
             if let Err(e) = runtime.start_admin() {
-                let _ = runtime.shutdown_within(Duration::from_secs(5));
+                let _ = runtime.shutdown_blocking(Duration::from_secs(5));
                 return Err(e);
             }
         }
@@ -152,7 +162,10 @@ impl Runtime {
                 Duration::from_secs(10),
             )
             .and_then(|r| r)?;
-        self.admin = Some(admin);
+        self.admin_addr = Some(admin.addr());
+        if let Lifecycle::Running { admin: slot, .. } = &mut *self.lifecycle_mut() {
+            *slot = Some(admin);
+        }
         Ok(())
     }
 
@@ -170,7 +183,7 @@ impl Runtime {
     /// Where the admin HTTP server listens, when it runs: with `health_check_port: 0`, the port
     /// the system picked.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
-        self.admin.as_ref().map(AdminServer::addr)
+        self.admin_addr
     }
 
     /// A `metrics::Recorder` over this runtime's monitors: install it with
@@ -390,67 +403,117 @@ impl Runtime {
     }
 
     /// Stops every actor gracefully (last started first; queued messages handled or failed back),
-    /// then joins the runtime's threads, all within `deadline`.
-    pub fn shutdown(mut self, deadline: Duration) -> Result<ShutdownReport, Error> {
-        self.shutdown_within(deadline)
+    /// then joins the runtime's threads, all within `deadline`; from any async runtime (the
+    /// joining happens on a thread of its own). Takes `&self`: a runtime shared in an `Arc` can be
+    /// stopped by any holder, and a second call returns the first one's outcome (or
+    /// [`Error::Stopped`] while the first is still under way).
+    pub async fn shutdown(&self, deadline: Duration) -> Result<ShutdownReport, Error> {
+        let (threads, admin) = match self.take_for_shutdown() {
+            Ok(taken) => taken,
+            Err(outcome) => return outcome,
+        };
+        let tree = self.tree.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("wk-stop".into())
+            .spawn(move || {
+                let _ = tx.send(stop(&tree, threads, admin, deadline));
+            });
+        let outcome = match spawned {
+            Ok(_) => rx.await.unwrap_or(Err(Error::Stopped)),
+            Err(e) => Err(Error::Start(format!(
+                "cannot start the shutdown's thread: {e}"
+            ))),
+        };
+        *self.lifecycle_mut() = Lifecycle::Stopped(outcome.clone());
+        outcome
     }
 
-    fn shutdown_within(&mut self, deadline: Duration) -> Result<ShutdownReport, Error> {
-        let Some(threads) = self.threads.take() else {
-            return Err(Error::Stopped);
+    /// [`Runtime::shutdown`] for synchronous hosts.
+    pub fn shutdown_blocking(&self, deadline: Duration) -> Result<ShutdownReport, Error> {
+        let (threads, admin) = match self.take_for_shutdown() {
+            Ok(taken) => taken,
+            Err(outcome) => return outcome,
         };
-        let start = Instant::now();
-        let root = self.tree.root.clone();
-        // A paused clock is let go: shutdown's own timeouts must be able to pass.
-        self.tree.release_clock();
-        #[cfg(feature = "admin")]
-        let admin = self.admin.take();
-        let report = self.tree.link.run_blocking(
-            async move {
-                #[cfg(feature = "admin")]
-                if let Some(admin) = admin {
-                    admin.stop().await;
-                }
-                // The actors get most of the deadline; the rest is for joining the threads.
-                let report = root.shutdown_by(Some(start + deadline.mul_f64(0.8))).await;
-                actix::System::current().stop();
-                report
-            },
-            deadline,
-        );
-        if report.is_err() {
-            tracing::warn!(
-                ?deadline,
-                "Shutdown grace period expired; stopping the actor system"
-            );
-            self.tree.system.stop();
-        }
-        threads.watchdog.stop();
-        let left = deadline.saturating_sub(start.elapsed());
-        let done = threads
-            .done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .recv_timeout(left);
-        if done.is_err() {
-            tracing::warn!(
-                ?deadline,
-                "The actor system thread did not finish within the deadline"
-            );
-            return Err(Error::ShutdownTimedOut(deadline));
-        }
-        let _ = threads.system.join();
-        let _ = threads.watchdog.join();
-        let report = report.map_err(|_| Error::ShutdownTimedOut(deadline))?;
-        tracing::info!(children = report.children.len(), elapsed = ?start.elapsed(), "Runtime stopped");
-        Ok(report)
+        let outcome = stop(&self.tree, threads, admin, deadline);
+        *self.lifecycle_mut() = Lifecycle::Stopped(outcome.clone());
+        outcome
     }
+
+    fn lifecycle_mut(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
+        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The threads and server to stop, or the outcome to return when that is already done.
+    #[allow(clippy::type_complexity)]
+    fn take_for_shutdown(
+        &self,
+    ) -> Result<(Threads, Option<AdminServer>), Result<ShutdownReport, Error>> {
+        let mut lifecycle = self.lifecycle_mut();
+        match std::mem::replace(&mut *lifecycle, Lifecycle::Stopping) {
+            Lifecycle::Running { threads, admin } => Ok((threads, admin)),
+            Lifecycle::Stopping => Err(Err(Error::Stopped)),
+            Lifecycle::Stopped(outcome) => {
+                *lifecycle = Lifecycle::Stopped(outcome.clone());
+                Err(outcome)
+            }
+        }
+    }
+}
+
+/// Stops the tree and joins its threads within `deadline` (blocks).
+fn stop(
+    tree: &ActorTree,
+    threads: Threads,
+    admin: Option<AdminServer>,
+    deadline: Duration,
+) -> Result<ShutdownReport, Error> {
+    let start = Instant::now();
+    let root = tree.root.clone();
+    // A paused clock is let go: shutdown's own timeouts must be able to pass.
+    tree.release_clock();
+    #[cfg(not(feature = "admin"))]
+    drop(admin);
+    let report = tree.link.run_blocking(
+        async move {
+            #[cfg(feature = "admin")]
+            if let Some(admin) = admin {
+                admin.stop().await;
+            }
+            // The actors get most of the deadline; the rest is for joining the threads.
+            let report = root.shutdown_by(Some(start + deadline.mul_f64(0.8))).await;
+            actix::System::current().stop();
+            report
+        },
+        deadline,
+    );
+    if report.is_err() {
+        tracing::warn!(
+            ?deadline,
+            "Shutdown grace period expired; stopping the actor system"
+        );
+        tree.system.stop();
+    }
+    threads.watchdog.stop();
+    let left = deadline.saturating_sub(start.elapsed());
+    if threads.done.recv_timeout(left).is_err() {
+        tracing::warn!(
+            ?deadline,
+            "The actor system thread did not finish within the deadline"
+        );
+        return Err(Error::ShutdownTimedOut(deadline));
+    }
+    let _ = threads.system.join();
+    let _ = threads.watchdog.join();
+    let report = report.map_err(|_| Error::ShutdownTimedOut(deadline))?;
+    tracing::info!(children = report.children.len(), elapsed = ?start.elapsed(), "Runtime stopped");
+    Ok(report)
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if self.threads.is_some() {
-            let _ = self.shutdown_within(Duration::from_secs(5));
+        if matches!(*self.lifecycle_mut(), Lifecycle::Running { .. }) {
+            let _ = self.shutdown_blocking(Duration::from_secs(5));
         }
     }
 }

@@ -30,7 +30,7 @@ fn probes_and_health_answer_with_health_json() {
             .unwrap()
             > 0
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     assert!(
         std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
         "the server stopped with the runtime"
@@ -441,7 +441,7 @@ fn reload_over_http_applies_a_valid_file_and_refuses_an_invalid_one() {
     let r = request(addr, "POST", "/-/reload", &auth, b"");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("windw"), "{}", r.body);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 /// The edges: `HEAD` where `GET` is, the scheme's case, the token checked before the body is read,
@@ -535,5 +535,5 @@ fn heads_schemes_tokens_before_bodies_and_alertmanagers_read_endpoints() {
     let groups: serde_json::Value =
         serde_json::from_str(&get(addr, "/api/v2/alerts/groups").body).unwrap();
     assert!(groups.is_array(), "{groups}");
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -74,5 +74,5 @@ fn prometheus_scrapes_our_series() {
         p99 > 0.0005 && p99 <= 0.0025,
         "Prometheus computes a p99 within our buckets: {p99}"
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -198,7 +198,7 @@ fn amtool_lists_alerts_and_adds_queries_and_expires_silences() {
             .any(|r| r.body.contains("SearchMeanHigh"))
             .then_some(())
     });
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn a_routing_tree_sends_a_critical_and_a_warning_to_different_receivers() {
         body["groupKey"],
         "{}/{severity=\"critical\"}:{alertname=\"SearchDown\", monitor=\"search\"}"
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -360,5 +360,5 @@ fn alerts_posted_from_outside_are_routed_notified_and_resolved() {
     });
     let (_, listed) = am.run(&["alert", "query", "job=backup"]);
     assert!(!listed.contains("BackupFailed"), "{listed}");
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -367,5 +367,5 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
         "{body}"
     );
     // The samples leave the window; the latency has no data, so the alert stays (NoData), not resolved.
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

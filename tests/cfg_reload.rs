@@ -152,7 +152,7 @@ fn a_new_rule_takes_effect_and_an_unchanged_rule_keeps_its_firing_alert_unnotifi
         received(&rx)
     );
     assert_eq!(rt.reload_status().reloads, 1);
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn a_removed_rule_resolves_and_a_changed_threshold_applies() {
     eventually("the changed rule's alert resolved", || {
         count(&rx, "resolved", "SearchP99High") == 1
     });
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn an_invalid_reload_changes_nothing_and_says_why() {
         .render_metrics_blocking()
         .unwrap()
         .contains("watchkeeper_config_last_reload_successful 1"));
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn channels_start_change_and_stop_with_a_reload() {
     // Disabled: stopped.
     rt.reload_blocking(config(rules, None)).unwrap();
     assert_eq!(names(&rt), ["log"]);
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }
 
 #[test]
@@ -384,7 +384,7 @@ fn intervals_memory_and_tuning_change_at_once_and_monitors_are_added() {
     ingest.record_query(Duration::from_millis(3));
     rt.advance_blocking(SEC).unwrap();
     assert_eq!(ingest.stats_blocking().unwrap().total_queries, 1);
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }
 
 #[test]
@@ -393,5 +393,5 @@ fn a_runtime_not_started_paused_refuses_to_advance() {
     c.alerting.rules.push(rule("A", Metric::P99, 0.1));
     let rt = Runtime::start(c).unwrap();
     assert_eq!(rt.advance_blocking(SEC), Err(Error::NotPaused));
-    rt.shutdown(ASK).unwrap();
+    rt.shutdown_blocking(ASK).unwrap();
 }

@@ -33,7 +33,7 @@ fn fleet_member() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 /// A member's whole configuration: what differs from the defaults.

@@ -80,7 +80,7 @@ fn metrics_macros_land_in_monitors_kinds_counters_and_gauges() {
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn counters_from_many_threads_are_exact_and_unbounded_labels_are_dropped_and_cou
         text.contains("watchkeeper_instrumentation_dropped_total 16"),
         "{text}"
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn a_rule_on_a_gauge_set_by_a_metrics_macro_fires_and_resolves() {
     depth(3.0);
     rt.advance_blocking(3 * SEC).unwrap();
     assert!(!firing(&rt));
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 fn spin(d: Duration) {
@@ -208,7 +208,7 @@ fn spans_that_name_a_monitor_are_operations_with_their_errors() {
             .total_operations
             == 0
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 
     // Wall time on request.
     let mut c = config();
@@ -228,5 +228,5 @@ fn spans_that_name_a_monitor_are_operations_with_their_errors() {
         "wall time: {:?}",
         load.mean
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

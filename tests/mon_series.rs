@@ -116,7 +116,7 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
     let m = &health.monitors[0];
     assert_eq!(m.counters, [("cache_hits".to_owned(), THREADS * EACH)]);
     assert_eq!(m.gauges, [("queue_depth".to_owned(), 7.0)]);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn a_counter_rate_is_per_second_over_the_window_and_names_past_the_limit_are_ref
     assert_eq!(stats.refused_names, 1);
     assert!(stats.counter("one_too_many").is_none());
     assert_eq!(stats.counter("cache_misses").unwrap().total, 301);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn rules_on_a_gauge_a_counter_rate_and_one_kind_fire_and_resolve() {
     // Back to normal: the gauge at once, the rate and the query p99 once the window has moved on.
     traffic(15, 10.0, 5, Duration::from_millis(5));
     assert!(firing(&rt).is_empty(), "{:?}", firing(&rt));
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -331,5 +331,5 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
     let (active, history) = host.block_on(async { (rt.alerts().await, rt.alert_history().await) });
     assert!(active.unwrap().is_empty());
     assert!(history.unwrap().iter().any(|a| a.fingerprint == fp));
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -145,5 +145,5 @@ fn a_thousand_panics_under_load_lose_nothing() {
         PANICS as f64 / storm.as_secs_f64()
     );
     assert_eq!(lost, 0, "recorded counts stay exact");
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

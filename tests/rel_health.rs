@@ -77,7 +77,7 @@ fn a_restart_counts_while_it_is_within_the_intensity_window() {
     assert_eq!(health(&rt).status, HealthStatus::Warning, "30 s on");
     traffic(&rt, 35, Duration::from_millis(5));
     pass(&rt);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn mailbox_drops_count_while_they_are_recent() {
     assert_eq!(h.status, HealthStatus::Healthy, "{:?}", h.issues);
     assert_eq!(h.recent_mailbox_drops, 0);
     assert_eq!(h.mailbox_drops, lifetime, "the lifetime count stays");
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn a_firing_critical_alert_warns_or_fails_as_configured_and_passes_once_resolved
         let h = health(&rt);
         assert!(h.firing_alerts.is_empty(), "{:?}", h.firing_alerts);
         assert_eq!(h.status, HealthStatus::Healthy, "{:?}", h.issues);
-        rt.shutdown(Duration::from_secs(5)).unwrap();
+        rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     }
 }
 
@@ -167,5 +167,5 @@ fn durations_in_the_report_are_seconds() {
     assert!((mean - 0.005).abs() < 0.001, "{mean}");
     let text = json.to_string();
     assert!(!text.contains("\"secs\""), "{text}");
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -73,7 +73,7 @@ fn a_flood_at_a_bounded_mailbox_is_delivered_or_counted_never_queued_without_bou
         refused > 0,
         "a million messages overflowed a {capacity}-message mailbox"
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn shutdown_under_load_meets_its_deadline_and_leaves_no_thread_behind() {
     std::thread::sleep(Duration::from_millis(500));
     let deadline = Duration::from_secs(3);
     let started = Instant::now();
-    let report = rt.shutdown(deadline).unwrap();
+    let report = rt.shutdown_blocking(deadline).unwrap();
     let took = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     for l in load {

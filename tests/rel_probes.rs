@@ -132,7 +132,7 @@ fn probes_report_each_dependency_and_critical_failures_make_the_process_unready(
     );
     assert!(store["failures"].as_u64().unwrap() >= 1);
     drop(accepting);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -153,5 +153,5 @@ fn a_panicking_registered_check_is_a_failure_and_the_runtime_carries_on() {
     assert_eq!(check(&health, "flaky")["last_error"], "the check panicked");
     assert_eq!(get(addr, "/health/ready").status, 200, "not critical");
     assert_eq!(get(addr, "/health/live").status, 200);
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

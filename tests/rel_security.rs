@@ -111,7 +111,7 @@ fn a_known_secret_appears_in_no_log_debug_health_or_metrics() {
     let status = get(addr, "/api/status").body;
     let history = get(addr, "/api/history").body;
     let health_debug = format!("{:?}", rt.health_blocking().unwrap());
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(
         logs.contains("Notification failed") || logs.contains("notification"),

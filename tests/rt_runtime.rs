@@ -59,7 +59,7 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
             > 1 << 20
     );
 
-    let report = rt.shutdown(Duration::from_secs(5)).unwrap();
+    let report = rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     let stopped: Vec<_> = report.children.iter().map(|c| c.name.as_str()).collect();
     // The configured monitors start as "search" then "index"; they stop last-started first.
     assert_eq!(
@@ -123,7 +123,7 @@ fn an_async_host_uses_the_runtime_from_its_own_tokio_runtime() {
         let health = rt.health().await.unwrap();
         assert_eq!(health.status, HealthStatus::Healthy, "{:?}", health.issues);
         // Shutdown blocks; do it off the async workers.
-        tokio::task::spawn_blocking(move || rt.shutdown(Duration::from_secs(5)))
+        tokio::task::spawn_blocking(move || rt.shutdown_blocking(Duration::from_secs(5)))
             .await
             .unwrap()
             .unwrap();
@@ -169,8 +169,8 @@ fn several_runtimes_share_a_process_on_free_ports_and_a_taken_port_says_how_to_f
         shown.contains("health_check_port: 0") && shown.contains(&pa.port().to_string()),
         "{shown}"
     );
-    a.shutdown(Duration::from_secs(5)).unwrap();
-    b.shutdown(Duration::from_secs(5)).unwrap();
+    a.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    b.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
@@ -198,5 +198,95 @@ fn monitors_past_the_limit_and_unusable_names_are_refused() {
         e.to_string().len() < 200,
         "the error does not repeat the name"
     );
-    rt.shutdown(Duration::from_secs(5)).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+/// A host with its own actix-web server serves watchkeeper's `/metrics` and health endpoints from
+/// it (no admin server of watchkeeper's), then stops the runtime it shares in an `Arc`: the async
+/// shutdown from one holder, and a second call from another that gets the same report.
+#[test]
+fn a_host_serves_the_endpoints_on_its_own_actix_web_server_and_stops_a_shared_runtime() {
+    use std::sync::Arc;
+    use watchkeeper::endpoints::Endpoint;
+
+    let _serial = serial();
+    let mut c = test_config();
+    c.deployment.admin_enabled = false;
+    let rt = Arc::new(Runtime::start(c).unwrap());
+    assert!(rt.admin_addr().is_none());
+    let search = rt.monitor("search").unwrap();
+    for _ in 0..10 {
+        search.record_query(Duration::from_millis(3));
+    }
+    rt.flush_blocking().unwrap();
+
+    let routes = rt.actix_routes();
+    actix_web::rt::System::new().block_on(async move {
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .route(
+                    "/",
+                    actix_web::web::get().to(|| async { "the host's own page" }),
+                )
+                .configure(routes.clone())
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server);
+        let answers = actix_web::rt::task::spawn_blocking(move || {
+            ["/", "/metrics", "/health", "/health/live", "/health/ready"]
+                .map(|path| common::http::get(addr, path))
+        })
+        .await
+        .unwrap();
+        handle.stop(true).await;
+        let _ = running.await;
+        assert_eq!(answers[0].body, "the host's own page");
+        let metrics = &answers[1];
+        assert_eq!(metrics.status, 200);
+        assert!(
+            metrics.body.contains(
+                "watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 10"
+            ),
+            "{}",
+            metrics.body
+        );
+        assert_eq!(
+            metrics.headers["content-type"],
+            watchkeeper::exposition::CONTENT_TYPE
+        );
+        for answer in &answers[2..] {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            assert_eq!(answer.headers["content-type"], "application/health+json");
+        }
+    });
+    // The same answers as plain values, for any other server.
+    let ready = rt.endpoint_blocking(Endpoint::Ready).unwrap();
+    assert_eq!(
+        (ready.status, ready.content_type),
+        (200, "application/health+json")
+    );
+
+    let other = rt.clone();
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(other.shutdown(Duration::from_secs(5)))
+        .unwrap();
+    assert!(report.children.iter().any(|c| c.name == "search"));
+    assert_eq!(
+        rt.shutdown_blocking(Duration::from_secs(5)).unwrap(),
+        report
+    );
+    assert!(
+        !thread_names().iter().any(|n| n == "watchkeeper"),
+        "{:?}",
+        thread_names()
+    );
 }

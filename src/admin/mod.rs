@@ -8,8 +8,6 @@
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /alerts` | active alerts and silences (JSON) |
 //! | `POST /alerts/{fingerprint}/acknowledge` | `{"by": "ana"}` stops the alert's escalation; token required |
-//! | `POST /silences` | `{"matchers": [...], "ends_at": "...", ...}` adds a silence; token required |
-//! | `DELETE /silences/{id}` | removes a silence; token required |
 //! | `POST /monitors/{name}/sampling` | `{"fraction": 0.1}` sets a monitor's sampling; token required |
 //! | `POST /channels/{name}/test` | sends a test notification through the channel; answers with its delivery (200 delivered, 502 failed); token |
 //! | `GET/POST /api/v2/...` | Alertmanager's v2 API (`am.rs`): alerts, groups, silences, status, receivers |
@@ -41,7 +39,6 @@ use serde_json::json;
 use crate::error::Error;
 use crate::tree::ActorTree;
 
-const HEALTH_JSON: &str = "application/health+json";
 const BODY_LIMIT: usize = 16 * 1024;
 
 type State = web::Data<Arc<ActorTree>>;
@@ -66,7 +63,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// `GET` and `HEAD` (the same answer without its body).
-fn read() -> actix_web::Route {
+pub(crate) fn read() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 

@@ -138,11 +138,13 @@ impl InstrumentationConfig {
 /// Where one metric key or span lands: its monitor, and the name of its kind (histograms and
 /// spans) or series (counters and gauges).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
 pub(crate) struct Target {
     pub(crate) monitor: String,
     pub(crate) name: String,
 }
 
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
 impl Target {
     /// Maps a metric's or span's `name` and its `labels`: the monitor is the monitor label's value,
     /// else the name's entry in `monitors`, else (when `default_to_name`) the name itself; the

@@ -35,7 +35,7 @@ impl Drop for Fed {
             let _ = feeder.join();
         }
         if let Some(rt) = self.rt.take() {
-            let _ = rt.shutdown(Duration::from_secs(5));
+            let _ = rt.shutdown_blocking(Duration::from_secs(5));
         }
     }
 }

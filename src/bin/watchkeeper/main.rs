@@ -295,7 +295,7 @@ fn run(
         );
     }
     say!("shutting down (at most {shutdown_timeout:?})");
-    match rt.shutdown(shutdown_timeout) {
+    match rt.shutdown_blocking(shutdown_timeout) {
         Ok(report) => {
             say!("shut down: {} actors stopped", report.children.len());
             ExitCode::SUCCESS

@@ -1,0 +1,214 @@
+//! The health endpoints and `/metrics` as plain answers (status, content type, body), so any HTTP
+//! server can serve them: the admin server does, [`Runtime::endpoint`] hands them to a host's own
+//! server, and [`Runtime::actix_routes`] mounts them on a host's actix-web `App`.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use watchkeeper_actors::ChildState;
+
+use crate::error::Error;
+use crate::exposition;
+use crate::health::{self, HealthStatus};
+use crate::runtime::Runtime;
+use crate::tree::ActorTree;
+
+/// `application/health+json`, the health endpoints' content type.
+pub const HEALTH_JSON: &str = "application/health+json";
+
+/// One of the endpoints a host may serve from its own server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `/health/live`: 200 while the process answers; depends on nothing else.
+    Live,
+    /// `/health/ready`: 200 when every actor runs, the root has not escalated and no critical
+    /// dependency check fails; else 503.
+    Ready,
+    /// `/health`: the health report, status pass/warn/fail; 200, or 503 on fail.
+    Health,
+    /// `/metrics`: the Prometheus text exposition (404 with `deployment.metrics_enabled` off).
+    Metrics,
+}
+
+impl Endpoint {
+    /// Every endpoint, with the path the admin server serves it on.
+    pub const ALL: [(Endpoint, &'static str); 4] = [
+        (Endpoint::Live, "/health/live"),
+        (Endpoint::Ready, "/health/ready"),
+        (Endpoint::Health, "/health"),
+        (Endpoint::Metrics, "/metrics"),
+    ];
+}
+
+/// What an endpoint answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    fn health(ok: bool, body: serde_json::Value) -> Answer {
+        Answer {
+            status: if ok { 200 } else { 503 },
+            content_type: HEALTH_JSON,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Answers `endpoint`; must run on the runtime's own thread.
+pub(crate) async fn answer(tree: Arc<ActorTree>, endpoint: Endpoint) -> Answer {
+    match endpoint {
+        Endpoint::Live => Answer::health(true, json!({ "status": "pass" })),
+        Endpoint::Ready => ready(&tree).await,
+        Endpoint::Health => health_report(tree).await,
+        Endpoint::Metrics => metrics(&tree).await,
+    }
+}
+
+async fn ready(tree: &ActorTree) -> Answer {
+    let status = tree.root.status(tree.link.ask_timeout).await;
+    let not_running: Vec<String> = match &status {
+        None => vec!["root supervisor (not answering)".to_owned()],
+        Some(s) => s
+            .all_children()
+            .into_iter()
+            .filter(|c| c.state != ChildState::Running && c.mailbox.is_some())
+            .map(|c| c.name.clone())
+            .collect(),
+    };
+    let escalated = tree.alarm.escalated();
+    let failing: Vec<serde_json::Value> = tree
+        .probe_state
+        .lock()
+        .failing_critical()
+        .into_iter()
+        .map(|c| json!({ "name": c.name, "error": c.last_error }))
+        .collect();
+    let ready = not_running.is_empty() && !escalated && failing.is_empty();
+    Answer::health(
+        ready,
+        json!({
+            "status": if ready { "pass" } else { "fail" },
+            "not_running": not_running,
+            "escalated": escalated,
+            "failing_checks": failing,
+        }),
+    )
+}
+
+async fn health_report(tree: Arc<ActorTree>) -> Answer {
+    let report = health::assemble(tree).await;
+    let status = match report.status {
+        HealthStatus::Healthy => "pass",
+        HealthStatus::Warning => "warn",
+        HealthStatus::Critical => "fail",
+    };
+    Answer::health(
+        report.status != HealthStatus::Critical,
+        json!({
+            "status": status,
+            "description": "watchkeeper runtime",
+            "notes": report.issues,
+            "details": report,
+        }),
+    )
+}
+
+async fn metrics(tree: &ActorTree) -> Answer {
+    if !tree.config.get().deployment.metrics_enabled {
+        return Answer {
+            status: 404,
+            content_type: "application/json",
+            body: json!({ "error": "metrics are disabled" }).to_string(),
+        };
+    }
+    Answer {
+        status: 200,
+        content_type: exposition::CONTENT_TYPE,
+        body: exposition::render(&exposition::snapshot(tree).await),
+    }
+}
+
+impl Runtime {
+    /// What `endpoint` answers now, for a host that serves it from its own HTTP server (any
+    /// server, any async runtime: the answer is gathered on the runtime's own thread).
+    ///
+    /// ```no_run
+    /// # async fn serve(rt: &watchkeeper::Runtime) -> Result<(), watchkeeper::Error> {
+    /// use watchkeeper::endpoints::Endpoint;
+    /// let answer = rt.endpoint(Endpoint::Metrics).await?;
+    /// // respond with answer.status, answer.content_type and answer.body
+    /// # Ok(()) }
+    /// ```
+    pub async fn endpoint(&self, endpoint: Endpoint) -> Result<Answer, Error> {
+        let tree = self.tree().clone();
+        self.tree()
+            .link
+            .run(async move { answer(tree, endpoint).await })
+            .await
+    }
+
+    /// [`Runtime::endpoint`] for synchronous hosts.
+    pub fn endpoint_blocking(&self, endpoint: Endpoint) -> Result<Answer, Error> {
+        let tree = self.tree().clone();
+        let timeout = self.tree().link.ask_timeout * 2;
+        self.tree()
+            .link
+            .run_blocking(async move { answer(tree, endpoint).await }, timeout)
+    }
+
+    /// `/metrics`, `/health`, `/health/live` and `/health/ready` for a host's own actix-web
+    /// `App` (or a scope of it), answered as the admin server answers them, `HEAD` included:
+    ///
+    /// ```no_run
+    /// # fn host(rt: std::sync::Arc<watchkeeper::Runtime>) -> std::io::Result<()> {
+    /// let routes = rt.actix_routes();
+    /// let server = actix_web::HttpServer::new(move || {
+    ///     actix_web::App::new().configure(routes.clone())
+    /// });
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "admin")]
+    pub fn actix_routes(
+        &self,
+    ) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + Sync + 'static {
+        let tree = self.tree().clone();
+        move |cfg: &mut actix_web::web::ServiceConfig| {
+            for (endpoint, path) in Endpoint::ALL {
+                let tree = tree.clone();
+                cfg.route(
+                    path,
+                    crate::admin::read().to(move || mounted(tree.clone(), endpoint)),
+                );
+            }
+        }
+    }
+}
+
+/// One endpoint on a host's actix-web server: gathered on the runtime's own thread.
+#[cfg(feature = "admin")]
+async fn mounted(tree: Arc<ActorTree>, endpoint: Endpoint) -> actix_web::HttpResponse {
+    let link = tree.link.clone();
+    match link.run(async move { answer(tree, endpoint).await }).await {
+        Ok(a) => to_response(a),
+        Err(e) => {
+            actix_web::HttpResponse::ServiceUnavailable().json(json!({ "error": e.to_string() }))
+        }
+    }
+}
+
+/// An answer as actix-web's response.
+#[cfg(feature = "admin")]
+pub(crate) fn to_response(a: Answer) -> actix_web::HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(a.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    actix_web::HttpResponse::build(status)
+        .content_type(a.content_type)
+        .body(a.body)
+}
