@@ -40,6 +40,7 @@ pub use self::health::{HealthStatus, MonitorHealth, OptimizationStatus, SystemHe
 pub use self::monitor_handle::{MonitorHandle, OperationTimer};
 pub use self::runtime::{Runtime, RuntimeBuilder};
 pub use self::tree::{ReloadReport, ReloadStatus};
+#[doc(inline)]
 pub use watchkeeper_actors as actors;
 pub use watchkeeper_actors::monitor::{
     Counter, CounterStats, Gauge, GaugeStats, KindStats, OpKind, PerformanceStats, Quantiles,

@@ -3,7 +3,7 @@
 //! `tracing`), both landing in the same per-thread cells as `MonitorHandle`'s records.
 //!
 //! The `instrumentation` section ([`InstrumentationConfig`]) says how a metric's key or a span
-//! names its monitor and operation kind; [`Target`] applies it. What does not fit (a monitor past
+//! names its monitor and operation kind; `Target` applies it. What does not fit (a monitor past
 //! `monitoring.max_monitors`, a kind, counter or gauge past a monitor's room, a key past
 //! `max_series`) is dropped and counted in `watchkeeper_instrumentation_dropped_total`.
 

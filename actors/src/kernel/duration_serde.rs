@@ -82,7 +82,7 @@ pub fn format(d: Duration) -> String {
     out
 }
 
-/// Serializes as [`format`].
+/// Serializes as [`format()`].
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }

@@ -82,7 +82,7 @@ impl MailboxStats {
     }
 
     /// Messages lost or refused within the last `minutes` (this one counted whole; at most
-    /// [`DROP_MINUTES`]).
+    /// 16).
     pub fn drops_within(&self, minutes: usize) -> u64 {
         self.drops_by_minute[..minutes.clamp(1, DROP_MINUTES)]
             .iter()

@@ -123,7 +123,7 @@ pub struct ChildShutdown {
     pub timed_out: bool,
 }
 
-/// The result of [`Shutdown`]: children in the order they were stopped (last started first).
+/// The result of [`Shutdown`](super::Shutdown): children in the order they were stopped (last started first).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ShutdownReport {
     /// One entry per child stopped.
