@@ -25,6 +25,11 @@ fn config(rules: Vec<AlertRule>) -> Config {
     c
 }
 
+/// A runtime on virtual time.
+fn paused(c: Config) -> Runtime {
+    Runtime::builder().config(c).paused().start().unwrap()
+}
+
 /// The firing alerts' names.
 fn firing(rt: &Runtime) -> Vec<String> {
     let mut names: Vec<String> = rt
@@ -41,11 +46,7 @@ fn firing(rt: &Runtime) -> Vec<String> {
 
 #[test]
 fn counters_and_gauges_are_exact_under_concurrent_writers() {
-    let rt = Runtime::builder()
-        .config(config(Vec::new()))
-        .paused()
-        .start()
-        .unwrap();
+    let rt = paused(config(Vec::new()));
     let search = rt.monitor("search").unwrap();
     const THREADS: u64 = 4;
     const EACH: u64 = 100_000;
@@ -121,11 +122,7 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
 
 #[test]
 fn a_counter_rate_is_per_second_over_the_window_and_names_past_the_limit_are_refused() {
-    let rt = Runtime::builder()
-        .config(config(Vec::new()))
-        .paused()
-        .start()
-        .unwrap();
+    let rt = paused(config(Vec::new()));
     let search = rt.monitor("search").unwrap();
     let misses = search.counter("cache_misses");
     for _ in 0..10 {
@@ -179,7 +176,7 @@ fn rules_on_a_gauge_a_counter_rate_and_one_kind_fire_and_resolve() {
     };
     let c = config(vec![gauge_rule, rate_rule, query_rule, mixed_rule]);
     assert!(!c.validate().has_errors(), "{:?}", c.validate());
-    let rt = Runtime::builder().config(c).paused().start().unwrap();
+    let rt = paused(c);
     let search = rt.monitor("search").unwrap();
     let depth = search.gauge("queue_depth");
     let misses = search.counter("cache_misses");
@@ -271,11 +268,7 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
         critical: Some(100.0),
         ..AlertRule::new("QueueDeep", Some("search"), Metric::Gauge)
     };
-    let rt = Runtime::builder()
-        .config(config(vec![rule]))
-        .paused()
-        .start()
-        .unwrap();
+    let rt = paused(config(vec![rule]));
     let search = rt.monitor("search").unwrap();
     search.gauge("queue_depth").set(500.0);
     rt.advance_blocking(3 * SEC).unwrap();

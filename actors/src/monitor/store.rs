@@ -183,39 +183,41 @@ impl Recorder {
     /// The counter named `name`, registered on first use. Past 64 counters a new name gets a
     /// counter whose increments are dropped; the refusal is logged and counted in the stats.
     pub fn counter(&self, name: &str) -> Counter {
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let index = register(&mut series.counters, name, MAX_COUNTERS);
-        if index == MAX_COUNTERS {
-            series.refused += 1;
-            tracing::warn!(
-                counter = name,
-                limit = MAX_COUNTERS,
-                "Counter refused: the monitor has no room for another"
-            );
-        }
         Counter {
             recorders: self.recorders.clone(),
-            index,
+            index: self.register_series(name, "counter", |s| &mut s.counters, MAX_COUNTERS),
         }
     }
 
     /// The gauge named `name`, registered on first use at 0. Past 64 gauges a new name gets a
     /// gauge whose updates are dropped; the refusal is logged and counted in the stats.
     pub fn gauge(&self, name: &str) -> Gauge {
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let index = register(&mut series.gauges, name, MAX_GAUGES);
-        if index == MAX_GAUGES {
-            series.refused += 1;
-            tracing::warn!(
-                gauge = name,
-                limit = MAX_GAUGES,
-                "Gauge refused: the monitor has no room for another"
-            );
-        }
         Gauge {
             recorders: self.recorders.clone(),
-            index,
+            index: self.register_series(name, "gauge", |s| &mut s.gauges, MAX_GAUGES),
         }
+    }
+
+    /// `name`'s cell among the names `of` picks; `limit` (a no-op cell) when there is no room.
+    fn register_series(
+        &self,
+        name: &str,
+        what: &'static str,
+        of: impl FnOnce(&mut SeriesNames) -> &mut Vec<String>,
+        limit: usize,
+    ) -> usize {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let index = register(of(&mut series), name, limit);
+        if index == limit {
+            series.refused += 1;
+            tracing::warn!(
+                series = name,
+                kind = what,
+                limit,
+                "Series refused: the monitor has no room for another"
+            );
+        }
+        index
     }
 }
 
