@@ -28,9 +28,20 @@ pub enum Endpoint {
     Health,
     /// `/metrics`: the Prometheus text exposition (404 with `deployment.metrics_enabled` off).
     Metrics,
+    /// `/metrics` in OpenMetrics, with exemplars (what an `Accept:
+    /// application/openmetrics-text` asks for).
+    OpenMetrics,
 }
 
 impl Endpoint {
+    /// `self`, or for `/metrics` the format the request's `Accept` header asks for.
+    pub fn negotiate(self, accept: Option<&str>) -> Endpoint {
+        match (self, exposition::Format::negotiate(accept)) {
+            (Endpoint::Metrics, exposition::Format::OpenMetrics) => Endpoint::OpenMetrics,
+            _ => self,
+        }
+    }
+
     /// Every endpoint, with the path the admin server serves it on.
     pub const ALL: [(Endpoint, &'static str); 4] = [
         (Endpoint::Live, "/health/live"),
@@ -67,7 +78,8 @@ pub(crate) async fn answer(tree: Arc<ActorTree>, endpoint: Endpoint) -> Answer {
         Endpoint::Live => Answer::health(true, json!({ "status": "pass" })),
         Endpoint::Ready => ready(&tree).await,
         Endpoint::Health => health_report(tree).await,
-        Endpoint::Metrics => metrics(&tree).await,
+        Endpoint::Metrics => metrics(&tree, exposition::Format::Prometheus).await,
+        Endpoint::OpenMetrics => metrics(&tree, exposition::Format::OpenMetrics).await,
     }
 }
 
@@ -120,7 +132,7 @@ async fn health_report(tree: Arc<ActorTree>) -> Answer {
     )
 }
 
-async fn metrics(tree: &ActorTree) -> Answer {
+async fn metrics(tree: &ActorTree, format: exposition::Format) -> Answer {
     if !tree.config.get().deployment.metrics_enabled {
         return Answer {
             status: 404,
@@ -130,8 +142,8 @@ async fn metrics(tree: &ActorTree) -> Answer {
     }
     Answer {
         status: 200,
-        content_type: exposition::CONTENT_TYPE,
-        body: exposition::render(&exposition::snapshot(tree).await),
+        content_type: format.content_type(),
+        body: exposition::render(&exposition::snapshot(tree).await, format),
     }
 }
 
@@ -184,7 +196,9 @@ impl Runtime {
                 let tree = tree.clone();
                 cfg.route(
                     path,
-                    crate::admin::read().to(move || mounted(tree.clone(), endpoint)),
+                    crate::admin::read().to(move |req: actix_web::HttpRequest| {
+                        mounted(tree.clone(), endpoint.negotiate(accept(&req)))
+                    }),
                 );
             }
         }
@@ -201,6 +215,14 @@ async fn mounted(tree: Arc<ActorTree>, endpoint: Endpoint) -> actix_web::HttpRes
             actix_web::HttpResponse::ServiceUnavailable().json(json!({ "error": e.to_string() }))
         }
     }
+}
+
+/// The request's `Accept` header.
+#[cfg(feature = "admin")]
+pub(crate) fn accept(req: &actix_web::HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// An answer as actix-web's response.

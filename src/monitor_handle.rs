@@ -83,6 +83,15 @@ impl MonitorHandle {
         self.recorder.record_nanos(kind, (seconds * 1e9) as u64);
     }
 
+    /// Records one operation and keeps it as the exemplar of its `/metrics` bucket with the trace
+    /// it belongs to (`trace_id`, shown in OpenMetrics scrapes). Takes a lock: call it for the
+    /// operations whose traces are kept, not for every one. A trace id over 120 characters keeps
+    /// no exemplar.
+    pub fn record_with_trace(&self, kind: OpKind, latency: Duration, trace_id: &str) {
+        self.recorder
+            .record_with_exemplar(kind, latency, &[("trace_id", trace_id)]);
+    }
+
     /// Counts one failed operation.
     pub fn record_error(&self, kind: OpKind) {
         self.recorder.record_error(kind);

@@ -209,9 +209,12 @@ impl Runtime {
         let tree = self.tree.clone();
         self.tree
             .link
-            .run(
-                async move { crate::exposition::render(&crate::exposition::snapshot(&tree).await) },
-            )
+            .run(async move {
+                crate::exposition::render(
+                    &crate::exposition::snapshot(&tree).await,
+                    crate::exposition::Format::Prometheus,
+                )
+            })
             .await
     }
 
@@ -219,7 +222,12 @@ impl Runtime {
     pub fn render_metrics_blocking(&self) -> Result<String, Error> {
         let tree = self.tree.clone();
         self.tree.link.run_blocking(
-            async move { crate::exposition::render(&crate::exposition::snapshot(&tree).await) },
+            async move {
+                crate::exposition::render(
+                    &crate::exposition::snapshot(&tree).await,
+                    crate::exposition::Format::Prometheus,
+                )
+            },
             self.tree.link.ask_timeout * 2,
         )
     }

@@ -537,3 +537,74 @@ fn heads_schemes_tokens_before_bodies_and_alertmanagers_read_endpoints() {
     assert!(groups.is_array(), "{groups}");
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// `Accept: application/openmetrics-text` gets OpenMetrics: counter families named without
+/// `_total`, exemplars (a recorded trace id) on the bucket they fall in, `# EOF` last; without it
+/// the Prometheus text format, no exemplars.
+#[test]
+fn openmetrics_is_negotiated_and_carries_exemplars() {
+    let rt = Runtime::start(test_config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let search = rt.monitor("search").unwrap();
+    for _ in 0..10 {
+        search.record_query(Duration::from_millis(3));
+    }
+    search.record_with_trace(
+        watchkeeper::OpKind::QUERY,
+        Duration::from_millis(7),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+    );
+    search.record_error(watchkeeper::OpKind::QUERY);
+    rt.flush_blocking().unwrap();
+    let om = request(
+        addr,
+        "GET",
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+        b"",
+    );
+    assert_eq!(om.status, 200);
+    assert_eq!(
+        om.headers["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = &om.body;
+    assert_eq!(body.lines().last(), Some("# EOF"), "{body}");
+    assert!(
+        body.contains("# TYPE watchkeeper_operation_errors counter\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("watchkeeper_operation_errors_total{monitor=\"search\",kind=\"query\"} 1")
+    );
+    assert!(
+        !body.contains("# TYPE watchkeeper_operation_errors_total"),
+        "{body}"
+    );
+    // 7 ms falls in the 10 ms bucket: the exemplar is there, with its value and a timestamp.
+    let bucket = body
+        .lines()
+        .find(|l| {
+            l.starts_with("watchkeeper_operation_duration_seconds_bucket{monitor=\"search\",kind=\"query\",le=\"0.01\"}")
+        })
+        .unwrap();
+    assert!(
+        bucket.contains(" 11 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.007 "),
+        "{bucket}"
+    );
+    assert_eq!(body.matches("# {trace_id=").count(), 1, "{body}");
+
+    let plain = get(addr, "/metrics");
+    assert_eq!(
+        plain.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!plain.body.contains("# EOF") && !plain.body.contains("trace_id"));
+    assert!(plain
+        .body
+        .contains("# TYPE watchkeeper_operation_errors_total counter"));
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}

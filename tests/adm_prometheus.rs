@@ -1,5 +1,7 @@
 //! A real Prometheus server (Debian `prometheus`) scrapes the runtime on 127.0.0.1; our series are
-//! read back through Prometheus' query API.
+//! read back through Prometheus' query API. Prometheus asks for OpenMetrics first, so it scrapes
+//! that format; with its exemplar storage on, the trace id recorded with one query is read back
+//! through `/api/v1/query_exemplars`.
 
 mod common;
 
@@ -20,9 +22,14 @@ fn prometheus_scrapes_our_series() {
     let rt = Runtime::start(c).unwrap();
     let target = rt.admin_addr().unwrap();
     let search = rt.monitor("search").unwrap();
-    for i in 0..1000u64 {
+    for i in 0..999u64 {
         search.record_query(Duration::from_micros(100 + i));
     }
+    search.record_with_trace(
+        watchkeeper::OpKind::QUERY,
+        Duration::from_micros(1099),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+    );
 
     let dir = TempDir::new("prometheus");
     let port = free_port();
@@ -38,6 +45,7 @@ fn prometheus_scrapes_our_series() {
             format!("--config.file={}", config.display()),
             format!("--storage.tsdb.path={}", dir.path().join("data").display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
+            "--enable-feature=exemplar-storage".to_owned(),
         ],
         &dir.path().join("prometheus.log"),
     );
@@ -73,6 +81,34 @@ fn prometheus_scrapes_our_series() {
     assert!(
         p99 > 0.0005 && p99 <= 0.0025,
         "Prometheus computes a p99 within our buckets: {p99}"
+    );
+
+    // The exemplar, as Prometheus stored it from the OpenMetrics scrape.
+    let now = chrono::Utc::now().timestamp();
+    let exemplars = get(
+        api,
+        &format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            encode(
+                r#"watchkeeper_operation_duration_seconds_bucket{monitor="search",kind="query"}"#
+            ),
+            now - 600,
+            now + 60
+        ),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&exemplars.body).unwrap();
+    let found: Vec<&serde_json::Value> = doc["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .flat_map(|series| series["exemplars"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        found.iter().any(
+            |e| e["labels"]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+                && e["value"] == "0.001099"
+        ),
+        "{doc}"
     );
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -1,10 +1,10 @@
 //! The health endpoints and `/metrics`: what an orchestrator and Prometheus ask, answered by
 //! `crate::endpoints` (which a host's own server can serve too).
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::State;
-use crate::endpoints::{self, to_response, Endpoint};
+use crate::endpoints::{self, accept, to_response, Endpoint};
 
 pub(super) async fn live(state: State) -> HttpResponse {
     serve(state, Endpoint::Live).await
@@ -18,8 +18,9 @@ pub(super) async fn health_report(state: State) -> HttpResponse {
     serve(state, Endpoint::Health).await
 }
 
-pub(super) async fn metrics(state: State) -> HttpResponse {
-    serve(state, Endpoint::Metrics).await
+/// Prometheus' text format, or OpenMetrics (with exemplars) when the scraper asks for it.
+pub(super) async fn metrics(state: State, req: HttpRequest) -> HttpResponse {
+    serve(state, Endpoint::Metrics.negotiate(accept(&req))).await
 }
 
 async fn serve(state: State, endpoint: Endpoint) -> HttpResponse {

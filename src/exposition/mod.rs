@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 mod snapshot;
 
 use watchkeeper_actors::alerting::AlertingStatus;
-use watchkeeper_actors::monitor::{Exposition, KindExposition, EXPORT_BUCKETS};
+use watchkeeper_actors::monitor::{Exemplar, Exposition, KindExposition, EXPORT_BUCKETS};
 use watchkeeper_actors::process::ProcessReport;
 use watchkeeper_actors::{ChildStatus, SupervisorStatus};
 
@@ -21,6 +21,48 @@ use crate::tree::ReloadStatus;
 
 /// The exposition's Content-Type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The Content-Type of the OpenMetrics exposition.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Which text format a scrape is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus' text format 0.0.4 (the default).
+    #[default]
+    Prometheus,
+    /// OpenMetrics 1.0: counter families named without `_total`, exemplars on histogram
+    /// buckets, `# EOF` at the end.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for: OpenMetrics when it names
+    /// `application/openmetrics-text` (without `q=0`), else Prometheus' text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let wants = accept.is_some_and(|a| {
+            a.split(',').any(|t| {
+                let mut parts = t.split(';').map(str::trim);
+                parts.next() == Some("application/openmetrics-text")
+                    && !parts.any(|p| p.replace(' ', "") == "q=0")
+            })
+        });
+        if wants {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
+    }
+
+    /// Its Content-Type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
 
 const OPERATION_DURATION: &str = "watchkeeper_operation_duration_seconds";
 const OPERATION_ERRORS: &str = "watchkeeper_operation_errors_total";
@@ -214,9 +256,14 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn header(out: &mut String, name: &str) {
+fn header(out: &mut String, format: Format, name: &str) {
     if let Some((_, kind, help)) = FAMILIES.iter().find(|(n, _, _)| *n == name) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        // OpenMetrics names a counter family without the `_total` its samples carry.
+        let family = match (format, *kind) {
+            (Format::OpenMetrics, "counter") => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
     }
 }
 
@@ -249,18 +296,41 @@ pub(crate) struct Snapshot {
     pub(crate) instrumentation_dropped: u64,
 }
 
-/// Renders a scrape.
-pub(crate) fn render(s: &Snapshot) -> String {
+/// Writes ` # {labels} value timestamp` after a bucket's count (OpenMetrics only).
+fn exemplar(out: &mut String, format: Format, e: Option<&Exemplar>) {
+    let Some(e) = e.filter(|_| format == Format::OpenMetrics) else {
+        return;
+    };
+    let labels: Vec<String> = e
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+        .collect();
+    let _ = write!(
+        out,
+        " # {{{}}} {} {:.3}",
+        labels.join(","),
+        float(e.value_seconds),
+        e.timestamp.timestamp_millis() as f64 / 1000.0
+    );
+}
+
+/// Renders a scrape in `format`.
+pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
-    header(&mut out, OPERATION_DURATION);
+    header(&mut out, format, OPERATION_DURATION);
     for m in &s.monitors {
         let monitor = label(&m.monitor);
         for k in &m.kinds {
             let kind = label(&k.kind);
-            for (le, n) in EXPORT_BUCKETS.iter().zip(k.cumulative_buckets) {
-                let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
+            for (b, (le, n)) in EXPORT_BUCKETS.iter().zip(k.cumulative_buckets).enumerate() {
+                let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
+                exemplar(&mut out, format, k.exemplars[b].as_ref());
+                out.push('\n');
             }
-            let _ = writeln!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
+            let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
+            exemplar(&mut out, format, k.exemplars[EXPORT_BUCKETS.len()].as_ref());
+            out.push('\n');
             let _ = writeln!(
                 out,
                 "{OPERATION_DURATION}_sum{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
@@ -277,7 +347,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
     let counters: [(&str, Counter); 2] =
         [(OPERATION_ERRORS, |k| k.errors), (CLAMPED, |k| k.clamped)];
     for (family, get) in counters {
-        header(&mut out, family);
+        header(&mut out, format, family);
         for m in &s.monitors {
             for k in &m.kinds {
                 let v = get(k);
@@ -291,7 +361,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         }
     }
     if s.monitors.iter().any(|m| !m.counters.is_empty()) {
-        header(&mut out, HOST_COUNTER);
+        header(&mut out, format, HOST_COUNTER);
         for m in &s.monitors {
             for (name, total) in &m.counters {
                 let _ = writeln!(
@@ -304,7 +374,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         }
     }
     if s.monitors.iter().any(|m| !m.gauges.is_empty()) {
-        header(&mut out, HOST_GAUGE);
+        header(&mut out, format, HOST_GAUGE);
         for m in &s.monitors {
             for (name, value) in &m.gauges {
                 let _ = writeln!(
@@ -321,7 +391,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         let children = sup.all_children();
         // One sample per actor that has a value for the family.
         let mut per_actor = |family: &str, value: &dyn Fn(&ChildStatus) -> Option<u64>| {
-            header(&mut out, family);
+            header(&mut out, format, family);
             for c in &children {
                 if let Some(v) = value(c) {
                     let _ = writeln!(out, "{family}{{actor=\"{}\"}} {v}", label(&c.name));
@@ -340,7 +410,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         per_actor(MAILBOX_HIGH_WATER, &|c| {
             c.mailbox.as_ref().map(|m| m.high_water as u64)
         });
-        header(&mut out, MAILBOX_DROPS);
+        header(&mut out, format, MAILBOX_DROPS);
         for c in &children {
             let Some(mb) = &c.mailbox else { continue };
             for k in &mb.kinds {
@@ -359,7 +429,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
                 }
             }
         }
-        header(&mut out, ESCALATIONS);
+        header(&mut out, format, ESCALATIONS);
         let _ = writeln!(
             out,
             "{ESCALATIONS}{{supervisor=\"{}\"}} {}",
@@ -382,13 +452,13 @@ pub(crate) fn render(s: &Snapshot) -> String {
             (P_START, st.start_time_seconds),
         ] {
             if let Some(v) = value {
-                header(&mut out, family);
+                header(&mut out, format, family);
                 let _ = writeln!(out, "{family} {}", float(v));
             }
         }
     }
     if !s.channels.is_empty() {
-        header(&mut out, NOTIFICATIONS);
+        header(&mut out, format, NOTIFICATIONS);
         for (channel, delivered, failed, retried, _) in &s.channels {
             for (outcome, n) in [
                 ("delivered", delivered),
@@ -404,7 +474,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         }
     }
     if let Some(a) = &s.alerting {
-        header(&mut out, ALERTS);
+        header(&mut out, format, ALERTS);
         for (state, n) in [
             ("firing", a.active_alerts),
             ("pending", a.pending_alerts),
@@ -413,15 +483,15 @@ pub(crate) fn render(s: &Snapshot) -> String {
         ] {
             let _ = writeln!(out, "{ALERTS}{{state=\"{state}\"}} {n}");
         }
-        header(&mut out, ALERTS_FIRED);
+        header(&mut out, format, ALERTS_FIRED);
         let _ = writeln!(out, "{ALERTS_FIRED} {}", a.fired_total);
-        header(&mut out, RATE_LIMITED);
+        header(&mut out, format, RATE_LIMITED);
         for (channel, ..) in &s.channels {
             let n = a.rate_limited.get(channel).copied().unwrap_or(0);
             let _ = writeln!(out, "{RATE_LIMITED}{{channel=\"{}\"}} {n}", label(channel));
         }
         if !a.rule_values.is_empty() {
-            header(&mut out, RULE_VALUE);
+            header(&mut out, format, RULE_VALUE);
             for r in &a.rule_values {
                 let _ = writeln!(
                     out,
@@ -434,7 +504,7 @@ pub(crate) fn render(s: &Snapshot) -> String {
         }
     }
     if !s.channels.is_empty() {
-        header(&mut out, BREAKER);
+        header(&mut out, format, BREAKER);
         for (channel, _, _, _, open) in &s.channels {
             let _ = writeln!(
                 out,
@@ -444,15 +514,15 @@ pub(crate) fn render(s: &Snapshot) -> String {
             );
         }
     }
-    header(&mut out, RELOAD_OK);
+    header(&mut out, format, RELOAD_OK);
     let _ = writeln!(out, "{RELOAD_OK} {}", u8::from(s.reload.successful));
-    header(&mut out, RELOAD_AT);
+    header(&mut out, format, RELOAD_AT);
     let _ = writeln!(
         out,
         "{RELOAD_AT} {}",
         float(s.reload.last_success_at.timestamp_millis() as f64 / 1000.0)
     );
-    header(&mut out, EVENTS);
+    header(&mut out, format, EVENTS);
     for (event, n) in &s.events {
         let _ = writeln!(out, "{EVENTS}{{event=\"{}\"}} {n}", label(event));
     }
@@ -465,22 +535,25 @@ pub(crate) fn render(s: &Snapshot) -> String {
     .into_iter()
     .zip(s.admin)
     {
-        header(&mut out, family);
+        header(&mut out, format, family);
         let _ = writeln!(out, "{family} {n}");
     }
-    header(&mut out, INSTRUMENTATION_DROPPED);
+    header(&mut out, format, INSTRUMENTATION_DROPPED);
     let _ = writeln!(
         out,
         "{INSTRUMENTATION_DROPPED} {}",
         s.instrumentation_dropped
     );
-    header(&mut out, UPTIME);
+    header(&mut out, format, UPTIME);
     let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
-    header(&mut out, BUILD_INFO);
+    header(&mut out, format, BUILD_INFO);
     let _ = writeln!(
         out,
         "{BUILD_INFO}{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")
     );
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
     out
 }

@@ -24,7 +24,8 @@ use crate::tree::ActorTree;
 /// A span names its monitor with a `monitor` field, or by its name's entry in
 /// `instrumentation.monitors`; other spans are left alone. Its kind is its `kind` field, else its
 /// name. Its duration is the time it was entered (`span_time: busy`, the default: an async task's
-/// polls, not its waits) or from creation to close (`wall`).
+/// polls, not its waits) or from creation to close (`wall`). A `trace_id` field makes the
+/// operation its bucket's exemplar in OpenMetrics scrapes.
 ///
 /// ```no_run
 /// use tracing_subscriber::layer::SubscriberExt;
@@ -57,13 +58,16 @@ struct Timing {
     entered: Option<Instant>,
     busy: Duration,
     error: bool,
+    /// The span's `trace_id` field, kept as the operation's exemplar.
+    trace_id: Option<String>,
 }
 
-/// The monitor and kind fields of a span.
+/// The monitor, kind and trace id fields of a span.
 struct Names<'a> {
     config: &'a InstrumentationConfig,
     monitor: Option<String>,
     kind: Option<String>,
+    trace_id: Option<String>,
 }
 
 impl Visit for Names<'_> {
@@ -72,11 +76,15 @@ impl Visit for Names<'_> {
             self.monitor = Some(value.to_owned());
         } else if field.name() == self.config.kind_label {
             self.kind = Some(value.to_owned());
+        } else if field.name() == "trace_id" {
+            self.trace_id = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == self.config.monitor_label || field.name() == self.config.kind_label {
+        let name = field.name();
+        if name == self.config.monitor_label || name == self.config.kind_label || name == "trace_id"
+        {
             self.record_str(field, &format!("{value:?}"));
         }
     }
@@ -113,6 +121,7 @@ where
             config: &self.config,
             monitor: None,
             kind: None,
+            trace_id: None,
         };
         attrs.record(&mut names);
         let name = attrs.metadata().name();
@@ -142,6 +151,7 @@ where
                 entered: None,
                 busy: Duration::ZERO,
                 error: false,
+                trace_id: names.trace_id,
             });
         }
     }
@@ -190,7 +200,10 @@ where
             SpanTime::Busy => t.busy + t.entered.map_or(Duration::ZERO, |at| at.elapsed()),
             SpanTime::Wall => t.created.map_or(Duration::ZERO, |at| at.elapsed()),
         };
-        t.handle.record(t.kind, took);
+        match &t.trace_id {
+            Some(trace) => t.handle.record_with_trace(t.kind, took, trace),
+            None => t.handle.record(t.kind, took),
+        }
         if t.error {
             t.handle.record_error(t.kind);
         }

@@ -20,7 +20,8 @@ pub use self::config::{HistogramBounds, MonitoringConfig};
 pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
 pub use self::recorder::{Layout, OpKind, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
 pub use self::stats::{
-    CounterStats, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats, Quantiles,
+    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats,
+    Quantiles,
 };
 pub use self::store::{Counter, Gauge, MonitorStore, Recorder};
 use crate::memory::{Footprint, GetFootprint, Trim};

@@ -202,6 +202,18 @@ impl PerformanceStats {
     }
 }
 
+/// A sample kept with the labels that say where it came from (a trace id), shown beside its
+/// histogram bucket in OpenMetrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar {
+    /// Its labels, e.g. `trace_id` (at most 128 characters together, as OpenMetrics allows).
+    pub labels: Vec<(String, String)>,
+    /// The sample, seconds.
+    pub value_seconds: f64,
+    /// When it was recorded.
+    pub timestamp: DateTime<Utc>,
+}
+
 /// One kind's cumulative figures for exposition.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindExposition {
@@ -217,6 +229,8 @@ pub struct KindExposition {
     pub clamped: u64,
     /// Operations at or below each of [`EXPORT_BUCKETS`], cumulative.
     pub cumulative_buckets: [u64; EXPORT_BUCKETS.len()],
+    /// The latest exemplar of each bucket, `+Inf` last.
+    pub exemplars: [Option<Exemplar>; EXPORT_BUCKETS.len() + 1],
 }
 
 /// A monitor's figures for exposition.

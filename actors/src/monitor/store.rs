@@ -16,7 +16,8 @@ use crate::monitor::config::MonitoringConfig;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
 use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
 use crate::monitor::stats::{
-    CounterStats, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats, Quantiles,
+    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats,
+    Quantiles,
 };
 use crate::monitor::EXPORT_BUCKETS;
 use crate::Store;
@@ -27,7 +28,15 @@ pub struct Recorder {
     recorders: Arc<Recorders>,
     names: Arc<Mutex<Vec<String>>>,
     series: Arc<Mutex<SeriesNames>>,
+    exemplars: Arc<Mutex<Exemplars>>,
 }
+
+/// The latest exemplar of each kind's export bucket.
+type Exemplars = Vec<[Option<Exemplar>; EXPORT_BUCKETS.len() + 1]>;
+
+/// The most characters an exemplar's labels may have together (names and values), as OpenMetrics
+/// allows.
+pub const EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// The names of a monitor's counters and gauges, in registration order (a name's position is its
 /// cell), and how many names were refused for want of room.
@@ -160,6 +169,38 @@ impl Recorder {
     #[inline]
     pub fn record_nanos(&self, kind: OpKind, nanos: u64) {
         self.recorders.record_nanos(kind, nanos);
+    }
+
+    /// Records one operation, as [`Recorder::record`], and keeps it as its bucket's exemplar with
+    /// `labels` (a trace id). Takes a lock: for a sampled few operations, not every one. Labels
+    /// over [`EXEMPLAR_LABEL_CHARS`] characters together keep no exemplar.
+    pub fn record_with_exemplar(&self, kind: OpKind, latency: Duration, labels: &[(&str, &str)]) {
+        self.record(kind, latency);
+        let chars: usize = labels
+            .iter()
+            .map(|(k, v)| k.chars().count() + v.chars().count())
+            .sum();
+        if chars > EXEMPLAR_LABEL_CHARS || labels.is_empty() {
+            return;
+        }
+        let seconds = latency.as_secs_f64();
+        let bucket = EXPORT_BUCKETS
+            .iter()
+            .position(|&le| seconds <= le)
+            .unwrap_or(EXPORT_BUCKETS.len());
+        let mut exemplars = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
+        let k = usize::from(kind.0);
+        if exemplars.len() <= k {
+            exemplars.resize_with(k + 1, Default::default);
+        }
+        exemplars[k][bucket] = Some(Exemplar {
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            value_seconds: seconds,
+            timestamp: Utc::now(),
+        });
     }
 
     /// Counts one failed operation of `kind`.
@@ -333,6 +374,7 @@ impl MonitorStore {
                 recorders: Recorders::new(layout),
                 names: Arc::new(Mutex::new(names)),
                 series: Arc::default(),
+                exemplars: Arc::default(),
             },
         }))
     }
@@ -706,6 +748,12 @@ impl MonitorStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let exemplars = self
+            .recorder
+            .exemplars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let st = self.lock();
         let kinds = names
             .into_iter()
@@ -727,6 +775,7 @@ impl MonitorStore {
                     errors: t.errors,
                     clamped: t.clamped,
                     cumulative_buckets: cumulative,
+                    exemplars: exemplars.get(k).cloned().unwrap_or_default(),
                 }
             })
             .collect();
