@@ -3,7 +3,7 @@
 //! | method and path | answer |
 //! | --- | --- |
 //! | `GET /health/live` | 200 while the process answers; depends on nothing else |
-//! | `GET /health/ready` | 200 when every actor runs and the root has not escalated, else 503 |
+//! | `GET /health/ready` | 200 when every actor runs, the root has not escalated and no critical dependency check fails, else 503 |
 //! | `GET /health` | the health report, `application/health+json`, status pass/warn/fail; 200, or 503 on fail |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /alerts` | active alerts and silences (JSON) |

@@ -36,7 +36,7 @@ type Exemplars = Vec<[Option<Exemplar>; EXPORT_BUCKETS.len() + 1]>;
 
 /// The most characters an exemplar's labels may have together (names and values), as OpenMetrics
 /// allows.
-pub const EXEMPLAR_LABEL_CHARS: usize = 128;
+const EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// The names of a monitor's counters and gauges, in registration order (a name's position is its
 /// cell), and how many names were refused for want of room.
@@ -173,7 +173,7 @@ impl Recorder {
 
     /// Records one operation, as [`Recorder::record`], and keeps it as its bucket's exemplar with
     /// `labels` (a trace id). Takes a lock: for a sampled few operations, not every one. Labels
-    /// over [`EXEMPLAR_LABEL_CHARS`] characters together keep no exemplar.
+    /// over 128 characters together (names and values, as OpenMetrics allows) keep no exemplar.
     pub fn record_with_exemplar(&self, kind: OpKind, latency: Duration, labels: &[(&str, &str)]) {
         self.record(kind, latency);
         let chars: usize = labels
