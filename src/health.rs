@@ -47,6 +47,8 @@ pub struct MonitorHealth {
     pub mean: Duration,
     /// When it last saw a sample.
     pub last_sample_at: Option<DateTime<Utc>>,
+    /// The fraction of latency samples it records (set by the tuner or an operator).
+    pub sample_fraction: f64,
     /// The host's counters in it: name and total.
     pub counters: Vec<(String, u64)>,
     /// The host's gauges in it: name and level.
@@ -210,6 +212,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                 total_operations: stats.total_operations,
                 mean: stats.mean,
                 last_sample_at: stats.last_sample_at,
+                sample_fraction: stats.sample_fraction,
                 counters: stats
                     .counters
                     .iter()
@@ -233,6 +236,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                     total_operations: 0,
                     mean: Duration::ZERO,
                     last_sample_at: None,
+                    sample_fraction: 1.0,
                     counters: Vec::new(),
                     gauges: Vec::new(),
                 });

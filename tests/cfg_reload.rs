@@ -395,3 +395,41 @@ fn a_runtime_not_started_paused_refuses_to_advance() {
     assert_eq!(rt.advance_blocking(SEC), Err(Error::NotPaused));
     rt.shutdown_blocking(ASK).unwrap();
 }
+
+#[test]
+fn a_routing_change_applies_to_the_next_notification() {
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let rules = vec![rule("A", Metric::P99, 0.1), rule("B", Metric::Mean, 0.1)];
+    // No receiver written: every enabled channel (log and the webhook) is notified.
+    let rt = Runtime::builder()
+        .config(config(vec![rules[0].clone()], Some(hook.url("/hook"))))
+        .paused()
+        .start()
+        .unwrap();
+    slow_traffic(&rt, 3);
+    eventually("A reached the webhook", || count(&hook, "firing", "A") == 1);
+
+    // A routing tree: the root goes to the log only, alerts named B to the webhook.
+    let mut c = config(rules, Some(hook.url("/hook")));
+    c.alerting.receiver = Some(vec!["log".into()]);
+    c.alerting.routes = vec![watchkeeper::config::RouteConfig {
+        matchers: vec![watchkeeper::config::Matcher::parse("alertname=\"B\"").unwrap()],
+        receiver: Some(vec!["webhook".into()]),
+        ..Default::default()
+    }];
+    let report = rt.reload_blocking(c.clone()).unwrap();
+    assert!(
+        report.applied.iter().any(|a| a.contains("rout")),
+        "{:?}",
+        report.applied
+    );
+    slow_traffic(&rt, 3);
+    eventually("B reached the webhook", || count(&hook, "firing", "B") == 1);
+    // A stays firing (not notified again), and its resolution goes by the new tree: the log only.
+    assert_eq!(count(&hook, "firing", "A"), 1);
+    c.alerting.rules.retain(|r| r.name != "A");
+    rt.reload_blocking(c).unwrap();
+    rt.advance_blocking(SEC * 3).unwrap();
+    assert_eq!(count(&hook, "resolved", "A"), 0, "{:?}", received(&hook));
+    rt.shutdown_blocking(ASK).unwrap();
+}

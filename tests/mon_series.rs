@@ -326,3 +326,30 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
     assert!(history.unwrap().iter().any(|a| a.fingerprint == fp));
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn expired_silences_are_kept_up_to_the_cap() {
+    use watchkeeper::actors::alerting::{Matcher, Silence};
+    let mut c = config(Vec::new());
+    c.alerting.silences.max = 3;
+    let rt = paused(c);
+    let now = chrono::Utc::now();
+    for i in 0..10 {
+        let id = rt
+            .add_silence_blocking(Silence {
+                id: String::new(),
+                matchers: vec![Matcher::parse(&format!("alertname=\"A{i}\"")).unwrap()],
+                starts_at: now,
+                ends_at: now + chrono::Duration::hours(1),
+                created_by: "ana".into(),
+                comment: String::new(),
+                updated_at: now,
+            })
+            .unwrap();
+        rt.expire_silence_blocking(&id).unwrap();
+    }
+    rt.advance_blocking(2 * SEC).unwrap();
+    let kept = rt.silences_blocking().unwrap();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}

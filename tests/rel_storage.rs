@@ -223,3 +223,59 @@ fn a_corrupt_state_file_is_moved_aside_and_the_runtime_starts_fresh() {
         assert_eq!(aside, i + 1, "case {i}: the file was kept aside");
     }
 }
+
+/// A clean restart (SIGTERM) keeps the silence, and the sampling an operator set comes back after
+/// a clean stop and after a SIGKILL alike.
+#[test]
+fn a_clean_restart_keeps_silences_and_sampling_comes_back_after_either_stop() {
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let config = config(&hook.url("/hook"));
+    let instance = Instance::start_in(TempDir::new("storage-term"), &config);
+    let sampling = |addr| -> f64 {
+        let doc: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).unwrap();
+        doc["details"]["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "search")
+            .unwrap()["sample_fraction"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(sampling(instance.addr), 1.0);
+    let set = post(
+        instance.addr,
+        "/monitors/search/sampling",
+        r#"{"fraction": 0.25}"#,
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    let now = chrono::Utc::now();
+    let silence = post(
+        instance.addr,
+        "/api/v2/silences",
+        &format!(
+            r#"{{"matchers": [{{"name": "alertname", "value": "Deploy", "isRegex": false, "isEqual": true}}], "startsAt": "{}", "endsAt": "{}", "createdBy": "ana", "comment": "deploy"}}"#,
+            now.to_rfc3339(),
+            (now + chrono::Duration::days(1)).to_rfc3339()
+        ),
+    );
+    assert_eq!(silence.status, 200, "{}", silence.body);
+    let id: serde_json::Value = serde_json::from_str(&silence.body).unwrap();
+    let id = id["silenceID"].as_str().unwrap().to_owned();
+
+    let instance = Instance::start_in(instance.stop_keep_dir(), &config);
+    let silences: serde_json::Value =
+        serde_json::from_str(&get(instance.addr, "/api/v2/silences").body).unwrap();
+    assert!(
+        silences
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str()),
+        "{silences}"
+    );
+    assert_eq!(sampling(instance.addr), 0.25);
+
+    let instance = Instance::start_in(instance.kill_keep_dir(), &config);
+    assert_eq!(sampling(instance.addr), 0.25);
+}

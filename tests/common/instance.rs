@@ -113,6 +113,12 @@ impl Instance {
         let _ = self.child.wait();
     }
 
+    /// Stops it (SIGTERM, a clean shutdown) and hands back the directory it owned.
+    pub fn stop_keep_dir(mut self) -> TempDir {
+        self.signal("TERM");
+        self.dir.take().expect("an instance started with start_in")
+    }
+
     /// Kills it (SIGKILL) and hands back the directory it owned (to start again on the same data).
     pub fn kill_keep_dir(mut self) -> TempDir {
         self.signal("KILL");

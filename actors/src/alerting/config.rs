@@ -28,9 +28,10 @@ pub struct EscalationConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SilencesConfig {
-    /// The most silences active or pending at once; more are refused.
+    /// The most silences active or pending at once; more are refused. Ended silences are listed
+    /// (as expired) up to the same number, the earliest ended forgotten first.
     pub max: usize,
-    /// How long an ended silence is still listed (as expired).
+    /// How long an ended silence is still listed (as expired), within `max` of them.
     #[serde(with = "duration_serde")]
     pub retention: Duration,
 }

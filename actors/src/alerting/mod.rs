@@ -254,7 +254,13 @@ impl AlertingActor {
             let wall = Utc::now();
             let retention = chrono::Duration::from_std(config.silences.retention)
                 .unwrap_or(chrono::Duration::days(1));
-            silences::mute(&mut book, &config.inhibit_rules, retention, now, wall);
+            silences::mute(
+                &mut book,
+                &config.inhibit_rules,
+                (retention, config.silences.max),
+                now,
+                wall,
+            );
             routing::escalate(&mut book, &tree, now, wall, &mut outgoing);
             routing::route(&mut book, &tree, now, &mut outgoing);
             delivery::push_alertmanager(

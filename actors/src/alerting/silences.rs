@@ -177,15 +177,28 @@ fn equal_values(labels: &BTreeMap<String, String>, equal: &[String]) -> Vec<Stri
 }
 
 /// Marks every alert silenced, inhibited or suppressed as of `now`, naming the silences and
-/// source alerts that mute it. Expired silences are forgotten after `retention`.
+/// source alerts that mute it. Expired silences are forgotten after `retention`, and past
+/// `keep_expired` of them the earliest ended go first.
 pub(super) fn mute(
     book: &mut AlertingState,
     rules: &[InhibitRule],
-    retention: chrono::Duration,
+    (retention, keep_expired): (chrono::Duration, usize),
     now: Instant,
     wall: DateTime<Utc>,
 ) {
     book.silences.retain(|s| s.ends_at + retention > wall);
+    let mut ended: Vec<DateTime<Utc>> = book
+        .silences
+        .iter()
+        .filter(|s| s.ends_at <= wall)
+        .map(|s| s.ends_at)
+        .collect();
+    if ended.len() > keep_expired {
+        ended.sort_unstable();
+        let last_forgotten = ended[ended.len() - keep_expired - 1];
+        book.silences
+            .retain(|s| s.ends_at > wall || s.ends_at > last_forgotten);
+    }
     // Per rule, the firing sources by their values of the `equal` labels, each noted with whether it
     // also matches the target side (such a source cannot mute an alert that matches both sides).
     let sources: Vec<SourceIndex> = rules
