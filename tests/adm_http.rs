@@ -608,3 +608,52 @@ fn openmetrics_is_negotiated_and_carries_exemplars() {
         .contains("# TYPE watchkeeper_operation_errors_total counter"));
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// A monitor's own export buckets: `/metrics` writes its bounds; kinds without operations are not
+/// exported.
+#[test]
+fn a_monitor_exports_its_own_buckets() {
+    let mut c = test_config();
+    c.monitoring
+        .monitor_buckets
+        .insert("index".into(), vec![0.01, 0.1, 1.0, 60.0]);
+    let rt = Runtime::start(c).unwrap();
+    let index = rt.monitor("index").unwrap();
+    for ms in [5, 50, 500, 5000] {
+        index.record_index(Duration::from_millis(ms));
+    }
+    rt.flush_blocking().unwrap();
+    let text = rt.render_metrics_blocking().unwrap();
+    let buckets: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\"",
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\",le=\"0.01\"} 1",
+            "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\",le=\"0.1\"} 2",
+            "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\",le=\"1\"} 3",
+            "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\",le=\"60\"} 4",
+            "watchkeeper_operation_duration_seconds_bucket{monitor=\"index\",kind=\"index\",le=\"+Inf\"} 4",
+        ]
+    );
+    // Kinds that saw no operation (all of `search`, `query` of `index`) are no series at all.
+    assert!(!text.contains("{monitor=\"search\""), "{text}");
+    assert!(
+        !text.contains("{monitor=\"index\",kind=\"query\""),
+        "{text}"
+    );
+    let mut bad = test_config();
+    bad.monitoring.buckets = vec![0.1, 0.05];
+    assert!(bad
+        .validate()
+        .findings
+        .iter()
+        .any(|f| f.field == "monitoring.buckets" && f.message.contains("increase")));
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 mod snapshot;
 
 use watchkeeper_actors::alerting::AlertingStatus;
-use watchkeeper_actors::monitor::{Exemplar, Exposition, KindExposition, EXPORT_BUCKETS};
+use watchkeeper_actors::monitor::{Exemplar, Exposition, KindExposition};
 use watchkeeper_actors::process::ProcessReport;
 use watchkeeper_actors::{ChildStatus, SupervisorStatus};
 
@@ -323,13 +323,21 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         let monitor = label(&m.monitor);
         for k in &m.kinds {
             let kind = label(&k.kind);
-            for (b, (le, n)) in EXPORT_BUCKETS.iter().zip(k.cumulative_buckets).enumerate() {
+            for (b, (le, n)) in m.buckets.iter().zip(&k.cumulative_buckets).enumerate() {
                 let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
-                exemplar(&mut out, format, k.exemplars[b].as_ref());
+                exemplar(
+                    &mut out,
+                    format,
+                    k.exemplars.get(b).and_then(Option::as_ref),
+                );
                 out.push('\n');
             }
             let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
-            exemplar(&mut out, format, k.exemplars[EXPORT_BUCKETS.len()].as_ref());
+            exemplar(
+                &mut out,
+                format,
+                k.exemplars.last().and_then(Option::as_ref),
+            );
             out.push('\n');
             let _ = writeln!(
                 out,

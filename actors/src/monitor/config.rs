@@ -1,6 +1,8 @@
 //! The `monitoring` section: which monitors start with the runtime, how they collect, and the
 //! bounds of their latency histograms.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::duration_serde;
 use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK, MAX_CAPACITY};
 use crate::monitor::recorder::Layout;
+use crate::monitor::EXPORT_BUCKETS;
+
+/// The most buckets a monitor exports.
+pub const MAX_EXPORT_BUCKETS: usize = 64;
 
 /// Monitors, collection and histogram bounds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +33,11 @@ pub struct MonitoringConfig {
     pub window: usize,
     /// Bounds and precision of the latency histograms.
     pub histogram: HistogramBounds,
+    /// Upper bounds (seconds, increasing) of the buckets `/metrics` exports for each kind;
+    /// `+Inf` is implied. Quantiles in statistics and rules do not depend on them.
+    pub buckets: Vec<f64>,
+    /// Other buckets for some monitors, by name, e.g. {"index": [0.01, 0.1, 1.0, 10.0, 60.0]}.
+    pub monitor_buckets: BTreeMap<String, Vec<f64>>,
 }
 
 impl Default for MonitoringConfig {
@@ -37,14 +48,33 @@ impl Default for MonitoringConfig {
             tick: Duration::from_secs(1),
             window: 60,
             histogram: HistogramBounds::default(),
+            buckets: EXPORT_BUCKETS.to_vec(),
+            monitor_buckets: BTreeMap::new(),
         }
     }
 }
 
 impl MonitoringConfig {
+    /// The export buckets of monitor `name`: its own, else `buckets`.
+    pub fn buckets_of(&self, name: &str) -> Arc<[f64]> {
+        self.monitor_buckets
+            .get(name)
+            .unwrap_or(&self.buckets)
+            .as_slice()
+            .into()
+    }
+
     /// Checks the section; field paths are relative to it.
     pub fn validate(&self) -> Validation {
         let mut v = Validation::default();
+        if let Some(problem) = bucket_problem(&self.buckets) {
+            v.error("buckets", problem);
+        }
+        for (name, buckets) in &self.monitor_buckets {
+            if let Some(problem) = bucket_problem(buckets) {
+                v.error(format!("monitor_buckets.{name}"), problem);
+            }
+        }
         if let Err(e) = self.histogram.layout() {
             v.error("histogram", e);
         }
@@ -100,6 +130,25 @@ impl MonitoringConfig {
         }
         v
     }
+}
+
+/// What is wrong with a list of bucket bounds, if anything.
+fn bucket_problem(buckets: &[f64]) -> Option<String> {
+    if buckets.is_empty() || buckets.len() > MAX_EXPORT_BUCKETS {
+        return Some(format!(
+            "{} buckets; 1 to {MAX_EXPORT_BUCKETS} are exported",
+            buckets.len()
+        ));
+    }
+    if let Some(b) = buckets.iter().find(|b| !b.is_finite() || **b <= 0.0) {
+        return Some(format!(
+            "bucket bound {b} is not a positive number of seconds"
+        ));
+    }
+    if buckets.windows(2).any(|w| w[0] >= w[1]) {
+        return Some("bucket bounds must increase".into());
+    }
+    None
 }
 
 /// Histogram bounds and precision of a monitor. Memory per recording thread and operation kind is

@@ -7,8 +7,6 @@ use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::monitor::EXPORT_BUCKETS;
-
 /// Latency quantiles (to the histogram's precision).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Quantiles {
@@ -227,10 +225,10 @@ pub struct KindExposition {
     pub errors: u64,
     /// Clamped samples since start.
     pub clamped: u64,
-    /// Operations at or below each of [`EXPORT_BUCKETS`], cumulative.
-    pub cumulative_buckets: [u64; EXPORT_BUCKETS.len()],
+    /// Operations at or below each of the monitor's bucket bounds, cumulative.
+    pub cumulative_buckets: Vec<u64>,
     /// The latest exemplar of each bucket, `+Inf` last.
-    pub exemplars: [Option<Exemplar>; EXPORT_BUCKETS.len() + 1],
+    pub exemplars: Vec<Option<Exemplar>>,
 }
 
 /// A monitor's figures for exposition.
@@ -238,7 +236,9 @@ pub struct KindExposition {
 pub struct Exposition {
     /// The monitor.
     pub monitor: String,
-    /// Per kind (query and index always, others once used).
+    /// Its export buckets' upper bounds, seconds (`+Inf` implied).
+    pub buckets: std::sync::Arc<[f64]>,
+    /// Per kind that saw an operation.
     pub kinds: Vec<KindExposition>,
     /// Counters (name, total at the last collection), in registration order.
     pub counters: Vec<(String, u64)>,

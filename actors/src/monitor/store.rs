@@ -19,7 +19,6 @@ use crate::monitor::stats::{
     CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats,
     Quantiles,
 };
-use crate::monitor::EXPORT_BUCKETS;
 use crate::Store;
 
 /// The cheap, thread-safe recording side of one monitor.
@@ -29,10 +28,12 @@ pub struct Recorder {
     names: Arc<Mutex<Vec<String>>>,
     series: Arc<Mutex<SeriesNames>>,
     exemplars: Arc<Mutex<Exemplars>>,
+    /// The export buckets' upper bounds, seconds.
+    buckets: Arc<[f64]>,
 }
 
-/// The latest exemplar of each kind's export bucket.
-type Exemplars = Vec<[Option<Exemplar>; EXPORT_BUCKETS.len() + 1]>;
+/// The latest exemplar of each kind's export bucket (`+Inf` last).
+type Exemplars = Vec<Vec<Option<Exemplar>>>;
 
 /// The most characters an exemplar's labels may have together (names and values), as OpenMetrics
 /// allows.
@@ -184,14 +185,11 @@ impl Recorder {
             return;
         }
         let seconds = latency.as_secs_f64();
-        let bucket = EXPORT_BUCKETS
-            .iter()
-            .position(|&le| seconds <= le)
-            .unwrap_or(EXPORT_BUCKETS.len());
+        let bucket = bucket_of(&self.buckets, seconds);
         let mut exemplars = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
         let k = usize::from(kind.0);
         if exemplars.len() <= k {
-            exemplars.resize_with(k + 1, Default::default);
+            exemplars.resize_with(k + 1, || vec![None; self.buckets.len() + 1]);
         }
         exemplars[k][bucket] = Some(Exemplar {
             labels: labels
@@ -334,7 +332,7 @@ struct MonitorState {
     /// Each counter's total at the last collection, by cell.
     counter_totals: Vec<u64>,
     /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor.
-    export: [[u64; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
+    export: Vec<[u64; MAX_KINDS]>,
     last_collect: Option<Instant>,
     last_sample_at: Option<DateTime<Utc>>,
     scratch: Histogram<u64>,
@@ -355,6 +353,8 @@ impl MonitorStore {
         let scratch = layout.histogram();
         let all = layout.histogram();
         let names = vec!["query".to_owned(), "index".to_owned()];
+        let name = name.into();
+        let buckets = config.buckets_of(&name);
         Ok(Arc::new(MonitorStore {
             state: Store::from(MonitorState {
                 snapshots: Vec::new(),
@@ -363,18 +363,19 @@ impl MonitorStore {
                 tick: config.tick,
                 totals: [Totals::default(); MAX_KINDS],
                 counter_totals: Vec::new(),
-                export: [[0; EXPORT_BUCKETS.len() + 1]; MAX_KINDS],
+                export: vec![[0; MAX_KINDS]; buckets.len() + 1],
                 last_collect: None,
                 last_sample_at: None,
                 scratch,
                 all,
             }),
-            name: name.into(),
+            name,
             recorder: Recorder {
                 recorders: Recorders::new(layout),
                 names: Arc::new(Mutex::new(names)),
                 series: Arc::default(),
                 exemplars: Arc::default(),
+                buckets,
             },
         }))
     }
@@ -521,11 +522,8 @@ impl MonitorStore {
         for (k, kind) in interval.kinds.iter_mut().enumerate() {
             for &(i, n) in &kind.buckets {
                 let seconds = layout.value(i as usize) as f64 * 1e-9;
-                let b = EXPORT_BUCKETS
-                    .iter()
-                    .position(|&le| seconds <= le)
-                    .unwrap_or(EXPORT_BUCKETS.len());
-                st.export[k][b] += n * scale;
+                let b = bucket_of(&self.recorder.buckets, seconds);
+                st.export[b][k] += n * scale;
             }
             if kind.buckets.len() > 1 {
                 kind.buckets.sort_unstable_by_key(|b| b.0);
@@ -740,7 +738,8 @@ impl MonitorStore {
         }
     }
 
-    /// Cumulative counters and fixed buckets for Prometheus exposition (no quantile work).
+    /// Cumulative counters and fixed buckets for Prometheus exposition (no quantile work), for
+    /// the kinds that saw an operation.
     pub fn exposition(&self) -> Exposition {
         let names = self
             .recorder
@@ -758,13 +757,14 @@ impl MonitorStore {
         let kinds = names
             .into_iter()
             .enumerate()
-            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0 || *k < 2)
+            // Only kinds that saw an operation: an unused kind is no series, not a row of zeros.
+            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0)
             .map(|(k, kind)| {
                 let t = st.totals[k];
-                let mut cumulative = [0u64; EXPORT_BUCKETS.len()];
+                let mut cumulative = vec![0u64; self.recorder.buckets.len()];
                 let mut running = 0u64;
                 for (b, slot) in cumulative.iter_mut().enumerate() {
-                    running += st.export[k][b];
+                    running += st.export[b][k];
                     // Sampled buckets are scaled estimates; never above the exact count.
                     *slot = running.min(t.count);
                 }
@@ -775,13 +775,17 @@ impl MonitorStore {
                     errors: t.errors,
                     clamped: t.clamped,
                     cumulative_buckets: cumulative,
-                    exemplars: exemplars.get(k).cloned().unwrap_or_default(),
+                    exemplars: exemplars
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| vec![None; self.recorder.buckets.len() + 1]),
                 }
             })
             .collect();
         let figures = self.series_figures(&st);
         Exposition {
             monitor: self.name.clone(),
+            buckets: self.recorder.buckets.clone(),
             kinds,
             counters: figures.counters,
             gauges: figures.gauges,
@@ -848,6 +852,14 @@ impl MonitorStore {
         }
         before.saturating_sub(self.footprint().bytes)
     }
+}
+
+/// The export bucket of a latency: the first bound at or above it, `+Inf` (the last) past them all.
+fn bucket_of(buckets: &[f64], seconds: f64) -> usize {
+    buckets
+        .iter()
+        .position(|&le| seconds <= le)
+        .unwrap_or(buckets.len())
 }
 
 fn mean(sum: u64, count: u64) -> Duration {
