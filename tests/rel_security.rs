@@ -113,6 +113,12 @@ fn a_known_secret_appears_in_no_log_debug_health_or_metrics() {
     let health_debug = format!("{:?}", rt.health_blocking().unwrap());
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    // The log channel writes the rule's summary annotation with its value filled in.
+    assert!(
+        logs.contains("summary=search p99 latency is 0.3"),
+        "{}",
+        &logs[..logs.len().min(4000)]
+    );
     assert!(
         logs.contains("Notification failed") || logs.contains("notification"),
         "the delivery path logged: {}",

@@ -410,14 +410,7 @@ impl NotifierActor {
                     self.finish(p, DeliveryOutcome::Failed, Some(failure.message));
                     return;
                 }
-                let exp = 2u32.saturating_pow(p.attempts.saturating_sub(1).min(30));
-                // Spread by ±20 %: a fleet that failed together does not retry in lockstep.
-                let backoff = self
-                    .policy
-                    .backoff_min
-                    .saturating_mul(exp)
-                    .min(self.policy.backoff_max)
-                    .mul_f64(0.8 + 0.4 * self.rng.f64());
+                let backoff = backoff(&self.policy, p.attempts, self.rng.f64());
                 let delay = failure.retry_after.map_or(backoff, |r| r.max(backoff));
                 p.not_before = now + delay;
                 p.last_error = Some(failure.message);
@@ -562,5 +555,42 @@ impl Handles<GetChannelStatus> for NotifierActor {
             failed: self.counters.failed.load(Ordering::Relaxed),
             retried: self.counters.retried.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The wait before the retry after `attempts` attempts: `backoff_min` doubled per attempt, at most
+/// `backoff_max`, spread by ±20 % with `unit` (in [0, 1)), so that a fleet that failed together
+/// does not retry in lockstep.
+fn backoff(policy: &DeliveryPolicy, attempts: u32, unit: f64) -> Duration {
+    let exp = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
+    policy
+        .backoff_min
+        .saturating_mul(exp)
+        .min(policy.backoff_max)
+        .mul_f64(0.8 + 0.4 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_up_to_the_maximum_and_spread_by_a_fifth() {
+        let policy = DeliveryPolicy {
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            ..DeliveryPolicy::default()
+        };
+        let nominal = |attempts| backoff(&policy, attempts, 0.5);
+        assert_eq!(nominal(1), Duration::from_millis(100));
+        assert_eq!(nominal(2), Duration::from_millis(200));
+        assert_eq!(nominal(4), Duration::from_millis(800));
+        assert_eq!(nominal(9), Duration::from_secs(1));
+        // Ten processes that failed at once: their first retries spread over 80..120 ms.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let waits: Vec<Duration> = (0..10).map(|_| backoff(&policy, 1, rng.f64())).collect();
+        let (lo, hi) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
+        assert!(*lo >= Duration::from_millis(80) && *hi < Duration::from_millis(120));
+        assert!(*hi - *lo >= Duration::from_millis(20), "{waits:?}");
     }
 }
