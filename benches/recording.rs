@@ -228,6 +228,19 @@ fn counting(c: &mut Criterion) {
                 black_box(x);
             }),
         ),
+        (
+            // The same, kept in memory (a counter a thread owns in a struct): each increment
+            // loads and stores it, as every counter that outlives the loop must.
+            "plain_u64_thread_owned_in_memory",
+            Arc::new(|n| {
+                let mut x = 0u64;
+                for i in 0..n {
+                    let cell = black_box(&mut x);
+                    *cell = cell.wrapping_add(black_box(i & 1));
+                }
+                black_box(x);
+            }),
+        ),
         ("watchkeeper_counter", {
             let c = counter.clone();
             Arc::new(move |n| {

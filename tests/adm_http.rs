@@ -596,13 +596,30 @@ fn openmetrics_is_negotiated_and_carries_exemplars() {
         "{bucket}"
     );
     assert_eq!(body.matches("# {trace_id=").count(), 1, "{body}");
+    // When the monitor's counts started from zero.
+    for created in [
+        "watchkeeper_operation_duration_seconds_created{monitor=\"search\",kind=\"query\"} ",
+        "watchkeeper_operation_errors_created{monitor=\"search\",kind=\"query\"} ",
+    ] {
+        let line = body
+            .lines()
+            .find(|l| l.starts_with(created))
+            .unwrap_or_else(|| panic!("{created} in {body}"));
+        let at: f64 = line[created.len()..].parse().unwrap();
+        let now = chrono::Utc::now().timestamp() as f64;
+        assert!(at <= now + 1.0 && at > now - 60.0, "{line}");
+    }
 
     let plain = get(addr, "/metrics");
     assert_eq!(
         plain.headers["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
     );
-    assert!(!plain.body.contains("# EOF") && !plain.body.contains("trace_id"));
+    assert!(
+        !plain.body.contains("# EOF")
+            && !plain.body.contains("trace_id")
+            && !plain.body.contains("_created")
+    );
     assert!(plain
         .body
         .contains("# TYPE watchkeeper_operation_errors_total counter"));

@@ -315,6 +315,18 @@ fn exemplar(out: &mut String, format: Format, e: Option<&Exemplar>) {
     );
 }
 
+/// Writes `{family}_created{labels} {when}` (OpenMetrics only): when a counter or histogram of a
+/// monitor started from zero. `family` is the family's name without `_total`.
+fn created(out: &mut String, format: Format, family: &str, labels: &str, e: &Exposition) {
+    if format == Format::OpenMetrics {
+        let _ = writeln!(
+            out,
+            "{family}_created{{{labels}}} {:.3}",
+            e.created.timestamp_millis() as f64 / 1000.0
+        );
+    }
+}
+
 /// Renders a scrape in `format`.
 pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
@@ -349,6 +361,8 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
                 "{OPERATION_DURATION}_count{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
                 k.count
             );
+            let labels = format!("monitor=\"{monitor}\",kind=\"{kind}\"");
+            created(&mut out, format, OPERATION_DURATION, &labels, m);
         }
     }
     type Counter = fn(&KindExposition) -> u64;
@@ -359,11 +373,18 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         for m in &s.monitors {
             for k in &m.kinds {
                 let v = get(k);
-                let _ = writeln!(
-                    out,
-                    "{family}{{monitor=\"{}\",kind=\"{}\"}} {v}",
+                let labels = format!(
+                    "monitor=\"{}\",kind=\"{}\"",
                     label(&m.monitor),
                     label(&k.kind)
+                );
+                let _ = writeln!(out, "{family}{{{labels}}} {v}");
+                created(
+                    &mut out,
+                    format,
+                    family.trim_end_matches("_total"),
+                    &labels,
+                    m,
                 );
             }
         }
@@ -372,11 +393,18 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         header(&mut out, format, HOST_COUNTER);
         for m in &s.monitors {
             for (name, total) in &m.counters {
-                let _ = writeln!(
-                    out,
-                    "{HOST_COUNTER}{{monitor=\"{}\",counter=\"{}\"}} {total}",
+                let labels = format!(
+                    "monitor=\"{}\",counter=\"{}\"",
                     label(&m.monitor),
                     label(name)
+                );
+                let _ = writeln!(out, "{HOST_COUNTER}{{{labels}}} {total}");
+                created(
+                    &mut out,
+                    format,
+                    HOST_COUNTER.trim_end_matches("_total"),
+                    &labels,
+                    m,
                 );
             }
         }

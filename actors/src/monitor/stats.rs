@@ -236,6 +236,8 @@ pub struct KindExposition {
 pub struct Exposition {
     /// The monitor.
     pub monitor: String,
+    /// When the monitor was made; its counts start from zero then.
+    pub created: DateTime<Utc>,
     /// Its export buckets' upper bounds, seconds (`+Inf` implied).
     pub buckets: std::sync::Arc<[f64]>,
     /// Per kind that saw an operation.

@@ -342,6 +342,8 @@ struct MonitorState {
 /// Everything a monitor has collected; outlives restarts of its actor.
 pub struct MonitorStore {
     name: String,
+    /// When the monitor was made: its counts start from zero then (OpenMetrics' `_created`).
+    created: DateTime<Utc>,
     recorder: Recorder,
     state: Store<MonitorState>,
 }
@@ -356,6 +358,7 @@ impl MonitorStore {
         let name = name.into();
         let buckets = config.buckets_of(&name);
         Ok(Arc::new(MonitorStore {
+            created: Utc::now(),
             state: Store::from(MonitorState {
                 snapshots: Vec::new(),
                 window: VecDeque::new(),
@@ -785,6 +788,7 @@ impl MonitorStore {
         let figures = self.series_figures(&st);
         Exposition {
             monitor: self.name.clone(),
+            created: self.created,
             buckets: self.recorder.buckets.clone(),
             kinds,
             counters: figures.counters,
