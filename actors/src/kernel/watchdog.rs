@@ -1,46 +1,63 @@
 //! The watchdog: sees a handler that blocks its actor's thread longer than a budget.
 //!
 //! `send(..).timeout(..)` cannot fire while a handler blocks the arbiter it runs on, so the watchdog runs
-//! on an arbiter of its own. Each actor host marks itself busy with the watchdog's current tick (one
-//! relaxed store, no clock read) when a handler starts and idle when it returns; the [`WatchdogActor`]
-//! advances the tick on a timer and reports every busy mark older than the budget once, as
-//! [`SupervisionEvent::HandlerStalled`].
+//! on an arbiter of its own. Each actor host marks itself busy with the watchdog's clock (one relaxed
+//! load and store, no clock read) when a handler starts and idle when it returns. The
+//! [`WatchdogActor`] advances the clock on a timer and reports every call it has seen busy for longer
+//! than the budget once, as [`SupervisionEvent::HandlerStalled`]. The timer runs every `period` while
+//! a call is in progress and every two budgets while none is, so an idle tree costs two wakeups a
+//! second at the default 250 ms budget; a call that starts during a long sleep is timed from the
+//! check that first sees it, so nothing is ever reported early.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix::{Actor, Context};
+use actix::{Actor, AsyncContext, Context};
 
 use crate::kernel::events::{EventBus, SupervisionEvent};
 
-/// One actor's busy mark: 0 when idle, else the watchdog tick at which its current call started, plus 1.
+/// One actor's busy mark: 0 when idle, else the watchdog's clock when its current call started.
 #[derive(Debug, Default)]
 pub(crate) struct BusyMark {
     since: AtomicU64,
+    /// The `since` of the call already reported.
     reported: AtomicU64,
+    /// The `since` of the call the watchdog has seen busy, and the clock when it first saw it.
+    seen: Mutex<(u64, u64)>,
 }
 
 /// The watchdog's clock and the marks it watches; shared with every host of the tree.
 #[derive(Debug)]
 pub struct Watchdog {
-    tick: AtomicU64,
+    started: Instant,
+    /// Milliseconds since `started` at the last check, plus 1 (a mark's 0 means idle).
+    clock: AtomicU64,
     period: Duration,
-    budget_ticks: u64,
+    budget: Duration,
     marks: Mutex<Vec<(Arc<str>, Weak<BusyMark>)>>,
 }
 
 impl Watchdog {
-    /// A watchdog that reports calls running longer than `budget`, checked every `period`.
+    /// A watchdog that reports calls running longer than `budget`, checked every `period` while a
+    /// call is in progress.
     pub fn new(budget: Duration, period: Duration) -> Arc<Self> {
-        let period = period.max(Duration::from_millis(1));
-        let budget_ticks = (budget.as_nanos() / period.as_nanos()).max(1) as u64;
         Arc::new(Watchdog {
-            tick: AtomicU64::new(0),
-            period,
-            budget_ticks,
+            started: Instant::now(),
+            clock: AtomicU64::new(1),
+            period: period.max(Duration::from_millis(1)),
+            budget,
             marks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// How long the watchdog sleeps when no call is in progress.
+    fn idle_period(&self) -> Duration {
+        (self.budget * 2).max(self.period)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
     pub(crate) fn register(&self, child: Arc<str>) -> Arc<BusyMark> {
@@ -54,40 +71,56 @@ impl Watchdog {
     #[inline]
     pub(crate) fn enter(&self, mark: &BusyMark) {
         mark.since
-            .store(self.tick.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            .store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
-    /// Marks the call finished; returns how long it ran if the watchdog saw it stall.
+    /// Marks the call finished; returns how long it ran if the watchdog reported it stalled.
     #[inline]
     pub(crate) fn exit(&self, mark: &BusyMark) -> Option<Duration> {
         let since = mark.since.swap(0, Ordering::Relaxed);
         if since != 0 && mark.reported.load(Ordering::Relaxed) == since {
-            let ticks = self.tick.load(Ordering::Relaxed) + 1 - since;
-            Some(self.period * ticks as u32)
+            Some(Duration::from_millis(self.now().saturating_sub(since)))
         } else {
             None
         }
     }
 
-    /// Advances the clock one tick and reports every newly stalled call.
-    pub fn check(&self, events: &EventBus) {
-        let now = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Advances the clock and reports every call seen busy for longer than the budget; returns
+    /// whether any call is in progress.
+    pub fn check(&self, events: &EventBus) -> bool {
+        let now = self.now();
+        self.clock.store(now, Ordering::Relaxed);
+        let budget = u64::try_from(self.budget.as_millis()).unwrap_or(u64::MAX);
         let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut busy = false;
         for (child, mark) in marks.iter() {
             let Some(mark) = mark.upgrade() else { continue };
             let since = mark.since.load(Ordering::Relaxed);
-            if since == 0 || mark.reported.load(Ordering::Relaxed) == since {
+            if since == 0 {
                 continue;
             }
-            let running = now + 1 - since;
-            if running > self.budget_ticks {
+            busy = true;
+            if mark.reported.load(Ordering::Relaxed) == since {
+                continue;
+            }
+            let first_seen = {
+                let mut seen = mark.seen.lock().unwrap_or_else(|p| p.into_inner());
+                if seen.0 != since {
+                    *seen = (since, now);
+                }
+                seen.1
+            };
+            // The call began at or before the check that first saw it, and (the clock read at
+            // its start being stale by at most a sleep) after `since`'s check.
+            if now - first_seen > budget {
                 mark.reported.store(since, Ordering::Relaxed);
                 events.emit(SupervisionEvent::HandlerStalled {
                     child: child.clone(),
-                    running_for: self.period * running as u32,
+                    running_for: Duration::from_millis(now - first_seen),
                 });
             }
         }
+        busy
     }
 }
 
@@ -106,6 +139,17 @@ impl WatchdogActor {
     ) -> actix::Addr<Self> {
         WatchdogActor::start_in_arbiter(arbiter, move |_| WatchdogActor { watchdog, events })
     }
+
+    /// Checks, then sleeps `period` while a call is in progress, longer while none is.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let busy = self.watchdog.check(&self.events);
+        let next = if busy {
+            self.watchdog.period
+        } else {
+            self.watchdog.idle_period()
+        };
+        ctx.run_later(next, |act, ctx| act.tick(ctx));
+    }
 }
 
 impl Actor for WatchdogActor {
@@ -113,8 +157,6 @@ impl Actor for WatchdogActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let period = self.watchdog.period;
-        crate::kernel::timers::spawn_skip_interval(ctx, period, |act: &mut Self, _ctx| {
-            act.watchdog.check(&act.events);
-        });
+        ctx.run_later(period, |act, ctx| act.tick(ctx));
     }
 }

@@ -279,6 +279,9 @@ struct KindSnapshot {
     errors: u64,
     clamped: u64,
     hist: Vec<u64>,
+    /// Whether a reading already followed the last change of the counts: then, while they stay
+    /// the same, nothing new can be in the cells and the next reading is skipped.
+    settled: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -491,12 +494,16 @@ impl MonitorStore {
                 let out = &mut interval.kinds[k];
                 let load =
                     |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-                let (count, sum, errors, clamped) = (
-                    load(&cells.count),
-                    load(&cells.sum),
-                    load(&cells.errors),
-                    load(&cells.clamped),
-                );
+                // A record bumps the count first, then the rest; an error bumps its own count. Once
+                // one reading has followed the last change, an idle thread's cells are not read
+                // again (18,432 histogram cells each at the default bounds) until it records.
+                let (count, errors) = (load(&cells.count), load(&cells.errors));
+                let unchanged = count == snap.count && errors == snap.errors;
+                if unchanged && snap.settled {
+                    continue;
+                }
+                snap.settled = unchanged;
+                let (sum, clamped) = (load(&cells.sum), load(&cells.clamped));
                 out.count += count.wrapping_sub(snap.count);
                 out.sum = out.sum.wrapping_add(sum.wrapping_sub(snap.sum));
                 out.errors += errors.wrapping_sub(snap.errors);
