@@ -9,7 +9,7 @@ use watchkeeper_actors::alerting::{
     AlertSeverity, AlertingStatus, FiringAlert, GetAlertingStatus, GetFiring,
 };
 use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
-use watchkeeper_actors::monitor::GetStats;
+use watchkeeper_actors::monitor::GetSummary;
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
 use watchkeeper_actors::probe::CheckStatus;
 use watchkeeper_actors::process::{GetProcessStats, ProcessReport};
@@ -124,7 +124,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         history,
     ) = futures_util::join!(
         tree.root.status(timeout),
-        futures_util::future::join_all(handles.iter().map(|h| h.actor().ask(GetStats, timeout))),
+        futures_util::future::join_all(handles.iter().map(|h| h.actor().ask(GetSummary, timeout))),
         tree.process.ask(GetProcessStats, timeout),
         tree.alerting.ask(GetAlertingStatus, timeout),
         tree.alerting.ask(GetFiring, timeout),
@@ -213,16 +213,8 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                 mean: stats.mean,
                 last_sample_at: stats.last_sample_at,
                 sample_fraction: stats.sample_fraction,
-                counters: stats
-                    .counters
-                    .iter()
-                    .map(|c| (c.name.clone(), c.total))
-                    .collect(),
-                gauges: stats
-                    .gauges
-                    .iter()
-                    .map(|g| (g.name.clone(), g.value))
-                    .collect(),
+                counters: stats.counters,
+                gauges: stats.gauges,
             }),
             Err(e) => {
                 warnings += 1;

@@ -249,11 +249,15 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
 ];
 
 /// Escapes a label value.
-fn label(value: &str) -> String {
+fn label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+        .into()
 }
 
 fn header(out: &mut String, format: Format, name: &str) {
@@ -331,11 +335,19 @@ fn created(out: &mut String, format: Format, family: &str, labels: &str, e: &Exp
 pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
     header(&mut out, format, OPERATION_DURATION);
+    // The bounds written as `le` values, formatted again only when a monitor's differ.
+    let mut les: (Vec<f64>, Vec<String>) = Default::default();
     for m in &s.monitors {
+        if les.0[..] != m.buckets[..] {
+            les = (
+                m.buckets.to_vec(),
+                m.buckets.iter().map(|b| b.to_string()).collect(),
+            );
+        }
         let monitor = label(&m.monitor);
         for k in &m.kinds {
             let kind = label(&k.kind);
-            for (b, (le, n)) in m.buckets.iter().zip(&k.cumulative_buckets).enumerate() {
+            for (b, (le, n)) in les.1.iter().zip(&k.cumulative_buckets).enumerate() {
                 let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
                 exemplar(
                     &mut out,

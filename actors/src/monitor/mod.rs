@@ -20,8 +20,8 @@ pub use self::config::{HistogramBounds, MonitoringConfig};
 pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
 pub use self::recorder::{Layout, OpKind, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
 pub use self::stats::{
-    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats,
-    Quantiles,
+    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
+    PerformanceStats, Quantiles,
 };
 pub use self::store::{Counter, Gauge, MonitorStore, Recorder};
 use crate::memory::{Footprint, GetFootprint, Trim};
@@ -79,6 +79,20 @@ impl Message for GetStats {
 impl Handles<GetStats> for MonitorActor {
     fn handle(&mut self, _: GetStats, _: &mut ChildContext<'_, Self>) -> PerformanceStats {
         self.store.stats()
+    }
+}
+
+/// Ask for what the health report needs: totals, the window's mean, counters and gauges, without
+/// the quantiles [`GetStats`] computes.
+#[derive(Debug)]
+pub struct GetSummary;
+impl Message for GetSummary {
+    type Result = MonitorSummary;
+    const OVERFLOW: Overflow = Overflow::Reject;
+}
+impl Handles<GetSummary> for MonitorActor {
+    fn handle(&mut self, _: GetSummary, _: &mut ChildContext<'_, Self>) -> MonitorSummary {
+        self.store.summary()
     }
 }
 

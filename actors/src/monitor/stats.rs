@@ -100,6 +100,28 @@ pub struct KindStats {
     pub lifetime_max: Duration,
 }
 
+/// What the health report reads of a monitor: its statistics without quantiles, which cost a
+/// histogram merge and are not needed there.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorSummary {
+    /// Operations of every kind since start (exact).
+    pub total_operations: u64,
+    /// Exact mean latency over the window, all kinds.
+    #[serde(
+        rename = "mean_seconds",
+        serialize_with = "crate::duration_serde::seconds"
+    )]
+    pub mean: Duration,
+    /// When the last sample was collected.
+    pub last_sample_at: Option<DateTime<Utc>>,
+    /// The fraction of latency samples recorded.
+    pub sample_fraction: f64,
+    /// Counters: name and total at the last collection.
+    pub counters: Vec<(String, u64)>,
+    /// Gauges: name and level.
+    pub gauges: Vec<(String, f64)>,
+}
+
 /// One counter's figures.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CounterStats {

@@ -16,8 +16,8 @@ use crate::monitor::config::MonitoringConfig;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
 use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
 use crate::monitor::stats::{
-    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, PerformanceStats,
-    Quantiles,
+    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
+    PerformanceStats, Quantiles,
 };
 use crate::Store;
 
@@ -563,6 +563,33 @@ impl MonitorStore {
         let keep = st.window_len;
         while st.window.len() > keep {
             st.window.pop_front();
+        }
+    }
+
+    /// Totals, the window's mean, counters and gauges: [`MonitorStore::stats`] without the
+    /// histogram work.
+    pub fn summary(&self) -> MonitorSummary {
+        let sample_every = self
+            .recorder
+            .recorders
+            .sample_every
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let st = self.lock();
+        let (mut count, mut sum) = (0u64, 0u64);
+        for interval in &st.window {
+            for kind in &interval.kinds {
+                count += kind.count;
+                sum = sum.wrapping_add(kind.sum);
+            }
+        }
+        let figures = self.series_figures(&st);
+        MonitorSummary {
+            total_operations: st.totals.iter().map(|t| t.count).sum(),
+            mean: mean(sum, count),
+            last_sample_at: st.last_sample_at,
+            sample_fraction: 1.0 / f64::from(sample_every.max(1)),
+            counters: figures.counters,
+            gauges: figures.gauges,
         }
     }
 
