@@ -53,13 +53,36 @@ pub struct Layout {
 impl Layout {
     /// The layout of `Histogram::new_with_bounds(low, high, sigfig)` (values in nanoseconds).
     pub fn new(low: u64, high: u64, sigfig: u8) -> Result<Self, String> {
-        let reference = Histogram::<u64>::new_with_bounds(low, high, sigfig)
-            .map_err(|e| format!("histogram bounds {low}..{high} at {sigfig} digits: {e:?}"))?;
+        // hdrhistogram's own checks of the bounds; no histogram is built, which would allocate
+        // (and free) every cell for each monitor made.
+        if low < 1 || sigfig > 5 || low.checked_mul(2).is_none_or(|twice| high < twice) {
+            return Err(format!(
+                "histogram bounds {low}..{high} at {sigfig} digits: lowest must be at least 1, \
+                 highest at least twice lowest, and 0 to 5 digits"
+            ));
+        }
         let largest = 2 * 10u32.pow(u32::from(sigfig));
         let unit_magnitude = (low as f64).log2().floor() as u32;
         let sub_bucket_count_magnitude = f64::from(largest).log2().ceil() as u32;
         let sub_bucket_half_count_magnitude = sub_bucket_count_magnitude - 1;
         let sub_bucket_count = 1u32 << sub_bucket_count_magnitude;
+        if unit_magnitude + sub_bucket_half_count_magnitude > 61 {
+            return Err(format!(
+                "histogram bounds {low}..{high} at {sigfig} digits: too wide for 64-bit values"
+            ));
+        }
+        // Buckets needed to cover `high`, as hdrhistogram counts them.
+        let mut smallest_untrackable = u64::from(sub_bucket_count) << unit_magnitude;
+        let mut buckets = 1usize;
+        while smallest_untrackable <= high {
+            if smallest_untrackable > u64::MAX / 2 {
+                buckets += 1;
+                break;
+            }
+            smallest_untrackable <<= 1;
+            buckets += 1;
+        }
+        let len = (buckets + 1) * (sub_bucket_count as usize / 2);
         Ok(Layout {
             low,
             high,
@@ -69,8 +92,13 @@ impl Layout {
             sub_bucket_half_count: sub_bucket_count / 2,
             sub_bucket_mask: (u64::from(sub_bucket_count) - 1) << unit_magnitude,
             leading_zero_count_base: 64 - unit_magnitude - sub_bucket_count_magnitude,
-            len: reference.distinct_values(),
+            len,
         })
+    }
+
+    /// The bounds this layout was made from: (lowest, highest, significant digits).
+    pub(crate) fn bounds(&self) -> (u64, u64, u8) {
+        (self.low, self.high, self.sigfig)
     }
 
     /// Cells per histogram.
@@ -130,6 +158,27 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
+/// `len` cells at zero, zeroed by the allocator: the pages no sample touches are never made
+/// resident (fresh pages from the OS read as zero without being written).
+fn zeroed_cells(len: usize) -> Box<[AtomicU64]> {
+    if len == 0 {
+        return Box::new([]);
+    }
+    let Ok(memory) = std::alloc::Layout::array::<AtomicU64>(len) else {
+        // More cells than memory can hold: a layout never gives this many.
+        return (0..len).map(|_| AtomicU64::new(0)).collect();
+    };
+    // SAFETY: `memory` has a non-zero size; the global allocator's zeroed block is `len` valid
+    // `AtomicU64`s (all-zero bytes are zero), allocated with the layout `Box` frees it with.
+    unsafe {
+        let cells = std::alloc::alloc_zeroed(memory).cast::<AtomicU64>();
+        if cells.is_null() {
+            std::alloc::handle_alloc_error(memory);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(cells, len))
+    }
+}
+
 /// One kind's cells in one slot.
 pub(crate) struct KindCells {
     pub(crate) count: AtomicU64,
@@ -150,7 +199,7 @@ impl KindCells {
             errors: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             countdown: AtomicU64::new(0),
-            hist: (0..layout.len).map(|_| AtomicU64::new(0)).collect(),
+            hist: zeroed_cells(layout.len),
         }
     }
 

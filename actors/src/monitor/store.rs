@@ -3,6 +3,7 @@
 //! On every tick the actor collects each thread's new samples into an interval (sparse buckets),
 //! keeps the last `window` intervals for recent statistics and exact cumulative totals.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,7 +15,9 @@ use tokio::time::Instant;
 use crate::memory::Footprint;
 use crate::monitor::config::MonitoringConfig;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
-use crate::monitor::recorder::{OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
+use crate::monitor::recorder::{
+    Layout, OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS,
+};
 use crate::monitor::stats::{
     CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
     PerformanceStats, Quantiles,
@@ -278,7 +281,9 @@ struct KindSnapshot {
     sum: u64,
     errors: u64,
     clamped: u64,
-    hist: Vec<u64>,
+    /// Every cell read non-zero so far, by index, with its count then (cells only grow, so a
+    /// cell missing here read zero).
+    hist: Vec<(u32, u64)>,
     /// Whether a reading already followed the last change of the counts: then, while they stay
     /// the same, nothing new can be in the cells and the next reading is skipped.
     settled: bool,
@@ -296,19 +301,39 @@ struct IntervalKind {
 #[derive(Clone, Debug)]
 struct Interval {
     duration: Duration,
-    kinds: [IntervalKind; MAX_KINDS],
+    /// The kinds that saw anything in the interval, by kind: an idle interval holds none.
+    kinds: Vec<(u8, IntervalKind)>,
     /// Each counter's increase in the interval, by the counter's cell (empty without counters).
     counters: Vec<u64>,
 }
 
+/// What a kind that saw nothing in an interval reads as.
+static IDLE_KIND: IntervalKind = IntervalKind {
+    count: 0,
+    sum: 0,
+    errors: 0,
+    buckets: Vec::new(),
+};
+
 impl Interval {
+    /// Kind `k`'s figures in the interval.
+    fn kind(&self, k: usize) -> &IntervalKind {
+        self.kinds
+            .iter()
+            .find(|(i, _)| usize::from(*i) == k)
+            .map_or(&IDLE_KIND, |(_, kind)| kind)
+    }
+
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.counters.capacity() * std::mem::size_of::<u64>()
             + self
                 .kinds
                 .iter()
-                .map(|k| k.buckets.capacity() * std::mem::size_of::<(u32, u64)>())
+                .map(|(_, k)| {
+                    std::mem::size_of::<(u8, IntervalKind)>()
+                        + k.buckets.capacity() * std::mem::size_of::<(u32, u64)>()
+                })
                 .sum::<usize>()
     }
 }
@@ -338,8 +363,6 @@ struct MonitorState {
     export: Vec<[u64; MAX_KINDS]>,
     last_collect: Option<Instant>,
     last_sample_at: Option<DateTime<Utc>>,
-    scratch: Histogram<u64>,
-    all: Histogram<u64>,
 }
 
 /// Everything a monitor has collected; outlives restarts of its actor.
@@ -355,8 +378,6 @@ impl MonitorStore {
     /// A store for monitor `name`, collecting as `config` says.
     pub fn new(name: impl Into<String>, config: &MonitoringConfig) -> Result<Arc<Self>, String> {
         let layout = config.histogram.layout()?;
-        let scratch = layout.histogram();
-        let all = layout.histogram();
         let names = vec!["query".to_owned(), "index".to_owned()];
         let name = name.into();
         let buckets = config.buckets_of(&name);
@@ -372,8 +393,6 @@ impl MonitorStore {
                 export: vec![[0; MAX_KINDS]; buckets.len() + 1],
                 last_collect: None,
                 last_sample_at: None,
-                scratch,
-                all,
             }),
             name,
             recorder: Recorder {
@@ -462,9 +481,10 @@ impl MonitorStore {
         st.last_collect = Some(now);
         let mut interval = Interval {
             duration,
-            kinds: Default::default(),
+            kinds: Vec::new(),
             counters: Vec::new(),
         };
+        let mut kinds: [IntervalKind; MAX_KINDS] = Default::default();
         st.counter_totals.resize(counters, 0);
         for c in 0..counters {
             let total = Recorders::counter_total(&slots, c);
@@ -483,15 +503,11 @@ impl MonitorStore {
                     st.snapshots.len() - 1
                 }
             };
-            for k in 0..MAX_KINDS {
+            for (k, out) in kinds.iter_mut().enumerate() {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
                 };
-                let snap = st.snapshots[pos].1[k].get_or_insert_with(|| KindSnapshot {
-                    hist: vec![0; layout.len()],
-                    ..KindSnapshot::default()
-                });
-                let out = &mut interval.kinds[k];
+                let snap = st.snapshots[pos].1[k].get_or_insert_with(KindSnapshot::default);
                 let load =
                     |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
                 // A record bumps the count first, then the rest; an error bumps its own count. Once
@@ -509,13 +525,23 @@ impl MonitorStore {
                 out.errors += errors.wrapping_sub(snap.errors);
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
+                // One pass over the cells beside the (sorted) non-zero cells of the last reading.
+                let mut before = std::mem::take(&mut snap.hist).into_iter().peekable();
+                let mut now = Vec::with_capacity(before.len() + 1);
                 for (i, cell) in cells.hist.iter().enumerate() {
                     let c = load(cell);
-                    if c != snap.hist[i] {
-                        out.buckets.push((i as u32, c.wrapping_sub(snap.hist[i])));
-                        snap.hist[i] = c;
+                    let was = before
+                        .next_if(|&(j, _)| j as usize == i)
+                        .map_or(0, |(_, v)| v);
+                    if c != was {
+                        out.buckets.push((i as u32, c.wrapping_sub(was)));
+                    }
+                    if c != 0 {
+                        now.push((i as u32, c));
                     }
                 }
+                now.shrink_to_fit();
+                snap.hist = now;
                 let max = load(&cells.max);
                 let totals = &mut st.totals[k];
                 totals.clamped += clamped_delta;
@@ -529,7 +555,7 @@ impl MonitorStore {
                 .max(1),
         );
         let mut any = false;
-        for (k, kind) in interval.kinds.iter_mut().enumerate() {
+        for (k, kind) in kinds.iter_mut().enumerate() {
             for &(i, n) in &kind.buckets {
                 let seconds = layout.value(i as usize) as f64 * 1e-9;
                 let b = bucket_of(&self.recorder.buckets, seconds);
@@ -553,6 +579,12 @@ impl MonitorStore {
             totals.errors += kind.errors;
             any |= kind.count > 0 || kind.errors > 0;
         }
+        interval.kinds = kinds
+            .into_iter()
+            .enumerate()
+            .filter(|(_, kind)| kind.count > 0 || kind.errors > 0 || !kind.buckets.is_empty())
+            .map(|(k, kind)| (k as u8, kind))
+            .collect();
         any |= !interval.counters.is_empty();
         if any {
             st.last_sample_at = Some(Utc::now());
@@ -577,7 +609,7 @@ impl MonitorStore {
         let st = self.lock();
         let (mut count, mut sum) = (0u64, 0u64);
         for interval in &st.window {
-            for kind in &interval.kinds {
+            for (_, kind) in &interval.kinds {
                 count += kind.count;
                 sum = sum.wrapping_add(kind.sum);
             }
@@ -607,107 +639,110 @@ impl MonitorStore {
             .recorders
             .sample_every
             .load(std::sync::atomic::Ordering::Relaxed);
-        let mut st = self.lock();
-        let st = &mut *st;
-        let window: Duration = st.window.iter().map(|i| i.duration).sum();
-        let secs = window.as_secs_f64();
-        let per_second = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        st.all.reset();
-        let mut kinds = Vec::new();
-        let (mut w_count, mut w_sum, mut w_errors) = (0u64, 0u64, 0u64);
-        for (k, name) in names.iter().enumerate() {
-            st.scratch.reset();
-            let (mut count, mut sum, mut errors) = (0u64, 0u64, 0u64);
-            for interval in &st.window {
-                let kind = &interval.kinds[k];
-                count += kind.count;
-                sum = sum.wrapping_add(kind.sum);
-                errors += kind.errors;
-                for &(i, n) in &kind.buckets {
-                    let v = layout.value(i as usize);
-                    st.scratch.saturating_record_n(v, n);
-                    st.all.saturating_record_n(v, n);
+        with_scratch(layout, |scratch, all| {
+            let mut st = self.lock();
+            let st = &mut *st;
+            let window: Duration = st.window.iter().map(|i| i.duration).sum();
+            let secs = window.as_secs_f64();
+            let per_second = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+            all.reset();
+            let mut kinds = Vec::new();
+            let (mut w_count, mut w_sum, mut w_errors) = (0u64, 0u64, 0u64);
+            for (k, name) in names.iter().enumerate() {
+                scratch.reset();
+                let (mut count, mut sum, mut errors) = (0u64, 0u64, 0u64);
+                for interval in &st.window {
+                    let kind = interval.kind(k);
+                    count += kind.count;
+                    sum = sum.wrapping_add(kind.sum);
+                    errors += kind.errors;
+                    for &(i, n) in &kind.buckets {
+                        let v = layout.value(i as usize);
+                        scratch.saturating_record_n(v, n);
+                        all.saturating_record_n(v, n);
+                    }
                 }
-            }
-            w_count += count;
-            w_sum = w_sum.wrapping_add(sum);
-            w_errors += errors;
-            let totals = st.totals[k];
-            if totals.count == 0 && totals.errors == 0 && k > 1 {
-                continue;
-            }
-            kinds.push(KindStats {
-                kind: name.clone(),
-                total: totals.count,
-                errors: totals.errors,
-                window_count: count,
-                per_second: per_second(count),
-                mean: mean(sum, count),
-                latency: Quantiles::of(&st.scratch),
-                lifetime_mean: mean(totals.sum, totals.count),
-                lifetime_max: Duration::from_nanos(totals.max),
-            });
-        }
-        let figures = self.series_figures(st);
-        let refused_names = figures.refused;
-        let counters = figures
-            .counters
-            .into_iter()
-            .enumerate()
-            .map(|(c, (name, total))| {
-                let window_count: u64 = st.window.iter().filter_map(|i| i.counters.get(c)).sum();
-                CounterStats {
-                    name,
-                    total,
-                    window_count,
-                    per_second: per_second(window_count),
+                w_count += count;
+                w_sum = w_sum.wrapping_add(sum);
+                w_errors += errors;
+                let totals = st.totals[k];
+                if totals.count == 0 && totals.errors == 0 && k > 1 {
+                    continue;
                 }
-            })
-            .collect();
-        let gauges = figures
-            .gauges
-            .into_iter()
-            .map(|(name, value)| GaugeStats { name, value })
-            .collect();
-        let totals = |k: usize| st.totals[k];
-        PerformanceStats {
-            monitor: self.name.clone(),
-            total_queries: totals(0).count,
-            total_indexes: totals(1).count,
-            total_operations: st.totals.iter().map(|t| t.count).sum(),
-            errors: st.totals.iter().map(|t| t.errors).sum(),
-            clamped: st.totals.iter().map(|t| t.clamped).sum(),
-            window,
-            window_operations: w_count,
-            mean: mean(w_sum, w_count),
-            latency: Quantiles::of(&st.all),
-            latency_stdev: if st.all.is_empty() {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(st.all.stdev() as u64)
-            },
-            window_intervals: st.window_len,
-            queries_per_second: kinds
-                .iter()
-                .find(|k| k.kind == "query")
-                .map_or(0.0, |k| k.per_second),
-            indexes_per_second: kinds
-                .iter()
-                .find(|k| k.kind == "index")
-                .map_or(0.0, |k| k.per_second),
-            operations_per_second: per_second(w_count),
-            error_rate: if w_count + w_errors > 0 {
-                w_errors as f64 / (w_count + w_errors) as f64
-            } else {
-                0.0
-            },
-            sample_fraction: 1.0 / f64::from(sample_every.max(1)),
-            last_sample_at: st.last_sample_at,
-            kinds,
-            counters,
-            gauges,
-            refused_names,
-        }
+                kinds.push(KindStats {
+                    kind: name.clone(),
+                    total: totals.count,
+                    errors: totals.errors,
+                    window_count: count,
+                    per_second: per_second(count),
+                    mean: mean(sum, count),
+                    latency: Quantiles::of(scratch),
+                    lifetime_mean: mean(totals.sum, totals.count),
+                    lifetime_max: Duration::from_nanos(totals.max),
+                });
+            }
+            let figures = self.series_figures(st);
+            let refused_names = figures.refused;
+            let counters = figures
+                .counters
+                .into_iter()
+                .enumerate()
+                .map(|(c, (name, total))| {
+                    let window_count: u64 =
+                        st.window.iter().filter_map(|i| i.counters.get(c)).sum();
+                    CounterStats {
+                        name,
+                        total,
+                        window_count,
+                        per_second: per_second(window_count),
+                    }
+                })
+                .collect();
+            let gauges = figures
+                .gauges
+                .into_iter()
+                .map(|(name, value)| GaugeStats { name, value })
+                .collect();
+            let totals = |k: usize| st.totals[k];
+            PerformanceStats {
+                monitor: self.name.clone(),
+                total_queries: totals(0).count,
+                total_indexes: totals(1).count,
+                total_operations: st.totals.iter().map(|t| t.count).sum(),
+                errors: st.totals.iter().map(|t| t.errors).sum(),
+                clamped: st.totals.iter().map(|t| t.clamped).sum(),
+                window,
+                window_operations: w_count,
+                mean: mean(w_sum, w_count),
+                latency: Quantiles::of(all),
+                latency_stdev: if all.is_empty() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_nanos(all.stdev() as u64)
+                },
+                window_intervals: st.window_len,
+                queries_per_second: kinds
+                    .iter()
+                    .find(|k| k.kind == "query")
+                    .map_or(0.0, |k| k.per_second),
+                indexes_per_second: kinds
+                    .iter()
+                    .find(|k| k.kind == "index")
+                    .map_or(0.0, |k| k.per_second),
+                operations_per_second: per_second(w_count),
+                error_rate: if w_count + w_errors > 0 {
+                    w_errors as f64 / (w_count + w_errors) as f64
+                } else {
+                    0.0
+                },
+                sample_fraction: 1.0 / f64::from(sample_every.max(1)),
+                last_sample_at: st.last_sample_at,
+                kinds,
+                counters,
+                gauges,
+                refused_names,
+            }
+        })
     }
 
     /// The window interval by interval, oldest first: counts, rates and p50/p99/p99.9 of each
@@ -746,9 +781,11 @@ impl MonitorStore {
                     .iter()
                     .zip(&ends)
                     .map(|(interval, &ago)| {
-                        let kind = &interval.kinds[k];
+                        let kind = interval.kind(k);
                         let secs = interval.duration.as_secs_f64();
-                        let q = interval_quantiles(&kind.buckets, layout, &st.scratch);
+                        let q = with_scratch(layout, |reference, _| {
+                            interval_quantiles(&kind.buckets, layout, reference)
+                        });
                         IntervalFigures {
                             ago,
                             duration: interval.duration,
@@ -842,16 +879,15 @@ impl MonitorStore {
                 std::mem::size_of_val(&**k)
                     + k.iter()
                         .flatten()
-                        .map(|s| s.hist.capacity() * 8)
+                        .map(|s| s.hist.capacity() * std::mem::size_of::<(u32, u64)>())
                         .sum::<usize>()
             })
             .sum();
         let window_bytes: usize = st.window.iter().map(Interval::bytes).sum::<usize>()
             + (st.window.capacity() - st.window.len()) * std::mem::size_of::<Interval>();
-        let scratch_bytes = 2 * self.recorder.recorders.layout.bytes();
         Footprint {
             component: self.name.clone(),
-            bytes: recorder_bytes + snapshot_bytes + window_bytes + scratch_bytes,
+            bytes: recorder_bytes + snapshot_bytes + window_bytes,
             recorder_bytes,
             history_bytes: window_bytes,
             threads: slots.len() - 1,
@@ -889,6 +925,38 @@ impl MonitorStore {
             // deltas if the slot is reused, so they stay.
         }
         before.saturating_sub(self.footprint().bytes)
+    }
+}
+
+/// A layout's bounds with the two histograms a window of that layout is merged into.
+type Scratch = ((u64, u64, u8), Histogram<u64>, Histogram<u64>);
+
+thread_local! {
+    /// Histograms a window is merged into (one kind's, all kinds'), shared by every monitor of one
+    /// layout that this thread reads, so a monitor holds no 147 KiB scratch of its own.
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch histograms of `layout` (made on first use).
+fn with_scratch<R>(
+    layout: &Layout,
+    mut f: impl FnMut(&mut Histogram<u64>, &mut Histogram<u64>) -> R,
+) -> R {
+    let shared = SCRATCH.try_with(|cell| {
+        let mut cell = cell.try_borrow_mut().ok()?;
+        if cell
+            .as_ref()
+            .is_none_or(|(key, _, _)| *key != layout.bounds())
+        {
+            *cell = Some((layout.bounds(), layout.histogram(), layout.histogram()));
+        }
+        let (_, one, all) = cell.as_mut()?;
+        Some(f(one, all))
+    });
+    match shared {
+        Ok(Some(out)) => out,
+        // This thread's storage is gone or in use: histograms of its own for this call.
+        _ => f(&mut layout.histogram(), &mut layout.histogram()),
     }
 }
 
