@@ -9,7 +9,7 @@ use watchkeeper_actors::alerting::{
     AlertSeverity, AlertingStatus, FiringAlert, GetAlertingStatus, GetFiring,
 };
 use watchkeeper_actors::memory::{GetMemoryReport, MemoryReport};
-use watchkeeper_actors::monitor::GetSummary;
+use watchkeeper_actors::monitor::{GetSummary, MonitorSummary};
 use watchkeeper_actors::notify::{ChannelStatus, GetChannelStatus};
 use watchkeeper_actors::probe::CheckStatus;
 use watchkeeper_actors::process::{GetProcessStats, ProcessReport};
@@ -37,22 +37,10 @@ pub struct MonitorHealth {
     pub name: String,
     /// Whether it answered within the ask timeout.
     pub responsive: bool,
-    /// Operations recorded since start.
-    pub total_operations: u64,
-    /// Mean latency over its window.
-    #[serde(
-        rename = "mean_seconds",
-        serialize_with = "watchkeeper_actors::duration_serde::seconds"
-    )]
-    pub mean: Duration,
-    /// When it last saw a sample.
-    pub last_sample_at: Option<DateTime<Utc>>,
-    /// The fraction of latency samples it records (set by the tuner or an operator).
-    pub sample_fraction: f64,
-    /// The host's counters in it: name and total.
-    pub counters: Vec<(String, u64)>,
-    /// The host's gauges in it: name and level.
-    pub gauges: Vec<(String, f64)>,
+    /// Its totals, the window's mean, counters and gauges (at their defaults when it did not
+    /// answer); in JSON, fields of the monitor itself.
+    #[serde(flatten)]
+    pub figures: MonitorSummary,
 }
 
 /// Memory housekeeping and tuning, as the health report shows them.
@@ -206,15 +194,10 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
     let mut monitors = Vec::new();
     for (handle, answer) in handles.iter().zip(answers) {
         match answer {
-            Ok(stats) => monitors.push(MonitorHealth {
+            Ok(figures) => monitors.push(MonitorHealth {
                 name: handle.name().to_owned(),
                 responsive: true,
-                total_operations: stats.total_operations,
-                mean: stats.mean,
-                last_sample_at: stats.last_sample_at,
-                sample_fraction: stats.sample_fraction,
-                counters: stats.counters,
-                gauges: stats.gauges,
+                figures,
             }),
             Err(e) => {
                 warnings += 1;
@@ -225,12 +208,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
                 monitors.push(MonitorHealth {
                     name: handle.name().to_owned(),
                     responsive: false,
-                    total_operations: 0,
-                    mean: Duration::ZERO,
-                    last_sample_at: None,
-                    sample_fraction: 1.0,
-                    counters: Vec::new(),
-                    gauges: Vec::new(),
+                    figures: MonitorSummary::default(),
                 });
             }
         }

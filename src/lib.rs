@@ -43,6 +43,7 @@ pub use self::tree::{ReloadReport, ReloadStatus};
 #[doc(inline)]
 pub use watchkeeper_actors as actors;
 pub use watchkeeper_actors::monitor::{
-    Counter, CounterStats, Gauge, GaugeStats, KindStats, OpKind, PerformanceStats, Quantiles,
+    Counter, CounterStats, Gauge, GaugeStats, KindStats, MonitorSummary, OpKind, PerformanceStats,
+    Quantiles,
 };
 pub use watchkeeper_actors::SupervisionEvent;

@@ -115,8 +115,11 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
     );
     let health = rt.health_blocking().unwrap();
     let m = &health.monitors[0];
-    assert_eq!(m.counters, [("cache_hits".to_owned(), THREADS * EACH)]);
-    assert_eq!(m.gauges, [("queue_depth".to_owned(), 7.0)]);
+    assert_eq!(
+        m.figures.counters,
+        [("cache_hits".to_owned(), THREADS * EACH)]
+    );
+    assert_eq!(m.figures.gauges, [("queue_depth".to_owned(), 7.0)]);
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 

@@ -102,7 +102,7 @@ pub struct KindStats {
 
 /// What the health report reads of a monitor: its statistics without quantiles, which cost a
 /// histogram merge and are not needed there.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MonitorSummary {
     /// Operations of every kind since start (exact).
     pub total_operations: u64,
