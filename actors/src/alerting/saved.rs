@@ -294,3 +294,38 @@ impl Detector {
         match saved {}
     }
 }
+
+#[cfg(all(test, feature = "detect"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_time_thresholds_and_baselines_survive_a_save_and_a_restore() {
+        let mut state = AlertingState::default();
+        state
+            .overrides
+            .insert("SearchLatencyHigh".into(), (Some(0.2), Some(0.9)));
+        let mut baseline = crate::detect::Baseline::new(20, 5, 0.01);
+        for i in 0..30 {
+            baseline.push(10.0 + f64::from(i % 3));
+        }
+        state.detectors.insert(
+            "SearchLatencyRegressed".into(),
+            Detector::Regression(baseline.clone()),
+        );
+        // Through text, as the data directory keeps it.
+        let text = serde_json::to_string(&state.saved()).unwrap();
+        let restored = AlertingState::restored(serde_json::from_str(&text).unwrap());
+        assert_eq!(
+            restored.overrides.get("SearchLatencyHigh"),
+            Some(&(Some(0.2), Some(0.9)))
+        );
+        let Some(Detector::Regression(b)) = restored.detectors.get("SearchLatencyRegressed") else {
+            panic!("the regression baseline was not restored");
+        };
+        assert_eq!(
+            serde_json::to_string(b).unwrap(),
+            serde_json::to_string(&baseline).unwrap()
+        );
+    }
+}
