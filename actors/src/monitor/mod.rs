@@ -11,6 +11,7 @@
 mod config;
 mod history;
 mod recorder;
+mod series;
 mod stats;
 mod store;
 
@@ -19,11 +20,12 @@ use std::sync::Arc;
 pub use self::config::{HistogramBounds, MonitoringConfig};
 pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
 pub use self::recorder::{Layout, OpKind, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
+pub use self::series::{Counter, Gauge};
 pub use self::stats::{
     CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
     PerformanceStats, Quantiles,
 };
-pub use self::store::{Counter, Gauge, MonitorStore, Recorder};
+pub use self::store::{MonitorStore, Recorder};
 use crate::memory::{Footprint, GetFootprint, Trim};
 use crate::{ChildActor, ChildContext, Directory, Handles, Message, Overflow, TimerHandle};
 

@@ -18,6 +18,7 @@ use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, 
 use crate::monitor::recorder::{
     Layout, OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS,
 };
+use crate::monitor::series::{register, Counter, Gauge, SeriesNames};
 use crate::monitor::stats::{
     CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
     PerformanceStats, Quantiles,
@@ -42,114 +43,11 @@ type Exemplars = Vec<Vec<Option<Exemplar>>>;
 /// allows.
 const EXEMPLAR_LABEL_CHARS: usize = 128;
 
-/// The names of a monitor's counters and gauges, in registration order (a name's position is its
-/// cell), and how many names were refused for want of room.
-#[derive(Debug, Default)]
-struct SeriesNames {
-    counters: Vec<String>,
-    gauges: Vec<String>,
-    refused: u64,
-}
-
 /// What a monitor's counters and gauges read: names with their figures, and refused names.
 struct SeriesFigures {
     counters: Vec<(String, u64)>,
     gauges: Vec<(String, f64)>,
     refused: u64,
-}
-
-/// A monotonic count in one monitor, from [`Recorder::counter`]: `Clone + Send + Sync`; an
-/// increment is a thread-local add (no lock, no read-modify-write instruction), exact under any
-/// number of writing threads.
-#[derive(Clone)]
-pub struct Counter {
-    recorders: Arc<Recorders>,
-    /// The counter's cell; `MAX_COUNTERS` for a counter refused for want of room (a no-op).
-    index: usize,
-}
-
-impl Counter {
-    /// Adds `n`.
-    #[inline]
-    pub fn increment(&self, n: u64) {
-        self.recorders.increment(self.index, n);
-    }
-
-    /// Whether increments land (false for a name refused because the monitor had no room left).
-    pub fn is_registered(&self) -> bool {
-        self.index < MAX_COUNTERS
-    }
-
-    /// The total now, summed over every thread's cells (takes the monitor's list of threads; not
-    /// for the hot path). 0 for a refused counter.
-    pub fn value(&self) -> u64 {
-        if self.index >= MAX_COUNTERS {
-            return 0;
-        }
-        Recorders::counter_total(&self.recorders.snapshot_slots(), self.index)
-    }
-}
-
-impl std::fmt::Debug for Counter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter")
-            .field("index", &self.index)
-            .finish()
-    }
-}
-
-/// A level in one monitor, from [`Recorder::gauge`]: `Clone + Send + Sync`. `set` is one store;
-/// `increment` and `decrement` are a compare-and-swap loop, exact under concurrent writers.
-#[derive(Clone)]
-pub struct Gauge {
-    recorders: Arc<Recorders>,
-    /// The gauge's cell; `MAX_GAUGES` for a gauge refused for want of room (a no-op).
-    index: usize,
-}
-
-impl Gauge {
-    /// Sets the level. A NaN is ignored (and changes nothing); infinities are kept as they are.
-    #[inline]
-    pub fn set(&self, value: f64) {
-        if !value.is_nan() {
-            self.recorders.set_gauge(self.index, value);
-        }
-    }
-
-    /// Raises the level by `delta` (a NaN delta is ignored).
-    #[inline]
-    pub fn increment(&self, delta: f64) {
-        if !delta.is_nan() {
-            self.recorders.add_gauge(self.index, delta);
-        }
-    }
-
-    /// Lowers the level by `delta` (a NaN delta is ignored).
-    #[inline]
-    pub fn decrement(&self, delta: f64) {
-        if !delta.is_nan() {
-            self.recorders.add_gauge(self.index, -delta);
-        }
-    }
-
-    /// The current level.
-    pub fn value(&self) -> f64 {
-        self.recorders.gauge(self.index)
-    }
-
-    /// Whether updates land (false for a name refused because the monitor had no room left).
-    pub fn is_registered(&self) -> bool {
-        self.index < MAX_GAUGES
-    }
-}
-
-impl std::fmt::Debug for Gauge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gauge")
-            .field("index", &self.index)
-            .field("value", &self.value())
-            .finish()
-    }
 }
 
 impl std::fmt::Debug for Recorder {
@@ -261,18 +159,6 @@ impl Recorder {
         }
         index
     }
-}
-
-/// `name`'s position in `names`, appended when new; `limit` when there is no room.
-fn register(names: &mut Vec<String>, name: &str, limit: usize) -> usize {
-    if let Some(i) = names.iter().position(|n| n == name) {
-        return i;
-    }
-    if names.len() >= limit {
-        return limit;
-    }
-    names.push(name.to_owned());
-    names.len() - 1
 }
 
 #[derive(Clone, Debug, Default)]
