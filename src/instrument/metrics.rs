@@ -274,19 +274,7 @@ impl MetricsRecorder {
     }
 
     fn dropped(&self, key: &Key, why: &str) -> Registered {
-        let before = self
-            .shared
-            .tree
-            .instrumentation_dropped
-            .fetch_add(1, Ordering::Relaxed);
-        if before < 10 || before.is_power_of_two() {
-            tracing::warn!(
-                metric = key.name(),
-                reason = why,
-                dropped = before + 1,
-                "Metric dropped"
-            );
-        }
+        super::count_drop(&self.shared.tree, "metric", key.name(), why);
         Registered::Dropped
     }
 }

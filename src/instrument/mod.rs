@@ -135,6 +135,25 @@ impl InstrumentationConfig {
     }
 }
 
+/// Counts one metric registration or span that could not be recorded, in
+/// `watchkeeper_instrumentation_dropped_total`; warns for the first ten and then at powers of two,
+/// so a label with unbounded values cannot flood the log.
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
+pub(crate) fn count_drop(tree: &crate::tree::ActorTree, what: &'static str, name: &str, why: &str) {
+    let before = tree
+        .instrumentation_dropped
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if before < 10 || before.is_power_of_two() {
+        tracing::warn!(
+            what,
+            name,
+            reason = why,
+            dropped = before + 1,
+            "Instrumentation dropped"
+        );
+    }
+}
+
 /// Where one metric key or span lands: its monitor, and the name of its kind (histograms and
 /// spans) or series (counters and gauges).
 #[derive(Clone, Debug, PartialEq, Eq)]

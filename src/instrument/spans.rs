@@ -97,18 +97,7 @@ impl SpanLayer {
     }
 
     fn dropped(&self, span: &str, why: &str) {
-        let before = self
-            .tree
-            .instrumentation_dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if before < 10 || before.is_power_of_two() {
-            tracing::warn!(
-                span,
-                reason = why,
-                dropped = before + 1,
-                "Span not recorded"
-            );
-        }
+        super::count_drop(&self.tree, "span", span, why);
     }
 }
 
