@@ -241,6 +241,36 @@ fn counting(c: &mut Criterion) {
                 black_box(x);
             }),
         ),
+        (
+            // The same integer on the heap (a counter in a thread's boxed state): the stack
+            // variable above can be renamed by the CPU's memory renaming, a heap cell cannot.
+            "plain_u64_thread_owned_on_heap",
+            Arc::new(|n| {
+                let mut x = Box::new(0u64);
+                for i in 0..n {
+                    let cell = black_box(&mut *x);
+                    *cell = cell.wrapping_add(black_box(i & 1));
+                }
+                black_box(x);
+            }),
+        ),
+        (
+            // What a counter another thread may read must be at the least: an atomic cell only its
+            // owner writes, loaded and stored (no locked instruction), on the heap.
+            "atomic_u64_thread_owned_on_heap",
+            Arc::new(|n| {
+                let x = Box::new(std::sync::atomic::AtomicU64::new(0));
+                for i in 0..n {
+                    let cell = black_box(&*x);
+                    cell.store(
+                        cell.load(std::sync::atomic::Ordering::Relaxed)
+                            .wrapping_add(black_box(i & 1)),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                black_box(x);
+            }),
+        ),
         ("watchkeeper_counter", {
             let c = counter.clone();
             Arc::new(move |n| {

@@ -10,6 +10,18 @@ use watchkeeper_actors::kernel::validation::{Validation, A_DAY};
 use watchkeeper_actors::notify::Secret;
 
 /// Where the runtime runs.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::config::{DeploymentConfig, Environment};
+///
+/// // In production, an admin server off loopback without a token is an error, not a warning.
+/// let open = DeploymentConfig { bind_address: "0.0.0.0".into(), ..Default::default() };
+/// assert!(!open.validate().has_errors());
+/// let production = DeploymentConfig { environment: Environment::Production, ..open };
+/// assert!(production.production() && production.validate().has_errors());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
@@ -23,6 +35,21 @@ pub enum Environment {
 }
 
 /// Where the runtime runs and listens.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::config::{DeploymentConfig, Secret};
+///
+/// let deployment = DeploymentConfig {
+///     health_check_port: 0,
+///     admin_token: Some(Secret::Value("s3cret".into())),
+///     ..Default::default()
+/// };
+/// assert!(deployment.validate().findings.is_empty());
+/// let bad = DeploymentConfig { log_level: "loud".into(), ..deployment };
+/// assert_eq!(bad.validate().findings[0].field, "log_level");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeploymentConfig {
@@ -66,6 +93,17 @@ impl Default for DeploymentConfig {
 }
 
 /// What a firing alert does to `/health`.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::config::{AlertEffect, HealthConfig};
+///
+/// // A firing warning alert makes `/health` warn; a critical one makes it fail.
+/// let health = HealthConfig { warning_alerts: AlertEffect::Warn, critical_alerts: AlertEffect::Fail, ..Default::default() };
+/// assert_eq!(HealthConfig::default().warning_alerts, AlertEffect::Ignore);
+/// # let _ = health;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertEffect {
@@ -80,6 +118,17 @@ pub enum AlertEffect {
 /// What the health report counts. It reports what is true now: restarts within the supervisor's
 /// intensity window, mailbox drops within `window`, alerts firing now (neither silenced nor
 /// inhibited). Readiness (`/health/ready`) stays about the process itself and ignores alerts.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper::config::HealthConfig;
+///
+/// let health = HealthConfig { window: Duration::from_secs(90), ..Default::default() };
+/// assert_eq!(health.window_minutes(), 2);
+/// assert_eq!(HealthConfig::default().window_minutes(), 5);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
@@ -121,6 +170,18 @@ impl HealthConfig {
 
 /// What the admin server lets one client cost it: it holds at most `max_connections`, closing the
 /// oldest when another arrives, and gives each request `request_timeout` to arrive whole.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper::config::AdminLimits;
+///
+/// let limits = AdminLimits { max_connections: 64, request_timeout: Duration::from_secs(5), ..Default::default() };
+/// assert!(limits.validate().findings.is_empty());
+/// let none = AdminLimits { max_connections: 0, ..limits };
+/// assert_eq!(none.validate().findings[0].field, "max_connections");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminLimits {

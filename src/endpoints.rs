@@ -17,6 +17,17 @@ use crate::tree::ActorTree;
 pub const HEALTH_JSON: &str = "application/health+json";
 
 /// One of the endpoints a host may serve from its own server.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::endpoints::Endpoint;
+///
+/// let scrape = Endpoint::Metrics.negotiate(Some("application/openmetrics-text; version=1.0.0"));
+/// assert_eq!(scrape, Endpoint::OpenMetrics);
+/// assert_eq!(Endpoint::Health.negotiate(None), Endpoint::Health);
+/// assert!(Endpoint::ALL.contains(&(Endpoint::Ready, "/health/ready")));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `/health/live`: 200 while the process answers; depends on nothing else.
@@ -52,6 +63,22 @@ impl Endpoint {
 }
 
 /// What an endpoint answers.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// use watchkeeper::endpoints::{Endpoint, HEALTH_JSON};
+///
+/// let answer = rt.endpoint_blocking(Endpoint::Live)?;
+/// assert_eq!((answer.status, answer.content_type), (200, HEALTH_JSON));
+/// assert_eq!(answer.body, r#"{"status":"pass"}"#);
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     /// The HTTP status code.

@@ -8,6 +8,20 @@ use watchkeeper_actors::AskError;
 use crate::config::ConfigError;
 
 /// What went wrong.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper::{Config, Error, Runtime};
+///
+/// let mut config = Config::default();
+/// config.monitoring.tick = Duration::ZERO;
+/// match Runtime::start(config) {
+///     Err(Error::Invalid(validation)) => assert_eq!(validation.findings[0].field, "monitoring.tick"),
+///     _ => unreachable!("a zero tick is refused before anything starts"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// The configuration could not be loaded.
@@ -81,6 +95,23 @@ impl From<MonitorError> for Error {
 }
 
 /// Why `Runtime::monitor` refused a new monitor.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// use watchkeeper::MonitorError;
+///
+/// match rt.monitor("") {
+///     Err(MonitorError::InvalidName { problem, .. }) => assert_eq!(problem, "must not be empty"),
+///     other => unreachable!("{other:?}"),
+/// }
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorError {
     /// `monitoring.max_monitors` monitors exist already.

@@ -20,6 +20,22 @@ use crate::deployment::AlertEffect;
 use crate::tree::ActorTree;
 
 /// Overall health.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let report = rt.health_blocking()?;
+/// use watchkeeper::HealthStatus;
+///
+/// // Critical only when the root escalated or does not answer.
+/// assert_ne!(report.status, HealthStatus::Critical);
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum HealthStatus {
     /// Everything answers and nothing is failing.
@@ -31,6 +47,21 @@ pub enum HealthStatus {
 }
 
 /// One monitor in the report.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let report = rt.health_blocking()?;
+/// let names: Vec<&str> = report.monitors.iter().map(|m| m.name.as_str()).collect();
+/// assert_eq!(names, ["index", "search"]);
+/// assert!(report.monitors.iter().all(|m| m.responsive && m.figures.total_operations == 0));
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MonitorHealth {
     /// The monitor.
@@ -44,6 +75,21 @@ pub struct MonitorHealth {
 }
 
 /// Memory housekeeping and tuning, as the health report shows them.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let report = rt.health_blocking()?;
+/// let optimization = &report.optimization;
+/// assert_eq!(optimization.memory.as_ref().unwrap().limit_bytes, 512 << 20);
+/// assert_eq!(optimization.tuning_actions, 0);
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OptimizationStatus {
     /// The memory manager's report; `None` if it did not answer.
@@ -55,6 +101,22 @@ pub struct OptimizationStatus {
 }
 
 /// The runtime's health.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let report = rt.health_blocking()?;
+/// assert!(report.score > 25);
+/// assert!(report.supervision.is_some() && report.alerting.is_some());
+/// assert!(report.firing_alerts.is_empty());
+/// assert_eq!(report.channels[0].channel, "log");
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SystemHealthReport {
     /// Overall.

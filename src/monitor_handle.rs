@@ -14,6 +14,30 @@ use crate::tree::SystemLink;
 
 /// A monitor's recording handle: `Clone + Send + Sync`, cheap to clone and to call from any thread.
 /// Recording never blocks, never allocates after a thread's first sample, never panics.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// use std::time::Duration;
+/// use watchkeeper::OpKind;
+///
+/// let search = rt.monitor("search")?;
+/// let suggest = search.kind("suggest").unwrap();
+/// search.record_query(Duration::from_millis(4));
+/// search.record(suggest, Duration::from_millis(1));
+/// search.record_error(OpKind::QUERY);
+/// let hits = search.time(OpKind::QUERY, || 2 + 2);
+/// rt.flush_blocking()?;
+/// let stats = search.stats_blocking()?;
+/// assert_eq!((hits, stats.total_queries, stats.errors), (4, 2, 1));
+/// assert_eq!(stats.kind("suggest").unwrap().total, 1);
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct MonitorHandle {
     name: Arc<str>,
@@ -97,7 +121,7 @@ impl MonitorHandle {
         self.recorder.record_error(kind);
     }
 
-    /// The operation kind named `name` (registered on first use; 16 kinds per monitor, `query` and
+    /// The operation kind named `name` (registered on first use; 64 kinds per monitor, `query` and
     /// `index` included). Look it up once, outside the hot loop.
     pub fn kind(&self, name: &str) -> Option<OpKind> {
         self.recorder.kind(name)
@@ -184,6 +208,26 @@ impl MonitorHandle {
 }
 
 /// Records the time from its creation to its drop; see [`MonitorHandle::start_timer`].
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// use watchkeeper::OpKind;
+///
+/// let index = rt.monitor("index")?;
+/// {
+///     let _timer = index.start_timer(OpKind::INDEX);
+///     // index a batch; the time is recorded when `_timer` is dropped
+/// }
+/// rt.flush_blocking()?;
+/// assert_eq!(index.stats_blocking()?.total_indexes, 1);
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OperationTimer<'a> {
     handle: &'a MonitorHandle,
     kind: OpKind,

@@ -51,6 +51,23 @@ type AdminServer = crate::admin::AdminServer;
 struct AdminServer(#[allow(dead_code)] std::convert::Infallible);
 
 /// The embedded runtime; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut config = watchkeeper::Config::default();
+/// config.deployment.admin_enabled = false;
+/// let rt = watchkeeper::Runtime::start(config)?;
+/// let search = rt.monitor("search")?;
+/// search.record_query(Duration::from_millis(3));
+/// rt.flush_blocking()?;
+/// assert_eq!(search.stats_blocking()?.total_queries, 1);
+/// let report = rt.shutdown_blocking(Duration::from_secs(5))?;
+/// assert!(!report.children.is_empty());
+/// # Ok::<(), watchkeeper::Error>(())
+/// ```
 pub struct Runtime {
     tree: Arc<ActorTree>,
     lifecycle: Mutex<Lifecycle>,
@@ -59,6 +76,24 @@ pub struct Runtime {
 }
 
 /// How a runtime starts: from a configuration, or from a file that `/-/reload` and SIGHUP read again.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let path = std::env::temp_dir().join(format!("watchkeeper-builder-{}.ron", std::process::id()));
+/// std::fs::write(&path, r#"(deployment: (admin_enabled: false), monitoring: (monitors: ["search"]))"#)?;
+/// let rt = watchkeeper::Runtime::builder().config_file(&path).start()?;
+/// assert_eq!(rt.config().monitoring.monitors, ["search"]);
+/// // Edit the file, then read it again.
+/// std::fs::write(&path, r#"(deployment: (admin_enabled: false), monitoring: (monitors: ["search", "index"]))"#)?;
+/// rt.reload_file_blocking()?;
+/// assert_eq!(rt.config().monitoring.monitors.len(), 2);
+/// rt.shutdown_blocking(Duration::from_secs(5))?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Default)]
 pub struct RuntimeBuilder {
     config: Option<Config>,

@@ -30,6 +30,18 @@ use watchkeeper_actors::{ChildActor, ChildContext, Handles, Message, Overflow};
 pub const STATE_FILE: &str = "state.ron";
 
 /// Where and how often the runtime saves what must survive it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper::config::StorageConfig;
+///
+/// let storage = StorageConfig { path: Some("/var/lib/watchkeeper".into()), interval: Duration::from_secs(10) };
+/// assert!(!storage.validate().has_errors());
+/// let empty = StorageConfig { path: Some("".into()), ..storage };
+/// assert_eq!(empty.validate().findings[0].field, "path");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {

@@ -8,6 +8,18 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// One reading of the process's resources.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::process::ProcessStats;
+///
+/// let stats = ProcessStats::read();
+/// if cfg!(target_os = "linux") {
+///     assert!(stats.resident_bytes.unwrap() > 0);
+///     assert!(stats.threads.unwrap() >= 1);
+/// }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProcessStats {
     /// Resident memory (`VmRSS`), bytes.
@@ -178,6 +190,26 @@ mod tests {
 }
 
 /// A reading of the process's resources with the CPU use over the last sampling interval.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use watchkeeper_actors::process::{GetProcessStats, ProcessMonitorActor};
+///
+/// let process = root.start_child(ChildSpec::new("process", || ProcessMonitorActor::new(Duration::from_secs(15))));
+/// let report = process.ask(GetProcessStats, t).await?;
+/// // Read when the actor started; CPU use needs a second reading.
+/// assert!(report.sampled_at.is_some());
+/// assert_eq!(report.cpu_percent, None);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ProcessReport {
     /// The figures.
@@ -189,6 +221,26 @@ pub struct ProcessReport {
 }
 
 /// Samples the process's resources every `every`; answers [`GetProcessStats`].
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use watchkeeper_actors::process::{GetProcessStats, ProcessMonitorActor};
+///
+/// let process = root.start_child(ChildSpec::new("process", || ProcessMonitorActor::new(Duration::from_secs(15))));
+/// let report = process.ask(GetProcessStats, t).await?;
+/// if cfg!(target_os = "linux") {
+///     assert!(report.stats.resident_bytes.is_some());
+/// }
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 pub struct ProcessMonitorActor {
     every: Duration,
     last: Option<(tokio::time::Instant, ProcessStats)>,

@@ -7,6 +7,17 @@ use super::locate::Positions;
 use super::{Config, Validation};
 
 /// A configuration that could not be loaded.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::Config;
+///
+/// let e = Config::from_ron(r#"(monitoring: (tick: "soon"))"#).unwrap_err();
+/// assert_eq!(e.field.as_deref(), Some("monitoring.tick"));
+/// assert_eq!(e.position.map(|(line, _)| line), Some(1));
+/// assert!(e.to_string().starts_with("<config>:1:"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, when it came from one.

@@ -52,6 +52,21 @@ pub use crate::storage::StorageConfig;
 pub const DEFAULT_RON: &str = include_str!("../../config/default.ron");
 
 /// The whole runtime configuration: one section per subsystem.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::Config;
+///
+/// let config = Config::from_ron(r#"(
+///     monitoring: (monitors: ["search"], tick: "500ms"),
+///     deployment: (admin_enabled: false),
+/// )"#)?;
+/// assert_eq!(config.monitoring.tick, std::time::Duration::from_millis(500));
+/// assert_eq!(config.alerting, Config::default().alerting);
+/// assert!(!config.validate().has_errors());
+/// # Ok::<(), watchkeeper::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -76,6 +91,18 @@ pub struct Config {
 }
 
 /// One item of the deployment checklist.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::Config;
+///
+/// let mut config = Config::default();
+/// config.deployment.environment = watchkeeper::config::Environment::Production;
+/// let checklist = config.checklist();
+/// let production = checklist.iter().find(|i| i.item == "Environment set to production").unwrap();
+/// assert!(production.complete);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChecklistItem {
     /// What to do.

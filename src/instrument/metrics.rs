@@ -171,6 +171,16 @@ thread_local! {
     };
 }
 
+/// Whether two keys are equal; at once when both name the same memory, as a macro's static key and
+/// the cache's copy of it do (a copy of a static key borrows the same static strings; a key built at
+/// run time never points into the cache's own copy), else by comparing their text.
+#[inline]
+fn same_key(cached: &Key, key: &Key) -> bool {
+    (std::ptr::eq(cached.name(), key.name())
+        && std::ptr::eq(cached.labels().as_slice(), key.labels().as_slice()))
+        || cached == key
+}
+
 impl MetricsRecorder {
     pub(crate) fn new(tree: Arc<ActorTree>) -> Self {
         let config = tree.config.get().instrumentation.clone();
@@ -191,7 +201,7 @@ impl MetricsRecorder {
             cache
                 .borrow()
                 .get(&slot)
-                .filter(|c| c.recorder == id && c.family == family && c.key == *key)
+                .filter(|c| c.recorder == id && c.family == family && same_key(&c.key, key))
                 .map(|c| c.registered.clone())
         });
         if let Ok(Some(found)) = cached {
@@ -260,7 +270,7 @@ impl MetricsRecorder {
             }
             Family::Histogram => {
                 let Some(kind) = handle.kind(&target.name) else {
-                    return self.dropped(key, "the monitor has 16 kinds");
+                    return self.dropped(key, "the monitor has 64 kinds");
                 };
                 Registered::Histogram(Arc::new(HistogramTarget {
                     handle,

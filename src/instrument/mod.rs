@@ -23,6 +23,22 @@ pub use self::metrics::MetricsRecorder;
 pub use self::spans::SpanLayer;
 
 /// How the host's metrics and spans map onto monitors and operation kinds.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use watchkeeper::config::{InstrumentationConfig, TimeUnit};
+///
+/// let config = InstrumentationConfig {
+///     monitors: BTreeMap::from([("search_latency_ms".into(), "search".into())]),
+///     histogram_unit: TimeUnit::Milliseconds,
+///     ..Default::default()
+/// };
+/// assert!(config.validate().findings.is_empty());
+/// let clash = InstrumentationConfig { kind_label: "monitor".into(), ..config };
+/// assert_eq!(clash.validate().findings[0].field, "kind_label");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InstrumentationConfig {
@@ -58,6 +74,15 @@ impl Default for InstrumentationConfig {
 }
 
 /// The unit of a histogram's values.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::config::TimeUnit;
+///
+/// assert_eq!(TimeUnit::Milliseconds.seconds(), 1e-3);
+/// assert_eq!(4.0 * TimeUnit::Microseconds.seconds(), 4e-6);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
@@ -85,6 +110,17 @@ impl TimeUnit {
 }
 
 /// Which time of a span is its operation's latency.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper::config::SpanTime;
+///
+/// let config = watchkeeper::Config::from_ron("(instrumentation: (span_time: wall))")?;
+/// assert_eq!(config.instrumentation.span_time, SpanTime::Wall);
+/// assert_eq!(SpanTime::default(), SpanTime::Busy);
+/// # Ok::<(), watchkeeper::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanTime {

@@ -130,7 +130,7 @@ where
             Err(e) => return self.dropped(name, &e.to_string()),
         };
         let Some(kind) = handle.kind(&target.name) else {
-            return self.dropped(name, "the monitor has 16 kinds");
+            return self.dropped(name, "the monitor has 64 kinds");
         };
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(Timing {

@@ -24,6 +24,23 @@ use crate::config::{Config, Validation};
 use crate::error::Error;
 
 /// How reloads went, for `/metrics` and the health report.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let mut bad = (*rt.config()).clone();
+/// bad.monitoring.window = 0;
+/// assert!(rt.reload_blocking(bad).is_err());
+/// let status = rt.reload_status();
+/// assert!(!status.successful);
+/// assert_eq!((status.reloads, status.failures), (0, 1));
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReloadStatus {
     /// Whether the last reload (or the start) succeeded.
@@ -51,6 +68,22 @@ impl ReloadStatus {
 }
 
 /// What a successful reload changed.
+///
+/// # Examples
+///
+/// ```
+/// # let mut config = watchkeeper::Config::default();
+/// # config.deployment.admin_enabled = false;
+/// # let rt = watchkeeper::Runtime::start(config)?;
+/// let mut faster = (*rt.config()).clone();
+/// faster.monitoring.tick = std::time::Duration::from_millis(500);
+/// let report = rt.reload_blocking(faster)?;
+/// assert!(!report.applied.is_empty());
+/// assert!(report.needs_restart.is_empty());
+///
+/// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReloadReport {
     /// What was applied, one line each (`alerting: channel webhook started`).

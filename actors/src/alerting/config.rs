@@ -13,6 +13,19 @@ use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK, MAX_CAPACITY};
 use crate::notify::{ChannelsConfig, ALERTMANAGER_CHANNEL};
 
 /// Escalation of unacknowledged firing alerts through tiers of channels, after the receiver.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::alerting::{AlertingConfig, EscalationConfig};
+///
+/// // Unacknowledged for 10 minutes, an alert goes on to a second tier of channels.
+/// let escalation = EscalationConfig { timeout: Duration::from_secs(600), tiers: vec![vec!["log".into()]] };
+/// let config = AlertingConfig { escalation, ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// assert_eq!(config.route_tree().tiers.len(), 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EscalationConfig {
@@ -25,6 +38,15 @@ pub struct EscalationConfig {
 }
 
 /// How many silences the runtime keeps, and for how long after they end.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertingConfig, SilencesConfig};
+///
+/// let config = AlertingConfig { silences: SilencesConfig { max: 0, ..Default::default() }, ..Default::default() };
+/// assert_eq!(config.validate().findings[0].field, "silences.max");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SilencesConfig {
@@ -55,6 +77,18 @@ impl Default for EscalationConfig {
 }
 
 /// Notifications per channel; the overflow is folded into one summary notification.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertingConfig, RateLimitConfig};
+///
+/// let rate_limit = RateLimitConfig { per_minute: 20, per_hour: 10 };
+/// let config = AlertingConfig { rate_limit, ..Default::default() };
+/// let v = config.validate();
+/// assert!(!v.has_errors());
+/// assert!(v.findings.iter().any(|f| f.field == "rate_limit"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -74,6 +108,19 @@ impl Default for RateLimitConfig {
 }
 
 /// Alert rules, routing and notification channels.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::alerting::{AlertRule, AlertingConfig, Metric};
+///
+/// let errors = AlertRule { critical: Some(0.05), ..AlertRule::new("SearchErrors", Some("search"), Metric::ErrorRate) };
+/// let mut config = AlertingConfig { check_interval: Duration::from_secs(5), ..Default::default() };
+/// config.rules.push(errors);
+/// assert!(!config.validate().has_errors());
+/// assert_eq!(config.rule("SearchErrors").unwrap().metric, Metric::ErrorRate);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertingConfig {

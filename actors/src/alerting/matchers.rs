@@ -13,6 +13,18 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How a matcher compares.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{MatchOp, Matcher};
+///
+/// let m = Matcher::new("team", MatchOp::NotRegex, "search|index")?;
+/// assert_eq!(m.to_string(), r#"team!~"search|index""#);
+/// assert!(m.matches_value("storage"));
+/// assert_eq!(MatchOp::from_flags(true, true), MatchOp::Regex);
+/// # Ok::<(), watchkeeper_actors::alerting::MatcherError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MatchOp {
     /// The label equals the value.
@@ -58,6 +70,21 @@ impl MatchOp {
 }
 
 /// One label matcher.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use watchkeeper_actors::alerting::Matcher;
+///
+/// let m = Matcher::parse(r#"alertname=~"Search.*""#)?;
+/// let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned())]);
+/// assert!(m.matches(&labels));
+/// assert!(!m.matches(&BTreeMap::new()));
+/// let list = Matcher::parse_list(r#"{severity="critical", team!="index"}"#)?;
+/// assert!(Matcher::all_match(&list, &BTreeMap::from([("severity".into(), "critical".into())])));
+/// # Ok::<(), watchkeeper_actors::alerting::MatcherError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Matcher {
     /// The label's name.
@@ -79,6 +106,15 @@ impl PartialEq for Matcher {
 impl Eq for Matcher {}
 
 /// Why a matcher could not be made.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::Matcher;
+///
+/// let e = Matcher::parse("9lives=x").unwrap_err();
+/// assert!(e.to_string().starts_with("invalid label name"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatcherError(pub String);
 

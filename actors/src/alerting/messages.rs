@@ -55,6 +55,32 @@ impl Handles<DeliveryReport> for AlertingActor {
 }
 
 /// One alert that fires and is neither silenced nor inhibited, in brief.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let firing = alerting.ask(GetFiring, t).await?;
+/// assert_eq!((firing[0].name.as_str(), firing[0].severity), ("SearchSlow", AlertSeverity::Warning));
+/// assert_eq!(firing[0].labels["monitor"], "search");
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FiringAlert {
     /// Its `alertname` label.
@@ -400,6 +426,15 @@ pub struct Acknowledge {
     pub by: String,
 }
 /// Why an acknowledgement was refused.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::AckError;
+///
+/// let e = AckError::NotFiring(0xfeed);
+/// assert_eq!(e.to_string(), "alert 000000000000feed is not firing; only a firing alert can be acknowledged");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckError {
     /// No active alert has this fingerprint.

@@ -67,6 +67,20 @@ use crate::{
 
 /// What the alerting actor reads and sends to: monitors, the supervisor whose restarts and drops
 /// rules may watch, and the channels' notifiers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::alerting::{AlertingActor, AlertingConfig, AlertingState, Peers};
+/// use watchkeeper_actors::{Live, Store};
+///
+/// // No monitors, supervisor or channels yet: the runtime fills the directories as it starts them.
+/// let peers = Peers { ask_timeout: Duration::from_secs(2), ..Peers::default() };
+/// assert!(peers.monitors.is_empty() && peers.channels.is_empty());
+/// let config = Live::new(AlertingConfig::default());
+/// let _alerting = AlertingActor::new(config, Store::new(AlertingState::default()), peers);
+/// ```
 #[derive(Clone, Default)]
 pub struct Peers {
     /// Monitors by name (the runtime adds to it as monitors are created).
@@ -187,6 +201,34 @@ fn record(bus: &EventBus, happened: Vec<Happened>) {
 }
 
 /// The alerting actor; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let alerts = alerting.ask(GetAlerts, t).await?;
+/// assert_eq!(alerts[0].state, AlertState::Firing);
+/// alerting.ask(Observe(vec![Some(0.05)]), t).await?;
+/// assert!(alerting.ask(GetAlerts, t).await?.is_empty());
+/// assert_eq!(alerting.ask(GetAlertHistory, t).await?.len(), 1);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 pub struct AlertingActor {
     config: Live<AlertingConfig>,
     store: Arc<AlertStore>,

@@ -14,6 +14,21 @@ use super::matchers::Matcher;
 use crate::kernel::duration_serde;
 
 /// One node of the routing tree below the root.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertingConfig, Matcher, RouteConfig};
+///
+/// let critical = RouteConfig {
+///     matchers: vec![Matcher::equal("severity", "critical")],
+///     receiver: Some(vec!["log".into()]),
+///     ..Default::default()
+/// };
+/// let config = AlertingConfig { routes: vec![critical], ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// assert_eq!(config.route_tree().routes[0].key, r#"{}/{severity="critical"}"#);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
@@ -77,6 +92,17 @@ pub(super) fn one_or_many<'de, D: Deserializer<'de>>(
 }
 
 /// How a route groups alerts.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertingConfig, GroupBy};
+///
+/// let config = AlertingConfig { group_by: vec!["...".into()], ..Default::default() };
+/// assert_eq!(config.route_tree().group_by, GroupBy::All);
+/// let labels = AlertingConfig::default().route_tree().group_by;
+/// assert_eq!(labels, GroupBy::Labels(vec!["alertname".into(), "monitor".into()]));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     /// By these labels (absent ones are left out of the group's labels).
@@ -96,6 +122,21 @@ impl GroupBy {
 }
 
 /// A node of the routing tree with everything it inherits filled in.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use watchkeeper_actors::alerting::{AlertingConfig, Matcher, RouteConfig};
+///
+/// let pager = RouteConfig { matchers: vec![Matcher::equal("team", "search")], ..Default::default() };
+/// let tree = AlertingConfig { routes: vec![pager], ..Default::default() }.route_tree();
+/// let labels = BTreeMap::from([("team".to_owned(), "search".to_owned())]);
+/// let taken = tree.matching(&labels);
+/// assert_eq!(taken[0].key, r#"{}/{team="search"}"#);
+/// assert_eq!(taken[0].receivers(), ["log"]);
+/// assert_eq!(tree.walk().len(), 2);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
     /// Alertmanager's route key: the parent's key, `/`, this node's matchers (`{}` at the root).

@@ -9,6 +9,16 @@ use crate::detect::NoveltySettings;
 use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK};
 
 /// A statistic a rule watches.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::Metric;
+///
+/// assert!(Metric::P99.is_latency() && Metric::P99.per_monitor());
+/// assert!(!Metric::ProcessMemoryBytes.per_monitor());
+/// assert!(Metric::CounterRate.is_series());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -145,6 +155,16 @@ impl Metric {
 }
 
 /// Which side of the threshold is bad.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::Comparison;
+///
+/// assert!(Comparison::Above.breaches(0.3, 0.1));
+/// assert!(Comparison::Below.breaches(5.0, 10.0));
+/// assert!(!Comparison::Below.breaches(10.0, 10.0));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Comparison {
@@ -166,6 +186,16 @@ impl Comparison {
 }
 
 /// How bad an alert is.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertRule, AlertSeverity, Metric};
+///
+/// let rule = AlertRule { warning: Some(0.1), critical: Some(0.5), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// assert_eq!(rule.thresholds(), [(AlertSeverity::Critical, 0.5), (AlertSeverity::Warning, 0.1)]);
+/// assert_eq!(rule.alert_labels(AlertSeverity::Critical)["severity"], "critical");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertSeverity {
@@ -186,6 +216,20 @@ impl AlertSeverity {
 }
 
 /// What a rule compares with its thresholds.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertRule, Metric, RuleKind};
+///
+/// let rule = AlertRule {
+///     kind: RuleKind::Regression,
+///     critical: Some(1.0),
+///     ..AlertRule::new("SearchRegressed", Some("search"), Metric::Mean)
+/// };
+/// assert!(!rule.validate().has_errors());
+/// assert_eq!(rule.kind.label(), "regression");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
@@ -221,6 +265,21 @@ impl RuleKind {
 }
 
 /// How a `regression` rule compares.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertRule, Metric, RegressionSettings, RuleKind};
+///
+/// let regression = RegressionSettings { reference: 60, recent: 20, ..Default::default() };
+/// let rule = AlertRule {
+///     kind: RuleKind::Regression,
+///     warning: Some(0.8),
+///     regression,
+///     ..AlertRule::new("SearchRegressed", Some("search"), Metric::P99)
+/// };
+/// assert!(!rule.validate().has_errors());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegressionSettings {
@@ -247,6 +306,23 @@ impl Default for RegressionSettings {
 }
 
 /// How a `trend` rule forecasts.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::alerting::{AlertRule, Metric, RuleKind, TrendSettings};
+///
+/// // Warn when memory is forecast past 400 MiB within 30 minutes.
+/// let trend = TrendSettings { horizon: Duration::from_secs(1800), ..Default::default() };
+/// let rule = AlertRule {
+///     kind: RuleKind::Trend,
+///     warning: Some(400.0 * 1024.0 * 1024.0),
+///     trend,
+///     ..AlertRule::new("MemoryGrowing", None, Metric::ProcessMemoryBytes)
+/// };
+/// assert!(!rule.validate().has_errors());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrendSettings {
@@ -270,6 +346,24 @@ impl Default for TrendSettings {
 }
 
 /// One alert rule. Every field but `name` and `metric` has a default.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use watchkeeper_actors::alerting::{AlertRule, Metric};
+///
+/// let rule = AlertRule {
+///     warning: Some(0.2),
+///     for_: Duration::from_secs(60),
+///     annotations: BTreeMap::from([("summary".into(), "p99 is {value}s".into())]),
+///     ..AlertRule::new("SearchSlow", Some("search"), Metric::P99)
+/// };
+/// assert!(!rule.validate().has_errors());
+/// let shown = rule.render_annotations(Some(0.25), 0.2, BTreeMap::new());
+/// assert_eq!(shown["summary"], "p99 is 0.25s");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertRule {

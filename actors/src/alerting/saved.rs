@@ -24,6 +24,33 @@ use super::store::{AlertingState, Group};
 pub const SAVED_FORMAT: u32 = 1;
 
 /// One alert, saved.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let saved = store.lock().saved();
+/// assert_eq!(saved.alerts.len(), 1);
+/// let json = serde_json::to_value(&saved.alerts[0]).unwrap();
+/// assert_eq!(json["state"], "firing");
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedAlert {
     rule: Option<String>,
@@ -50,6 +77,33 @@ pub struct SavedAlert {
 }
 
 /// One notification group, saved: what it last sent and when.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let saved = store.lock().saved();
+/// let json = serde_json::to_value(&saved.groups[0]).unwrap();
+/// // The group waits `group_wait` before its first notification: nothing sent yet.
+/// assert!(json["last_sent"].is_null());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedGroup {
     key: String,
@@ -60,6 +114,33 @@ pub struct SavedGroup {
 }
 
 /// One rule's detector, saved.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule {
+///     kind: RuleKind::Anomaly,
+///     critical: Some(0.9995),
+///     ..AlertRule::new("SearchOdd", Some("search"), Metric::P99)
+/// };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// alerting.ask(Observe(vec![Some(0.02)]), Duration::from_secs(1)).await?;
+/// let saved = store.lock().saved();
+/// assert!(matches!(saved.detectors["SearchOdd"], SavedDetector::Anomaly(_)));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum SavedDetector {
     /// A regression rule's baseline.
@@ -79,6 +160,34 @@ pub enum SavedDetector {
 }
 
 /// The alerting state, saved; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let saved = store.lock().saved();
+/// assert_eq!((saved.format, saved.fired_total), (SAVED_FORMAT, 1));
+/// // What was saved comes back, the alert still firing.
+/// let mut restored = AlertingState::restored(saved.clone());
+/// assert_eq!(restored.saved().alerts, saved.alerts);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedAlerting {
     /// [`SAVED_FORMAT`].

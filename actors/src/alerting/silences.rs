@@ -11,6 +11,27 @@ use super::matchers::Matcher;
 use super::store::AlertingState;
 
 /// Where a silence is in its life.
+///
+/// # Examples
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use watchkeeper_actors::alerting::{Matcher, Silence, SilenceState};
+///
+/// let now = Utc::now();
+/// let silence = Silence {
+///     id: String::new(),
+///     matchers: vec![Matcher::equal("alertname", "SearchSlow")],
+///     starts_at: now + Duration::hours(1),
+///     ends_at: now + Duration::hours(2),
+///     created_by: "ana".into(),
+///     comment: "maintenance".into(),
+///     updated_at: now,
+/// };
+/// assert_eq!(silence.state(now), SilenceState::Pending);
+/// assert_eq!(silence.state(now + Duration::minutes(90)), SilenceState::Active);
+/// assert_eq!(silence.state(now + Duration::hours(3)), SilenceState::Expired);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SilenceState {
@@ -23,6 +44,28 @@ pub enum SilenceState {
 }
 
 /// A silence: alerts matching every matcher are not notified between `starts_at` and `ends_at`.
+///
+/// # Examples
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use watchkeeper_actors::alerting::{Matcher, Silence, SilenceError};
+///
+/// let now = Utc::now();
+/// let silence = Silence {
+///     id: String::new(),
+///     matchers: vec![Matcher::parse(r#"alertname=~"Search.*""#).unwrap()],
+///     starts_at: now,
+///     ends_at: now + Duration::hours(1),
+///     created_by: "ana".into(),
+///     comment: "reindexing".into(),
+///     updated_at: now,
+/// };
+/// assert_eq!(silence.problem(now), None);
+/// assert!(silence.active(now + Duration::minutes(5)));
+/// let everything = Silence { matchers: vec![Matcher::parse(r#"team=~".*""#).unwrap()], ..silence };
+/// assert_eq!(everything.problem(now), Some(SilenceError::MatchesEverything));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Silence {
     /// A UUID, assigned when it is added.
@@ -46,6 +89,15 @@ pub struct Silence {
 }
 
 /// Why a silence was refused.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::SilenceError;
+///
+/// assert_eq!(SilenceError::EndsBeforeStart.to_string(), "start time must be before end time");
+/// assert_eq!(SilenceError::NotFound("42".into()).to_string(), "silence 42 not found");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SilenceError {
     /// It has no matcher.
@@ -143,6 +195,21 @@ pub(super) fn new_id() -> String {
 /// One inhibition rule: a firing alert matching `source_matchers` mutes every alert matching
 /// `target_matchers` that has the same values (a missing label counting as empty) of the `equal`
 /// labels. An alert that matches both sides never mutes itself, nor another that does.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::{AlertingConfig, InhibitRule, Matcher};
+///
+/// // A firing critical alert of a monitor mutes every warning of that monitor.
+/// let rule = InhibitRule {
+///     source_matchers: vec![Matcher::equal("severity", "critical")],
+///     target_matchers: vec![Matcher::equal("severity", "warning")],
+///     equal: vec!["monitor".into()],
+/// };
+/// let config = AlertingConfig { inhibit_rules: vec![rule], ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InhibitRule {

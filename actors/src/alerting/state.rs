@@ -14,6 +14,16 @@ use super::Happened;
 use crate::notify::{AlertPayload, AlertStatus};
 
 /// Lifecycle of one alert.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::alerting::AlertState;
+///
+/// assert!(AlertState::Recovering.firing());
+/// assert!(AlertState::NoData.firing());
+/// assert!(!AlertState::Pending.firing());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
@@ -40,6 +50,33 @@ impl AlertState {
 }
 
 /// Something that happened to an alert.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let alerts = alerting.ask(GetAlerts, t).await?;
+/// let events = &alerts[0].events;
+/// assert_eq!(events[0].what, "pending: value 0.25 breaches 0.1");
+/// assert!(events[0].at <= events[1].at);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct AlertEvent {
     /// When.
@@ -49,6 +86,35 @@ pub struct AlertEvent {
 }
 
 /// One alert as the actor keeps it.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let alerts = alerting.ask(GetAlerts, t).await?;
+/// let alert = &alerts[0];
+/// assert_eq!(alert.rule.as_deref(), Some("SearchSlow"));
+/// assert_eq!((alert.state, alert.severity), (AlertState::Firing, AlertSeverity::Warning));
+/// assert_eq!((alert.value, alert.threshold), (Some(0.25), 0.1));
+/// assert_eq!(alert.fingerprint, fingerprint(&alert.labels));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
     /// The rule that raised it; `None` for an alert another actor raised.

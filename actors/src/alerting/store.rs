@@ -63,6 +63,32 @@ impl RecentlyResolved {
 }
 
 /// Everything the alerting actor knows; outlives its restarts.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// // The state outlives the actor: it is read here through the store the factory shares.
+/// let saved = store.lock().saved();
+/// assert_eq!(saved.alerts.len(), 1);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Default)]
 pub struct AlertingState {
     pub(super) alerts: BTreeMap<u64, Alert>,
@@ -117,6 +143,32 @@ impl AlertingState {
 pub type AlertStore = Store<AlertingState>;
 
 /// The alerting actor's counters and state, for health and metrics.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let status = alerting.ask(GetAlertingStatus, t).await?;
+/// assert_eq!((status.rules, status.active_alerts, status.fired_total), (1, 1, 1));
+/// assert!(status.is_running);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlertingStatus {
     /// Whether it evaluates (it answered, so yes).
@@ -161,6 +213,32 @@ pub struct AlertingStatus {
 
 /// What one rule last compared with its thresholds: the metric's value, a regression's effect size,
 /// an anomaly score, or a trend's forecast.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::alerting::*;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, Live, Store, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// let rule = AlertRule { warning: Some(0.1), ..AlertRule::new("SearchSlow", Some("search"), Metric::P99) };
+/// let config = Live::new(AlertingConfig { rules: vec![rule], ..Default::default() });
+/// let store = Store::new(AlertingState::default());
+/// let state = store.clone();
+/// let alerting = root.start_child(ChildSpec::new("alerting", move || {
+///     AlertingActor::new(config.clone(), state.clone(), Peers::default())
+/// }));
+/// let t = Duration::from_secs(1);
+/// // A p99 of 250 ms against a 100 ms warning threshold: the alert fires at once.
+/// alerting.ask(Observe(vec![Some(0.25)]), t).await?;
+/// let status = alerting.ask(GetAlertingStatus, t).await?;
+/// let value = &status.rule_values[0];
+/// assert_eq!((value.rule.as_str(), value.kind, value.value), ("SearchSlow", RuleKind::Threshold, 0.25));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RuleValue {
     /// The rule's name.

@@ -7,6 +7,21 @@ use super::stats::{mann_whitney_u, summary};
 /// A metric's recent values and the reference they are compared with. New values enter `recent`;
 /// when `recent` is full and does not differ from the reference (Mann-Whitney p above `stable_p`),
 /// its oldest value moves into the reference, so a regression never becomes its own baseline.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::detect::Baseline;
+///
+/// let mut baseline = Baseline::new(4, 2, 0.05);
+/// for ms in [10.0, 11.0, 9.0, 10.0, 10.5, 9.5] {
+///     baseline.push(ms);
+/// }
+/// assert!(baseline.ready());
+/// assert_eq!(baseline.reference_mean(), 10.0);
+/// let (reference, recent) = baseline.windows();
+/// assert_eq!((reference.len(), recent), (4, vec![10.5, 9.5]));
+/// ```
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     reference: VecDeque<f64>,

@@ -62,6 +62,19 @@ fn top_score(calibration: usize, share: f64) -> f64 {
 }
 
 /// Why the last value scored what it did.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::detect::{NoveltyDetector, NoveltySettings};
+///
+/// let mut detector = NoveltyDetector::new(NoveltySettings::default());
+/// detector.score(0.02);
+/// let evidence = detector.last_evidence();
+/// assert_eq!((evidence.score, evidence.value), (0.0, 0.02));
+/// // Still warming up: no rank, and no range before the first value.
+/// assert_eq!((evidence.fine, evidence.range), (None, None));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NoveltyEvidence {
     /// The score returned.
@@ -291,6 +304,21 @@ impl Scale {
 }
 
 /// The anomaly detector's state for one metric; it serializes whole (to be saved and restored).
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::detect::{NoveltyDetector, NoveltySettings};
+///
+/// let mut detector = NoveltyDetector::new(NoveltySettings { warmup: 20, ..Default::default() });
+/// for i in 0..300 {
+///     detector.score(10.0 + (i % 7) as f64 * 0.1);
+/// }
+/// // Far beyond every value seen: the top score.
+/// assert!(detector.score(50.0) > 0.999);
+/// assert!(detector.last_evidence().spatial);
+/// assert!(detector.bytes() <= watchkeeper_actors::detect::MAX_DETECTOR_BYTES);
+/// ```
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NoveltyDetector {
     settings: NoveltySettings,

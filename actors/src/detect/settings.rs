@@ -18,6 +18,18 @@ pub const ALERT_THRESHOLD: f64 = 0.9995;
 pub const MAX_NEIGHBOURS: usize = 64;
 
 /// How the anomaly detector ([`crate::detect::NoveltyDetector`]) scores one metric.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::detect::NoveltySettings;
+///
+/// let settings = NoveltySettings { coarse: 0, ..Default::default() };
+/// assert_eq!(settings.problem(), None);
+/// assert!(!settings.has_coarse());
+/// let huge = NoveltySettings { reference: 1 << 30, ..Default::default() };
+/// assert!(huge.problem().is_some());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoveltySettings {

@@ -62,6 +62,37 @@ where
 
 /// A handle to a supervised actor. Cheap to clone, `Send + Sync`, and valid across restarts: messages
 /// sent while the child restarts wait in its mailbox for the new instance.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildContext, ChildSpec, Delivery, EventBus, Handles};
+/// use watchkeeper_actors::{Message, SupervisorConfig, SupervisorRef};
+///
+/// struct Tally(u64);
+/// impl ChildActor for Tally {}
+/// struct Add(u64);
+/// impl Message for Add { type Result = u64; }
+/// impl Handles<Add> for Tally {
+///     fn handle(&mut self, msg: Add, _: &mut ChildContext<'_, Self>) -> u64 {
+///         self.0 += msg.0;
+///         self.0
+///     }
+/// }
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let tally = root.start_child(ChildSpec::new("tally", || Tally(0)));
+///     assert_eq!(tally.name(), "tally");
+///     assert_eq!(tally.tell(Add(2)), Ok(Delivery::Queued));
+///     assert_eq!(tally.ask(Add(3), Duration::from_secs(1)).await, Ok(5));
+///     assert_eq!(tally.mailbox_stats().delivered, 2);
+///     root.shutdown().await;
+///     assert!(tally.is_stopped());
+/// });
+/// ```
 pub struct ChildRef<A> {
     mailbox: Arc<Mailbox<A>>,
 }
@@ -132,14 +163,14 @@ impl<A: ChildActor> ChildRef<A> {
         }
     }
 
-    /// Sends `msg` and waits up to `timeout` for the reply. Must run inside a Tokio runtime with time
-    /// enabled (every actor of the tree does).
+    /// Sends `msg` and waits up to `timeout` for the reply (counted from after one turn of the
+    /// scheduler, in which an actor on this thread usually answers). Must run inside a Tokio runtime
+    /// with time enabled (every actor of the tree does).
     pub async fn ask<M>(&self, msg: M, timeout: Duration) -> Result<M::Result, AskError>
     where
         A: Handles<M>,
         M: Message,
     {
-        let deadline = tokio::time::Instant::now() + timeout;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.push_ask(msg, Responder::Async(tx))?;
         // An actor on this thread usually answers within one turn of the scheduler; a timer (a
@@ -154,7 +185,9 @@ impl<A: ChildActor> ChildRef<A> {
             }
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
-        match tokio::time::timeout_at(deadline, rx).await {
+        // The clock is read only here, for the asks that were not answered at once: the wait is
+        // `timeout` from after that first turn.
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(AskError::Undelivered {
                 child: self.mailbox.child.clone(),

@@ -15,10 +15,70 @@ use crate::kernel::events::Site;
 use crate::kernel::host::{ActorHost, HostCore};
 
 /// Identifies a timer or spawned future, for [`ChildContext::cancel`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildContext, ChildSpec, EventBus, Handles, Message};
+/// use watchkeeper_actors::{SupervisorConfig, SupervisorRef, TimerHandle};
+///
+/// struct Beacon { timer: Option<TimerHandle> }
+/// impl ChildActor for Beacon {
+///     fn started(&mut self, ctx: &mut ChildContext<'_, Self>) {
+///         self.timer = Some(ctx.run_interval(Duration::from_secs(1), |_, _| {}));
+///     }
+/// }
+/// /// Stops the beacon's timer; replies whether one was running.
+/// struct Quiet;
+/// impl Message for Quiet { type Result = bool; }
+/// impl Handles<Quiet> for Beacon {
+///     fn handle(&mut self, _: Quiet, ctx: &mut ChildContext<'_, Self>) -> bool {
+///         self.timer.take().map(|t| ctx.cancel(t)).is_some()
+///     }
+/// }
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let beacon = root.start_child(ChildSpec::new("beacon", || Beacon { timer: None }));
+///     assert_eq!(beacon.ask(Quiet, Duration::from_secs(1)).await, Ok(true));
+///     assert_eq!(beacon.ask(Quiet, Duration::from_secs(1)).await, Ok(false));
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerHandle(SpawnHandle);
 
 /// The context of one running instance of a supervised actor.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildContext, ChildSpec, EventBus, Handles, Message};
+/// use watchkeeper_actors::{SupervisorConfig, SupervisorRef};
+///
+/// struct Named;
+/// impl ChildActor for Named {}
+/// /// Replies with the child's name and restart count, as its context knows them.
+/// struct WhoAmI;
+/// impl Message for WhoAmI { type Result = (String, u32); }
+/// impl Handles<WhoAmI> for Named {
+///     fn handle(&mut self, _: WhoAmI, ctx: &mut ChildContext<'_, Self>) -> (String, u32) {
+///         (ctx.name().to_owned(), ctx.restarts())
+///     }
+/// }
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let named = root.start_child(ChildSpec::new("named", || Named));
+///     let who = named.ask(WhoAmI, Duration::from_secs(1)).await.unwrap();
+///     assert_eq!(who, ("named".to_owned(), 0));
+///     root.shutdown().await;
+/// });
+/// ```
 pub struct ChildContext<'a, A: ChildActor> {
     pub(crate) ctx: &'a mut actix::Context<ActorHost<A>>,
     pub(crate) core: &'a mut HostCore<A>,

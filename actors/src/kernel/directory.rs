@@ -9,6 +9,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::kernel::child_ref::ChildRef;
 
 /// Actors by name; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::MonitorActor;
+/// use watchkeeper_actors::Directory;
+///
+/// let monitors: Directory<MonitorActor> = Directory::default();
+/// assert!(monitors.is_empty());
+/// assert!(monitors.get("search").is_none());
+/// assert!(monitors.remove("search").is_none());
+/// ```
 pub struct Directory<A>(Arc<Mutex<BTreeMap<String, ChildRef<A>>>>);
 
 impl<A> Clone for Directory<A> {

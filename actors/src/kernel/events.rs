@@ -16,6 +16,20 @@ use tokio::sync::broadcast;
 use crate::kernel::panic::PanicReport;
 
 /// Where in an actor a failure happened.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{Site, SupervisionEvent};
+///
+/// let event = SupervisionEvent::SlowHandler {
+///     child: "monitor-search".into(),
+///     site: Site::Handler("GetStats"),
+///     took: Duration::from_millis(400),
+/// };
+/// assert!(matches!(event, SupervisionEvent::SlowHandler { site: Site::Handler("GetStats"), .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Site {
     /// The factory that builds the actor's state.
@@ -35,6 +49,20 @@ pub enum Site {
 }
 
 /// One thing that happened in the supervision tree.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::SupervisionEvent;
+///
+/// let event = SupervisionEvent::RestartScheduled {
+///     supervisor: "root".into(),
+///     child: "tuner".into(),
+///     backoff: Duration::from_millis(10),
+/// };
+/// assert_eq!(event.name(), "restart_scheduled");
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum SupervisionEvent {
     /// A child's instance was built and started.
@@ -119,6 +147,24 @@ pub enum SupervisionEvent {
 }
 
 /// Something a subsystem reports: a typed event with a stable name (`notification_failed`).
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Event, EventBus};
+///
+/// struct CacheCleared { entries: usize }
+/// impl Event for CacheCleared {
+///     const NAME: &'static str = "cache_cleared";
+///     fn log(&self) {
+///         tracing::info!(entries = self.entries, "Cache cleared");
+///     }
+/// }
+///
+/// let bus = EventBus::default();
+/// bus.record(CacheCleared { entries: 12 });
+/// assert_eq!(bus.count_of("cache_cleared"), 1);
+/// ```
 pub trait Event {
     /// The event's name, as counted and exported.
     const NAME: &'static str;
@@ -145,6 +191,20 @@ impl SupervisionEvent {
 
 /// The broadcast channel of supervision events and the counts of every typed event, shared by a
 /// whole tree.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use watchkeeper_actors::{EventBus, SupervisionEvent};
+///
+/// let bus = EventBus::new(16);
+/// let mut events = bus.subscribe();
+/// bus.emit(SupervisionEvent::ShutdownComplete { supervisor: Arc::from("root") });
+/// assert_eq!(events.try_recv().unwrap().name(), "shutdown_complete");
+/// assert_eq!(bus.count_of("shutdown_complete"), 1);
+/// assert_eq!(bus.counts().len(), 1);
+/// ```
 #[derive(Clone, Debug)]
 pub struct EventBus {
     tx: broadcast::Sender<SupervisionEvent>,

@@ -274,11 +274,14 @@ impl<A: ChildActor> ActorHost<A> {
 
     /// Handles up to `budget` queued messages; asks to be woken again if more remain.
     fn drain(&mut self, ctx: &mut Context<Self>, budget: usize) {
+        let mut more = false;
         for _ in 0..budget {
             if self.state != HostState::Running {
                 return;
             }
-            let Some(envelope) = self.core.mailbox.pop() else {
+            let (envelope, rest) = self.core.mailbox.pop();
+            more = rest;
+            let Some(envelope) = envelope else {
                 return;
             };
             let generation = self.core.generation;
@@ -292,8 +295,12 @@ impl<A: ChildActor> ActorHost<A> {
                     self.fail(ctx, instance, site, report);
                 }
             }
+            if !more {
+                // What arrives from now on notifies the host again.
+                return;
+            }
         }
-        if self.state == HostState::Running && !self.core.mailbox.is_empty() {
+        if self.state == HostState::Running && more {
             // Give the thread back before the next batch: actix re-polls a ready future within the same
             // wake-up, so re-notifying ourselves would starve every other actor on this arbiter.
             ctx.spawn(
@@ -319,10 +326,7 @@ impl<A: ChildActor> Actor for ActorHost<A> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let notify = self.core.mailbox.notify.clone();
-        let wakeups = futures_util::stream::unfold(notify, |notify| async move {
-            notify.notified().await;
-            Some(((), notify))
-        });
+        let wakeups = futures_util::stream::poll_fn(move |cx| notify.poll_wait(cx).map(Some));
         ctx.spawn(
             wrap_stream::<_, Self>(wakeups)
                 .map(|(), host: &mut Self, ctx: &mut Context<Self>| host.drain(ctx, DRAIN_BATCH))

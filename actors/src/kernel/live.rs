@@ -7,6 +7,18 @@
 use std::sync::{Arc, RwLock};
 
 /// A shared, replaceable value; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::Live;
+///
+/// let limit = Live::new(512_u64);
+/// let reader = limit.clone();
+/// let old = limit.set(1024);
+/// assert_eq!(*old, 512);
+/// assert_eq!(*reader.get(), 1024);
+/// ```
 pub struct Live<T>(Arc<RwLock<Arc<T>>>);
 
 impl<T> Clone for Live<T> {

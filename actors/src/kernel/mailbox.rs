@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::kernel::message::{AskError, Delivery, Overflow, SendError};
 use crate::kernel::panic::PanicReport;
@@ -30,6 +30,21 @@ pub(crate) trait Envelope<A: crate::ChildActor>: Send {
 }
 
 /// Counters of one message kind.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::KindCounters;
+///
+/// let counters = KindCounters {
+///     kind: "Observe",
+///     enqueued: 100,
+///     rejected: 2,
+///     evicted_oldest: 3,
+///     ..KindCounters::default()
+/// };
+/// assert_eq!(counters.drops(), 5);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct KindCounters {
     /// The message kind (type name without its path).
@@ -54,6 +69,18 @@ impl KindCounters {
 }
 
 /// A snapshot of one mailbox.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::MailboxStats;
+///
+/// let mut stats = MailboxStats { child: "alerting".into(), capacity: 1024, ..Default::default() };
+/// stats.drops_by_minute[0] = 3;
+/// stats.drops_by_minute[1] = 4;
+/// assert_eq!(stats.drops_within(1), 3);
+/// assert_eq!(stats.drops_within(5), 7);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MailboxStats {
     /// The child that owns the mailbox.
@@ -148,7 +175,12 @@ impl<A> Queue<A> {
     }
 
     fn counters(&mut self, kind: &'static str) -> &mut KindCounters {
-        let i = match self.kinds.iter().position(|k| k.kind == kind) {
+        // Kinds are type names: the same `&'static str` each time, so the address usually decides.
+        let i = match self
+            .kinds
+            .iter()
+            .position(|k| std::ptr::eq(k.kind, kind) || k.kind == kind)
+        {
             Some(i) => i,
             None => {
                 self.kinds.push(KindCounters {
@@ -167,7 +199,37 @@ pub(crate) struct Mailbox<A> {
     capacity: usize,
     queue: Mutex<Queue<A>>,
     closed: AtomicBool,
-    pub(crate) notify: Arc<Notify>,
+    pub(crate) notify: Arc<Signal>,
+}
+
+/// Wakes the one host that drains a mailbox: a flag and the host's waker, with no lock and no list
+/// of waiters (a mailbox has exactly one).
+#[derive(Default)]
+pub(crate) struct Signal {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    /// Wakes the host, or has its next wait return at once.
+    pub(crate) fn notify(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once [`Signal::notify`] has been called since the last time it was ready.
+    pub(crate) fn poll_wait(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.set.swap(false, Ordering::Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A notify between the check and the registration woke no one: look again.
+        if self.set.swap(false, Ordering::Acquire) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }
 
 /// The last segment of a type name: `watchkeeper_actors::monitor::GetStats` -> `GetStats`.
@@ -193,7 +255,7 @@ impl<A> Mailbox<A> {
                 drops: DropClock::new(),
             }),
             closed: AtomicBool::new(false),
-            notify: Arc::new(Notify::new()),
+            notify: Arc::default(),
         }
     }
 
@@ -204,13 +266,15 @@ impl<A> Mailbox<A> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn pop(&self) -> Option<Box<dyn Envelope<A>>> {
+    /// The oldest message, and whether more remain behind it (a send to an empty mailbox notifies,
+    /// so a host that saw none remaining need not look again).
+    pub(crate) fn pop(&self) -> (Option<Box<dyn Envelope<A>>>, bool) {
         let mut q = self.lock();
         let env = q.items.pop_front();
         if env.is_some() {
             q.delivered += 1;
         }
-        env
+        (env, !q.items.is_empty())
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -315,7 +379,7 @@ impl<A: crate::ChildActor> Mailbox<A> {
                 Delivery::Queued
             };
             if was_empty {
-                self.notify.notify_one();
+                self.notify.notify();
             }
         }
         if let Some(old) = evicted {

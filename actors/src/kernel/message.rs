@@ -11,6 +11,20 @@ use std::time::Duration;
 use crate::kernel::panic::PanicReport;
 
 /// What a full mailbox does with a message of a given kind.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Message, Overflow};
+///
+/// /// A reading only the latest of which matters: a full mailbox drops the oldest.
+/// struct Reading(f64);
+/// impl Message for Reading {
+///     type Result = ();
+///     const OVERFLOW: Overflow = Overflow::DropOldest;
+/// }
+/// assert_eq!(<Reading as Message>::OVERFLOW, Overflow::DropOldest);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overflow {
@@ -24,6 +38,19 @@ pub enum Overflow {
 }
 
 /// A typed message for a supervised actor.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Message, Overflow};
+///
+/// /// Asks for a count; refused when the mailbox is full (the default policy).
+/// struct GetCount;
+/// impl Message for GetCount {
+///     type Result = u64;
+/// }
+/// assert_eq!(<GetCount as Message>::OVERFLOW, Overflow::Reject);
+/// ```
 pub trait Message: Send + 'static {
     /// The handler's reply.
     type Result: Send + 'static;
@@ -32,6 +59,33 @@ pub trait Message: Send + 'static {
 }
 
 /// The outcome of a successful `tell`.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{ChildActor, ChildContext, ChildSpec, Delivery, EventBus, Handles};
+/// use watchkeeper_actors::{Message, Overflow, SupervisorConfig, SupervisorRef};
+///
+/// struct Sink;
+/// impl ChildActor for Sink {}
+/// struct Sample;
+/// impl Message for Sample {
+///     type Result = ();
+///     const OVERFLOW: Overflow = Overflow::DropNewest;
+/// }
+/// impl Handles<Sample> for Sink {
+///     fn handle(&mut self, _: Sample, _: &mut ChildContext<'_, Self>) {}
+/// }
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let sink = root.start_child(ChildSpec::new("sink", || Sink).mailbox_capacity(1));
+///     assert_eq!(sink.tell(Sample), Ok(Delivery::Queued));
+///     assert_eq!(sink.tell(Sample), Ok(Delivery::DroppedNewest));
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// The message is queued.
@@ -43,6 +97,15 @@ pub enum Delivery {
 }
 
 /// Why a `tell` failed.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::SendError;
+///
+/// let e = SendError::Full { child: "alerting".into(), capacity: 1024 };
+/// assert_eq!(e.to_string(), "mailbox of `alerting` is full (1024 messages)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendError {
     /// The mailbox is at capacity and the message kind's policy is [`Overflow::Reject`].
@@ -73,6 +136,18 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// Why an `ask` got no reply.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{AskError, SendError};
+///
+/// let e = AskError::from(SendError::Stopped { child: "tuner".into() });
+/// assert_eq!(e.to_string(), "`tuner` has stopped");
+/// let e = AskError::Timeout { child: "tuner".into(), after: Duration::from_secs(2) };
+/// assert_eq!(e.to_string(), "`tuner` did not answer within 2s");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AskError {
     /// The message could not be queued.

@@ -22,6 +22,16 @@ thread_local! {
 static HOOK: Once = Once::new();
 
 /// What a contained panic said and where it was raised.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::panic::catch;
+///
+/// let report = catch(|| -> u32 { panic!("index is corrupt") }).unwrap_err();
+/// assert_eq!(report.message, "index is corrupt");
+/// assert!(report.to_string().starts_with("index is corrupt (at "));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PanicReport {
     /// The panic message (`panic!` payload); a fixed text when the payload is not a string.

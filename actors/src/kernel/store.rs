@@ -8,6 +8,16 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// State shared by every instance of one actor; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::Store;
+///
+/// let seen = Store::new(Vec::<String>::new());
+/// seen.lock().push("search".into());
+/// assert_eq!(seen.lock().len(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Store<T> {
     state: Mutex<T>,

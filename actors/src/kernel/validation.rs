@@ -9,6 +9,19 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// How serious a finding is.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Severity, Validation};
+///
+/// let mut v = Validation::default();
+/// v.recommend("window", "short");
+/// v.error("tick", "must be positive");
+/// v.sort();
+/// assert_eq!(v.findings[0].severity, Severity::Error);
+/// assert_eq!(Severity::Warning.label(), "warning");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -32,6 +45,20 @@ impl Severity {
 }
 
 /// One thing a check found.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Finding, Severity};
+///
+/// let finding = Finding {
+///     severity: Severity::Error,
+///     field: "monitoring.tick".into(),
+///     message: "must be positive".into(),
+///     position: Some((4, 9)),
+/// };
+/// assert_eq!(finding.to_string(), "error: 4:9: monitoring.tick: must be positive");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// How serious.
@@ -56,6 +83,21 @@ impl std::fmt::Display for Finding {
 }
 
 /// Everything the checks found.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::validation::A_DAY;
+/// use watchkeeper_actors::Validation;
+///
+/// let mut section = Validation::default();
+/// section.duration("tick", Duration::ZERO, A_DAY);
+/// let mut all = Validation::default();
+/// all.nest("monitoring", section);
+/// assert!(all.has_errors());
+/// assert_eq!(all.to_string(), "error: monitoring.tick: must be positive\n");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Validation {
     /// Findings, most serious first once [`Validation::sort`] ran.

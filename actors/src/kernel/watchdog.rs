@@ -28,6 +28,19 @@ pub(crate) struct BusyMark {
 }
 
 /// The watchdog's clock and the marks it watches; shared with every host of the tree.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{EventBus, Watchdog};
+///
+/// let watchdog = Watchdog::new(Duration::from_millis(250), Duration::from_millis(50));
+/// // Nothing registered, so no call is in progress and nothing is reported.
+/// let bus = EventBus::default();
+/// assert!(!watchdog.check(&bus));
+/// assert_eq!(bus.count_of("handler_stalled"), 0);
+/// ```
 #[derive(Debug)]
 pub struct Watchdog {
     started: Instant,
@@ -35,7 +48,15 @@ pub struct Watchdog {
     clock: AtomicU64,
     period: Duration,
     budget: Duration,
-    marks: Mutex<Vec<(Arc<str>, Weak<BusyMark>)>>,
+    marks: Mutex<Marks>,
+}
+
+/// The marks the watchdog watches; those of stopped hosts are pruned once the list has doubled
+/// since the last pruning, so registering stays constant time as actors come and go.
+#[derive(Debug, Default)]
+struct Marks {
+    list: Vec<(Arc<str>, Weak<BusyMark>)>,
+    prune_at: usize,
 }
 
 impl Watchdog {
@@ -47,7 +68,7 @@ impl Watchdog {
             clock: AtomicU64::new(1),
             period: period.max(Duration::from_millis(1)),
             budget,
-            marks: Mutex::new(Vec::new()),
+            marks: Mutex::default(),
         })
     }
 
@@ -63,8 +84,11 @@ impl Watchdog {
     pub(crate) fn register(&self, child: Arc<str>) -> Arc<BusyMark> {
         let mark = Arc::new(BusyMark::default());
         let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
-        marks.retain(|(_, w)| w.strong_count() > 0);
-        marks.push((child, Arc::downgrade(&mark)));
+        if marks.list.len() >= marks.prune_at {
+            marks.list.retain(|(_, w)| w.strong_count() > 0);
+            marks.prune_at = (marks.list.len() * 2).max(64);
+        }
+        marks.list.push((child, Arc::downgrade(&mark)));
         mark
     }
 
@@ -77,7 +101,10 @@ impl Watchdog {
     /// Marks the call finished; returns how long it ran if the watchdog reported it stalled.
     #[inline]
     pub(crate) fn exit(&self, mark: &BusyMark) -> Option<Duration> {
-        let since = mark.since.swap(0, Ordering::Relaxed);
+        // Only the host writes `since` (the watchdog reads it): a load and a store, no locked
+        // instruction.
+        let since = mark.since.load(Ordering::Relaxed);
+        mark.since.store(0, Ordering::Relaxed);
         if since != 0 && mark.reported.load(Ordering::Relaxed) == since {
             Some(Duration::from_millis(self.now().saturating_sub(since)))
         } else {
@@ -93,7 +120,7 @@ impl Watchdog {
         let budget = u64::try_from(self.budget.as_millis()).unwrap_or(u64::MAX);
         let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
         let mut busy = false;
-        for (child, mark) in marks.iter() {
+        for (child, mark) in marks.list.iter() {
             let Some(mark) = mark.upgrade() else { continue };
             let since = mark.since.load(Ordering::Relaxed);
             if since == 0 {

@@ -5,6 +5,7 @@
 //! Monitors, the alerting actor and the tuner implement both messages; the runtime registers each as
 //! it starts it, so the memory manager reaches them without knowing their types.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,6 +16,27 @@ use crate::{ChildRef, Handles, Message, Overflow};
 
 /// Bytes a component holds, counted from the sizes and capacities of what it keeps; the allocator's
 /// own bookkeeping (and a map's internal nodes beyond its entries) is not included.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig};
+/// # let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+/// use watchkeeper_actors::memory::GetFootprint;
+///
+/// let footprint = search.ask(GetFootprint, t).await?;
+/// assert_eq!(footprint.component, "search");
+/// assert!(footprint.bytes >= footprint.recorder_bytes + footprint.history_bytes);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Footprint {
     /// The component.
@@ -30,6 +52,26 @@ pub struct Footprint {
 }
 
 /// Ask for the bytes the component holds.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig};
+/// # let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+/// use watchkeeper_actors::memory::GetFootprint;
+///
+/// let footprint = search.ask(GetFootprint, t).await?;
+/// assert!(footprint.bytes > 0);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct GetFootprint;
 impl Message for GetFootprint {
@@ -38,6 +80,27 @@ impl Message for GetFootprint {
 
 /// Release history beyond what is kept; replies with the bytes freed, measured as the component's
 /// footprint before minus after.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig};
+/// # let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+/// use watchkeeper_actors::memory::Trim;
+///
+/// // Nothing collected yet, so nothing to release.
+/// let freed = search.ask(Trim { keep_intervals: 10, keep_history: 100 }, t).await?;
+/// assert_eq!(freed, 0);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Trim {
     /// Intervals of recent statistics a monitor keeps.
@@ -54,6 +117,29 @@ type FootprintAsk = dyn Fn(Duration) -> LocalBoxFuture<'static, Option<Footprint
 type TrimAsk = dyn Fn(Trim, Duration) -> LocalBoxFuture<'static, Option<usize>> + Send + Sync;
 
 /// One component, as the memory manager reaches it.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig};
+/// # let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+/// use watchkeeper_actors::memory::{Component, Trim};
+///
+/// let component = Component::of(search);
+/// assert_eq!(component.name(), "search");
+/// let footprint = component.footprint(t).await.unwrap();
+/// assert_eq!(footprint.component, "search");
+/// assert_eq!(component.trim(Trim { keep_intervals: 1, keep_history: 1 }, t).await, Some(0));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Component {
     name: String,
@@ -105,28 +191,75 @@ impl Component {
 }
 
 /// The components the memory manager measures and trims; the runtime adds each as it starts it.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig};
+/// # let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+/// use watchkeeper_actors::memory::{Component, Components};
+///
+/// let components = Components::default();
+/// components.add(Component::of(search.clone()));
+/// let names: Vec<String> = components.all().iter().map(|c| c.name().to_owned()).collect();
+/// assert_eq!(names, ["search"]);
+/// components.remove("search");
+/// assert!(components.all().is_empty());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Default)]
-pub struct Components(Arc<Mutex<Vec<Component>>>);
+pub struct Components(Arc<Mutex<Listed>>);
+
+/// The components in the order they were added, and where each name is in that order.
+#[derive(Debug, Default)]
+struct Listed {
+    list: Vec<Component>,
+    at: HashMap<String, usize>,
+}
+
+impl Listed {
+    fn remove(&mut self, name: &str) {
+        let Some(at) = self.at.remove(name) else {
+            return;
+        };
+        self.list.remove(at);
+        for c in &self.list[at..] {
+            if let Some(i) = self.at.get_mut(&c.name) {
+                *i -= 1;
+            }
+        }
+    }
+}
 
 impl Components {
-    fn list(&self) -> MutexGuard<'_, Vec<Component>> {
+    fn listed(&self) -> MutexGuard<'_, Listed> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a component (replacing one of the same name).
+    /// Adds a component (replacing one of the same name, which moves to the end).
     pub fn add(&self, component: Component) {
-        let mut list = self.list();
-        list.retain(|c| c.name != component.name);
-        list.push(component);
+        let mut listed = self.listed();
+        listed.remove(&component.name);
+        let end = listed.list.len();
+        listed.at.insert(component.name.clone(), end);
+        listed.list.push(component);
     }
 
     /// Removes the component named `name`.
     pub fn remove(&self, name: &str) {
-        self.list().retain(|c| c.name != name);
+        self.listed().remove(name);
     }
 
     /// Every component, in the order they were added.
     pub fn all(&self) -> Vec<Component> {
-        self.list().clone()
+        self.listed().list.clone()
     }
 }

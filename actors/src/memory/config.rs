@@ -9,6 +9,19 @@ use crate::kernel::duration_serde;
 use crate::kernel::validation::{Validation, A_DAY, MAX_CAPACITY};
 
 /// Memory housekeeping.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::memory::MemoryConfig;
+///
+/// let config = MemoryConfig { max_memory_usage_mb: 1024, gc_trigger_threshold: 0.5, ..Default::default() };
+/// assert_eq!(config.limit_bytes(), 1 << 30);
+/// assert_eq!(config.trigger_bytes(), 1 << 29);
+/// assert!(!config.validate(true).has_errors());
+/// let tiny = MemoryConfig { max_memory_usage_mb: 32, ..config };
+/// assert!(tiny.validate(false).has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryConfig {

@@ -28,6 +28,31 @@ use crate::{
 
 /// What the memory manager reaches: the components it measures, and the alerting actor its
 /// over-budget alert goes to.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use watchkeeper_actors::memory::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// let config = Live::new(MemoryConfig::default());
+/// let store = Store::new(MemoryState::default());
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// // No components registered: a check measures the process alone.
+/// memory.ask(CheckMemory, t).await?;
+/// assert!(memory.ask(GetMemoryReport, t).await?.footprints.is_empty());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Default)]
 pub struct Peers {
     /// The components it measures and trims.
@@ -39,6 +64,38 @@ pub struct Peers {
 }
 
 /// Real figures of the cleanups so far.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::memory::*;
+/// # use watchkeeper_actors::{Live, Store};
+/// // A trigger so low that every check trims.
+/// let config = Live::new(MemoryConfig { gc_trigger_threshold: 1e-9, ..Default::default() });
+/// # let store = Store::new(MemoryState::default());
+/// # let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// memory.ask(CheckMemory, t).await?;
+/// let report = loop {
+///     let report = memory.ask(GetMemoryReport, t).await?;
+///     if report.cleanup.total_cleanups > 0 {
+///         break report;
+///     }
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+/// };
+/// assert_eq!(report.cleanup.total_cleanups, 1);
+/// assert!(report.cleanup.last_cleanup_at.is_some());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CleanupStatistics {
     /// Cleanups run.
@@ -64,6 +121,39 @@ pub struct CleanupStatistics {
 }
 
 /// One measurement.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::memory::*;
+/// # use watchkeeper_actors::{Live, Store};
+/// // A trigger so low that every check trims.
+/// let config = Live::new(MemoryConfig { gc_trigger_threshold: 1e-9, ..Default::default() });
+/// # let store = Store::new(MemoryState::default());
+/// # let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// memory.ask(CheckMemory, t).await?;
+/// let report = loop {
+///     let report = memory.ask(GetMemoryReport, t).await?;
+///     if report.cleanup.total_cleanups > 0 {
+///         break report;
+///     }
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+/// };
+/// let sample = report.last.unwrap();
+/// assert_eq!(sample.footprint_bytes, 0);
+/// assert_eq!(report.history, [sample]);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MemorySample {
     /// When.
@@ -75,6 +165,39 @@ pub struct MemorySample {
 }
 
 /// What the memory manager knows.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::memory::*;
+/// # use watchkeeper_actors::{Live, Store};
+/// // A trigger so low that every check trims.
+/// let config = Live::new(MemoryConfig { gc_trigger_threshold: 1e-9, ..Default::default() });
+/// # let store = Store::new(MemoryState::default());
+/// # let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// memory.ask(CheckMemory, t).await?;
+/// let report = loop {
+///     let report = memory.ask(GetMemoryReport, t).await?;
+///     if report.cleanup.total_cleanups > 0 {
+///         break report;
+///     }
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+/// };
+/// assert_eq!(report.trigger_bytes, 0);
+/// assert_eq!(report.history.len(), 1);
+/// assert!(!report.over_limit_alert);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MemoryReport {
     /// The budget, bytes.
@@ -94,6 +217,29 @@ pub struct MemoryReport {
 }
 
 /// What the memory manager keeps across its restarts.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use watchkeeper_actors::memory::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// let config = Live::new(MemoryConfig::default());
+/// let store = Store::new(MemoryState::default());
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// assert_eq!(memory.ask(GetMemoryReport, t).await?.cleanup.total_cleanups, 0);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Default)]
 pub struct MemoryState {
     cleanup: CleanupStatistics,
@@ -111,6 +257,31 @@ pub type MemoryStore = Store<MemoryState>;
 pub const MEMORY_HISTORY: usize = 100;
 
 /// The memory manager; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use watchkeeper_actors::memory::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// let config = Live::new(MemoryConfig::default());
+/// let store = Store::new(MemoryState::default());
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// let memory = root.start_child(ChildSpec::new("memory", move || {
+///     MemoryManagerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// let report = memory.ask(GetMemoryReport, t).await?;
+/// assert_eq!(report.limit_bytes, 512 << 20);
+/// assert!(report.history.is_empty());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 pub struct MemoryManagerActor {
     config: Live<MemoryConfig>,
     store: Arc<MemoryStore>,

@@ -16,6 +16,23 @@ use crate::monitor::EXPORT_BUCKETS;
 pub const MAX_EXPORT_BUCKETS: usize = 64;
 
 /// Monitors, collection and histogram bounds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::MonitoringConfig;
+///
+/// let config = MonitoringConfig {
+///     monitors: vec!["search".into()],
+///     tick: Duration::from_millis(500),
+///     ..Default::default()
+/// };
+/// assert!(!config.validate().has_errors());
+/// assert_eq!(config.buckets_of("search").len(), config.buckets.len());
+/// let twice = MonitoringConfig { monitors: vec!["search".into(), "search".into()], ..config };
+/// assert_eq!(twice.validate().findings[0].field, "monitors[1]");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitoringConfig {
@@ -153,6 +170,19 @@ fn bucket_problem(buckets: &[f64]) -> Option<String> {
 
 /// Histogram bounds and precision of a monitor. Memory per recording thread and operation kind is
 /// [`Layout::bytes`]: 147,456 bytes for the default 1 µs..60 s at 3 significant digits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::HistogramBounds;
+///
+/// let bounds = HistogramBounds::default();
+/// assert_eq!(bounds.layout()?.bytes(), 147_456);
+/// let inverted = HistogramBounds { highest: Duration::from_nanos(1), ..bounds };
+/// assert!(inverted.layout().is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HistogramBounds {

@@ -12,6 +12,22 @@ use serde::Serialize;
 use crate::monitor::recorder::Layout;
 
 /// One interval of one kind: what the monitor collected on one tick.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(3));
+/// store.collect();
+/// let history = store.history();
+/// let last = history.kinds[0].intervals.last().unwrap();
+/// assert_eq!((last.count, last.errors), (1, 0));
+/// assert!(last.p50.is_some());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct IntervalFigures {
     /// How long before the answer the interval ended (0 for an interval collected just now).
@@ -53,6 +69,21 @@ pub struct IntervalFigures {
 }
 
 /// One operation kind's intervals, oldest first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::INDEX, Duration::from_millis(40));
+/// store.collect();
+/// let index = store.history().kinds.into_iter().find(|k| k.kind == "index").unwrap();
+/// assert_eq!(index.total, 1);
+/// assert_eq!(index.intervals.len(), 1);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KindHistory {
     /// The kind's name (`query`, `index`, or a registered name).
@@ -64,6 +95,22 @@ pub struct KindHistory {
 }
 
 /// A monitor's rolling window, interval by interval.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(3));
+/// store.collect();
+/// let history = store.history();
+/// assert_eq!((history.monitor.as_str(), history.tick), ("search", Duration::from_secs(1)));
+/// let kinds: Vec<&str> = history.kinds.iter().map(|k| k.kind.as_str()).collect();
+/// assert_eq!(kinds, ["query", "index"]);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MonitorHistory {
     /// The monitor.

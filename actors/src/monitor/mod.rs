@@ -8,7 +8,9 @@
 //! Messages: [`GetStats`], [`GetHistory`] (the window interval by interval), [`Collect`], [`SetSampling`], [`SetWindow`], [`Reconfigure`], and the
 //! memory manager's [`GetFootprint`] and [`Trim`].
 
+mod cells;
 mod config;
+mod handle;
 mod history;
 mod recorder;
 mod series;
@@ -18,6 +20,7 @@ mod store;
 use std::sync::Arc;
 
 pub use self::config::{HistogramBounds, MonitoringConfig};
+pub use self::handle::Recorder;
 pub use self::history::{IntervalFigures, KindHistory, MonitorHistory};
 pub use self::recorder::{Layout, OpKind, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS};
 pub use self::series::{Counter, Gauge};
@@ -25,7 +28,7 @@ pub use self::stats::{
     CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
     PerformanceStats, Quantiles,
 };
-pub use self::store::{MonitorStore, Recorder};
+pub use self::store::MonitorStore;
 use crate::memory::{Footprint, GetFootprint, Trim};
 use crate::{ChildActor, ChildContext, Directory, Handles, Message, Overflow, TimerHandle};
 
@@ -39,6 +42,28 @@ pub const EXPORT_BUCKETS: [f64; 16] = [
 ];
 
 /// The monitor actor; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{Collect, GetStats, MonitorActor, MonitorStore, MonitoringConfig};
+/// use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// let recorder = store.recorder().clone();
+/// actix::System::new().block_on(async move {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(store.clone())));
+///     recorder.record(recorder.kind("query").unwrap(), Duration::from_millis(2));
+///     search.ask(Collect, Duration::from_secs(1)).await.unwrap();
+///     let stats = search.ask(GetStats, Duration::from_secs(1)).await.unwrap();
+///     assert_eq!(stats.total_queries, 1);
+///     root.shutdown().await;
+/// });
+/// # Ok::<(), String>(())
+/// ```
 pub struct MonitorActor {
     store: Arc<MonitorStore>,
     timer: Option<TimerHandle>,

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::monitor::cells::Cells;
+
 /// Operation kinds a monitor can hold: two built in, the rest named at run time.
-pub const MAX_KINDS: usize = 16;
+pub const MAX_KINDS: usize = 64;
 
 /// Counters a monitor can hold, each named at run time.
 pub const MAX_COUNTERS: usize = 64;
@@ -25,6 +27,22 @@ pub const MAX_COUNTERS: usize = 64;
 pub const MAX_GAUGES: usize = 64;
 
 /// An operation kind of one monitor: [`OpKind::QUERY`], [`OpKind::INDEX`], or one registered by name.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// let recorder = store.recorder();
+/// assert_eq!(recorder.kind("query"), Some(OpKind::QUERY));
+/// let suggest = recorder.kind("suggest").unwrap();
+/// recorder.record(suggest, Duration::from_millis(1));
+/// store.collect();
+/// assert_eq!(store.stats().kind("suggest").unwrap().total, 1);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OpKind(pub(crate) u8);
 
@@ -37,6 +55,21 @@ impl OpKind {
 
 /// The bucket layout of an `hdrhistogram::Histogram` with the same bounds, so cell `i` of a slot is
 /// bucket `i` of the histogram the collector merges it into.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::Layout;
+///
+/// // The default bounds: 1 µs to 60 s, in nanoseconds, at 3 significant digits.
+/// let layout = Layout::new(1_000, 60_000_000_000, 3)?;
+/// assert_eq!(layout.bytes(), 147_456);
+/// assert_eq!(layout.histogram().distinct_values(), layout.len());
+/// let cell = layout.index(2_500_000);
+/// assert!(layout.value(cell) <= 2_500_000 && 2_500_000 < layout.value(cell + 1));
+/// assert!(Layout::new(1_000, 1_500, 3).is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Layout {
     low: u64,
@@ -158,27 +191,6 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
-/// `len` cells at zero, zeroed by the allocator: the pages no sample touches are never made
-/// resident (fresh pages from the OS read as zero without being written).
-fn zeroed_cells(len: usize) -> Box<[AtomicU64]> {
-    if len == 0 {
-        return Box::new([]);
-    }
-    let Ok(memory) = std::alloc::Layout::array::<AtomicU64>(len) else {
-        // More cells than memory can hold: a layout never gives this many.
-        return (0..len).map(|_| AtomicU64::new(0)).collect();
-    };
-    // SAFETY: `memory` has a non-zero size; the global allocator's zeroed block is `len` valid
-    // `AtomicU64`s (all-zero bytes are zero), allocated with the layout `Box` frees it with.
-    unsafe {
-        let cells = std::alloc::alloc_zeroed(memory).cast::<AtomicU64>();
-        if cells.is_null() {
-            std::alloc::handle_alloc_error(memory);
-        }
-        Box::from_raw(std::ptr::slice_from_raw_parts_mut(cells, len))
-    }
-}
-
 /// One kind's cells in one slot.
 pub(crate) struct KindCells {
     pub(crate) count: AtomicU64,
@@ -187,7 +199,7 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     countdown: AtomicU64,
-    pub(crate) hist: Box<[AtomicU64]>,
+    pub(crate) hist: Cells,
 }
 
 impl KindCells {
@@ -199,7 +211,7 @@ impl KindCells {
             errors: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             countdown: AtomicU64::new(0),
-            hist: zeroed_cells(layout.len),
+            hist: Cells::zeroed(layout.len),
         }
     }
 
@@ -213,7 +225,8 @@ pub(crate) type CounterCells = [AtomicU64; MAX_COUNTERS];
 
 /// One thread's cells for one monitor.
 pub(crate) struct Slot {
-    pub(crate) kinds: [OnceLock<KindCells>; MAX_KINDS],
+    /// Boxed, so a slot without samples of a kind holds only an empty cell for it.
+    pub(crate) kinds: [OnceLock<Box<KindCells>>; MAX_KINDS],
     pub(crate) counters: OnceLock<Box<CounterCells>>,
     /// Set when the owning thread exits; a new thread may then claim the slot.
     free: AtomicBool,
@@ -237,7 +250,7 @@ impl Slot {
                 .kinds
                 .iter()
                 .filter_map(|k| k.get())
-                .map(KindCells::bytes)
+                .map(|cells| cells.bytes())
                 .sum::<usize>()
             + self
                 .counters
@@ -245,7 +258,17 @@ impl Slot {
                 .map_or(0, |_| std::mem::size_of::<CounterCells>())
     }
 
+    #[inline(always)]
     fn counters(&self) -> &CounterCells {
+        match self.counters.get() {
+            Some(cells) => cells,
+            None => self.init_counters(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init_counters(&self) -> &CounterCells {
         self.counters
             .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))))
     }
@@ -307,19 +330,27 @@ impl Recorders {
 
     #[inline(always)]
     pub(crate) fn record_nanos(self: &Arc<Self>, kind: OpKind, nanos: u64) {
-        let recorded = LOCAL.try_with(|local| {
+        self.record_in(self.local_slot(), kind, nanos);
+    }
+
+    /// This thread's slot, or the shared fallback slot once the thread's local storage is torn
+    /// down. Small enough to inline into every recording call, which then makes no call at all.
+    #[inline(always)]
+    fn local_slot(self: &Arc<Self>) -> &Slot {
+        let found = LOCAL.try_with(|local| {
             let (id, ptr) = local.last.get();
-            let slot: &Slot = if id == self.id {
-                // SAFETY: `ptr` points into an `Arc<Slot>` that `local.slots` keeps alive for as long
-                // as this thread-local exists, and only this thread reads `last`.
-                unsafe { &*ptr }
+            if id == self.id {
+                ptr
             } else {
                 local.slot_for(self)
-            };
-            self.record_in(slot, kind, nanos);
+            }
         });
-        if recorded.is_err() {
-            self.record_in(&self.fallback, kind, nanos);
+        match found {
+            // SAFETY: the pointer is into an `Arc<Slot>` that this thread's `LOCAL.slots` keeps
+            // alive until the thread-local is destroyed, which cannot happen during this call on
+            // this thread; `Recorders` outlives the borrow through `self`.
+            Ok(ptr) => unsafe { &*ptr },
+            Err(_) => &self.fallback,
         }
     }
 
@@ -328,7 +359,7 @@ impl Recorders {
         let Some(lock) = slot.kinds.get(kind.0 as usize) else {
             return;
         };
-        let cells = lock.get_or_init(|| KindCells::new(&self.layout));
+        let cells = self.kind_cells(lock);
         if slot.shared {
             cells.count.fetch_add(1, Ordering::Relaxed);
             cells.sum.fetch_add(nanos, Ordering::Relaxed);
@@ -356,6 +387,20 @@ impl Recorders {
     }
 
     #[inline(always)]
+    fn kind_cells<'a>(&self, lock: &'a OnceLock<Box<KindCells>>) -> &'a KindCells {
+        match lock.get() {
+            Some(cells) => cells,
+            None => self.init_kind(lock),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init_kind<'a>(&self, lock: &'a OnceLock<Box<KindCells>>) -> &'a KindCells {
+        lock.get_or_init(|| Box::new(KindCells::new(&self.layout)))
+    }
+
+    #[inline(always)]
     fn clamp(&self, cells: &KindCells, nanos: u64, shared: bool) -> u64 {
         if nanos == 0 || nanos > self.layout.high {
             if shared {
@@ -371,23 +416,14 @@ impl Recorders {
     /// Adds `n` to counter `index` in this thread's cells (owner-only stores, no lock prefix).
     #[inline(always)]
     pub(crate) fn increment(self: &Arc<Self>, index: usize, n: u64) {
-        let done = LOCAL.try_with(|local| {
-            let (id, ptr) = local.last.get();
-            let slot: &Slot = if id == self.id {
-                // SAFETY: as in `record`: `local.slots` keeps the slot alive, only this thread
-                // reads `last`.
-                unsafe { &*ptr }
-            } else {
-                local.slot_for(self)
-            };
-            if let Some(cell) = slot.counters().get(index) {
-                bump(cell, n);
-            }
-        });
-        if done.is_err() {
-            if let Some(cell) = self.fallback.counters().get(index) {
-                cell.fetch_add(n, Ordering::Relaxed);
-            }
+        let slot = self.local_slot();
+        let Some(cell) = slot.counters().get(index) else {
+            return;
+        };
+        if slot.shared {
+            cell.fetch_add(n, Ordering::Relaxed);
+        } else {
+            bump(cell, n);
         }
     }
 
@@ -426,23 +462,19 @@ impl Recorders {
     }
 
     pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {
-        let done = LOCAL.try_with(|local| {
-            let slot = local.slot_for(self);
-            if let Some(lock) = slot.kinds.get(kind.0 as usize) {
-                bump(&lock.get_or_init(|| KindCells::new(&self.layout)).errors, 1);
-            }
-        });
-        if done.is_err() {
-            if let Some(lock) = self.fallback.kinds.get(kind.0 as usize) {
-                lock.get_or_init(|| KindCells::new(&self.layout))
-                    .errors
-                    .fetch_add(1, Ordering::Relaxed);
+        let slot = self.local_slot();
+        if let Some(lock) = slot.kinds.get(kind.0 as usize) {
+            let errors = &self.kind_cells(lock).errors;
+            if slot.shared {
+                errors.fetch_add(1, Ordering::Relaxed);
+            } else {
+                bump(errors, 1);
             }
         }
     }
 }
 
-/// This thread's slots, one per monitor it has recorded into.
+/// This thread's slots, one per monitor it has recorded into, sorted by the monitor's id.
 struct LocalSlots {
     last: Cell<(u64, *const Slot)>,
     slots: RefCell<Vec<(u64, Arc<Slot>)>>,
@@ -450,20 +482,23 @@ struct LocalSlots {
 
 impl LocalSlots {
     #[cold]
-    fn slot_for(&self, recorders: &Arc<Recorders>) -> &Slot {
+    #[inline(never)]
+    fn slot_for(&self, recorders: &Arc<Recorders>) -> *const Slot {
         let mut slots = self.slots.borrow_mut();
-        let slot = match slots.iter().find(|(id, _)| *id == recorders.id) {
-            Some((_, slot)) => slot.clone(),
-            None => {
+        // Sorted by monitor: a thread that records into many monitors in turn finds each slot by
+        // binary search.
+        let ptr = match slots.binary_search_by_key(&recorders.id, |(id, _)| *id) {
+            Ok(at) => Arc::as_ptr(&slots[at].1),
+            Err(at) => {
                 let slot = recorders.claim_slot();
-                slots.push((recorders.id, slot.clone()));
-                slot
+                let ptr = Arc::as_ptr(&slot);
+                slots.insert(at, (recorders.id, slot));
+                ptr
             }
         };
-        let ptr = Arc::as_ptr(&slot);
         self.last.set((recorders.id, ptr));
-        // SAFETY: `slots` holds a clone of this `Arc` for the life of the thread-local.
-        unsafe { &*ptr }
+        // `slots` holds a clone of this `Arc` for the life of the thread-local.
+        ptr
     }
 }
 

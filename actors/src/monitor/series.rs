@@ -18,6 +18,22 @@ pub(super) struct SeriesNames {
 /// A monotonic count in one monitor, from [`Recorder::counter`](super::Recorder::counter): `Clone + Send + Sync`; an
 /// increment is a thread-local add (no lock, no read-modify-write instruction), exact under any
 /// number of writing threads.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// let misses = store.recorder().counter("cache_misses");
+/// misses.increment(2);
+/// std::thread::scope(|s| {
+///     s.spawn(|| misses.increment(3));
+/// });
+/// assert!(misses.is_registered());
+/// assert_eq!(misses.value(), 5);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone)]
 pub struct Counter {
     pub(super) recorders: Arc<Recorders>,
@@ -57,6 +73,20 @@ impl std::fmt::Debug for Counter {
 
 /// A level in one monitor, from [`Recorder::gauge`](super::Recorder::gauge): `Clone + Send + Sync`. `set` is one store;
 /// `increment` and `decrement` are a compare-and-swap loop, exact under concurrent writers.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig};
+///
+/// let store = MonitorStore::new("index", &MonitoringConfig::default())?;
+/// let depth = store.recorder().gauge("queue_depth");
+/// depth.set(10.0);
+/// depth.increment(2.5);
+/// depth.decrement(0.5);
+/// assert_eq!(depth.value(), 12.0);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone)]
 pub struct Gauge {
     pub(super) recorders: Arc<Recorders>,

@@ -8,6 +8,23 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Latency quantiles (to the histogram's precision).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// for ms in 1..=100 {
+///     store.recorder().record(OpKind::QUERY, Duration::from_millis(ms));
+/// }
+/// store.collect();
+/// let q = store.stats().latency;
+/// assert!(q.p50 < q.p99 && q.p99 <= q.max);
+/// assert!(q.max >= Duration::from_millis(100));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Quantiles {
     /// Median.
@@ -66,6 +83,25 @@ impl Quantiles {
 }
 
 /// One operation kind's statistics.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// let recorder = store.recorder();
+/// recorder.record(OpKind::QUERY, Duration::from_millis(4));
+/// recorder.record_error(OpKind::QUERY);
+/// store.collect();
+/// let stats = store.stats();
+/// let query = stats.kind("query").unwrap();
+/// assert_eq!((query.total, query.errors, query.window_count), (1, 1, 1));
+/// assert_eq!(query.lifetime_max, Duration::from_millis(4));
+/// assert!(query.latency.max >= query.lifetime_max);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KindStats {
     /// The kind's name (`query`, `index`, or a registered name).
@@ -102,6 +138,23 @@ pub struct KindStats {
 
 /// What the health report reads of a monitor: its statistics without quantiles, which cost a
 /// histogram merge and are not needed there.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(2));
+/// store.recorder().counter("cache_misses").increment(1);
+/// store.collect();
+/// let summary = store.summary();
+/// assert_eq!(summary.total_operations, 1);
+/// assert_eq!(summary.counters, [("cache_misses".to_owned(), 1)]);
+/// assert!(summary.last_sample_at.is_some());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MonitorSummary {
     /// Operations of every kind since start (exact).
@@ -123,6 +176,20 @@ pub struct MonitorSummary {
 }
 
 /// One counter's figures.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().counter("cache_misses").increment(7);
+/// store.collect();
+/// let stats = store.stats();
+/// let misses = stats.counter("cache_misses").unwrap();
+/// assert_eq!((misses.total, misses.window_count), (7, 7));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CounterStats {
     /// The counter's name.
@@ -136,6 +203,20 @@ pub struct CounterStats {
 }
 
 /// One gauge's level.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig};
+///
+/// let store = MonitorStore::new("index", &MonitoringConfig::default())?;
+/// store.recorder().gauge("queue_depth").set(42.0);
+/// let stats = store.stats();
+/// assert_eq!(stats.gauges[0].name, "queue_depth");
+/// assert_eq!(stats.gauges[0].value, 42.0);
+/// assert_eq!(stats.gauge("queue_depth"), Some(42.0));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GaugeStats {
     /// The gauge's name.
@@ -145,6 +226,25 @@ pub struct GaugeStats {
 }
 
 /// A monitor's statistics: latencies over the recent window, exact totals.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// let recorder = store.recorder();
+/// recorder.record(OpKind::QUERY, Duration::from_millis(2));
+/// recorder.record(OpKind::QUERY, Duration::from_millis(4));
+/// recorder.record(OpKind::INDEX, Duration::from_millis(30));
+/// store.collect();
+/// let stats = store.stats();
+/// assert_eq!((stats.total_queries, stats.total_indexes, stats.total_operations), (2, 1, 3));
+/// assert_eq!(stats.mean, Duration::from_millis(12));
+/// assert_eq!(stats.error_rate, 0.0);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PerformanceStats {
     /// The monitor.
@@ -224,6 +324,22 @@ impl PerformanceStats {
 
 /// A sample kept with the labels that say where it came from (a trace id), shown beside its
 /// histogram bucket in OpenMetrics.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record_with_exemplar(OpKind::QUERY, Duration::from_millis(3), &[("trace_id", "4bf92f35")]);
+/// store.collect();
+/// let exposition = store.exposition();
+/// let exemplar = exposition.kinds[0].exemplars.iter().flatten().next().unwrap();
+/// assert_eq!(exemplar.labels, [("trace_id".to_owned(), "4bf92f35".to_owned())]);
+/// assert_eq!(exemplar.value_seconds, 0.003);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar {
     /// Its labels, e.g. `trace_id` (at most 128 characters together, as OpenMetrics allows).
@@ -235,6 +351,24 @@ pub struct Exemplar {
 }
 
 /// One kind's cumulative figures for exposition.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(3));
+/// store.recorder().record(OpKind::QUERY, Duration::from_secs(2));
+/// store.collect();
+/// let query = &store.exposition().kinds[0];
+/// assert_eq!((query.kind.as_str(), query.count), ("query", 2));
+/// // One sample at or below 10 ms, both at or below the last bound (10 s).
+/// assert_eq!(query.cumulative_buckets[6], 1);
+/// assert_eq!(query.cumulative_buckets.last(), Some(&2));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindExposition {
     /// The kind's name.
@@ -254,6 +388,23 @@ pub struct KindExposition {
 }
 
 /// A monitor's figures for exposition.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind, EXPORT_BUCKETS};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(3));
+/// store.collect();
+/// let exposition = store.exposition();
+/// assert_eq!(exposition.monitor, "search");
+/// assert_eq!(&exposition.buckets[..], &EXPORT_BUCKETS[..]);
+/// // Only kinds that saw an operation are exported.
+/// assert_eq!(exposition.kinds.len(), 1);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exposition {
     /// The monitor.

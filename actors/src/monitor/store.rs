@@ -14,151 +14,21 @@ use tokio::time::Instant;
 
 use crate::memory::Footprint;
 use crate::monitor::config::MonitoringConfig;
+use crate::monitor::handle::Recorder;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
-use crate::monitor::recorder::{
-    Layout, OpKind, Recorders, Slot, MAX_COUNTERS, MAX_GAUGES, MAX_KINDS,
-};
-use crate::monitor::series::{register, Counter, Gauge, SeriesNames};
+use crate::monitor::recorder::{Layout, Recorders, Slot, MAX_KINDS};
+use crate::monitor::series::SeriesNames;
 use crate::monitor::stats::{
-    CounterStats, Exemplar, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
+    CounterStats, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
     PerformanceStats, Quantiles,
 };
 use crate::Store;
-
-/// The cheap, thread-safe recording side of one monitor.
-#[derive(Clone)]
-pub struct Recorder {
-    recorders: Arc<Recorders>,
-    names: Arc<Mutex<Vec<String>>>,
-    series: Arc<Mutex<SeriesNames>>,
-    exemplars: Arc<Mutex<Exemplars>>,
-    /// The export buckets' upper bounds, seconds.
-    buckets: Arc<[f64]>,
-}
-
-/// The latest exemplar of each kind's export bucket (`+Inf` last).
-type Exemplars = Vec<Vec<Option<Exemplar>>>;
-
-/// The most characters an exemplar's labels may have together (names and values), as OpenMetrics
-/// allows.
-const EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// What a monitor's counters and gauges read: names with their figures, and refused names.
 struct SeriesFigures {
     counters: Vec<(String, u64)>,
     gauges: Vec<(String, f64)>,
     refused: u64,
-}
-
-impl std::fmt::Debug for Recorder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
-            .field("id", &self.recorders.id)
-            .finish()
-    }
-}
-
-impl Recorder {
-    /// Records one operation of `kind` that took `latency`. Never blocks, never allocates after this
-    /// thread's first sample of `kind`, never panics.
-    #[inline]
-    pub fn record(&self, kind: OpKind, latency: Duration) {
-        self.recorders.record(kind, latency);
-    }
-
-    /// Records one operation of `kind` that took `nanos` nanoseconds (0 and values above the
-    /// histogram's range are recorded clamped, and counted).
-    #[inline]
-    pub fn record_nanos(&self, kind: OpKind, nanos: u64) {
-        self.recorders.record_nanos(kind, nanos);
-    }
-
-    /// Records one operation, as [`Recorder::record`], and keeps it as its bucket's exemplar with
-    /// `labels` (a trace id). Takes a lock: for a sampled few operations, not every one. Labels
-    /// over 128 characters together (names and values, as OpenMetrics allows) keep no exemplar.
-    pub fn record_with_exemplar(&self, kind: OpKind, latency: Duration, labels: &[(&str, &str)]) {
-        self.record(kind, latency);
-        let chars: usize = labels
-            .iter()
-            .map(|(k, v)| k.chars().count() + v.chars().count())
-            .sum();
-        if chars > EXEMPLAR_LABEL_CHARS || labels.is_empty() {
-            return;
-        }
-        let seconds = latency.as_secs_f64();
-        let bucket = bucket_of(&self.buckets, seconds);
-        let mut exemplars = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
-        let k = usize::from(kind.0);
-        if exemplars.len() <= k {
-            exemplars.resize_with(k + 1, || vec![None; self.buckets.len() + 1]);
-        }
-        exemplars[k][bucket] = Some(Exemplar {
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            value_seconds: seconds,
-            timestamp: Utc::now(),
-        });
-    }
-
-    /// Counts one failed operation of `kind`.
-    pub fn record_error(&self, kind: OpKind) {
-        self.recorders.record_error(kind);
-    }
-
-    /// The kind named `name`, registered on first use; `None` once all 16 kinds are taken.
-    pub fn kind(&self, name: &str) -> Option<OpKind> {
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = names.iter().position(|n| n == name) {
-            return Some(OpKind(i as u8));
-        }
-        if names.len() >= MAX_KINDS {
-            return None;
-        }
-        names.push(name.to_owned());
-        Some(OpKind((names.len() - 1) as u8))
-    }
-
-    /// The counter named `name`, registered on first use. Past 64 counters a new name gets a
-    /// counter whose increments are dropped; the refusal is logged and counted in the stats.
-    pub fn counter(&self, name: &str) -> Counter {
-        Counter {
-            recorders: self.recorders.clone(),
-            index: self.register_series(name, "counter", |s| &mut s.counters, MAX_COUNTERS),
-        }
-    }
-
-    /// The gauge named `name`, registered on first use at 0. Past 64 gauges a new name gets a
-    /// gauge whose updates are dropped; the refusal is logged and counted in the stats.
-    pub fn gauge(&self, name: &str) -> Gauge {
-        Gauge {
-            recorders: self.recorders.clone(),
-            index: self.register_series(name, "gauge", |s| &mut s.gauges, MAX_GAUGES),
-        }
-    }
-
-    /// `name`'s cell among the names `of` picks; `limit` (a no-op cell) when there is no room.
-    fn register_series(
-        &self,
-        name: &str,
-        what: &'static str,
-        of: impl FnOnce(&mut SeriesNames) -> &mut Vec<String>,
-        limit: usize,
-    ) -> usize {
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let index = register(of(&mut series), name, limit);
-        if index == limit {
-            series.refused += 1;
-            tracing::warn!(
-                series = name,
-                kind = what,
-                limit,
-                "Series refused: the monitor has no room for another"
-            );
-        }
-        index
-    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -233,8 +103,8 @@ struct Totals {
     max: u64,
 }
 
-/// The collector's last reading of each kind of one slot.
-type SlotSnapshot = Box<[Option<KindSnapshot>; MAX_KINDS]>;
+/// The collector's last reading of each kind of one slot, by kind (up to the last kind it has seen).
+type SlotSnapshot = Vec<Option<KindSnapshot>>;
 
 /// What a monitor has collected.
 struct MonitorState {
@@ -242,16 +112,48 @@ struct MonitorState {
     window: VecDeque<Interval>,
     window_len: usize,
     tick: Duration,
-    totals: [Totals; MAX_KINDS],
+    /// By kind, up to the last kind that saw anything (a kind past the end has seen nothing).
+    totals: Vec<Totals>,
     /// Each counter's total at the last collection, by cell.
     counter_totals: Vec<u64>,
-    /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor.
-    export: Vec<[u64; MAX_KINDS]>,
+    /// Samples per fixed export bucket (not cumulative), scaled by the sampling factor: by kind,
+    /// then bucket (`+Inf` last), for the kinds that saw anything.
+    export: Vec<Vec<u64>>,
     last_collect: Option<Instant>,
     last_sample_at: Option<DateTime<Utc>>,
 }
 
+impl MonitorState {
+    /// Kind `k`'s totals (zero for a kind that has seen nothing).
+    fn totals(&self, k: usize) -> Totals {
+        self.totals.get(k).copied().unwrap_or_default()
+    }
+
+    fn totals_mut(&mut self, k: usize) -> &mut Totals {
+        if self.totals.len() <= k {
+            self.totals.resize(k + 1, Totals::default());
+        }
+        &mut self.totals[k]
+    }
+}
+
 /// Everything a monitor has collected; outlives restarts of its actor.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(5));
+/// store.collect();
+/// assert_eq!((store.name(), store.tick()), ("search", Duration::from_secs(1)));
+/// assert_eq!(store.stats().total_queries, 1);
+/// assert_eq!(store.summary().total_operations, 1);
+/// assert!(store.footprint().bytes > 0);
+/// # Ok::<(), String>(())
+/// ```
 pub struct MonitorStore {
     name: String,
     /// When the monitor was made: its counts start from zero then (OpenMetrics' `_created`).
@@ -274,9 +176,9 @@ impl MonitorStore {
                 window: VecDeque::new(),
                 window_len: config.window.max(1),
                 tick: config.tick,
-                totals: [Totals::default(); MAX_KINDS],
+                totals: Vec::new(),
                 counter_totals: Vec::new(),
-                export: vec![[0; MAX_KINDS]; buckets.len() + 1],
+                export: Vec::new(),
                 last_collect: None,
                 last_sample_at: None,
             }),
@@ -360,6 +262,14 @@ impl MonitorStore {
         let layout = &recorders.layout;
         let slots = recorders.snapshot_slots();
         let counters = self.series().counters.len();
+        // Only the kinds registered so far can have cells.
+        let registered = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            .min(MAX_KINDS);
         let mut st = self.lock();
         let duration = st
             .last_collect
@@ -370,7 +280,7 @@ impl MonitorStore {
             kinds: Vec::new(),
             counters: Vec::new(),
         };
-        let mut kinds: [IntervalKind; MAX_KINDS] = Default::default();
+        let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
         st.counter_totals.resize(counters, 0);
         for c in 0..counters {
             let total = Recorders::counter_total(&slots, c);
@@ -385,7 +295,7 @@ impl MonitorStore {
             let pos = match st.snapshots.iter().position(|(s, _)| Arc::ptr_eq(s, &slot)) {
                 Some(p) => p,
                 None => {
-                    st.snapshots.push((slot.clone(), Box::default()));
+                    st.snapshots.push((slot.clone(), Vec::new()));
                     st.snapshots.len() - 1
                 }
             };
@@ -393,7 +303,11 @@ impl MonitorStore {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
                 };
-                let snap = st.snapshots[pos].1[k].get_or_insert_with(KindSnapshot::default);
+                let snaps = &mut st.snapshots[pos].1;
+                if snaps.len() <= k {
+                    snaps.resize_with(k + 1, || None);
+                }
+                let snap = snaps[k].get_or_insert_with(KindSnapshot::default);
                 let load =
                     |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
                 // A record bumps the count first, then the rest; an error bumps its own count. Once
@@ -429,7 +343,7 @@ impl MonitorStore {
                 now.shrink_to_fit();
                 snap.hist = now;
                 let max = load(&cells.max);
-                let totals = &mut st.totals[k];
+                let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
                 totals.max = totals.max.max(max);
             }
@@ -442,10 +356,16 @@ impl MonitorStore {
         );
         let mut any = false;
         for (k, kind) in kinds.iter_mut().enumerate() {
-            for &(i, n) in &kind.buckets {
-                let seconds = layout.value(i as usize) as f64 * 1e-9;
-                let b = bucket_of(&self.recorder.buckets, seconds);
-                st.export[b][k] += n * scale;
+            if !kind.buckets.is_empty() {
+                if st.export.len() <= k {
+                    st.export.resize_with(k + 1, Vec::new);
+                }
+                let export = &mut st.export[k];
+                export.resize(self.recorder.buckets.len() + 1, 0);
+                for &(i, n) in &kind.buckets {
+                    let seconds = layout.value(i as usize) as f64 * 1e-9;
+                    export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
+                }
             }
             if kind.buckets.len() > 1 {
                 kind.buckets.sort_unstable_by_key(|b| b.0);
@@ -459,7 +379,10 @@ impl MonitorStore {
                 });
             }
             kind.buckets.shrink_to_fit();
-            let totals = &mut st.totals[k];
+            if kind.count == 0 && kind.errors == 0 {
+                continue;
+            }
+            let totals = st.totals_mut(k);
             totals.count += kind.count;
             totals.sum = totals.sum.wrapping_add(kind.sum);
             totals.errors += kind.errors;
@@ -551,7 +474,7 @@ impl MonitorStore {
                 w_count += count;
                 w_sum = w_sum.wrapping_add(sum);
                 w_errors += errors;
-                let totals = st.totals[k];
+                let totals = st.totals(k);
                 if totals.count == 0 && totals.errors == 0 && k > 1 {
                     continue;
                 }
@@ -589,7 +512,7 @@ impl MonitorStore {
                 .into_iter()
                 .map(|(name, value)| GaugeStats { name, value })
                 .collect();
-            let totals = |k: usize| st.totals[k];
+            let totals = |k: usize| st.totals(k);
             PerformanceStats {
                 monitor: self.name.clone(),
                 total_queries: totals(0).count,
@@ -658,10 +581,10 @@ impl MonitorStore {
         let kinds = names
             .iter()
             .enumerate()
-            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0 || *k < 2)
+            .filter(|(k, _)| st.totals(*k).count > 0 || st.totals(*k).errors > 0 || *k < 2)
             .map(|(k, name)| KindHistory {
                 kind: name.clone(),
-                total: st.totals[k].count,
+                total: st.totals(k).count,
                 intervals: st
                     .window
                     .iter()
@@ -718,13 +641,14 @@ impl MonitorStore {
             .into_iter()
             .enumerate()
             // Only kinds that saw an operation: an unused kind is no series, not a row of zeros.
-            .filter(|(k, _)| st.totals[*k].count > 0 || st.totals[*k].errors > 0)
+            .filter(|(k, _)| st.totals(*k).count > 0 || st.totals(*k).errors > 0)
             .map(|(k, kind)| {
-                let t = st.totals[k];
+                let t = st.totals(k);
+                let export = st.export.get(k).map_or(&[][..], Vec::as_slice);
                 let mut cumulative = vec![0u64; self.recorder.buckets.len()];
                 let mut running = 0u64;
                 for (b, slot) in cumulative.iter_mut().enumerate() {
-                    running += st.export[b][k];
+                    running += export.get(b).copied().unwrap_or(0);
                     // Sampled buckets are scaled estimates; never above the exact count.
                     *slot = running.min(t.count);
                 }
@@ -762,7 +686,7 @@ impl MonitorStore {
             .snapshots
             .iter()
             .map(|(_, k)| {
-                std::mem::size_of_val(&**k)
+                k.capacity() * std::mem::size_of::<Option<KindSnapshot>>()
                     + k.iter()
                         .flatten()
                         .map(|s| s.hist.capacity() * std::mem::size_of::<(u32, u64)>())
@@ -847,7 +771,7 @@ fn with_scratch<R>(
 }
 
 /// The export bucket of a latency: the first bound at or above it, `+Inf` (the last) past them all.
-fn bucket_of(buckets: &[f64], seconds: f64) -> usize {
+pub(super) fn bucket_of(buckets: &[f64], seconds: f64) -> usize {
     buckets
         .iter()
         .position(|&le| seconds <= le)

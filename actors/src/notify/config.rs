@@ -16,6 +16,18 @@ use crate::kernel::duration_serde;
 use crate::kernel::validation::{Validation, A_DAY, MAX_CAPACITY};
 
 /// A secret: given in the file, or read from an environment variable when used. Never printed.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::Secret;
+///
+/// let token = Secret::Value("hunter2".into());
+/// assert_eq!(token.resolve(), Ok("hunter2".to_owned()));
+/// assert_eq!(format!("{token:?}"), "Secret(<redacted>)");
+/// let unset = Secret::Env("WATCHKEEPER_EXAMPLE_UNSET".into());
+/// assert_eq!(unset.resolve(), Err("environment variable WATCHKEEPER_EXAMPLE_UNSET is not set".into()));
+/// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Secret {
     /// The value itself.
@@ -46,6 +58,16 @@ impl Secret {
 }
 
 /// The log channel: every notification as a `tracing` event.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelsConfig, LogChannel};
+///
+/// let quiet = ChannelsConfig { log: LogChannel { enabled: false }, ..Default::default() };
+/// assert!(quiet.enabled().is_empty());
+/// assert_eq!(ChannelsConfig::default().enabled(), ["log"]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogChannel {
@@ -60,6 +82,17 @@ impl Default for LogChannel {
 }
 
 /// A generic webhook, sent Alertmanager's webhook payload (version 4).
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelsConfig, Secret, WebhookChannel};
+///
+/// let webhook = WebhookChannel { enabled: true, url: Some(Secret::Env("HOOK_URL".into())) };
+/// let channels = ChannelsConfig { webhook, ..Default::default() };
+/// assert!(!channels.validate().has_errors());
+/// assert_eq!(channels.enabled(), ["log", "webhook"]);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookChannel {
@@ -70,6 +103,16 @@ pub struct WebhookChannel {
 }
 
 /// A Slack incoming webhook.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelsConfig, SlackChannel};
+///
+/// let slack = SlackChannel { enabled: true, webhook_url: None, channel: Some("#alerts".into()) };
+/// let channels = ChannelsConfig { slack, ..Default::default() };
+/// assert_eq!(channels.validate().findings[0].field, "slack.webhook_url");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlackChannel {
@@ -82,6 +125,16 @@ pub struct SlackChannel {
 }
 
 /// How the SMTP connection is secured.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{EmailChannel, SmtpSecurity};
+///
+/// let email = EmailChannel { smtp_port: 587, security: SmtpSecurity::Starttls, ..Default::default() };
+/// assert_eq!(EmailChannel::default().security, SmtpSecurity::None);
+/// # let _ = email;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpSecurity {
@@ -95,6 +148,21 @@ pub enum SmtpSecurity {
 }
 
 /// Email over SMTP: one plain-text message per notification to every recipient.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelsConfig, EmailChannel};
+///
+/// let email = EmailChannel {
+///     enabled: true,
+///     smtp_host: "mail.example.com".into(),
+///     recipients: vec!["oncall@example.com".into()],
+///     ..Default::default()
+/// };
+/// let channels = ChannelsConfig { email, ..Default::default() };
+/// assert!(!channels.validate().has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailChannel {
@@ -132,6 +200,22 @@ impl Default for EmailChannel {
 }
 
 /// Alertmanager's v2 API: alerts themselves rather than grouped notifications.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{AlertmanagerChannel, ChannelsConfig};
+/// use std::time::Duration;
+///
+/// let alertmanager = AlertmanagerChannel {
+///     enabled: true,
+///     urls: vec!["http://127.0.0.1:9093".into()],
+///     ..Default::default()
+/// };
+/// let channels = ChannelsConfig { alertmanager, ..Default::default() };
+/// assert!(!channels.validate().has_errors());
+/// assert_eq!(channels.alertmanager_resend(), Some(Duration::from_secs(60)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertmanagerChannel {
@@ -157,6 +241,20 @@ impl Default for AlertmanagerChannel {
 }
 
 /// Retries, deadline and circuit breaker of a channel.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::notify::{ChannelsConfig, DeliveryPolicy};
+///
+/// let delivery = DeliveryPolicy { retries: 5, backoff_min: Duration::from_secs(1), ..Default::default() };
+/// let channels = ChannelsConfig { delivery, ..Default::default() };
+/// assert!(!channels.validate().has_errors());
+/// let backwards = DeliveryPolicy { backoff_min: Duration::from_secs(60), ..Default::default() };
+/// let channels = ChannelsConfig { delivery: backwards, ..Default::default() };
+/// assert_eq!(channels.validate().findings[0].field, "delivery.backoff_min");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryPolicy {
@@ -200,6 +298,18 @@ impl Default for DeliveryPolicy {
 
 /// A channel of its own name, beside the built-in ones, so that routes can send to several
 /// webhooks, Slack channels or mailing lists.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use watchkeeper_actors::notify::{ChannelsConfig, NamedChannel, Secret};
+///
+/// let pager = NamedChannel::Webhook { url: Secret::Env("PAGER_URL".into()) };
+/// let channels = ChannelsConfig { named: BTreeMap::from([("pager".into(), pager)]), ..Default::default() };
+/// assert!(!channels.validate().has_errors());
+/// assert_eq!(channels.enabled(), ["log", "pager"]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum NamedChannel {
@@ -221,6 +331,17 @@ pub enum NamedChannel {
 }
 
 /// Notification channels.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelsConfig, EmailChannel};
+///
+/// let mut channels = ChannelsConfig::default();
+/// channels.email = EmailChannel { enabled: true, ..Default::default() };
+/// // Email without recipients is refused.
+/// assert_eq!(channels.validate().findings[0].field, "email.recipients");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelsConfig {
@@ -249,6 +370,18 @@ pub const ALERTMANAGER_CHANNEL: &str = "alertmanager";
 
 /// Everything one enabled channel's notifier is built from; equal definitions build equal notifiers,
 /// so a reload restarts only the channels whose definition changed.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::notify::{ChannelDef, ChannelsConfig};
+///
+/// let definitions = ChannelsConfig::default().definitions();
+/// let (name, def) = &definitions[0];
+/// assert_eq!(name, "log");
+/// assert!(matches!(def, ChannelDef::Log(_)));
+/// assert_eq!(def.policy().retries, 3);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChannelDef {
     /// The log.

@@ -41,6 +41,22 @@ use crate::{ChildActor, ChildContext, Directory, Event, EventBus, Handles, Messa
 pub type NotifierDirectory = Directory<NotifierActor>;
 
 /// Whether an alert (or a notification) is firing or resolved.
+///
+/// # Examples
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// assert_eq!(notification.status, AlertStatus::Firing);
+/// assert!(notification.title().starts_with("[FIRING:1]"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
@@ -51,6 +67,23 @@ pub enum AlertStatus {
 }
 
 /// One alert as a notification carries it.
+///
+/// # Examples
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// let alert = &notification.alerts[0];
+/// assert_eq!(alert.labels["alertname"], "SearchSlow");
+/// assert_eq!((alert.status, alert.value), (AlertStatus::Firing, Some(0.25)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AlertPayload {
     /// The fingerprint of its labels.
@@ -70,6 +103,23 @@ pub struct AlertPayload {
 }
 
 /// One message to one channel.
+///
+/// # Examples
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// assert_eq!(notification.title(), "[FIRING:1] SearchSlow (monitor=search)");
+/// assert_eq!(notification.common_labels()["monitor"], "search");
+/// assert!(notification.text().ends_with("monitor=search: p99 is 0.25s"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Notification {
     /// Unique within the process.
@@ -195,6 +245,35 @@ pub struct DeliveryReport {
 pub type ReportTo = Arc<dyn Fn(DeliveryReport) + Send + Sync>;
 
 /// Why one attempt failed.
+///
+/// # Examples
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// use std::time::Duration;
+/// use watchkeeper_actors::notify::{SendFailure, Transport};
+///
+/// /// A receiver that asks to be tried again later.
+/// struct Busy;
+/// impl Transport for Busy {
+///     fn send(&self, _: &Notification, _: Duration) -> futures_util::future::LocalBoxFuture<'static, Result<(), SendFailure>> {
+///         Box::pin(async {
+///             Err(SendFailure { retryable: true, retry_after: Some(Duration::from_secs(30)), message: "429 Too Many Requests".into() })
+///         })
+///     }
+/// }
+/// let failure = actix::System::new().block_on(Busy.send(&notification, Duration::from_secs(1))).unwrap_err();
+/// assert!(failure.retryable);
+/// assert_eq!(failure.retry_after, Some(Duration::from_secs(30)));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SendFailure {
     /// Whether trying again may help (connection errors, 429, 5xx).
@@ -206,6 +285,39 @@ pub struct SendFailure {
 }
 
 /// A way to deliver notifications. Lives on its notifier's thread.
+///
+/// # Examples
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// use std::time::Duration;
+/// use futures_util::future::LocalBoxFuture;
+/// use watchkeeper_actors::notify::{SendFailure, Transport};
+///
+/// /// Accepts a notification only if it is firing.
+/// struct FiringOnly;
+/// impl Transport for FiringOnly {
+///     fn send(&self, n: &Notification, _: Duration) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
+///         let firing = n.status == AlertStatus::Firing;
+///         Box::pin(async move {
+///             match firing {
+///                 true => Ok(()),
+///                 false => Err(SendFailure { retryable: false, retry_after: None, message: "resolved".into() }),
+///             }
+///         })
+///     }
+/// }
+/// let sent = actix::System::new().block_on(FiringOnly.send(&notification, Duration::from_secs(1)));
+/// assert_eq!(sent, Ok(()));
+/// ```
 pub trait Transport: 'static {
     /// Delivers one notification, within `timeout`.
     fn send(
@@ -216,6 +328,44 @@ pub trait Transport: 'static {
 }
 
 /// Counters of one channel; kept outside the actor so a restart loses none.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// use std::sync::Arc;
+/// use watchkeeper_actors::notify::*;
+///
+/// let counters = Arc::new(ChannelCounters::default());
+/// let shared = counters.clone();
+/// let log = root.start_child(ChildSpec::new("log", move || {
+///     NotifierActor::new("log", Box::new(LogTransport), DeliveryPolicy::default(), shared.clone())
+/// }));
+/// let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+/// log.tell(Deliver { notification, report_to: Arc::new(move |r| { let _ = tx.send(r); }) })?;
+/// let report = reports.recv().await.unwrap();
+/// use std::sync::atomic::Ordering;
+/// assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+/// // The counters are shared with the notifier's factory, so a restart keeps them.
+/// assert_eq!(counters.delivered.load(Ordering::Relaxed), 1);
+/// assert!(!counters.breaker_open.load(Ordering::Relaxed));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Default)]
 pub struct ChannelCounters {
     /// Notifications accepted by the receiver.
@@ -231,6 +381,43 @@ pub struct ChannelCounters {
 }
 
 /// A snapshot of a channel.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// use std::sync::Arc;
+/// use watchkeeper_actors::notify::*;
+///
+/// let counters = Arc::new(ChannelCounters::default());
+/// let shared = counters.clone();
+/// let log = root.start_child(ChildSpec::new("log", move || {
+///     NotifierActor::new("log", Box::new(LogTransport), DeliveryPolicy::default(), shared.clone())
+/// }));
+/// let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+/// log.tell(Deliver { notification, report_to: Arc::new(move |r| { let _ = tx.send(r); }) })?;
+/// let report = reports.recv().await.unwrap();
+/// # let _ = report;
+/// let status = log.ask(GetChannelStatus, t).await?;
+/// assert_eq!((status.channel.as_str(), status.delivered, status.failed), ("log", 1, 0));
+/// assert_eq!(status.queued, 0);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChannelStatus {
     /// The channel.
@@ -257,6 +444,40 @@ struct Pending {
 }
 
 /// Delivers one channel's notifications; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use std::collections::BTreeMap;
+/// # use watchkeeper_actors::notify::{AlertPayload, AlertStatus, Notification};
+/// # let labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned()), ("monitor".into(), "search".into())]);
+/// # let annotations = BTreeMap::from([("summary".to_owned(), "p99 is 0.25s".to_owned())]);
+/// # let (now, status) = (chrono::Utc::now(), AlertStatus::Firing);
+/// # let alert = AlertPayload { fingerprint: 1, labels: labels.clone(), annotations, status, starts_at: now, ends_at: None, value: Some(0.25) };
+/// # let notification = Notification { id: Notification::next_id(), channel: "log".into(), route: "{}".into(),
+/// #     group_key: r#"{}:{alertname="SearchSlow", monitor="search"}"#.into(), group_labels: labels, status,
+/// #     alerts: vec![alert], summary: None, created_at: now };
+/// use std::sync::Arc;
+/// use watchkeeper_actors::notify::*;
+///
+/// let counters = Arc::new(ChannelCounters::default());
+/// let shared = counters.clone();
+/// let log = root.start_child(ChildSpec::new("log", move || {
+///     NotifierActor::new("log", Box::new(LogTransport), DeliveryPolicy::default(), shared.clone())
+/// }));
+/// let (tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+/// log.tell(Deliver { notification, report_to: Arc::new(move |r| { let _ = tx.send(r); }) })?;
+/// let report = reports.recv().await.unwrap();
+/// assert_eq!((report.channel.as_str(), report.outcome, report.attempts), ("log", DeliveryOutcome::Delivered, 1));
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 pub struct NotifierActor {
     channel: String,
     transport: Box<dyn Transport>,

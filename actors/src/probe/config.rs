@@ -9,6 +9,17 @@ use crate::kernel::duration_serde;
 use crate::kernel::validation::{self, Validation, A_DAY};
 
 /// What one configured check does.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::probe::{ProbeDef, ProbeTarget, ProbesConfig};
+///
+/// let db = ProbeDef { name: "db".into(), target: ProbeTarget::Tcp("127.0.0.1:5432".into()), critical: true };
+/// let bad = ProbeDef { name: "api".into(), target: ProbeTarget::Http("ftp://example.com".into()), critical: false };
+/// let config = ProbesConfig { checks: vec![db, bad], ..Default::default() };
+/// assert_eq!(config.validate().findings[0].field, "checks[1].target");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProbeTarget {
     /// Connects to `host:port`; passes when the connection is accepted.
@@ -18,6 +29,20 @@ pub enum ProbeTarget {
 }
 
 /// One dependency check.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::probe::{ProbeDef, ProbeTarget, ProbesConfig};
+///
+/// let index = ProbeDef {
+///     name: "index-store".into(),
+///     target: ProbeTarget::Http("http://127.0.0.1:9200/_cluster/health".into()),
+///     critical: true,
+/// };
+/// let config = ProbesConfig { checks: vec![index], ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeDef {
@@ -36,6 +61,18 @@ fn yes() -> bool {
 }
 
 /// Dependency checks.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::probe::ProbesConfig;
+///
+/// let config = ProbesConfig { timeout: Duration::from_secs(30), ..Default::default() };
+/// let v = config.validate();
+/// assert!(!v.has_errors());
+/// assert_eq!(v.findings[0].field, "timeout");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbesConfig {

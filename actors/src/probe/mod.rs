@@ -20,6 +20,40 @@ use crate::kernel::duration_serde;
 use crate::{ChildActor, ChildContext, Handles, Live, Message, Store};
 
 /// What one check last saw.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// use std::sync::Arc;
+/// use watchkeeper_actors::probe::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// let state = Store::new(ProbeState::default());
+/// let check: CheckFn = Arc::new(|| Box::pin(async { Err("connection refused".to_owned()) }));
+/// state.lock().registered.insert("db", true, check);
+/// let shared = state.clone();
+/// let probe = root.start_child(ChildSpec::new("probe", move || {
+///     ProbeActor::new(Live::new(ProbesConfig::default()), shared.clone())
+/// }));
+/// probe.ask(RunChecks, t).await?;
+/// let db = loop {
+///     match probe.ask(GetChecks, t).await?.pop() {
+///         Some(status) if status.runs > 0 => break status,
+///         _ => tokio::time::sleep(Duration::from_millis(5)).await,
+///     }
+/// };
+/// assert_eq!((db.name.as_str(), db.kind, db.up), ("db", "registered", Some(false)));
+/// assert_eq!(db.last_error.as_deref(), Some("connection refused"));
+/// assert_eq!(state.lock().failing_critical().len(), 1);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CheckStatus {
     /// The check.

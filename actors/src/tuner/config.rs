@@ -8,6 +8,18 @@ use crate::kernel::duration_serde;
 use crate::kernel::validation::{Validation, A_DAY, MAX_CAPACITY};
 
 /// Automatic tuning.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::tuner::TuningConfig;
+///
+/// let config = TuningConfig { performance_analysis_interval: Duration::from_secs(30), ..Default::default() };
+/// assert!(config.validate().findings.is_empty());
+/// let off = TuningConfig { enabled: false, ..config };
+/// assert_eq!(off.validate().findings[0].field, "enabled");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TuningConfig {

@@ -37,6 +37,37 @@ use crate::{
 
 /// What the tuner reaches: the monitors it profiles and tunes, and the alerting actor whose
 /// auto-threshold rules it sets.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// # let monitor_store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # monitor_store.recorder().record(OpKind::QUERY, Duration::from_millis(250));
+/// # monitor_store.collect();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(monitor_store.clone())));
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// peers.monitors.insert("search", search);
+/// let config = Live::new(TuningConfig { enabled: false, ..Default::default() });
+/// let store = Store::new(TunerState::default());
+/// let tuner = root.start_child(ChildSpec::new("tuner", move || {
+///     TunerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// optimize_monitor_configurations(&tuner, t).await?;
+/// let profiles = tuner.ask(GetProfiles, t).await?;
+/// assert_eq!(profiles[0].component, "search");
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Default)]
 pub struct Peers {
     /// The monitors.
@@ -50,6 +81,39 @@ pub struct Peers {
 }
 
 /// What the tuner keeps across its restarts.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// # let monitor_store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # monitor_store.recorder().record(OpKind::QUERY, Duration::from_millis(250));
+/// # monitor_store.collect();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(monitor_store.clone())));
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// peers.monitors.insert("search", search);
+/// let config = Live::new(TuningConfig { enabled: false, ..Default::default() });
+/// let store = Store::new(TunerState::default());
+/// let tuner = root.start_child(ChildSpec::new("tuner", move || {
+///     TunerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// optimize_monitor_configurations(&tuner, t).await?;
+/// let profiles = tuner.ask(GetProfiles, t).await?;
+/// // Tuning is disabled: profiles are made, no action is taken.
+/// assert_eq!(profiles.len(), 1);
+/// assert!(tuner.ask(GetTuningHistory, t).await?.is_empty());
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Default)]
 pub struct TunerState {
     /// Per auto-threshold rule: its metric's last values, and the thresholds in force.
@@ -66,6 +130,39 @@ pub struct TunerState {
 pub type TunerStore = Store<TunerState>;
 
 /// The tuner; see the module docs.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// # let monitor_store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # monitor_store.recorder().record(OpKind::QUERY, Duration::from_millis(250));
+/// # monitor_store.collect();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(monitor_store.clone())));
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// peers.monitors.insert("search", search);
+/// let config = Live::new(TuningConfig { enabled: false, ..Default::default() });
+/// let store = Store::new(TunerState::default());
+/// let tuner = root.start_child(ChildSpec::new("tuner", move || {
+///     TunerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// optimize_monitor_configurations(&tuner, t).await?;
+/// let profiles = tuner.ask(GetProfiles, t).await?;
+/// let profile = &profiles[0];
+/// assert_eq!((profile.component.as_str(), profile.total_queries), ("search", 1));
+/// assert_eq!(profile.suggestions[0].kind, SuggestionKind::LargerBatches);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 pub struct TunerActor {
     config: Live<TuningConfig>,
     store: Arc<TunerStore>,

@@ -9,6 +9,21 @@ use serde::Serialize;
 use crate::monitor::PerformanceStats;
 
 /// What a suggestion is about.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::{suggestions, SuggestionKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(2));
+/// store.collect();
+/// let found = suggestions(&store.stats());
+/// assert_eq!(found[0].kind, SuggestionKind::NoChangeNeeded);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionKind {
@@ -23,6 +38,22 @@ pub enum SuggestionKind {
 }
 
 /// A suggestion and the numbers behind it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::monitor::{MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::{suggestions, SuggestionKind};
+///
+/// let store = MonitorStore::new("search", &MonitoringConfig::default())?;
+/// store.recorder().record(OpKind::QUERY, Duration::from_millis(2));
+/// store.collect();
+/// let found = suggestions(&store.stats());
+/// assert_eq!(found.len(), 1);
+/// assert!(found[0].reason.ends_with("no change needed"), "{}", found[0].reason);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Suggestion {
     /// What.
@@ -32,6 +63,39 @@ pub struct Suggestion {
 }
 
 /// One component's profile.
+///
+/// # Examples
+///
+/// ```
+/// # use std::time::Duration;
+/// # use watchkeeper_actors::{ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+/// # actix::System::new().block_on(async {
+/// # let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), EventBus::default(), None);
+/// # let t = Duration::from_secs(1);
+/// # use watchkeeper_actors::monitor::{MonitorActor, MonitorStore, MonitoringConfig, OpKind};
+/// use watchkeeper_actors::tuner::*;
+/// use watchkeeper_actors::{Live, Store};
+///
+/// # let monitor_store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+/// # monitor_store.recorder().record(OpKind::QUERY, Duration::from_millis(250));
+/// # monitor_store.collect();
+/// # let search = root.start_child(ChildSpec::new("search", move || MonitorActor::new(monitor_store.clone())));
+/// let peers = Peers { ask_timeout: t, ..Peers::default() };
+/// peers.monitors.insert("search", search);
+/// let config = Live::new(TuningConfig { enabled: false, ..Default::default() });
+/// let store = Store::new(TunerState::default());
+/// let tuner = root.start_child(ChildSpec::new("tuner", move || {
+///     TunerActor::new(config.clone(), store.clone(), peers.clone())
+/// }));
+/// optimize_monitor_configurations(&tuner, t).await?;
+/// let profiles = tuner.ask(GetProfiles, t).await?;
+/// let profile = &profiles[0];
+/// assert_eq!(profile.mean, Duration::from_millis(250));
+/// assert!(profile.footprint_bytes > 0);
+/// # root.shutdown().await;
+/// # Ok::<(), watchkeeper_actors::AskError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PerformanceProfile {
     /// The monitor.

@@ -17,6 +17,27 @@ use super::{
 };
 
 /// A handle to a supervisor: start children under it, read its status, shut it down.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, alarm) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let _idle = root.start_child(ChildSpec::new("idle", || Idle));
+///     let status = root.status(Duration::from_secs(1)).await.unwrap();
+///     assert_eq!(status.children.len(), 1);
+///     assert!(root.stop_child("idle").await);
+///     root.shutdown().await;
+///     assert!(!alarm.escalated());
+/// });
+/// ```
 #[derive(Clone)]
 pub struct SupervisorRef {
     addr: Addr<SupervisorActor>,

@@ -30,6 +30,16 @@ use crate::kernel::host::Factory;
 use crate::kernel::validation::{Validation, A_DAY, MAX_CAPACITY};
 
 /// Which children restart when one fails.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{Strategy, SupervisorConfig};
+///
+/// let config = SupervisorConfig { strategy: Strategy::RestForOne, ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// assert_eq!(SupervisorConfig::default().strategy, Strategy::OneForOne);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
@@ -43,6 +53,18 @@ pub enum Strategy {
 }
 
 /// When a child is restarted.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{ChildActor, ChildSpec, RestartType};
+///
+/// struct Job;
+/// impl ChildActor for Job {}
+/// // Restarted after a panic, retired once it stops by itself.
+/// let _spec = ChildSpec::new("job", || Job).restart(RestartType::Transient);
+/// assert_eq!(RestartType::default(), RestartType::Permanent);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RestartType {
@@ -57,6 +79,17 @@ pub enum RestartType {
 
 /// At most `max_restarts` restarts within `within`; one more and the supervisor escalates. The
 /// default is 10 restarts in a minute.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{RestartIntensity, SupervisorConfig};
+///
+/// let intensity = RestartIntensity { max_restarts: 3, within: Duration::from_secs(10) };
+/// let config = SupervisorConfig { intensity, ..Default::default() };
+/// assert!(!config.validate().has_errors());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RestartIntensity {
@@ -78,6 +111,18 @@ impl Default for RestartIntensity {
 
 /// Delay before a restart: none for a child's first failure after a quiet period, then `min` doubling
 /// up to `max`, each spread by `jitter` (a fraction, 0.2 = plus or minus 20 %).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::Backoff;
+///
+/// let backoff = Backoff::default();
+/// assert_eq!(backoff.base_delay(0), Duration::ZERO);
+/// assert_eq!(backoff.base_delay(2), Duration::from_millis(20));
+/// assert_eq!(backoff.base_delay(30), backoff.max);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Backoff {
@@ -118,6 +163,18 @@ impl Backoff {
 
 /// How a supervisor restarts its children, and how the tree's actors are run: their mailboxes,
 /// how long a question to one may take, and when the watchdog reports a blocked handler.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::SupervisorConfig;
+///
+/// let config = SupervisorConfig { ask_timeout: Duration::from_secs(5), ..Default::default() };
+/// assert!(config.validate().findings.is_empty());
+/// let small = SupervisorConfig { mailbox_capacity: 10, ..config };
+/// assert_eq!(small.validate().findings[0].field, "mailbox_capacity");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SupervisorConfig {
@@ -198,6 +255,29 @@ impl SupervisorConfig {
 }
 
 /// How to build and run one child.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, RestartType, SupervisorConfig};
+/// use watchkeeper_actors::SupervisorRef;
+///
+/// struct Worker;
+/// impl ChildActor for Worker {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let spec = ChildSpec::new("worker", || Worker)
+///         .restart(RestartType::Temporary)
+///         .mailbox_capacity(64)
+///         .shutdown_timeout(Duration::from_secs(1));
+///     let worker = root.start_child(spec);
+///     assert_eq!(worker.mailbox_stats().capacity, 64);
+///     root.shutdown().await;
+/// });
+/// ```
 pub struct ChildSpec<A> {
     pub(crate) name: Arc<str>,
     pub(crate) factory: Factory<A>,

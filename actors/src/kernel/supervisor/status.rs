@@ -10,6 +10,16 @@ use std::sync::Mutex;
 use super::Strategy;
 
 /// The root's escalation, as the host sees it.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::HostAlarm;
+///
+/// let alarm = HostAlarm::default();
+/// assert!(!alarm.escalated());
+/// assert_eq!(alarm.reason(), None);
+/// ```
 #[derive(Debug, Default)]
 pub struct HostAlarm {
     escalated: AtomicBool,
@@ -37,6 +47,26 @@ impl HostAlarm {
 }
 
 /// Lifecycle of a child as its supervisor sees it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildSpec, ChildState, EventBus, SupervisorConfig};
+/// use watchkeeper_actors::SupervisorRef;
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     root.start_child(ChildSpec::new("idle", || Idle));
+///     let status = root.status(Duration::from_secs(1)).await.unwrap();
+///     assert_eq!(status.children[0].state, ChildState::Running);
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildState {
@@ -49,6 +79,21 @@ pub enum ChildState {
 }
 
 /// Lifecycle of a supervisor.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{EventBus, SupervisorConfig, SupervisorRef, SupervisorState};
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     let status = root.status(Duration::from_secs(1)).await.unwrap();
+///     assert_eq!(status.state, SupervisorState::Running);
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisorState {
@@ -63,6 +108,27 @@ pub enum SupervisorState {
 }
 
 /// One child in a [`SupervisorStatus`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     root.start_child(ChildSpec::new("idle", || Idle));
+///     let status = root.status(Duration::from_secs(1)).await.unwrap();
+///     let child = &status.children[0];
+///     assert_eq!((child.name.as_str(), child.restarts), ("idle", 0));
+///     assert_eq!(child.mailbox.as_ref().unwrap().capacity, 1024);
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChildStatus {
     /// The child's name.
@@ -80,6 +146,28 @@ pub struct ChildStatus {
 }
 
 /// A supervisor's view of itself and its children.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, Strategy, SupervisorConfig};
+/// use watchkeeper_actors::SupervisorRef;
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     root.start_child(ChildSpec::new("idle", || Idle));
+///     let status = root.status(Duration::from_secs(1)).await.unwrap();
+///     assert_eq!((status.name.as_str(), status.strategy), ("root", Strategy::OneForOne));
+///     assert_eq!(status.all_children().len(), 1);
+///     assert_eq!(status.restarts_total, 0);
+///     root.shutdown().await;
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SupervisorStatus {
     /// The supervisor's name.
@@ -113,6 +201,24 @@ impl SupervisorStatus {
 }
 
 /// How one child's graceful stop went.
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     root.start_child(ChildSpec::new("idle", || Idle));
+///     let report = root.shutdown().await;
+///     let stopped = &report.children[0];
+///     assert_eq!((stopped.name.as_str(), stopped.undelivered, stopped.timed_out), ("idle", 0, false));
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChildShutdown {
     /// The child.
@@ -124,6 +230,25 @@ pub struct ChildShutdown {
 }
 
 /// The result of [`Shutdown`](super::Shutdown): children in the order they were stopped (last started first).
+///
+/// # Examples
+///
+/// ```
+/// use watchkeeper_actors::{ChildActor, ChildSpec, EventBus, SupervisorConfig, SupervisorRef};
+///
+/// struct Idle;
+/// impl ChildActor for Idle {}
+///
+/// actix::System::new().block_on(async {
+///     let bus = EventBus::default();
+///     let (root, _) = SupervisorRef::start_root("root", SupervisorConfig::default(), bus, None);
+///     root.start_child(ChildSpec::new("first", || Idle));
+///     root.start_child(ChildSpec::new("second", || Idle));
+///     let report = root.shutdown().await;
+///     let order: Vec<&str> = report.children.iter().map(|c| c.name.as_str()).collect();
+///     assert_eq!(order, ["second", "first"]);
+/// });
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ShutdownReport {
     /// One entry per child stopped.

@@ -1,0 +1,145 @@
+//! [`Cells`]: a run of zeroed counters whose memory becomes resident only where it is written.
+//!
+//! A thread's histogram for one kind has a cell for every bucket of the monitor's layout (18,432 at
+//! the default bounds, 144 KiB), but real latencies touch a few hundred neighbouring buckets. The
+//! cells get pages of their own straight from the OS (`mmap`): a page no sample touches is never
+//! made resident, and no allocator header shares (and makes resident) the first page. Where
+//! mapping is not available, or fails, the allocator's zeroed memory is used instead.
+
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+
+/// Below this many bytes the allocator's zeroed memory is used: a mapping would round up to a page.
+const MAP_FROM_BYTES: usize = 4 * 4096;
+
+/// `len` counters at zero; dereferences to `[AtomicU64]`.
+pub(crate) struct Cells {
+    ptr: NonNull<AtomicU64>,
+    len: usize,
+    /// Whether the memory is a mapping of its own (unmapped on drop) rather than a `Box`.
+    mapped: bool,
+}
+
+// SAFETY: `Cells` owns its memory like a `Box<[AtomicU64]>`, and `AtomicU64` is `Send + Sync`.
+unsafe impl Send for Cells {}
+// SAFETY: as above; shared access is only through `&[AtomicU64]`.
+unsafe impl Sync for Cells {}
+
+impl Cells {
+    pub(crate) fn zeroed(len: usize) -> Self {
+        let bytes = len.saturating_mul(std::mem::size_of::<AtomicU64>());
+        #[cfg(unix)]
+        if bytes >= MAP_FROM_BYTES {
+            // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes, which
+            // the kernel fills with zeros on first touch; all-zero bytes are valid `AtomicU64`s.
+            let memory = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if memory != libc::MAP_FAILED {
+                if let Some(ptr) = NonNull::new(memory.cast::<AtomicU64>()) {
+                    return Cells {
+                        ptr,
+                        len,
+                        mapped: true,
+                    };
+                }
+            }
+            tracing::debug!(bytes, "mapping histogram cells failed; allocating them");
+        }
+        let boxed = zeroed_box(len);
+        let len = boxed.len();
+        let ptr =
+            NonNull::new(Box::into_raw(boxed).cast::<AtomicU64>()).expect("a Box is never null");
+        Cells {
+            ptr,
+            len,
+            mapped: false,
+        }
+    }
+}
+
+impl Deref for Cells {
+    type Target = [AtomicU64];
+
+    #[inline(always)]
+    fn deref(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is valid for `len` initialised cells for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Cells {
+    fn drop(&mut self) {
+        if self.mapped {
+            #[cfg(unix)]
+            // SAFETY: the mapping was made in `zeroed` with this address and length and is not
+            // used after this.
+            unsafe {
+                libc::munmap(
+                    self.ptr.as_ptr().cast(),
+                    self.len * std::mem::size_of::<AtomicU64>(),
+                );
+            }
+        } else {
+            // SAFETY: made by `Box::into_raw` of a boxed slice of `len` cells in `zeroed`.
+            drop(unsafe {
+                Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                    self.ptr.as_ptr(),
+                    self.len,
+                ))
+            });
+        }
+    }
+}
+
+/// `len` cells at zero, zeroed by the allocator.
+fn zeroed_box(len: usize) -> Box<[AtomicU64]> {
+    if len == 0 {
+        return Box::new([]);
+    }
+    let Ok(memory) = std::alloc::Layout::array::<AtomicU64>(len) else {
+        // More cells than memory can hold: a layout never gives this many.
+        return (0..len).map(|_| AtomicU64::new(0)).collect();
+    };
+    // SAFETY: `memory` has a non-zero size; the global allocator's zeroed block is `len` valid
+    // `AtomicU64`s (all-zero bytes are zero), allocated with the layout `Box` frees it with.
+    unsafe {
+        let cells = std::alloc::alloc_zeroed(memory).cast::<AtomicU64>();
+        if cells.is_null() {
+            std::alloc::handle_alloc_error(memory);
+        }
+        Box::from_raw(std::ptr::slice_from_raw_parts_mut(cells, len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn cells_start_at_zero_and_keep_what_is_written() {
+        for len in [0, 1, 100, 18_432] {
+            let cells = Cells::zeroed(len);
+            assert_eq!(cells.len(), len);
+            assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 0));
+            if len > 0 {
+                cells[len - 1].store(7, Ordering::Relaxed);
+                cells[len - 1].fetch_add(3, Ordering::Relaxed);
+                assert_eq!(cells[len - 1].load(Ordering::Relaxed), 10);
+                assert_eq!(
+                    cells[0].load(Ordering::Relaxed),
+                    if len == 1 { 10 } else { 0 }
+                );
+            }
+        }
+    }
+}
