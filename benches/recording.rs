@@ -2,9 +2,10 @@
 //! the same run; and a counter increment and a gauge set beside theirs (`count/*`, `level/*`).
 //! Run: `cargo bench --bench recording`.
 //!
-//! Peers: a thread-owned `hdrhistogram::Histogram` (the limit), `Arc<Mutex<Histogram>>` (the design
-//! this replaces), hdrhistogram's sync recorder, `prometheus::Histogram::observe`, the `metrics` crate
-//! with the Prometheus exporter's recorder, and one actix message per sample.
+//! Peers: a thread-owned `hdrhistogram::Histogram` (the limit), one set of atomic cells shared by
+//! every thread (a locked add per sample), `Arc<Mutex<Histogram>>` (the design this replaces),
+//! hdrhistogram's sync recorder, `prometheus::Histogram::observe`, the `metrics` crate with the
+//! Prometheus exporter's recorder, and one actix message per sample.
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
@@ -117,6 +118,22 @@ fn recording(c: &mut Criterion) {
             Arc::new(move |n| {
                 for i in 0..n {
                     h.record_query(Duration::from_nanos(black_box(latency(i))));
+                }
+            })
+        }),
+        // One set of cells for every thread, each sample a locked add: the memory of a single
+        // histogram however many threads record, at the price of a read-modify-write per sample.
+        ("shared_atomic_cells", {
+            let layout = watchkeeper::actors::monitor::Layout::new(LOW, HIGH, 3).unwrap();
+            let cells: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
+                (0..layout.len())
+                    .map(|_| std::sync::atomic::AtomicU64::new(0))
+                    .collect(),
+            );
+            Arc::new(move |n| {
+                for i in 0..n {
+                    let v = black_box(latency(i)).min(layout.high());
+                    cells[layout.index(v)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             })
         }),
