@@ -145,6 +145,34 @@ fn ask_blocking_works_from_a_plain_thread() {
 }
 
 #[test]
+fn asks_from_many_threads_at_once_are_all_answered() {
+    // Senders on other threads race the host emptying its mailbox: a wake-up lost there would
+    // leave an ask unanswered until its timeout.
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let a = h.root().start_child(spec(64));
+        a.ask(Ping, ASK).await.unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let remote = a.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .map(|_| remote.ask_blocking(Ping, Duration::from_secs(5)))
+                        .filter(Result::is_ok)
+                        .count()
+                })
+            })
+            .collect();
+        while !threads.iter().all(|t| t.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let answered: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(answered, 2000);
+        let stats = a.mailbox_stats();
+        assert_eq!((stats.delivered, stats.depth), (2001, 0));
+    });
+}
+
+#[test]
 fn the_watchdog_reports_a_handler_that_blocks_past_its_budget() {
     let dog = Watchdog::new(Duration::from_millis(50), Duration::from_millis(10));
     harness::run_with_watchdog(
