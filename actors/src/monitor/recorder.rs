@@ -330,13 +330,15 @@ impl Recorders {
 
     #[inline(always)]
     pub(crate) fn record_nanos(self: &Arc<Self>, kind: OpKind, nanos: u64) {
-        self.record_in(self.local_slot(), kind, nanos);
+        let (slot, shared) = self.local_slot();
+        self.record_in(slot, shared, kind, nanos);
     }
 
     /// This thread's slot, or the shared fallback slot once the thread's local storage is torn
-    /// down. Small enough to inline into every recording call, which then makes no call at all.
+    /// down, and which of the two (so the caller's branch needs no load). Small enough to inline
+    /// into every recording call, which then makes no call at all.
     #[inline(always)]
-    fn local_slot(self: &Arc<Self>) -> &Slot {
+    fn local_slot(self: &Arc<Self>) -> (&Slot, bool) {
         let found = LOCAL.try_with(|local| {
             let (id, ptr) = local.last.get();
             if id == self.id {
@@ -349,18 +351,18 @@ impl Recorders {
             // SAFETY: the pointer is into an `Arc<Slot>` that this thread's `LOCAL.slots` keeps
             // alive until the thread-local is destroyed, which cannot happen during this call on
             // this thread; `Recorders` outlives the borrow through `self`.
-            Ok(ptr) => unsafe { &*ptr },
-            Err(_) => &self.fallback,
+            Ok(ptr) => (unsafe { &*ptr }, false),
+            Err(_) => (&self.fallback, true),
         }
     }
 
     #[inline(always)]
-    fn record_in(&self, slot: &Slot, kind: OpKind, nanos: u64) {
+    fn record_in(&self, slot: &Slot, shared: bool, kind: OpKind, nanos: u64) {
         let Some(lock) = slot.kinds.get(kind.0 as usize) else {
             return;
         };
         let cells = self.kind_cells(lock);
-        if slot.shared {
+        if shared {
             cells.count.fetch_add(1, Ordering::Relaxed);
             cells.sum.fetch_add(nanos, Ordering::Relaxed);
             cells.max.fetch_max(nanos, Ordering::Relaxed);
@@ -416,11 +418,11 @@ impl Recorders {
     /// Adds `n` to counter `index` in this thread's cells (owner-only stores, no lock prefix).
     #[inline(always)]
     pub(crate) fn increment(self: &Arc<Self>, index: usize, n: u64) {
-        let slot = self.local_slot();
+        let (slot, shared) = self.local_slot();
         let Some(cell) = slot.counters().get(index) else {
             return;
         };
-        if slot.shared {
+        if shared {
             cell.fetch_add(n, Ordering::Relaxed);
         } else {
             bump(cell, n);
@@ -462,10 +464,10 @@ impl Recorders {
     }
 
     pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {
-        let slot = self.local_slot();
+        let (slot, shared) = self.local_slot();
         if let Some(lock) = slot.kinds.get(kind.0 as usize) {
             let errors = &self.kind_cells(lock).errors;
-            if slot.shared {
+            if shared {
                 errors.fetch_add(1, Ordering::Relaxed);
             } else {
                 bump(errors, 1);
