@@ -163,14 +163,14 @@ impl<A: ChildActor> ChildRef<A> {
         }
     }
 
-    /// Sends `msg` and waits up to `timeout` for the reply (counted from after one turn of the
-    /// scheduler, in which an actor on this thread usually answers). Must run inside a Tokio runtime
-    /// with time enabled (every actor of the tree does).
+    /// Sends `msg` and waits up to `timeout` for the reply. Must run inside a Tokio runtime with time
+    /// enabled (every actor of the tree does).
     pub async fn ask<M>(&self, msg: M, timeout: Duration) -> Result<M::Result, AskError>
     where
         A: Handles<M>,
         M: Message,
     {
+        let deadline = tokio::time::Instant::now() + timeout;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.push_ask(msg, Responder::Async(tx))?;
         // An actor on this thread usually answers within one turn of the scheduler; a timer (a
@@ -185,9 +185,7 @@ impl<A: ChildActor> ChildRef<A> {
             }
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
-        // The clock is read only here, for the asks that were not answered at once: the wait is
-        // `timeout` from after that first turn.
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(AskError::Undelivered {
                 child: self.mailbox.child.clone(),

@@ -3,14 +3,15 @@
 //! A thread's histogram for one kind has a cell for every bucket of the monitor's layout (18,432 at
 //! the default bounds, 144 KiB), but real latencies touch a few hundred neighbouring buckets. The
 //! cells get pages of their own straight from the OS (`mmap`): a page no sample touches is never
-//! made resident, and no allocator header shares (and makes resident) the first page. Where
-//! mapping is not available, or fails, the allocator's zeroed memory is used instead.
+//! made resident, and no allocator header shares (and makes resident) the first page. Off Linux,
+//! or where mapping fails, the allocator's zeroed memory is used instead.
 
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
 /// Below this many bytes the allocator's zeroed memory is used: a mapping would round up to a page.
+#[cfg(target_os = "linux")]
 const MAP_FROM_BYTES: usize = 4 * 4096;
 
 /// `len` counters at zero; dereferences to `[AtomicU64]`.
@@ -29,7 +30,7 @@ unsafe impl Sync for Cells {}
 impl Cells {
     pub(crate) fn zeroed(len: usize) -> Self {
         let bytes = len.saturating_mul(std::mem::size_of::<AtomicU64>());
-        #[cfg(unix)]
+        #[cfg(target_os = "linux")]
         if bytes >= MAP_FROM_BYTES {
             // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes, which
             // the kernel fills with zeros on first touch; all-zero bytes are valid `AtomicU64`s.
@@ -79,14 +80,20 @@ impl Deref for Cells {
 impl Drop for Cells {
     fn drop(&mut self) {
         if self.mapped {
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             // SAFETY: the mapping was made in `zeroed` with this address and length and is not
             // used after this.
             unsafe {
-                libc::munmap(
-                    self.ptr.as_ptr().cast(),
-                    self.len * std::mem::size_of::<AtomicU64>(),
-                );
+                let bytes = self.len * std::mem::size_of::<AtomicU64>();
+                if libc::munmap(self.ptr.as_ptr().cast(), bytes) != 0 {
+                    // Splitting a merged mapping can fail near the process's limit of mappings:
+                    // the pages stay mapped (and resident where touched).
+                    tracing::warn!(
+                        bytes,
+                        error = %std::io::Error::last_os_error(),
+                        "unmapping histogram cells failed"
+                    );
+                }
             }
         } else {
             // SAFETY: made by `Box::into_raw` of a boxed slice of `len` cells in `zeroed`.

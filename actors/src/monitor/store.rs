@@ -379,7 +379,9 @@ impl MonitorStore {
                 });
             }
             kind.buckets.shrink_to_fit();
-            if kind.count == 0 && kind.errors == 0 {
+            // A reading can see a record's count before its sum: the sum's part then comes in a
+            // later interval on its own, and must still reach the totals.
+            if kind.count == 0 && kind.errors == 0 && kind.sum == 0 {
                 continue;
             }
             let totals = st.totals_mut(k);
@@ -391,7 +393,9 @@ impl MonitorStore {
         interval.kinds = kinds
             .into_iter()
             .enumerate()
-            .filter(|(_, kind)| kind.count > 0 || kind.errors > 0 || !kind.buckets.is_empty())
+            .filter(|(_, kind)| {
+                kind.count > 0 || kind.errors > 0 || kind.sum > 0 || !kind.buckets.is_empty()
+            })
             .map(|(k, kind)| (k as u8, kind))
             .collect();
         any |= !interval.counters.is_empty();
@@ -780,4 +784,39 @@ pub(super) fn bucket_of(buckets: &[f64], seconds: f64) -> usize {
 
 fn mean(sum: u64, count: u64) -> Duration {
     Duration::from_nanos(sum.checked_div(count).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::monitor::OpKind;
+
+    #[test]
+    fn a_sum_read_after_its_count_still_reaches_the_totals() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store
+            .recorder()
+            .record(OpKind::QUERY, Duration::from_micros(10));
+        store.collect();
+        // A collection that falls between a record's count and its sum: the count is seen at one
+        // collection, the sum only at the next.
+        let slots = store.recorder.recorders.snapshot_slots();
+        let cells = slots
+            .iter()
+            .find_map(|s| s.kinds[0].get())
+            .expect("this thread's cells");
+        cells.count.fetch_add(1, Ordering::Relaxed);
+        store.collect();
+        cells.sum.fetch_add(30_000, Ordering::Relaxed);
+        store.collect();
+        let query = &store.exposition().kinds[0];
+        assert_eq!(query.count, 2);
+        assert!(
+            (query.sum_seconds - 40e-6).abs() < 1e-12,
+            "{}",
+            query.sum_seconds
+        );
+    }
 }
