@@ -72,12 +72,10 @@ fn ours(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
                         }
                     }
                 }
-                // The thread stays until every monitor has collected its samples.
-                std::thread::sleep(Duration::from_millis(1500));
             });
         }
-        std::thread::sleep(Duration::from_millis(500));
     });
+    // A thread's cells outlive it: the collection after the threads end reads every sample.
     rt.flush_blocking()?;
     let after = resident();
     rt.shutdown_blocking(Duration::from_secs(10))?;
