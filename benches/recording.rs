@@ -1,5 +1,6 @@
 //! Recording one latency sample: `MonitorHandle::record_query` beside its peers, 1 and 2 threads, in
-//! the same run; and a counter increment and a gauge set beside theirs (`count/*`, `level/*`).
+//! the same run; and a counter increment and a gauge set beside theirs (`count/*`, `count_by/*`,
+//! `level/*`).
 //! Run: `cargo bench --bench recording`.
 //!
 //! Peers: a thread-owned `hdrhistogram::Histogram` (the limit), one set of atomic cells shared by
@@ -234,13 +235,16 @@ fn counting(c: &mut Criterion) {
         exporter.register_gauge(&metrics::Key::from_static_name("bench_level"), &meta);
 
     type Peer = (&'static str, Arc<dyn Fn(u64) + Send + Sync>);
+    // Counting by one, the common case. Each iteration passes the contender's handle (or cell)
+    // through `black_box`, so no contender's cell address is hoisted out of the loop.
     let counters: Vec<Peer> = vec![
         (
+            // An integer that never leaves a register: no other thread could read it.
             "plain_u64_thread_owned",
             Arc::new(|n| {
                 let mut x = 0u64;
-                for i in 0..n {
-                    x = x.wrapping_add(black_box(i & 1));
+                for _ in 0..n {
+                    x = x.wrapping_add(black_box(1));
                 }
                 black_box(x);
             }),
@@ -251,22 +255,21 @@ fn counting(c: &mut Criterion) {
             "plain_u64_thread_owned_in_memory",
             Arc::new(|n| {
                 let mut x = 0u64;
-                for i in 0..n {
+                for _ in 0..n {
                     let cell = black_box(&mut x);
-                    *cell = cell.wrapping_add(black_box(i & 1));
+                    *cell = cell.wrapping_add(1);
                 }
                 black_box(x);
             }),
         ),
         (
-            // The same integer on the heap (a counter in a thread's boxed state): the stack
-            // variable above can be renamed by the CPU's memory renaming, a heap cell cannot.
+            // The same integer on the heap (a counter in a thread's boxed state).
             "plain_u64_thread_owned_on_heap",
             Arc::new(|n| {
                 let mut x = Box::new(0u64);
-                for i in 0..n {
+                for _ in 0..n {
                     let cell = black_box(&mut *x);
-                    *cell = cell.wrapping_add(black_box(i & 1));
+                    *cell = cell.wrapping_add(1);
                 }
                 black_box(x);
             }),
@@ -277,11 +280,76 @@ fn counting(c: &mut Criterion) {
             "atomic_u64_thread_owned_on_heap",
             Arc::new(|n| {
                 let x = Box::new(std::sync::atomic::AtomicU64::new(0));
-                for i in 0..n {
+                for _ in 0..n {
                     let cell = black_box(&*x);
                     cell.store(
                         cell.load(std::sync::atomic::Ordering::Relaxed)
-                            .wrapping_add(black_box(i & 1)),
+                            .wrapping_add(1),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                black_box(x);
+            }),
+        ),
+        (
+            // The same cell among 64, reached as base plus index: the address is computed, not
+            // loaded, which costs this CPU its fast forwarding of the last store to the next load.
+            "atomic_u64_thread_owned_on_heap_at_an_index",
+            Arc::new(|n| {
+                let x: Box<[std::sync::atomic::AtomicU64; 64]> =
+                    Box::new(std::array::from_fn(|_| {
+                        std::sync::atomic::AtomicU64::new(0)
+                    }));
+                let index = black_box(3usize) % 64;
+                for _ in 0..n {
+                    let cell = &black_box(&*x)[index];
+                    cell.store(
+                        cell.load(std::sync::atomic::Ordering::Relaxed)
+                            .wrapping_add(1),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                black_box(x);
+            }),
+        ),
+        ("watchkeeper_counter", {
+            let c = counter.clone();
+            Arc::new(move |n| {
+                for _ in 0..n {
+                    black_box(&c).increment(1);
+                }
+            })
+        }),
+        ("prometheus_int_counter", {
+            let c = prom_counter.clone();
+            Arc::new(move |n| {
+                for _ in 0..n {
+                    black_box(&c).inc();
+                }
+            })
+        }),
+        ("metrics_prometheus_exporter", {
+            let c = metrics_counter.clone();
+            Arc::new(move |n| {
+                for _ in 0..n {
+                    black_box(&c).increment(1);
+                }
+            })
+        }),
+    ];
+    // Counting by an amount the compiler cannot predict, taken before the cell is read (as a
+    // call's argument is) by every contender alike.
+    let counters_by: Vec<Peer> = vec![
+        (
+            "atomic_u64_thread_owned_on_heap",
+            Arc::new(|n| {
+                let x = Box::new(std::sync::atomic::AtomicU64::new(0));
+                for i in 0..n {
+                    let by = black_box(i & 1);
+                    let cell = black_box(&*x);
+                    cell.store(
+                        cell.load(std::sync::atomic::Ordering::Relaxed)
+                            .wrapping_add(by),
                         std::sync::atomic::Ordering::Relaxed,
                     );
                 }
@@ -292,7 +360,8 @@ fn counting(c: &mut Criterion) {
             let c = counter.clone();
             Arc::new(move |n| {
                 for i in 0..n {
-                    c.increment(black_box(i & 1));
+                    let by = black_box(i & 1);
+                    black_box(&c).increment(by);
                 }
             })
         }),
@@ -300,15 +369,8 @@ fn counting(c: &mut Criterion) {
             let c = prom_counter.clone();
             Arc::new(move |n| {
                 for i in 0..n {
-                    c.inc_by(black_box(i & 1));
-                }
-            })
-        }),
-        ("metrics_prometheus_exporter", {
-            let c = metrics_counter.clone();
-            Arc::new(move |n| {
-                for i in 0..n {
-                    c.increment(black_box(i & 1));
+                    let by = black_box(i & 1);
+                    black_box(&c).inc_by(by);
                 }
             })
         }),
@@ -349,7 +411,11 @@ fn counting(c: &mut Criterion) {
             })
         }),
     ];
-    for (what, peers) in [("count", &counters), ("level", &gauges)] {
+    for (what, peers) in [
+        ("count", &counters),
+        ("count_by", &counters_by),
+        ("level", &gauges),
+    ] {
         for threads in [1usize, 2] {
             let mut group = c.benchmark_group(format!(
                 "{what}/{threads}_thread{}",

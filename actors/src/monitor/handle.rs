@@ -122,9 +122,11 @@ impl Recorder {
     /// The counter named `name`, registered on first use. Past 64 counters a new name gets a
     /// counter whose increments are dropped; the refusal is logged and counted in the stats.
     pub fn counter(&self, name: &str) -> Counter {
+        let index = self.register_series(name, "counter", |s| &mut s.counters, MAX_COUNTERS);
         Counter {
             recorders: self.recorders.clone(),
-            index: self.register_series(name, "counter", |s| &mut s.counters, MAX_COUNTERS),
+            index,
+            key: self.recorders.counter_key(index),
         }
     }
 

@@ -415,9 +415,36 @@ impl Recorders {
         nanos
     }
 
-    /// Adds `n` to counter `index` in this thread's cells (owner-only stores, no lock prefix).
+    /// The key of counter `index` in each thread's cache of counter cells: unique to this monitor
+    /// and counter, never 0 (the empty way), its top bits the way it takes. A refused counter
+    /// (`index` past the last cell) gets a key that is never cached.
+    pub(crate) fn counter_key(&self, index: usize) -> u64 {
+        if index >= MAX_COUNTERS {
+            return u64::MAX;
+        }
+        // Ids start at 1, so the number is at least `MAX_COUNTERS`; multiplying by an odd
+        // constant is one-to-one, so keys stay unique and non-zero, and it spreads their top bits.
+        (self.id * MAX_COUNTERS as u64 + index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Adds `n` to counter `index` (whose key is `key`) in this thread's cells: its cell is found
+    /// in the thread's cache of counter cells, else through the thread's slot.
     #[inline(always)]
-    pub(crate) fn increment(self: &Arc<Self>, index: usize, n: u64) {
+    pub(crate) fn increment(self: &Arc<Self>, index: usize, key: u64, n: u64) {
+        let (cached, cell) = COUNTER_CELLS.with(|ways| ways[way_of(key)].get());
+        if cached == key {
+            // SAFETY: a way holds a cell of a slot in this thread's `LOCAL.slots`, which keep
+            // the slot (and its counter cells) alive; `LocalSlots::drop` empties every way before
+            // it lets them go. Only this thread writes its own cells.
+            bump(unsafe { &*cell }, n);
+        } else {
+            self.increment_uncached(index, key, n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn increment_uncached(self: &Arc<Self>, index: usize, key: u64, n: u64) {
         let (slot, shared) = self.local_slot();
         let Some(cell) = slot.counters().get(index) else {
             return;
@@ -426,6 +453,7 @@ impl Recorders {
             cell.fetch_add(n, Ordering::Relaxed);
         } else {
             bump(cell, n);
+            COUNTER_CELLS.with(|ways| ways[way_of(key)].set((key, cell as *const AtomicU64)));
         }
     }
 
@@ -506,10 +534,36 @@ impl LocalSlots {
 
 impl Drop for LocalSlots {
     fn drop(&mut self) {
+        // The cached cells belong to these slots: once a slot is freed, another thread may own it.
+        COUNTER_CELLS.with(|ways| {
+            for way in ways {
+                way.set((0, std::ptr::null()));
+            }
+        });
         for (_, slot) in self.slots.get_mut().drain(..) {
             slot.free.store(true, Ordering::Release);
         }
     }
+}
+
+/// Ways of the per-thread cache of counter cells.
+const COUNTER_WAYS: usize = 8;
+
+/// The way of the cache a counter's key takes: its top bits.
+#[inline(always)]
+fn way_of(key: u64) -> usize {
+    (key >> (64 - COUNTER_WAYS.trailing_zeros())) as usize
+}
+
+thread_local! {
+    /// The counter cells this thread incremented last, as (counter key, cell), by way; key 0 is
+    /// an empty way. A counter's increment finds its cell here with one compare, and the address
+    /// loaded from here lets the CPU forward a cell's last store to its next load; an address
+    /// computed from the slot and the counter's index did not (2.1 ns against 0.6 ns for one
+    /// counter incremented in a loop). No destructor: it stays readable while `LOCAL` is torn
+    /// down.
+    static COUNTER_CELLS: [Cell<(u64, *const AtomicU64)>; COUNTER_WAYS] =
+        const { [const { Cell::new((0, std::ptr::null())) }; COUNTER_WAYS] };
 }
 
 thread_local! {
@@ -548,6 +602,76 @@ mod tests {
             }
             assert!(layout.index(high) < layout.len());
         }
+    }
+
+    #[test]
+    fn counters_sharing_a_way_of_the_cell_cache_stay_exact() {
+        use crate::monitor::{MonitorStore, MonitoringConfig};
+        // 3 monitors x 20 counters: more counters than ways, so they evict each other's cells.
+        let stores: Vec<_> = (0..3)
+            .map(|m| MonitorStore::new(format!("m{m}"), &MonitoringConfig::default()).unwrap())
+            .collect();
+        let counters: Vec<_> = stores
+            .iter()
+            .flat_map(|s| (0..20).map(move |c| s.recorder().counter(&format!("c{c}"))))
+            .collect();
+        std::thread::scope(|scope| {
+            for t in 0..3u64 {
+                let counters = &counters;
+                scope.spawn(move || {
+                    for round in 0..50u64 {
+                        for (i, c) in counters.iter().enumerate() {
+                            c.increment((i as u64 + round + t) % 3 + 1);
+                        }
+                    }
+                });
+            }
+        });
+        // A thread that starts after those ended takes over a freed slot, counts as it is.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for c in &counters {
+                    c.increment(1);
+                }
+            });
+        });
+        for (i, c) in counters.iter().enumerate() {
+            let expected: u64 = (0..3u64)
+                .flat_map(|t| (0..50u64).map(move |round| (i as u64 + round + t) % 3 + 1))
+                .sum::<u64>()
+                + 1;
+            assert_eq!(c.value(), expected, "counter {i}");
+        }
+    }
+
+    #[test]
+    fn a_counter_incremented_while_the_thread_tears_down_still_counts() {
+        use crate::monitor::{Counter, MonitorStore, MonitoringConfig};
+        struct AtExit(Option<Counter>);
+        impl Drop for AtExit {
+            fn drop(&mut self) {
+                if let Some(c) = self.0.take() {
+                    c.increment(5);
+                }
+            }
+        }
+        thread_local! {
+            static AT_EXIT: std::cell::RefCell<AtExit> = const { std::cell::RefCell::new(AtExit(None)) };
+        }
+        let store = MonitorStore::new("teardown", &MonitoringConfig::default()).unwrap();
+        let counter = store.recorder().counter("events");
+        let kept = counter.clone();
+        // Joined, not scoped: a join waits for the thread's destructors too.
+        std::thread::spawn(move || {
+            // Registered before the slots, so (as destructors run here, in reverse) destroyed
+            // after them: its increment finds no cached cell and no slot, and lands in the
+            // shared one. In either order it counts.
+            AT_EXIT.with(|a| a.borrow_mut().0 = Some(kept.clone()));
+            kept.increment(1);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(counter.value(), 6);
     }
 
     #[test]

@@ -39,13 +39,15 @@ pub struct Counter {
     pub(super) recorders: Arc<Recorders>,
     /// The counter's cell; `MAX_COUNTERS` for a counter refused for want of room (a no-op).
     pub(super) index: usize,
+    /// The cell's key in each thread's cache of counter cells.
+    pub(super) key: u64,
 }
 
 impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn increment(&self, n: u64) {
-        self.recorders.increment(self.index, n);
+        self.recorders.increment(self.index, self.key, n);
     }
 
     /// Whether increments land (false for a name refused because the monitor had no room left).
