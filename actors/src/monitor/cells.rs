@@ -67,6 +67,61 @@ impl Cells {
     }
 }
 
+impl Cells {
+    /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
+    /// cell, its cells). A page never written holds only zeros and is skipped: reading it would
+    /// cost a page fault and map it (to the kernel's zero page). Where residency cannot be asked
+    /// (allocated cells, or `mincore` failing), every cell is one run.
+    pub(crate) fn resident_runs(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
+        #[cfg(target_os = "linux")]
+        if self.mapped {
+            let page = page_size();
+            let bytes = self.len * std::mem::size_of::<AtomicU64>();
+            let mut resident = vec![0u8; bytes.div_ceil(page)];
+            // SAFETY: `ptr` is the page-aligned start of a mapping of `bytes` bytes, and
+            // `resident` has a byte for each of its pages.
+            let asked =
+                unsafe { libc::mincore(self.ptr.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
+            if asked == 0 {
+                let per_page = page / std::mem::size_of::<AtomicU64>();
+                let mut p = 0;
+                while p < resident.len() {
+                    if resident[p] & 1 == 0 {
+                        p += 1;
+                        continue;
+                    }
+                    let first = p;
+                    while p < resident.len() && resident[p] & 1 != 0 {
+                        p += 1;
+                    }
+                    let (from, to) = (first * per_page, (p * per_page).min(self.len));
+                    f(from, &self[from..to]);
+                }
+                return;
+            }
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "asking which histogram pages are resident failed; reading them all"
+            );
+        }
+        f(0, self);
+    }
+}
+
+/// The size of a page, asked of the OS once.
+#[cfg(target_os = "linux")]
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: `sysconf` with a valid name has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size)
+            .ok()
+            .filter(|s| *s >= std::mem::size_of::<AtomicU64>() && s.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
 impl Deref for Cells {
     type Target = [AtomicU64];
 
@@ -131,6 +186,41 @@ fn zeroed_box(len: usize) -> Box<[AtomicU64]> {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
+
+    /// The cells `resident_runs` hands out, with their indices.
+    fn runs(cells: &Cells) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        cells.resident_runs(|from, run| out.push((from, run.len())));
+        out
+    }
+
+    #[test]
+    fn resident_runs_cover_every_written_cell_and_skip_untouched_pages() {
+        let cells = Cells::zeroed(18_432);
+        for i in [5_000, 5_001, 17_000] {
+            cells[i].fetch_add(1, Ordering::Relaxed);
+        }
+        let mut seen = Vec::new();
+        cells.resident_runs(|from, run| {
+            for (i, c) in run.iter().enumerate() {
+                if c.load(Ordering::Relaxed) != 0 {
+                    seen.push(from + i);
+                }
+            }
+        });
+        assert_eq!(seen, vec![5_000, 5_001, 17_000]);
+        let read: usize = runs(&cells).iter().map(|r| r.1).sum();
+        if cfg!(target_os = "linux") {
+            // Two pages written (512 cells each): the rest is not read, and stays unmapped.
+            assert_eq!(read, 1_024, "{:?}", runs(&cells));
+            assert_eq!(runs(&cells).len(), 2);
+        } else {
+            assert_eq!(read, 18_432);
+        }
+        // Small cells come from the allocator and are read whole.
+        let small = Cells::zeroed(100);
+        assert_eq!(runs(&small), vec![(0, 100)]);
+    }
 
     #[test]
     fn cells_start_at_zero_and_keep_what_is_written() {

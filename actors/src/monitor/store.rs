@@ -325,21 +325,29 @@ impl MonitorStore {
                 out.errors += errors.wrapping_sub(snap.errors);
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
-                // One pass over the cells beside the (sorted) non-zero cells of the last reading.
+                // One pass over the cells on resident pages beside the (sorted) non-zero cells of
+                // the last reading. A page not resident was never written, or was swapped out:
+                // what the last reading saw there is kept as it was.
                 let mut before = std::mem::take(&mut snap.hist).into_iter().peekable();
                 let mut now = Vec::with_capacity(before.len() + 1);
-                for (i, cell) in cells.hist.iter().enumerate() {
-                    let c = load(cell);
-                    let was = before
-                        .next_if(|&(j, _)| j as usize == i)
-                        .map_or(0, |(_, v)| v);
-                    if c != was {
-                        out.buckets.push((i as u32, c.wrapping_sub(was)));
+                cells.hist.resident_runs(|from, run| {
+                    while let Some(kept) = before.next_if(|&(j, _)| (j as usize) < from) {
+                        now.push(kept);
                     }
-                    if c != 0 {
-                        now.push((i as u32, c));
+                    for (i, cell) in (from..).zip(run) {
+                        let c = load(cell);
+                        let was = before
+                            .next_if(|&(j, _)| j as usize == i)
+                            .map_or(0, |(_, v)| v);
+                        if c != was {
+                            out.buckets.push((i as u32, c.wrapping_sub(was)));
+                        }
+                        if c != 0 {
+                            now.push((i as u32, c));
+                        }
                     }
-                }
+                });
+                now.extend(before);
                 now.shrink_to_fit();
                 snap.hist = now;
                 let max = load(&cells.max);
