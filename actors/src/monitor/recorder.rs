@@ -627,7 +627,8 @@ mod tests {
                 });
             }
         });
-        // A thread that starts after those ended takes over a freed slot, counts as it is.
+        // A thread that starts after those ended may take over a freed slot (if their locals are
+        // torn down by then), its counts as they are.
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for c in &counters {
