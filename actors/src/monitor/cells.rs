@@ -45,6 +45,11 @@ impl Cells {
                 )
             };
             if memory != libc::MAP_FAILED {
+                // Small pages only: a huge page would make 2 MiB resident for one sample, and
+                // the collector finds the written cells by the pages that are resident. Advice
+                // refused leaves the mapping as it is.
+                // SAFETY: advice on the mapping just made, of its own length.
+                unsafe { libc::madvise(memory, bytes, libc::MADV_NOHUGEPAGE) };
                 if let Some(ptr) = NonNull::new(memory.cast::<AtomicU64>()) {
                     return Cells {
                         ptr,
@@ -69,13 +74,13 @@ impl Cells {
 
 impl Cells {
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
-    /// cell, its cells). A page never written holds only zeros and is skipped: reading it would
-    /// cost a page fault and map it (to the kernel's zero page). Where residency cannot be asked
-    /// (allocated cells, or `mincore` failing), every cell is one run.
+    /// cell, its cells). A page that is not resident was never written (it holds only zeros) or
+    /// was swapped out; reading a never-written page would cost a page fault and map it (to the
+    /// kernel's zero page). Where residency cannot be asked (allocated cells, an unknown page
+    /// size, or `mincore` failing), every cell is one run.
     pub(crate) fn resident_runs(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
         #[cfg(target_os = "linux")]
-        if self.mapped {
-            let page = page_size();
+        if let (true, Some(page)) = (self.mapped, page_size()) {
             let bytes = self.len * std::mem::size_of::<AtomicU64>();
             let mut resident = vec![0u8; bytes.div_ceil(page)];
             // SAFETY: `ptr` is the page-aligned start of a mapping of `bytes` bytes, and
@@ -108,17 +113,16 @@ impl Cells {
     }
 }
 
-/// The size of a page, asked of the OS once.
+/// The size of a page, asked of the OS once; `None` if it would not say (then every cell is read).
 #[cfg(target_os = "linux")]
-fn page_size() -> usize {
-    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+fn page_size() -> Option<usize> {
+    static PAGE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *PAGE.get_or_init(|| {
         // SAFETY: `sysconf` with a valid name has no preconditions.
         let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         usize::try_from(size)
             .ok()
             .filter(|s| *s >= std::mem::size_of::<AtomicU64>() && s.is_power_of_two())
-            .unwrap_or(4096)
     })
 }
 

@@ -431,11 +431,14 @@ impl Recorders {
     /// in the thread's cache of counter cells, else through the thread's slot.
     #[inline(always)]
     pub(crate) fn increment(self: &Arc<Self>, index: usize, key: u64, n: u64) {
-        let (cached, cell) = COUNTER_CELLS.with(|ways| ways[way_of(key)].get());
+        let (cached, cell) = COUNTER_CELLS
+            .try_with(|ways| ways[way_of(key)].get())
+            .unwrap_or((0, std::ptr::null()));
         if cached == key {
-            // SAFETY: a way holds a cell of a slot in this thread's `LOCAL.slots`, which keep
-            // the slot (and its counter cells) alive; `LocalSlots::drop` empties every way before
-            // it lets them go. Only this thread writes its own cells.
+            // SAFETY: a way is filled only with a cell of this thread's own slot (never the shared
+            // fallback), which this thread's `LOCAL.slots` keep alive; `LocalSlots::drop` empties
+            // every way before it lets them go, and a way emptied or torn down never matches a key
+            // (keys are never 0). Only this thread writes its own cells.
             bump(unsafe { &*cell }, n);
         } else {
             self.increment_uncached(index, key, n);
@@ -445,6 +448,10 @@ impl Recorders {
     #[cold]
     #[inline(never)]
     fn increment_uncached(self: &Arc<Self>, index: usize, key: u64, n: u64) {
+        if index >= MAX_COUNTERS {
+            // A refused counter: nothing to add to, and no slot to claim for it.
+            return;
+        }
         let (slot, shared) = self.local_slot();
         let Some(cell) = slot.counters().get(index) else {
             return;
@@ -453,7 +460,8 @@ impl Recorders {
             cell.fetch_add(n, Ordering::Relaxed);
         } else {
             bump(cell, n);
-            COUNTER_CELLS.with(|ways| ways[way_of(key)].set((key, cell as *const AtomicU64)));
+            let _ = COUNTER_CELLS
+                .try_with(|ways| ways[way_of(key)].set((key, cell as *const AtomicU64)));
         }
     }
 
@@ -535,7 +543,7 @@ impl LocalSlots {
 impl Drop for LocalSlots {
     fn drop(&mut self) {
         // The cached cells belong to these slots: once a slot is freed, another thread may own it.
-        COUNTER_CELLS.with(|ways| {
+        let _ = COUNTER_CELLS.try_with(|ways| {
             for way in ways {
                 way.set((0, std::ptr::null()));
             }
@@ -560,8 +568,8 @@ thread_local! {
     /// an empty way. A counter's increment finds its cell here with one compare, and the address
     /// loaded from here lets the CPU forward a cell's last store to its next load; an address
     /// computed from the slot and the counter's index did not (2.1 ns against 0.6 ns for one
-    /// counter incremented in a loop). No destructor: it stays readable while `LOCAL` is torn
-    /// down.
+    /// counter incremented in a loop). No destructor: where thread-locals are native it stays
+    /// readable while `LOCAL` is torn down; elsewhere a torn-down cache reads as empty.
     static COUNTER_CELLS: [Cell<(u64, *const AtomicU64)>; COUNTER_WAYS] =
         const { [const { Cell::new((0, std::ptr::null())) }; COUNTER_WAYS] };
 }

@@ -326,28 +326,35 @@ impl MonitorStore {
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
-                // the last reading. A page not resident was never written, or was swapped out:
-                // what the last reading saw there is kept as it was.
+                // the last reading. A page not resident was never written or was swapped out; a
+                // cell the last reading saw non-zero there is read where it is (swapping it in).
                 let mut before = std::mem::take(&mut snap.hist).into_iter().peekable();
                 let mut now = Vec::with_capacity(before.len() + 1);
-                cells.hist.resident_runs(|from, run| {
-                    while let Some(kept) = before.next_if(|&(j, _)| (j as usize) < from) {
-                        now.push(kept);
+                let hist = &cells.hist;
+                let buckets = &mut out.buckets;
+                // A cell read now beside what the last reading saw in it.
+                let mut read = |i: usize, c: u64, was: u64, now: &mut Vec<(u32, u64)>| {
+                    if c != was {
+                        buckets.push((i as u32, c.wrapping_sub(was)));
+                    }
+                    if c != 0 {
+                        now.push((i as u32, c));
+                    }
+                };
+                hist.resident_runs(|from, run| {
+                    while let Some((j, was)) = before.next_if(|&(j, _)| (j as usize) < from) {
+                        read(j as usize, load(&hist[j as usize]), was, &mut now);
                     }
                     for (i, cell) in (from..).zip(run) {
-                        let c = load(cell);
                         let was = before
                             .next_if(|&(j, _)| j as usize == i)
                             .map_or(0, |(_, v)| v);
-                        if c != was {
-                            out.buckets.push((i as u32, c.wrapping_sub(was)));
-                        }
-                        if c != 0 {
-                            now.push((i as u32, c));
-                        }
+                        read(i, load(cell), was, &mut now);
                     }
                 });
-                now.extend(before);
+                for (j, was) in before {
+                    read(j as usize, load(&hist[j as usize]), was, &mut now);
+                }
                 now.shrink_to_fit();
                 snap.hist = now;
                 let max = load(&cells.max);
