@@ -9,6 +9,7 @@
 //! Prometheus exporter's recorder, and one actix message per sample.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,16 @@ const HIGH: u64 = 60_000_000_000;
 
 fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(LOW, HIGH, 3).unwrap()
+}
+
+/// Adds `n` to a cell only the calling thread writes: a relaxed load and store, no locked
+/// instruction (what a counter another thread may read must do at the least).
+#[inline(always)]
+fn owner_add(cell: &AtomicU64, n: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// A latency that varies like a real one and that the compiler cannot predict.
@@ -126,15 +137,12 @@ fn recording(c: &mut Criterion) {
         // histogram however many threads record, at the price of a read-modify-write per sample.
         ("shared_atomic_cells", {
             let layout = watchkeeper::actors::monitor::Layout::new(LOW, HIGH, 3).unwrap();
-            let cells: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
-                (0..layout.len())
-                    .map(|_| std::sync::atomic::AtomicU64::new(0))
-                    .collect(),
-            );
+            let cells: Arc<Vec<AtomicU64>> =
+                Arc::new((0..layout.len()).map(|_| AtomicU64::new(0)).collect());
             Arc::new(move |n| {
                 for i in 0..n {
                     let v = black_box(latency(i)).min(layout.high());
-                    cells[layout.index(v)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    cells[layout.index(v)].fetch_add(1, Ordering::Relaxed);
                 }
             })
         }),
@@ -193,12 +201,12 @@ fn recording(c: &mut Criterion) {
                     .map(|_| Mutex::new(Some(sync.recorder())))
                     .collect();
                 let recorders = Arc::new(recorders);
-                let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let next = Arc::new(AtomicUsize::new(0));
                 let elapsed = parallel(
                     threads,
                     iters,
                     Arc::new(move |n| {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let i = next.fetch_add(1, Ordering::SeqCst);
                         let mut r = recorders[i].lock().unwrap().take().unwrap();
                         for k in 0..n {
                             let _ = r.record(black_box(latency(k)));
@@ -279,35 +287,25 @@ fn counting(c: &mut Criterion) {
             // owner writes, loaded and stored (no locked instruction), on the heap.
             "atomic_u64_thread_owned_on_heap",
             Arc::new(|n| {
-                let x = Box::new(std::sync::atomic::AtomicU64::new(0));
+                let x = Box::new(AtomicU64::new(0));
                 for _ in 0..n {
                     let cell = black_box(&*x);
-                    cell.store(
-                        cell.load(std::sync::atomic::Ordering::Relaxed)
-                            .wrapping_add(1),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    owner_add(cell, 1);
                 }
                 black_box(x);
             }),
         ),
         (
             // The same cell among 64, reached as base plus index: the address is computed, not
-            // loaded, which costs this CPU its fast forwarding of the last store to the next load.
+            // loaded, and each increment then waits on the one before it on this CPU (likely the
+            // loss of its fast forwarding of the last store to the next load).
             "atomic_u64_thread_owned_on_heap_at_an_index",
             Arc::new(|n| {
-                let x: Box<[std::sync::atomic::AtomicU64; 64]> =
-                    Box::new(std::array::from_fn(|_| {
-                        std::sync::atomic::AtomicU64::new(0)
-                    }));
+                let x: Box<[AtomicU64; 64]> = Box::new(std::array::from_fn(|_| AtomicU64::new(0)));
                 let index = black_box(3usize) % 64;
                 for _ in 0..n {
                     let cell = &black_box(&*x)[index];
-                    cell.store(
-                        cell.load(std::sync::atomic::Ordering::Relaxed)
-                            .wrapping_add(1),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    owner_add(cell, 1);
                 }
                 black_box(x);
             }),
@@ -343,15 +341,11 @@ fn counting(c: &mut Criterion) {
         (
             "atomic_u64_thread_owned_on_heap",
             Arc::new(|n| {
-                let x = Box::new(std::sync::atomic::AtomicU64::new(0));
+                let x = Box::new(AtomicU64::new(0));
                 for i in 0..n {
                     let by = black_box(i & 1);
                     let cell = black_box(&*x);
-                    cell.store(
-                        cell.load(std::sync::atomic::Ordering::Relaxed)
-                            .wrapping_add(by),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    owner_add(cell, by);
                 }
                 black_box(x);
             }),

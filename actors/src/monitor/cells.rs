@@ -70,9 +70,7 @@ impl Cells {
             mapped: false,
         }
     }
-}
 
-impl Cells {
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
     /// cell, its cells). A page that is not resident was never written (it holds only zeros) or
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the
@@ -89,18 +87,14 @@ impl Cells {
                 unsafe { libc::mincore(self.ptr.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
             if asked == 0 {
                 let per_page = page / std::mem::size_of::<AtomicU64>();
-                let mut p = 0;
-                while p < resident.len() {
-                    if resident[p] & 1 == 0 {
-                        p += 1;
-                        continue;
+                let mut first = 0;
+                for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
+                    if pages[0] & 1 != 0 {
+                        let from = first * per_page;
+                        let to = ((first + pages.len()) * per_page).min(self.len);
+                        f(from, &self[from..to]);
                     }
-                    let first = p;
-                    while p < resident.len() && resident[p] & 1 != 0 {
-                        p += 1;
-                    }
-                    let (from, to) = (first * per_page, (p * per_page).min(self.len));
-                    f(from, &self[from..to]);
+                    first += pages.len();
                 }
                 return;
             }

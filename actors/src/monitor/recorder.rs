@@ -453,9 +453,7 @@ impl Recorders {
             return;
         }
         let (slot, shared) = self.local_slot();
-        let Some(cell) = slot.counters().get(index) else {
-            return;
-        };
+        let cell = &slot.counters()[index];
         if shared {
             cell.fetch_add(n, Ordering::Relaxed);
         } else {

@@ -39,7 +39,8 @@ pub struct Counter {
     pub(super) recorders: Arc<Recorders>,
     /// The counter's cell; `MAX_COUNTERS` for a counter refused for want of room (a no-op).
     pub(super) index: usize,
-    /// The cell's key in each thread's cache of counter cells.
+    /// The cell's key in each thread's cache of counter cells ([`Recorders::counter_key`]), kept
+    /// so that an increment loads it rather than computes it.
     pub(super) key: u64,
 }
 
