@@ -2,14 +2,16 @@
 //! one `hdrhistogram::Histogram` per thread and kind (the same bounds and 3 significant digits).
 //!
 //! Each of `--threads` threads records `--samples` latencies into each of `--kinds` kinds of each of
-//! `--monitors` monitors, log-uniform over 0.2-20 ms; every monitor is then collected. The growth of
-//! `VmRSS` is divided by threads x monitors x kinds. Each side runs in a process of its own (this
-//! program starts itself once for each), so none sees another's memory. The Prometheus client's
-//! cost per histogram series, which all threads share, is measured the same way over 10,000 series.
+//! `--monitors` monitors, log-uniform over 0.2-20 ms, and stays alive until every one has recorded;
+//! every monitor is then collected. The growth of `VmRSS` is divided by threads x monitors x kinds.
+//! Each side runs in a process of its own (this program starts itself once for each), so none sees
+//! another's memory. The Prometheus client's cost per histogram series, which all threads share,
+//! is measured the same way over 10,000 series.
 //!
 //!     cargo run --release --example thread_memory -- [--threads 16] [--monitors 4] [--kinds 2] [--samples 100000]
 
 use std::process::Command;
+use std::sync::Barrier;
 use std::time::Duration;
 
 use watchkeeper::actors::process::ProcessStats;
@@ -60,11 +62,15 @@ fn ours(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
     rt.flush_blocking()?;
     std::thread::sleep(Duration::from_millis(200));
     let before = resident();
+    // Every thread is alive, with its cells, until all have recorded: a thread that ended first
+    // would leave its cells for a later one to take over, and the figure would depend on timing.
+    let (started, done) = (Barrier::new(shape.threads), Barrier::new(shape.threads));
     std::thread::scope(|scope| {
         for t in 0..shape.threads {
-            let (handles, kinds) = (&handles, &kinds);
+            let (handles, kinds, started, done) = (&handles, &kinds, &started, &done);
             scope.spawn(move || {
                 let mut next = latencies(t as u64 + 1);
+                started.wait();
                 for _ in 0..shape.samples {
                     for (h, ks) in handles.iter().zip(kinds) {
                         for &k in ks {
@@ -72,6 +78,7 @@ fn ours(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
                         }
                     }
                 }
+                done.wait();
             });
         }
     });

@@ -12,6 +12,7 @@ mod cells;
 mod config;
 mod handle;
 mod history;
+mod readings;
 mod recorder;
 mod series;
 mod stats;

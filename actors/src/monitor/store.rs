@@ -16,6 +16,7 @@ use crate::memory::Footprint;
 use crate::monitor::config::MonitoringConfig;
 use crate::monitor::handle::Recorder;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
+use crate::monitor::readings::{Readings, Writer};
 use crate::monitor::recorder::{Layout, Recorders, Slot, MAX_KINDS};
 use crate::monitor::series::SeriesNames;
 use crate::monitor::stats::{
@@ -39,7 +40,7 @@ struct KindSnapshot {
     clamped: u64,
     /// Every cell read non-zero so far, by index, with its count then (cells only grow, so a
     /// cell missing here read zero).
-    hist: Vec<(u32, u64)>,
+    hist: Readings,
     /// Whether a reading already followed the last change of the counts: then, while they stay
     /// the same, nothing new can be in the cells and the next reading is skipped.
     settled: bool,
@@ -328,17 +329,19 @@ impl MonitorStore {
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
                 // the last reading. A page not resident was never written or was swapped out; a
                 // cell the last reading saw non-zero there is read where it is (swapping it in).
-                let mut before = std::mem::take(&mut snap.hist).into_iter().peekable();
-                let mut now = Vec::with_capacity(before.len() + 1);
+                let last = std::mem::take(&mut snap.hist);
+                let mut before = last.iter().peekable();
+                // The cells seen non-zero only grow: room for as many as last time, and a few more.
+                let mut now = Writer::with_capacity(last.len() + 16);
                 let hist = &cells.hist;
                 let buckets = &mut out.buckets;
                 // A cell read now beside what the last reading saw in it.
-                let mut read = |i: usize, c: u64, was: u64, now: &mut Vec<(u32, u64)>| {
+                let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
                     if c != was {
                         buckets.push((i as u32, c.wrapping_sub(was)));
                     }
                     if c != 0 {
-                        now.push((i as u32, c));
+                        now.push(i as u32, c);
                     }
                 };
                 hist.resident_runs(|from, run| {
@@ -355,8 +358,7 @@ impl MonitorStore {
                 for (j, was) in before {
                     read(j as usize, load(&hist[j as usize]), was, &mut now);
                 }
-                now.shrink_to_fit();
-                snap.hist = now;
+                snap.hist = now.finish();
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
@@ -706,10 +708,7 @@ impl MonitorStore {
             .iter()
             .map(|(_, k)| {
                 k.capacity() * std::mem::size_of::<Option<KindSnapshot>>()
-                    + k.iter()
-                        .flatten()
-                        .map(|s| s.hist.capacity() * std::mem::size_of::<(u32, u64)>())
-                        .sum::<usize>()
+                    + k.iter().flatten().map(|s| s.hist.bytes()).sum::<usize>()
             })
             .sum();
         let window_bytes: usize = st.window.iter().map(Interval::bytes).sum::<usize>()
@@ -807,6 +806,61 @@ mod tests {
 
     use super::*;
     use crate::monitor::OpKind;
+
+    #[test]
+    fn every_cell_of_the_window_matches_what_was_recorded_while_collections_ran_alongside() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        // Every collection below is an interval of the window; keep them all.
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        // Each thread's values: some cells far apart (gaps past one byte), some hit hundreds of
+        // times (counts past one byte), and a dense run of neighbours.
+        let values = |t: u64| {
+            (0..60_000u64).map(move |i| match i % 3 {
+                0 => 1_000 + (i * 7_919 + t) % 50_000_000,
+                1 => 250_000 + (i % 40) * 1_000,
+                _ => 2_000_000 + (i * 13 + t) % 3_000_000,
+            })
+        };
+        let mut expected = vec![0u64; layout.len()];
+        for t in 0..3 {
+            for v in values(t) {
+                expected[layout.index(v)] += 1;
+            }
+        }
+        // In ten rounds, each a tenth of every thread's values with collections running alongside,
+        // so each reading after the first differs from one that saw cells non-zero. A round's
+        // threads end before the next round's begin, which take their cells over.
+        for round in 0..10u64 {
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..3)
+                    .map(|t| {
+                        let recorder = store.recorder();
+                        scope.spawn(move || {
+                            for v in values(t).skip(round as usize * 6_000).take(6_000) {
+                                recorder.record(OpKind::QUERY, Duration::from_nanos(v));
+                            }
+                        })
+                    })
+                    .collect();
+                while !writers.iter().all(|w| w.is_finished()) {
+                    store.collect();
+                }
+            });
+            store.collect();
+        }
+        store.collect();
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen.iter().sum::<u64>(), 180_000);
+        for (i, (seen, expected)) in seen.iter().zip(&expected).enumerate() {
+            assert_eq!(seen, expected, "cell {i}");
+        }
+    }
 
     #[test]
     fn a_sum_read_after_its_count_still_reaches_the_totals() {
