@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 mod snapshot;
 
 use watchkeeper_actors::alerting::AlertingStatus;
-use watchkeeper_actors::monitor::{Exemplar, Exposition, KindExposition};
+use watchkeeper_actors::monitor::{Exemplar, Exposition};
 use watchkeeper_actors::process::ProcessReport;
 use watchkeeper_actors::{ChildStatus, SupervisorStatus};
 
 pub(crate) use self::snapshot::snapshot;
 use crate::tree::ReloadStatus;
+use crate::MonitorHandle;
 
 /// The exposition's Content-Type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -285,7 +286,8 @@ fn float(x: f64) -> String {
 
 /// What one scrape renders.
 pub(crate) struct Snapshot {
-    pub(crate) monitors: Vec<Exposition>,
+    /// The monitors by name, each read as it is rendered.
+    pub(crate) monitors: Vec<MonitorHandle>,
     pub(crate) supervision: Option<SupervisorStatus>,
     pub(crate) process: Option<ProcessReport>,
     pub(crate) uptime_seconds: f64,
@@ -334,10 +336,19 @@ fn created(out: &mut String, format: Format, family: &str, labels: &str, e: &Exp
 /// Renders a scrape in `format`.
 pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let mut out = String::with_capacity(4096 + s.monitors.len() * 3000);
+    // Each monitor is read once, as it is written, into every family it has samples in: the
+    // durations straight into `out`, the other families aside, appended after. (Reading every
+    // monitor first and walking them once per family cost three times as much per monitor at
+    // 10,000 monitors as at 1,000: the readings no longer fit in the caches.)
+    let mut errors = String::new();
+    let mut clamped = String::new();
+    let mut counters = String::new();
+    let mut gauges = String::new();
     header(&mut out, format, OPERATION_DURATION);
     // The bounds written as `le` values, formatted again only when a monitor's differ.
     let mut les: (Vec<f64>, Vec<String>) = Default::default();
-    for m in &s.monitors {
+    for handle in &s.monitors {
+        let m = handle.store().exposition();
         if les.0[..] != m.buckets[..] {
             les = (
                 m.buckets.to_vec(),
@@ -374,65 +385,43 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
                 k.count
             );
             let labels = format!("monitor=\"{monitor}\",kind=\"{kind}\"");
-            created(&mut out, format, OPERATION_DURATION, &labels, m);
+            created(&mut out, format, OPERATION_DURATION, &labels, &m);
+            for (family, v, to) in [
+                (OPERATION_ERRORS, k.errors, &mut errors),
+                (CLAMPED, k.clamped, &mut clamped),
+            ] {
+                let _ = writeln!(to, "{family}{{{labels}}} {v}");
+                created(to, format, family.trim_end_matches("_total"), &labels, &m);
+            }
+        }
+        for (name, total) in &m.counters {
+            let labels = format!("monitor=\"{monitor}\",counter=\"{}\"", label(name));
+            let _ = writeln!(counters, "{HOST_COUNTER}{{{labels}}} {total}");
+            created(
+                &mut counters,
+                format,
+                HOST_COUNTER.trim_end_matches("_total"),
+                &labels,
+                &m,
+            );
+        }
+        for (name, value) in &m.gauges {
+            let _ = writeln!(
+                gauges,
+                "{HOST_GAUGE}{{monitor=\"{monitor}\",gauge=\"{}\"}} {}",
+                label(name),
+                float(*value)
+            );
         }
     }
-    type Counter = fn(&KindExposition) -> u64;
-    let counters: [(&str, Counter); 2] =
-        [(OPERATION_ERRORS, |k| k.errors), (CLAMPED, |k| k.clamped)];
-    for (family, get) in counters {
+    for (family, lines) in [(OPERATION_ERRORS, &errors), (CLAMPED, &clamped)] {
         header(&mut out, format, family);
-        for m in &s.monitors {
-            for k in &m.kinds {
-                let v = get(k);
-                let labels = format!(
-                    "monitor=\"{}\",kind=\"{}\"",
-                    label(&m.monitor),
-                    label(&k.kind)
-                );
-                let _ = writeln!(out, "{family}{{{labels}}} {v}");
-                created(
-                    &mut out,
-                    format,
-                    family.trim_end_matches("_total"),
-                    &labels,
-                    m,
-                );
-            }
-        }
+        out.push_str(lines);
     }
-    if s.monitors.iter().any(|m| !m.counters.is_empty()) {
-        header(&mut out, format, HOST_COUNTER);
-        for m in &s.monitors {
-            for (name, total) in &m.counters {
-                let labels = format!(
-                    "monitor=\"{}\",counter=\"{}\"",
-                    label(&m.monitor),
-                    label(name)
-                );
-                let _ = writeln!(out, "{HOST_COUNTER}{{{labels}}} {total}");
-                created(
-                    &mut out,
-                    format,
-                    HOST_COUNTER.trim_end_matches("_total"),
-                    &labels,
-                    m,
-                );
-            }
-        }
-    }
-    if s.monitors.iter().any(|m| !m.gauges.is_empty()) {
-        header(&mut out, format, HOST_GAUGE);
-        for m in &s.monitors {
-            for (name, value) in &m.gauges {
-                let _ = writeln!(
-                    out,
-                    "{HOST_GAUGE}{{monitor=\"{}\",gauge=\"{}\"}} {}",
-                    label(&m.monitor),
-                    label(name),
-                    float(*value)
-                );
-            }
+    for (family, lines) in [(HOST_COUNTER, &counters), (HOST_GAUGE, &gauges)] {
+        if !lines.is_empty() {
+            header(&mut out, format, family);
+            out.push_str(lines);
         }
     }
     if let Some(sup) = &s.supervision {

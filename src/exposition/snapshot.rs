@@ -11,12 +11,8 @@ use crate::tree::ActorTree;
 /// Everything one scrape shows.
 pub(crate) async fn snapshot(tree: &ActorTree) -> Snapshot {
     let timeout = tree.link.ask_timeout;
-    let mut monitors: Vec<_> = tree
-        .handles()
-        .iter()
-        .map(|h| h.store().exposition())
-        .collect();
-    monitors.sort_by(|a, b| a.monitor.cmp(&b.monitor));
+    let mut monitors = tree.handles();
+    monitors.sort_by(|a, b| a.store().name().cmp(b.store().name()));
     let (alerting, supervision, process) = futures_util::join!(
         tree.alerting.ask(GetAlertingStatus, timeout),
         tree.root.status(timeout),
