@@ -12,7 +12,7 @@
 
 use std::process::Command;
 use std::sync::Barrier;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use watchkeeper::actors::process::ProcessStats;
 use watchkeeper::{Config, Runtime};
@@ -23,6 +23,8 @@ struct Shape {
     monitors: usize,
     kinds: usize,
     samples: u64,
+    /// Paced for this long instead of a burst of `samples`.
+    paced: Option<Duration>,
 }
 
 fn resident() -> u64 {
@@ -43,7 +45,36 @@ fn latencies(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
-fn ours(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
+/// Drives one recording thread: `record(series, nanos)` for series `0..monitors x kinds`. In a
+/// burst, `samples` rounds of one latency into every series; paced, for `paced` of wall time, one
+/// operation after another, each sleeping its latency, then recorded into the next series in turn.
+/// Returns the samples recorded.
+fn drive(shape: Shape, thread: usize, mut record: impl FnMut(usize, u64)) -> u64 {
+    let series = shape.monitors * shape.kinds;
+    let mut next = latencies(thread as u64 + 1);
+    let Some(run) = shape.paced else {
+        for _ in 0..shape.samples {
+            for s in 0..series {
+                record(s, next());
+            }
+        }
+        return shape.samples * series as u64;
+    };
+    let until = Instant::now() + run;
+    let mut done = 0u64;
+    while Instant::now() < until {
+        let nanos = next();
+        std::thread::sleep(Duration::from_nanos(nanos));
+        record(done as usize % series, nanos);
+        done += 1;
+    }
+    done
+}
+
+/// The growth of resident memory, and the samples recorded in all.
+type Grown = (u64, u64);
+
+fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.deployment.admin_enabled = false;
     config.monitoring.monitors = Vec::new();
@@ -51,51 +82,50 @@ fn ours(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
     let handles = (0..shape.monitors)
         .map(|m| rt.monitor(&format!("m{m}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let kinds = handles
+    let series = handles
         .iter()
-        .map(|h| {
-            (0..shape.kinds)
-                .map(|k| h.kind(&format!("k{k}")).ok_or("kind refused"))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .flat_map(|h| (0..shape.kinds).map(move |k| (h, h.kind(&format!("k{k}")))))
+        .map(|(h, k)| Ok((h, k.ok_or("kind refused")?)))
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
     rt.flush_blocking()?;
     std::thread::sleep(Duration::from_millis(200));
     let before = resident();
     // Every thread is alive, with its cells, until all have recorded: a thread that ended first
     // would leave its cells for a later one to take over, and the figure would depend on timing.
     let (started, done) = (Barrier::new(shape.threads), Barrier::new(shape.threads));
-    std::thread::scope(|scope| {
-        for t in 0..shape.threads {
-            let (handles, kinds, started, done) = (&handles, &kinds, &started, &done);
-            scope.spawn(move || {
-                let mut next = latencies(t as u64 + 1);
-                started.wait();
-                for _ in 0..shape.samples {
-                    for (h, ks) in handles.iter().zip(kinds) {
-                        for &k in ks {
-                            h.record(k, Duration::from_nanos(next()));
-                        }
-                    }
-                }
-                done.wait();
-            });
-        }
+    let samples = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..shape.threads)
+            .map(|t| {
+                let (series, started, done) = (&series, &started, &done);
+                scope.spawn(move || {
+                    started.wait();
+                    let n = drive(shape, t, |s, nanos| {
+                        let (h, k) = series[s];
+                        h.record(k, Duration::from_nanos(nanos));
+                    });
+                    done.wait();
+                    n
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("recording thread"))
+            .sum()
     });
     // A thread's cells outlive it: the collection after the threads end reads every sample.
     rt.flush_blocking()?;
     let after = resident();
     rt.shutdown_blocking(Duration::from_secs(10))?;
-    Ok(after.saturating_sub(before))
+    Ok((after.saturating_sub(before), samples))
 }
 
-fn hdr(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
+fn hdr(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     let before = resident();
     let kept = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..shape.threads)
             .map(|t| {
                 scope.spawn(move || {
-                    let mut next = latencies(t as u64 + 1);
                     let mut hists: Vec<hdrhistogram::Histogram<u64>> = (0..shape.monitors
                         * shape.kinds)
                         .map(|_| {
@@ -103,12 +133,8 @@ fn hdr(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
                                 .expect("bounds")
                         })
                         .collect();
-                    for _ in 0..shape.samples {
-                        for h in hists.iter_mut() {
-                            h.saturating_record(next());
-                        }
-                    }
-                    hists
+                    let n = drive(shape, t, |s, nanos| hists[s].saturating_record(nanos));
+                    (hists, n)
                 })
             })
             .collect();
@@ -118,8 +144,9 @@ fn hdr(shape: Shape) -> Result<u64, Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
     });
     let after = resident();
+    let samples = kept.iter().map(|(_, n)| n).sum();
     drop(kept);
-    Ok(after.saturating_sub(before))
+    Ok((after.saturating_sub(before), samples))
 }
 
 /// The Prometheus client's cost per histogram series (default buckets, one observation each), over
@@ -148,6 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         monitors: 4,
         kinds: 2,
         samples: 100_000,
+        paced: None,
     };
     let mut side = None;
     let mut args = std::env::args().skip(1);
@@ -158,6 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--monitors" => shape.monitors = value()?.parse()?,
             "--kinds" => shape.kinds = value()?.parse()?,
             "--samples" => shape.samples = value()?.parse()?,
+            "--paced" => shape.paced = Some(Duration::from_secs(value()?.parse()?)),
             "--side" => side = Some(value()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -165,33 +194,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per =
         |grown: u64| grown as f64 / 1024.0 / (shape.threads * shape.monitors * shape.kinds) as f64;
     match side.as_deref() {
-        Some("watchkeeper") => println!("{}", ours(shape)?),
-        Some("hdrhistogram") => println!("{}", hdr(shape)?),
+        Some("watchkeeper") => {
+            let (grown, samples) = ours(shape)?;
+            println!("{grown} {samples}");
+        }
+        Some("hdrhistogram") => {
+            let (grown, samples) = hdr(shape)?;
+            println!("{grown} {samples}");
+        }
         Some("prometheus") => println!("{}", prometheus_series()?),
         Some(other) => return Err(format!("unknown side {other}").into()),
         None => {
-            println!(
-                "{} threads x {} monitors x {} kinds, {} samples each, log-uniform 0.2-20 ms:",
-                shape.threads, shape.monitors, shape.kinds, shape.samples
-            );
+            let series = shape.threads * shape.monitors * shape.kinds;
+            match shape.paced {
+                None => println!(
+                    "{} threads x {} monitors x {} kinds, {} samples each, log-uniform 0.2-20 ms:",
+                    shape.threads, shape.monitors, shape.kinds, shape.samples
+                ),
+                Some(run) => println!(
+                    "{} threads x {} monitors x {} kinds, paced for {} s (each thread sleeps each \
+                     latency, log-uniform 0.2-20 ms, then records it into the next series):",
+                    shape.threads,
+                    shape.monitors,
+                    shape.kinds,
+                    run.as_secs()
+                ),
+            }
             for name in ["watchkeeper", "hdrhistogram"] {
-                let out = Command::new(std::env::current_exe()?)
-                    .args(["--side", name])
+                let mut side = Command::new(std::env::current_exe()?);
+                side.args(["--side", name])
                     .args(["--threads", &shape.threads.to_string()])
                     .args(["--monitors", &shape.monitors.to_string()])
                     .args(["--kinds", &shape.kinds.to_string()])
-                    .args(["--samples", &shape.samples.to_string()])
-                    .output()?;
+                    .args(["--samples", &shape.samples.to_string()]);
+                if let Some(run) = shape.paced {
+                    side.args(["--paced", &run.as_secs().to_string()]);
+                }
+                let out = side.output()?;
                 if !out.status.success() {
                     return Err(
                         format!("{name}: {}", String::from_utf8_lossy(&out.stderr).trim()).into(),
                     );
                 }
-                let grown: u64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let mut fields = text.split_whitespace();
+                let (Some(grown), Some(samples)) = (fields.next(), fields.next()) else {
+                    return Err(format!("{name}: unexpected output {text:?}").into());
+                };
+                let (grown, samples): (u64, u64) = (grown.parse()?, samples.parse()?);
                 println!(
-                    "  {name:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind",
+                    "  {name:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind ({} samples each)",
                     grown as f64 / (1 << 20) as f64,
-                    per(grown)
+                    per(grown),
+                    samples / series as u64
                 );
             }
             let out = Command::new(std::env::current_exe()?)

@@ -7,6 +7,11 @@
 //! The monitor actor reads every slot concurrently on its tick and takes deltas against its previous
 //! snapshot; nothing is ever zeroed, so a slot abandoned by an exited thread can be handed to a new
 //! thread with its counters as they are.
+//!
+//! A kind's histogram cells are written only once a thread records faster than its monitor
+//! collects: until then each latency goes into a ring of [`RECENT`] values, which the collector
+//! empties on its tick, and none of the cells' pages becomes resident. The first sample that finds
+//! the ring full makes the cells dense for good.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -191,6 +196,11 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
+/// Latencies a thread keeps as values before it counts them in its histogram cells: while the
+/// collector takes them out faster than they come, no cell is written and no page of cells
+/// becomes resident.
+pub(crate) const RECENT: usize = 256;
+
 /// One kind's cells in one slot.
 pub(crate) struct KindCells {
     pub(crate) count: AtomicU64,
@@ -199,11 +209,21 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     countdown: AtomicU64,
+    /// Set once the owner has counted a sample in `hist` (the shared fallback slot always does):
+    /// then the collector reads the cells.
+    pub(crate) dense: AtomicBool,
+    /// Values written to `recent` so far, by the owner (released after each value).
+    pub(crate) written: AtomicU64,
+    /// Values of `recent` the collector has taken out, by the collector (released after reading).
+    pub(crate) drained: AtomicU64,
+    /// A ring of the latest values, at `written % RECENT`, until the ring is full: the owner then
+    /// sets `dense` and counts every later sample in `hist`.
+    pub(crate) recent: [AtomicU64; RECENT],
     pub(crate) hist: Cells,
 }
 
 impl KindCells {
-    fn new(layout: &Layout) -> Self {
+    fn new(layout: &Layout, dense: bool) -> Self {
         KindCells {
             count: AtomicU64::new(0),
             sum: AtomicU64::new(0),
@@ -211,8 +231,27 @@ impl KindCells {
             errors: AtomicU64::new(0),
             clamped: AtomicU64::new(0),
             countdown: AtomicU64::new(0),
+            dense: AtomicBool::new(dense),
+            written: AtomicU64::new(0),
+            drained: AtomicU64::new(0),
+            recent: std::array::from_fn(|_| AtomicU64::new(0)),
             hist: Cells::zeroed(layout.len),
         }
+    }
+
+    /// Keeps `value` in the ring (owner only); false when the ring is full, which makes these
+    /// cells dense for good.
+    #[inline(always)]
+    fn keep(&self, value: u64) -> bool {
+        let written = self.written.load(Ordering::Relaxed);
+        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64 {
+            self.dense.store(true, Ordering::Release);
+            return false;
+        }
+        self.recent[written as usize % RECENT].store(value, Ordering::Relaxed);
+        self.written
+            .store(written.wrapping_add(1), Ordering::Release);
+        true
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -361,7 +400,7 @@ impl Recorders {
         let Some(lock) = slot.kinds.get(kind.0 as usize) else {
             return;
         };
-        let cells = self.kind_cells(lock);
+        let cells = self.kind_cells(lock, shared);
         if shared {
             cells.count.fetch_add(1, Ordering::Relaxed);
             cells.sum.fetch_add(nanos, Ordering::Relaxed);
@@ -385,21 +424,24 @@ impl Recorders {
             cells.countdown.store(u64::from(every), Ordering::Relaxed);
         }
         let value = self.clamp(cells, nanos, false);
+        if !cells.dense.load(Ordering::Relaxed) && cells.keep(value) {
+            return;
+        }
         bump(&cells.hist[self.layout.index(value)], 1);
     }
 
     #[inline(always)]
-    fn kind_cells<'a>(&self, lock: &'a OnceLock<Box<KindCells>>) -> &'a KindCells {
+    fn kind_cells<'a>(&self, lock: &'a OnceLock<Box<KindCells>>, shared: bool) -> &'a KindCells {
         match lock.get() {
             Some(cells) => cells,
-            None => self.init_kind(lock),
+            None => self.init_kind(lock, shared),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn init_kind<'a>(&self, lock: &'a OnceLock<Box<KindCells>>) -> &'a KindCells {
-        lock.get_or_init(|| Box::new(KindCells::new(&self.layout)))
+    fn init_kind<'a>(&self, lock: &'a OnceLock<Box<KindCells>>, shared: bool) -> &'a KindCells {
+        lock.get_or_init(|| Box::new(KindCells::new(&self.layout, shared)))
     }
 
     #[inline(always)]
@@ -500,7 +542,7 @@ impl Recorders {
     pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {
         let (slot, shared) = self.local_slot();
         if let Some(lock) = slot.kinds.get(kind.0 as usize) {
-            let errors = &self.kind_cells(lock).errors;
+            let errors = &self.kind_cells(lock, shared).errors;
             if shared {
                 errors.fetch_add(1, Ordering::Relaxed);
             } else {

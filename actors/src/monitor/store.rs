@@ -17,7 +17,7 @@ use crate::monitor::config::MonitoringConfig;
 use crate::monitor::handle::Recorder;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
 use crate::monitor::readings::{Readings, Writer};
-use crate::monitor::recorder::{Layout, Recorders, Slot, MAX_KINDS};
+use crate::monitor::recorder::{Layout, Recorders, Slot, MAX_KINDS, RECENT};
 use crate::monitor::series::SeriesNames;
 use crate::monitor::stats::{
     CounterStats, Exposition, GaugeStats, KindExposition, KindStats, MonitorSummary,
@@ -326,6 +326,26 @@ impl MonitorStore {
                 out.errors += errors.wrapping_sub(snap.errors);
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
+                // The values the thread kept since the last reading: every one counted once, as
+                // a sample of its cell. (Only this collection, under the state's lock, drains.)
+                let written = cells.written.load(std::sync::atomic::Ordering::Acquire);
+                let drained = cells.drained.load(std::sync::atomic::Ordering::Relaxed);
+                for w in drained..written {
+                    let value = load(&cells.recent[w as usize % RECENT]);
+                    out.buckets.push((layout.index(value) as u32, 1));
+                }
+                cells
+                    .drained
+                    .store(written, std::sync::atomic::Ordering::Release);
+                let max = load(&cells.max);
+                let totals = st.totals_mut(k);
+                totals.clamped += clamped_delta;
+                totals.max = totals.max.max(max);
+                if !cells.dense.load(std::sync::atomic::Ordering::Acquire) {
+                    // No sample in the cells yet: none of their pages is read (or resident).
+                    continue;
+                }
+                let snap = st.snapshots[pos].1[k].as_mut().expect("made above");
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
                 // the last reading. A page not resident was never written or was swapped out; a
                 // cell the last reading saw non-zero there is read where it is (swapping it in).
@@ -359,10 +379,6 @@ impl MonitorStore {
                     read(j as usize, load(&hist[j as usize]), was, &mut now);
                 }
                 snap.hist = now.finish();
-                let max = load(&cells.max);
-                let totals = st.totals_mut(k);
-                totals.clamped += clamped_delta;
-                totals.max = totals.max.max(max);
             }
         }
         let scale = u64::from(
@@ -860,6 +876,61 @@ mod tests {
         for (i, (seen, expected)) in seen.iter().zip(&expected).enumerate() {
             assert_eq!(seen, expected, "cell {i}");
         }
+    }
+
+    #[test]
+    fn a_thread_collected_before_its_ring_fills_writes_no_cell_and_every_sample_counts() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let mut expected = vec![0u64; layout.len()];
+        // Ten collections of 200 samples each: 2,000 values through a ring of 256.
+        for round in 0..10u64 {
+            for i in 0..200u64 {
+                let v = 200_000 + (round * 200 + i) * 9_973 % 19_800_000;
+                expected[layout.index(v)] += 1;
+                store
+                    .recorder()
+                    .record(OpKind::QUERY, Duration::from_nanos(v));
+            }
+            store.collect();
+        }
+        let slots = store.recorder.recorders.snapshot_slots();
+        let cells = slots
+            .iter()
+            .find_map(|s| s.kinds[0].get())
+            .expect("this thread's cells");
+        assert!(!cells.dense.load(Ordering::Relaxed));
+        let mut resident = 0;
+        cells.hist.resident_runs(|_, run| resident += run.len());
+        if cfg!(target_os = "linux") {
+            assert_eq!(resident, 0, "no page of cells was written");
+        }
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(store.stats().total_queries, 2_000);
+        // One collection late: the ring fills, and the rest are counted in the cells.
+        for i in 0..1_000u64 {
+            let v = 300_000 + i * 1_000;
+            expected[layout.index(v)] += 1;
+            store
+                .recorder()
+                .record(OpKind::QUERY, Duration::from_nanos(v));
+        }
+        store.collect();
+        assert!(cells.dense.load(Ordering::Relaxed));
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen, expected);
     }
 
     #[test]
