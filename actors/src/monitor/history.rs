@@ -132,23 +132,23 @@ pub struct MonitorHistory {
 /// count first reaches `ceil(q * total)`. `reference` is any histogram with the layout's bounds;
 /// only its bucket arithmetic is used, so nothing is reset or recorded.
 pub(crate) fn interval_quantiles(
-    buckets: &[(u32, u64)],
+    buckets: impl Iterator<Item = (u32, u64)> + Clone,
     layout: &Layout,
     reference: &Histogram<u64>,
 ) -> Option<[Duration; 3]> {
-    let total: u64 = buckets.iter().map(|b| b.1).sum();
+    let total: u64 = buckets.clone().map(|b| b.1).sum();
     if total == 0 {
         return None;
     }
     let mut out = [Duration::ZERO; 3];
     let mut running = 0u64;
-    let mut next = buckets.iter();
+    let mut next = buckets;
     let mut cell = 0u32;
     for (slot, q) in out.iter_mut().zip([0.5, 0.99, 0.999]) {
         let target = ((q * total as f64).ceil() as u64).max(1);
         while running < target {
             match next.next() {
-                Some(&(i, n)) => {
+                Some((i, n)) => {
                     cell = i;
                     running += n;
                 }
@@ -184,10 +184,14 @@ mod tests {
                 *cells.entry(layout.index(v) as u32).or_default() += 1;
             }
             let buckets: Vec<(u32, u64)> = cells.into_iter().collect();
-            let got = interval_quantiles(&buckets, &layout, &layout.histogram()).unwrap();
+            let got =
+                interval_quantiles(buckets.iter().copied(), &layout, &layout.histogram()).unwrap();
             let want = [0.5, 0.99, 0.999].map(|q| Duration::from_nanos(h.value_at_quantile(q)));
             assert_eq!(got, want, "{samples} samples");
         }
-        assert_eq!(interval_quantiles(&[], &layout, &layout.histogram()), None);
+        assert_eq!(
+            interval_quantiles(std::iter::empty(), &layout, &layout.histogram()),
+            None
+        );
     }
 }

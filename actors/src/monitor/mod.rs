@@ -8,11 +8,11 @@
 //! Messages: [`GetStats`], [`GetHistory`] (the window interval by interval), [`Collect`], [`SetSampling`], [`SetWindow`], [`Reconfigure`], and the
 //! memory manager's [`GetFootprint`] and [`Trim`].
 
+mod cell_counts;
 mod cells;
 mod config;
 mod handle;
 mod history;
-mod readings;
 mod recorder;
 mod series;
 mod stats;

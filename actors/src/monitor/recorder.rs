@@ -196,9 +196,9 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
-/// Latencies a thread keeps as values before it counts them in its histogram cells: while the
-/// collector takes them out faster than they come, no cell is written and no page of cells
-/// becomes resident.
+/// Samples a thread keeps as the indices of their cells before it counts them in the cells
+/// themselves: while the collector takes them out faster than they come, no cell is written and
+/// no page of cells becomes resident.
 pub(crate) const RECENT: usize = 256;
 
 /// One kind's cells in one slot.
@@ -212,13 +212,13 @@ pub(crate) struct KindCells {
     /// Set once the owner has counted a sample in `hist` (the shared fallback slot always does):
     /// then the collector reads the cells.
     pub(crate) dense: AtomicBool,
-    /// Values written to `recent` so far, by the owner (released after each value).
+    /// Samples written to `recent` so far, by the owner (released after each).
     pub(crate) written: AtomicU64,
-    /// Values of `recent` the collector has taken out, by the collector (released after reading).
+    /// Samples of `recent` the collector has taken out, by the collector (released after reading).
     pub(crate) drained: AtomicU64,
-    /// A ring of the latest values, at `written % RECENT`, until the ring is full: the owner then
-    /// sets `dense` and counts every later sample in `hist`.
-    pub(crate) recent: [AtomicU64; RECENT],
+    /// A ring of the latest samples' cell indices, at `written % RECENT`, until the ring is full:
+    /// the owner then sets `dense` and counts every later sample in `hist`.
+    pub(crate) recent: [AtomicU32; RECENT],
     pub(crate) hist: Cells,
 }
 
@@ -234,21 +234,21 @@ impl KindCells {
             dense: AtomicBool::new(dense),
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
-            recent: std::array::from_fn(|_| AtomicU64::new(0)),
+            recent: std::array::from_fn(|_| AtomicU32::new(0)),
             hist: Cells::zeroed(layout.len),
         }
     }
 
-    /// Keeps `value` in the ring (owner only); false when the ring is full, which makes these
-    /// cells dense for good.
+    /// Keeps a sample of cell `index` in the ring (owner only); false when the ring is full,
+    /// which makes these cells dense for good.
     #[inline(always)]
-    fn keep(&self, value: u64) -> bool {
+    fn keep(&self, index: u32) -> bool {
         let written = self.written.load(Ordering::Relaxed);
         if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64 {
             self.dense.store(true, Ordering::Release);
             return false;
         }
-        self.recent[written as usize % RECENT].store(value, Ordering::Relaxed);
+        self.recent[written as usize % RECENT].store(index, Ordering::Relaxed);
         self.written
             .store(written.wrapping_add(1), Ordering::Release);
         true
@@ -423,11 +423,11 @@ impl Recorders {
             }
             cells.countdown.store(u64::from(every), Ordering::Relaxed);
         }
-        let value = self.clamp(cells, nanos, false);
-        if !cells.dense.load(Ordering::Relaxed) && cells.keep(value) {
+        let index = self.layout.index(self.clamp(cells, nanos, false));
+        if !cells.dense.load(Ordering::Relaxed) && cells.keep(index as u32) {
             return;
         }
-        bump(&cells.hist[self.layout.index(value)], 1);
+        bump(&cells.hist[index], 1);
     }
 
     #[inline(always)]

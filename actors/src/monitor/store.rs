@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,10 +14,10 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::memory::Footprint;
+use crate::monitor::cell_counts::{CellCounts, Writer};
 use crate::monitor::config::MonitoringConfig;
 use crate::monitor::handle::Recorder;
 use crate::monitor::history::{interval_quantiles, IntervalFigures, KindHistory, MonitorHistory};
-use crate::monitor::readings::{Readings, Writer};
 use crate::monitor::recorder::{Layout, Recorders, Slot, MAX_KINDS, RECENT};
 use crate::monitor::series::SeriesNames;
 use crate::monitor::stats::{
@@ -40,7 +41,7 @@ struct KindSnapshot {
     clamped: u64,
     /// Every cell read non-zero so far, by index, with its count then (cells only grow, so a
     /// cell missing here read zero).
-    hist: Readings,
+    hist: CellCounts,
     /// Whether a reading already followed the last change of the counts: then, while they stay
     /// the same, nothing new can be in the cells and the next reading is skipped.
     settled: bool,
@@ -51,8 +52,8 @@ struct IntervalKind {
     count: u64,
     sum: u64,
     errors: u64,
-    /// Non-zero buckets: (cell index, samples).
-    buckets: Vec<(u32, u64)>,
+    /// Non-zero buckets: samples by cell.
+    buckets: CellCounts,
 }
 
 #[derive(Clone, Debug)]
@@ -69,7 +70,7 @@ static IDLE_KIND: IntervalKind = IntervalKind {
     count: 0,
     sum: 0,
     errors: 0,
-    buckets: Vec::new(),
+    buckets: CellCounts::EMPTY,
 };
 
 impl Interval {
@@ -87,10 +88,7 @@ impl Interval {
             + self
                 .kinds
                 .iter()
-                .map(|(_, k)| {
-                    std::mem::size_of::<(u8, IntervalKind)>()
-                        + k.buckets.capacity() * std::mem::size_of::<(u32, u64)>()
-                })
+                .map(|(_, k)| std::mem::size_of::<(u8, IntervalKind)>() + k.buckets.bytes())
                 .sum::<usize>()
     }
 }
@@ -204,7 +202,7 @@ impl MonitorStore {
         self.recorder
             .recorders
             .sample_every
-            .store(every.max(1), std::sync::atomic::Ordering::Relaxed);
+            .store(every.max(1), Ordering::Relaxed);
     }
 
     /// The monitor's name.
@@ -282,6 +280,8 @@ impl MonitorStore {
             counters: Vec::new(),
         };
         let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
+        // Each kind's samples by cell as read, a cell perhaps more than once (from several threads).
+        let mut read: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
         st.counter_totals.resize(counters, 0);
         for c in 0..counters {
             let total = Recorders::counter_total(&slots, c);
@@ -300,7 +300,7 @@ impl MonitorStore {
                     st.snapshots.len() - 1
                 }
             };
-            for (k, out) in kinds.iter_mut().enumerate() {
+            for (k, (out, deltas)) in kinds.iter_mut().zip(&mut read).enumerate() {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
                 };
@@ -309,8 +309,7 @@ impl MonitorStore {
                     snaps.resize_with(k + 1, || None);
                 }
                 let snap = snaps[k].get_or_insert_with(KindSnapshot::default);
-                let load =
-                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
                 // A record bumps the count first, then the rest; an error bumps its own count. Once
                 // one reading has followed the last change, an idle thread's cells are not read
                 // again (18,432 histogram cells each at the default bounds) until it records.
@@ -326,22 +325,20 @@ impl MonitorStore {
                 out.errors += errors.wrapping_sub(snap.errors);
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
-                // The values the thread kept since the last reading: every one counted once, as
-                // a sample of its cell. (Only this collection, under the state's lock, drains.)
-                let written = cells.written.load(std::sync::atomic::Ordering::Acquire);
-                let drained = cells.drained.load(std::sync::atomic::Ordering::Relaxed);
+                // The samples the thread kept since the last reading, by cell: each counted once.
+                // (Only this collection, under the state's lock, drains.)
+                let written = cells.written.load(Ordering::Acquire);
+                let drained = cells.drained.load(Ordering::Relaxed);
                 for w in drained..written {
-                    let value = load(&cells.recent[w as usize % RECENT]);
-                    out.buckets.push((layout.index(value) as u32, 1));
+                    let index = cells.recent[w as usize % RECENT].load(Ordering::Relaxed);
+                    deltas.push((index, 1));
                 }
-                cells
-                    .drained
-                    .store(written, std::sync::atomic::Ordering::Release);
+                cells.drained.store(written, Ordering::Release);
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
                 totals.max = totals.max.max(max);
-                if !cells.dense.load(std::sync::atomic::Ordering::Acquire) {
+                if !cells.dense.load(Ordering::Acquire) {
                     // No sample in the cells yet: none of their pages is read (or resident).
                     continue;
                 }
@@ -354,7 +351,7 @@ impl MonitorStore {
                 // The cells seen non-zero only grow: room for as many as last time, and a few more.
                 let mut now = Writer::with_capacity(last.len() + 16);
                 let hist = &cells.hist;
-                let buckets = &mut out.buckets;
+                let buckets = &mut *deltas;
                 // A cell read now beside what the last reading saw in it.
                 let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
                     if c != was {
@@ -381,28 +378,23 @@ impl MonitorStore {
                 snap.hist = now.finish();
             }
         }
-        let scale = u64::from(
-            recorders
-                .sample_every
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .max(1),
-        );
+        let scale = u64::from(recorders.sample_every.load(Ordering::Relaxed).max(1));
         let mut any = false;
-        for (k, kind) in kinds.iter_mut().enumerate() {
-            if !kind.buckets.is_empty() {
+        for (k, (kind, mut buckets)) in kinds.iter_mut().zip(read).enumerate() {
+            if !buckets.is_empty() {
                 if st.export.len() <= k {
                     st.export.resize_with(k + 1, Vec::new);
                 }
                 let export = &mut st.export[k];
                 export.resize(self.recorder.buckets.len() + 1, 0);
-                for &(i, n) in &kind.buckets {
+                for &(i, n) in &buckets {
                     let seconds = layout.value(i as usize) as f64 * 1e-9;
                     export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
                 }
             }
-            if kind.buckets.len() > 1 {
-                kind.buckets.sort_unstable_by_key(|b| b.0);
-                kind.buckets.dedup_by(|b, a| {
+            if buckets.len() > 1 {
+                buckets.sort_unstable_by_key(|b| b.0);
+                buckets.dedup_by(|b, a| {
                     if a.0 == b.0 {
                         a.1 += b.1;
                         true
@@ -411,7 +403,7 @@ impl MonitorStore {
                     }
                 });
             }
-            kind.buckets.shrink_to_fit();
+            kind.buckets = CellCounts::from_sorted(&buckets);
             // A reading can see a record's count before its sum: the sum's part then comes in a
             // later interval on its own, and must still reach the totals.
             if kind.count == 0 && kind.errors == 0 && kind.sum == 0 {
@@ -447,11 +439,7 @@ impl MonitorStore {
     /// Totals, the window's mean, counters and gauges: [`MonitorStore::stats`] without the
     /// histogram work.
     pub fn summary(&self) -> MonitorSummary {
-        let sample_every = self
-            .recorder
-            .recorders
-            .sample_every
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let sample_every = self.recorder.recorders.sample_every.load(Ordering::Relaxed);
         let st = self.lock();
         let (mut count, mut sum) = (0u64, 0u64);
         for interval in &st.window {
@@ -480,11 +468,7 @@ impl MonitorStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let sample_every = self
-            .recorder
-            .recorders
-            .sample_every
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let sample_every = self.recorder.recorders.sample_every.load(Ordering::Relaxed);
         with_scratch(layout, |scratch, all| {
             let mut st = self.lock();
             let st = &mut *st;
@@ -502,7 +486,7 @@ impl MonitorStore {
                     count += kind.count;
                     sum = sum.wrapping_add(kind.sum);
                     errors += kind.errors;
-                    for &(i, n) in &kind.buckets {
+                    for (i, n) in kind.buckets.iter() {
                         let v = layout.value(i as usize);
                         scratch.saturating_record_n(v, n);
                         all.saturating_record_n(v, n);
@@ -630,7 +614,7 @@ impl MonitorStore {
                         let kind = interval.kind(k);
                         let secs = interval.duration.as_secs_f64();
                         let q = with_scratch(layout, |reference, _| {
-                            interval_quantiles(&kind.buckets, layout, reference)
+                            interval_quantiles(kind.buckets.iter(), layout, reference)
                         });
                         IntervalFigures {
                             ago,
@@ -868,7 +852,7 @@ mod tests {
         store.collect();
         let mut seen = vec![0u64; layout.len()];
         for interval in &store.lock().window {
-            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
                 seen[i as usize] += n;
             }
         }
@@ -908,7 +892,7 @@ mod tests {
         }
         let mut seen = vec![0u64; layout.len()];
         for interval in &store.lock().window {
-            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
                 seen[i as usize] += n;
             }
         }
@@ -926,7 +910,7 @@ mod tests {
         assert!(cells.dense.load(Ordering::Relaxed));
         let mut seen = vec![0u64; layout.len()];
         for interval in &store.lock().window {
-            for &(i, n) in &interval.kind(usize::from(OpKind::QUERY.0)).buckets {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
                 seen[i as usize] += n;
             }
         }

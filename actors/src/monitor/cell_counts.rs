@@ -1,18 +1,21 @@
-//! [`Readings`]: what the collector last read in one thread's histogram cells for one kind — each
-//! cell it saw non-zero, by index, with its count then — packed small.
+//! [`CellCounts`]: histogram cells by index with their counts, packed small. The collector keeps
+//! its last reading of each recording thread's cells this way (the cells it saw non-zero, with
+//! their counts then), and each interval of a monitor's window its samples per cell.
 //!
-//! The collector keeps one reading per recording thread and kind, to take the next reading's
-//! difference from it. As a list of `(u32, u64)` it cost 16 bytes a cell, twice the cell itself.
-//! Here each cell is two LEB128 integers: the gap since the previous cell's index, and the count.
-//! Neighbouring cells (gap 0) holding counts below 128 take 2 bytes.
+//! As a list of `(u32, u64)` each cell cost 16 bytes, twice a cell itself. Here each is two
+//! LEB128 integers: the gap since the previous cell's index, and the count. Neighbouring cells
+//! (gap 0) holding counts below 128 take 2 bytes.
 
-/// The cells a reading saw non-zero, in increasing index order, with their counts.
+/// Cells in increasing index order, with their counts.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Readings {
+pub(super) struct CellCounts {
     bytes: Vec<u8>,
 }
 
-impl Readings {
+impl CellCounts {
+    /// No cell.
+    pub(super) const EMPTY: CellCounts = CellCounts { bytes: Vec::new() };
+
     /// The cells in index order.
     pub(super) fn iter(&self) -> Cells<'_> {
         Cells {
@@ -30,9 +33,33 @@ impl Readings {
     pub(super) fn len(&self) -> usize {
         self.bytes.len()
     }
+
+    /// Whether it holds no cell.
+    pub(super) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// `cells` (sorted by index, each index once) packed, in one allocation of the exact size.
+    pub(super) fn from_sorted(cells: &[(u32, u64)]) -> Self {
+        let mut next = 0u32;
+        let bytes = cells
+            .iter()
+            .map(|&(i, n)| {
+                let gap = u64::from(i.saturating_sub(next));
+                next = i.saturating_add(1);
+                width(gap) + width(n)
+            })
+            .sum();
+        let mut w = Writer::with_capacity(bytes);
+        for &(i, n) in cells {
+            w.push(i, n);
+        }
+        debug_assert_eq!(w.bytes.len(), w.bytes.capacity());
+        CellCounts { bytes: w.bytes }
+    }
 }
 
-/// Builds a [`Readings`] from cells pushed in increasing index order.
+/// Builds a [`CellCounts`] from cells pushed in increasing index order.
 pub(super) struct Writer {
     bytes: Vec<u8>,
     next: u32,
@@ -61,14 +88,15 @@ impl Writer {
         self.next = index.saturating_add(1);
     }
 
-    /// The reading, holding no spare capacity.
-    pub(super) fn finish(mut self) -> Readings {
+    /// The cells pushed, holding no spare capacity.
+    pub(super) fn finish(mut self) -> CellCounts {
         self.bytes.shrink_to_fit();
-        Readings { bytes: self.bytes }
+        CellCounts { bytes: self.bytes }
     }
 }
 
-/// The cells of a [`Readings`], as `(index, count)`.
+/// The cells of a [`CellCounts`], as `(index, count)`.
+#[derive(Clone)]
 pub(super) struct Cells<'a> {
     bytes: &'a [u8],
     next: u32,
@@ -103,6 +131,11 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Bytes `put` writes for `v`.
+fn width(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Takes one LEB128 integer off the front of `bytes`; `None` at the end.
 #[inline]
 fn take(bytes: &mut &[u8]) -> Option<u64> {
@@ -127,13 +160,18 @@ fn take(bytes: &mut &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn round_trip(cells: &[(u32, u64)]) -> Readings {
+    fn round_trip(cells: &[(u32, u64)]) -> CellCounts {
         let mut w = Writer::with_capacity(0);
         for &(i, c) in cells {
             w.push(i, c);
         }
         let r = w.finish();
         assert_eq!(r.iter().collect::<Vec<_>>(), cells);
+        let exact = CellCounts::from_sorted(cells);
+        assert_eq!(exact.iter().collect::<Vec<_>>(), cells);
+        // Sized exactly: no byte to spare.
+        assert_eq!((exact.len(), exact.bytes()), (r.len(), r.len()));
+        assert_eq!(r.is_empty(), cells.is_empty());
         r
     }
 
