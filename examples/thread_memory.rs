@@ -3,12 +3,14 @@
 //!
 //! Each of `--threads` threads records `--samples` latencies into each of `--kinds` kinds of each of
 //! `--monitors` monitors, log-uniform over 0.2-20 ms, and stays alive until every one has recorded;
-//! every monitor is then collected. The growth of `VmRSS` is divided by threads x monitors x kinds.
-//! Each side runs in a process of its own (this program starts itself once for each), so none sees
-//! another's memory. The Prometheus client's cost per histogram series, which all threads share,
-//! is measured the same way over 10,000 series.
+//! every monitor is then collected. With `--paced SECONDS` each thread instead works for that long,
+//! one operation after another: it sleeps each latency, then records it into the next of its
+//! series, as a thread whose operations take 0.2-20 ms would. The growth of `VmRSS` is divided by
+//! threads x monitors x kinds. Each side runs in a process of its own (this program starts itself
+//! once for each), so none sees another's memory. The Prometheus client's cost per histogram
+//! series, which all threads share, is measured the same way over 10,000 series.
 //!
-//!     cargo run --release --example thread_memory -- [--threads 16] [--monitors 4] [--kinds 2] [--samples 100000]
+//!     cargo run --release --example thread_memory -- [--threads 16] [--monitors 4] [--kinds 2] [--samples 100000] [--paced SECONDS]
 
 use std::process::Command;
 use std::sync::Barrier;

@@ -17,8 +17,8 @@ impl CellCounts {
     pub(super) const EMPTY: CellCounts = CellCounts { bytes: Vec::new() };
 
     /// The cells in index order.
-    pub(super) fn iter(&self) -> Cells<'_> {
-        Cells {
+    pub(super) fn iter(&self) -> Iter<'_> {
+        Iter {
             bytes: &self.bytes,
             next: 0,
         }
@@ -97,12 +97,12 @@ impl Writer {
 
 /// The cells of a [`CellCounts`], as `(index, count)`.
 #[derive(Clone)]
-pub(super) struct Cells<'a> {
+pub(super) struct Iter<'a> {
     bytes: &'a [u8],
     next: u32,
 }
 
-impl Iterator for Cells<'_> {
+impl Iterator for Iter<'_> {
     type Item = (u32, u64);
 
     #[inline]

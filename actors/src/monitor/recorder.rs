@@ -2,16 +2,17 @@
 //!
 //! Each recording thread owns one [`Slot`] per monitor (found through a thread-local cache). A slot
 //! holds, per operation kind, exact counters and a histogram laid out exactly like an
-//! `hdrhistogram::Histogram` with the monitor's bounds. Only its owner thread writes it, with a relaxed
-//! load and store (plain moves, no locked instruction), so counts are exact without read-modify-write.
+//! `hdrhistogram::Histogram` with the monitor's bounds. Only its owner thread writes its counts and
+//! cells, with a relaxed load and store (plain moves, no locked instruction), so counts are exact
+//! without read-modify-write; the collector writes only how far it has emptied the ring below.
 //! The monitor actor reads every slot concurrently on its tick and takes deltas against its previous
 //! snapshot; nothing is ever zeroed, so a slot abandoned by an exited thread can be handed to a new
 //! thread with its counters as they are.
 //!
 //! A kind's histogram cells are written only once a thread records faster than its monitor
-//! collects: until then each latency goes into a ring of [`RECENT`] values, which the collector
-//! empties on its tick, and none of the cells' pages becomes resident. The first sample that finds
-//! the ring full makes the cells dense for good.
+//! collects: until then each sample's cell index goes into a ring of [`RECENT`], which the
+//! collector empties on its tick, and none of the cells' pages becomes resident. The first sample
+//! that finds the ring full (with sampling, the first sampled one) makes the cells dense for good.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -209,8 +210,8 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     countdown: AtomicU64,
-    /// Set once the owner has counted a sample in `hist` (the shared fallback slot always does):
-    /// then the collector reads the cells.
+    /// Set by the owner when it finds the ring full, just before it counts its first sample in
+    /// `hist` (the shared fallback slot is made with it set): then the collector reads the cells.
     pub(crate) dense: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     pub(crate) written: AtomicU64,
@@ -240,8 +241,9 @@ impl KindCells {
     }
 
     /// Keeps a sample of cell `index` in the ring (owner only); false when the ring is full,
-    /// which makes these cells dense for good.
-    #[inline(always)]
+    /// which makes these cells dense for good. Not inlined: only threads that record more slowly
+    /// than their monitor collects come here, and a dense thread's record stays small.
+    #[inline(never)]
     fn keep(&self, index: u32) -> bool {
         let written = self.written.load(Ordering::Relaxed);
         if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64 {

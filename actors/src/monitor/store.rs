@@ -43,7 +43,7 @@ struct KindSnapshot {
     /// cell missing here read zero).
     hist: CellCounts,
     /// Whether a reading already followed the last change of the counts: then, while they stay
-    /// the same, nothing new can be in the cells and the next reading is skipped.
+    /// the same, nothing new can be in the ring or the cells and the next reading is skipped.
     settled: bool,
 }
 
@@ -281,7 +281,7 @@ impl MonitorStore {
         };
         let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
         // Each kind's samples by cell as read, a cell perhaps more than once (from several threads).
-        let mut read: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
+        let mut gathered: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
         st.counter_totals.resize(counters, 0);
         for c in 0..counters {
             let total = Recorders::counter_total(&slots, c);
@@ -300,7 +300,7 @@ impl MonitorStore {
                     st.snapshots.len() - 1
                 }
             };
-            for (k, (out, deltas)) in kinds.iter_mut().zip(&mut read).enumerate() {
+            for (k, (out, deltas)) in kinds.iter_mut().zip(&mut gathered).enumerate() {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
                 };
@@ -329,11 +329,15 @@ impl MonitorStore {
                 // (Only this collection, under the state's lock, drains.)
                 let written = cells.written.load(Ordering::Acquire);
                 let drained = cells.drained.load(Ordering::Relaxed);
-                for w in drained..written {
-                    let index = cells.recent[w as usize % RECENT].load(Ordering::Relaxed);
-                    deltas.push((index, 1));
+                if written != drained {
+                    for w in drained..written {
+                        let index = cells.recent[w as usize % RECENT].load(Ordering::Relaxed);
+                        deltas.push((index, 1));
+                    }
+                    // Stored only when it moves: the collector then writes nothing near the counts
+                    // that the owner of a dense thread writes on every sample.
+                    cells.drained.store(written, Ordering::Release);
                 }
-                cells.drained.store(written, Ordering::Release);
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
@@ -348,7 +352,7 @@ impl MonitorStore {
                 // cell the last reading saw non-zero there is read where it is (swapping it in).
                 let last = std::mem::take(&mut snap.hist);
                 let mut before = last.iter().peekable();
-                // The cells seen non-zero only grow: room for as many as last time, and a few more.
+                // The cells seen non-zero only grow: room for the bytes of last time, and a few more.
                 let mut now = Writer::with_capacity(last.len() + 16);
                 let hist = &cells.hist;
                 let buckets = &mut *deltas;
@@ -380,18 +384,8 @@ impl MonitorStore {
         }
         let scale = u64::from(recorders.sample_every.load(Ordering::Relaxed).max(1));
         let mut any = false;
-        for (k, (kind, mut buckets)) in kinds.iter_mut().zip(read).enumerate() {
-            if !buckets.is_empty() {
-                if st.export.len() <= k {
-                    st.export.resize_with(k + 1, Vec::new);
-                }
-                let export = &mut st.export[k];
-                export.resize(self.recorder.buckets.len() + 1, 0);
-                for &(i, n) in &buckets {
-                    let seconds = layout.value(i as usize) as f64 * 1e-9;
-                    export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
-                }
-            }
+        for (k, (kind, mut buckets)) in kinds.iter_mut().zip(gathered).enumerate() {
+            // One entry per cell (the ring gives one per sample, threads one each per cell).
             if buckets.len() > 1 {
                 buckets.sort_unstable_by_key(|b| b.0);
                 buckets.dedup_by(|b, a| {
@@ -402,6 +396,17 @@ impl MonitorStore {
                         false
                     }
                 });
+            }
+            if !buckets.is_empty() {
+                if st.export.len() <= k {
+                    st.export.resize_with(k + 1, Vec::new);
+                }
+                let export = &mut st.export[k];
+                export.resize(self.recorder.buckets.len() + 1, 0);
+                for &(i, n) in &buckets {
+                    let seconds = layout.value(i as usize) as f64 * 1e-9;
+                    export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
+                }
             }
             kind.buckets = CellCounts::from_sorted(&buckets);
             // A reading can see a record's count before its sum: the sum's part then comes in a
