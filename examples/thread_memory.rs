@@ -7,8 +7,9 @@
 //! one operation after another: it sleeps each latency, then records it into the next of its
 //! series, as a thread whose operations take 0.2-20 ms would. The growth of `VmRSS` is divided by
 //! threads x monitors x kinds. Each side runs in a process of its own (this program starts itself
-//! once for each), so none sees another's memory. The Prometheus client's cost per histogram
-//! series, which all threads share, is measured the same way over 10,000 series.
+//! once for each), so none sees another's memory, and so do the same threads recording nothing
+//! (what the threads themselves cost, in both sides' figures). The Prometheus client's cost per
+//! histogram series, which all threads share, is measured the same way over 10,000 series.
 //!
 //!     cargo run --release --example thread_memory -- [--threads 16] [--monitors 4] [--kinds 2] [--samples 100000] [--paced SECONDS]
 
@@ -122,6 +123,31 @@ fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     Ok((after.saturating_sub(before), samples))
 }
 
+/// The same threads driven the same way, recording nothing: what the threads themselves cost.
+fn threads_alone(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
+    let before = resident();
+    let done = Barrier::new(shape.threads);
+    let samples = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..shape.threads)
+            .map(|t| {
+                let done = &done;
+                scope.spawn(move || {
+                    let n = drive(shape, t, |s, nanos| {
+                        std::hint::black_box((s, nanos));
+                    });
+                    done.wait();
+                    n
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("recording thread"))
+            .sum()
+    });
+    Ok((resident().saturating_sub(before), samples))
+}
+
 fn hdr(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     let before = resident();
     let kept = std::thread::scope(|scope| {
@@ -204,6 +230,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (grown, samples) = hdr(shape)?;
             println!("{grown} {samples}");
         }
+        Some("threads") => {
+            let (grown, samples) = threads_alone(shape)?;
+            println!("{grown} {samples}");
+        }
         Some("prometheus") => println!("{}", prometheus_series()?),
         Some(other) => return Err(format!("unknown side {other}").into()),
         None => {
@@ -222,7 +252,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     run.as_secs()
                 ),
             }
-            for name in ["watchkeeper", "hdrhistogram"] {
+            for name in ["watchkeeper", "hdrhistogram", "threads"] {
                 let mut side = Command::new(std::env::current_exe()?);
                 side.args(["--side", name])
                     .args(["--threads", &shape.threads.to_string()])
@@ -244,11 +274,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     return Err(format!("{name}: unexpected output {text:?}").into());
                 };
                 let (grown, samples): (u64, u64) = (grown.parse()?, samples.parse()?);
+                let what = if name == "threads" {
+                    "the same threads recording nothing (part of both lines above)".to_string()
+                } else {
+                    format!("{} samples each", samples / series as u64)
+                };
                 println!(
-                    "  {name:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind ({} samples each)",
+                    "  {:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind ({what})",
+                    if name == "threads" {
+                        "threads alone"
+                    } else {
+                        name
+                    },
                     grown as f64 / (1 << 20) as f64,
                     per(grown),
-                    samples / series as u64
                 );
             }
             let out = Command::new(std::env::current_exe()?)
