@@ -93,28 +93,11 @@ fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     rt.flush_blocking()?;
     std::thread::sleep(Duration::from_millis(200));
     let before = resident();
-    // Every thread is alive, with its cells, until all have recorded: a thread that ended first
-    // would leave its cells for a later one to take over, and the figure would depend on timing.
-    let (started, done) = (Barrier::new(shape.threads), Barrier::new(shape.threads));
-    let samples = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..shape.threads)
-            .map(|t| {
-                let (series, started, done) = (&series, &started, &done);
-                scope.spawn(move || {
-                    started.wait();
-                    let n = drive(shape, t, |s, nanos| {
-                        let (h, k) = series[s];
-                        h.record(k, Duration::from_nanos(nanos));
-                    });
-                    done.wait();
-                    n
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("recording thread"))
-            .sum()
+    let samples = run_threads(shape, |_| {
+        |s, nanos| {
+            let (h, k) = series[s];
+            h.record(k, Duration::from_nanos(nanos));
+        }
     });
     // A thread's cells outlive it: the collection after the threads end reads every sample.
     rt.flush_blocking()?;
@@ -126,15 +109,26 @@ fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
 /// The same threads driven the same way, recording nothing: what the threads themselves cost.
 fn threads_alone(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     let before = resident();
-    let done = Barrier::new(shape.threads);
-    let samples = std::thread::scope(|scope| {
+    let samples = run_threads(shape, |_| {
+        |s, nanos| {
+            std::hint::black_box((s, nanos));
+        }
+    });
+    Ok((resident().saturating_sub(before), samples))
+}
+
+/// Runs the shape's threads, each driven with the recorder `recorder(thread)` makes on it, every
+/// one alive until all have recorded: a thread that ended first would leave its cells for a later
+/// one to take over, and the figure would depend on timing. Returns the samples recorded.
+fn run_threads<R: FnMut(usize, u64)>(shape: Shape, recorder: impl Fn(usize) -> R + Sync) -> u64 {
+    let (started, done) = (Barrier::new(shape.threads), Barrier::new(shape.threads));
+    std::thread::scope(|scope| {
         let workers: Vec<_> = (0..shape.threads)
             .map(|t| {
-                let done = &done;
+                let (recorder, started, done) = (&recorder, &started, &done);
                 scope.spawn(move || {
-                    let n = drive(shape, t, |s, nanos| {
-                        std::hint::black_box((s, nanos));
-                    });
+                    started.wait();
+                    let n = drive(shape, t, recorder(t));
                     done.wait();
                     n
                 })
@@ -144,8 +138,7 @@ fn threads_alone(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
             .into_iter()
             .map(|w| w.join().expect("recording thread"))
             .sum()
-    });
-    Ok((resident().saturating_sub(before), samples))
+    })
 }
 
 fn hdr(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {

@@ -812,6 +812,17 @@ mod tests {
     use super::*;
     use crate::monitor::OpKind;
 
+    /// The slot this thread recorded the query kind into.
+    fn own_slot(store: &MonitorStore) -> Arc<Slot> {
+        store
+            .recorder
+            .recorders
+            .snapshot_slots()
+            .into_iter()
+            .find(|s| s.kinds[0].get().is_some())
+            .expect("this thread's slot")
+    }
+
     #[test]
     fn every_cell_of_the_window_matches_what_was_recorded_while_collections_ran_alongside() {
         let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
@@ -884,11 +895,8 @@ mod tests {
             }
             store.collect();
         }
-        let slots = store.recorder.recorders.snapshot_slots();
-        let cells = slots
-            .iter()
-            .find_map(|s| s.kinds[0].get())
-            .expect("this thread's cells");
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(!cells.dense.load(Ordering::Relaxed));
         let mut resident = 0;
         cells.hist.resident_runs(|_, run| resident += run.len());
@@ -931,11 +939,8 @@ mod tests {
         store.collect();
         // A collection that falls between a record's count and its sum: the count is seen at one
         // collection, the sum only at the next.
-        let slots = store.recorder.recorders.snapshot_slots();
-        let cells = slots
-            .iter()
-            .find_map(|s| s.kinds[0].get())
-            .expect("this thread's cells");
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
         cells.count.fetch_add(1, Ordering::Relaxed);
         store.collect();
         cells.sum.fetch_add(30_000, Ordering::Relaxed);
