@@ -1,0 +1,356 @@
+//! [`MonitorStore::collect`]: moving what every recording thread wrote since the last tick into a
+//! new interval of the window, and into the totals.
+//!
+//! Per thread and kind: the counts are compared with the last reading, and a thread whose counts
+//! have not moved since a reading that followed their last change is skipped. Otherwise the ring
+//! of recent samples is emptied, and, once the thread's cells are dense, the cells on resident
+//! pages are read beside the last reading of them (packed, [`CellCounts`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore};
+use crate::monitor::cell_counts::{CellCounts, Writer};
+use crate::monitor::recorder::{Recorders, MAX_KINDS, RECENT};
+
+impl MonitorStore {
+    /// Moves every sample recorded since the last collection into a new interval.
+    pub fn collect(&self) {
+        let now = Instant::now();
+        let recorders = &self.recorder.recorders;
+        let layout = &recorders.layout;
+        let slots = recorders.snapshot_slots();
+        let counters = self.series().counters.len();
+        // Only the kinds registered so far can have cells.
+        let registered = self
+            .recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            .min(MAX_KINDS);
+        let mut st = self.lock();
+        let duration = st
+            .last_collect
+            .map_or(Duration::ZERO, |t| now.duration_since(t));
+        st.last_collect = Some(now);
+        let mut interval = Interval {
+            duration,
+            kinds: Vec::new(),
+            counters: Vec::new(),
+        };
+        let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
+        // Each kind's samples by cell as read, a cell perhaps more than once (from several threads).
+        let mut gathered: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
+        st.counter_totals.resize(counters, 0);
+        for c in 0..counters {
+            let total = Recorders::counter_total(&slots, c);
+            let delta = total.wrapping_sub(st.counter_totals[c]);
+            st.counter_totals[c] = total;
+            if delta > 0 {
+                interval.counters.resize(counters, 0);
+                interval.counters[c] = delta;
+            }
+        }
+        for slot in slots {
+            let pos = match st.snapshots.iter().position(|(s, _)| Arc::ptr_eq(s, &slot)) {
+                Some(p) => p,
+                None => {
+                    st.snapshots.push((slot.clone(), Vec::new()));
+                    st.snapshots.len() - 1
+                }
+            };
+            for (k, (out, deltas)) in kinds.iter_mut().zip(&mut gathered).enumerate() {
+                let Some(cells) = slot.kinds[k].get() else {
+                    continue;
+                };
+                let snaps = &mut st.snapshots[pos].1;
+                if snaps.len() <= k {
+                    snaps.resize_with(k + 1, || None);
+                }
+                let snap = snaps[k].get_or_insert_with(KindSnapshot::default);
+                let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+                // A record bumps the count first, then the rest; an error bumps its own count. Once
+                // one reading has followed the last change, an idle thread's cells are not read
+                // again (18,432 histogram cells each at the default bounds) until it records.
+                let (count, errors) = (load(&cells.count), load(&cells.errors));
+                let unchanged = count == snap.count && errors == snap.errors;
+                if unchanged && snap.settled {
+                    continue;
+                }
+                snap.settled = unchanged;
+                let (sum, clamped) = (load(&cells.sum), load(&cells.clamped));
+                out.count += count.wrapping_sub(snap.count);
+                out.sum = out.sum.wrapping_add(sum.wrapping_sub(snap.sum));
+                out.errors += errors.wrapping_sub(snap.errors);
+                let clamped_delta = clamped.wrapping_sub(snap.clamped);
+                (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
+                // The samples the thread kept since the last reading, by cell: each counted once.
+                // (Only this collection, under the state's lock, drains.)
+                let written = cells.written.load(Ordering::Acquire);
+                let drained = cells.drained.load(Ordering::Relaxed);
+                if written != drained {
+                    for w in drained..written {
+                        let index = cells.recent[w as usize % RECENT].load(Ordering::Relaxed);
+                        deltas.push((index, 1));
+                    }
+                    // Stored only when it moves: the collector then writes nothing near the counts
+                    // that the owner of a dense thread writes on every sample.
+                    cells.drained.store(written, Ordering::Release);
+                }
+                let max = load(&cells.max);
+                let totals = st.totals_mut(k);
+                totals.clamped += clamped_delta;
+                totals.max = totals.max.max(max);
+                if !cells.dense.load(Ordering::Acquire) {
+                    // No sample in the cells yet: none of their pages is read (or resident).
+                    continue;
+                }
+                let snap = st.snapshots[pos].1[k].as_mut().expect("made above");
+                // One pass over the cells on resident pages beside the (sorted) non-zero cells of
+                // the last reading. A page not resident was never written or was swapped out; a
+                // cell the last reading saw non-zero there is read where it is (swapping it in).
+                let last = std::mem::take(&mut snap.hist);
+                let mut before = last.iter().peekable();
+                // The cells seen non-zero only grow: room for the bytes of last time, and a few more.
+                let mut now = Writer::with_capacity(last.len() + 16);
+                let hist = &cells.hist;
+                let buckets = &mut *deltas;
+                // A cell read now beside what the last reading saw in it.
+                let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
+                    if c != was {
+                        buckets.push((i as u32, c.wrapping_sub(was)));
+                    }
+                    if c != 0 {
+                        now.push(i as u32, c);
+                    }
+                };
+                hist.resident_runs(|from, run| {
+                    while let Some((j, was)) = before.next_if(|&(j, _)| (j as usize) < from) {
+                        read(j as usize, load(&hist[j as usize]), was, &mut now);
+                    }
+                    for (i, cell) in (from..).zip(run) {
+                        let was = before
+                            .next_if(|&(j, _)| j as usize == i)
+                            .map_or(0, |(_, v)| v);
+                        read(i, load(cell), was, &mut now);
+                    }
+                });
+                for (j, was) in before {
+                    read(j as usize, load(&hist[j as usize]), was, &mut now);
+                }
+                snap.hist = now.finish();
+            }
+        }
+        let scale = u64::from(recorders.sample_every.load(Ordering::Relaxed).max(1));
+        let mut any = false;
+        for (k, (kind, mut buckets)) in kinds.iter_mut().zip(gathered).enumerate() {
+            // One entry per cell (the ring gives one per sample, threads one each per cell).
+            if buckets.len() > 1 {
+                buckets.sort_unstable_by_key(|b| b.0);
+                buckets.dedup_by(|b, a| {
+                    if a.0 == b.0 {
+                        a.1 += b.1;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            if !buckets.is_empty() {
+                if st.export.len() <= k {
+                    st.export.resize_with(k + 1, Vec::new);
+                }
+                let export = &mut st.export[k];
+                export.resize(self.recorder.buckets.len() + 1, 0);
+                for &(i, n) in &buckets {
+                    let seconds = layout.value(i as usize) as f64 * 1e-9;
+                    export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
+                }
+            }
+            kind.buckets = CellCounts::from_sorted(&buckets);
+            // A reading can see a record's count before its sum: the sum's part then comes in a
+            // later interval on its own, and must still reach the totals.
+            if kind.count == 0 && kind.errors == 0 && kind.sum == 0 {
+                continue;
+            }
+            let totals = st.totals_mut(k);
+            totals.count += kind.count;
+            totals.sum = totals.sum.wrapping_add(kind.sum);
+            totals.errors += kind.errors;
+            any |= kind.count > 0 || kind.errors > 0;
+        }
+        interval.kinds = kinds
+            .into_iter()
+            .enumerate()
+            .filter(|(_, kind)| {
+                kind.count > 0 || kind.errors > 0 || kind.sum > 0 || !kind.buckets.is_empty()
+            })
+            .map(|(k, kind)| (k as u8, kind))
+            .collect();
+        any |= !interval.counters.is_empty();
+        if any {
+            st.last_sample_at = Some(Utc::now());
+        }
+        if !duration.is_zero() || any {
+            st.window.push_back(interval);
+        }
+        let keep = st.window_len;
+        while st.window.len() > keep {
+            st.window.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::recorder::Slot;
+    use crate::monitor::{MonitoringConfig, OpKind};
+
+    /// The slot this thread recorded the query kind into.
+    fn own_slot(store: &MonitorStore) -> Arc<Slot> {
+        store
+            .recorder
+            .recorders
+            .snapshot_slots()
+            .into_iter()
+            .find(|s| s.kinds[0].get().is_some())
+            .expect("this thread's slot")
+    }
+
+    #[test]
+    fn every_cell_of_the_window_matches_what_was_recorded_while_collections_ran_alongside() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        // Every collection below is an interval of the window; keep them all.
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        // Each thread's values: some cells far apart (gaps past one byte), some hit hundreds of
+        // times (counts past one byte), and a dense run of neighbours.
+        let values = |t: u64| {
+            (0..60_000u64).map(move |i| match i % 3 {
+                0 => 1_000 + (i * 7_919 + t) % 50_000_000,
+                1 => 250_000 + (i % 40) * 1_000,
+                _ => 2_000_000 + (i * 13 + t) % 3_000_000,
+            })
+        };
+        let mut expected = vec![0u64; layout.len()];
+        for t in 0..3 {
+            for v in values(t) {
+                expected[layout.index(v)] += 1;
+            }
+        }
+        // In ten rounds, each a tenth of every thread's values with collections running alongside,
+        // so each reading after the first differs from one that saw cells non-zero. A round's
+        // threads end before the next round's begin, which take their cells over.
+        for round in 0..10u64 {
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..3)
+                    .map(|t| {
+                        let recorder = store.recorder();
+                        scope.spawn(move || {
+                            for v in values(t).skip(round as usize * 6_000).take(6_000) {
+                                recorder.record(OpKind::QUERY, Duration::from_nanos(v));
+                            }
+                        })
+                    })
+                    .collect();
+                while !writers.iter().all(|w| w.is_finished()) {
+                    store.collect();
+                }
+            });
+            store.collect();
+        }
+        store.collect();
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen.iter().sum::<u64>(), 180_000);
+        for (i, (seen, expected)) in seen.iter().zip(&expected).enumerate() {
+            assert_eq!(seen, expected, "cell {i}");
+        }
+    }
+
+    #[test]
+    fn a_thread_collected_before_its_ring_fills_writes_no_cell_and_every_sample_counts() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let mut expected = vec![0u64; layout.len()];
+        // Ten collections of 200 samples each: 2,000 values through a ring of 256.
+        for round in 0..10u64 {
+            for i in 0..200u64 {
+                let v = 200_000 + (round * 200 + i) * 9_973 % 19_800_000;
+                expected[layout.index(v)] += 1;
+                store
+                    .recorder()
+                    .record(OpKind::QUERY, Duration::from_nanos(v));
+            }
+            store.collect();
+        }
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        assert!(!cells.dense.load(Ordering::Relaxed));
+        let mut resident = 0;
+        cells.hist.resident_runs(|_, run| resident += run.len());
+        if cfg!(target_os = "linux") {
+            assert_eq!(resident, 0, "no page of cells was written");
+        }
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(store.stats().total_queries, 2_000);
+        // One collection late: the ring fills, and the rest are counted in the cells.
+        for i in 0..1_000u64 {
+            let v = 300_000 + i * 1_000;
+            expected[layout.index(v)] += 1;
+            store
+                .recorder()
+                .record(OpKind::QUERY, Duration::from_nanos(v));
+        }
+        store.collect();
+        assert!(cells.dense.load(Ordering::Relaxed));
+        let mut seen = vec![0u64; layout.len()];
+        for interval in &store.lock().window {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
+                seen[i as usize] += n;
+            }
+        }
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_sum_read_after_its_count_still_reaches_the_totals() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store
+            .recorder()
+            .record(OpKind::QUERY, Duration::from_micros(10));
+        store.collect();
+        // A collection that falls between a record's count and its sum: the count is seen at one
+        // collection, the sum only at the next.
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        cells.count.fetch_add(1, Ordering::Relaxed);
+        store.collect();
+        cells.sum.fetch_add(30_000, Ordering::Relaxed);
+        store.collect();
+        let query = &store.exposition().kinds[0];
+        assert_eq!(query.count, 2);
+        assert!(
+            (query.sum_seconds - 40e-6).abs() < 1e-12,
+            "{}",
+            query.sum_seconds
+        );
+    }
+}
