@@ -26,13 +26,7 @@ impl MonitorStore {
         let slots = recorders.snapshot_slots();
         let counters = self.series().counters.len();
         // Only the kinds registered so far can have cells.
-        let registered = self
-            .recorder
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
-            .min(MAX_KINDS);
+        let registered = self.kind_names().len().min(MAX_KINDS);
         let mut st = self.lock();
         let duration = st
             .last_collect

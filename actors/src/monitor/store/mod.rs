@@ -228,6 +228,14 @@ impl MonitorStore {
         self.state.lock()
     }
 
+    /// The kinds' names, by kind (the built-in ones first).
+    fn kind_names(&self) -> MutexGuard<'_, Vec<String>> {
+        self.recorder
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn series(&self) -> MutexGuard<'_, SeriesNames> {
         self.recorder
             .series
@@ -282,12 +290,7 @@ impl MonitorStore {
     /// Statistics over the rolling window, with exact totals.
     pub fn stats(&self) -> PerformanceStats {
         let layout = &self.recorder.recorders.layout;
-        let names = self
-            .recorder
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let names = self.kind_names().clone();
         let sample_every = self.recorder.recorders.sample_every.load(Ordering::Relaxed);
         with_scratch(layout, |scratch, all| {
             let mut st = self.lock();
@@ -400,12 +403,7 @@ impl MonitorStore {
     /// costs a walk over the window and keeps nothing.
     pub fn history(&self) -> MonitorHistory {
         let layout = &self.recorder.recorders.layout;
-        let names = self
-            .recorder
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let names = self.kind_names().clone();
         let now = Instant::now();
         let st = self.lock();
         // How long ago each interval ended: the newest at the last collection, each older one
@@ -465,12 +463,7 @@ impl MonitorStore {
     /// Cumulative counters and fixed buckets for Prometheus exposition (no quantile work), for
     /// the kinds that saw an operation.
     pub fn exposition(&self) -> Exposition {
-        let names = self
-            .recorder
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let names = self.kind_names().clone();
         let exemplars = self
             .recorder
             .exemplars
