@@ -272,16 +272,40 @@ fn header(out: &mut String, format: Format, name: &str) {
     }
 }
 
-fn float(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else if x.is_nan() {
-        "NaN".into()
-    } else if x > 0.0 {
-        "+Inf".into()
-    } else {
-        "-Inf".into()
+/// A sample value as the exposition formats write it: Rust's shortest round-trip decimal, or
+/// `NaN`, `+Inf`, `-Inf`.
+struct Float(f64);
+
+impl std::fmt::Display for Float {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        if x.is_finite() {
+            write!(f, "{x}")
+        } else if x.is_nan() {
+            f.write_str("NaN")
+        } else if x > 0.0 {
+            f.write_str("+Inf")
+        } else {
+            f.write_str("-Inf")
+        }
     }
+}
+
+/// Appends `{family}{suffix}{{{labels}}} `: a sample's name and labels, ready for its value.
+/// The per-monitor lines are written this way, without `format_args!`: there are tens of them
+/// per monitor and a thousand monitors per scrape.
+fn series(out: &mut String, family: &str, suffix: &str, labels: &str) {
+    out.push_str(family);
+    out.push_str(suffix);
+    out.push('{');
+    out.push_str(labels);
+    out.push_str("} ");
+}
+
+/// Appends `v` in decimal and ends the line.
+fn int_line(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+    out.push('\n');
 }
 
 /// What one scrape renders.
@@ -316,7 +340,7 @@ fn exemplar(out: &mut String, format: Format, e: Option<&Exemplar>) {
         out,
         " # {{{}}} {} {:.3}",
         labels.join(","),
-        float(e.value_seconds),
+        Float(e.value_seconds),
         e.timestamp.timestamp_millis() as f64 / 1000.0
     );
 }
@@ -344,6 +368,9 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let mut clamped = String::new();
     let mut counters = String::new();
     let mut gauges = String::new();
+    // A kind's labels, and its bucket lines' name and labels up to the `le` value.
+    let mut labels = String::new();
+    let mut bucket = String::new();
     header(&mut out, format, OPERATION_DURATION);
     // The bounds written as `le` values, formatted again only when a monitor's differ.
     let mut les: (Vec<f64>, Vec<String>) = Default::default();
@@ -357,40 +384,37 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         }
         let monitor = label(&m.monitor);
         for k in &m.kinds {
-            let kind = label(&k.kind);
-            for (b, (le, n)) in les.1.iter().zip(&k.cumulative_buckets).enumerate() {
-                let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"{le}\"}} {n}");
-                exemplar(
-                    &mut out,
-                    format,
-                    k.exemplars.get(b).and_then(Option::as_ref),
-                );
+            labels.clear();
+            let _ = write!(labels, "monitor=\"{monitor}\",kind=\"{}\"", label(&k.kind));
+            bucket.clear();
+            let _ = write!(bucket, "{OPERATION_DURATION}_bucket{{{labels},le=\"");
+            let les = les.1.iter().map(String::as_str).chain(["+Inf"]);
+            let counts = k.cumulative_buckets.iter().chain([&k.count]);
+            for (b, (le, n)) in les.zip(counts).enumerate() {
+                out.push_str(&bucket);
+                out.push_str(le);
+                out.push_str("\"} ");
+                out.push_str(itoa::Buffer::new().format(*n));
+                // The `+Inf` bucket's exemplar is the last.
+                let e = if b == k.cumulative_buckets.len() {
+                    k.exemplars.last()
+                } else {
+                    k.exemplars.get(b)
+                };
+                exemplar(&mut out, format, e.and_then(Option::as_ref));
                 out.push('\n');
             }
-            let _ = write!(out, "{OPERATION_DURATION}_bucket{{monitor=\"{monitor}\",kind=\"{kind}\",le=\"+Inf\"}} {}", k.count);
-            exemplar(
-                &mut out,
-                format,
-                k.exemplars.last().and_then(Option::as_ref),
-            );
-            out.push('\n');
-            let _ = writeln!(
-                out,
-                "{OPERATION_DURATION}_sum{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
-                float(k.sum_seconds)
-            );
-            let _ = writeln!(
-                out,
-                "{OPERATION_DURATION}_count{{monitor=\"{monitor}\",kind=\"{kind}\"}} {}",
-                k.count
-            );
-            let labels = format!("monitor=\"{monitor}\",kind=\"{kind}\"");
+            series(&mut out, OPERATION_DURATION, "_sum", &labels);
+            let _ = writeln!(out, "{}", Float(k.sum_seconds));
+            series(&mut out, OPERATION_DURATION, "_count", &labels);
+            int_line(&mut out, k.count);
             created(&mut out, format, OPERATION_DURATION, &labels, &m);
             for (family, v, to) in [
                 (OPERATION_ERRORS, k.errors, &mut errors),
                 (CLAMPED, k.clamped, &mut clamped),
             ] {
-                let _ = writeln!(to, "{family}{{{labels}}} {v}");
+                series(to, family, "", &labels);
+                int_line(to, v);
                 created(to, format, family.trim_end_matches("_total"), &labels, &m);
             }
         }
@@ -410,7 +434,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
                 gauges,
                 "{HOST_GAUGE}{{monitor=\"{monitor}\",gauge=\"{}\"}} {}",
                 label(name),
-                float(*value)
+                Float(*value)
             );
         }
     }
@@ -426,12 +450,18 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     }
     if let Some(sup) = &s.supervision {
         let children = sup.all_children();
+        // Each actor's label, written once for its five families.
+        let actors: Vec<String> = children
+            .iter()
+            .map(|c| format!("actor=\"{}\"", label(&c.name)))
+            .collect();
         // One sample per actor that has a value for the family.
         let mut per_actor = |family: &str, value: &dyn Fn(&ChildStatus) -> Option<u64>| {
             header(&mut out, format, family);
-            for c in &children {
+            for (c, actor) in children.iter().zip(&actors) {
                 if let Some(v) = value(c) {
-                    let _ = writeln!(out, "{family}{{actor=\"{}\"}} {v}", label(&c.name));
+                    series(&mut out, family, "", actor);
+                    int_line(&mut out, v);
                 }
             }
         };
@@ -448,21 +478,23 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
             c.mailbox.as_ref().map(|m| m.high_water as u64)
         });
         header(&mut out, format, MAILBOX_DROPS);
-        for c in &children {
+        for (c, actor) in children.iter().zip(&actors) {
             let Some(mb) = &c.mailbox else { continue };
             for k in &mb.kinds {
+                labels.clear();
+                let _ = write!(labels, "{actor},message=\"{}\",reason=\"", label(k.kind));
+                let reasons = labels.len();
                 for (reason, n) in [
                     ("rejected", k.rejected),
                     ("dropped_newest", k.dropped_newest),
                     ("evicted_oldest", k.evicted_oldest),
                     ("undelivered", k.undelivered),
                 ] {
-                    let _ = writeln!(
-                        out,
-                        "{MAILBOX_DROPS}{{actor=\"{}\",message=\"{}\",reason=\"{reason}\"}} {n}",
-                        label(&c.name),
-                        label(k.kind)
-                    );
+                    labels.truncate(reasons);
+                    labels.push_str(reason);
+                    labels.push('"');
+                    series(&mut out, MAILBOX_DROPS, "", &labels);
+                    int_line(&mut out, n);
                 }
             }
         }
@@ -490,7 +522,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         ] {
             if let Some(v) = value {
                 header(&mut out, format, family);
-                let _ = writeln!(out, "{family} {}", float(v));
+                let _ = writeln!(out, "{family} {}", Float(v));
             }
         }
     }
@@ -535,7 +567,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
                     "{RULE_VALUE}{{rule=\"{}\",kind=\"{}\"}} {}",
                     label(&r.rule),
                     r.kind.label(),
-                    float(r.value)
+                    Float(r.value)
                 );
             }
         }
@@ -557,7 +589,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
     let _ = writeln!(
         out,
         "{RELOAD_AT} {}",
-        float(s.reload.last_success_at.timestamp_millis() as f64 / 1000.0)
+        Float(s.reload.last_success_at.timestamp_millis() as f64 / 1000.0)
     );
     header(&mut out, format, EVENTS);
     for (event, n) in &s.events {
@@ -582,7 +614,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         s.instrumentation_dropped
     );
     header(&mut out, format, UPTIME);
-    let _ = writeln!(out, "{UPTIME} {}", float(s.uptime_seconds));
+    let _ = writeln!(out, "{UPTIME} {}", Float(s.uptime_seconds));
     header(&mut out, format, BUILD_INFO);
     let _ = writeln!(
         out,

@@ -383,7 +383,7 @@ pub struct KindExposition {
     pub clamped: u64,
     /// Operations at or below each of the monitor's bucket bounds, cumulative.
     pub cumulative_buckets: Vec<u64>,
-    /// The latest exemplar of each bucket, `+Inf` last.
+    /// The latest exemplar of each bucket, `+Inf` last; empty while the kind has none.
     pub exemplars: Vec<Option<Exemplar>>,
 }
 

@@ -493,10 +493,7 @@ impl MonitorStore {
                     errors: t.errors,
                     clamped: t.clamped,
                     cumulative_buckets: cumulative,
-                    exemplars: exemplars
-                        .get(k)
-                        .cloned()
-                        .unwrap_or_else(|| vec![None; self.recorder.buckets.len() + 1]),
+                    exemplars: exemplars.get(k).cloned().unwrap_or_default(),
                 }
             })
             .collect();
