@@ -5,6 +5,9 @@
 //! cells get pages of their own straight from the OS (`mmap`): a page no sample touches is never
 //! made resident, and no allocator header shares (and makes resident) the first page. Off Linux,
 //! or where mapping fails, the allocator's zeroed memory is used instead.
+//!
+//! A run of cells may carry a tail: more cells after it, from a page boundary on, whose pages can
+//! be given back to the OS on their own ([`Cells::release_tail`]).
 
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -18,6 +21,10 @@ const MAP_FROM_BYTES: usize = 4 * 4096;
 pub(crate) struct Cells {
     ptr: NonNull<AtomicU64>,
     len: usize,
+    /// Where the tail starts, in cells from `ptr` (at `len`, or the next page boundary if mapped).
+    tail_at: usize,
+    /// Cells in the tail.
+    tail: usize,
     /// Whether the memory is a mapping of its own (unmapped on drop) rather than a `Box`.
     mapped: bool,
 }
@@ -28,8 +35,17 @@ unsafe impl Send for Cells {}
 unsafe impl Sync for Cells {}
 
 impl Cells {
-    pub(crate) fn zeroed(len: usize) -> Self {
-        let bytes = len.saturating_mul(std::mem::size_of::<AtomicU64>());
+    /// `len` counters at zero, and a tail of `tail` more ([`Cells::tail`]).
+    pub(crate) fn with_tail(len: usize, tail: usize) -> Self {
+        let cell = std::mem::size_of::<AtomicU64>();
+        #[cfg(target_os = "linux")]
+        let tail_at = match page_size() {
+            Some(page) if tail > 0 => (len * cell).next_multiple_of(page) / cell,
+            _ => len,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let tail_at = len;
+        let bytes = (tail_at + tail).saturating_mul(cell);
         #[cfg(target_os = "linux")]
         if bytes >= MAP_FROM_BYTES {
             // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes, which
@@ -54,21 +70,61 @@ impl Cells {
                     return Cells {
                         ptr,
                         len,
+                        tail_at,
+                        tail,
                         mapped: true,
                     };
                 }
             }
             tracing::debug!(bytes, "mapping histogram cells failed; allocating them");
         }
-        let boxed = zeroed_box(len);
-        let len = boxed.len();
+        let boxed = zeroed_box(len + tail);
         let ptr =
             NonNull::new(Box::into_raw(boxed).cast::<AtomicU64>()).expect("a Box is never null");
         Cells {
             ptr,
             len,
+            tail_at: len,
+            tail,
             mapped: false,
         }
+    }
+
+    /// The tail's cells.
+    pub(crate) fn tail(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is valid for `tail_at + tail` initialised cells for as long as `self`
+        // lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.tail_at), self.tail) }
+    }
+
+    /// Zeroes the tail. Mapped, its pages are given back to the OS (they read as zeros and are
+    /// resident again only once written); the caller sees to it that nothing writes the tail
+    /// meanwhile.
+    pub(crate) fn release_tail(&self) {
+        #[cfg(target_os = "linux")]
+        if self.mapped && self.tail > 0 {
+            let cell = std::mem::size_of::<AtomicU64>();
+            // SAFETY: the tail is the end of the mapping, from a page boundary (an address off
+            // one is refused, and the tail is then zeroed below).
+            let done = unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().add(self.tail_at).cast(),
+                    self.tail * cell,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if done == 0 {
+                return;
+            }
+        }
+        for c in self.tail() {
+            c.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Cells held, the tail's included.
+    pub(crate) fn reserved(&self) -> usize {
+        self.tail_at + self.tail
     }
 
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
@@ -137,7 +193,7 @@ impl Drop for Cells {
             // SAFETY: the mapping was made in `zeroed` with this address and length and is not
             // used after this.
             unsafe {
-                let bytes = self.len * std::mem::size_of::<AtomicU64>();
+                let bytes = self.reserved() * std::mem::size_of::<AtomicU64>();
                 if libc::munmap(self.ptr.as_ptr().cast(), bytes) != 0 {
                     // Splitting a merged mapping can fail near the process's limit of mappings:
                     // the pages stay mapped (and resident where touched).
@@ -149,11 +205,12 @@ impl Drop for Cells {
                 }
             }
         } else {
-            // SAFETY: made by `Box::into_raw` of a boxed slice of `len` cells in `zeroed`.
+            // SAFETY: made by `Box::into_raw` of a boxed slice of `len + tail` cells in
+            // `with_tail`.
             drop(unsafe {
                 Box::from_raw(std::ptr::slice_from_raw_parts_mut(
                     self.ptr.as_ptr(),
-                    self.len,
+                    self.reserved(),
                 ))
             });
         }
@@ -194,7 +251,7 @@ mod tests {
 
     #[test]
     fn resident_runs_cover_every_written_cell_and_skip_untouched_pages() {
-        let cells = Cells::zeroed(18_432);
+        let cells = Cells::with_tail(18_432, 0);
         for i in [5_000, 5_001, 17_000] {
             cells[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -216,14 +273,14 @@ mod tests {
             assert_eq!(read, 18_432);
         }
         // Small cells come from the allocator and are read whole.
-        let small = Cells::zeroed(100);
+        let small = Cells::with_tail(100, 0);
         assert_eq!(runs(&small), vec![(0, 100)]);
     }
 
     #[test]
     fn cells_start_at_zero_and_keep_what_is_written() {
         for len in [0, 1, 100, 18_432] {
-            let cells = Cells::zeroed(len);
+            let cells = Cells::with_tail(len, 0);
             assert_eq!(cells.len(), len);
             assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 0));
             if len > 0 {
@@ -235,6 +292,26 @@ mod tests {
                     if len == 1 { 10 } else { 0 }
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_tail_is_apart_from_the_cells_and_released_to_zeros() {
+        for (len, tail) in [(18_432, 1_024), (100, 16), (1_000, 1_024)] {
+            let cells = Cells::with_tail(len, tail);
+            assert_eq!((cells.len(), cells.tail().len()), (len, tail));
+            cells[len - 1].store(5, Ordering::Relaxed);
+            for (i, c) in cells.tail().iter().enumerate() {
+                c.store(i as u64 + 1, Ordering::Relaxed);
+            }
+            // The cells' resident runs never reach into the tail.
+            let read: usize = runs(&cells).iter().map(|r| r.0 + r.1).max().unwrap();
+            assert!(read <= len);
+            cells.release_tail();
+            assert!(cells.tail().iter().all(|c| c.load(Ordering::Relaxed) == 0));
+            assert_eq!(cells[len - 1].load(Ordering::Relaxed), 5);
+            cells.tail()[tail - 1].store(9, Ordering::Relaxed);
+            assert_eq!(cells.tail()[tail - 1].load(Ordering::Relaxed), 9);
         }
     }
 }
