@@ -12,10 +12,10 @@
 //! A kind's histogram cells are written only once a thread records many more samples between two
 //! collections than a ring holds: until then each sample's cell index goes into a ring of
 //! [`RECENT`], which the collector empties on its tick, and none of the cells' pages becomes
-//! resident. A sample that finds the ring full moves the ring's samples, counted by cell, into a
-//! short sorted list under a lock the collector takes only to empty it. The first sample that
-//! would take that list past [`SPILL`] cells, or past [`SPILL_RINGS`] rings between two
-//! collections, makes the cells dense for good.
+//! resident. A sample that finds the ring full copies the ring into an overflow of
+//! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only to empty it
+//! (and give the pages back). The first sample that finds the overflow full too makes the cells
+//! dense for good.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -205,25 +205,32 @@ fn bump(cell: &AtomicU64, n: u64) {
 /// no page of cells becomes resident.
 pub(crate) const RECENT: usize = 256;
 
-/// Cells a thread's samples may be kept in, counted, when the ring fills between two collections
-/// (8 bytes each, four pages) before its cells become dense. A list never holds more than a
-/// dense page of the same cells would (512 of them to a page), and it is given back once
-/// collected. Between 0.2 and 20 ms there are 5,951 cells at the default bounds: 2,000 samples
-/// there fall in about 1,700 of them, which as dense cells make about 13 pages (52 KiB) resident.
-pub(crate) const SPILL: usize = 2048;
+/// Full rings a thread may copy aside between two collections before its cells become dense:
+/// 2,048 samples' cell indices, packed two to a cell on two pages after the histogram's cells,
+/// resident only while they hold samples. Dense, the cells between 0.2 and 20 ms (5,951 at the
+/// default bounds) make about 13 pages (52 KiB) resident, and stay so.
+pub(crate) const SPILL_RINGS: usize = 8;
 
-/// Rings a thread's samples may be moved into the spilled list between two collections, before
-/// its cells become dense: each costs a sort of the ring and a merge (a few microseconds), so a
-/// thread that records fast into few cells soon counts in its cells, and pays no more.
-pub(crate) const SPILL_RINGS: u32 = 8;
+/// Cells of a kind's tail: the overflow's indices, two to a cell.
+const SPILL_CELLS: usize = SPILL_RINGS * RECENT / 2;
 
-/// A kind's spilled list, under its lock.
+/// A kind's overflow, under its lock: how many indices it holds.
 #[derive(Default)]
 pub(crate) struct Spill {
-    /// Entries of the cells' tail in use.
-    pub(crate) cells: usize,
-    /// Rings moved in since the collector last emptied it.
-    pub(crate) rings: u32,
+    pub(crate) held: usize,
+}
+
+impl Spill {
+    /// The `held` cell indices the overflow in `tail` holds.
+    pub(crate) fn indices<'a>(&self, tail: &'a [AtomicU64]) -> impl Iterator<Item = u32> + 'a {
+        let held = self.held;
+        tail.iter()
+            .flat_map(|pair| {
+                let pair = pair.load(Ordering::Relaxed);
+                [pair as u32, (pair >> 32) as u32]
+            })
+            .take(held)
+    }
 }
 
 /// One kind's cells in one slot.
@@ -243,13 +250,14 @@ pub(crate) struct KindCells {
     pub(crate) drained: AtomicU64,
     /// A ring of the latest samples' cell indices, at `written % RECENT`.
     pub(crate) recent: [AtomicU32; RECENT],
-    /// How many cells of `hist`'s tail hold samples moved out of the full ring by the owner, each
-    /// as `cell << 32 | samples`, in cell order, until the collector takes them (and gives the
-    /// tail's pages back). Under this lock the owner moves samples and the collector empties the
-    /// ring and the list: each moves `drained` only while holding it. When the list would grow
-    /// past [`SPILL`] cells, the owner sets `dense` and counts every later sample in `hist`.
+    /// The overflow: how many cell indices `hist`'s tail holds, copied out of the full ring by the
+    /// owner, until the collector takes them (and gives the tail's pages back). Under this lock
+    /// the owner copies and the collector empties the ring and the overflow: each moves `drained`
+    /// only while holding it. When the overflow is full too, the owner sets `dense` and counts
+    /// every later sample in `hist`.
     pub(crate) spill: Mutex<Spill>,
-    /// Whether `spill` holds samples: set by the owner, cleared by the collector, under its lock.
+    /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
+    /// lock.
     pub(crate) spilled: AtomicBool,
     pub(crate) hist: Cells,
 }
@@ -270,12 +278,12 @@ impl KindCells {
             spill: Mutex::new(Spill::default()),
             spilled: AtomicBool::new(false),
             // The shared fallback slot never keeps samples aside.
-            hist: Cells::with_tail(layout.len, if dense { 0 } else { SPILL }),
+            hist: Cells::with_tail(layout.len, if dense { 0 } else { SPILL_CELLS }),
         }
     }
 
-    /// Keeps a sample of cell `index` in the ring (owner only), moving a full ring's samples into
-    /// `spill` first; false when `spill` has no room for them, which makes these cells dense for
+    /// Keeps a sample of cell `index` in the ring (owner only), copying a full ring into the
+    /// overflow first; false when the overflow is full too, which makes these cells dense for
     /// good. Not inlined: only threads whose cells are not dense come here, and a dense thread's
     /// record stays small.
     #[inline(never)]
@@ -293,36 +301,28 @@ impl KindCells {
         true
     }
 
-    /// Moves the ring's samples into `spill`, counted by cell (owner only); false, moving
-    /// nothing, when the list would then hold more than [`SPILL`] cells or it has taken
-    /// [`SPILL_RINGS`] rings since the last collection.
+    /// Copies the ring's samples into the overflow (owner only); false, copying nothing, when
+    /// they do not fit.
     #[cold]
     fn spill_ring(&self) -> bool {
         let mut spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        if spill.rings >= SPILL_RINGS {
-            return false;
-        }
         // The collector may have emptied the ring since the owner found it full; while the lock
         // is held, `drained` stays where it is.
         let drained = self.drained.load(Ordering::Acquire);
         let written = self.written.load(Ordering::Relaxed);
-        let mut taken = [0u32; RECENT];
-        let taken = &mut taken[..written.wrapping_sub(drained) as usize];
-        for (w, cell) in (drained..written).zip(taken.iter_mut()) {
-            *cell = self.recent[w as usize % RECENT].load(Ordering::Relaxed);
-        }
-        taken.sort_unstable();
-        let mut runs = [0u64; RECENT];
-        let mut n = 0;
-        for run in taken.chunk_by(|a, b| a == b) {
-            runs[n] = u64::from(run[0]) << 32 | run.len() as u64;
-            n += 1;
-        }
-        let Some(merged) = merge_spill(self.hist.tail(), spill.cells, &runs[..n]) else {
+        let tail = self.hist.tail();
+        let (held, more) = (spill.held, written.wrapping_sub(drained) as usize);
+        if held + more > 2 * tail.len() {
             return false;
-        };
-        spill.cells = merged;
-        spill.rings += 1;
+        }
+        for (k, w) in (held..).zip(drained..written) {
+            let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
+            let pair = &tail[k / 2];
+            let shift = 32 * (k % 2);
+            let kept = pair.load(Ordering::Relaxed) & !(u64::from(u32::MAX) << shift);
+            pair.store(kept | index << shift, Ordering::Relaxed);
+        }
+        spill.held = held + more;
         self.spilled.store(true, Ordering::Release);
         self.drained.store(written, Ordering::Release);
         true
@@ -331,56 +331,6 @@ impl KindCells {
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.hist.reserved() * std::mem::size_of::<AtomicU64>()
     }
-}
-
-/// Merges `runs` (`cell << 32 | samples`, in cell order, each cell once) into the first `held`
-/// entries of `list` (the same, in cell order), in place from the back; the entries it then
-/// holds, or `None`, changing nothing, when they would be more than `list` holds or a count would
-/// pass `u32::MAX`.
-fn merge_spill(list: &[AtomicU64], held: usize, runs: &[u64]) -> Option<usize> {
-    let at = |i: usize| list[i].load(Ordering::Relaxed);
-    let cell = |e: u64| e >> 32;
-    // First the size, and whether every count fits.
-    let (mut i, mut j, mut merged) = (0, 0, 0);
-    while i < held || j < runs.len() {
-        match (i < held).then(|| at(i)).zip(runs.get(j)) {
-            Some((a, &b)) if cell(a) == cell(b) => {
-                (a as u32).checked_add(b as u32)?;
-                (i, j) = (i + 1, j + 1);
-            }
-            Some((a, &b)) if cell(a) < cell(b) => i += 1,
-            Some(_) => j += 1,
-            None if i < held => i += 1,
-            None => j += 1,
-        }
-        merged += 1;
-    }
-    if merged > list.len().min(SPILL) {
-        return None;
-    }
-    // Then from the back, where the entries already held are never overtaken.
-    let (mut i, mut j, mut to) = (held, runs.len(), merged);
-    while j > 0 {
-        to -= 1;
-        let b = runs[j - 1];
-        let e = match (i > 0).then(|| at(i - 1)) {
-            Some(a) if cell(a) == cell(b) => {
-                i -= 1;
-                j -= 1;
-                a + (b & u64::from(u32::MAX))
-            }
-            Some(a) if cell(a) > cell(b) => {
-                i -= 1;
-                a
-            }
-            _ => {
-                j -= 1;
-                b
-            }
-        };
-        list[to].store(e, Ordering::Relaxed);
-    }
-    Some(merged)
 }
 
 /// One thread's counter cells, allocated on the thread's first increment of any counter.
@@ -854,35 +804,5 @@ mod tests {
         let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
         assert_eq!(layout.bytes(), 147_456);
         assert_eq!(Layout::new(1, 60_000_000, 3).unwrap().bytes(), 139_264);
-    }
-
-    #[test]
-    fn a_spilled_list_counts_each_cell_once_in_order_and_refuses_past_its_bound() {
-        let entry = |cell: u64, n: u64| cell << 32 | n;
-        let list: Vec<AtomicU64> = (0..SPILL).map(|_| AtomicU64::new(0)).collect();
-        let read = |n: usize| -> Vec<u64> {
-            list[..n]
-                .iter()
-                .map(|e| e.load(Ordering::Relaxed))
-                .collect()
-        };
-        let held = merge_spill(&list, 0, &[entry(3, 1), entry(9, 2)]).unwrap();
-        let held = merge_spill(&list, held, &[entry(1, 1), entry(3, 2), entry(12, 1)]).unwrap();
-        assert_eq!(
-            read(held),
-            [entry(1, 1), entry(3, 3), entry(9, 2), entry(12, 1)]
-        );
-        // Full: a sample of a cell already held fits, one of a new cell does not and changes
-        // nothing, and neither does a count past `u32::MAX`.
-        let all: Vec<u64> = (0..SPILL as u64).map(|i| entry(i * 2, 1)).collect();
-        let held = merge_spill(&list, 0, &all).unwrap();
-        assert_eq!(held, SPILL);
-        assert_eq!(merge_spill(&list, held, &[entry(4, 1)]), Some(SPILL));
-        assert_eq!(list[2].load(Ordering::Relaxed), entry(4, 2));
-        assert_eq!(merge_spill(&list, held, &[entry(4, 1), entry(5, 1)]), None);
-        let big = entry(6, u64::from(u32::MAX));
-        assert_eq!(merge_spill(&list, 1, &[big]).unwrap(), 2);
-        assert_eq!(merge_spill(&list, 2, &[entry(6, 1)]), None);
-        assert_eq!(read(2), [entry(0, 1), big]);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Per thread and kind: the counts are compared with the last reading, and a thread whose counts
 //! have not moved since a reading that followed their last change is skipped. Otherwise the ring
-//! of recent samples and the list the owner moved a full ring into are emptied, and, once the
+//! of recent samples and the overflow the owner copied full rings into are emptied, and, once the
 //! thread's cells are dense, the cells on resident pages are read beside the last reading of them
 //! (packed, [`CellCounts`]).
 
@@ -87,7 +87,7 @@ impl MonitorStore {
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
                 // The samples the thread kept since the last reading, by cell: each counted once.
-                // Only a thread with samples in its ring or its spilled list is locked, and
+                // Only a thread with samples in its ring or its overflow is locked, and
                 // `drained` is stored only when it moves: the collector then writes nothing near
                 // the counts that the owner of a dense thread writes on every sample.
                 if cells.written.load(Ordering::Acquire) != cells.drained.load(Ordering::Acquire)
@@ -103,13 +103,9 @@ impl MonitorStore {
                     if written != drained {
                         cells.drained.store(written, Ordering::Release);
                     }
-                    spill.rings = 0;
-                    if spill.cells > 0 {
-                        deltas.extend(cells.hist.tail()[..spill.cells].iter().map(|e| {
-                            let e = e.load(Ordering::Relaxed);
-                            ((e >> 32) as u32, e & u64::from(u32::MAX))
-                        }));
-                        spill.cells = 0;
+                    if spill.held > 0 {
+                        deltas.extend(spill.indices(cells.hist.tail()).map(|i| (i, 1)));
+                        spill.held = 0;
                         // Its pages go back to the OS until the ring fills again.
                         cells.hist.release_tail();
                     }
@@ -338,8 +334,8 @@ mod tests {
         }
         assert_eq!(seen, expected);
         assert_eq!(store.stats().total_queries, 2_000);
-        // One collection late, over more cells than the list a full ring spills into holds: the
-        // rest are counted in the cells.
+        // One collection late, more samples than the ring and its overflow hold: the rest are
+        // counted in the cells.
         for i in 0..3_000u64 {
             let v = 300_000 + i * 1_000;
             expected[layout.index(v)] += 1;
@@ -364,7 +360,7 @@ mod tests {
         store.set_window(usize::MAX);
         let layout = store.recorder.recorders.layout.clone();
         // Each thread's 2,000 samples a round over 500 cells of 0.2-20 ms: eight rings' worth,
-        // in fewer cells than a spilled list holds, with collections running alongside or not.
+        // which the ring and its overflow hold, with collections running alongside or not.
         let values = |t: u64, round: u64| {
             (0..2_000u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
         };
@@ -413,7 +409,7 @@ mod tests {
             };
             assert!(!cells.dense.load(Ordering::Relaxed));
             assert_eq!(
-                cells.spill.lock().unwrap().cells,
+                cells.spill.lock().unwrap().held,
                 0,
                 "the collector took every spilled sample"
             );
