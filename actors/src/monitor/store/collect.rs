@@ -246,6 +246,26 @@ mod tests {
             .expect("this thread's slot")
     }
 
+    /// The query kind's samples per cell over every interval of the window.
+    fn window_cells(store: &MonitorStore) -> Vec<u64> {
+        let mut seen = vec![0u64; store.recorder.recorders.layout.len()];
+        for interval in &store.lock().window {
+            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
+                seen[i as usize] += n;
+            }
+        }
+        seen
+    }
+
+    /// Asserts the window holds `total` samples, `expected` of them in each cell.
+    fn assert_window_cells(store: &MonitorStore, expected: &[u64], total: u64) {
+        let seen = window_cells(store);
+        assert_eq!(seen.iter().sum::<u64>(), total);
+        for (i, (seen, expected)) in seen.iter().zip(expected).enumerate() {
+            assert_eq!(seen, expected, "cell {i}");
+        }
+    }
+
     #[test]
     fn every_cell_of_the_window_matches_what_was_recorded_while_collections_ran_alongside() {
         let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
@@ -289,16 +309,7 @@ mod tests {
             store.collect();
         }
         store.collect();
-        let mut seen = vec![0u64; layout.len()];
-        for interval in &store.lock().window {
-            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
-                seen[i as usize] += n;
-            }
-        }
-        assert_eq!(seen.iter().sum::<u64>(), 180_000);
-        for (i, (seen, expected)) in seen.iter().zip(&expected).enumerate() {
-            assert_eq!(seen, expected, "cell {i}");
-        }
+        assert_window_cells(&store, &expected, 180_000);
     }
 
     #[test]
@@ -326,13 +337,7 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert_eq!(resident, 0, "no page of cells was written");
         }
-        let mut seen = vec![0u64; layout.len()];
-        for interval in &store.lock().window {
-            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
-                seen[i as usize] += n;
-            }
-        }
-        assert_eq!(seen, expected);
+        assert_eq!(window_cells(&store), expected);
         assert_eq!(store.stats().total_queries, 2_000);
         // One collection late, more samples than the ring and its overflow hold: the rest are
         // counted in the cells.
@@ -345,13 +350,7 @@ mod tests {
         }
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
-        let mut seen = vec![0u64; layout.len()];
-        for interval in &store.lock().window {
-            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
-                seen[i as usize] += n;
-            }
-        }
-        assert_eq!(seen, expected);
+        assert_eq!(window_cells(&store), expected);
     }
 
     #[test]
@@ -393,16 +392,7 @@ mod tests {
             });
             store.collect();
         }
-        let mut seen = vec![0u64; layout.len()];
-        for interval in &store.lock().window {
-            for (i, n) in interval.kind(usize::from(OpKind::QUERY.0)).buckets.iter() {
-                seen[i as usize] += n;
-            }
-        }
-        assert_eq!(seen.iter().sum::<u64>(), 36_000);
-        for (i, (seen, expected)) in seen.iter().zip(&expected).enumerate() {
-            assert_eq!(seen, expected, "cell {i}");
-        }
+        assert_window_cells(&store, &expected, 36_000);
         for slot in store.recorder.recorders.snapshot_slots() {
             let Some(cells) = slot.kinds[0].get() else {
                 continue;
