@@ -190,7 +190,7 @@ impl Drop for Cells {
     fn drop(&mut self) {
         if self.mapped {
             #[cfg(target_os = "linux")]
-            // SAFETY: the mapping was made in `zeroed` with this address and length and is not
+            // SAFETY: the mapping was made in `with_tail` with this address and length and is not
             // used after this.
             unsafe {
                 let bytes = self.reserved() * std::mem::size_of::<AtomicU64>();
