@@ -98,9 +98,13 @@ impl Cells {
     }
 
     /// Zeroes the tail. Mapped, its pages are given back to the OS (they read as zeros and are
-    /// resident again only once written); the caller sees to it that nothing writes the tail
-    /// meanwhile.
-    pub(crate) fn release_tail(&self) {
+    /// resident again only once written).
+    ///
+    /// # Safety
+    ///
+    /// Nothing may read or write the tail during the call: giving the pages back is not an atomic
+    /// store, and a write made meanwhile may be lost.
+    pub(crate) unsafe fn release_tail(&self) {
         #[cfg(target_os = "linux")]
         if self.mapped && self.tail > 0 {
             let cell = std::mem::size_of::<AtomicU64>();
@@ -307,7 +311,8 @@ mod tests {
             // The cells' resident runs never reach into the tail.
             let read: usize = runs(&cells).iter().map(|r| r.0 + r.1).max().unwrap();
             assert!(read <= len);
-            cells.release_tail();
+            // SAFETY: nothing else uses these cells.
+            unsafe { cells.release_tail() };
             assert!(cells.tail().iter().all(|c| c.load(Ordering::Relaxed) == 0));
             assert_eq!(cells[len - 1].load(Ordering::Relaxed), 5);
             cells.tail()[tail - 1].store(9, Ordering::Relaxed);

@@ -89,7 +89,11 @@ impl Recorder {
         let mut exemplars = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
         let k = usize::from(kind.0);
         if exemplars.len() <= k {
-            exemplars.resize_with(k + 1, || vec![None; self.buckets.len() + 1]);
+            exemplars.resize_with(k + 1, Vec::new);
+        }
+        // A kind without exemplars keeps an empty list, not one `None` per bucket.
+        if exemplars[k].is_empty() {
+            exemplars[k] = vec![None; self.buckets.len() + 1];
         }
         exemplars[k][bucket] = Some(Exemplar {
             labels: labels

@@ -1,10 +1,11 @@
-//! The recording hot path behind `MonitorHandle`: per-thread histogram cells, no lock, no allocation.
+//! The recording hot path behind `MonitorHandle`: per-thread histogram cells, no allocation, and
+//! no lock but when a ring of recent samples overflows (below).
 //!
 //! Each recording thread owns one [`Slot`] per monitor (found through a thread-local cache). A slot
 //! holds, per operation kind, exact counters and a histogram laid out exactly like an
 //! `hdrhistogram::Histogram` with the monitor's bounds. Only its owner thread writes its counts and
 //! cells, with a relaxed load and store (plain moves, no locked instruction), so counts are exact
-//! without read-modify-write; the collector writes only how far it has emptied the ring below.
+//! without read-modify-write; the collector writes only the ring's and the overflow's state below.
 //! The monitor actor reads every slot concurrently on its tick and takes deltas against its previous
 //! snapshot; nothing is ever zeroed, so a slot abandoned by an exited thread can be handed to a new
 //! thread with its counters as they are.
@@ -13,9 +14,9 @@
 //! collections than a ring holds: until then each sample's cell index goes into a ring of
 //! [`RECENT`], which the collector empties on its tick, and none of the cells' pages becomes
 //! resident. A sample that finds the ring full copies the ring into an overflow of
-//! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only to empty it
-//! (and give the pages back). The first sample that finds the overflow full too makes the cells
-//! dense for good.
+//! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only for a thread
+//! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
+//! back). The first sample that finds the overflow full too makes the cells dense for good.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -241,12 +242,14 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     countdown: AtomicU64,
-    /// Set by the owner when it finds the ring full, just before it counts its first sample in
-    /// `hist` (the shared fallback slot is made with it set): then the collector reads the cells.
+    /// Set by the owner when it finds the ring and the overflow full, just before it counts its
+    /// first sample in `hist` (the shared fallback slot is made with it set): then the collector
+    /// reads the cells.
     pub(crate) dense: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     pub(crate) written: AtomicU64,
-    /// Samples of `recent` the collector has taken out, by the collector (released after reading).
+    /// Samples of `recent` taken out, by the collector or by the owner copying them into the
+    /// overflow, each under `spill`'s lock (released after reading).
     pub(crate) drained: AtomicU64,
     /// A ring of the latest samples' cell indices, at `written % RECENT`.
     pub(crate) recent: [AtomicU32; RECENT],
@@ -312,6 +315,9 @@ impl KindCells {
         let written = self.written.load(Ordering::Relaxed);
         let tail = self.hist.tail();
         let (held, more) = (spill.held, written.wrapping_sub(drained) as usize);
+        if more == 0 {
+            return true;
+        }
         if held + more > 2 * tail.len() {
             return false;
         }

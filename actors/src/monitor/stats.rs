@@ -383,7 +383,8 @@ pub struct KindExposition {
     pub clamped: u64,
     /// Operations at or below each of the monitor's bucket bounds, cumulative.
     pub cumulative_buckets: Vec<u64>,
-    /// The latest exemplar of each bucket, `+Inf` last; empty while the kind has none.
+    /// The latest exemplar of each bucket, `+Inf` last; an empty list while the kind has none
+    /// (read it with `get`).
     pub exemplars: Vec<Option<Exemplar>>,
 }
 

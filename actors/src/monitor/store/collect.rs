@@ -107,7 +107,8 @@ impl MonitorStore {
                         deltas.extend(spill.indices(cells.hist.tail()).map(|i| (i, 1)));
                         spill.held = 0;
                         // Its pages go back to the OS until the ring fills again.
-                        cells.hist.release_tail();
+                        // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
+                        unsafe { cells.hist.release_tail() };
                     }
                     cells.spilled.store(false, Ordering::Relaxed);
                 }
