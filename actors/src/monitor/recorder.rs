@@ -204,35 +204,16 @@ fn bump(cell: &AtomicU64, n: u64) {
 /// Samples a thread keeps as the indices of their cells before it counts them in the cells
 /// themselves: while the collector takes them out faster than they come, no cell is written and
 /// no page of cells becomes resident.
-pub(crate) const RECENT: usize = 256;
+const RECENT: usize = 256;
 
 /// Full rings a thread may copy aside between two collections before its cells become dense:
 /// 2,048 samples' cell indices, packed two to a cell on two pages after the histogram's cells,
 /// resident only while they hold samples. Dense, the cells between 0.2 and 20 ms (5,951 at the
 /// default bounds) make about 13 pages (52 KiB) resident, and stay so.
-pub(crate) const SPILL_RINGS: usize = 8;
+const SPILL_RINGS: usize = 8;
 
 /// Cells of a kind's tail: the overflow's indices, two to a cell.
 const SPILL_CELLS: usize = SPILL_RINGS * RECENT / 2;
-
-/// A kind's overflow, under its lock: how many indices it holds.
-#[derive(Default)]
-pub(crate) struct Spill {
-    pub(crate) held: usize,
-}
-
-impl Spill {
-    /// The `held` cell indices the overflow in `tail` holds.
-    pub(crate) fn indices<'a>(&self, tail: &'a [AtomicU64]) -> impl Iterator<Item = u32> + 'a {
-        let held = self.held;
-        tail.iter()
-            .flat_map(|pair| {
-                let pair = pair.load(Ordering::Relaxed);
-                [pair as u32, (pair >> 32) as u32]
-            })
-            .take(held)
-    }
-}
 
 /// One kind's cells in one slot.
 pub(crate) struct KindCells {
@@ -247,21 +228,22 @@ pub(crate) struct KindCells {
     /// reads the cells.
     pub(crate) dense: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
-    pub(crate) written: AtomicU64,
+    written: AtomicU64,
     /// Samples of `recent` taken out, by the collector or by the owner copying them into the
     /// overflow, each under `spill`'s lock (released after reading).
-    pub(crate) drained: AtomicU64,
+    drained: AtomicU64,
     /// A ring of the latest samples' cell indices, at `written % RECENT`.
-    pub(crate) recent: [AtomicU32; RECENT],
-    /// The overflow: how many cell indices `hist`'s tail holds, copied out of the full ring by the
-    /// owner, until the collector takes them (and gives the tail's pages back). Under this lock
-    /// the owner copies and the collector empties the ring and the overflow: each moves `drained`
-    /// only while holding it. When the overflow is full too, the owner sets `dense` and counts
-    /// every later sample in `hist`.
-    pub(crate) spill: Mutex<Spill>,
+    recent: [AtomicU32; RECENT],
+    /// The overflow: how many cell indices `hist`'s tail holds (two to a cell), copied out of the
+    /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
+    /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
+    /// copies and the collector empties the ring and the overflow: each moves `drained` only
+    /// while holding it. When the overflow is full too, the owner sets `dense` and counts every
+    /// later sample in `hist`.
+    spill: Mutex<usize>,
     /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
     /// lock.
-    pub(crate) spilled: AtomicBool,
+    spilled: AtomicBool,
     pub(crate) hist: Cells,
 }
 
@@ -278,7 +260,7 @@ impl KindCells {
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             recent: std::array::from_fn(|_| AtomicU32::new(0)),
-            spill: Mutex::new(Spill::default()),
+            spill: Mutex::new(0),
             spilled: AtomicBool::new(false),
             // The shared fallback slot never keeps samples aside.
             hist: Cells::with_tail(layout.len, if dense { 0 } else { SPILL_CELLS }),
@@ -308,30 +290,67 @@ impl KindCells {
     /// they do not fit.
     #[cold]
     fn spill_ring(&self) -> bool {
-        let mut spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
         // The collector may have emptied the ring since the owner found it full; while the lock
         // is held, `drained` stays where it is.
         let drained = self.drained.load(Ordering::Acquire);
         let written = self.written.load(Ordering::Relaxed);
         let tail = self.hist.tail();
-        let (held, more) = (spill.held, written.wrapping_sub(drained) as usize);
+        let more = written.wrapping_sub(drained) as usize;
         if more == 0 {
             return true;
         }
-        if held + more > 2 * tail.len() {
+        if *held + more > 2 * tail.len() {
             return false;
         }
-        for (k, w) in (held..).zip(drained..written) {
+        for (k, w) in (*held..).zip(drained..written) {
             let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
             let pair = &tail[k / 2];
             let shift = 32 * (k % 2);
             let kept = pair.load(Ordering::Relaxed) & !(u64::from(u32::MAX) << shift);
             pair.store(kept | index << shift, Ordering::Relaxed);
         }
-        spill.held = held + more;
+        *held += more;
         self.spilled.store(true, Ordering::Release);
         self.drained.store(written, Ordering::Release);
         true
+    }
+
+    /// Takes out the samples kept in the ring and the overflow since the last call (collector
+    /// only), one `(cell, 1)` each, and gives the overflow's pages back. A thread with none is not
+    /// locked, and `drained` is stored only when it moves: the collector then writes nothing near
+    /// the counts that the owner of a dense thread writes on every sample.
+    pub(crate) fn take_kept(&self, out: &mut Vec<(u32, u64)>) {
+        if self.written.load(Ordering::Acquire) == self.drained.load(Ordering::Acquire)
+            && !self.spilled.load(Ordering::Acquire)
+        {
+            return;
+        }
+        let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = self.written.load(Ordering::Acquire);
+        let drained = self.drained.load(Ordering::Acquire);
+        for w in drained..written {
+            out.push((self.recent[w as usize % RECENT].load(Ordering::Relaxed), 1));
+        }
+        if written != drained {
+            self.drained.store(written, Ordering::Release);
+        }
+        if *held > 0 {
+            let pairs = self.hist.tail().iter().map(|p| p.load(Ordering::Relaxed));
+            let indices = pairs.flat_map(|p| [p as u32, (p >> 32) as u32]).take(*held);
+            out.extend(indices.map(|i| (i, 1)));
+            *held = 0;
+            // Its pages go back to the OS until the ring fills again.
+            // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
+            unsafe { self.hist.release_tail() };
+        }
+        self.spilled.store(false, Ordering::Relaxed);
+    }
+
+    /// Cell indices the overflow holds now.
+    #[cfg(test)]
+    pub(crate) fn spilled(&self) -> usize {
+        *self.spill.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn bytes(&self) -> usize {

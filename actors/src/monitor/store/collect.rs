@@ -8,7 +8,7 @@
 //! (packed, [`CellCounts`]).
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore};
 use crate::monitor::cell_counts::{CellCounts, Writer};
-use crate::monitor::recorder::{Recorders, MAX_KINDS, RECENT};
+use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
 impl MonitorStore {
     /// Moves every sample recorded since the last collection into a new interval.
@@ -87,31 +87,7 @@ impl MonitorStore {
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
                 // The samples the thread kept since the last reading, by cell: each counted once.
-                // Only a thread with samples in its ring or its overflow is locked, and
-                // `drained` is stored only when it moves: the collector then writes nothing near
-                // the counts that the owner of a dense thread writes on every sample.
-                if cells.written.load(Ordering::Acquire) != cells.drained.load(Ordering::Acquire)
-                    || cells.spilled.load(Ordering::Acquire)
-                {
-                    let mut spill = cells.spill.lock().unwrap_or_else(PoisonError::into_inner);
-                    let written = cells.written.load(Ordering::Acquire);
-                    let drained = cells.drained.load(Ordering::Acquire);
-                    for w in drained..written {
-                        let index = cells.recent[w as usize % RECENT].load(Ordering::Relaxed);
-                        deltas.push((index, 1));
-                    }
-                    if written != drained {
-                        cells.drained.store(written, Ordering::Release);
-                    }
-                    if spill.held > 0 {
-                        deltas.extend(spill.indices(cells.hist.tail()).map(|i| (i, 1)));
-                        spill.held = 0;
-                        // Its pages go back to the OS until the ring fills again.
-                        // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
-                        unsafe { cells.hist.release_tail() };
-                    }
-                    cells.spilled.store(false, Ordering::Relaxed);
-                }
+                cells.take_kept(deltas);
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
@@ -400,7 +376,7 @@ mod tests {
             };
             assert!(!cells.dense.load(Ordering::Relaxed));
             assert_eq!(
-                cells.spill.lock().unwrap().held,
+                cells.spilled(),
                 0,
                 "the collector took every spilled sample"
             );
