@@ -340,5 +340,12 @@ fn the_process_monitor_reports_measured_resources_and_cpu_use() {
         let second = process.ask(GetProcessStats, ASK).await.unwrap();
         assert!(second.cpu_percent.unwrap() > 0.0, "{second:?}");
         assert!(second.sampled_at > first.sampled_at);
+        // Read when asked, at most once a period: an ask within it gets the same reading.
+        h.advance(Duration::from_millis(500)).await;
+        let third = process.ask(GetProcessStats, ASK).await.unwrap();
+        assert_eq!(third, second);
+        h.advance(Duration::from_millis(500)).await;
+        let fourth = process.ask(GetProcessStats, ASK).await.unwrap();
+        assert!(fourth.sampled_at > second.sampled_at);
     });
 }

@@ -131,6 +131,61 @@ fn settle(instance: &Instance) -> (u64, usize) {
     (instance.resident_bytes(), instance.open_fds())
 }
 
+/// Each thread of process `pid`: its name and how many times it went to sleep of its own accord
+/// (`voluntary_ctxt_switches`): its wake-ups so far.
+fn wakeups(pid: u32) -> Vec<(String, u64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let path = task.path();
+        let (Ok(name), Ok(status)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("status")),
+        ) else {
+            continue;
+        };
+        let woke = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        threads.push((
+            format!("{} ({})", name.trim(), task.file_name().to_string_lossy()),
+            woke,
+        ));
+    }
+    threads
+}
+
+#[test]
+fn an_idle_admin_server_wakes_no_thread() {
+    let instance = Instance::start("idle", &config(""));
+    // Served once, so that what serving starts has started; the connection is closed after.
+    assert!(live(instance.addr));
+    std::thread::sleep(Duration::from_millis(500));
+    let before = wakeups(instance.child.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let after = wakeups(instance.child.id());
+    let woke: Vec<(String, u64)> = after
+        .iter()
+        .map(|(name, n)| {
+            let was = before.iter().find(|(b, _)| b == name).map_or(0, |b| b.1);
+            (name.clone(), n - was)
+        })
+        .collect();
+    // Of the arbiters, only the watchdog's wakes (twice a second, each check a wake-up or two);
+    // the admin server's sleeps until a connection comes (actix-http's `Date` timer, which would
+    // wake it twice a second, lives only while a connection does).
+    let arbiters_awake = woke
+        .iter()
+        .filter(|(name, n)| name.starts_with("actix-rt") && *n > 3)
+        .count();
+    assert_eq!(arbiters_awake, 1, "wake-ups in 3 idle seconds: {woke:?}");
+    assert!(live(instance.addr), "served again after the idle stretch");
+}
+
 #[test]
 fn twenty_thousand_held_connections_do_not_take_the_admin_server_down() {
     let instance = Instance::start("admin-flood", &config(""));

@@ -595,6 +595,43 @@ fn ticks_missed_during_a_stall_are_skipped_not_replayed() {
 }
 
 #[test]
+fn intervals_of_one_period_tick_together_whenever_they_started() {
+    harness::run(config(Strategy::OneForOne), |h: Harness| async move {
+        let start = |name: &'static str| {
+            h.root()
+                .start_child(ChildSpec::new(name, probe(name, Default::default())))
+        };
+        let (a, b, c) = (start("a"), start("b"), start("c"));
+        let ticks: [Arc<AtomicU64>; 3] = Default::default();
+        let ticking = |every, n: usize| StartTicking {
+            every,
+            panic_on: 0,
+            ticks: ticks[n].clone(),
+        };
+        let count = |n: usize| ticks[n].load(Ordering::SeqCst);
+        a.ask(ticking(SEC, 0), ASK).await.unwrap();
+        // 300 ms later, one more of the same period and one of ten times it.
+        h.advance(Duration::from_millis(300)).await;
+        b.ask(ticking(SEC, 1), ASK).await.unwrap();
+        c.ask(ticking(10 * SEC, 2), ASK).await.unwrap();
+        h.advance(Duration::from_millis(699)).await;
+        assert_eq!((count(0), count(1)), (0, 0));
+        // The second ticks with the first, 700 ms after it started.
+        h.advance(Duration::from_millis(1)).await;
+        assert_eq!((count(0), count(1)), (1, 1));
+        // (A step at a time: a jump over several ticks is one tick.)
+        for _ in 0..8 {
+            h.advance(SEC).await;
+        }
+        h.advance(Duration::from_millis(999)).await;
+        assert_eq!((count(0), count(1), count(2)), (9, 9, 0));
+        // The ten-second one with the tenth tick of the others.
+        h.advance(Duration::from_millis(1)).await;
+        assert_eq!((count(0), count(1), count(2)), (10, 10, 1));
+    });
+}
+
+#[test]
 fn a_shutdown_deadline_cuts_a_longer_child_timeout() {
     harness::run(config(Strategy::OneForOne), |h: Harness| async move {
         let slow = h.root().start_child(

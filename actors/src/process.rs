@@ -214,13 +214,16 @@ mod tests {
 pub struct ProcessReport {
     /// The figures.
     pub stats: ProcessStats,
-    /// CPU use over the last interval, in percent of one core (200 = two cores busy).
+    /// CPU use between the reading before and this one (at least the actor's period apart), in
+    /// percent of one core (200 = two cores busy).
     pub cpu_percent: Option<f64>,
     /// When the figures were read.
     pub sampled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Samples the process's resources every `every`; answers [`GetProcessStats`].
+/// Reads the process's resources when asked, at most once every `every` (a reading younger than
+/// that is answered again); answers [`GetProcessStats`]. It reads once when it starts, so the first
+/// answer a period later has CPU use; nothing runs while nobody asks.
 ///
 /// # Examples
 ///
@@ -248,7 +251,7 @@ pub struct ProcessMonitorActor {
 }
 
 impl ProcessMonitorActor {
-    /// A monitor sampling every `every`.
+    /// A monitor reading at most once every `every`.
     pub fn new(every: Duration) -> Self {
         ProcessMonitorActor {
             every,
@@ -280,9 +283,8 @@ impl ProcessMonitorActor {
 }
 
 impl crate::ChildActor for ProcessMonitorActor {
-    fn started(&mut self, ctx: &mut crate::ChildContext<'_, Self>) {
+    fn started(&mut self, _: &mut crate::ChildContext<'_, Self>) {
         self.sample();
-        ctx.run_interval(self.every, |act, _| act.sample());
     }
 }
 
@@ -300,6 +302,13 @@ impl crate::Handles<GetProcessStats> for ProcessMonitorActor {
         _: GetProcessStats,
         _: &mut crate::ChildContext<'_, Self>,
     ) -> ProcessReport {
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(then, _)| then.elapsed() >= self.every)
+        {
+            self.sample();
+        }
         self.latest.clone()
     }
 }

@@ -197,27 +197,33 @@ async fn accept_loop(
             return;
         }
     };
-    let factory = HttpService::build()
-        .keep_alive(KeepAlive::Timeout(limits.keep_alive))
-        .client_request_timeout(limits.request_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .local_addr(addr)
-        .on_connect_ext(|conn: &Conn, data: &mut actix_http::Extensions| {
-            data.insert(conn.close.clone());
-        })
-        .h1(map_config(
-            super::app(data)
-                .into_factory()
-                .map_err(|e: actix_web::Error| e.error_response()),
-            |_| AppConfig::default(),
-        ));
-    let service = match factory.new_service(()).await {
-        Ok(s) => Rc::new(s),
-        Err(()) => {
-            tracing::error!("Admin server: the application did not start");
-            return;
-        }
+    // A service built by actix-http keeps its `Date` header fresh with a timer that wakes its
+    // thread twice a second for as long as the service lives. So the service is built when a
+    // connection arrives and none is open, held by the connections, and dropped with the last of
+    // them: an idle admin server wakes nobody. It is built once here too, so that an application
+    // that cannot start is said at once.
+    let build = || {
+        HttpService::build()
+            .keep_alive(KeepAlive::Timeout(limits.keep_alive))
+            .client_request_timeout(limits.request_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(addr)
+            .on_connect_ext(|conn: &Conn, data: &mut actix_http::Extensions| {
+                data.insert(conn.close.clone());
+            })
+            .h1(map_config(
+                super::app(data.clone())
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response()),
+                |_| AppConfig::default(),
+            ))
+            .new_service(())
     };
+    let Ok(first) = build().await else {
+        tracing::error!("Admin server: the application did not start");
+        return;
+    };
+    let mut serving = Rc::downgrade(&Rc::new(first));
     let held: Rc<RefCell<Held>> = Rc::default();
     let mut last_complaint: Option<Instant> = None;
     loop {
@@ -238,6 +244,20 @@ async fn accept_loop(
             }
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let service = match serving.upgrade() {
+            Some(service) => service,
+            None => match build().await {
+                Ok(service) => {
+                    let service = Rc::new(service);
+                    serving = Rc::downgrade(&service);
+                    service
+                }
+                Err(()) => {
+                    tracing::error!(%peer, "Admin server: the application did not start");
+                    continue;
+                }
+            },
+        };
         let id = {
             let mut h = held.borrow_mut();
             while h.open.len() >= cap {
@@ -258,6 +278,8 @@ async fn accept_loop(
         let connection = service.call((Conn { stream, close }, Some(peer)));
         let (held_by_task, counters_by_task) = (held.clone(), counters.clone());
         let task = actix::spawn(async move {
+            // Held until the connection ends: the service lives while any connection does.
+            let _service = service;
             tokio::select! {
                 _ = connection => {}
                 _ = async {

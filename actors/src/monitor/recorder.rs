@@ -457,6 +457,11 @@ impl Recorders {
         slot
     }
 
+    /// Calls `f` with every slot, under the lock a thread takes to add its own.
+    pub(crate) fn with_slots<R>(&self, f: impl FnOnce(&[Arc<Slot>]) -> R) -> R {
+        f(&self.slots.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub(crate) fn snapshot_slots(&self) -> Vec<Arc<Slot>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -24,7 +24,6 @@ impl MonitorStore {
         let now = Instant::now();
         let recorders = &self.recorder.recorders;
         let layout = &recorders.layout;
-        let slots = recorders.snapshot_slots();
         let counters = self.series().counters.len();
         // Only the kinds registered so far can have cells.
         let registered = self.kind_names().len().min(MAX_KINDS);
@@ -38,6 +37,17 @@ impl MonitorStore {
             kinds: Vec::new(),
             counters: Vec::new(),
         };
+        // The tick of an idle monitor: a look at each thread's counts, nothing allocated.
+        if recorders.with_slots(|slots| nothing_new(&st, slots, registered, counters)) {
+            if !duration.is_zero() {
+                st.window.push_back(interval);
+                while st.window.len() > st.window_len {
+                    st.window.pop_front();
+                }
+            }
+            return;
+        }
+        let slots = recorders.snapshot_slots();
         let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
         // Each kind's samples by cell as read, a cell perhaps more than once (from several threads),
         // and how many entries it held at its last compaction.
@@ -188,6 +198,37 @@ impl MonitorStore {
             st.window.pop_front();
         }
     }
+}
+
+/// Whether a collection now would find nothing new: no counter moved, and every thread's counts
+/// of every kind are those of a reading that followed their last change (see `KindSnapshot`).
+fn nothing_new(
+    st: &super::MonitorState,
+    slots: &[Arc<crate::monitor::recorder::Slot>],
+    registered: usize,
+    counters: usize,
+) -> bool {
+    let counters_still = st.counter_totals.len() == counters
+        && (0..counters).all(|c| Recorders::counter_total(slots, c) == st.counter_totals[c]);
+    counters_still
+        && slots.iter().all(|slot| {
+            let snaps = st
+                .snapshots
+                .iter()
+                .find(|(s, _)| Arc::ptr_eq(s, slot))
+                .map(|(_, snaps)| snaps);
+            (0..registered).all(|k| {
+                let Some(cells) = slot.kinds[k].get() else {
+                    return true;
+                };
+                let Some(Some(snap)) = snaps.and_then(|snaps| snaps.get(k)) else {
+                    return false;
+                };
+                snap.settled
+                    && cells.count.load(Ordering::Relaxed) == snap.count
+                    && cells.errors.load(Ordering::Relaxed) == snap.errors
+            })
+        })
 }
 
 /// One entry per cell, in cell order, each with the samples of all of its entries (the ring gives
