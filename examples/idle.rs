@@ -1,6 +1,7 @@
-//! What an idle runtime costs: the default configuration (admin server on a free port), a few
-//! threads that record a burst and then stop, and the process's own CPU time read from
-//! `/proc/self/stat` over a quiet stretch.
+//! What an idle runtime costs: the default configuration (admin server on a free port), monitors
+//! that two threads fill with a burst and then leave alone, and over a quiet stretch each thread's
+//! time on a CPU and wake-ups (`/proc/self/task/*/schedstat` and `status`) beside the process's CPU
+//! time from `/proc/self/stat`. The thread that measures (this one, asleep) is left out.
 //!
 //!     cargo run --release --example idle -- [--seconds 60] [--monitors 2] [--config FILE]
 
@@ -25,14 +26,20 @@ struct ThreadCost {
     wakeups: u64,
 }
 
-/// Every thread's cost so far, from `/proc/self/task`.
+/// Every thread's cost so far, from `/proc/self/task`, but the calling thread's.
 fn thread_costs() -> Vec<ThreadCost> {
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_owned()));
     let mut out = Vec::new();
     for task in std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
         .flatten()
     {
+        if Some(task.file_name()) == me {
+            continue;
+        }
         let path = task.path();
         let (Ok(schedstat), Ok(status), Ok(name)) = (
             std::fs::read_to_string(path.join("schedstat")),

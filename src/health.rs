@@ -131,7 +131,8 @@ pub struct SystemHealthReport {
         serialize_with = "watchkeeper_actors::duration_serde::seconds"
     )]
     pub uptime: Duration,
-    /// Resource use of the process, from the operating system, with CPU use over the last tick;
+    /// Resource use of the process, from the operating system, with CPU use since the reading
+    /// before (at least a tick earlier);
     /// `None` if the process monitor did not answer.
     pub process: Option<ProcessReport>,
     /// Supervision tree, restarts, failures; `None` if the root did not answer.

@@ -189,7 +189,7 @@ mod tests {
     }
 }
 
-/// A reading of the process's resources with the CPU use over the last sampling interval.
+/// A reading of the process's resources with the CPU use between it and the reading before.
 ///
 /// # Examples
 ///

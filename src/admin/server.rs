@@ -223,7 +223,8 @@ async fn accept_loop(
         tracing::error!("Admin server: the application did not start");
         return;
     };
-    let mut serving = Rc::downgrade(&Rc::new(first));
+    drop(first);
+    let mut serving = std::rc::Weak::new();
     let held: Rc<RefCell<Held>> = Rc::default();
     let mut last_complaint: Option<Instant> = None;
     loop {
@@ -253,7 +254,11 @@ async fn accept_loop(
                     service
                 }
                 Err(()) => {
-                    tracing::error!(%peer, "Admin server: the application did not start");
+                    counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                    if last_complaint.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        tracing::error!(%peer, "Admin server: the application did not start");
+                        last_complaint = Some(Instant::now());
+                    }
                     continue;
                 }
             },

@@ -36,7 +36,8 @@ pub(crate) struct AdminConnections {
     pub(crate) accepted: std::sync::atomic::AtomicU64,
     /// Closed to make room for a newer one.
     pub(crate) evicted: std::sync::atomic::AtomicU64,
-    /// `accept` failures (e.g. no file descriptor left).
+    /// `accept` failures (e.g. no file descriptor left), and connections closed at once because
+    /// the application could not be built for them.
     pub(crate) accept_errors: std::sync::atomic::AtomicU64,
 }
 

@@ -108,7 +108,7 @@ impl<A: ChildActor> ChildContext<'_, A> {
     /// Calls `f` every `every`, first within one period. Ticks missed while the actor was busy are
     /// skipped, never replayed in a burst. Intervals of one period on one actor system's thread
     /// tick at the same instants (multiples of the period since its first interval started), so
-    /// however many actors tick, the thread wakes once a period.
+    /// however many actors tick, they wake the thread together.
     pub fn run_interval<F>(&mut self, every: Duration, mut f: F) -> TimerHandle
     where
         F: FnMut(&mut A, &mut ChildContext<'_, A>) + 'static,

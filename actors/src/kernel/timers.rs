@@ -16,7 +16,7 @@ thread_local! {
 /// counted from the first interval started on this thread by its actor system.
 ///
 /// Every interval of one period on a thread then ticks at the same instants, so a thousand monitors
-/// wake their thread once a tick instead of a thousand times, and a period that divides another
+/// wake their thread together instead of a thousand times apart, and a period that divides another
 /// (1 s and 10 s) wakes it with the other. The first tick comes within one period, and exactly one
 /// period after the system's first interval started for the intervals started with it.
 fn first_tick(every: Duration) -> tokio::time::Instant {
