@@ -166,16 +166,20 @@ impl WatchdogActor {
     ) -> actix::Addr<Self> {
         WatchdogActor::start_in_arbiter(arbiter, move |_| WatchdogActor { watchdog, events })
     }
+}
 
-    /// Checks, then sleeps `period` while a call is in progress, longer while none is.
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        let busy = self.watchdog.check(&self.events);
-        let next = if busy {
-            self.watchdog.period
+/// Checks, then sleeps `period` while a call is in progress, longer while none is; ends with the
+/// actor.
+async fn watch(watchdog: Arc<Watchdog>, events: EventBus) {
+    let mut sleeper = Sleeper::new();
+    let mut next = watchdog.period;
+    loop {
+        sleeper.sleep(next).await;
+        next = if watchdog.check(&events) {
+            watchdog.period
         } else {
-            self.watchdog.idle_period()
+            watchdog.idle_period()
         };
-        ctx.run_later(next, |act, ctx| act.tick(ctx));
     }
 }
 
@@ -183,7 +187,120 @@ impl Actor for WatchdogActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let period = self.watchdog.period;
-        ctx.run_later(period, |act, ctx| act.tick(ctx));
+        let fut = watch(self.watchdog.clone(), self.events.clone());
+        ctx.spawn(actix::fut::wrap_future(fut));
+    }
+}
+
+/// The watchdog's sleep. On Linux it is a timer of the kernel's own (`timerfd`), which wakes the
+/// arbiter once at the deadline: Tokio's timer wheel files a deadline more than 64 ms away in a
+/// coarser level and wakes at the start of its 64 ms slot to move it down before waking again at
+/// the deadline, so each of the idle watchdog's checks would cost two wake-ups. The watchdog keeps
+/// real time (never Tokio's paused clock), so nothing is lost by leaving the wheel. Elsewhere, or
+/// if the kernel refuses a timer, Tokio's sleep.
+struct Sleeper {
+    #[cfg(target_os = "linux")]
+    timer: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+impl Sleeper {
+    fn new() -> Self {
+        Sleeper {
+            #[cfg(target_os = "linux")]
+            timer: timerfd::create()
+                .map_err(|e| tracing::debug!(error = %e, "The watchdog sleeps on Tokio's timer"))
+                .ok(),
+        }
+    }
+
+    async fn sleep(&mut self, period: Duration) {
+        #[cfg(target_os = "linux")]
+        if let Some(timer) = &self.timer {
+            match timerfd::sleep(timer, period).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "The watchdog's kernel timer failed; it sleeps on Tokio's timer");
+                    self.timer = None;
+                }
+            }
+        }
+        tokio::time::sleep(period).await;
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod timerfd {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Duration;
+
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    /// A non-blocking timer on the monotonic clock, registered with the arbiter's reactor.
+    pub(super) fn create() -> io::Result<AsyncFd<OwnedFd>> {
+        // SAFETY: timerfd_create takes no pointers; a non-negative result is a new descriptor
+        // that nothing else owns.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else; the `OwnedFd` keeps it open,
+        // and the same, for as long as the `AsyncFd` holds it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: as above.
+        Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
+    }
+
+    /// Arms `timer` to expire once after `period` (at least a nanosecond: zero would disarm it)
+    /// and waits for the expiry.
+    pub(super) async fn sleep(timer: &AsyncFd<OwnedFd>, period: Duration) -> io::Result<()> {
+        let period = period.max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: period.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: period.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: the descriptor is a timerfd owned by `timer`; `spec` is a valid itimerspec and
+        // the old value is not asked for (null).
+        let armed =
+            unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if armed < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            let mut ready = timer.readable().await?;
+            let read = ready.try_io(|fd| {
+                let mut expirations = 0u64;
+                // SAFETY: reads 8 bytes into a u64 the call owns; the descriptor is valid.
+                let n = unsafe {
+                    libc::read(
+                        fd.as_raw_fd(),
+                        (&mut expirations as *mut u64).cast(),
+                        std::mem::size_of::<u64>(),
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+            match read {
+                Ok(result) => return result,
+                // Not expired yet (a spurious readiness): wait again.
+                Err(_would_block) => continue,
+            }
+        }
     }
 }
