@@ -186,8 +186,10 @@ fn an_idle_admin_server_wakes_no_thread() {
         .collect();
     let awake = arbiters.iter().filter(|&&n| n > 3).count();
     assert_eq!(awake, 1, "wake-ups in 3 idle seconds: {woke:?}");
+    // Six checks in 3 s, a wake-up each; one that finds a call in progress checks again 50 ms
+    // later, so a few more may come.
     assert!(
-        arbiters.iter().all(|&n| n <= 8),
+        arbiters.iter().all(|&n| n <= 9),
         "the watchdog checks 6 times in 3 s, a wake-up each: {woke:?}"
     );
     assert!(live(instance.addr), "served again after the idle stretch");
