@@ -131,43 +131,15 @@ fn settle(instance: &Instance) -> (u64, usize) {
     (instance.resident_bytes(), instance.open_fds())
 }
 
-/// Each thread of process `pid`: its name and how many times it went to sleep of its own accord
-/// (`voluntary_ctxt_switches`): its wake-ups so far.
-fn wakeups(pid: u32) -> Vec<(String, u64)> {
-    let mut threads = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let path = task.path();
-        let (Ok(name), Ok(status)) = (
-            std::fs::read_to_string(path.join("comm")),
-            std::fs::read_to_string(path.join("status")),
-        ) else {
-            continue;
-        };
-        let woke = status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0);
-        threads.push((
-            format!("{} ({})", name.trim(), task.file_name().to_string_lossy()),
-            woke,
-        ));
-    }
-    threads
-}
-
 #[test]
 fn an_idle_admin_server_wakes_no_thread() {
     let instance = Instance::start("idle", &config(""));
     // Served once, so that what serving starts has started; the connection is closed after.
     assert!(live(instance.addr));
     std::thread::sleep(Duration::from_millis(500));
-    let before = wakeups(instance.child.id());
+    let before = instance.thread_wakeups();
     std::thread::sleep(Duration::from_secs(3));
-    let after = wakeups(instance.child.id());
+    let after = instance.thread_wakeups();
     let woke: Vec<(String, u64)> = after
         .iter()
         .map(|(name, n)| {

@@ -93,6 +93,32 @@ impl Instance {
             .map_or(0, |kib| kib * 1024)
     }
 
+    /// Each of its threads: its name (and id) and how many times it went to sleep of its own
+    /// accord (`voluntary_ctxt_switches`): its wake-ups so far.
+    pub fn thread_wakeups(&self) -> Vec<(String, u64)> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id()));
+        let mut threads = Vec::new();
+        for task in tasks.into_iter().flatten().flatten() {
+            let path = task.path();
+            let (Ok(name), Ok(status)) = (
+                std::fs::read_to_string(path.join("comm")),
+                std::fs::read_to_string(path.join("status")),
+            ) else {
+                continue;
+            };
+            let woke = status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            threads.push((
+                format!("{} ({})", name.trim(), task.file_name().to_string_lossy()),
+                woke,
+            ));
+        }
+        threads
+    }
+
     /// Its open file descriptors.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))

@@ -39,12 +39,7 @@ impl MonitorStore {
         };
         // The tick of an idle monitor: a look at each thread's counts, nothing allocated.
         if recorders.with_slots(|slots| nothing_new(&st, slots, registered, counters)) {
-            if !duration.is_zero() {
-                st.window.push_back(interval);
-                while st.window.len() > st.window_len {
-                    st.window.pop_front();
-                }
-            }
+            keep_interval(&mut st, interval, false);
             return;
         }
         let slots = recorders.snapshot_slots();
@@ -190,13 +185,18 @@ impl MonitorStore {
         if any {
             st.last_sample_at = Some(Utc::now());
         }
-        if !duration.is_zero() || any {
-            st.window.push_back(interval);
-        }
-        let keep = st.window_len;
-        while st.window.len() > keep {
-            st.window.pop_front();
-        }
+        keep_interval(&mut st, interval, any);
+    }
+}
+
+/// Adds `interval` to the window (unless it spans no time and holds nothing: a second collection
+/// in the same instant), dropping the oldest past the window's length.
+fn keep_interval(st: &mut super::MonitorState, interval: Interval, any: bool) {
+    if !interval.duration.is_zero() || any {
+        st.window.push_back(interval);
+    }
+    while st.window.len() > st.window_len {
+        st.window.pop_front();
     }
 }
 
