@@ -3,7 +3,8 @@
 //!
 //! Each of `--threads` threads records `--samples` latencies into each of `--kinds` kinds of each of
 //! `--monitors` monitors, log-uniform over 0.2-20 ms, and stays alive until every one has recorded;
-//! every monitor is then collected. With `--paced SECONDS` each thread instead works for that long,
+//! every monitor is then collected, and collected once more (the threads idle: dense cells are
+//! given back then), with resident memory read after each. With `--paced SECONDS` each thread instead works for that long,
 //! one operation after another: it sleeps each latency, then records it into the next of its
 //! series, as a thread whose operations take 0.2-20 ms would. The growth of `VmRSS` is divided by
 //! threads x monitors x kinds. Each side runs in a process of its own (this program starts itself
@@ -77,7 +78,9 @@ fn drive(shape: Shape, thread: usize, mut record: impl FnMut(usize, u64)) -> u64
 /// The growth of resident memory, and the samples recorded in all.
 type Grown = (u64, u64);
 
-fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
+/// The growth after the collection that reads the samples, the samples, and the growth after the
+/// next collection.
+fn ours(shape: Shape) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.deployment.admin_enabled = false;
     config.monitoring.monitors = Vec::new();
@@ -102,8 +105,15 @@ fn ours(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
     // A thread's cells outlive it: the collection after the threads end reads every sample.
     rt.flush_blocking()?;
     let after = resident();
+    // Nothing new since: a thread's dense cells are given back.
+    rt.flush_blocking()?;
+    let later = resident();
     rt.shutdown_blocking(Duration::from_secs(10))?;
-    Ok((after.saturating_sub(before), samples))
+    Ok((
+        after.saturating_sub(before),
+        samples,
+        later.saturating_sub(before),
+    ))
 }
 
 /// The same threads driven the same way, recording nothing: what the threads themselves cost.
@@ -216,8 +226,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         |grown: u64| grown as f64 / 1024.0 / (shape.threads * shape.monitors * shape.kinds) as f64;
     match side.as_deref() {
         Some("watchkeeper") => {
-            let (grown, samples) = ours(shape)?;
-            println!("{grown} {samples}");
+            let (grown, samples, later) = ours(shape)?;
+            println!("{grown} {samples} {later}");
         }
         Some("hdrhistogram") => {
             let (grown, samples) = hdr(shape)?;
@@ -282,6 +292,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     grown as f64 / (1 << 20) as f64,
                     per(grown),
                 );
+                if let Some(later) = fields.next() {
+                    let later: u64 = later.parse()?;
+                    println!(
+                        "  {:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind (a collection \
+                         later, the threads idle)",
+                        "",
+                        later as f64 / (1 << 20) as f64,
+                        per(later),
+                    );
+                }
             }
             let out = Command::new(std::env::current_exe()?)
                 .args(["--side", "prometheus"])

@@ -126,6 +126,33 @@ impl Cells {
         }
     }
 
+    /// Zeroes the cells (not the tail). Mapped, their pages are given back to the OS.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may read or write the cells during the call, as for [`Cells::release_tail`].
+    pub(crate) unsafe fn release(&self) {
+        #[cfg(target_os = "linux")]
+        if self.mapped && self.len > 0 {
+            // SAFETY: the mapping starts at `ptr` (page-aligned) and holds at least `len` cells;
+            // a length off a page's end is rounded up to it, which stays before the tail (it
+            // starts at a page boundary) or within the mapping.
+            let done = unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().cast(),
+                    self.len * std::mem::size_of::<AtomicU64>(),
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if done == 0 {
+                return;
+            }
+        }
+        for c in self.iter() {
+            c.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Cells held, the tail's included.
     pub(crate) fn reserved(&self) -> usize {
         self.tail_at + self.tail
@@ -165,6 +192,37 @@ impl Cells {
         }
         f(0, self);
     }
+}
+
+/// A memory barrier run on every thread of the process that is on a CPU now (the others run one
+/// when they are next scheduled), by `membarrier(2)`: a writer that only keeps the compiler from
+/// moving its store past its load pairs with it as if both sides had a full fence. False, having
+/// done nothing, where the OS does not offer it; the caller must then assume a writer it cannot
+/// see.
+pub(crate) fn fence_every_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // From `linux/membarrier.h`.
+        const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+        static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let registered = *REGISTERED.get_or_init(|| {
+            // SAFETY: `membarrier` with a command and zero flags has no memory arguments.
+            let done =
+                unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
+            if done != 0 {
+                tracing::debug!(
+                    error = %std::io::Error::last_os_error(),
+                    "membarrier refused: idle threads keep their dense histogram cells"
+                );
+            }
+            done == 0
+        });
+        // SAFETY: as above.
+        registered && unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) } == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// The size of a page, asked of the OS once; `None` if it would not say (then every cell is read).

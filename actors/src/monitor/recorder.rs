@@ -16,7 +16,11 @@
 //! resident. A sample that finds the ring full copies the ring into an overflow of
 //! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only for a thread
 //! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
-//! back). The first sample that finds the overflow full too makes the cells dense for good.
+//! back). The first sample that finds the overflow full too makes the cells dense: every later
+//! sample is counted in them, until the thread records nothing for a whole collection. The
+//! collector then takes the cells back ([`KindCells::stop_dense`]): it must know that the owner is
+//! not halfway through a sample, which the owner says by a flag around each one and the collector
+//! reads after a barrier on every thread (`membarrier`), so the owner's record needs no fence.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -223,10 +227,14 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     countdown: AtomicU64,
-    /// Set by the owner when it finds the ring and the overflow full, just before it counts its
-    /// first sample in `hist` (the shared fallback slot is made with it set): then the collector
-    /// reads the cells.
+    /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, just
+    /// before it counts its first sample in `hist` (the shared fallback slot is made with it set):
+    /// then the collector reads the cells. Cleared by the collector, under the same lock, when it
+    /// takes the cells of an idle thread back ([`KindCells::stop_dense`]).
     pub(crate) dense: AtomicBool,
+    /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
+    /// cells: while it is set, the collector may not take the cells back.
+    writing: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     written: AtomicU64,
     /// Samples of `recent` taken out, by the collector or by the owner copying them into the
@@ -257,6 +265,7 @@ impl KindCells {
             clamped: AtomicU64::new(0),
             countdown: AtomicU64::new(0),
             dense: AtomicBool::new(dense),
+            writing: AtomicBool::new(false),
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             recent: std::array::from_fn(|_| AtomicU32::new(0)),
@@ -268,16 +277,15 @@ impl KindCells {
     }
 
     /// Keeps a sample of cell `index` in the ring (owner only), copying a full ring into the
-    /// overflow first; false when the overflow is full too, which makes these cells dense for
-    /// good. Not inlined: only threads whose cells are not dense come here, and a dense thread's
-    /// record stays small.
+    /// overflow first; false when the overflow is full too, which has made these cells dense.
+    /// Not inlined: only threads whose cells are not dense come here, and a dense thread's record
+    /// stays small.
     #[inline(never)]
     fn keep(&self, index: u32) -> bool {
         let written = self.written.load(Ordering::Relaxed);
         if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64
             && !self.spill_ring()
         {
-            self.dense.store(true, Ordering::Release);
             return false;
         }
         self.recent[written as usize % RECENT].store(index, Ordering::Relaxed);
@@ -287,7 +295,7 @@ impl KindCells {
     }
 
     /// Copies the ring's samples into the overflow (owner only); false, copying nothing, when
-    /// they do not fit.
+    /// they do not fit: then the cells are made dense, under the lock.
     #[cold]
     fn spill_ring(&self) -> bool {
         let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
@@ -301,6 +309,7 @@ impl KindCells {
             return true;
         }
         if *held + more > 2 * tail.len() {
+            self.dense.store(true, Ordering::Release);
             return false;
         }
         for (k, w) in (*held..).zip(drained..written) {
@@ -347,6 +356,27 @@ impl KindCells {
         self.spilled.store(false, Ordering::Relaxed);
     }
 
+    /// Makes dense cells sparse again (collector only, for a thread that recorded nothing since
+    /// the last reading): the owner's samples go to the ring from now on. Returns the overflow's
+    /// lock, held while the caller reads the cells one last time and gives them back
+    /// ([`Cells::release`]); `None`, changing nothing, when the owner may be halfway through a
+    /// sample or the OS offers no barrier on every thread.
+    ///
+    /// The owner sets `writing`, then looks at `dense`, with only the compiler kept from swapping
+    /// the two; the collector clears `dense`, then runs a barrier on every thread, then looks at
+    /// `writing`. Either the owner's look comes after the barrier, and finds `dense` clear, or its
+    /// flag is set before the barrier and seen here. A thread that makes its cells dense again
+    /// does so under the overflow's lock, which the caller holds until the cells are given back.
+    pub(crate) fn stop_dense(&self) -> Option<std::sync::MutexGuard<'_, usize>> {
+        let held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+        self.dense.store(false, Ordering::SeqCst);
+        if !crate::monitor::cells::fence_every_thread() || self.writing.load(Ordering::Acquire) {
+            self.dense.store(true, Ordering::Release);
+            return None;
+        }
+        Some(held)
+    }
+
     /// Cell indices the overflow holds now.
     #[cfg(test)]
     pub(crate) fn spilled(&self) -> usize {
@@ -369,7 +399,7 @@ pub(crate) struct Slot {
     /// Set when the owning thread exits; a new thread may then claim the slot.
     free: AtomicBool,
     /// Whether the writers use `fetch_add` (the shared fallback slot) or owner-only stores.
-    shared: bool,
+    pub(crate) shared: bool,
 }
 
 impl Slot {
@@ -528,10 +558,14 @@ impl Recorders {
             cells.countdown.store(u64::from(every), Ordering::Relaxed);
         }
         let index = self.layout.index(self.clamp(cells, nanos, false));
-        if !cells.dense.load(Ordering::Relaxed) && cells.keep(index as u32) {
-            return;
+        // The flag tells the collector a sample may be on its way into the cells
+        // (`KindCells::stop_dense`); its barrier on every thread stands in for a fence here.
+        cells.writing.store(true, Ordering::Relaxed);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        if cells.dense.load(Ordering::Relaxed) || !cells.keep(index as u32) {
+            bump(&cells.hist[index], 1);
         }
-        bump(&cells.hist[index], 1);
+        cells.writing.store(false, Ordering::Release);
     }
 
     #[inline(always)]
@@ -825,6 +859,26 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(counter.value(), 6);
+    }
+
+    #[test]
+    fn cells_are_not_taken_back_from_an_owner_halfway_through_a_sample() {
+        let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
+        let cells = KindCells::new(&layout, false);
+        cells.dense.store(true, Ordering::Relaxed);
+        // The owner has set its flag and may have found the cells dense: they stay its own.
+        cells.writing.store(true, Ordering::Relaxed);
+        assert!(cells.stop_dense().is_none());
+        assert!(cells.dense.load(Ordering::Relaxed));
+        cells.writing.store(false, Ordering::Relaxed);
+        let taken = cells.stop_dense();
+        if cfg!(target_os = "linux") {
+            assert!(taken.is_some(), "membarrier is offered here");
+            assert!(!cells.dense.load(Ordering::Relaxed));
+        } else {
+            assert!(taken.is_none());
+            assert!(cells.dense.load(Ordering::Relaxed));
+        }
     }
 
     #[test]

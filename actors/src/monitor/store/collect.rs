@@ -5,7 +5,9 @@
 //! have not moved since a reading that followed their last change is skipped. Otherwise the ring
 //! of recent samples and the overflow the owner copied full rings into are emptied, and, once the
 //! thread's cells are dense, the cells on resident pages are read beside the last reading of them
-//! (packed, [`CellCounts`]).
+//! (packed, [`CellCounts`]). Dense cells of a thread that recorded nothing since the last reading
+//! are read once more and given back to the OS ([`KindCells::stop_dense`]): its next samples go
+//! to the ring again.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore};
 use crate::monitor::cell_counts::{CellCounts, Writer};
-use crate::monitor::recorder::{Recorders, MAX_KINDS};
+use crate::monitor::recorder::{KindCells, Recorders, MAX_KINDS};
 
 impl MonitorStore {
     /// Moves every sample recorded since the last collection into a new interval.
@@ -101,6 +103,10 @@ impl MonitorStore {
                     // No sample in the cells yet: none of their pages is read (or resident).
                     continue;
                 }
+                // An idle thread's cells: held still while they are read for the last time.
+                let giving_back = (unchanged && !slot.shared)
+                    .then(|| cells.stop_dense())
+                    .flatten();
                 let snap = st.snapshots[pos].1[k].as_mut().expect("made above");
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
                 // the last reading. A page not resident was never written or was swapped out; a
@@ -135,6 +141,9 @@ impl MonitorStore {
                     read(j as usize, load(&hist[j as usize]), was, &mut now);
                 }
                 snap.hist = now.finish();
+                if let Some(held) = giving_back {
+                    give_back(cells, &mut snap.hist, held);
+                }
             }
             // Each dense thread adds an entry for every cell it changed: folded as they come, a
             // kind's list stays near one entry per cell instead of one per cell and thread
@@ -198,6 +207,18 @@ fn keep_interval(st: &mut super::MonitorState, interval: Interval, any: bool) {
     while st.window.len() > st.window_len {
         st.window.pop_front();
     }
+}
+
+/// Gives the cells of a thread whose cells are no longer dense back to the OS, all of them read
+/// into `last`, which then has nothing (the cells read as zeros), and lets go of the overflow's
+/// lock that kept the owner from making them dense again meanwhile.
+fn give_back(cells: &KindCells, last: &mut CellCounts, held: std::sync::MutexGuard<'_, usize>) {
+    // SAFETY: the owner is not writing the cells and cannot start to before `held` is let go
+    // (`KindCells::stop_dense`); the collector reads them only under the monitor's lock, held
+    // by the caller.
+    unsafe { cells.hist.release() };
+    *last = CellCounts::default();
+    drop(held);
 }
 
 /// Whether a collection now would find nothing new: no counter moved, and every thread's counts
@@ -369,6 +390,117 @@ mod tests {
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
         assert_eq!(window_cells(&store), expected);
+    }
+
+    /// Cells of the layout on resident pages (all of them where residency cannot be asked).
+    fn resident_cells(cells: &KindCells) -> usize {
+        let mut resident = 0;
+        cells.hist.resident_runs(|_, run| resident += run.len());
+        resident
+    }
+
+    #[test]
+    fn an_idle_dense_thread_gives_its_cells_back_and_every_sample_still_counts() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let mut expected = vec![0u64; layout.len()];
+        let mut record = |n: u64, from: u64| {
+            for i in 0..n {
+                let v = 200_000 + (from + i) * 6_151 % 19_800_000;
+                expected[layout.index(v)] += 1;
+                store
+                    .recorder()
+                    .record(OpKind::QUERY, Duration::from_nanos(v));
+            }
+        };
+        // Past the ring and its overflow: dense, and read as such.
+        record(3_000, 0);
+        store.collect();
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        assert!(cells.dense.load(Ordering::Relaxed));
+        assert!(resident_cells(cells) > 0);
+        // A collection with nothing new from the thread takes its cells back.
+        store.collect();
+        let linux = cfg!(target_os = "linux");
+        if linux {
+            assert!(!cells.dense.load(Ordering::Relaxed), "cells given back");
+            assert_eq!(resident_cells(cells), 0);
+        }
+        // The thread goes on: dense again, then a few samples into the ring after the next give-back.
+        record(5_000, 3_000);
+        store.collect();
+        assert!(cells.dense.load(Ordering::Relaxed));
+        store.collect();
+        record(100, 8_000);
+        store.collect();
+        if linux {
+            assert!(!cells.dense.load(Ordering::Relaxed));
+            assert_eq!(resident_cells(cells), 0, "the ring took the last samples");
+        }
+        assert_eq!(window_cells(&store), expected);
+        assert_eq!(store.stats().total_queries, 8_100);
+    }
+
+    #[test]
+    fn cells_given_back_while_their_thread_records_again_lose_no_sample() {
+        use std::sync::atomic::AtomicU64;
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let bursts = 100u64;
+        let values = |burst: u64| {
+            (0..3_000u64).map(move |i| 200_000 + (burst * 31 + i * 6_151) % 19_800_000)
+        };
+        let mut expected = vec![0u64; layout.len()];
+        for v in (0..bursts).flat_map(values) {
+            expected[layout.index(v)] += 1;
+        }
+        let (started, finished) = (AtomicU64::new(0), AtomicU64::new(0));
+        let given_back = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let recorder = store.recorder();
+                let mut given_back = 0u64;
+                for burst in 0..bursts {
+                    for v in values(burst) {
+                        recorder.record(OpKind::QUERY, Duration::from_nanos(v));
+                    }
+                    let seen = finished.load(Ordering::Acquire);
+                    if burst % 2 == 0 {
+                        // Idle over two whole collections after one that saw the burst: the
+                        // second gives the cells back.
+                        while finished.load(Ordering::Acquire) < seen + 3 {
+                            std::thread::yield_now();
+                        }
+                        let slot = own_slot(&store);
+                        let cells = slot.kinds[0].get().expect("the writer's cells");
+                        given_back += u64::from(!cells.dense.load(Ordering::Relaxed));
+                    } else {
+                        // On again as soon as a collection that may give the cells back starts.
+                        while started.load(Ordering::Acquire) < seen + 3 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                }
+                given_back
+            });
+            while !writer.is_finished() {
+                started.fetch_add(1, Ordering::Release);
+                store.collect();
+                finished.fetch_add(1, Ordering::Release);
+            }
+            writer.join().expect("writer")
+        });
+        store.collect();
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                given_back,
+                bursts / 2,
+                "each long idle spell gave the cells back"
+            );
+        }
+        assert_window_cells(&store, &expected, bursts * 3_000);
     }
 
     #[test]
