@@ -18,7 +18,6 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use watchkeeper::actors::process::ProcessStats;
 use watchkeeper::{Config, Runtime};
 
 #[derive(Clone, Copy)]
@@ -31,10 +30,18 @@ struct Shape {
     paced: Option<Duration>,
 }
 
+/// Resident anonymous memory (`RssAnon` in `/proc/self/status`): what the program's allocations
+/// and mappings hold. `VmRSS` also counts the pages of the program's code and libraries, which
+/// become resident as code first runs (a third of a MiB here between two readings with nothing
+/// recorded in between).
 fn resident() -> u64 {
-    ProcessStats::read()
-        .resident_bytes
-        .expect("VmRSS from /proc/self/status")
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/self/status");
+    kib * 1024
 }
 
 /// Log-uniform latencies over 0.2-20 ms (nanoseconds), from a seeded xorshift generator.
@@ -95,19 +102,23 @@ fn ours(shape: Shape) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
     rt.flush_blocking()?;
     std::thread::sleep(Duration::from_millis(200));
-    let before = resident();
-    let samples = run_threads(shape, |_| {
-        |s, nanos| {
-            let (h, k) = series[s];
-            h.record(k, Duration::from_nanos(nanos));
-        }
-    });
-    // A thread's cells outlive it: the collection after the threads end reads every sample.
-    rt.flush_blocking()?;
-    let after = resident();
-    // Nothing new since: a thread's dense cells are given back.
-    rt.flush_blocking()?;
-    let later = resident();
+    let (before, read, samples) = run_threads(
+        shape,
+        |_| {
+            |s, nanos| {
+                let (h, k) = series[s];
+                h.record(k, Duration::from_nanos(nanos));
+            }
+        },
+        || -> Result<_, Box<dyn std::error::Error>> {
+            rt.flush_blocking()?;
+            let after = resident();
+            // Nothing new since: a thread's dense cells are given back.
+            rt.flush_blocking()?;
+            Ok((after, resident()))
+        },
+    );
+    let (after, later) = read?;
     rt.shutdown_blocking(Duration::from_secs(10))?;
     Ok((
         after.saturating_sub(before),
@@ -116,67 +127,79 @@ fn ours(shape: Shape) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
     ))
 }
 
-/// The same threads driven the same way, recording nothing: what the threads themselves cost.
+/// The same threads driven the same way, recording nothing: about nothing, which shows that the
+/// threads' own memory is outside the other figures.
 fn threads_alone(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
-    let before = resident();
-    let samples = run_threads(shape, |_| {
-        |s, nanos| {
-            std::hint::black_box((s, nanos));
-        }
-    });
-    Ok((resident().saturating_sub(before), samples))
+    let (before, after, samples) = run_threads(
+        shape,
+        |_| {
+            |s, nanos| {
+                std::hint::black_box((s, nanos));
+            }
+        },
+        resident,
+    );
+    Ok((after.saturating_sub(before), samples))
 }
 
-/// Runs the shape's threads, each driven with the recorder `recorder(thread)` makes on it, every
-/// one alive until all have recorded: a thread that ended first would leave its cells for a later
-/// one to take over, and the figure would depend on timing. Returns the samples recorded.
-fn run_threads<R: FnMut(usize, u64)>(shape: Shape, recorder: impl Fn(usize) -> R + Sync) -> u64 {
-    let (started, done) = (Barrier::new(shape.threads), Barrier::new(shape.threads));
+/// Runs the shape's threads, each driven with the recorder `recorder(thread)` makes on it once
+/// every thread has started, and reads resident memory while every thread is alive and waiting:
+/// before any has made its recorder (each thread has allocated, as any working thread has), and
+/// through `after` once all have recorded (a thread that ended first would leave its cells for a
+/// later one to take over). Returns the first reading, what `after` returned, and the samples
+/// recorded.
+fn run_threads<R: FnMut(usize, u64), T>(
+    shape: Shape,
+    recorder: impl Fn(usize) -> R + Sync,
+    after: impl FnOnce() -> T,
+) -> (u64, T, u64) {
+    let gate = || Barrier::new(shape.threads + 1);
+    let (ready, go, done, end) = (gate(), gate(), gate(), gate());
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..shape.threads)
             .map(|t| {
-                let (recorder, started, done) = (&recorder, &started, &done);
+                let (recorder, ready, go, done, end) = (&recorder, &ready, &go, &done, &end);
                 scope.spawn(move || {
-                    started.wait();
-                    let n = drive(shape, t, recorder(t));
+                    std::hint::black_box(vec![t; 64]);
+                    ready.wait();
+                    go.wait();
+                    let mut record = recorder(t);
+                    let n = drive(shape, t, &mut record);
                     done.wait();
+                    end.wait();
+                    drop(record);
                     n
                 })
             })
             .collect();
-        workers
+        ready.wait();
+        let before = resident();
+        go.wait();
+        done.wait();
+        let read = after();
+        end.wait();
+        let samples = workers
             .into_iter()
             .map(|w| w.join().expect("recording thread"))
-            .sum()
+            .sum();
+        (before, read, samples)
     })
 }
 
 fn hdr(shape: Shape) -> Result<Grown, Box<dyn std::error::Error>> {
-    let before = resident();
-    let kept = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..shape.threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut hists: Vec<hdrhistogram::Histogram<u64>> = (0..shape.monitors
-                        * shape.kinds)
-                        .map(|_| {
-                            hdrhistogram::Histogram::new_with_bounds(1_000, 60_000_000_000, 3)
-                                .expect("bounds")
-                        })
-                        .collect();
-                    let n = drive(shape, t, |s, nanos| hists[s].saturating_record(nanos));
-                    (hists, n)
+    let (before, after, samples) = run_threads(
+        shape,
+        |_| {
+            let mut hists: Vec<hdrhistogram::Histogram<u64>> = (0..shape.monitors * shape.kinds)
+                .map(|_| {
+                    hdrhistogram::Histogram::new_with_bounds(1_000, 60_000_000_000, 3)
+                        .expect("bounds")
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("recording thread"))
-            .collect::<Vec<_>>()
-    });
-    let after = resident();
-    let samples = kept.iter().map(|(_, n)| n).sum();
-    drop(kept);
+                .collect();
+            move |s, nanos| hists[s].saturating_record(nanos)
+        },
+        resident,
+    );
     Ok((after.saturating_sub(before), samples))
 }
 

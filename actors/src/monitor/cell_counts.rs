@@ -2,9 +2,10 @@
 //! its last reading of each recording thread's cells this way (the cells it saw non-zero, with
 //! their counts then), and each interval of a monitor's window its samples per cell.
 //!
-//! As a list of `(u32, u64)` each cell cost 16 bytes, twice a cell itself. Here each is two
-//! LEB128 integers: the gap since the previous cell's index, and the count. Neighbouring cells
-//! (gap 0) holding counts below 128 take 2 bytes.
+//! As a list of `(u32, u64)` each cell cost 16 bytes, twice a cell itself. Here each is one or
+//! two LEB128 integers: the gap since the previous cell's index, doubled, plus one when the count
+//! follows; a count of one (most cells of a second's interval) is not written. A cell holding one
+//! sample within 63 cells of the last takes 1 byte; one holding fewer than 128, 2 bytes.
 
 /// Cells in increasing index order, with their counts.
 #[derive(Clone, Debug, Default)]
@@ -18,9 +19,18 @@ impl CellCounts {
 
     /// The cells in index order.
     pub(super) fn iter(&self) -> Iter<'_> {
-        Iter {
-            bytes: &self.bytes,
-            next: 0,
+        iter(&self.bytes)
+    }
+
+    /// The cells packed, as [`Writer::bytes`] gave them.
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Cells packed by a [`Writer`], in an allocation of their size.
+    pub(super) fn from_bytes(bytes: &[u8]) -> Self {
+        CellCounts {
+            bytes: bytes.to_vec(),
         }
     }
 
@@ -29,7 +39,8 @@ impl CellCounts {
         self.bytes.capacity()
     }
 
-    /// Bytes encoded (a size to start the next reading's buffer at).
+    /// Bytes encoded.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.bytes.len()
     }
@@ -37,25 +48,6 @@ impl CellCounts {
     /// Whether it holds no cell.
     pub(super) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
-    }
-
-    /// `cells` (sorted by index, each index once) packed, in one allocation of the exact size.
-    pub(super) fn from_sorted(cells: &[(u32, u64)]) -> Self {
-        let mut next = 0u32;
-        let bytes = cells
-            .iter()
-            .map(|&(i, n)| {
-                let gap = u64::from(i.saturating_sub(next));
-                next = i.saturating_add(1);
-                width(gap) + width(n)
-            })
-            .sum();
-        let mut w = Writer::with_capacity(bytes);
-        for &(i, n) in cells {
-            w.push(i, n);
-        }
-        debug_assert_eq!(w.bytes.len(), w.bytes.capacity());
-        CellCounts { bytes: w.bytes }
     }
 }
 
@@ -66,32 +58,111 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn with_capacity(bytes: usize) -> Self {
+    /// A writer into `buffer`, emptied first (its allocation is kept).
+    pub(super) fn reusing(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
         Writer {
-            bytes: Vec::with_capacity(bytes),
+            bytes: buffer,
             next: 0,
         }
     }
 
+    /// The cells pushed so far, packed.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The buffer, to be reused.
+    pub(super) fn into_buffer(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// Adds cell `index` with `count`; `index` is above every index pushed before.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, index: u32, count: u64) {
         debug_assert!(index >= self.next, "cells are pushed in increasing order");
-        let gap = u64::from(index.saturating_sub(self.next));
-        if gap < 0x80 && count < 0x80 {
-            // The common case, one byte each.
-            self.bytes.extend_from_slice(&[gap as u8, count as u8]);
-        } else {
+        // A gap fits 32 bits, so doubled it fits 64.
+        let gap = u64::from(index.saturating_sub(self.next)) << 1;
+        self.next = index.saturating_add(1);
+        if gap < 0x80 {
+            // The common cases: one sample (an interval's cells), a small count (a reading's).
+            if count == 1 {
+                self.bytes.push(gap as u8);
+                return;
+            }
+            if count < 0x80 {
+                self.bytes.extend_from_slice(&[gap as u8 | 1, count as u8]);
+                return;
+            }
+        }
+        self.push_wide(gap, count);
+    }
+
+    #[inline(never)]
+    fn push_wide(&mut self, gap: u64, count: u64) {
+        if count == 1 {
             put(&mut self.bytes, gap);
+        } else {
+            put(&mut self.bytes, gap | 1);
             put(&mut self.bytes, count);
         }
-        self.next = index.saturating_add(1);
     }
 
     /// The cells pushed, holding no spare capacity.
+    #[cfg(test)]
     pub(super) fn finish(mut self) -> CellCounts {
         self.bytes.shrink_to_fit();
         CellCounts { bytes: self.bytes }
+    }
+}
+
+/// The cells packed in `bytes` (by a [`Writer`]), as `(index, count)`.
+pub(super) fn iter(bytes: &[u8]) -> Iter<'_> {
+    Iter { bytes, next: 0 }
+}
+
+/// Packed cells read in step with another walk in cell order: the next cell is looked at before
+/// it is taken. (`Peekable::next_if` does the same, but is not inlined into the collector's
+/// loops with this iterator's decoding, and costs a call a cell there.)
+pub(super) struct Cursor<'a> {
+    cells: Iter<'a>,
+    ahead: Option<(u32, u64)>,
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        let mut cells = iter(bytes);
+        let ahead = cells.next();
+        Cursor { cells, ahead }
+    }
+
+    /// Takes the next cell if its index is below `index`.
+    #[inline(always)]
+    pub(super) fn take_below(&mut self, index: u32) -> Option<(u32, u64)> {
+        match self.ahead {
+            Some(cell) if cell.0 < index => {
+                self.ahead = self.cells.next();
+                Some(cell)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes the next cell's count if it is cell `index`.
+    #[inline(always)]
+    pub(super) fn take_at(&mut self, index: u32) -> Option<u64> {
+        match self.ahead {
+            Some((i, n)) if i == index => {
+                self.ahead = self.cells.next();
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes every cell left.
+    pub(super) fn rest(self) -> impl Iterator<Item = (u32, u64)> + 'a {
+        self.ahead.into_iter().chain(self.cells)
     }
 }
 
@@ -108,12 +179,24 @@ impl Iterator for Iter<'_> {
     #[inline]
     fn next(&mut self) -> Option<(u32, u64)> {
         let (gap, count) = match *self.bytes {
-            // The common case, one byte each.
+            // The common cases: one sample, or a one-byte count, close to the last cell.
+            [gap, ref rest @ ..] if gap & 0x81 == 0 => {
+                self.bytes = rest;
+                (u64::from(gap >> 1), 1)
+            }
             [gap, count, ref rest @ ..] if (gap | count) < 0x80 => {
                 self.bytes = rest;
-                (u64::from(gap), u64::from(count))
+                (u64::from(gap >> 1), u64::from(count))
             }
-            _ => (take(&mut self.bytes)?, take(&mut self.bytes)?),
+            _ => {
+                let gap = take(&mut self.bytes)?;
+                let count = if gap & 1 == 1 {
+                    take(&mut self.bytes)?
+                } else {
+                    1
+                };
+                (gap >> 1, count)
+            }
         };
         // Gaps were made from `u32` indices, so the sum fits.
         let index = self.next.wrapping_add(gap as u32);
@@ -129,11 +212,6 @@ fn put(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
-}
-
-/// Bytes `put` writes for `v`.
-fn width(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Takes one LEB128 integer off the front of `bytes`; `None` at the end.
@@ -161,13 +239,13 @@ mod tests {
     use super::*;
 
     fn round_trip(cells: &[(u32, u64)]) -> CellCounts {
-        let mut w = Writer::with_capacity(0);
+        let mut w = Writer::reusing(Vec::new());
         for &(i, c) in cells {
             w.push(i, c);
         }
         let r = w.finish();
         assert_eq!(r.iter().collect::<Vec<_>>(), cells);
-        let exact = CellCounts::from_sorted(cells);
+        let exact = CellCounts::from_bytes(r.as_bytes());
         assert_eq!(exact.iter().collect::<Vec<_>>(), cells);
         // Sized exactly: no byte to spare.
         assert_eq!((exact.len(), exact.bytes()), (r.len(), r.len()));
@@ -199,7 +277,12 @@ mod tests {
         for _ in 0..10_000 {
             let r = next();
             index = index.saturating_add((r % 1000) as u32 >> (r % 10));
-            let count = next() >> (next() % 64);
+            // One sample in a third of the cells, as in an interval.
+            let count = if r % 3 == 0 {
+                1
+            } else {
+                next() >> (next() % 64)
+            };
             cells.push((index, count));
             index = index.saturating_add(1);
             if index == u32::MAX {
@@ -212,11 +295,29 @@ mod tests {
     #[test]
     fn neighbouring_small_counts_take_two_bytes_a_cell() {
         let cells: Vec<(u32, u64)> = (5_000..6_000)
-            .map(|i| (i, u64::from(i % 100) + 1))
+            .map(|i| (i, u64::from(i % 100) + 2))
             .collect();
         let r = round_trip(&cells);
-        // The first cell's gap (5,000) takes 2 bytes; every later gap is 0.
+        // The first cell's gap (5,000, doubled) takes 2 bytes; every later gap is 0.
         assert_eq!(r.len(), 2 * 1_000 + 1);
         assert_eq!(r.bytes(), r.len());
+    }
+
+    #[test]
+    fn single_samples_close_together_take_one_byte_a_cell() {
+        // Gaps of 0 to 63 with one sample each, then one of 64, which takes two bytes.
+        let mut cells = Vec::new();
+        let mut index = 0u32;
+        for gap in 0..64 {
+            index += gap;
+            cells.push((index, 1));
+            index += 1;
+        }
+        let r = round_trip(&cells);
+        assert_eq!(r.len(), 64);
+        cells.push((index + 64, 1));
+        assert_eq!(round_trip(&cells).len(), 66);
+        // Zero and large counts after gaps of every width still come back.
+        round_trip(&[(0, 0), (1, 1), (200, 0), (70_000, 1), (70_001, 2)]);
     }
 }

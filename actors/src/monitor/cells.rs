@@ -97,6 +97,39 @@ impl Cells {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.tail_at), self.tail) }
     }
 
+    /// The first `len` bytes of the tail (at most its size).
+    ///
+    /// # Safety
+    ///
+    /// Nothing may write the tail while the bytes are borrowed.
+    pub(crate) unsafe fn tail_bytes(&self, len: usize) -> &[u8] {
+        assert!(len <= self.tail * std::mem::size_of::<AtomicU64>());
+        // SAFETY: the tail is `tail` initialised cells from `tail_at`, living as long as `self`;
+        // the caller keeps writers away while the bytes are borrowed.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.tail_at).cast(), len) }
+    }
+
+    /// Copies `bytes` to the start of the tail; false, copying nothing, when they do not fit.
+    ///
+    /// # Safety
+    ///
+    /// Nothing else may read or write the tail during the call.
+    pub(crate) unsafe fn write_tail(&self, bytes: &[u8]) -> bool {
+        if bytes.len() > self.tail * std::mem::size_of::<AtomicU64>() {
+            return false;
+        }
+        // SAFETY: the destination is within the tail (checked above), which the caller has to
+        // itself; the cells are atomics, so writing them through this pointer is allowed.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(self.tail_at).cast::<u8>(),
+                bytes.len(),
+            );
+        }
+        true
+    }
+
     /// Zeroes the tail. Mapped, its pages are given back to the OS (they read as zeros and are
     /// resident again only once written).
     ///

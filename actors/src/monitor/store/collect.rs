@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore};
-use crate::monitor::cell_counts::{CellCounts, Writer};
+use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
+use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
 use crate::monitor::recorder::{KindCells, Recorders, MAX_KINDS};
 
 impl MonitorStore {
@@ -46,10 +46,18 @@ impl MonitorStore {
         }
         let slots = recorders.snapshot_slots();
         let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
-        // Each kind's samples by cell as read, a cell perhaps more than once (from several threads),
-        // and how many entries it held at its last compaction.
+        // Each kind's samples taken out of rings and overflows, one entry a sample, and how many
+        // entries it held at its last compaction.
         let mut gathered: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
         let mut compacted = vec![0usize; registered];
+        // Each kind's samples read in dense cells, packed like a reading (one entry a cell, in
+        // cell order): each thread's changes, read in cell order, are merged in as they come
+        // (into `spare`, which then takes the place of the list), so the lists stay at one entry
+        // a cell changed, however many dense threads changed it.
+        let mut merged: Vec<Vec<u8>> = vec![Vec::new(); registered];
+        let mut spare = Vec::new();
+        // Each dense thread's new reading is written here, then copied to where it is kept.
+        let mut scratch = Vec::new();
         st.counter_totals.resize(counters, 0);
         for c in 0..counters {
             let total = Recorders::counter_total(&slots, c);
@@ -68,7 +76,12 @@ impl MonitorStore {
                     st.snapshots.len() - 1
                 }
             };
-            for (k, (out, deltas)) in kinds.iter_mut().zip(&mut gathered).enumerate() {
+            for (k, ((out, deltas), merged)) in kinds
+                .iter_mut()
+                .zip(&mut gathered)
+                .zip(&mut merged)
+                .enumerate()
+            {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
                 };
@@ -111,43 +124,55 @@ impl MonitorStore {
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
                 // the last reading. A page not resident was never written or was swapped out; a
                 // cell the last reading saw non-zero there is read where it is (swapping it in).
-                let last = std::mem::take(&mut snap.hist);
-                let mut before = last.iter().peekable();
-                // The cells seen non-zero only grow: room for the bytes of last time, and a few more.
-                let mut now = Writer::with_capacity(last.len() + 16);
+                let last = std::mem::take(&mut snap.reading);
                 let hist = &cells.hist;
-                let buckets = &mut *deltas;
+                let last_bytes = match &last {
+                    Reading::Heap(counts) => counts.as_bytes(),
+                    // SAFETY: kept there while the cells were dense and the overflow empty
+                    // (`KindCells::keep_reading`); they have stayed dense since (else it would
+                    // have been dropped with them), so their owner has left the tail alone, and
+                    // the collector writes it only below, once this borrow has ended.
+                    Reading::Tail(len) => unsafe { hist.tail_bytes(*len) },
+                };
+                let mut before = Cursor::new(last_bytes);
+                let mut now = Writer::reusing(std::mem::take(&mut scratch));
+                let mut changes = Merging::new(merged, std::mem::take(&mut spare));
                 // A cell read now beside what the last reading saw in it.
                 let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
                     if c != was {
-                        buckets.push((i as u32, c.wrapping_sub(was)));
+                        changes.push(i as u32, c.wrapping_sub(was));
                     }
                     if c != 0 {
                         now.push(i as u32, c);
                     }
                 };
                 hist.resident_runs(|from, run| {
-                    while let Some((j, was)) = before.next_if(|&(j, _)| (j as usize) < from) {
+                    while let Some((j, was)) = before.take_below(from as u32) {
                         read(j as usize, load(&hist[j as usize]), was, &mut now);
                     }
                     for (i, cell) in (from..).zip(run) {
-                        let was = before
-                            .next_if(|&(j, _)| j as usize == i)
-                            .map_or(0, |(_, v)| v);
+                        let was = before.take_at(i as u32).unwrap_or(0);
                         read(i, load(cell), was, &mut now);
                     }
                 });
-                for (j, was) in before {
+                for (j, was) in before.rest() {
                     read(j as usize, load(&hist[j as usize]), was, &mut now);
                 }
-                snap.hist = now.finish();
                 if let Some(held) = giving_back {
-                    give_back(cells, &mut snap.hist, held);
+                    // Every cell is read: the next reading starts from none (`snap.reading`,
+                    // taken above).
+                    give_back(cells, held);
+                } else if cells.keep_reading(now.bytes()) {
+                    snap.reading = Reading::Tail(now.bytes().len());
+                } else {
+                    snap.reading = Reading::Heap(CellCounts::from_bytes(now.bytes()));
                 }
+                scratch = now.into_buffer();
+                let fresh = changes.finish();
+                spare = std::mem::replace(merged, fresh);
             }
-            // Each dense thread adds an entry for every cell it changed: folded as they come, a
-            // kind's list stays near one entry per cell instead of one per cell and thread
-            // (16 dense threads: 128,000 entries, 2 MB, for 6,000 cells).
+            // Each sample of a ring is an entry: folded as they come, a kind's list stays near
+            // one entry a cell (16 threads with full overflows: 36,864 entries).
             for (buckets, compacted) in gathered.iter_mut().zip(&mut compacted) {
                 if buckets.len() > 2 * *compacted + 4096 {
                     fold(buckets);
@@ -157,20 +182,28 @@ impl MonitorStore {
         }
         let scale = u64::from(recorders.sample_every.load(Ordering::Relaxed).max(1));
         let mut any = false;
-        for (k, (kind, mut buckets)) in kinds.iter_mut().zip(gathered).enumerate() {
-            fold(&mut buckets);
+        for (k, ((kind, mut kept), merged)) in
+            kinds.iter_mut().zip(gathered).zip(merged).enumerate()
+        {
+            fold(&mut kept);
+            let mut all = Merging::new(&merged, std::mem::take(&mut spare));
+            for (i, n) in kept {
+                all.push(i, n);
+            }
+            let buckets = all.finish();
             if !buckets.is_empty() {
                 if st.export.len() <= k {
                     st.export.resize_with(k + 1, Vec::new);
                 }
                 let export = &mut st.export[k];
                 export.resize(self.recorder.buckets.len() + 1, 0);
-                for &(i, n) in &buckets {
+                for (i, n) in cell_counts::iter(&buckets) {
                     let seconds = layout.value(i as usize) as f64 * 1e-9;
                     export[bucket_of(&self.recorder.buckets, seconds)] += n * scale;
                 }
             }
-            kind.buckets = CellCounts::from_sorted(&buckets);
+            kind.buckets = CellCounts::from_bytes(&buckets);
+            spare = buckets;
             // A reading can see a record's count before its sum: the sum's part then comes in a
             // later interval on its own, and must still reach the totals.
             if kind.count == 0 && kind.errors == 0 && kind.sum == 0 {
@@ -209,15 +242,17 @@ fn keep_interval(st: &mut super::MonitorState, interval: Interval, any: bool) {
     }
 }
 
-/// Gives the cells of a thread whose cells are no longer dense back to the OS, all of them read
-/// into `last`, which then has nothing (the cells read as zeros), and lets go of the overflow's
-/// lock that kept the owner from making them dense again meanwhile.
-fn give_back(cells: &KindCells, last: &mut CellCounts, held: std::sync::MutexGuard<'_, usize>) {
+/// Gives the cells of a thread whose cells are no longer dense back to the OS once all of them
+/// are read (they then read as zeros), with the tail that held the last reading of them, and lets
+/// go of the overflow's lock that kept the owner from making them dense again meanwhile.
+fn give_back(cells: &KindCells, held: std::sync::MutexGuard<'_, usize>) {
     // SAFETY: the owner is not writing the cells and cannot start to before `held` is let go
-    // (`KindCells::stop_dense`); the collector reads them only under the monitor's lock, held
-    // by the caller.
-    unsafe { cells.hist.release() };
-    *last = CellCounts::default();
+    // (`KindCells::stop_dense`), nor the tail (it spills only under `held`'s lock); the
+    // collector reads them only under the monitor's lock, held by the caller.
+    unsafe {
+        cells.hist.release();
+        cells.hist.release_tail();
+    }
     drop(held);
 }
 
@@ -250,6 +285,44 @@ fn nothing_new(
                     && cells.errors.load(Ordering::Relaxed) == snap.errors
             })
         })
+}
+
+/// Cells pushed in cell order (each once) merged, as they come, with a packed list of cells (a
+/// reading's format) into another.
+struct Merging<'a> {
+    into: Writer,
+    rest: Cursor<'a>,
+}
+
+impl<'a> Merging<'a> {
+    /// Merges the cells of `list` and those pushed into `buffer` (emptied first).
+    fn new(list: &'a [u8], mut buffer: Vec<u8>) -> Self {
+        // Room for the list and some more at once: a buffer grown step by step leaves the steps
+        // behind as holes in the heap.
+        buffer.clear();
+        buffer.reserve(list.len() + list.len() / 8 + 256);
+        Merging {
+            into: Writer::reusing(buffer),
+            rest: Cursor::new(list),
+        }
+    }
+
+    /// Adds `n` samples of cell `index`, above every cell pushed before.
+    fn push(&mut self, index: u32, n: u64) {
+        while let Some((j, m)) = self.rest.take_below(index) {
+            self.into.push(j, m);
+        }
+        let more = self.rest.take_at(index).unwrap_or(0);
+        self.into.push(index, n + more);
+    }
+
+    /// The merged list, packed.
+    fn finish(mut self) -> Vec<u8> {
+        for (j, m) in self.rest.rest() {
+            self.into.push(j, m);
+        }
+        self.into.into_buffer()
+    }
 }
 
 /// One entry per cell, in cell order, each with the samples of all of its entries (the ring gives
@@ -559,6 +632,24 @@ mod tests {
                 assert_eq!(resident, 0, "no page of cells was written");
             }
         }
+    }
+
+    #[test]
+    fn merging_adds_the_counts_of_shared_cells_and_keeps_cell_order() {
+        let merged = |list: &[u8], cells: &[(u32, u64)]| {
+            let mut merging = Merging::new(list, Vec::new());
+            for &(i, n) in cells {
+                merging.push(i, n);
+            }
+            merging.finish()
+        };
+        let first = merged(&[], &[(3, 1), (7, 2)]);
+        let both = merged(&first, &[(1, 5), (3, 4), (5, 1), (9, 300)]);
+        assert_eq!(
+            cell_counts::iter(&both).collect::<Vec<_>>(),
+            [(1, 5), (3, 5), (5, 1), (7, 2), (9, 300)]
+        );
+        assert_eq!(merged(&both, &[]), both);
     }
 
     #[test]

@@ -35,6 +35,32 @@ struct SeriesFigures {
     refused: u64,
 }
 
+/// Where the collector keeps its last reading of a thread's dense cells: in the tail of the cells'
+/// mapping, which the owner leaves alone while they are dense and which goes back to the OS with
+/// them, or on the heap when it does not fit there.
+#[derive(Clone, Debug)]
+enum Reading {
+    Heap(CellCounts),
+    /// The first bytes of the tail, this many.
+    Tail(usize),
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading::Heap(CellCounts::EMPTY)
+    }
+}
+
+impl Reading {
+    /// Bytes it holds on the heap (the tail is counted with the cells).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Reading::Heap(counts) => counts.bytes(),
+            Reading::Tail(_) => 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct KindSnapshot {
     count: u64,
@@ -43,7 +69,7 @@ struct KindSnapshot {
     clamped: u64,
     /// Every cell read non-zero so far, by index, with its count then (cells only grow, so a
     /// cell missing here read zero).
-    hist: CellCounts,
+    reading: Reading,
     /// Whether a reading already followed the last change of the counts: then, while they stay
     /// the same, nothing new can be in the ring or the cells and the next reading is skipped.
     settled: bool,
@@ -518,7 +544,10 @@ impl MonitorStore {
             .iter()
             .map(|(_, k)| {
                 k.capacity() * std::mem::size_of::<Option<KindSnapshot>>()
-                    + k.iter().flatten().map(|s| s.hist.bytes()).sum::<usize>()
+                    + k.iter()
+                        .flatten()
+                        .map(|s| s.reading.heap_bytes())
+                        .sum::<usize>()
             })
             .sum();
         let window_bytes: usize = st.window.iter().map(Interval::bytes).sum::<usize>()
