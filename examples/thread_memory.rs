@@ -2,15 +2,17 @@
 //! one `hdrhistogram::Histogram` per thread and kind (the same bounds and 3 significant digits).
 //!
 //! Each of `--threads` threads records `--samples` latencies into each of `--kinds` kinds of each of
-//! `--monitors` monitors, log-uniform over 0.2-20 ms, and stays alive until every one has recorded;
-//! every monitor is then collected, and collected once more (the threads idle: dense cells are
-//! given back then), with resident memory read after each. With `--paced SECONDS` each thread instead works for that long,
-//! one operation after another: it sleeps each latency, then records it into the next of its
-//! series, as a thread whose operations take 0.2-20 ms would. The growth of `VmRSS` is divided by
-//! threads x monitors x kinds. Each side runs in a process of its own (this program starts itself
-//! once for each), so none sees another's memory, and so do the same threads recording nothing
-//! (what the threads themselves cost, in both sides' figures). The Prometheus client's cost per
-//! histogram series, which all threads share, is measured the same way over 10,000 series.
+//! `--monitors` monitors, log-uniform over 0.2-20 ms. With `--paced SECONDS` each thread instead
+//! works for that long, one operation after another: it sleeps each latency, then records it into
+//! the next of its series, as a thread whose operations take 0.2-20 ms would. Resident anonymous
+//! memory (`RssAnon`) is read once every thread is running and has allocated, before any records,
+//! and again with every thread still alive once all have recorded and every monitor has been
+//! collected; then once more a collection later (the threads idle: dense cells are given back
+//! then). The growth is divided by threads x monitors x kinds. Each side runs in a process of its
+//! own (this program starts itself once for each), so none sees another's memory, and so do the
+//! same threads recording nothing, which shows that the threads' own memory is outside the
+//! figures. The Prometheus client's cost per histogram series, which all threads share, is
+//! measured the same way over 10,000 series.
 //!
 //!     cargo run --release --example thread_memory -- [--threads 16] [--monitors 4] [--kinds 2] [--samples 100000] [--paced SECONDS]
 
@@ -301,7 +303,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let (grown, samples): (u64, u64) = (grown.parse()?, samples.parse()?);
                 let what = if name == "threads" {
-                    "the same threads recording nothing (part of both lines above)".to_string()
+                    "the same threads recording nothing: their own memory is outside the lines \
+                     above"
+                        .to_string()
                 } else {
                     format!("{} samples each", samples / series as u64)
                 };

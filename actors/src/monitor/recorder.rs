@@ -7,8 +7,8 @@
 //! cells, with a relaxed load and store (plain moves, no locked instruction), so counts are exact
 //! without read-modify-write; the collector writes only the ring's and the overflow's state below.
 //! The monitor actor reads every slot concurrently on its tick and takes deltas against its previous
-//! snapshot; nothing is ever zeroed, so a slot abandoned by an exited thread can be handed to a new
-//! thread with its counters as they are.
+//! snapshot; nothing its owner may be writing is zeroed, so a slot abandoned by an exited thread
+//! can be handed to a new thread with its counters as they are.
 //!
 //! A kind's histogram cells are written only once a thread records many more samples between two
 //! collections than a ring holds: until then each sample's cell index goes into a ring of
