@@ -13,6 +13,7 @@ mod cells;
 mod config;
 mod handle;
 mod history;
+mod kind_cells;
 mod recorder;
 mod series;
 mod stats;

@@ -11,25 +11,16 @@
 //! can be handed to a new thread with its counters as they are.
 //!
 //! A kind's histogram cells are written only once a thread records many more samples between two
-//! collections than a ring holds: until then each sample's cell index goes into a ring of
-//! [`RECENT`], which the collector empties on its tick, and none of the cells' pages becomes
-//! resident. A sample that finds the ring full copies the ring into an overflow of
-//! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only for a thread
-//! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
-//! back). The first sample that finds the overflow full too makes the cells dense: every later
-//! sample is counted in them, until the thread records nothing for a whole collection. The
-//! collector then takes the cells back ([`KindCells::stop_dense`]): it must know that the owner is
-//! not halfway through a sample, which the owner says by a flag around each one and the collector
-//! reads after a barrier on every thread (`membarrier`), so the owner's record needs no fence.
+//! collections than a ring holds ([`KindCells`]).
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::monitor::cells::Cells;
+use crate::monitor::kind_cells::KindCells;
 
 /// Operation kinds a monitor can hold: two built in, the rest named at run time.
 pub const MAX_KINDS: usize = 64;
@@ -203,211 +194,6 @@ fn bump(cell: &AtomicU64, n: u64) {
         cell.load(Ordering::Relaxed).wrapping_add(n),
         Ordering::Relaxed,
     );
-}
-
-/// Samples a thread keeps as the indices of their cells before it counts them in the cells
-/// themselves: while the collector takes them out faster than they come, no cell is written and
-/// no page of cells becomes resident.
-const RECENT: usize = 256;
-
-/// Full rings a thread may copy aside between two collections before its cells become dense:
-/// 2,048 samples' cell indices, packed two to a cell on two pages after the histogram's cells,
-/// resident only while they hold samples. Dense, the cells between 0.2 and 20 ms (5,951 at the
-/// default bounds) make about 13 pages (52 KiB) resident, and stay so.
-const SPILL_RINGS: usize = 8;
-
-/// Cells of the overflow: its indices, two to a cell.
-const SPILL_CELLS: usize = SPILL_RINGS * RECENT / 2;
-
-/// Cells of a kind's tail (32 KiB of address space after the histogram's cells, resident only
-/// where written): the overflow while the cells are not dense, and while they are, the
-/// collector's last reading of them, packed (2 bytes a cell for neighbouring counts below 128:
-/// the 5,951 cells between 0.2 and 20 ms take 12 KiB). A reading that does not fit is kept on
-/// the heap instead.
-const TAIL_CELLS: usize = 4 * 1024;
-
-/// One kind's cells in one slot.
-pub(crate) struct KindCells {
-    pub(crate) count: AtomicU64,
-    pub(crate) sum: AtomicU64,
-    pub(crate) max: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) clamped: AtomicU64,
-    countdown: AtomicU64,
-    /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, just
-    /// before it counts its first sample in `hist` (the shared fallback slot is made with it set):
-    /// then the collector reads the cells. Cleared by the collector, under the same lock, when it
-    /// takes the cells of an idle thread back ([`KindCells::stop_dense`]).
-    pub(crate) dense: AtomicBool,
-    /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
-    /// cells: while it is set, the collector may not take the cells back.
-    writing: AtomicBool,
-    /// Samples written to `recent` so far, by the owner (released after each).
-    written: AtomicU64,
-    /// Samples of `recent` taken out, by the collector or by the owner copying them into the
-    /// overflow, each under `spill`'s lock (released after reading).
-    drained: AtomicU64,
-    /// A ring of the latest samples' cell indices, at `written % RECENT`.
-    recent: [AtomicU32; RECENT],
-    /// The overflow: how many cell indices `hist`'s tail holds (two to a cell), copied out of the
-    /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
-    /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
-    /// copies and the collector empties the ring and the overflow: each moves `drained` only
-    /// while holding it. When the overflow is full too, the owner sets `dense` and counts every
-    /// later sample in `hist`.
-    spill: Mutex<usize>,
-    /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
-    /// lock.
-    spilled: AtomicBool,
-    pub(crate) hist: Cells,
-}
-
-impl KindCells {
-    fn new(layout: &Layout, dense: bool) -> Self {
-        KindCells {
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0),
-            max: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            clamped: AtomicU64::new(0),
-            countdown: AtomicU64::new(0),
-            dense: AtomicBool::new(dense),
-            writing: AtomicBool::new(false),
-            written: AtomicU64::new(0),
-            drained: AtomicU64::new(0),
-            recent: std::array::from_fn(|_| AtomicU32::new(0)),
-            spill: Mutex::new(0),
-            spilled: AtomicBool::new(false),
-            // The shared fallback slot never keeps samples aside.
-            hist: Cells::with_tail(layout.len, if dense { 0 } else { TAIL_CELLS }),
-        }
-    }
-
-    /// Keeps a sample of cell `index` in the ring (owner only), copying a full ring into the
-    /// overflow first; false when the overflow is full too, which has made these cells dense.
-    /// Not inlined: only threads whose cells are not dense come here, and a dense thread's record
-    /// stays small.
-    #[inline(never)]
-    fn keep(&self, index: u32) -> bool {
-        let written = self.written.load(Ordering::Relaxed);
-        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64
-            && !self.spill_ring()
-        {
-            return false;
-        }
-        self.recent[written as usize % RECENT].store(index, Ordering::Relaxed);
-        self.written
-            .store(written.wrapping_add(1), Ordering::Release);
-        true
-    }
-
-    /// Copies the ring's samples into the overflow (owner only); false, copying nothing, when
-    /// they do not fit: then the cells are made dense, under the lock.
-    #[cold]
-    fn spill_ring(&self) -> bool {
-        let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.dense.load(Ordering::Relaxed) {
-            // The collector tried to take the cells back, and found the owner halfway through a
-            // sample (this one): they stayed dense, and the tail holds its reading of them.
-            return false;
-        }
-        // The collector may have emptied the ring since the owner found it full; while the lock
-        // is held, `drained` stays where it is.
-        let drained = self.drained.load(Ordering::Acquire);
-        let written = self.written.load(Ordering::Relaxed);
-        let tail = self.hist.tail();
-        let more = written.wrapping_sub(drained) as usize;
-        if more == 0 {
-            return true;
-        }
-        if *held + more > 2 * SPILL_CELLS {
-            self.dense.store(true, Ordering::Release);
-            return false;
-        }
-        for (k, w) in (*held..).zip(drained..written) {
-            let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
-            let pair = &tail[k / 2];
-            let shift = 32 * (k % 2);
-            let kept = pair.load(Ordering::Relaxed) & !(u64::from(u32::MAX) << shift);
-            pair.store(kept | index << shift, Ordering::Relaxed);
-        }
-        *held += more;
-        self.spilled.store(true, Ordering::Release);
-        self.drained.store(written, Ordering::Release);
-        true
-    }
-
-    /// Takes out the samples kept in the ring and the overflow since the last call (collector
-    /// only), one `(cell, 1)` each, and gives the overflow's pages back. A thread with none is not
-    /// locked, and `drained` is stored only when it moves: the collector then writes nothing near
-    /// the counts that the owner of a dense thread writes on every sample.
-    pub(crate) fn take_kept(&self, out: &mut Vec<(u32, u64)>) {
-        if self.written.load(Ordering::Acquire) == self.drained.load(Ordering::Acquire)
-            && !self.spilled.load(Ordering::Acquire)
-        {
-            return;
-        }
-        let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        let written = self.written.load(Ordering::Acquire);
-        let drained = self.drained.load(Ordering::Acquire);
-        for w in drained..written {
-            out.push((self.recent[w as usize % RECENT].load(Ordering::Relaxed), 1));
-        }
-        if written != drained {
-            self.drained.store(written, Ordering::Release);
-        }
-        if *held > 0 {
-            let pairs = self.hist.tail().iter().map(|p| p.load(Ordering::Relaxed));
-            let indices = pairs.flat_map(|p| [p as u32, (p >> 32) as u32]).take(*held);
-            out.extend(indices.map(|i| (i, 1)));
-            *held = 0;
-            // Its pages go back to the OS until the ring fills again.
-            // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
-            unsafe { self.hist.release_tail() };
-        }
-        self.spilled.store(false, Ordering::Relaxed);
-    }
-
-    /// Makes dense cells sparse again (collector only, for a thread that recorded nothing since
-    /// the last reading): the owner's samples go to the ring from now on. Returns the overflow's
-    /// lock, held while the caller reads the cells one last time and gives them back
-    /// ([`Cells::release`]); `None`, changing nothing, when the owner may be halfway through a
-    /// sample or the OS offers no barrier on every thread.
-    ///
-    /// The owner sets `writing`, then looks at `dense`, with only the compiler kept from swapping
-    /// the two; the collector clears `dense`, then runs a barrier on every thread, then looks at
-    /// `writing`. Either the owner's look comes after the barrier, and finds `dense` clear, or its
-    /// flag is set before the barrier and seen here. A thread that makes its cells dense again
-    /// does so under the overflow's lock, which the caller holds until the cells are given back.
-    pub(crate) fn stop_dense(&self) -> Option<std::sync::MutexGuard<'_, usize>> {
-        let held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        self.dense.store(false, Ordering::SeqCst);
-        if !crate::monitor::cells::fence_every_thread() || self.writing.load(Ordering::Acquire) {
-            self.dense.store(true, Ordering::Release);
-            return None;
-        }
-        Some(held)
-    }
-
-    /// Keeps the collector's reading of dense cells in their tail (collector only); false,
-    /// keeping nothing, when it does not fit or the tail holds the overflow's samples (spilled
-    /// since the collector last took them, before the cells became dense).
-    pub(crate) fn keep_reading(&self, bytes: &[u8]) -> bool {
-        let held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        // SAFETY: with the overflow empty and the cells dense, the owner does not touch the tail:
-        // it spills only under this lock, after finding the cells sparse.
-        *held == 0 && self.dense.load(Ordering::Relaxed) && unsafe { self.hist.write_tail(bytes) }
-    }
-
-    /// Cell indices the overflow holds now.
-    #[cfg(test)]
-    pub(crate) fn spilled(&self) -> usize {
-        *self.spill.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.hist.reserved() * std::mem::size_of::<AtomicU64>()
-    }
 }
 
 /// One thread's counter cells, allocated on the thread's first increment of any counter.
@@ -881,26 +667,6 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(counter.value(), 6);
-    }
-
-    #[test]
-    fn cells_are_not_taken_back_from_an_owner_halfway_through_a_sample() {
-        let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
-        let cells = KindCells::new(&layout, false);
-        cells.dense.store(true, Ordering::Relaxed);
-        // The owner has set its flag and may have found the cells dense: they stay its own.
-        cells.writing.store(true, Ordering::Relaxed);
-        assert!(cells.stop_dense().is_none());
-        assert!(cells.dense.load(Ordering::Relaxed));
-        cells.writing.store(false, Ordering::Relaxed);
-        let taken = cells.stop_dense();
-        if cfg!(target_os = "linux") {
-            assert!(taken.is_some(), "membarrier is offered here");
-            assert!(!cells.dense.load(Ordering::Relaxed));
-        } else {
-            assert!(taken.is_none());
-            assert!(cells.dense.load(Ordering::Relaxed));
-        }
     }
 
     #[test]

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
 use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
-use crate::monitor::recorder::{KindCells, Recorders, MAX_KINDS};
+use crate::monitor::kind_cells::KindCells;
+use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
 impl MonitorStore {
     /// Moves every sample recorded since the last collection into a new interval.
