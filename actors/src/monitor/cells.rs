@@ -31,7 +31,8 @@ pub(crate) struct Cells {
 
 // SAFETY: `Cells` owns its memory like a `Box<[AtomicU64]>`, and `AtomicU64` is `Send + Sync`.
 unsafe impl Send for Cells {}
-// SAFETY: as above; shared access is only through `&[AtomicU64]`.
+// SAFETY: as above; shared access is through `&[AtomicU64]`, or through the unsafe
+// `tail_bytes` and `write_tail`, whose callers keep writers away.
 unsafe impl Sync for Cells {}
 
 impl Cells {
@@ -166,10 +167,10 @@ impl Cells {
     /// Nothing may read or write the cells during the call, as for [`Cells::release_tail`].
     pub(crate) unsafe fn release(&self) {
         #[cfg(target_os = "linux")]
-        if self.mapped && self.len > 0 {
+        if self.mapped && self.len > 0 && (self.tail == 0 || page_size().is_some()) {
             // SAFETY: the mapping starts at `ptr` (page-aligned) and holds at least `len` cells;
-            // a length off a page's end is rounded up to it, which stays before the tail (it
-            // starts at a page boundary) or within the mapping.
+            // a length off a page's end is rounded up to it, which stays within the mapping and
+            // before the tail: with a known page size the tail starts at a page boundary.
             let done = unsafe {
                 libc::madvise(
                     self.ptr.as_ptr().cast(),

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
 use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
-use crate::monitor::kind_cells::KindCells;
+use crate::monitor::kind_cells::{KindCells, StopDense};
 use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
 impl MonitorStore {
@@ -100,7 +100,9 @@ impl MonitorStore {
                 if unchanged && snap.settled {
                     continue;
                 }
-                snap.settled = unchanged;
+                // A sample whose count is in but whose cell (or ring entry) may not be yet is read
+                // by the next collection, whatever the counts.
+                snap.settled = unchanged && !cells.mid_sample();
                 let (sum, clamped) = (load(&cells.sum), load(&cells.clamped));
                 out.count += count.wrapping_sub(snap.count);
                 out.sum = out.sum.wrapping_add(sum.wrapping_sub(snap.sum));
@@ -118,10 +120,17 @@ impl MonitorStore {
                     continue;
                 }
                 // An idle thread's cells: held still while they are read for the last time.
-                let giving_back = (unchanged && !slot.shared)
-                    .then(|| cells.stop_dense())
-                    .flatten();
+                let mut mid_sample = false;
+                let giving_back = match (unchanged && !slot.shared).then(|| cells.stop_dense()) {
+                    Some(StopDense::Stopped(held)) => Some(held),
+                    Some(StopDense::MidSample) => {
+                        mid_sample = true;
+                        None
+                    }
+                    Some(StopDense::Unsupported) | None => None,
+                };
                 let snap = st.snapshots[pos].1[k].as_mut().expect("made above");
+                snap.settled &= !mid_sample;
                 // One pass over the cells on resident pages beside the (sorted) non-zero cells of
                 // the last reading. A page not resident was never written or was swapped out; a
                 // cell the last reading saw non-zero there is read where it is (swapping it in).
@@ -147,7 +156,7 @@ impl MonitorStore {
                         now.push(i as u32, c);
                     }
                 };
-                hist.resident_runs(|from, run| {
+                let mut visit = |from: usize, run: &[std::sync::atomic::AtomicU64]| {
                     while let Some((j, was)) = before.take_below(from as u32) {
                         read(j as usize, load(&hist[j as usize]), was, &mut now);
                     }
@@ -155,7 +164,14 @@ impl MonitorStore {
                         let was = before.take_at(i as u32).unwrap_or(0);
                         read(i, load(cell), was, &mut now);
                     }
-                });
+                };
+                if giving_back.is_some() {
+                    // Every cell, resident or not: a page swapped out since the last reading may
+                    // hold samples, which giving the pages back would lose.
+                    visit(0, hist);
+                } else {
+                    hist.resident_runs(&mut visit);
+                }
                 for (j, was) in before.rest() {
                     read(j as usize, load(&hist[j as usize]), was, &mut now);
                 }
@@ -314,7 +330,7 @@ impl<'a> Merging<'a> {
             self.into.push(j, m);
         }
         let more = self.rest.take_at(index).unwrap_or(0);
-        self.into.push(index, n + more);
+        self.into.push(index, n.wrapping_add(more));
     }
 
     /// The merged list, packed.
@@ -515,11 +531,76 @@ mod tests {
         }
         assert_eq!(window_cells(&store), expected);
         assert_eq!(store.stats().total_queries, 8_100);
+        // Two more threads dense in the same collection, their cells overlapping: merged.
+        let (a, b): (Vec<u64>, Vec<u64>) = (
+            (0..3_000u64)
+                .map(|i| 300_000 + i * 3_001 % 9_000_000)
+                .collect(),
+            (0..4_000u64)
+                .map(|i| 200_000 + i * 4_999 % 12_000_000)
+                .collect(),
+        );
+        for v in a.iter().chain(&b) {
+            expected[layout.index(*v)] += 1;
+        }
+        std::thread::scope(|scope| {
+            for values in [&a, &b] {
+                let recorder = store.recorder();
+                scope.spawn(move || {
+                    for &v in values {
+                        recorder.record(OpKind::QUERY, Duration::from_nanos(v));
+                    }
+                });
+            }
+        });
+        store.collect();
+        assert_eq!(window_cells(&store), expected);
+        assert_eq!(store.stats().total_queries, 15_100);
+    }
+
+    #[test]
+    fn a_sample_halfway_through_when_its_thread_looks_idle_is_read_when_it_lands() {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let mut expected = vec![0u64; layout.len()];
+        for i in 0..3_000u64 {
+            let v = 300_000 + i * 1_000;
+            expected[layout.index(v)] += 1;
+            store
+                .recorder()
+                .record(OpKind::QUERY, Duration::from_nanos(v));
+        }
+        store.collect();
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        assert!(cells.dense.load(Ordering::Relaxed));
+        // The owner stalls within a sample: its count is in, its cell not yet.
+        let cell = layout.index(5_000_000);
+        expected[cell] += 1;
+        cells.writing.store(true, Ordering::Relaxed);
+        cells.count.fetch_add(1, Ordering::Relaxed);
+        store.collect();
+        // The counts stay as they are; the thread looks idle, but is not settled.
+        store.collect();
+        store.collect();
+        assert!(
+            cells.dense.load(Ordering::Relaxed),
+            "not taken back mid-sample"
+        );
+        // The sample lands, and the next collection reads it (and gives the cells back).
+        cells.hist[cell].fetch_add(1, Ordering::Relaxed);
+        cells.writing.store(false, Ordering::Release);
+        store.collect();
+        assert_eq!(window_cells(&store), expected);
+        if crate::monitor::cells::fence_every_thread() {
+            assert!(!cells.dense.load(Ordering::Relaxed));
+        }
     }
 
     #[test]
     fn cells_given_back_while_their_thread_records_again_lose_no_sample() {
-        use std::sync::atomic::AtomicU64;
+        use std::sync::atomic::{AtomicBool, AtomicU64};
         let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
         store.set_window(usize::MAX);
         let layout = store.recorder.recorders.layout.clone();
@@ -531,43 +612,60 @@ mod tests {
         for v in (0..bursts).flat_map(values) {
             expected[layout.index(v)] += 1;
         }
+        // Collections skip while the writer is in a burst it wants whole (3,000 samples between
+        // two collections make the cells dense): the writer raises `bursting`, then waits for any
+        // collection under way; a collection counts itself started, then looks at `bursting`.
+        let bursting = AtomicBool::new(false);
         let (started, finished) = (AtomicU64::new(0), AtomicU64::new(0));
-        let given_back = std::thread::scope(|scope| {
+        let (dense, given_back) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| {
                 let recorder = store.recorder();
-                let mut given_back = 0u64;
+                let (mut dense, mut given_back) = (0u64, 0u64);
                 for burst in 0..bursts {
+                    let racing = burst % 2 == 1;
+                    bursting.store(!racing, Ordering::SeqCst);
+                    while !racing
+                        && started.load(Ordering::SeqCst) != finished.load(Ordering::SeqCst)
+                    {
+                        std::thread::yield_now();
+                    }
                     for v in values(burst) {
                         recorder.record(OpKind::QUERY, Duration::from_nanos(v));
                     }
-                    let seen = finished.load(Ordering::Acquire);
-                    if burst % 2 == 0 {
-                        // Idle over two whole collections after one that saw the burst: the
-                        // second gives the cells back.
-                        while finished.load(Ordering::Acquire) < seen + 3 {
-                            std::thread::yield_now();
-                        }
-                        let slot = own_slot(&store);
-                        let cells = slot.kinds[0].get().expect("the writer's cells");
-                        given_back += u64::from(!cells.dense.load(Ordering::Relaxed));
-                    } else {
-                        // On again as soon as a collection that may give the cells back starts.
-                        while started.load(Ordering::Acquire) < seen + 3 {
+                    let slot = own_slot(&store);
+                    let cells = slot.kinds[0].get().expect("the writer's cells");
+                    dense += u64::from(!racing && cells.dense.load(Ordering::Relaxed));
+                    bursting.store(false, Ordering::SeqCst);
+                    let seen = finished.load(Ordering::SeqCst);
+                    if racing {
+                        // Idle until a collection that may give the cells back has started, then
+                        // on at once, while it may be taking them.
+                        while started.load(Ordering::SeqCst) < seen + 3 {
                             std::hint::spin_loop();
                         }
+                    } else {
+                        // Idle over two whole collections after one that saw the burst: the
+                        // second gives the cells back.
+                        while finished.load(Ordering::SeqCst) < seen + 3 {
+                            std::thread::yield_now();
+                        }
+                        given_back += u64::from(!cells.dense.load(Ordering::Relaxed));
                     }
                 }
-                given_back
+                (dense, given_back)
             });
             while !writer.is_finished() {
-                started.fetch_add(1, Ordering::Release);
-                store.collect();
-                finished.fetch_add(1, Ordering::Release);
+                started.fetch_add(1, Ordering::SeqCst);
+                if !bursting.load(Ordering::SeqCst) {
+                    store.collect();
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
             }
             writer.join().expect("writer")
         });
         store.collect();
-        if cfg!(target_os = "linux") {
+        assert_eq!(dense, bursts / 2, "each whole burst made the cells dense");
+        if crate::monitor::cells::fence_every_thread() {
             assert_eq!(
                 given_back,
                 bursts / 2,
