@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::receiver::{Receiver, Reply};
+use common::receiver::{Receiver, Refusing, Reply};
 use common::with_root;
 use tokio::sync::mpsc;
 use watchkeeper_actors::notify::{
@@ -265,11 +265,9 @@ fn a_client_error_is_not_retried_and_a_refused_connection_fails_after_the_retrie
         );
         assert!(report.error.unwrap().contains("400"));
 
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut ch = Channel::webhook(&root, "refused", format!("http://{closed}/"), policy());
+        let closed = Refusing::bind();
+        let addr = closed.addr;
+        let mut ch = Channel::webhook(&root, "refused", format!("http://{addr}/"), policy());
         ch.send(notification("refused"));
         let report = ch.report(Duration::from_secs(5)).await;
         assert_eq!(
@@ -279,7 +277,7 @@ fn a_client_error_is_not_retried_and_a_refused_connection_fails_after_the_retrie
         let error = report.error.unwrap();
         assert!(error.contains("cannot connect"), "{error}");
         assert!(
-            !error.contains(&closed.port().to_string()),
+            !error.contains(&addr.port().to_string()),
             "the URL (possibly secret) is not in the error: {error}"
         );
     });

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::host::{eventually, test_config};
 use common::http::get;
-use common::receiver::{Receiver, Reply};
+use common::receiver::{Receiver, Refusing, Reply};
 use watchkeeper::config::{ProbeDef, ProbeTarget};
 use watchkeeper::Runtime;
 
@@ -34,10 +34,8 @@ fn check<'a>(health: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 #[test]
 fn probes_report_each_dependency_and_critical_failures_make_the_process_unready() {
     let accepting = TcpListener::bind("127.0.0.1:0").unwrap();
-    let refused = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let refusing = Refusing::bind();
+    let refused = refusing.addr;
     let ok = Receiver::start(vec![], Reply::Status(200, vec![]));
     let hanging = Receiver::start(vec![], Reply::Hang(Duration::from_secs(5)));
     let broken = Receiver::start(vec![], Reply::Status(500, vec![]));

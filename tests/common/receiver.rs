@@ -166,3 +166,25 @@ impl Drop for Receiver {
         }
     }
 }
+
+/// An address on 127.0.0.1 that refuses connections for as long as this lives: its port is bound
+/// but not listening, so nothing else can take it (a listener bound and dropped frees its port,
+/// which a later bind in the same test may get, and then accept).
+pub struct Refusing {
+    _socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl Refusing {
+    pub fn bind() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("bind 127.0.0.1:0");
+        let addr = socket.local_addr().expect("the bound address");
+        Refusing {
+            _socket: socket,
+            addr,
+        }
+    }
+}
