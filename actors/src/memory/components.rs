@@ -43,7 +43,8 @@ pub struct Footprint {
     pub component: String,
     /// All bytes it holds.
     pub bytes: usize,
-    /// Bytes of recording cells (all threads).
+    /// Bytes of recording cells (all threads), counting of their reserved pages only those in
+    /// memory (written, and not given back).
     pub recorder_bytes: usize,
     /// Bytes of history that [`Trim`] can release.
     pub history_bytes: usize,

@@ -192,6 +192,24 @@ impl Cells {
         self.tail_at + self.tail
     }
 
+    /// Bytes of the cells and the tail in memory: the resident pages of a mapping (`mincore`),
+    /// or every byte of allocated cells (or where residency cannot be asked).
+    pub(crate) fn resident_bytes(&self) -> usize {
+        let bytes = self.reserved() * std::mem::size_of::<AtomicU64>();
+        #[cfg(target_os = "linux")]
+        if let (true, Some(page)) = (self.mapped, page_size()) {
+            let mut resident = vec![0u8; bytes.div_ceil(page)];
+            // SAFETY: `ptr` is the page-aligned start of a mapping of `bytes` bytes, and
+            // `resident` has a byte for each of its pages.
+            let asked =
+                unsafe { libc::mincore(self.ptr.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
+            if asked == 0 {
+                return resident.iter().filter(|p| *p & 1 != 0).count() * page;
+            }
+        }
+        bytes
+    }
+
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
     /// cell, its cells). A page that is not resident was never written (it holds only zeros) or
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the

@@ -242,8 +242,10 @@ impl KindCells {
         *self.spill.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Bytes held in memory: these counts and the ring, and the pages of cells and tail that are
+    /// resident.
     pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.hist.reserved() * std::mem::size_of::<AtomicU64>()
+        std::mem::size_of::<Self>() + self.hist.resident_bytes()
     }
 }
 

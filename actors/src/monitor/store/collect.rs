@@ -510,13 +510,21 @@ mod tests {
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
-        assert!(resident_cells(cells) > 0);
+        let resident = resident_cells(cells);
+        assert!(resident > 0);
+        let dense_bytes = store.footprint().recorder_bytes;
         // A collection with nothing new from the thread takes its cells back.
         store.collect();
         let linux = cfg!(target_os = "linux");
         if linux {
             assert!(!cells.dense.load(Ordering::Relaxed), "cells given back");
             assert_eq!(resident_cells(cells), 0);
+            // The footprint counts the pages in memory: the cells' are gone.
+            let given_back = dense_bytes - store.footprint().recorder_bytes;
+            assert!(
+                given_back >= resident * 8,
+                "{dense_bytes}: {given_back} fewer"
+            );
         }
         // The thread goes on: dense again, then a few samples into the ring after the next give-back.
         record(5_000, 3_000);
