@@ -375,6 +375,21 @@ mod tests {
             .expect("this thread's slot")
     }
 
+    /// Records `values` from this thread, each counted in `expected` by its cell.
+    fn record_counted(
+        store: &MonitorStore,
+        values: impl IntoIterator<Item = u64>,
+        expected: &mut [u64],
+    ) {
+        let layout = &store.recorder.recorders.layout;
+        for v in values {
+            expected[layout.index(v)] += 1;
+            store
+                .recorder()
+                .record(OpKind::QUERY, Duration::from_nanos(v));
+        }
+    }
+
     /// The query kind's samples per cell over every interval of the window.
     fn window_cells(store: &MonitorStore) -> Vec<u64> {
         let mut seen = vec![0u64; store.recorder.recorders.layout.len()];
@@ -470,13 +485,11 @@ mod tests {
         assert_eq!(store.stats().total_queries, 2_000);
         // One collection late, more samples than the ring and its overflow hold: the rest are
         // counted in the cells.
-        for i in 0..3_000u64 {
-            let v = 300_000 + i * 1_000;
-            expected[layout.index(v)] += 1;
-            store
-                .recorder()
-                .record(OpKind::QUERY, Duration::from_nanos(v));
-        }
+        record_counted(
+            &store,
+            (0..3_000u64).map(|i| 300_000 + i * 1_000),
+            &mut expected,
+        );
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
         assert_eq!(window_cells(&store), expected);
@@ -495,17 +508,9 @@ mod tests {
         store.set_window(usize::MAX);
         let layout = store.recorder.recorders.layout.clone();
         let mut expected = vec![0u64; layout.len()];
-        let mut record = |n: u64, from: u64| {
-            for i in 0..n {
-                let v = 200_000 + (from + i) * 6_151 % 19_800_000;
-                expected[layout.index(v)] += 1;
-                store
-                    .recorder()
-                    .record(OpKind::QUERY, Duration::from_nanos(v));
-            }
-        };
+        let values = |n: u64, from: u64| (from..from + n).map(|i| 200_000 + i * 6_151 % 19_800_000);
         // Past the ring and its overflow: dense, and read as such.
-        record(3_000, 0);
+        record_counted(&store, values(3_000, 0), &mut expected);
         store.collect();
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
@@ -527,11 +532,11 @@ mod tests {
             );
         }
         // The thread goes on: dense again, then a few samples into the ring after the next give-back.
-        record(5_000, 3_000);
+        record_counted(&store, values(5_000, 3_000), &mut expected);
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
         store.collect();
-        record(100, 8_000);
+        record_counted(&store, values(100, 8_000), &mut expected);
         store.collect();
         if linux {
             assert!(!cells.dense.load(Ordering::Relaxed));
@@ -572,13 +577,11 @@ mod tests {
         store.set_window(usize::MAX);
         let layout = store.recorder.recorders.layout.clone();
         let mut expected = vec![0u64; layout.len()];
-        for i in 0..3_000u64 {
-            let v = 300_000 + i * 1_000;
-            expected[layout.index(v)] += 1;
-            store
-                .recorder()
-                .record(OpKind::QUERY, Duration::from_nanos(v));
-        }
+        record_counted(
+            &store,
+            (0..3_000u64).map(|i| 300_000 + i * 1_000),
+            &mut expected,
+        );
         store.collect();
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
