@@ -20,6 +20,7 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use watchkeeper::actors::process::ProcessStats;
 use watchkeeper::{Config, Runtime};
 
 #[derive(Clone, Copy)]
@@ -32,18 +33,13 @@ struct Shape {
     paced: Option<Duration>,
 }
 
-/// Resident anonymous memory (`RssAnon` in `/proc/self/status`): what the program's allocations
-/// and mappings hold. `VmRSS` also counts the pages of the program's code and libraries, which
-/// become resident as code first runs (a third of a MiB here between two readings with nothing
-/// recorded in between).
+/// Resident anonymous memory (`RssAnon`): what the program's allocations and mappings hold.
+/// `VmRSS` also counts the pages of the program's code and libraries, which become resident as
+/// code first runs (a third of a MiB here between two readings with nothing recorded in between).
 fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc/self/status");
-    kib * 1024
+    ProcessStats::read()
+        .resident_anon_bytes
+        .expect("RssAnon from /proc/self/status")
 }
 
 /// Log-uniform latencies over 0.2-20 ms (nanoseconds), from a seeded xorshift generator.

@@ -26,6 +26,10 @@ pub struct ProcessStats {
     pub resident_bytes: Option<u64>,
     /// Peak resident memory (`VmHWM`), bytes.
     pub peak_resident_bytes: Option<u64>,
+    /// Resident anonymous memory (`RssAnon`), bytes: what the process's allocations and mappings
+    /// hold, without the pages of its code and libraries, which become resident as code first
+    /// runs.
+    pub resident_anon_bytes: Option<u64>,
     /// Virtual memory (`VmSize`), bytes.
     pub virtual_bytes: Option<u64>,
     /// When the process started, seconds since the Unix epoch.
@@ -125,6 +129,7 @@ impl ProcessStats {
         ProcessStats {
             resident_bytes: status_kib(&status, "VmRSS:"),
             peak_resident_bytes: status_kib(&status, "VmHWM:"),
+            resident_anon_bytes: status_kib(&status, "RssAnon:"),
             virtual_bytes: status_kib(&status, "VmSize:"),
             start_time_seconds: start_time_seconds(),
             threads: field(&status, "Threads:"),
@@ -166,10 +171,19 @@ mod tests {
 
     #[test]
     fn resident_memory_grows_with_touched_memory() {
-        let before = ProcessStats::read().resident_bytes.unwrap();
+        let read = || {
+            let s = ProcessStats::read();
+            (s.resident_bytes.unwrap(), s.resident_anon_bytes.unwrap())
+        };
+        let (before, anon_before) = read();
         let block = vec![1u8; 64 << 20];
-        let after = ProcessStats::read().resident_bytes.unwrap();
+        let (after, anon_after) = read();
         assert!(after >= before + (60 << 20), "{before} -> {after}");
+        assert!(
+            anon_after >= anon_before + (60 << 20),
+            "{anon_before} -> {anon_after}"
+        );
+        assert!(anon_after <= after);
         drop(block);
     }
 

@@ -139,25 +139,8 @@ impl Cells {
     /// Nothing may read or write the tail during the call: giving the pages back is not an atomic
     /// store, and a write made meanwhile may be lost.
     pub(crate) unsafe fn release_tail(&self) {
-        #[cfg(target_os = "linux")]
-        if self.mapped && self.tail > 0 {
-            let cell = std::mem::size_of::<AtomicU64>();
-            // SAFETY: the tail is the end of the mapping, from a page boundary (an address off
-            // one is refused, and the tail is then zeroed below).
-            let done = unsafe {
-                libc::madvise(
-                    self.ptr.as_ptr().add(self.tail_at).cast(),
-                    self.tail * cell,
-                    libc::MADV_DONTNEED,
-                )
-            };
-            if done == 0 {
-                return;
-            }
-        }
-        for c in self.tail() {
-            c.store(0, std::sync::atomic::Ordering::Relaxed);
-        }
+        // SAFETY: passed on to the caller.
+        unsafe { self.discard(self.tail_at..self.reserved(), self.reserved()) }
     }
 
     /// Zeroes the cells (not the tail). Mapped, their pages are given back to the OS.
@@ -166,24 +149,45 @@ impl Cells {
     ///
     /// Nothing may read or write the cells during the call, as for [`Cells::release_tail`].
     pub(crate) unsafe fn release(&self) {
+        // SAFETY: passed on to the caller.
+        unsafe { self.discard(0..self.len, self.tail_at) }
+    }
+
+    /// Zeroes the cells of `range`: by giving their pages back to the OS where the range starts
+    /// on a page and its last page ends by cell `limit` (a page boundary or the mapping's end),
+    /// else by storing zeros.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may read or write those cells during the call.
+    unsafe fn discard(&self, range: std::ops::Range<usize>, limit: usize) {
+        if range.is_empty() {
+            return;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = limit;
         #[cfg(target_os = "linux")]
-        if self.mapped && self.len > 0 && (self.tail == 0 || page_size().is_some()) {
-            // SAFETY: the mapping starts at `ptr` (page-aligned) and holds at least `len` cells;
-            // a length off a page's end is rounded up to it, which stays within the mapping and
-            // before the tail: with a known page size the tail starts at a page boundary.
-            let done = unsafe {
-                libc::madvise(
-                    self.ptr.as_ptr().cast(),
-                    self.len * std::mem::size_of::<AtomicU64>(),
-                    libc::MADV_DONTNEED,
-                )
-            };
-            if done == 0 {
-                return;
+        if let (true, Some(page)) = (self.mapped, page_size()) {
+            let cell = std::mem::size_of::<AtomicU64>();
+            let (from, to) = (range.start * cell, range.end * cell);
+            if from % page == 0 && to.next_multiple_of(page) <= limit * cell {
+                // SAFETY: the pages from `from` are within the mapping and hold only cells of
+                // `range` (checked above), which the caller keeps everyone else away from.
+                let done = unsafe {
+                    libc::madvise(
+                        self.ptr.as_ptr().add(range.start).cast(),
+                        to - from,
+                        libc::MADV_DONTNEED,
+                    )
+                };
+                if done == 0 {
+                    return;
+                }
             }
         }
-        for c in self.iter() {
-            c.store(0, std::sync::atomic::Ordering::Relaxed);
+        for i in range {
+            // SAFETY: `i` is below `reserved()`, the cells initialised from `ptr`.
+            unsafe { &*self.ptr.as_ptr().add(i) }.store(0, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -192,57 +196,58 @@ impl Cells {
         self.tail_at + self.tail
     }
 
-    /// Bytes of the cells and the tail in memory: the resident pages of a mapping (`mincore`),
-    /// or every byte of allocated cells (or where residency cannot be asked).
-    pub(crate) fn resident_bytes(&self) -> usize {
-        let bytes = self.reserved() * std::mem::size_of::<AtomicU64>();
+    /// For the first `cells` cells of a mapping: the page size, and a byte per page whose lowest
+    /// bit says whether it is resident (`mincore`). `None` where residency cannot be asked
+    /// (allocated cells, an unknown page size, or `mincore` failing).
+    fn resident_pages(&self, cells: usize) -> Option<(usize, Vec<u8>)> {
         #[cfg(target_os = "linux")]
         if let (true, Some(page)) = (self.mapped, page_size()) {
+            let bytes = cells * std::mem::size_of::<AtomicU64>();
             let mut resident = vec![0u8; bytes.div_ceil(page)];
-            // SAFETY: `ptr` is the page-aligned start of a mapping of `bytes` bytes, and
-            // `resident` has a byte for each of its pages.
+            // SAFETY: `ptr` is the page-aligned start of a mapping of at least `bytes` bytes,
+            // and `resident` has a byte for each of their pages.
             let asked =
                 unsafe { libc::mincore(self.ptr.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
             if asked == 0 {
-                return resident.iter().filter(|p| *p & 1 != 0).count() * page;
+                return Some((page, resident));
             }
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "asking which histogram pages are resident failed"
+            );
         }
-        bytes
+        let _ = cells;
+        None
+    }
+
+    /// Bytes of the cells and the tail in memory: the resident pages of a mapping, or every byte
+    /// where residency cannot be asked.
+    pub(crate) fn resident_bytes(&self) -> usize {
+        match self.resident_pages(self.reserved()) {
+            Some((page, resident)) => resident.iter().filter(|p| *p & 1 != 0).count() * page,
+            None => self.reserved() * std::mem::size_of::<AtomicU64>(),
+        }
     }
 
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
     /// cell, its cells). A page that is not resident was never written (it holds only zeros) or
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the
-    /// kernel's zero page). Where residency cannot be asked (allocated cells, an unknown page
-    /// size, or `mincore` failing), every cell is one run.
+    /// kernel's zero page). Where residency cannot be asked, every cell is one run.
     pub(crate) fn resident_runs(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
-        #[cfg(target_os = "linux")]
-        if let (true, Some(page)) = (self.mapped, page_size()) {
-            let bytes = self.len * std::mem::size_of::<AtomicU64>();
-            let mut resident = vec![0u8; bytes.div_ceil(page)];
-            // SAFETY: `ptr` is the page-aligned start of a mapping of `bytes` bytes, and
-            // `resident` has a byte for each of its pages.
-            let asked =
-                unsafe { libc::mincore(self.ptr.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
-            if asked == 0 {
-                let per_page = page / std::mem::size_of::<AtomicU64>();
-                let mut first = 0;
-                for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
-                    if pages[0] & 1 != 0 {
-                        let from = first * per_page;
-                        let to = ((first + pages.len()) * per_page).min(self.len);
-                        f(from, &self[from..to]);
-                    }
-                    first += pages.len();
-                }
-                return;
+        let Some((page, resident)) = self.resident_pages(self.len) else {
+            f(0, self);
+            return;
+        };
+        let per_page = page / std::mem::size_of::<AtomicU64>();
+        let mut first = 0;
+        for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
+            if pages[0] & 1 != 0 {
+                let from = first * per_page;
+                let to = ((first + pages.len()) * per_page).min(self.len);
+                f(from, &self[from..to]);
             }
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "asking which histogram pages are resident failed; reading them all"
-            );
+            first += pages.len();
         }
-        f(0, self);
     }
 }
 
@@ -426,6 +431,18 @@ mod tests {
             assert!(cells.tail().iter().all(|c| c.load(Ordering::Relaxed) == 0));
             assert_eq!(cells[len - 1].load(Ordering::Relaxed), 5);
             cells.tail()[tail - 1].store(9, Ordering::Relaxed);
+            assert_eq!(cells.tail()[tail - 1].load(Ordering::Relaxed), 9);
+            // The cells go back on their own, the tail kept; mapped, their pages leave memory.
+            cells[0].store(3, Ordering::Relaxed);
+            let in_memory = cells.resident_bytes();
+            // SAFETY: as above.
+            unsafe { cells.release() };
+            if cfg!(target_os = "linux") && len * 8 >= 4 * 4096 {
+                assert!(cells.resident_bytes() < in_memory, "{len} cells");
+                assert!(runs(&cells).is_empty(), "{len} cells");
+            }
+            // (Read, a page given back maps the kernel's zero page: checked after the above.)
+            assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 0));
             assert_eq!(cells.tail()[tail - 1].load(Ordering::Relaxed), 9);
         }
     }

@@ -6,8 +6,8 @@
 //! of recent samples and the overflow the owner copied full rings into are emptied, and, once the
 //! thread's cells are dense, the cells on resident pages are read beside the last reading of them
 //! (packed, [`CellCounts`]). Dense cells of a thread that recorded nothing since the last reading
-//! are read once more and given back to the OS ([`KindCells::stop_dense`]): its next samples go
-//! to the ring again.
+//! are read once more and given back to the OS (`KindCells::stop_dense`): its next samples go to
+//! the ring again.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
 use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
-use crate::monitor::kind_cells::{KindCells, StopDense};
+use crate::monitor::kind_cells::StopDense;
 use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
 impl MonitorStore {
@@ -178,7 +178,7 @@ impl MonitorStore {
                 if let Some(held) = giving_back {
                     // Every cell is read: the next reading starts from none (`snap.reading`,
                     // taken above).
-                    give_back(cells, held);
+                    cells.give_back(held);
                 } else if cells.keep_reading(now.bytes()) {
                     snap.reading = Reading::Tail(now.bytes().len());
                 } else {
@@ -257,20 +257,6 @@ fn keep_interval(st: &mut super::MonitorState, interval: Interval, any: bool) {
     while st.window.len() > st.window_len {
         st.window.pop_front();
     }
-}
-
-/// Gives the cells of a thread whose cells are no longer dense back to the OS once all of them
-/// are read (they then read as zeros), with the tail that held the last reading of them, and lets
-/// go of the overflow's lock that kept the owner from making them dense again meanwhile.
-fn give_back(cells: &KindCells, held: std::sync::MutexGuard<'_, usize>) {
-    // SAFETY: the owner is not writing the cells and cannot start to before `held` is let go
-    // (`KindCells::stop_dense`), nor the tail (it spills only under `held`'s lock); the
-    // collector reads them only under the monitor's lock, held by the caller.
-    unsafe {
-        cells.hist.release();
-        cells.hist.release_tail();
-    }
-    drop(held);
 }
 
 /// Whether a collection now would find nothing new: no counter moved, and every thread's counts
@@ -361,6 +347,7 @@ fn fold(buckets: &mut Vec<(u32, u64)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::monitor::kind_cells::KindCells;
     use crate::monitor::recorder::Slot;
     use crate::monitor::{MonitoringConfig, OpKind};
 
@@ -373,6 +360,16 @@ mod tests {
             .into_iter()
             .find(|s| s.kinds[0].get().is_some())
             .expect("this thread's slot")
+    }
+
+    /// A store whose window keeps every collection as an interval, its layout, and a count of
+    /// zero for each cell, to count the samples expected in them.
+    fn windowed_store() -> (Arc<MonitorStore>, crate::monitor::Layout, Vec<u64>) {
+        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
+        store.set_window(usize::MAX);
+        let layout = store.recorder.recorders.layout.clone();
+        let expected = vec![0u64; layout.len()];
+        (store, layout, expected)
     }
 
     /// Records `values` from this thread, each counted in `expected` by its cell.
@@ -412,10 +409,8 @@ mod tests {
 
     #[test]
     fn every_cell_of_the_window_matches_what_was_recorded_while_collections_ran_alongside() {
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
         // Every collection below is an interval of the window; keep them all.
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
+        let (store, layout, mut expected) = windowed_store();
         // Each thread's values: some cells far apart (gaps past one byte), some hit hundreds of
         // times (counts past one byte), and a dense run of neighbours.
         let values = |t: u64| {
@@ -425,7 +420,6 @@ mod tests {
                 _ => 2_000_000 + (i * 13 + t) % 3_000_000,
             })
         };
-        let mut expected = vec![0u64; layout.len()];
         for t in 0..3 {
             for v in values(t) {
                 expected[layout.index(v)] += 1;
@@ -458,28 +452,18 @@ mod tests {
 
     #[test]
     fn a_thread_collected_before_its_ring_fills_writes_no_cell_and_every_sample_counts() {
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
-        let mut expected = vec![0u64; layout.len()];
+        let (store, _, mut expected) = windowed_store();
         // Ten collections of 200 samples each: 2,000 values through a ring of 256.
         for round in 0..10u64 {
-            for i in 0..200u64 {
-                let v = 200_000 + (round * 200 + i) * 9_973 % 19_800_000;
-                expected[layout.index(v)] += 1;
-                store
-                    .recorder()
-                    .record(OpKind::QUERY, Duration::from_nanos(v));
-            }
+            let values = (round * 200..(round + 1) * 200).map(|i| 200_000 + i * 9_973 % 19_800_000);
+            record_counted(&store, values, &mut expected);
             store.collect();
         }
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(!cells.dense.load(Ordering::Relaxed));
-        let mut resident = 0;
-        cells.hist.resident_runs(|_, run| resident += run.len());
         if cfg!(target_os = "linux") {
-            assert_eq!(resident, 0, "no page of cells was written");
+            assert_eq!(resident_cells(cells), 0, "no page of cells was written");
         }
         assert_eq!(window_cells(&store), expected);
         assert_eq!(store.stats().total_queries, 2_000);
@@ -504,10 +488,7 @@ mod tests {
 
     #[test]
     fn an_idle_dense_thread_gives_its_cells_back_and_every_sample_still_counts() {
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
-        let mut expected = vec![0u64; layout.len()];
+        let (store, layout, mut expected) = windowed_store();
         let values = |n: u64, from: u64| (from..from + n).map(|i| 200_000 + i * 6_151 % 19_800_000);
         // Past the ring and its overflow: dense, and read as such.
         record_counted(&store, values(3_000, 0), &mut expected);
@@ -573,10 +554,7 @@ mod tests {
 
     #[test]
     fn a_sample_halfway_through_when_its_thread_looks_idle_is_read_when_it_lands() {
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
-        let mut expected = vec![0u64; layout.len()];
+        let (store, layout, mut expected) = windowed_store();
         record_counted(
             &store,
             (0..3_000u64).map(|i| 300_000 + i * 1_000),
@@ -612,14 +590,11 @@ mod tests {
     #[test]
     fn cells_given_back_while_their_thread_records_again_lose_no_sample() {
         use std::sync::atomic::{AtomicBool, AtomicU64};
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
+        let (store, layout, mut expected) = windowed_store();
         let bursts = 100u64;
         let values = |burst: u64| {
             (0..3_000u64).map(move |i| 200_000 + (burst * 31 + i * 6_151) % 19_800_000)
         };
-        let mut expected = vec![0u64; layout.len()];
         for v in (0..bursts).flat_map(values) {
             expected[layout.index(v)] += 1;
         }
@@ -688,15 +663,12 @@ mod tests {
 
     #[test]
     fn threads_whose_rings_fill_between_collections_spill_exactly_and_write_no_cell() {
-        let store = MonitorStore::new("search", &MonitoringConfig::default()).unwrap();
-        store.set_window(usize::MAX);
-        let layout = store.recorder.recorders.layout.clone();
+        let (store, layout, mut expected) = windowed_store();
         // Each thread's 2,000 samples a round over 500 cells of 0.2-20 ms: eight rings' worth,
         // which the ring and its overflow hold, with collections running alongside or not.
         let values = |t: u64, round: u64| {
             (0..2_000u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
         };
-        let mut expected = vec![0u64; layout.len()];
         for round in 0..6 {
             for t in 0..3 {
                 for v in values(t, round) {
@@ -736,10 +708,8 @@ mod tests {
                 0,
                 "the collector took every spilled sample"
             );
-            let mut resident = 0;
-            cells.hist.resident_runs(|_, run| resident += run.len());
             if cfg!(target_os = "linux") {
-                assert_eq!(resident, 0, "no page of cells was written");
+                assert_eq!(resident_cells(cells), 0, "no page of cells was written");
             }
         }
     }
