@@ -5,7 +5,7 @@
 //! collections than a ring holds: until then each sample's cell index goes into a ring of
 //! [`RECENT`], which the collector empties on its tick, and none of the cells' pages becomes
 //! resident. A sample that finds the ring full copies the ring into an overflow of
-//! [`SPILL_RINGS`] rings on pages of its own, under a lock the collector takes only for a thread
+//! [`SPILL_CELLS`] on pages of its own, under a lock the collector takes only for a thread
 //! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
 //! back). The first sample that finds the overflow full too makes the cells dense: every later
 //! sample is counted in them, until the thread records nothing for a whole collection. The
@@ -24,14 +24,13 @@ use crate::monitor::recorder::Layout;
 /// no page of cells becomes resident.
 const RECENT: usize = 256;
 
-/// Full rings a thread may copy aside between two collections before its cells become dense:
-/// 2,048 samples' cell indices, packed two to a cell on two pages after the histogram's cells,
-/// resident only while they hold samples. Dense, the cells between 0.2 and 20 ms (5,951 at the
-/// default bounds) make about 13 pages (52 KiB) resident, until they are given back.
-const SPILL_RINGS: usize = 8;
-
-/// Cells of the overflow: its indices, two to a cell.
-const SPILL_CELLS: usize = SPILL_RINGS * RECENT / 2;
+/// Cells of the overflow: two pages after the histogram's cells, resident only while they hold
+/// samples' cell indices, packed four to a cell (16 bits each) where the layout has at most 65,536
+/// cells (18,432 at the default bounds), else two: 4,096 indices, or 2,048. A thread may so copy
+/// 16 full rings aside (8 with the wider indices) between two collections before its cells become
+/// dense. Dense, the cells between 0.2 and 20 ms (5,951 at the default bounds) make about 13 pages
+/// (52 KiB) resident, until they are given back.
+const SPILL_CELLS: usize = 1024;
 
 /// Cells of a kind's tail (32 KiB of address space after the histogram's cells, resident only
 /// where written): the overflow while the cells are not dense, and while they are, the
@@ -75,7 +74,7 @@ pub(crate) struct KindCells {
     drained: AtomicU64,
     /// A ring of the latest samples' cell indices, at `written % RECENT`.
     recent: [AtomicU32; RECENT],
-    /// The overflow: how many cell indices `hist`'s tail holds (two to a cell), copied out of the
+    /// The overflow: how many cell indices `hist`'s tail holds (`index_bits` each), copied out of the
     /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
     /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
     /// copies and the collector empties the ring and the overflow: each moves `drained` only
@@ -85,10 +84,16 @@ pub(crate) struct KindCells {
     /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
     /// lock.
     spilled: AtomicBool,
+    /// Bits of each cell index in the overflow: 16, or 32 for a layout of more than 65,536 cells.
+    index_bits: u32,
     pub(crate) hist: Cells,
 }
 
 impl KindCells {
+    /// Most samples the ring and the overflow hold together, which [`KindCells::take_kept`] may
+    /// take out at once.
+    pub(crate) const MOST_KEPT: usize = RECENT + 4 * SPILL_CELLS;
+
     pub(super) fn new(layout: &Layout, dense: bool) -> Self {
         KindCells {
             count: AtomicU64::new(0),
@@ -104,6 +109,7 @@ impl KindCells {
             recent: std::array::from_fn(|_| AtomicU32::new(0)),
             spill: Mutex::new(0),
             spilled: AtomicBool::new(false),
+            index_bits: if layout.len() <= 1 << 16 { 16 } else { 32 },
             // The shared fallback slot never keeps samples aside.
             hist: Cells::with_tail(layout.len(), if dense { 0 } else { TAIL_CELLS }),
         }
@@ -146,16 +152,18 @@ impl KindCells {
         if more == 0 {
             return true;
         }
-        if *held + more > 2 * SPILL_CELLS {
+        if *held + more > self.spill_capacity() {
             self.dense.store(true, Ordering::Release);
             return false;
         }
+        let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
+        let mask = u64::MAX >> (64 - bits);
         for (k, w) in (*held..).zip(drained..written) {
             let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
-            let pair = &tail[k / 2];
-            let shift = 32 * (k % 2);
-            let kept = pair.load(Ordering::Relaxed) & !(u64::from(u32::MAX) << shift);
-            pair.store(kept | index << shift, Ordering::Relaxed);
+            let cell = &tail[k / per_cell];
+            let shift = bits * (k % per_cell) as u32;
+            let kept = cell.load(Ordering::Relaxed) & !(mask << shift);
+            cell.store(kept | index << shift, Ordering::Relaxed);
         }
         *held += more;
         self.spilled.store(true, Ordering::Release);
@@ -164,10 +172,10 @@ impl KindCells {
     }
 
     /// Takes out the samples kept in the ring and the overflow since the last call (collector
-    /// only), one `(cell, 1)` each, and gives the overflow's pages back. A thread with none is not
+    /// only), the index of each one's cell, and gives the overflow's pages back. A thread with none is not
     /// locked, and `drained` is stored only when it moves: the collector then writes nothing near
     /// the counts that the owner of a dense thread writes on every sample.
-    pub(crate) fn take_kept(&self, out: &mut Vec<(u32, u64)>) {
+    pub(crate) fn take_kept(&self, out: &mut Vec<u32>) {
         if self.written.load(Ordering::Acquire) == self.drained.load(Ordering::Acquire)
             && !self.spilled.load(Ordering::Acquire)
         {
@@ -177,15 +185,19 @@ impl KindCells {
         let written = self.written.load(Ordering::Acquire);
         let drained = self.drained.load(Ordering::Acquire);
         for w in drained..written {
-            out.push((self.recent[w as usize % RECENT].load(Ordering::Relaxed), 1));
+            out.push(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
         }
         if written != drained {
             self.drained.store(written, Ordering::Release);
         }
         if *held > 0 {
-            let pairs = self.hist.tail().iter().map(|p| p.load(Ordering::Relaxed));
-            let indices = pairs.flat_map(|p| [p as u32, (p >> 32) as u32]).take(*held);
-            out.extend(indices.map(|i| (i, 1)));
+            let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
+            let mask = u64::MAX >> (64 - bits);
+            let cells = self.hist.tail().iter().map(|c| c.load(Ordering::Relaxed));
+            let indices = cells
+                .flat_map(|c| (0..per_cell as u32).map(move |k| (c >> (bits * k)) & mask))
+                .take(*held);
+            out.extend(indices.map(|i| i as u32));
             *held = 0;
             // Its pages go back to the OS until the ring fills again.
             // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
@@ -251,6 +263,16 @@ impl KindCells {
         *held == 0 && self.dense.load(Ordering::Relaxed) && unsafe { self.hist.write_tail(bytes) }
     }
 
+    /// Cell indices one cell of the overflow holds.
+    fn indices_per_cell(&self) -> usize {
+        64 / self.index_bits as usize
+    }
+
+    /// Most cell indices the overflow holds.
+    pub(crate) fn spill_capacity(&self) -> usize {
+        SPILL_CELLS * self.indices_per_cell()
+    }
+
     /// Cell indices the overflow holds now.
     #[cfg(test)]
     pub(crate) fn spilled(&self) -> usize {
@@ -267,6 +289,35 @@ impl KindCells {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overflow_keeps_every_index_at_its_width_until_it_is_full() {
+        // Default bounds: 18,432 cells, indices of 16 bits. Four digits over the same range: more
+        // than 65,536 cells, indices of 32 bits, half as many kept.
+        for (digits, bits, capacity) in [(3, 16, 4096), (4, 32, 2048)] {
+            let layout = Layout::new(1_000, 60_000_000_000, digits).unwrap();
+            let cells = KindCells::new(&layout, false);
+            assert_eq!((cells.index_bits, cells.spill_capacity()), (bits, capacity));
+            let indices: Vec<u32> = (0..(capacity + RECENT) as u64)
+                .map(|i| (i * 7_919 % layout.len() as u64) as u32)
+                .collect();
+            for &index in &indices {
+                assert!(cells.keep(index), "room for every index");
+            }
+            assert_eq!(cells.spilled(), capacity);
+            assert!(!cells.keep(0), "the ring and the overflow are full");
+            assert!(cells.dense.load(Ordering::Relaxed));
+            let mut out = Vec::new();
+            cells.take_kept(&mut out);
+            let mut kept = out;
+            kept.sort_unstable();
+            let mut sorted = indices.clone();
+            sorted.sort_unstable();
+            assert_eq!(kept, sorted);
+            assert!(kept.last().copied() > Some(u32::from(u16::MAX)) || bits == 16);
+            assert_eq!(cells.spilled(), 0);
+        }
+    }
 
     #[test]
     fn cells_are_not_taken_back_from_an_owner_halfway_through_a_sample() {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
 use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
-use crate::monitor::kind_cells::StopDense;
+use crate::monitor::kind_cells::{KindCells, StopDense};
 use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
 impl MonitorStore {
@@ -47,16 +47,15 @@ impl MonitorStore {
         }
         let slots = recorders.snapshot_slots();
         let mut kinds: Vec<IntervalKind> = vec![IntervalKind::default(); registered];
-        // Each kind's samples taken out of rings and overflows, one entry a sample, and how many
-        // entries it held at its last compaction.
-        let mut gathered: Vec<Vec<(u32, u64)>> = vec![Vec::new(); registered];
-        let mut compacted = vec![0usize; registered];
-        // Each kind's samples read in dense cells, packed like a reading (one entry a cell, in
-        // cell order): each thread's changes, read in cell order, are merged in as they come
-        // (into `spare`, which then takes the place of the list), so the lists stay at one entry
-        // a cell changed, however many dense threads changed it.
+        // Each kind's samples, packed like a reading (one entry a cell, in cell order): each
+        // thread's, taken out of its ring and overflow or read in its dense cells, are merged in
+        // as they come (into `spare`, which then takes the place of the list), so the lists stay
+        // at one entry a cell, however many threads recorded in it.
         let mut merged: Vec<Vec<u8>> = vec![Vec::new(); registered];
         let mut spare = Vec::new();
+        // Each kind's samples taken out of rings and overflows, a cell index each, until
+        // `KEPT_BEFORE_MERGING` are merged into the kind's list.
+        let mut kept: Vec<Vec<u32>> = vec![Vec::new(); registered];
         // Each dense thread's new reading is written here, then copied to where it is kept.
         let mut scratch = Vec::new();
         st.counter_totals.resize(counters, 0);
@@ -77,11 +76,8 @@ impl MonitorStore {
                     st.snapshots.len() - 1
                 }
             };
-            for (k, ((out, deltas), merged)) in kinds
-                .iter_mut()
-                .zip(&mut gathered)
-                .zip(&mut merged)
-                .enumerate()
+            for (k, ((out, merged), kept)) in
+                kinds.iter_mut().zip(&mut merged).zip(&mut kept).enumerate()
             {
                 let Some(cells) = slot.kinds[k].get() else {
                     continue;
@@ -110,7 +106,15 @@ impl MonitorStore {
                 let clamped_delta = clamped.wrapping_sub(snap.clamped);
                 (snap.count, snap.sum, snap.errors, snap.clamped) = (count, sum, errors, clamped);
                 // The samples the thread kept since the last reading, by cell: each counted once.
-                cells.take_kept(deltas);
+                if kept.capacity() == 0 {
+                    // Room at once for the most it holds: grown step by step, it would leave the
+                    // steps behind as holes in the heap.
+                    kept.reserve(KEPT_BEFORE_MERGING + KindCells::MOST_KEPT);
+                }
+                cells.take_kept(kept);
+                if kept.len() >= KEPT_BEFORE_MERGING {
+                    merge_kept(kept, merged, &mut spare);
+                }
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
                 totals.clamped += clamped_delta;
@@ -188,26 +192,13 @@ impl MonitorStore {
                 let fresh = changes.finish();
                 spare = std::mem::replace(merged, fresh);
             }
-            // Each sample of a ring is an entry: folded as they come, a kind's list stays near
-            // one entry a cell (16 threads with full overflows: 36,864 entries).
-            for (buckets, compacted) in gathered.iter_mut().zip(&mut compacted) {
-                if buckets.len() > 2 * *compacted + 4096 {
-                    fold(buckets);
-                    *compacted = buckets.len();
-                }
-            }
         }
         let scale = u64::from(recorders.sample_every.load(Ordering::Relaxed).max(1));
         let mut any = false;
-        for (k, ((kind, mut kept), merged)) in
-            kinds.iter_mut().zip(gathered).zip(merged).enumerate()
+        for (k, ((kind, mut buckets), mut kept)) in
+            kinds.iter_mut().zip(merged).zip(kept).enumerate()
         {
-            fold(&mut kept);
-            let mut all = Merging::new(&merged, std::mem::take(&mut spare));
-            for (i, n) in kept {
-                all.push(i, n);
-            }
-            let buckets = all.finish();
+            merge_kept(&mut kept, &mut buckets, &mut spare);
             if !buckets.is_empty() {
                 if st.export.len() <= k {
                     st.export.resize_with(k + 1, Vec::new);
@@ -220,7 +211,6 @@ impl MonitorStore {
                 }
             }
             kind.buckets = CellCounts::from_bytes(&buckets);
-            spare = buckets;
             // A reading can see a record's count before its sum: the sum's part then comes in a
             // later interval on its own, and must still reach the totals.
             if kind.count == 0 && kind.errors == 0 && kind.sum == 0 {
@@ -246,6 +236,25 @@ impl MonitorStore {
         }
         keep_interval(&mut st, interval, any);
     }
+}
+
+/// Cell indices of samples taken out of rings and overflows that a collection holds, for each
+/// kind, before it merges them into the kind's list (each merge rewrites the list): 32 KiB.
+const KEPT_BEFORE_MERGING: usize = 8 * 1024;
+
+/// Merges the samples `kept` (a cell index each, in any order) into the packed list `merged`,
+/// through `spare`, and empties `kept`.
+fn merge_kept(kept: &mut Vec<u32>, merged: &mut Vec<u8>, spare: &mut Vec<u8>) {
+    if kept.is_empty() {
+        return;
+    }
+    kept.sort_unstable();
+    let mut all = Merging::new(merged, std::mem::take(spare));
+    for run in kept.chunk_by(|a, b| a == b) {
+        all.push(run[0], run.len() as u64);
+    }
+    kept.clear();
+    *spare = std::mem::replace(merged, all.finish());
 }
 
 /// Adds `interval` to the window (unless it spans no time and holds nothing: a second collection
@@ -328,26 +337,9 @@ impl<'a> Merging<'a> {
     }
 }
 
-/// One entry per cell, in cell order, each with the samples of all of its entries (the ring gives
-/// one per sample, threads one each per cell).
-fn fold(buckets: &mut Vec<(u32, u64)>) {
-    if buckets.len() > 1 {
-        buckets.sort_unstable_by_key(|b| b.0);
-        buckets.dedup_by(|b, a| {
-            if a.0 == b.0 {
-                a.1 += b.1;
-                true
-            } else {
-                false
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::kind_cells::KindCells;
     use crate::monitor::recorder::Slot;
     use crate::monitor::{MonitoringConfig, OpKind};
 
@@ -471,7 +463,7 @@ mod tests {
         // counted in the cells.
         record_counted(
             &store,
-            (0..3_000u64).map(|i| 300_000 + i * 1_000),
+            (0..5_000u64).map(|i| 300_000 + i * 1_000),
             &mut expected,
         );
         store.collect();
@@ -491,7 +483,7 @@ mod tests {
         let (store, layout, mut expected) = windowed_store();
         let values = |n: u64, from: u64| (from..from + n).map(|i| 200_000 + i * 6_151 % 19_800_000);
         // Past the ring and its overflow: dense, and read as such.
-        record_counted(&store, values(3_000, 0), &mut expected);
+        record_counted(&store, values(5_000, 0), &mut expected);
         store.collect();
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
@@ -513,24 +505,24 @@ mod tests {
             );
         }
         // The thread goes on: dense again, then a few samples into the ring after the next give-back.
-        record_counted(&store, values(5_000, 3_000), &mut expected);
+        record_counted(&store, values(5_000, 5_000), &mut expected);
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
         store.collect();
-        record_counted(&store, values(100, 8_000), &mut expected);
+        record_counted(&store, values(100, 10_000), &mut expected);
         store.collect();
         if linux {
             assert!(!cells.dense.load(Ordering::Relaxed));
             assert_eq!(resident_cells(cells), 0, "the ring took the last samples");
         }
         assert_eq!(window_cells(&store), expected);
-        assert_eq!(store.stats().total_queries, 8_100);
+        assert_eq!(store.stats().total_queries, 10_100);
         // Two more threads dense in the same collection, their cells overlapping: merged.
         let (a, b): (Vec<u64>, Vec<u64>) = (
-            (0..3_000u64)
+            (0..5_000u64)
                 .map(|i| 300_000 + i * 3_001 % 9_000_000)
                 .collect(),
-            (0..4_000u64)
+            (0..6_000u64)
                 .map(|i| 200_000 + i * 4_999 % 12_000_000)
                 .collect(),
         );
@@ -549,7 +541,7 @@ mod tests {
         });
         store.collect();
         assert_eq!(window_cells(&store), expected);
-        assert_eq!(store.stats().total_queries, 15_100);
+        assert_eq!(store.stats().total_queries, 21_100);
     }
 
     #[test]
@@ -557,7 +549,7 @@ mod tests {
         let (store, layout, mut expected) = windowed_store();
         record_counted(
             &store,
-            (0..3_000u64).map(|i| 300_000 + i * 1_000),
+            (0..5_000u64).map(|i| 300_000 + i * 1_000),
             &mut expected,
         );
         store.collect();
@@ -593,12 +585,12 @@ mod tests {
         let (store, layout, mut expected) = windowed_store();
         let bursts = 100u64;
         let values = |burst: u64| {
-            (0..3_000u64).map(move |i| 200_000 + (burst * 31 + i * 6_151) % 19_800_000)
+            (0..5_000u64).map(move |i| 200_000 + (burst * 31 + i * 6_151) % 19_800_000)
         };
         for v in (0..bursts).flat_map(values) {
             expected[layout.index(v)] += 1;
         }
-        // Collections skip while the writer is in a burst it wants whole (3,000 samples between
+        // Collections skip while the writer is in a burst it wants whole (5,000 samples between
         // two collections make the cells dense): the writer raises `bursting`, then waits for any
         // collection under way; a collection counts itself started, then looks at `bursting`.
         let bursting = AtomicBool::new(false);
@@ -658,16 +650,16 @@ mod tests {
                 "each long idle spell gave the cells back"
             );
         }
-        assert_window_cells(&store, &expected, bursts * 3_000);
+        assert_window_cells(&store, &expected, bursts * 5_000);
     }
 
     #[test]
     fn threads_whose_rings_fill_between_collections_spill_exactly_and_write_no_cell() {
         let (store, layout, mut expected) = windowed_store();
-        // Each thread's 2,000 samples a round over 500 cells of 0.2-20 ms: eight rings' worth,
+        // Each thread's 4,000 samples a round over 500 cells of 0.2-20 ms: almost 16 rings' worth,
         // which the ring and its overflow hold, with collections running alongside or not.
         let values = |t: u64, round: u64| {
-            (0..2_000u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
+            (0..4_000u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
         };
         for round in 0..6 {
             for t in 0..3 {
@@ -697,7 +689,7 @@ mod tests {
             });
             store.collect();
         }
-        assert_window_cells(&store, &expected, 36_000);
+        assert_window_cells(&store, &expected, 72_000);
         for slot in store.recorder.recorders.snapshot_slots() {
             let Some(cells) = slot.kinds[0].get() else {
                 continue;
