@@ -7,8 +7,10 @@
 //! the next of its series, as a thread whose operations take 0.2-20 ms would. Resident anonymous
 //! memory (`RssAnon`) is read once every thread is running and has allocated, before any records,
 //! and again with every thread still alive once all have recorded and every monitor has been
-//! collected; then once more a collection later (the threads idle: dense cells are given back
-//! then). The growth is divided by threads x monitors x kinds. Each side runs in a process of its
+//! collected; then once more a collection later (the threads idle). A burst is also read once
+//! recorded, before any collection (its monitors collect only when the example flushes them), which
+//! is when a thread's cells hold the most: each collection that finds a thread between samples
+//! takes its dense cells back. The growth is divided by threads x monitors x kinds. Each side runs in a process of its
 //! own (this program starts itself once for each), so none sees another's memory, and so do the
 //! same threads recording nothing, which shows that the threads' own memory is outside the
 //! figures. The Prometheus client's cost per histogram series, which all threads share, is
@@ -83,12 +85,17 @@ fn drive(shape: Shape, thread: usize, mut record: impl FnMut(usize, u64)) -> u64
 /// The growth of resident memory, and the samples recorded in all.
 type Grown = (u64, u64);
 
-/// The growth after the collection that reads the samples, the samples, and the growth after the
-/// next collection.
-fn ours(shape: Shape) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
+/// The growth after the collection that reads the samples, the samples, the growth after the
+/// next collection, and the growth before the first (a burst's samples all recorded, none
+/// collected).
+fn ours(shape: Shape) -> Result<(u64, u64, u64, u64), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     config.deployment.admin_enabled = false;
     config.monitoring.monitors = Vec::new();
+    if shape.paced.is_none() {
+        // A burst is collected when the example says, not by the monitors' tick.
+        config.monitoring.tick = Duration::from_secs(3600);
+    }
     let rt = Runtime::start(config)?;
     let handles = (0..shape.monitors)
         .map(|m| rt.monitor(&format!("m{m}")))
@@ -109,19 +116,21 @@ fn ours(shape: Shape) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
             }
         },
         || -> Result<_, Box<dyn std::error::Error>> {
+            let recorded = resident();
             rt.flush_blocking()?;
             let after = resident();
-            // Nothing new since: a thread's dense cells are given back.
+            // Nothing new since: whatever the collection before could not give back goes now.
             rt.flush_blocking()?;
-            Ok((after, resident()))
+            Ok((recorded, after, resident()))
         },
     );
-    let (after, later) = read?;
+    let (recorded, after, later) = read?;
     rt.shutdown_blocking(Duration::from_secs(10))?;
     Ok((
         after.saturating_sub(before),
         samples,
         later.saturating_sub(before),
+        recorded.saturating_sub(before),
     ))
 }
 
@@ -247,8 +256,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         |grown: u64| grown as f64 / 1024.0 / (shape.threads * shape.monitors * shape.kinds) as f64;
     match side.as_deref() {
         Some("watchkeeper") => {
-            let (grown, samples, later) = ours(shape)?;
-            println!("{grown} {samples} {later}");
+            let (grown, samples, later, recorded) = ours(shape)?;
+            println!("{grown} {samples} {later} {recorded}");
         }
         Some("hdrhistogram") => {
             let (grown, samples) = hdr(shape)?;
@@ -315,14 +324,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     grown as f64 / (1 << 20) as f64,
                     per(grown),
                 );
-                if let Some(later) = fields.next() {
-                    let later: u64 = later.parse()?;
+                let recorded = if shape.paced.is_some() {
+                    "once recorded, the monitors collecting every second"
+                } else {
+                    "recorded, before the first collection"
+                };
+                for what in ["a collection later, the threads idle", recorded] {
+                    let Some(grown) = fields.next() else {
+                        break;
+                    };
+                    let grown: u64 = grown.parse()?;
                     println!(
-                        "  {:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind (a collection \
-                         later, the threads idle)",
+                        "  {:<13} resident +{:.1} MiB, {:.1} KiB per thread and kind ({what})",
                         "",
-                        later as f64 / (1 << 20) as f64,
-                        per(later),
+                        grown as f64 / (1 << 20) as f64,
+                        per(grown),
                     );
                 }
             }

@@ -8,11 +8,14 @@
 //! [`SPILL_CELLS`] on pages of its own, under a lock the collector takes only for a thread
 //! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
 //! back). The first sample that finds the overflow full too makes the cells dense: every later
-//! sample is counted in them, until the thread records nothing for a whole collection. The
-//! collector then takes the cells back ([`KindCells::stop_dense`]): it must know that the owner is
-//! not halfway through a sample, which the owner says by a flag around each one and the collector
-//! reads after a barrier on every thread (`membarrier`), so the owner's record needs no fence.
+//! sample is counted in them, two bytes a cell ([`Cells::narrow`]; once one of those fills, the
+//! kind goes on in the 8-byte cells), until the next collection that finds the owner between two
+//! samples reads them and takes them back ([`KindCells::stop_dense`]), so they hold one
+//! interval's samples at most. The collector must know that the owner is not halfway through a
+//! sample, which the owner says by a flag around each one and the collector reads after a barrier
+//! on every thread (`membarrier`), so the owner's record needs no fence.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -51,7 +54,11 @@ pub(crate) enum StopDense<'a> {
     Unsupported,
 }
 
-/// One kind's cells in one slot.
+/// One kind's cells in one slot. On cache lines of its own: the owner writes `writing` and the
+/// counts on every sample, and a line shared with the next allocation on the heap (another
+/// thread's cells, say) made two recording threads 3-4 times slower in some runs of the
+/// recording bench.
+#[repr(align(64))]
 pub(crate) struct KindCells {
     pub(crate) count: AtomicU64,
     pub(crate) sum: AtomicU64,
@@ -62,11 +69,14 @@ pub(crate) struct KindCells {
     /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, just
     /// before it counts its first sample in `hist` (the shared fallback slot is made with it set):
     /// then the collector reads the cells. Cleared by the collector, under the same lock, when it
-    /// takes the cells of an idle thread back ([`KindCells::stop_dense`]).
+    /// takes the cells back ([`KindCells::stop_dense`]).
     pub(crate) dense: AtomicBool,
     /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
     /// cells: while it is set, the collector may not take the cells back.
     pub(super) writing: AtomicBool,
+    /// Set by the owner when a narrow cell of its dense cells fills: from then on it counts every
+    /// sample in the 8-byte cells, until the cells are given back (which clears it).
+    widened: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     written: AtomicU64,
     /// Samples of `recent` taken out, by the collector or by the owner copying them into the
@@ -104,6 +114,7 @@ impl KindCells {
             countdown: AtomicU64::new(0),
             dense: AtomicBool::new(dense),
             writing: AtomicBool::new(false),
+            widened: AtomicBool::new(false),
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             recent: std::array::from_fn(|_| AtomicU32::new(0)),
@@ -111,7 +122,7 @@ impl KindCells {
             spilled: AtomicBool::new(false),
             index_bits: if layout.len() <= 1 << 16 { 16 } else { 32 },
             // The shared fallback slot never keeps samples aside.
-            hist: Cells::with_tail(layout.len(), if dense { 0 } else { TAIL_CELLS }),
+            hist: Cells::with_tail(layout.len(), !dense, if dense { 0 } else { TAIL_CELLS }),
         }
     }
 
@@ -131,6 +142,93 @@ impl KindCells {
         self.written
             .store(written.wrapping_add(1), Ordering::Release);
         true
+    }
+
+    /// Counts a sample of cell `index` in the cells (owner only, its cells dense): in its narrow
+    /// cell, until one fills (65,535); from then on in the 8-byte cells (one kind of cell a sample
+    /// goes to, and so a branch that stays predictable).
+    #[inline(always)]
+    pub(super) fn count_dense(&self, index: usize) {
+        if !self.widened.load(Ordering::Relaxed) {
+            let narrow = &self.hist.narrow()[index];
+            let n = narrow.load(Ordering::Relaxed);
+            if n < u16::MAX {
+                narrow.store(n + 1, Ordering::Relaxed);
+                return;
+            }
+            self.widened.store(true, Ordering::Relaxed);
+        }
+        let cell = &self.hist[index];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The samples dense cell `i` holds (collector only): its narrow and 8-byte counts together
+    /// (the 8-byte one only once the owner has widened, so a page of them it never wrote is not
+    /// read), or the 8-byte count alone in the shared slot, which has no narrow cells. Each only
+    /// grows until the cells are given back, so a reading is never above the true count nor below
+    /// an earlier reading.
+    pub(crate) fn dense_count(&self, i: usize) -> u64 {
+        let Some(narrow) = self.hist.narrow().get(i) else {
+            return self.hist[i].load(Ordering::Relaxed);
+        };
+        let n = u64::from(narrow.load(Ordering::Relaxed));
+        if self.widened.load(Ordering::Relaxed) {
+            n + self.hist[i].load(Ordering::Relaxed)
+        } else {
+            n
+        }
+    }
+
+    /// Calls `f` with each cell of `run` and the samples it holds, as [`KindCells::dense_count`]
+    /// (collector only), at the cost of a load or two a cell.
+    pub(crate) fn for_each_dense(&self, run: Range<usize>, mut f: impl FnMut(usize, u64)) {
+        let narrow = self.hist.narrow();
+        if narrow.is_empty() {
+            for (i, cell) in run.clone().zip(&self.hist[run]) {
+                f(i, cell.load(Ordering::Relaxed));
+            }
+        } else if self.widened.load(Ordering::Relaxed) {
+            let cells = narrow[run.clone()].iter().zip(&self.hist[run.clone()]);
+            for (i, (n, cell)) in run.zip(cells) {
+                f(
+                    i,
+                    u64::from(n.load(Ordering::Relaxed)) + cell.load(Ordering::Relaxed),
+                );
+            }
+        } else {
+            for (i, n) in run.clone().zip(&narrow[run]) {
+                f(i, u64::from(n.load(Ordering::Relaxed)));
+            }
+        }
+    }
+
+    /// Calls `f` with each run of cells that may hold samples, in order, by the pages resident:
+    /// the narrow ones of a thread's own cells, and the 8-byte ones once it has widened (or of the
+    /// shared slot).
+    pub(crate) fn dense_runs(&self, mut f: impl FnMut(Range<usize>)) {
+        let mut runs = Vec::new();
+        if !self.hist.narrow().is_empty() {
+            self.hist
+                .resident_narrow_runs(|from, run| runs.push(from..from + run.len()));
+        }
+        if self.hist.narrow().is_empty() || self.widened.load(Ordering::Relaxed) {
+            self.hist
+                .resident_runs(|from, run| runs.push(from..from + run.len()));
+            // Both kinds' runs, in order and apart.
+            runs.sort_unstable_by_key(|r| r.start);
+            let mut merged: Vec<Range<usize>> = Vec::with_capacity(runs.len());
+            for run in runs.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+                    _ => merged.push(run),
+                }
+            }
+            runs = merged;
+        }
+        runs.into_iter().for_each(&mut f);
     }
 
     /// Copies the ring's samples into the overflow (owner only); false, copying nothing, when
@@ -206,8 +304,8 @@ impl KindCells {
         self.spilled.store(false, Ordering::Relaxed);
     }
 
-    /// Makes dense cells sparse again (collector only, for a thread that recorded nothing since
-    /// the last reading): the owner's samples go to the ring from now on. Returns the overflow's
+    /// Makes dense cells sparse again (collector only, for a thread's own cells, at each
+    /// collection): the owner's samples go to the ring from now on. Returns the overflow's
     /// lock, held while the caller reads the cells one last time and gives them back
     /// ([`Cells::release`]); changes nothing when the owner may be halfway through a sample or the
     /// OS offers no barrier on every thread.
@@ -240,10 +338,8 @@ impl KindCells {
         // SAFETY: the cells are no longer dense and the owner is not halfway through a sample
         // (`stop_dense`), so it does not write them, nor the tail (it spills only under `held`'s
         // lock); the collector, the only reader, is the caller.
-        unsafe {
-            self.hist.release();
-            self.hist.release_tail();
-        }
+        unsafe { self.hist.release_all() };
+        self.widened.store(false, Ordering::Relaxed);
         drop(held);
     }
 

@@ -371,7 +371,7 @@ impl Recorders {
         cells.writing.store(true, Ordering::Relaxed);
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
         if cells.dense.load(Ordering::Relaxed) || !cells.keep(index as u32) {
-            bump(&cells.hist[index], 1);
+            cells.count_dense(index);
         }
         cells.writing.store(false, Ordering::Release);
     }

@@ -5,9 +5,10 @@
 //! have not moved since a reading that followed their last change is skipped. Otherwise the ring
 //! of recent samples and the overflow the owner copied full rings into are emptied, and, once the
 //! thread's cells are dense, the cells on resident pages are read beside the last reading of them
-//! (packed, [`CellCounts`]). Dense cells of a thread that recorded nothing since the last reading
-//! are read once more and given back to the OS (`KindCells::stop_dense`): its next samples go to
-//! the ring again.
+//! (packed, [`CellCounts`]). Each collection that finds a thread between two samples reads its
+//! dense cells in full and gives them back to the OS (`KindCells::stop_dense`): its next samples go
+//! to the ring again. Found halfway through one, the thread keeps its cells, and the reading is
+//! kept for the next collection's difference.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -123,9 +124,12 @@ impl MonitorStore {
                     // No sample in the cells yet: none of their pages is read (or resident).
                     continue;
                 }
-                // An idle thread's cells: held still while they are read for the last time.
+                // A thread's own cells are taken back at every collection that finds its owner
+                // between samples: held still while they are read for the last time, then given
+                // back, so they hold one interval's samples at most, and a narrow cell rarely
+                // fills. The owner's next samples go to the ring, and past it to fresh cells.
                 let mut mid_sample = false;
-                let giving_back = match (unchanged && !slot.shared).then(|| cells.stop_dense()) {
+                let giving_back = match (!slot.shared).then(|| cells.stop_dense()) {
                     Some(StopDense::Stopped(held)) => Some(held),
                     Some(StopDense::MidSample) => {
                         mid_sample = true;
@@ -160,24 +164,24 @@ impl MonitorStore {
                         now.push(i as u32, c);
                     }
                 };
-                let mut visit = |from: usize, run: &[std::sync::atomic::AtomicU64]| {
-                    while let Some((j, was)) = before.take_below(from as u32) {
-                        read(j as usize, load(&hist[j as usize]), was, &mut now);
+                let mut visit = |run: std::ops::Range<usize>| {
+                    while let Some((j, was)) = before.take_below(run.start as u32) {
+                        read(j as usize, cells.dense_count(j as usize), was, &mut now);
                     }
-                    for (i, cell) in (from..).zip(run) {
+                    cells.for_each_dense(run, |i, c| {
                         let was = before.take_at(i as u32).unwrap_or(0);
-                        read(i, load(cell), was, &mut now);
-                    }
+                        read(i, c, was, &mut now);
+                    });
                 };
                 if giving_back.is_some() {
                     // Every cell, resident or not: a page swapped out since the last reading may
                     // hold samples, which giving the pages back would lose.
-                    visit(0, hist);
+                    visit(0..hist.len());
                 } else {
-                    hist.resident_runs(&mut visit);
+                    cells.dense_runs(&mut visit);
                 }
                 for (j, was) in before.rest() {
-                    read(j as usize, load(&hist[j as usize]), was, &mut now);
+                    read(j as usize, cells.dense_count(j as usize), was, &mut now);
                 }
                 if let Some(held) = giving_back {
                     // Every cell is read: the next reading starts from none (`snap.reading`,
@@ -466,52 +470,52 @@ mod tests {
             (0..5_000u64).map(|i| 300_000 + i * 1_000),
             &mut expected,
         );
-        store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
+        store.collect();
         assert_eq!(window_cells(&store), expected);
     }
 
-    /// Cells of the layout on resident pages (all of them where residency cannot be asked).
+    /// Bytes of the layout's cells, 8-byte and narrow, on resident pages (all of them where
+    /// residency cannot be asked).
     fn resident_cells(cells: &KindCells) -> usize {
         let mut resident = 0;
-        cells.hist.resident_runs(|_, run| resident += run.len());
+        cells.hist.resident_runs(|_, run| resident += 8 * run.len());
+        cells
+            .hist
+            .resident_narrow_runs(|_, run| resident += 2 * run.len());
         resident
     }
 
     #[test]
-    fn an_idle_dense_thread_gives_its_cells_back_and_every_sample_still_counts() {
+    fn dense_cells_are_given_back_at_each_collection_and_every_sample_still_counts() {
         let (store, layout, mut expected) = windowed_store();
         let values = |n: u64, from: u64| (from..from + n).map(|i| 200_000 + i * 6_151 % 19_800_000);
-        // Past the ring and its overflow: dense, and read as such.
+        let gives_back = crate::monitor::cells::fence_every_thread();
+        // Past the ring and its overflow: dense.
         record_counted(&store, values(5_000, 0), &mut expected);
-        store.collect();
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
         let resident = resident_cells(cells);
         assert!(resident > 0);
         let dense_bytes = store.footprint().recorder_bytes;
-        // A collection with nothing new from the thread takes its cells back.
+        // The collection reads them and takes them back.
         store.collect();
-        let linux = cfg!(target_os = "linux");
-        if linux {
+        assert_eq!(window_cells(&store), expected);
+        if gives_back {
             assert!(!cells.dense.load(Ordering::Relaxed), "cells given back");
             assert_eq!(resident_cells(cells), 0);
             // The footprint counts the pages in memory: the cells' are gone.
             let given_back = dense_bytes - store.footprint().recorder_bytes;
-            assert!(
-                given_back >= resident * 8,
-                "{dense_bytes}: {given_back} fewer"
-            );
+            assert!(given_back >= resident, "{dense_bytes}: {given_back} fewer");
         }
-        // The thread goes on: dense again, then a few samples into the ring after the next give-back.
+        // The thread goes on: dense again, then a few samples into the ring after the give-back.
         record_counted(&store, values(5_000, 5_000), &mut expected);
-        store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
         store.collect();
         record_counted(&store, values(100, 10_000), &mut expected);
         store.collect();
-        if linux {
+        if gives_back {
             assert!(!cells.dense.load(Ordering::Relaxed));
             assert_eq!(resident_cells(cells), 0, "the ring took the last samples");
         }
@@ -552,7 +556,6 @@ mod tests {
             (0..5_000u64).map(|i| 300_000 + i * 1_000),
             &mut expected,
         );
-        store.collect();
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
@@ -569,14 +572,61 @@ mod tests {
             cells.dense.load(Ordering::Relaxed),
             "not taken back mid-sample"
         );
+        let mut without = expected.clone();
+        without[cell] -= 1;
+        assert_eq!(window_cells(&store), without, "every other sample read");
         // The sample lands, and the next collection reads it (and gives the cells back).
-        cells.hist[cell].fetch_add(1, Ordering::Relaxed);
+        cells.hist.narrow()[cell].fetch_add(1, Ordering::Relaxed);
         cells.writing.store(false, Ordering::Release);
         store.collect();
         assert_eq!(window_cells(&store), expected);
         if crate::monitor::cells::fence_every_thread() {
             assert!(!cells.dense.load(Ordering::Relaxed));
         }
+    }
+
+    #[test]
+    fn a_cell_past_its_narrow_count_goes_on_counting_exactly_while_collections_run() {
+        let (store, layout, mut expected) = windowed_store();
+        // Most samples in two cells, far past what a narrow cell holds (65,535), the rest spread;
+        // collections run alongside, so readings see the narrow cells filling and full.
+        let values = |i: u64| match i % 8 {
+            0..=3 => 1_500_000,
+            4..=6 => 7_250_000,
+            _ => 200_000 + i * 6_151 % 19_800_000,
+        };
+        for v in (0..400_000).map(values) {
+            expected[layout.index(v)] += 1;
+        }
+        let full = layout.index(1_500_000);
+        // The first 300,000 before any collection: dense, one narrow cell full.
+        for v in (0..300_000).map(values) {
+            store
+                .recorder()
+                .record(OpKind::QUERY, Duration::from_nanos(v));
+        }
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        assert!(cells.dense.load(Ordering::Relaxed));
+        assert_eq!(cells.hist.narrow()[full].load(Ordering::Relaxed), u16::MAX);
+        // The rest from another thread, which takes this slot over once this thread has gone.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let done = &done;
+            scope.spawn(|| {
+                let recorder = store.recorder();
+                for v in (300_000..400_000).map(values) {
+                    recorder.record(OpKind::QUERY, Duration::from_nanos(v));
+                }
+                done.store(true, Ordering::Release);
+            });
+            while !done.load(Ordering::Acquire) {
+                store.collect();
+            }
+        });
+        store.collect();
+        assert_window_cells(&store, &expected, 400_000);
+        assert!(expected[full] > 3 * u64::from(u16::MAX));
     }
 
     #[test]
@@ -622,8 +672,9 @@ mod tests {
                             std::hint::spin_loop();
                         }
                     } else {
-                        // Idle over two whole collections after one that saw the burst: the
-                        // second gives the cells back.
+                        // Idle over whole collections: the first gives the cells back (taking
+                        // them back needs no idle collection, but a racing writer may be found
+                        // halfway through a sample and keep them).
                         while finished.load(Ordering::SeqCst) < seen + 3 {
                             std::thread::yield_now();
                         }
@@ -647,7 +698,7 @@ mod tests {
             assert_eq!(
                 given_back,
                 bursts / 2,
-                "each long idle spell gave the cells back"
+                "each idle spell found the cells given back"
             );
         }
         assert_window_cells(&store, &expected, bursts * 5_000);
