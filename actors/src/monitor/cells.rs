@@ -121,18 +121,7 @@ impl Cells {
     /// Calls `f` with each run of narrow cells on resident pages, in order, as (index of the run's
     /// first cell, its cells), as [`Cells::resident_runs`] does for the 8-byte cells.
     pub(crate) fn resident_narrow_runs(&self, mut f: impl FnMut(usize, &[AtomicU16])) {
-        let narrow = self.narrow();
-        let Some((page, resident)) = self.resident_pages(self.narrow_at, narrow_cells(self.narrow))
-        else {
-            f(0, narrow);
-            return;
-        };
-        for_each_resident_run(
-            &resident,
-            page / std::mem::size_of::<AtomicU16>(),
-            narrow,
-            &mut f,
-        );
+        self.resident_runs_of(self.narrow_at, self.narrow(), &mut f);
     }
 
     /// The tail's cells.
@@ -288,16 +277,30 @@ impl Cells {
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the
     /// kernel's zero page). Where residency cannot be asked, every cell is one run.
     pub(crate) fn resident_runs(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
-        let Some((page, resident)) = self.resident_pages(0, self.len) else {
-            f(0, self);
+        self.resident_runs_of(0, self, &mut f);
+    }
+
+    /// Calls `f` with each run of `cells` (a section from 8-byte cell `at`) on resident pages, in
+    /// order, as (index of the run's first cell, its cells); with all of them where residency
+    /// cannot be asked.
+    fn resident_runs_of<T>(&self, at: usize, cells: &[T], f: &mut impl FnMut(usize, &[T])) {
+        let words = (std::mem::size_of_val(cells)).div_ceil(std::mem::size_of::<AtomicU64>());
+        let Some((page, resident)) = self.resident_pages(at, words) else {
+            f(0, cells);
             return;
         };
-        for_each_resident_run(
-            &resident,
-            page / std::mem::size_of::<AtomicU64>(),
-            self,
-            &mut f,
-        );
+        let per_page = page / std::mem::size_of::<T>();
+        let mut first = 0;
+        for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
+            if pages[0] & 1 != 0 {
+                let from = (first * per_page).min(cells.len());
+                let to = ((first + pages.len()) * per_page).min(cells.len());
+                if from < to {
+                    f(from, &cells[from..to]);
+                }
+            }
+            first += pages.len();
+        }
     }
 }
 
@@ -323,27 +326,6 @@ fn sections(len: usize, narrow: bool, tail: usize, page: Option<usize>) -> (usiz
 /// 8-byte cells that hold `narrow` narrow ones.
 fn narrow_cells(narrow: usize) -> usize {
     (narrow * std::mem::size_of::<AtomicU16>()).div_ceil(std::mem::size_of::<AtomicU64>())
-}
-
-/// Calls `f` with each run of `cells` on pages whose byte in `resident` (one a page, from the
-/// first cell's) says resident, as (index of the run's first cell, its cells).
-fn for_each_resident_run<T>(
-    resident: &[u8],
-    per_page: usize,
-    cells: &[T],
-    f: &mut impl FnMut(usize, &[T]),
-) {
-    let mut first = 0;
-    for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
-        if pages[0] & 1 != 0 {
-            let from = (first * per_page).min(cells.len());
-            let to = ((first + pages.len()) * per_page).min(cells.len());
-            if from < to {
-                f(from, &cells[from..to]);
-            }
-        }
-        first += pages.len();
-    }
 }
 
 /// A memory barrier run on every thread of the process that is on a CPU now (the others run one

@@ -171,19 +171,13 @@ impl KindCells {
     /// grows until the cells are given back, so a reading is never above the true count nor below
     /// an earlier reading.
     pub(crate) fn dense_count(&self, i: usize) -> u64 {
-        let Some(narrow) = self.hist.narrow().get(i) else {
-            return self.hist[i].load(Ordering::Relaxed);
-        };
-        let n = u64::from(narrow.load(Ordering::Relaxed));
-        if self.widened.load(Ordering::Relaxed) {
-            n + self.hist[i].load(Ordering::Relaxed)
-        } else {
-            n
-        }
+        let mut count = 0;
+        self.for_each_dense(i..i + 1, |_, c| count = c);
+        count
     }
 
     /// Calls `f` with each cell of `run` and the samples it holds, as [`KindCells::dense_count`]
-    /// (collector only), at the cost of a load or two a cell.
+    /// says (collector only), at the cost of a load or two a cell.
     pub(crate) fn for_each_dense(&self, run: Range<usize>, mut f: impl FnMut(usize, u64)) {
         let narrow = self.hist.narrow();
         if narrow.is_empty() {
@@ -209,26 +203,37 @@ impl KindCells {
     /// the narrow ones of a thread's own cells, and the 8-byte ones once it has widened (or of the
     /// shared slot).
     pub(crate) fn dense_runs(&self, mut f: impl FnMut(Range<usize>)) {
-        let mut runs = Vec::new();
-        if !self.hist.narrow().is_empty() {
-            self.hist
-                .resident_narrow_runs(|from, run| runs.push(from..from + run.len()));
+        if self.hist.narrow().is_empty() {
+            return self
+                .hist
+                .resident_runs(|from, run| f(from..from + run.len()));
         }
-        if self.hist.narrow().is_empty() || self.widened.load(Ordering::Relaxed) {
-            self.hist
-                .resident_runs(|from, run| runs.push(from..from + run.len()));
-            // Both kinds' runs, in order and apart.
-            runs.sort_unstable_by_key(|r| r.start);
-            let mut merged: Vec<Range<usize>> = Vec::with_capacity(runs.len());
-            for run in runs.drain(..) {
-                match merged.last_mut() {
-                    Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
-                    _ => merged.push(run),
+        if !self.widened.load(Ordering::Relaxed) {
+            return self
+                .hist
+                .resident_narrow_runs(|from, run| f(from..from + run.len()));
+        }
+        // Both kinds' runs, in order and apart.
+        let mut runs = Vec::new();
+        self.hist
+            .resident_narrow_runs(|from, run| runs.push(from..from + run.len()));
+        self.hist
+            .resident_runs(|from, run| runs.push(from..from + run.len()));
+        runs.sort_unstable_by_key(|r| r.start);
+        let mut merged: Option<Range<usize>> = None;
+        for run in runs {
+            match &mut merged {
+                Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+                _ => {
+                    if let Some(done) = merged.replace(run) {
+                        f(done);
+                    }
                 }
             }
-            runs = merged;
         }
-        runs.into_iter().for_each(&mut f);
+        if let Some(done) = merged {
+            f(done);
+        }
     }
 
     /// Copies the ring's samples into the overflow (owner only); false, copying nothing, when

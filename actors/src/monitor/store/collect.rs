@@ -609,6 +609,17 @@ mod tests {
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
         assert_eq!(cells.hist.narrow()[full].load(Ordering::Relaxed), u16::MAX);
+        // A collection that finds the owner halfway through a sample reads the cells where they
+        // stay, two-byte and 8-byte ones together, and keeps its reading.
+        cells.writing.store(true, Ordering::Relaxed);
+        store.collect();
+        assert!(cells.dense.load(Ordering::Relaxed));
+        let mut so_far = vec![0u64; layout.len()];
+        for v in (0..300_000).map(values) {
+            so_far[layout.index(v)] += 1;
+        }
+        assert_eq!(window_cells(&store), so_far);
+        cells.writing.store(false, Ordering::Release);
         // The rest from another thread, which takes this slot over once this thread has gone.
         let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
