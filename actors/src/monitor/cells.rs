@@ -48,13 +48,21 @@ impl Cells {
     /// `len` counters at zero, as many narrow ones if `narrow` ([`Cells::narrow`]), and a tail of
     /// `tail` more ([`Cells::tail`]).
     pub(crate) fn with_tail(len: usize, narrow: bool, tail: usize) -> Self {
-        let cell = std::mem::size_of::<AtomicU64>();
+        let made = |ptr, (narrow_at, narrow, tail_at), mapped| Cells {
+            ptr,
+            len,
+            narrow_at,
+            narrow,
+            tail_at,
+            tail,
+            mapped,
+        };
         #[cfg(target_os = "linux")]
         {
             // Mapped, each section starts on a page: its pages can be asked about and given back
             // on their own.
-            let (narrow_at, narrow, tail_at) = sections(len, narrow, tail, page_size());
-            let bytes = (tail_at + tail).saturating_mul(cell);
+            let mapped = sections(len, narrow, tail, page_size());
+            let bytes = (mapped.2 + tail).saturating_mul(std::mem::size_of::<AtomicU64>());
             if bytes >= MAP_FROM_BYTES {
                 // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes,
                 // which the kernel fills with zeros on first touch; all-zero bytes are valid
@@ -76,34 +84,18 @@ impl Cells {
                     // SAFETY: advice on the mapping just made, of its own length.
                     unsafe { libc::madvise(memory, bytes, libc::MADV_NOHUGEPAGE) };
                     if let Some(ptr) = NonNull::new(memory.cast::<AtomicU64>()) {
-                        return Cells {
-                            ptr,
-                            len,
-                            narrow_at,
-                            narrow,
-                            tail_at,
-                            tail,
-                            mapped: true,
-                        };
+                        return made(ptr, mapped, true);
                     }
                 }
                 tracing::debug!(bytes, "mapping histogram cells failed; allocating them");
             }
         }
         // Allocated, the sections follow each other.
-        let (narrow_at, narrow, tail_at) = sections(len, narrow, tail, None);
-        let boxed = zeroed_box(tail_at + tail);
+        let allocated = sections(len, narrow, tail, None);
+        let boxed = zeroed_box(allocated.2 + tail);
         let ptr =
             NonNull::new(Box::into_raw(boxed).cast::<AtomicU64>()).expect("a Box is never null");
-        Cells {
-            ptr,
-            len,
-            narrow_at,
-            narrow,
-            tail_at,
-            tail,
-            mapped: false,
-        }
+        made(ptr, allocated, false)
     }
 
     /// The narrow cells: none, or one for each cell, which a thread that owns the cells counts in
