@@ -168,6 +168,19 @@ impl Cells {
         unsafe { self.discard(self.tail_at..self.reserved(), self.reserved()) }
     }
 
+    /// Zeroes the cells and the narrow cells, not the tail. Mapped, their pages are given back to
+    /// the OS in one call.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may read or write the cells during the call, as for [`Cells::release_tail`].
+    pub(crate) unsafe fn release_cells(&self) {
+        let end = self.narrow_at + narrow_cells(self.narrow);
+        let next = if self.tail > 0 { self.tail_at } else { end };
+        // SAFETY: passed on to the caller; the tail (or the end) starts at `next`.
+        unsafe { self.discard(0..end.max(self.len), next.max(self.len)) }
+    }
+
     /// Zeroes everything: the cells, the narrow cells and the tail. Mapped, the pages are given
     /// back to the OS in one call.
     ///

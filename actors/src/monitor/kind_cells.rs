@@ -338,12 +338,21 @@ impl KindCells {
     /// Gives the cells back to the OS once the caller has read all of them (they then read as
     /// zeros), with the tail that held its last reading of them, and lets go of the lock
     /// [`KindCells::stop_dense`] returned, which kept the owner from making them dense again
-    /// meanwhile (collector only).
+    /// meanwhile (collector only). A tail that holds the overflow's samples stays: the owner may
+    /// have filled the overflow and made the cells dense after the caller took the overflow out,
+    /// and the next collection takes those samples (a reading is kept in the tail only while the
+    /// overflow is empty, and the owner spills only while the cells are not dense).
     pub(crate) fn give_back(&self, held: MutexGuard<'_, usize>) {
         // SAFETY: the cells are no longer dense and the owner is not halfway through a sample
         // (`stop_dense`), so it does not write them, nor the tail (it spills only under `held`'s
         // lock); the collector, the only reader, is the caller.
-        unsafe { self.hist.release_all() };
+        unsafe {
+            if *held == 0 {
+                self.hist.release_all();
+            } else {
+                self.hist.release_cells();
+            }
+        }
         self.widened.store(false, Ordering::Relaxed);
         drop(held);
     }
@@ -418,6 +427,37 @@ mod tests {
             assert!(kept.last().copied() > Some(u32::from(u16::MAX)) || bits == 16);
             assert_eq!(cells.spilled(), 0);
         }
+    }
+
+    #[test]
+    fn cells_given_back_keep_an_overflow_filled_after_it_was_taken_out() {
+        let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
+        let cells = KindCells::new(&layout, false);
+        // Since the collector last took the overflow out, the owner filled it and made its
+        // cells dense: the collector finds them so.
+        let indices: Vec<u32> = (0..KindCells::MOST_KEPT as u32)
+            .map(|i| 1 + i % 5_000)
+            .collect();
+        for &index in &indices {
+            assert!(cells.keep(index));
+        }
+        assert!(!cells.keep(7), "the ring and the overflow are full");
+        assert!(cells.dense.load(Ordering::Relaxed));
+        cells.count_dense(7);
+        assert_eq!(cells.dense_count(7), 1);
+        let StopDense::Stopped(held) = cells.stop_dense() else {
+            // Where the OS refuses membarrier, cells are never taken back.
+            return;
+        };
+        cells.give_back(held);
+        assert_eq!(cells.dense_count(7), 0, "the cells were given back");
+        // Every kept sample is still there for the next collection, none of them read as cell 0.
+        let mut out = Vec::new();
+        cells.take_kept(&mut out);
+        out.sort_unstable();
+        let mut sorted = indices;
+        sorted.sort_unstable();
+        assert_eq!(out, sorted);
     }
 
     #[test]
