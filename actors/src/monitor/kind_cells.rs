@@ -243,7 +243,7 @@ impl KindCells {
         let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
         if self.dense.load(Ordering::Relaxed) {
             // The collector tried to take the cells back, and found the owner halfway through a
-            // sample (this one): they stayed dense, and the tail holds its reading of them.
+            // sample (this one): they stayed dense, and its reading of them is kept.
             return false;
         }
         // The collector may have emptied the ring since the owner found it full; while the lock

@@ -344,36 +344,51 @@ impl Recorders {
         };
         let cells = self.kind_cells(lock, shared);
         if shared {
-            cells.count.fetch_add(1, Ordering::Relaxed);
-            cells.sum.fetch_add(nanos, Ordering::Relaxed);
-            cells.max.fetch_max(nanos, Ordering::Relaxed);
+            // The cell before the count: a collector that sees the count sees the sample.
             let value = self.clamp(cells, nanos, true);
             cells.hist[self.layout.index(value)].fetch_add(1, Ordering::Relaxed);
+            cells.count.fetch_add(1, Ordering::Release);
+            cells.sum.fetch_add(nanos, Ordering::Relaxed);
+            cells.max.fetch_max(nanos, Ordering::Relaxed);
             return;
-        }
-        bump(&cells.count, 1);
-        bump(&cells.sum, nanos);
-        if nanos > cells.max.load(Ordering::Relaxed) {
-            cells.max.store(nanos, Ordering::Relaxed);
         }
         let every = self.sample_every.load(Ordering::Relaxed);
         if every > 1 {
             let left = cells.countdown.load(Ordering::Relaxed);
             if left > 1 {
+                // Counted, but not sampled: nothing goes to the ring or the cells.
                 cells.countdown.store(left - 1, Ordering::Relaxed);
+                Self::count(cells, nanos);
                 return;
             }
             cells.countdown.store(u64::from(every), Ordering::Relaxed);
         }
-        let index = self.layout.index(self.clamp(cells, nanos, false));
-        // The flag tells the collector a sample may be on its way into the cells
-        // (`KindCells::stop_dense`); its barrier on every thread stands in for a fence here.
+        // The flag tells the collector a sample may be on its way into the ring or the cells:
+        // raised before the count moves (released with it), a collector that sees the count
+        // sees the flag until the sample is in (`KindCells::stop_dense`, and the collector's
+        // `settled`). Its barrier on every thread stands in for a fence before `dense` is read.
         cells.writing.store(true, Ordering::Relaxed);
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        Self::count(cells, nanos);
+        let index = self.layout.index(self.clamp(cells, nanos, false));
         if cells.dense.load(Ordering::Relaxed) || !cells.keep(index as u32) {
             cells.count_dense(index);
         }
         cells.writing.store(false, Ordering::Release);
+    }
+
+    /// A sample's count (released: what the owner wrote before it is seen with it), sum and
+    /// maximum, in a slot only its thread writes.
+    #[inline(always)]
+    fn count(cells: &KindCells, nanos: u64) {
+        cells.count.store(
+            cells.count.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+        bump(&cells.sum, nanos);
+        if nanos > cells.max.load(Ordering::Relaxed) {
+            cells.max.store(nanos, Ordering::Relaxed);
+        }
     }
 
     #[inline(always)]

@@ -89,16 +89,17 @@ impl MonitorStore {
                 }
                 let snap = snaps[k].get_or_insert_with(KindSnapshot::default);
                 let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-                // A record bumps the count first, then the rest; an error bumps its own count. Once
-                // one reading has followed the last change, an idle thread's cells are not read
-                // again (18,432 histogram cells each at the default bounds) until it records.
-                let (count, errors) = (load(&cells.count), load(&cells.errors));
+                // A record raises its flag, then bumps the count (released), then the rest; an
+                // error bumps its own count. Once one reading has followed the last change, an
+                // idle thread's cells are not read again (18,432 histogram cells each at the
+                // default bounds) until it records.
+                let (count, errors) = (cells.count.load(Ordering::Acquire), load(&cells.errors));
                 let unchanged = count == snap.count && errors == snap.errors;
                 if unchanged && snap.settled {
                     continue;
                 }
-                // A sample whose count is in but whose cell (or ring entry) may not be yet is read
-                // by the next collection, whatever the counts.
+                // A sample whose count is in but whose cell (or ring entry) may not be yet (its
+                // flag still raised) is read by the next collection, whatever the counts.
                 snap.settled = unchanged && !cells.mid_sample();
                 let (sum, clamped) = (load(&cells.sum), load(&cells.clamped));
                 out.count += count.wrapping_sub(snap.count);
@@ -147,9 +148,12 @@ impl MonitorStore {
                 let last_bytes = match &last {
                     Reading::Heap(counts) => counts.as_bytes(),
                     // SAFETY: kept there while the cells were dense and the overflow empty
-                    // (`KindCells::keep_reading`); they have stayed dense since (else it would
-                    // have been dropped with them), so their owner has left the tail alone, and
-                    // the collector writes it only below, once this borrow has ended.
+                    // (`KindCells::keep_reading`); they stayed dense until this collection (else
+                    // it would have been dropped with them), so their owner has not spilled into
+                    // the tail, nor can it now: the cells are still dense, or `stop_dense` just
+                    // cleared that under the overflow's lock, held (`giving_back`) until they
+                    // are given back. The collector writes the tail only below, once this borrow
+                    // has ended.
                     Reading::Tail(len) => unsafe { hist.tail_bytes(*len) },
                 };
                 let mut before = Cursor::new(last_bytes);
@@ -559,7 +563,8 @@ mod tests {
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
-        // The owner stalls within a sample: its count is in, its cell not yet.
+        // The owner stalls within a sample: its flag raised, then its count in, its cell not yet
+        // (the order the owner writes them in).
         let cell = layout.index(5_000_000);
         expected[cell] += 1;
         cells.writing.store(true, Ordering::Relaxed);
@@ -583,6 +588,33 @@ mod tests {
         if crate::monitor::cells::fence_every_thread() {
             assert!(!cells.dense.load(Ordering::Relaxed));
         }
+    }
+
+    #[test]
+    fn a_sample_halfway_into_the_ring_when_its_thread_looks_idle_is_read_when_it_lands() {
+        let (store, layout, mut expected) = windowed_store();
+        record_counted(
+            &store,
+            (0..10u64).map(|i| 300_000 + i * 1_000),
+            &mut expected,
+        );
+        store.collect();
+        let slot = own_slot(&store);
+        let cells = slot.kinds[0].get().expect("this thread's cells");
+        assert!(!cells.dense.load(Ordering::Relaxed));
+        // The owner stalls between its count and its ring entry, over two collections that
+        // see the same counts.
+        let cell = layout.index(5_000_000);
+        expected[cell] += 1;
+        cells.writing.store(true, Ordering::Relaxed);
+        cells.count.fetch_add(1, Ordering::Release);
+        store.collect();
+        store.collect();
+        assert!(cells.keep(cell as u32));
+        cells.writing.store(false, Ordering::Release);
+        // Nothing moved since, but the sample is read.
+        store.collect();
+        assert_eq!(window_cells(&store), expected);
     }
 
     #[test]
