@@ -31,13 +31,16 @@ const RECENT: usize = 256;
 /// samples' cell indices, packed four to a cell (16 bits each) where the layout has at most 65,536
 /// cells (18,432 at the default bounds), else two: 4,096 indices, or 2,048. A thread may so copy
 /// 16 full rings aside (8 with the wider indices) between two collections before its cells become
-/// dense. Dense, the cells between 0.2 and 20 ms (5,951 at the default bounds) make about 13 pages
-/// (52 KiB) resident, until they are given back.
+/// dense. Dense, the two-byte cells between 0.2 and 20 ms (5,951 at the default bounds) make 3 or
+/// 4 pages resident, until a collection takes them back.
 const SPILL_CELLS: usize = 1024;
 
+/// Cell indices of 16 bits one cell of the overflow holds: the most of any width.
+const MOST_INDICES_PER_CELL: usize = 64 / 16;
+
 /// Cells of a kind's tail (32 KiB of address space after the histogram's cells, resident only
-/// where written): the overflow while the cells are not dense, and while they are, the
-/// collector's last reading of them, packed (2 bytes a cell for neighbouring counts below 128:
+/// where written): the overflow while the cells are not dense, and while they are (a collection
+/// found their owner halfway through a sample), the collector's last reading of them, packed (2 bytes a cell for neighbouring counts below 128:
 /// a burst of log-uniform samples over the 5,951 cells between 0.2 and 20 ms took 11,903
 /// bytes). A reading that does not fit is kept on the heap instead.
 const TAIL_CELLS: usize = 4 * 1024;
@@ -102,7 +105,7 @@ pub(crate) struct KindCells {
 impl KindCells {
     /// Most samples the ring and the overflow hold together, which [`KindCells::take_kept`] may
     /// take out at once.
-    pub(crate) const MOST_KEPT: usize = RECENT + 4 * SPILL_CELLS;
+    pub(crate) const MOST_KEPT: usize = RECENT + MOST_INDICES_PER_CELL * SPILL_CELLS;
 
     pub(super) fn new(layout: &Layout, dense: bool) -> Self {
         KindCells {

@@ -552,6 +552,14 @@ mod tests {
         assert_eq!(store.stats().total_queries, 21_100);
     }
 
+    /// The owner stalls within a sample of `cell`: its flag raised, then its count in, the sample
+    /// not yet in its ring or cells (the order the owner writes them in); counted in `expected`.
+    fn stall_within_a_sample(cells: &KindCells, cell: usize, expected: &mut [u64]) {
+        expected[cell] += 1;
+        cells.writing.store(true, Ordering::Relaxed);
+        cells.count.fetch_add(1, Ordering::Release);
+    }
+
     #[test]
     fn a_sample_halfway_through_when_its_thread_looks_idle_is_read_when_it_lands() {
         let (store, layout, mut expected) = windowed_store();
@@ -563,12 +571,8 @@ mod tests {
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
-        // The owner stalls within a sample: its flag raised, then its count in, its cell not yet
-        // (the order the owner writes them in).
         let cell = layout.index(5_000_000);
-        expected[cell] += 1;
-        cells.writing.store(true, Ordering::Relaxed);
-        cells.count.fetch_add(1, Ordering::Relaxed);
+        stall_within_a_sample(cells, cell, &mut expected);
         store.collect();
         // The counts stay as they are; the thread looks idle, but is not settled.
         store.collect();
@@ -605,9 +609,7 @@ mod tests {
         // The owner stalls between its count and its ring entry, over two collections that
         // see the same counts.
         let cell = layout.index(5_000_000);
-        expected[cell] += 1;
-        cells.writing.store(true, Ordering::Relaxed);
-        cells.count.fetch_add(1, Ordering::Release);
+        stall_within_a_sample(cells, cell, &mut expected);
         store.collect();
         store.collect();
         assert!(cells.keep(cell as u32));
