@@ -6,17 +6,17 @@
 //! made resident, and no allocator header shares (and makes resident) the first page. Off Linux,
 //! or where mapping fails, the allocator's zeroed memory is used instead.
 //!
-//! A thread's own cells are counted in two bytes each ([`Cells::narrow`], on pages of their own
-//! after the 8-byte cells): 5,951 cells between 0.2 and 20 ms span about 3 pages where they would
-//! span 12. Once one of them reaches 65,535, its thread counts the kind's later samples in the
-//! 8-byte cells, so a cell's count is the sum of the two.
+//! A thread's own cells are counted in one byte each ([`Cells::narrow`], on pages of their own
+//! after the 8-byte cells): 5,951 cells between 0.2 and 20 ms span 2 or 3 pages where they would
+//! span 12. A narrow cell that would pass 255 goes back to zero and carries 256 into its 8-byte
+//! cell, so a cell's count is the sum of the two.
 //!
 //! A run of cells may carry a tail: more cells after it, from a page boundary on, whose pages can
 //! be given back to the OS on their own ([`Cells::release_tail`]).
 
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU16, AtomicU64};
+use std::sync::atomic::{AtomicU64, AtomicU8};
 
 /// Below this many bytes the allocator's zeroed memory is used: a mapping would round up to a page.
 #[cfg(target_os = "linux")]
@@ -101,10 +101,10 @@ impl Cells {
     /// The narrow cells: none, or one for each cell, which a thread that owns the cells counts in
     /// first (see the module's documentation).
     #[inline(always)]
-    pub(crate) fn narrow(&self) -> &[AtomicU16] {
+    pub(crate) fn narrow(&self) -> &[AtomicU8] {
         // SAFETY: `ptr` is valid for `reserved()` initialised 8-byte cells for as long as `self`
         // lives, of which the `narrow_cells(narrow)` from `narrow_at` hold the narrow cells (all
-        // zero bytes are a valid `AtomicU16`, and 8-byte alignment suits them).
+        // zero bytes are valid `AtomicU8`s).
         unsafe {
             std::slice::from_raw_parts(self.ptr.as_ptr().add(self.narrow_at).cast(), self.narrow)
         }
@@ -112,7 +112,7 @@ impl Cells {
 
     /// Calls `f` with each run of narrow cells on resident pages, in order, as (index of the run's
     /// first cell, its cells), as [`Cells::resident_runs`] does for the 8-byte cells.
-    pub(crate) fn resident_narrow_runs(&self, mut f: impl FnMut(usize, &[AtomicU16])) {
+    pub(crate) fn resident_narrow_runs(&self, mut f: impl FnMut(usize, &[AtomicU8])) {
         self.resident_runs_of(self.narrow_at, self.narrow(), &mut f);
     }
 
@@ -166,19 +166,6 @@ impl Cells {
     pub(crate) unsafe fn release_tail(&self) {
         // SAFETY: passed on to the caller.
         unsafe { self.discard(self.tail_at..self.reserved(), self.reserved()) }
-    }
-
-    /// Zeroes the cells and the narrow cells, not the tail. Mapped, their pages are given back to
-    /// the OS in one call.
-    ///
-    /// # Safety
-    ///
-    /// Nothing may read or write the cells during the call, as for [`Cells::release_tail`].
-    pub(crate) unsafe fn release_cells(&self) {
-        let end = self.narrow_at + narrow_cells(self.narrow);
-        let next = if self.tail > 0 { self.tail_at } else { end };
-        // SAFETY: passed on to the caller; the tail (or the end) starts at `next`.
-        unsafe { self.discard(0..end.max(self.len), next.max(self.len)) }
     }
 
     /// Zeroes everything: the cells, the narrow cells and the tail. Mapped, the pages are given
@@ -277,6 +264,13 @@ impl Cells {
         }
     }
 
+    /// Resident pages of the tail, where residency can be asked.
+    #[cfg(test)]
+    pub(crate) fn resident_tail_pages(&self) -> Option<usize> {
+        let (_, resident) = self.resident_pages(self.tail_at, self.tail)?;
+        Some(resident.iter().filter(|p| *p & 1 != 0).count())
+    }
+
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first
     /// cell, its cells). A page that is not resident was never written (it holds only zeros) or
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the
@@ -330,7 +324,7 @@ fn sections(len: usize, narrow: bool, tail: usize, page: Option<usize>) -> (usiz
 
 /// 8-byte cells that hold `narrow` narrow ones.
 fn narrow_cells(narrow: usize) -> usize {
-    (narrow * std::mem::size_of::<AtomicU16>()).div_ceil(std::mem::size_of::<AtomicU64>())
+    (narrow * std::mem::size_of::<AtomicU8>()).div_ceil(std::mem::size_of::<AtomicU64>())
 }
 
 /// A memory barrier run on every thread of the process that is on a CPU now (the others run one
@@ -502,7 +496,7 @@ mod tests {
             let cells = Cells::with_tail(len, true, tail);
             assert_eq!(cells.narrow().len(), len);
             cells.narrow()[0].store(1, Ordering::Relaxed);
-            cells.narrow()[len - 1].store(u16::MAX, Ordering::Relaxed);
+            cells.narrow()[len - 1].store(u8::MAX, Ordering::Relaxed);
             cells[len - 1].store(5, Ordering::Relaxed);
             if tail > 0 {
                 cells.tail()[0].store(u64::MAX, Ordering::Relaxed);
@@ -517,10 +511,10 @@ mod tests {
             });
             assert_eq!(seen, vec![0, len - 1]);
             if cfg!(target_os = "linux") && len == 18_432 {
-                // Two of the nine pages of narrow cells written: only they are read.
+                // Two of the five pages of narrow cells written: only they are read.
                 let mut read = 0;
                 cells.resident_narrow_runs(|_, run| read += run.len());
-                assert_eq!(read, 2 * 2_048);
+                assert_eq!(read, 4_096 + (18_432 - 4 * 4_096));
             }
             // The tail goes back on its own; the other sections keep what they hold.
             if tail > 0 {
@@ -528,7 +522,7 @@ mod tests {
                 unsafe { cells.release_tail() };
                 assert_eq!(cells.tail()[0].load(Ordering::Relaxed), 0);
             }
-            assert_eq!(cells.narrow()[len - 1].load(Ordering::Relaxed), u16::MAX);
+            assert_eq!(cells.narrow()[len - 1].load(Ordering::Relaxed), u8::MAX);
             assert_eq!(cells[len - 1].load(Ordering::Relaxed), 5);
             // Everything goes back at once; mapped, no page stays in memory.
             // SAFETY: as above.

@@ -7,13 +7,14 @@
 //! resident. A sample that finds the ring full copies the ring into an overflow of
 //! [`SPILL_CELLS`] on pages of its own, under a lock the collector takes only for a thread
 //! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
-//! back). The first sample that finds the overflow full too makes the cells dense: every later
-//! sample is counted in them, two bytes a cell ([`Cells::narrow`]; once one of those fills, the
-//! kind goes on in the 8-byte cells), until the next collection that finds the owner between two
-//! samples reads them and takes them back ([`KindCells::stop_dense`]), so they hold one
-//! interval's samples at most. The collector must know that the owner is not halfway through a
-//! sample, which the owner says by a flag around each one and the collector reads after a barrier
-//! on every thread (`membarrier`), so the owner's record needs no fence.
+//! back). The first sample that finds the overflow full too makes the cells dense: the samples
+//! kept so far are counted in them, the overflow's pages go back, and every later sample is
+//! counted in them, one byte a cell ([`Cells::narrow`], carrying 256 into the 8-byte cell where
+//! one fills), until the next collection that finds the owner between two samples reads them and
+//! takes them back ([`KindCells::stop_dense`]), so they hold one interval's samples at most. The
+//! collector must know that the owner is not halfway through a sample, which the owner says by a
+//! flag around each one and the collector reads after a barrier on every thread (`membarrier`),
+//! so the owner's record needs no fence.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -31,8 +32,8 @@ const RECENT: usize = 256;
 /// samples' cell indices, packed four to a cell (16 bits each) where the layout has at most 65,536
 /// cells (18,432 at the default bounds), else two: 4,096 indices, or 2,048. A thread may so copy
 /// 16 full rings aside (8 with the wider indices) between two collections before its cells become
-/// dense. Dense, the two-byte cells between 0.2 and 20 ms (5,951 at the default bounds) make 3 or
-/// 4 pages resident, until a collection takes them back.
+/// dense and take them. Dense, the one-byte cells between 0.2 and 20 ms (5,951 at the default
+/// bounds) make 2 or 3 pages resident, until a collection takes them back.
 const SPILL_CELLS: usize = 1024;
 
 /// Cell indices of 16 bits one cell of the overflow holds: the most of any width.
@@ -40,7 +41,8 @@ const MOST_INDICES_PER_CELL: usize = 64 / 16;
 
 /// Cells of a kind's tail (32 KiB of address space after the histogram's cells, resident only
 /// where written): the overflow while the cells are not dense, and while they are (a collection
-/// found their owner halfway through a sample), the collector's last reading of them, packed (2 bytes a cell for neighbouring counts below 128:
+/// found their owner halfway through a sample), the collector's last reading of them, packed (2
+/// bytes a cell for neighbouring counts below 128:
 /// a burst of log-uniform samples over the 5,951 cells between 0.2 and 20 ms took 11,903
 /// bytes). A reading that does not fit is kept on the heap instead.
 const TAIL_CELLS: usize = 4 * 1024;
@@ -77,9 +79,9 @@ pub(crate) struct KindCells {
     /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
     /// cells: while it is set, the collector may not take the cells back.
     pub(super) writing: AtomicBool,
-    /// Set by the owner when a narrow cell of its dense cells fills: from then on it counts every
-    /// sample in the 8-byte cells, until the cells are given back (which clears it).
-    widened: AtomicBool,
+    /// Set by the owner when it first carries a full narrow cell into its 8-byte cell: from then
+    /// on the collector reads both, until the cells are given back (which clears it).
+    carried: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     written: AtomicU64,
     /// Samples of `recent` taken out, by the collector or by the owner copying them into the
@@ -117,7 +119,7 @@ impl KindCells {
             countdown: AtomicU64::new(0),
             dense: AtomicBool::new(dense),
             writing: AtomicBool::new(false),
-            widened: AtomicBool::new(false),
+            carried: AtomicBool::new(false),
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             recent: std::array::from_fn(|_| AtomicU32::new(0)),
@@ -148,31 +150,40 @@ impl KindCells {
     }
 
     /// Counts a sample of cell `index` in the cells (owner only, its cells dense): in its narrow
-    /// cell, until one fills (65,535); from then on in the 8-byte cells (one kind of cell a sample
-    /// goes to, and so a branch that stays predictable).
+    /// cell, which past 255 goes back to zero and carries 256 into the 8-byte cell.
     #[inline(always)]
     pub(super) fn count_dense(&self, index: usize) {
-        if !self.widened.load(Ordering::Relaxed) {
-            let narrow = &self.hist.narrow()[index];
-            let n = narrow.load(Ordering::Relaxed);
-            if n < u16::MAX {
-                narrow.store(n + 1, Ordering::Relaxed);
-                return;
-            }
-            self.widened.store(true, Ordering::Relaxed);
+        let narrow = &self.hist.narrow()[index];
+        let n = narrow.load(Ordering::Relaxed);
+        if n < u8::MAX {
+            narrow.store(n + 1, Ordering::Relaxed);
+        } else {
+            self.carry(index);
         }
+    }
+
+    /// Counts the 256th sample of a narrow cell by carrying 256 into its 8-byte cell (owner only):
+    /// the narrow cell goes to zero first, and the 8-byte count is released after, so a reader
+    /// that loads the 8-byte cell (acquiring) before the narrow one may find their sum short, by
+    /// 256 for each carry it overlaps, but never above the true count.
+    #[cold]
+    #[inline(never)]
+    fn carry(&self, index: usize) {
+        self.carried.store(true, Ordering::Relaxed);
+        self.hist.narrow()[index].store(0, Ordering::Relaxed);
         let cell = &self.hist[index];
         cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
+            cell.load(Ordering::Relaxed).wrapping_add(256),
+            Ordering::Release,
         );
     }
 
     /// The samples dense cell `i` holds (collector only): its narrow and 8-byte counts together
-    /// (the 8-byte one only once the owner has widened, so a page of them it never wrote is not
-    /// read), or the 8-byte count alone in the shared slot, which has no narrow cells. Each only
-    /// grows until the cells are given back, so a reading is never above the true count nor below
-    /// an earlier reading.
+    /// (the 8-byte one only once the owner has carried into one, so a page of them it never wrote
+    /// is not read), or the 8-byte count alone in the shared slot, which has no narrow cells. Read
+    /// while the owner may count (a collection that found it halfway through a sample, or no
+    /// barrier), a count can fall short of one read before while a carry is under way
+    /// ([`KindCells::carry`]): the caller keeps the higher. It is never above the true count.
     pub(crate) fn dense_count(&self, i: usize) -> u64 {
         let mut count = 0;
         self.for_each_dense(i..i + 1, |_, c| count = c);
@@ -187,13 +198,12 @@ impl KindCells {
             for (i, cell) in run.clone().zip(&self.hist[run]) {
                 f(i, cell.load(Ordering::Relaxed));
             }
-        } else if self.widened.load(Ordering::Relaxed) {
+        } else if self.carried.load(Ordering::Relaxed) {
             let cells = narrow[run.clone()].iter().zip(&self.hist[run.clone()]);
             for (i, (n, cell)) in run.zip(cells) {
-                f(
-                    i,
-                    u64::from(n.load(Ordering::Relaxed)) + cell.load(Ordering::Relaxed),
-                );
+                // The 8-byte count first: with it, the narrow one it was carried from.
+                let carried = cell.load(Ordering::Acquire);
+                f(i, carried + u64::from(n.load(Ordering::Relaxed)));
             }
         } else {
             for (i, n) in run.clone().zip(&narrow[run]) {
@@ -203,15 +213,15 @@ impl KindCells {
     }
 
     /// Calls `f` with each run of cells that may hold samples, in order, by the pages resident:
-    /// the narrow ones of a thread's own cells, and the 8-byte ones once it has widened (or of the
-    /// shared slot).
+    /// the narrow ones of a thread's own cells, and the 8-byte ones once it has carried into them
+    /// (or of the shared slot).
     pub(crate) fn dense_runs(&self, mut f: impl FnMut(Range<usize>)) {
         if self.hist.narrow().is_empty() {
             return self
                 .hist
                 .resident_runs(|from, run| f(from..from + run.len()));
         }
-        if !self.widened.load(Ordering::Relaxed) {
+        if !self.carried.load(Ordering::Relaxed) {
             return self
                 .hist
                 .resident_narrow_runs(|from, run| f(from..from + run.len()));
@@ -258,12 +268,29 @@ impl KindCells {
         if more == 0 {
             return true;
         }
+        let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
+        let mask = u64::MAX >> (64 - bits);
         if *held + more > self.spill_capacity() {
+            // The cells become dense, and take every sample kept so far: the overflow's pages go
+            // back at once rather than beside the cells' until the next collection. The
+            // collector reads neither while the cells are not dense and this lock is held.
+            for index in self.overflow(*held) {
+                self.count_dense(index as usize);
+            }
+            for w in drained..written {
+                self.count_dense(self.recent[w as usize % RECENT].load(Ordering::Relaxed) as usize);
+            }
+            if *held > 0 {
+                *held = 0;
+                // SAFETY: the collector touches the tail only under `spill`'s lock, held here, or
+                // while the cells are dense, which they are not yet.
+                unsafe { self.hist.release_tail() };
+            }
+            self.spilled.store(false, Ordering::Relaxed);
+            self.drained.store(written, Ordering::Release);
             self.dense.store(true, Ordering::Release);
             return false;
         }
-        let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
-        let mask = u64::MAX >> (64 - bits);
         for (k, w) in (*held..).zip(drained..written) {
             let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
             let cell = &tail[k / per_cell];
@@ -297,13 +324,7 @@ impl KindCells {
             self.drained.store(written, Ordering::Release);
         }
         if *held > 0 {
-            let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
-            let mask = u64::MAX >> (64 - bits);
-            let cells = self.hist.tail().iter().map(|c| c.load(Ordering::Relaxed));
-            let indices = cells
-                .flat_map(|c| (0..per_cell as u32).map(move |k| (c >> (bits * k)) & mask))
-                .take(*held);
-            out.extend(indices.map(|i| i as u32));
+            out.extend(self.overflow(*held));
             *held = 0;
             // Its pages go back to the OS until the ring fills again.
             // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
@@ -341,22 +362,15 @@ impl KindCells {
     /// Gives the cells back to the OS once the caller has read all of them (they then read as
     /// zeros), with the tail that held its last reading of them, and lets go of the lock
     /// [`KindCells::stop_dense`] returned, which kept the owner from making them dense again
-    /// meanwhile (collector only). A tail that holds the overflow's samples stays: the owner may
-    /// have filled the overflow and made the cells dense after the caller took the overflow out,
-    /// and the next collection takes those samples (a reading is kept in the tail only while the
-    /// overflow is empty, and the owner spills only while the cells are not dense).
+    /// meanwhile (collector only). The overflow is empty: cells become dense only by taking what
+    /// it held, and nothing is kept aside while they are.
     pub(crate) fn give_back(&self, held: MutexGuard<'_, usize>) {
+        debug_assert_eq!(*held, 0, "dense cells with samples in the overflow");
         // SAFETY: the cells are no longer dense and the owner is not halfway through a sample
         // (`stop_dense`), so it does not write them, nor the tail (it spills only under `held`'s
         // lock); the collector, the only reader, is the caller.
-        unsafe {
-            if *held == 0 {
-                self.hist.release_all();
-            } else {
-                self.hist.release_cells();
-            }
-        }
-        self.widened.store(false, Ordering::Relaxed);
+        unsafe { self.hist.release_all() };
+        self.carried.store(false, Ordering::Relaxed);
         drop(held);
     }
 
@@ -374,6 +388,17 @@ impl KindCells {
         // SAFETY: with the overflow empty and the cells dense, the owner does not touch the tail:
         // it spills only under this lock, after finding the cells sparse.
         *held == 0 && self.dense.load(Ordering::Relaxed) && unsafe { self.hist.write_tail(bytes) }
+    }
+
+    /// The first `held` cell indices in the overflow (under `spill`'s lock, whose count says how
+    /// many it holds).
+    fn overflow(&self, held: usize) -> impl Iterator<Item = u32> + '_ {
+        let (bits, per_cell) = (self.index_bits, self.indices_per_cell() as u32);
+        let mask = u64::MAX >> (64 - bits);
+        let cells = self.hist.tail().iter().map(|c| c.load(Ordering::Relaxed));
+        cells
+            .flat_map(move |c| (0..per_cell).map(move |k| ((c >> (bits * k)) & mask) as u32))
+            .take(held)
     }
 
     /// Cell indices one cell of the overflow holds.
@@ -403,6 +428,15 @@ impl KindCells {
 mod tests {
     use super::*;
 
+    /// How many times each cell's index appears in `indices`.
+    fn tally(indices: &[u32], len: usize) -> Vec<u64> {
+        let mut counts = vec![0; len];
+        for &i in indices {
+            counts[i as usize] += 1;
+        }
+        counts
+    }
+
     #[test]
     fn the_overflow_keeps_every_index_at_its_width_until_it_is_full() {
         // Default bounds: 18,432 cells, indices of 16 bits. Four digits over the same range: more
@@ -414,53 +448,53 @@ mod tests {
             let indices: Vec<u32> = (0..(capacity + RECENT) as u64)
                 .map(|i| (i * 7_919 % layout.len() as u64) as u32)
                 .collect();
+            assert!(indices.iter().any(|&i| i > u32::from(u16::MAX)) || bits == 16);
             for &index in &indices {
                 assert!(cells.keep(index), "room for every index");
             }
             assert_eq!(cells.spilled(), capacity);
-            assert!(!cells.keep(0), "the ring and the overflow are full");
-            assert!(cells.dense.load(Ordering::Relaxed));
             let mut out = Vec::new();
             cells.take_kept(&mut out);
-            let mut kept = out;
-            kept.sort_unstable();
-            let mut sorted = indices.clone();
-            sorted.sort_unstable();
-            assert_eq!(kept, sorted);
-            assert!(kept.last().copied() > Some(u32::from(u16::MAX)) || bits == 16);
+            assert_eq!(tally(&out, layout.len()), tally(&indices, layout.len()));
             assert_eq!(cells.spilled(), 0);
+            assert!(!cells.dense.load(Ordering::Relaxed));
         }
     }
 
     #[test]
-    fn cells_given_back_keep_an_overflow_filled_after_it_was_taken_out() {
-        let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
-        let cells = KindCells::new(&layout, false);
-        // Since the collector last took the overflow out, the owner filled it and made its
-        // cells dense: the collector finds them so.
-        let indices: Vec<u32> = (0..KindCells::MOST_KEPT as u32)
-            .map(|i| 1 + i % 5_000)
-            .collect();
-        for &index in &indices {
-            assert!(cells.keep(index));
+    fn cells_made_dense_take_the_kept_samples_and_give_the_overflow_back() {
+        for digits in [3, 4] {
+            let layout = Layout::new(1_000, 60_000_000_000, digits).unwrap();
+            let cells = KindCells::new(&layout, false);
+            let indices: Vec<u32> = (0..cells.spill_capacity() + RECENT)
+                .map(|i| (1 + i * 7_919 % (layout.len() - 1)) as u32)
+                .collect();
+            for &index in &indices {
+                assert!(cells.keep(index));
+            }
+            let overflow = cells.hist.resident_tail_pages();
+            assert!(overflow.is_none_or(|pages| pages > 0));
+            assert!(!cells.keep(0), "the ring and the overflow are full");
+            assert!(cells.dense.load(Ordering::Relaxed));
+            // Every kept sample is in the cells, and nothing is left for the collector to take.
+            let counts: Vec<u64> = (0..layout.len()).map(|i| cells.dense_count(i)).collect();
+            assert_eq!(counts, tally(&indices, layout.len()));
+            let mut out = Vec::new();
+            cells.take_kept(&mut out);
+            assert!(out.is_empty());
+            assert_eq!(cells.spilled(), 0);
+            assert!(overflow.is_none() || cells.hist.resident_tail_pages() == Some(0));
+            let StopDense::Stopped(held) = cells.stop_dense() else {
+                // Where the OS refuses membarrier, cells are never taken back.
+                continue;
+            };
+            cells.give_back(held);
+            assert_eq!(
+                cells.dense_count(indices[0] as usize),
+                0,
+                "the cells were given back"
+            );
         }
-        assert!(!cells.keep(7), "the ring and the overflow are full");
-        assert!(cells.dense.load(Ordering::Relaxed));
-        cells.count_dense(7);
-        assert_eq!(cells.dense_count(7), 1);
-        let StopDense::Stopped(held) = cells.stop_dense() else {
-            // Where the OS refuses membarrier, cells are never taken back.
-            return;
-        };
-        cells.give_back(held);
-        assert_eq!(cells.dense_count(7), 0, "the cells were given back");
-        // Every kept sample is still there for the next collection, none of them read as cell 0.
-        let mut out = Vec::new();
-        cells.take_kept(&mut out);
-        out.sort_unstable();
-        let mut sorted = indices;
-        sorted.sort_unstable();
-        assert_eq!(out, sorted);
     }
 
     #[test]
