@@ -127,8 +127,8 @@ impl MonitorStore {
                 }
                 // A thread's own cells are taken back at every collection that finds its owner
                 // between samples: held still while they are read for the last time, then given
-                // back, so they hold one interval's samples at most, and a narrow cell rarely
-                // fills. The owner's next samples go to the ring, and past it to fresh cells.
+                // back, so they hold one interval's samples at most. The owner's next samples go
+                // to the ring, and past it to fresh cells.
                 let mut mid_sample = false;
                 let giving_back = match (!slot.shared).then(|| cells.stop_dense()) {
                     Some(StopDense::Stopped(held)) => Some(held),
