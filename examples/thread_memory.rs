@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 use watchkeeper::actors::process::ProcessStats;
 use watchkeeper::{Config, Runtime};
 
+mod support;
+use support::latencies;
+
 #[derive(Clone, Copy)]
 struct Shape {
     threads: usize,
@@ -42,18 +45,6 @@ fn resident() -> u64 {
     ProcessStats::read()
         .resident_anon_bytes
         .expect("RssAnon from /proc/self/status")
-}
-
-/// Log-uniform latencies over 0.2-20 ms (nanoseconds), from a seeded xorshift generator.
-fn latencies(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
-        (200_000.0 * 100f64.powf(unit)) as u64
-    }
 }
 
 /// Drives one recording thread: `record(series, nanos)` for series `0..monitors x kinds`. In a
