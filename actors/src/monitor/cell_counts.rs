@@ -6,6 +6,10 @@
 //! two LEB128 integers: the gap since the previous cell's index, doubled, plus one when the count
 //! follows; a count of one (most cells of a second's interval) is not written. A cell holding one
 //! sample within 63 cells of the last takes 1 byte; one holding fewer than 128, 2 bytes.
+//!
+//! Lists are merged as they are written ([`Merging`]): the collector merges each thread's changes,
+//! and the cell indices it took out of rings and overflows ([`merge_indices`]), into one list per
+//! kind.
 
 /// Cells in increasing index order, with their counts.
 #[derive(Clone, Debug, Default)]
@@ -234,6 +238,59 @@ fn take(bytes: &mut &[u8]) -> Option<u64> {
     }
 }
 
+/// Cells pushed in cell order (each once) merged, as they come, with a packed list of cells (a
+/// reading's format) into another.
+pub(super) struct Merging<'a> {
+    into: Writer,
+    rest: Cursor<'a>,
+}
+
+impl<'a> Merging<'a> {
+    /// Merges the cells of `list` and those pushed into `buffer` (emptied first).
+    pub(super) fn new(list: &'a [u8], mut buffer: Vec<u8>) -> Self {
+        // Room for the list and some more at once: a buffer grown step by step leaves the steps
+        // behind as holes in the heap.
+        buffer.clear();
+        buffer.reserve(list.len() + list.len() / 8 + 256);
+        Merging {
+            into: Writer::reusing(buffer),
+            rest: Cursor::new(list),
+        }
+    }
+
+    /// Adds `n` samples of cell `index`, above every cell pushed before.
+    pub(super) fn push(&mut self, index: u32, n: u64) {
+        while let Some((j, m)) = self.rest.take_below(index) {
+            self.into.push(j, m);
+        }
+        let more = self.rest.take_at(index).unwrap_or(0);
+        self.into.push(index, n.wrapping_add(more));
+    }
+
+    /// The merged list, packed.
+    pub(super) fn finish(mut self) -> Vec<u8> {
+        for (j, m) in self.rest.rest() {
+            self.into.push(j, m);
+        }
+        self.into.into_buffer()
+    }
+}
+
+/// Merges the samples `kept` (a cell index each, in any order) into the packed list `merged`,
+/// through `spare`, and empties `kept`.
+pub(super) fn merge_indices(kept: &mut Vec<u32>, merged: &mut Vec<u8>, spare: &mut Vec<u8>) {
+    if kept.is_empty() {
+        return;
+    }
+    kept.sort_unstable();
+    let mut all = Merging::new(merged, std::mem::take(spare));
+    for run in kept.chunk_by(|a, b| a == b) {
+        all.push(run[0], run.len() as u64);
+    }
+    kept.clear();
+    *spare = std::mem::replace(merged, all.finish());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +376,23 @@ mod tests {
         assert_eq!(round_trip(&cells).len(), 66);
         // Zero and large counts after gaps of every width still come back.
         round_trip(&[(0, 0), (1, 1), (200, 0), (70_000, 1), (70_001, 2)]);
+    }
+
+    #[test]
+    fn merging_adds_the_counts_of_shared_cells_and_keeps_cell_order() {
+        let merged = |list: &[u8], cells: &[(u32, u64)]| {
+            let mut merging = Merging::new(list, Vec::new());
+            for &(i, n) in cells {
+                merging.push(i, n);
+            }
+            merging.finish()
+        };
+        let first = merged(&[], &[(3, 1), (7, 2)]);
+        let both = merged(&first, &[(1, 5), (3, 4), (5, 1), (9, 300)]);
+        assert_eq!(
+            iter(&both).collect::<Vec<_>>(),
+            [(1, 5), (3, 5), (5, 1), (7, 2), (9, 300)]
+        );
+        assert_eq!(merged(&both, &[]), both);
     }
 }

@@ -18,7 +18,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::{bucket_of, Interval, IntervalKind, KindSnapshot, MonitorStore, Reading};
-use crate::monitor::cell_counts::{self, CellCounts, Cursor, Writer};
+use crate::monitor::cell_counts::{self, merge_indices, CellCounts, Cursor, Merging, Writer};
 use crate::monitor::kind_cells::{KindCells, StopDense};
 use crate::monitor::recorder::{Recorders, MAX_KINDS};
 
@@ -115,7 +115,7 @@ impl MonitorStore {
                 }
                 cells.take_kept(kept);
                 if kept.len() >= KEPT_BEFORE_MERGING {
-                    merge_kept(kept, merged, &mut spare);
+                    merge_indices(kept, merged, &mut spare);
                 }
                 let max = load(&cells.max);
                 let totals = st.totals_mut(k);
@@ -209,7 +209,7 @@ impl MonitorStore {
         for (k, ((kind, mut buckets), mut kept)) in
             kinds.iter_mut().zip(merged).zip(kept).enumerate()
         {
-            merge_kept(&mut kept, &mut buckets, &mut spare);
+            merge_indices(&mut kept, &mut buckets, &mut spare);
             if !buckets.is_empty() {
                 if st.export.len() <= k {
                     st.export.resize_with(k + 1, Vec::new);
@@ -253,21 +253,6 @@ impl MonitorStore {
 /// kind, before it merges them into the kind's list (each merge rewrites the list): 32 KiB.
 const KEPT_BEFORE_MERGING: usize = 8 * 1024;
 
-/// Merges the samples `kept` (a cell index each, in any order) into the packed list `merged`,
-/// through `spare`, and empties `kept`.
-fn merge_kept(kept: &mut Vec<u32>, merged: &mut Vec<u8>, spare: &mut Vec<u8>) {
-    if kept.is_empty() {
-        return;
-    }
-    kept.sort_unstable();
-    let mut all = Merging::new(merged, std::mem::take(spare));
-    for run in kept.chunk_by(|a, b| a == b) {
-        all.push(run[0], run.len() as u64);
-    }
-    kept.clear();
-    *spare = std::mem::replace(merged, all.finish());
-}
-
 /// Adds `interval` to the window (unless it spans no time and holds nothing: a second collection
 /// in the same instant), dropping the oldest past the window's length.
 fn keep_interval(st: &mut super::MonitorState, interval: Interval, any: bool) {
@@ -308,44 +293,6 @@ fn nothing_new(
                     && cells.errors.load(Ordering::Relaxed) == snap.errors
             })
         })
-}
-
-/// Cells pushed in cell order (each once) merged, as they come, with a packed list of cells (a
-/// reading's format) into another.
-struct Merging<'a> {
-    into: Writer,
-    rest: Cursor<'a>,
-}
-
-impl<'a> Merging<'a> {
-    /// Merges the cells of `list` and those pushed into `buffer` (emptied first).
-    fn new(list: &'a [u8], mut buffer: Vec<u8>) -> Self {
-        // Room for the list and some more at once: a buffer grown step by step leaves the steps
-        // behind as holes in the heap.
-        buffer.clear();
-        buffer.reserve(list.len() + list.len() / 8 + 256);
-        Merging {
-            into: Writer::reusing(buffer),
-            rest: Cursor::new(list),
-        }
-    }
-
-    /// Adds `n` samples of cell `index`, above every cell pushed before.
-    fn push(&mut self, index: u32, n: u64) {
-        while let Some((j, m)) = self.rest.take_below(index) {
-            self.into.push(j, m);
-        }
-        let more = self.rest.take_at(index).unwrap_or(0);
-        self.into.push(index, n.wrapping_add(more));
-    }
-
-    /// The merged list, packed.
-    fn finish(mut self) -> Vec<u8> {
-        for (j, m) in self.rest.rest() {
-            self.into.push(j, m);
-        }
-        self.into.into_buffer()
-    }
 }
 
 #[cfg(test)]
@@ -860,24 +807,6 @@ mod tests {
                 assert_eq!(resident_cells(cells), 0, "no page of cells was written");
             }
         }
-    }
-
-    #[test]
-    fn merging_adds_the_counts_of_shared_cells_and_keeps_cell_order() {
-        let merged = |list: &[u8], cells: &[(u32, u64)]| {
-            let mut merging = Merging::new(list, Vec::new());
-            for &(i, n) in cells {
-                merging.push(i, n);
-            }
-            merging.finish()
-        };
-        let first = merged(&[], &[(3, 1), (7, 2)]);
-        let both = merged(&first, &[(1, 5), (3, 4), (5, 1), (9, 300)]);
-        assert_eq!(
-            cell_counts::iter(&both).collect::<Vec<_>>(),
-            [(1, 5), (3, 5), (5, 1), (7, 2), (9, 300)]
-        );
-        assert_eq!(merged(&both, &[]), both);
     }
 
     #[test]
