@@ -71,9 +71,9 @@ pub(crate) struct KindCells {
     pub(crate) errors: AtomicU64,
     pub(crate) clamped: AtomicU64,
     pub(super) countdown: AtomicU64,
-    /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, just
-    /// before it counts its first sample in `hist` (the shared fallback slot is made with it set):
-    /// then the collector reads the cells. Cleared by the collector, under the same lock, when it
+    /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, once
+    /// it has counted their samples in `hist` and before it counts the sample that found them so
+    /// (the shared fallback slot is made with it set): then the collector reads the cells. Cleared by the collector, under the same lock, when it
     /// takes the cells back ([`KindCells::stop_dense`]).
     pub(crate) dense: AtomicBool,
     /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
@@ -85,7 +85,8 @@ pub(crate) struct KindCells {
     /// Samples written to `recent` so far, by the owner (released after each).
     written: AtomicU64,
     /// Samples of `recent` taken out, by the collector or by the owner copying them into the
-    /// overflow, each under `spill`'s lock (released after reading).
+    /// overflow or counting them in the cells, each under `spill`'s lock (released after
+    /// reading).
     drained: AtomicU64,
     /// A ring of the latest samples' cell indices, at `written % RECENT`.
     recent: [AtomicU32; RECENT],
@@ -93,8 +94,9 @@ pub(crate) struct KindCells {
     /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
     /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
     /// copies and the collector empties the ring and the overflow: each moves `drained` only
-    /// while holding it. When the overflow is full too, the owner sets `dense` and counts every
-    /// later sample in `hist`.
+    /// while holding it. When the overflow is full too, the owner counts the ring's and the
+    /// overflow's samples in `hist`, gives the tail's pages back, sets `dense` and counts every
+    /// later sample in `hist`: while the cells are dense the overflow is empty.
     spill: Mutex<usize>,
     /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
     /// lock.
@@ -381,8 +383,8 @@ impl KindCells {
     }
 
     /// Keeps the collector's reading of dense cells in their tail (collector only); false,
-    /// keeping nothing, when it does not fit or the tail holds the overflow's samples (spilled
-    /// since the collector last took them, before the cells became dense).
+    /// keeping nothing, when it does not fit. The overflow is empty while the cells are dense,
+    /// which this checks under the overflow's lock: the tail is the collector's only then.
     pub(crate) fn keep_reading(&self, bytes: &[u8]) -> bool {
         let held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
         // SAFETY: with the overflow empty and the cells dense, the owner does not touch the tail:
@@ -457,7 +459,6 @@ mod tests {
             cells.take_kept(&mut out);
             assert_eq!(tally(&out, layout.len()), tally(&indices, layout.len()));
             assert_eq!(cells.spilled(), 0);
-            assert!(!cells.dense.load(Ordering::Relaxed));
         }
     }
 

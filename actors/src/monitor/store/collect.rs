@@ -160,9 +160,12 @@ impl MonitorStore {
                 let mut now = Writer::reusing(std::mem::take(&mut scratch));
                 let mut changes = Merging::new(merged, std::mem::take(&mut spare));
                 // A cell read now beside what the last reading saw in it.
+                let exact = giving_back.is_some();
                 let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
-                    // Read while its owner carries a narrow cell into it, a count can be short of
-                    // the last reading (`KindCells::dense_count`): the last one stands.
+                    // Read while its owner may count (not held still to be given back), a count
+                    // can be short of the last reading while a narrow cell carries into it
+                    // (`KindCells::dense_count`): the last one stands.
+                    debug_assert!(!exact || c >= was, "cell {i} read {c} after {was}");
                     let c = c.max(was);
                     if c != was {
                         changes.push(i as u32, c.wrapping_sub(was));
@@ -417,7 +420,7 @@ mod tests {
         }
         assert_eq!(window_cells(&store), expected);
         assert_eq!(store.stats().total_queries, 2_000);
-        // One collection late, more samples than the ring and its overflow hold: the rest are
+        // One collection late, more samples than the ring and its overflow hold: all of them are
         // counted in the cells.
         record_counted(
             &store,
@@ -661,7 +664,7 @@ mod tests {
         assert!(cells.dense.load(Ordering::Relaxed));
         assert_eq!(window_cells(&store), so_far);
         cells.writing.store(false, Ordering::Release);
-        // The rest from another thread, which takes this slot over once this thread has gone.
+        // The rest from another thread, with a slot of its own, while collections run.
         let done = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             let done = &done;
