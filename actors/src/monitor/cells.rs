@@ -258,8 +258,8 @@ impl Cells {
     /// Bytes of the cells and the tail in memory: the resident pages of a mapping, or every byte
     /// where residency cannot be asked.
     pub(crate) fn resident_bytes(&self) -> usize {
-        match self.resident_pages(0, self.reserved()) {
-            Some((page, resident)) => resident.iter().filter(|p| *p & 1 != 0).count() * page,
+        match self.resident_page_count(0, self.reserved()) {
+            Some((page, resident)) => resident * page,
             None => self.reserved() * std::mem::size_of::<AtomicU64>(),
         }
     }
@@ -267,8 +267,14 @@ impl Cells {
     /// Resident pages of the tail, where residency can be asked.
     #[cfg(test)]
     pub(crate) fn resident_tail_pages(&self) -> Option<usize> {
-        let (_, resident) = self.resident_pages(self.tail_at, self.tail)?;
-        Some(resident.iter().filter(|p| *p & 1 != 0).count())
+        Some(self.resident_page_count(self.tail_at, self.tail)?.1)
+    }
+
+    /// The page size and how many pages of `cells` 8-byte cells from cell `from` are resident,
+    /// where residency can be asked ([`Cells::resident_pages`]).
+    fn resident_page_count(&self, from: usize, cells: usize) -> Option<(usize, usize)> {
+        let (page, resident) = self.resident_pages(from, cells)?;
+        Some((page, resident.iter().filter(|p| *p & 1 != 0).count()))
     }
 
     /// Calls `f` with each run of cells on resident pages, in order, as (index of the run's first

@@ -171,8 +171,20 @@ impl KindCells {
     #[cold]
     #[inline(never)]
     fn carry(&self, index: usize) {
+        self.start_carry(index);
+        self.finish_carry(index);
+    }
+
+    /// A carry's first half: the narrow cell at zero, the 256 not yet in the 8-byte cell.
+    #[inline(always)]
+    pub(super) fn start_carry(&self, index: usize) {
         self.carried.store(true, Ordering::Relaxed);
         self.hist.narrow()[index].store(0, Ordering::Relaxed);
+    }
+
+    /// A carry's second half: the 256 in the 8-byte cell, released.
+    #[inline(always)]
+    pub(super) fn finish_carry(&self, index: usize) {
         let cell = &self.hist[index];
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(256),
@@ -270,29 +282,16 @@ impl KindCells {
         if more == 0 {
             return true;
         }
-        let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
-        let mask = u64::MAX >> (64 - bits);
         if *held + more > self.spill_capacity() {
             // The cells become dense, and take every sample kept so far: the overflow's pages go
             // back at once rather than beside the cells' until the next collection. The
             // collector reads neither while the cells are not dense and this lock is held.
-            for index in self.overflow(*held) {
-                self.count_dense(index as usize);
-            }
-            for w in drained..written {
-                self.count_dense(self.recent[w as usize % RECENT].load(Ordering::Relaxed) as usize);
-            }
-            if *held > 0 {
-                *held = 0;
-                // SAFETY: the collector touches the tail only under `spill`'s lock, held here, or
-                // while the cells are dense, which they are not yet.
-                unsafe { self.hist.release_tail() };
-            }
-            self.spilled.store(false, Ordering::Relaxed);
-            self.drained.store(written, Ordering::Release);
+            self.empty_kept(&mut held, |index| self.count_dense(index as usize));
             self.dense.store(true, Ordering::Release);
             return false;
         }
+        let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
+        let mask = u64::MAX >> (64 - bits);
         for (k, w) in (*held..).zip(drained..written) {
             let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
             let cell = &tail[k / per_cell];
@@ -317,19 +316,27 @@ impl KindCells {
             return;
         }
         let mut held = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+        self.empty_kept(&mut held, |index| out.push(index));
+    }
+
+    /// Empties the ring and the overflow (`held`, the count under `spill`'s lock, which the
+    /// caller holds) into `each`, a cell index a sample, and gives the overflow's pages back
+    /// until the ring fills again.
+    fn empty_kept(&self, held: &mut usize, mut each: impl FnMut(u32)) {
         let written = self.written.load(Ordering::Acquire);
         let drained = self.drained.load(Ordering::Acquire);
         for w in drained..written {
-            out.push(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
+            each(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
         }
         if written != drained {
             self.drained.store(written, Ordering::Release);
         }
         if *held > 0 {
-            out.extend(self.overflow(*held));
+            self.overflow(*held).for_each(&mut each);
             *held = 0;
-            // Its pages go back to the OS until the ring fills again.
-            // SAFETY: the owner touches the tail only under `spill`'s lock, held here.
+            // SAFETY: the owner and the collector write the tail only under `spill`'s lock,
+            // held by the caller; with samples in the overflow the cells are not dense (they
+            // become so only by emptying it), so no reading of the collector's is kept there.
             unsafe { self.hist.release_tail() };
         }
         self.spilled.store(false, Ordering::Relaxed);

@@ -581,17 +581,15 @@ mod tests {
         store.collect();
         cells.hist.narrow()[other].fetch_add(1, Ordering::Relaxed);
         cells.writing.store(false, Ordering::Release);
-        // The owner stalls within the 256th sample, its narrow cell zeroed and nothing carried
-        // yet (`KindCells::carry`): the cell reads 256 short of the true count and 255 short of
-        // the kept reading, which stands.
+        // The owner stalls within the 256th sample, halfway through its carry: the narrow cell
+        // zeroed and nothing carried yet. The cell reads 256 short of the true count and 255
+        // short of the kept reading, which stands.
         stall_within_a_sample(cells, cell, &mut expected);
-        cells.hist.narrow()[cell].store(0, Ordering::Relaxed);
+        cells.start_carry(cell);
         store.collect();
         assert_all_read_but_the_sample_on_its_way(&store, cells, &expected, cell);
-        // The carry lands (made from the start, now through the owner's own steps): the next
-        // collection reads the sample, and no count twice.
-        cells.hist.narrow()[cell].store(255, Ordering::Relaxed);
-        cells.count_dense(cell);
+        // The carry lands: the next collection reads the sample, and no count twice.
+        cells.finish_carry(cell);
         assert_eq!(cells.hist[cell].load(Ordering::Relaxed), 256);
         cells.writing.store(false, Ordering::Release);
         store.collect();
