@@ -1,8 +1,8 @@
 //! Runs the runtime's anomaly detector online over NAB-format CSVs and scores it the way the
 //! Numenta Anomaly Benchmark does.
 //!
-//! `cargo run --release --example nab -- --data DIR --out DIR [--windows FILE] [--cross-validate]
-//! [--peer windowed-gaussian]`
+//! `cargo run --release --example nab -- --data DIR --out DIR [--windows FILE] [--cross-validate
+//! [--choose-settings]] [--settings RON] [--flat-top] [--peer windowed-gaussian]`
 //!
 //! Every `*.csv` under `--data` (recursively, columns `timestamp,value`) is scored value by value by a
 //! fresh [`NoveltyDetector`] with the default settings — the same detector and settings as the
@@ -15,6 +15,12 @@
 //! fold the three thresholds are chosen on the training files and carried to the test files, whose
 //! raw scores are pooled. Folds: leave one file out; artificial files to real ones and back; five
 //! random halvings (seeds 1 to 5), each used both ways.
+//!
+//! `--choose-settings` (with `--cross-validate`) lets each fold choose the settings too: among 81
+//! candidates ([`candidates`]), the one whose best threshold scores highest on the training files,
+//! carried with that threshold to the test files. It prints the same three rows, how often each
+//! candidate was chosen, and for leave-one-out (standard profile) the settings each file's
+//! training set chose and the file's raw score with them and with the settings given.
 //!
 //! `--settings RON` replaces some of the detector's settings, e.g. `"(coarse: 0)"` to score without
 //! the coarse scale: what each part of the design is worth (README, "Detection").
@@ -35,7 +41,7 @@ use watchkeeper::actors::detect::nab::{
 };
 use watchkeeper::actors::detect::{NoveltyDetector, NoveltySettings};
 
-const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate] [--settings RON] [--flat-top] [--peer windowed-gaussian]";
+const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate [--choose-settings]] [--settings RON] [--flat-top] [--peer windowed-gaussian]";
 
 enum Detector {
     Runtime(Box<NoveltyDetector>),
@@ -56,6 +62,7 @@ struct Args {
     out: PathBuf,
     windows: Option<PathBuf>,
     cross_validate: bool,
+    choose_settings: bool,
     settings: NoveltySettings,
     flat_top: bool,
     peer: bool,
@@ -64,12 +71,16 @@ struct Args {
 struct Series {
     name: String,
     timestamps: Vec<String>,
+    values: Vec<f64>,
     scores: Vec<f64>,
 }
 
-/// A labelled series: its scores and its windows as row ranges.
+/// A labelled series: one detector's scores of it and its windows as row ranges.
+#[derive(Clone)]
 struct LabelledSeries<'a> {
-    series: &'a Series,
+    name: &'a str,
+    values: &'a [f64],
+    scores: &'a [f64],
     windows: Vec<(usize, usize)>,
 }
 
@@ -81,6 +92,7 @@ fn fail(message: &str) -> ! {
 fn parse_args() -> Args {
     let (mut data, mut out, mut windows) = (None, None, None);
     let (mut cross_validate, mut flat_top, mut peer) = (false, false, false);
+    let mut choose_settings = false;
     let mut settings = NoveltySettings::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -89,6 +101,7 @@ fn parse_args() -> Args {
             "--out" => out = args.next().map(PathBuf::from),
             "--windows" => windows = args.next().map(PathBuf::from),
             "--cross-validate" => cross_validate = true,
+            "--choose-settings" => choose_settings = true,
             "--flat-top" => flat_top = true,
             "--settings" => {
                 let text = args.next().unwrap_or_default();
@@ -113,11 +126,18 @@ fn parse_args() -> Args {
     if cross_validate && windows.is_none() {
         fail("--cross-validate needs --windows");
     }
+    if choose_settings && !cross_validate {
+        fail("--choose-settings needs --cross-validate");
+    }
+    if choose_settings && peer {
+        fail("--choose-settings chooses the runtime detector's settings; it has no peer");
+    }
     Args {
         data,
         out,
         windows,
         cross_validate,
+        choose_settings,
         settings,
         flat_top,
         peer,
@@ -137,6 +157,14 @@ fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// Counts every score above `top` (the detector's top bin) as 1 (`--flat-top`).
+fn flatten_top(scores: &mut [f64], top: f64) {
+    scores
+        .iter_mut()
+        .filter(|s| **s > top)
+        .for_each(|s| *s = 1.0);
 }
 
 /// `2014-04-01 00:00:00(.000000)` cut to seconds, comparable as text.
@@ -172,11 +200,7 @@ fn score_files(args: &Args, files: &[PathBuf]) -> Vec<Series> {
         let mut scores: Vec<f64> = rows.iter().map(|&(_, v)| detector.score(v)).collect();
         elapsed += started.elapsed().as_secs_f64();
         if let (true, Detector::Runtime(d)) = (args.flat_top, &detector) {
-            let top = d.settings().top_bin();
-            scores
-                .iter_mut()
-                .filter(|s| **s > top)
-                .for_each(|s| *s = 1.0);
+            flatten_top(&mut scores, d.settings().top_bin());
         }
         values += rows.len();
         if let Detector::Runtime(d) = &detector {
@@ -196,6 +220,7 @@ fn score_files(args: &Args, files: &[PathBuf]) -> Vec<Series> {
         all.push(Series {
             name: rel,
             timestamps: rows.iter().map(|(ts, _)| second(ts).to_owned()).collect(),
+            values: rows.iter().map(|&(_, v)| v).collect(),
             scores,
         });
     }
@@ -244,7 +269,12 @@ fn label<'a>(all: &'a [Series], windows_file: &Path) -> Vec<LabelledSeries<'a>> 
                 (l <= r).then_some((l, r))
             })
             .collect();
-        labelled.push(LabelledSeries { series: s, windows });
+        labelled.push(LabelledSeries {
+            name: &s.name,
+            values: &s.values,
+            scores: &s.scores,
+            windows,
+        });
     }
     labelled
 }
@@ -253,7 +283,7 @@ fn scored<'a>(labelled: &'a [LabelledSeries<'_>], pick: &[usize]) -> Vec<Labelle
     pick.iter()
         .map(|&i| {
             let l = &labelled[i];
-            (l.series.scores.as_slice(), l.windows.as_slice())
+            (l.scores, l.windows.as_slice())
         })
         .collect()
 }
@@ -273,6 +303,8 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+const LEAVE_ONE_OUT: &str = "leave one out";
+
 /// Leave one out; artificial to real and back; five halvings (seeds 1 to 5), both ways.
 fn schemes(labelled: &[LabelledSeries<'_>]) -> Vec<(&'static str, Vec<Fold>)> {
     let n = labelled.len();
@@ -286,7 +318,7 @@ fn schemes(labelled: &[LabelledSeries<'_>]) -> Vec<(&'static str, Vec<Fold>)> {
         .collect();
     let (art, real): (Vec<usize>, Vec<usize>) = all
         .iter()
-        .partition(|&&i| labelled[i].series.name.starts_with("artificial"));
+        .partition(|&&i| labelled[i].name.starts_with("artificial"));
     let across = vec![
         Fold {
             train: art.clone(),
@@ -316,7 +348,7 @@ fn schemes(labelled: &[LabelledSeries<'_>]) -> Vec<(&'static str, Vec<Fold>)> {
         });
     }
     vec![
-        ("leave one out", leave_one_out),
+        (LEAVE_ONE_OUT, leave_one_out),
         ("artificial <-> real", across),
         ("5 halvings x 2", halvings),
     ]
@@ -335,8 +367,7 @@ fn carried(labelled: &[LabelledSeries<'_>], folds: &[Fold], p: &Profile) -> f64 
             windows += w.len();
         }
     }
-    let (null, perfect) = (-p.fn_ * windows as f64, p.tp * windows as f64);
-    100.0 * (raw - null) / (perfect - null)
+    normalised(raw, windows, p)
 }
 
 fn main() {
@@ -376,5 +407,218 @@ fn main() {
             .map(|p| format!("{:6.2}", carried(&labelled, &folds, p)))
             .collect();
         println!("{name:<20} {}", scores.join(" "));
+    }
+    if args.choose_settings {
+        choose_settings(&args, &labelled);
+    }
+}
+
+/// The settings `--choose-settings` chooses among: the four that decide what the detector compares
+/// (the stretch's length, the neighbours summed, the coarse step with 0 for no coarse scale, the
+/// range tolerance with 0 for no range check), each at the default and on either side of it; the
+/// rest as `--settings` (or the defaults) give them. The given settings come first, so a tie keeps
+/// them.
+fn candidates(base: NoveltySettings) -> Vec<NoveltySettings> {
+    let mut all = vec![base];
+    for shape in [8, 12, 16] {
+        for neighbours in [3, 5, 10] {
+            for coarse in [0, 12, 24] {
+                for spatial_tolerance in [0.0, 0.02, 0.05] {
+                    let s = NoveltySettings {
+                        shape,
+                        neighbours,
+                        coarse,
+                        spatial_tolerance,
+                        ..base
+                    };
+                    if !all.contains(&s) {
+                        all.push(s);
+                    }
+                }
+            }
+        }
+    }
+    all
+}
+
+fn describe(s: &NoveltySettings) -> String {
+    format!(
+        "(shape: {}, neighbours: {}, coarse: {}, spatial_tolerance: {})",
+        s.shape, s.neighbours, s.coarse, s.spatial_tolerance
+    )
+}
+
+/// `f(0)` to `f(n - 1)`, on as many threads as the machine has cores.
+fn parallel_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(n))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return mine;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
+/// What one fold chose on its training files, and what its test files scored (raw) with that
+/// choice and with the given settings at their own training threshold.
+struct Choice {
+    fold: usize,
+    candidate: usize,
+    raw: f64,
+    given_raw: f64,
+}
+
+/// The normalised score of the test files of `folds` when each fold chooses the settings as well
+/// as the threshold on its training files (the candidate whose best threshold scores highest
+/// there), with each fold's choice.
+fn chosen(
+    by_candidate: &[Vec<LabelledSeries<'_>>],
+    folds: &[Fold],
+    p: &Profile,
+) -> (f64, Vec<Choice>) {
+    let (mut total, mut windows, mut choices) = (0.0, 0usize, Vec::new());
+    let raw = |c: usize, fold: &Fold, threshold: f64| -> f64 {
+        scored(&by_candidate[c], &fold.test)
+            .into_iter()
+            .map(|(scores, w)| score_file(scores, w, threshold, p))
+            .sum()
+    };
+    for (i, fold) in folds.iter().enumerate() {
+        if fold.train.is_empty() || fold.test.is_empty() {
+            continue;
+        }
+        let bests = parallel_map(by_candidate.len(), |c| {
+            best_threshold(&scored(&by_candidate[c], &fold.train), p)
+        });
+        // the first of the best, so a tie keeps the given settings
+        let (candidate, best) = bests
+            .iter()
+            .enumerate()
+            .fold(
+                (0, bests[0]),
+                |(c, b), (i, x)| {
+                    if x.raw > b.raw {
+                        (i, *x)
+                    } else {
+                        (c, b)
+                    }
+                },
+            );
+        let choice = Choice {
+            fold: i,
+            candidate,
+            raw: raw(candidate, fold, best.threshold),
+            given_raw: raw(0, fold, bests[0].threshold),
+        };
+        total += choice.raw;
+        windows += fold
+            .test
+            .iter()
+            .map(|&t| by_candidate[0][t].windows.len())
+            .sum::<usize>();
+        choices.push(choice);
+    }
+    (normalised(total, windows, p), choices)
+}
+
+/// A raw score over files holding `windows` windows, scaled so that the null detector scores 0
+/// and the perfect one 100.
+fn normalised(raw: f64, windows: usize, p: &Profile) -> f64 {
+    let (null, perfect) = (-p.fn_ * windows as f64, p.tp * windows as f64);
+    100.0 * (raw - null) / (perfect - null)
+}
+
+/// `--choose-settings`: every fold of every scheme chooses the settings among [`candidates`] and
+/// the threshold on its training files, and the test files are scored with both; no choice sees
+/// the files it is scored on.
+fn choose_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
+    let candidates = candidates(args.settings);
+    let started = Instant::now();
+    let scores: Vec<Vec<Vec<f64>>> = parallel_map(candidates.len(), |c| {
+        labelled
+            .iter()
+            .map(|l| {
+                let mut detector = NoveltyDetector::new(candidates[c]);
+                let mut scores: Vec<f64> = l.values.iter().map(|&v| detector.score(v)).collect();
+                if args.flat_top {
+                    flatten_top(&mut scores, candidates[c].top_bin());
+                }
+                scores
+            })
+            .collect()
+    });
+    let by_candidate: Vec<Vec<LabelledSeries<'_>>> = scores
+        .iter()
+        .map(|files| {
+            labelled
+                .iter()
+                .zip(files)
+                .map(|(l, s)| LabelledSeries {
+                    scores: s,
+                    ..l.clone()
+                })
+                .collect()
+        })
+        .collect();
+    println!(
+        "settings chosen on the training files too, among {} candidates (standard, low FP, low FN):",
+        candidates.len()
+    );
+    let mut picks = vec![0usize; candidates.len()];
+    let mut leave_one_out = Vec::new();
+    for (name, folds) in schemes(labelled) {
+        let mut scores = Vec::new();
+        for (k, p) in PROFILES.iter().enumerate() {
+            let (score, choices) = chosen(&by_candidate, &folds, p);
+            choices.iter().for_each(|c| picks[c.candidate] += 1);
+            if name == LEAVE_ONE_OUT && k == 0 {
+                leave_one_out = choices
+                    .into_iter()
+                    .map(|c| (folds[c.fold].test[0], c))
+                    .collect();
+            }
+            scores.push(format!("{score:6.2}"));
+        }
+        println!("{name:<20} {}", scores.join(" "));
+    }
+    let choices: usize = picks.iter().sum();
+    let mut order: Vec<usize> = (0..candidates.len()).filter(|&c| picks[c] > 0).collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(picks[c]));
+    println!(
+        "chosen in {choices} folds and profiles (in {:.0} s):",
+        started.elapsed().as_secs_f64()
+    );
+    for c in order {
+        let given = if c == 0 { "  (the settings given)" } else { "" };
+        println!("{:>4} x {}{given}", picks[c], describe(&candidates[c]));
+    }
+    println!("leave one out, standard profile: the file left out, the settings chosen without it, its raw score with them (with the settings given)");
+    for (file, c) in leave_one_out {
+        let settings = if c.candidate == 0 {
+            "the settings given".to_owned()
+        } else {
+            describe(&candidates[c.candidate])
+        };
+        println!(
+            "{:<56} {settings:<66} {:7.3} ({:.3})",
+            labelled[file].name, c.raw, c.given_raw
+        );
     }
 }

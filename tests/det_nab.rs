@@ -68,36 +68,52 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// A NAB timestamp for row `i` of a series sampled every minute from 2014-04-01.
+fn stamp(i: usize) -> String {
+    format!(
+        "2014-04-{:02} {:02}:{:02}:00",
+        1 + i / 1440,
+        i / 60 % 24,
+        i % 60
+    )
+}
+
+/// Writes `rows` values of noise around 50 with a spike of three values at `spike`, and returns
+/// the windows JSON entry for it (`spike` - 50 to `spike` + 50).
+fn write_spike_series(path: &std::path::Path, rows: usize, spike: usize, seed: u64) -> String {
+    let mut noise = common::noise(seed);
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..rows {
+        let jump = if (spike..spike + 3).contains(&i) {
+            30.0
+        } else {
+            0.0
+        };
+        csv += &format!("{},{}\n", stamp(i), 50.0 + noise() + jump);
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &csv).unwrap();
+    format!(
+        r#"[["{}.000000", "{}.000000"]]"#,
+        stamp(spike - 50),
+        stamp(spike + 50)
+    )
+}
+
 #[test]
 fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
     let root = std::env::temp_dir().join(format!("watchkeeper-nab-{}", std::process::id()));
     let (data, out) = (root.join("data"), root.join("out"));
-    std::fs::create_dir_all(data.join("nested/deeper")).unwrap();
-    let mut noise = common::noise(9);
-    let stamp = |i: usize| {
-        format!(
-            "2014-04-{:02} {:02}:{:02}:00",
-            1 + i / 1440,
-            i / 60 % 24,
-            i % 60
-        )
-    };
     let rows = 2500;
-    let mut csv = String::from("timestamp,value\n");
-    for i in 0..rows {
-        let spike = if (1800..1803).contains(&i) { 30.0 } else { 0.0 };
-        csv += &format!("{},{}\n", stamp(i), 50.0 + noise() + spike);
-    }
+    let spike = data.join("nested/deeper/spike.csv");
+    let window = write_spike_series(&spike, rows, 1800, 9);
+    let mut csv = std::fs::read_to_string(&spike).unwrap();
     csv += "2014-04-03 00:00:00,not a number\n";
-    std::fs::write(data.join("nested/deeper/spike.csv"), &csv).unwrap();
+    std::fs::write(&spike, &csv).unwrap();
     let windows = root.join("windows.json");
     std::fs::write(
         &windows,
-        format!(
-            r#"{{"nested/deeper/spike.csv": [["{}.000000", "{}.000000"]]}}"#,
-            stamp(1750),
-            stamp(1850)
-        ),
+        format!(r#"{{"nested/deeper/spike.csv": {window}}}"#),
     )
     .unwrap();
 
@@ -147,6 +163,98 @@ fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
+    let root = std::env::temp_dir().join(format!("watchkeeper-nab-choose-{}", std::process::id()));
+    let (data, out) = (root.join("data"), root.join("out"));
+    // One "artificial" and one real file, so every scheme has folds: leave one out 2, artificial
+    // to real and back 2, five halvings both ways 10.
+    let a = write_spike_series(&data.join("artificialSpike/a.csv"), 700, 520, 3);
+    let b = write_spike_series(&data.join("realSpike/b.csv"), 700, 560, 4);
+    let windows = root.join("windows.json");
+    std::fs::write(
+        &windows,
+        format!(r#"{{"artificialSpike/a.csv": {a}, "realSpike/b.csv": {b}}}"#),
+    )
+    .unwrap();
+    let run = Command::new(example("nab"))
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .arg("--windows")
+        .arg(&windows)
+        .args(["--cross-validate", "--choose-settings"])
+        // smaller buffers, for a debug build's speed; the candidates keep them
+        .args(["--settings", "(reference: 200, calibration: 200)"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+    let block = stdout
+        .split("settings chosen on the training files too, among 81 candidates")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no chosen-settings block in {stdout}"));
+    let row = |scheme: &str| -> Vec<f64> {
+        let line = block
+            .lines()
+            .find(|l| l.starts_with(scheme))
+            .unwrap_or_else(|| panic!("no {scheme} line in {block}"));
+        line[scheme.len()..]
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    for scheme in ["artificial <-> real", "5 halvings x 2"] {
+        assert_eq!(row(scheme).len(), 3, "{block}");
+    }
+    assert!(
+        block.contains("chosen in 42 folds and profiles"),
+        "14 folds x 3 profiles: {block}"
+    );
+    // Each file left out, with its raw score under the settings chosen without it; the
+    // leave-one-out standard score is their sum, normalised over the two windows (null -2,
+    // perfect 2).
+    let left_out: Vec<&str> = block
+        .lines()
+        .skip_while(|l| !l.starts_with("leave one out, standard profile"))
+        .skip(1)
+        .collect();
+    assert_eq!(left_out.len(), 2, "{block}");
+    assert!(left_out[0].starts_with("artificialSpike/a.csv"), "{block}");
+    assert!(left_out[1].starts_with("realSpike/b.csv"), "{block}");
+    let raw: f64 = left_out
+        .iter()
+        .map(|l| {
+            let before_brackets = l.rsplit_once(" (").unwrap().0;
+            before_brackets
+                .split_whitespace()
+                .last()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+        })
+        .sum();
+    let standard = row("leave one out")[0];
+    assert!(
+        (standard - 100.0 * (raw + 2.0) / 4.0).abs() < 0.01,
+        "{standard} from raw {raw}: {block}"
+    );
+
+    let refused = Command::new(example("nab"))
+        .args(["--data", "/tmp", "--out", "/tmp", "--choose-settings"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .contains("--choose-settings needs --cross-validate"));
 }
 
 /// NAB's series: `data/nab` in the repository (13 of NAB's files, MIT licensed), or `NAB_DATA`,
