@@ -108,6 +108,9 @@ impl From<MonitorError> for Error {
 ///     Err(MonitorError::InvalidName { problem, .. }) => assert_eq!(problem, "must not be empty"),
 ///     other => unreachable!("{other:?}"),
 /// }
+/// // A control character is shown escaped, not written out.
+/// let e = rt.monitor("a\nb").unwrap_err();
+/// assert!(e.to_string().starts_with(r#"monitor name "a\nb": "#), "{e}");
 ///
 /// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -136,7 +139,8 @@ impl std::fmt::Display for MonitorError {
                 "the runtime holds at most {limit} monitors (monitoring.max_monitors)"
             ),
             MonitorError::InvalidName { name, problem } => {
-                write!(f, "monitor name `{name}`: {problem}")
+                // quoted and escaped: a name refused for its control characters shows them
+                write!(f, "monitor name {name:?}: {problem}")
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The real `amtool` (Debian's `prometheus-alertmanager`) against a running runtime's admin server:
 //! it lists the alerts, filters them, adds a silence with a regex matcher, lists and expires it,
 //! and the silence really holds the alert's notifications back. A routing tree sends a critical
-//! and a warning to different real receivers.
+//! and a warning to different real receivers. `amtool config routes` shows a runtime's routing
+//! tree and `routes test` picks the receivers watchkeeper picks.
 
 mod common;
 
@@ -360,5 +361,121 @@ fn alerts_posted_from_outside_are_routed_notified_and_resolved() {
     });
     let (_, listed) = am.run(&["alert", "query", "job=backup"]);
     assert!(!listed.contains("BackupFailed"), "{listed}");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn amtool_reads_the_routing_tree_and_tests_labels_against_it() {
+    if !require("amtool", "prometheus-alertmanager") {
+        return;
+    }
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let mut c = config(Vec::new(), &hook);
+    let hook_url = Secret::Value(hook.url("/other"));
+    let a = &mut c.alerting;
+    a.channels.named = [
+        (
+            "pager".to_owned(),
+            watchkeeper::config::NamedChannel::Webhook {
+                url: hook_url.clone(),
+            },
+        ),
+        (
+            "chat".to_owned(),
+            watchkeeper::config::NamedChannel::Webhook { url: hook_url },
+        ),
+    ]
+    .into();
+    let matcher = |m: &str| watchkeeper::config::Matcher::parse(m).unwrap();
+    a.routes = vec![
+        RouteConfig {
+            matchers: vec![matcher("severity=critical")],
+            receiver: Some(vec!["pager".into()]),
+            continue_: true,
+            group_by: Some(vec!["...".into()]),
+            ..Default::default()
+        },
+        RouteConfig {
+            matchers: vec![matcher("team=~\"search|index\"")],
+            receiver: Some(vec!["chat".into(), "pager".into()]),
+            repeat_interval: Some(Duration::from_secs(5400)),
+            routes: vec![RouteConfig {
+                matchers: vec![matcher("severity!=critical")],
+                receiver: Some(vec!["chat".into()]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    ];
+    let v = c.validate();
+    assert!(!v.has_errors(), "{v}");
+    let rt = Runtime::start(c).unwrap();
+    let am = Amtool::new(rt.admin_addr().unwrap());
+
+    // The text amtool parses is a configuration Alertmanager itself accepts.
+    let (ok, status) = am.run(&["config", "show", "--output=json"]);
+    assert!(ok, "{status}");
+    let original = serde_json::from_str::<serde_json::Value>(&status).unwrap()["config"]
+        ["original"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no config.original in {status}"))
+        .to_owned();
+    let file = am._dir.path().join("alertmanager.yml");
+    std::fs::write(&file, &original).unwrap();
+    let checked = Command::new("amtool")
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{original}\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let (ok, tree) = am.run(&["config", "routes"]);
+    assert!(ok, "{tree}");
+    for shown in [
+        "severity=\"critical\"",
+        "chat+pager",
+        "severity!=\"critical\"",
+    ] {
+        assert!(tree.contains(shown), "{shown} in {tree}");
+    }
+    // Labels tested against the tree: the receivers Alertmanager would pick, as watchkeeper does.
+    for (labels, receivers) in [
+        (
+            &["severity=critical", "team=search"][..],
+            "pager,chat+pager",
+        ),
+        (&["severity=warning", "team=index"][..], "chat"),
+        // the root: every enabled channel (the test configuration's log and webhook, and both
+        // named ones)
+        (
+            &["severity=warning", "team=other"][..],
+            "log+webhook+chat+pager",
+        ),
+    ] {
+        let mut args = vec!["config", "routes", "test"];
+        args.extend(labels);
+        let (ok, out) = am.run(&args);
+        assert!(ok, "{labels:?}: {out}");
+        assert_eq!(out.trim(), receivers, "{labels:?}\n{original}");
+        let labels: std::collections::BTreeMap<String, String> = labels
+            .iter()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        let tree = rt.config().alerting.route_tree();
+        let ours: Vec<String> = tree
+            .matching(&labels)
+            .iter()
+            .map(|r| r.receivers().join("+"))
+            .collect();
+        assert_eq!(ours.join(","), receivers, "watchkeeper's own routing");
+    }
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

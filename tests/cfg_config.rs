@@ -216,6 +216,31 @@ fn hostile_configuration_files_get_clear_errors_not_panics() {
         .collect();
     let e = Config::from_ron(&noise).unwrap_err();
     assert!(e.position.is_some(), "{e}");
+    // Syntax errors: the nearest field that has a name, or none; never an unnamed `?`.
+    for (text, field, said) in [
+        (
+            "(monitoring: (tick: \"1s\" window: 3))",
+            Some("monitoring"),
+            "Expected comma",
+        ),
+        (
+            "(monitoring: (tick: \"1s\",",
+            Some("monitoring"),
+            "Unexpected end",
+        ),
+        ("(monitoring: tick)", Some("monitoring"), ""),
+        ("(monitoring: ()) (", None, ""),
+        (
+            "(alerting: (rules: [(name: \"A\", monitor: \"m\", metric: p98)]))",
+            Some("alerting.rules[0].metric"),
+            "`p98` in enum",
+        ),
+    ] {
+        let e = Config::from_ron(text).unwrap_err();
+        assert_eq!(e.field.as_deref(), field, "{e}");
+        assert!(!e.to_string().contains('?'), "{e}");
+        assert!(e.message.contains(said), "{e}");
+    }
     // Absurd values: each is refused with the field named, at parse time or by validation.
     for (from, to, field) in [
         (
@@ -411,7 +436,7 @@ fn the_readme_configuration_is_at_most_ten_lines_and_runs_the_main_job() {
 fn an_enabled_channel_that_no_tier_reaches_and_duplicate_names_are_found() {
     let mut c = Config::default();
     c.alerting.channels.webhook.enabled = true;
-    c.alerting.channels.webhook.url = Some(Secret::Env("HOOK".into()));
+    c.alerting.channels.webhook.url = Some(Secret::Value("http://127.0.0.1:9/hook".into()));
     assert!(
         !c.validate()
             .findings
@@ -479,4 +504,36 @@ fn findings_of_a_file_are_located_where_their_field_is_written() {
     // A field the file leaves out is placed at the nearest one it writes: the rule.
     assert_eq!(at("alerting.rules[0].critical"), Some((3, 24)));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_channel_secret_from_an_unset_variable_is_a_warning_naming_its_field() {
+    // The runtime builds each channel's notifier at start with its secrets resolved, so an unset
+    // variable stops the start: `check` must say so, not pass the file.
+    let text = r#"(alerting: (channels: (
+        slack: (enabled: true, webhook_url: Env("WATCHKEEPER_TEST_UNSET_SLACK_URL")),
+        webhook: (enabled: false, url: Env("WATCHKEEPER_TEST_UNSET_DISABLED_URL")),
+        named: {"pager": Email((recipients: ["oncall@example.com"], username: Env("WATCHKEEPER_TEST_UNSET_SMTP_USER"), password: Value("x")))},
+    )))"#;
+    let v = Config::from_ron(text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate();
+    assert!(!v.has_errors(), "{v}");
+    for field in [
+        "alerting.channels.slack.webhook_url",
+        "alerting.channels.named.pager.username",
+    ] {
+        assert!(has(&v, Severity::Warning, field), "{field}: {v}");
+    }
+    assert!(
+        v.to_string().contains("WATCHKEEPER_TEST_UNSET_SLACK_URL"),
+        "{v}"
+    );
+    // A disabled channel is not built, and a secret given as a value needs nothing.
+    for field in [
+        "alerting.channels.webhook.url",
+        "alerting.channels.named.pager.password",
+    ] {
+        assert!(!has(&v, Severity::Warning, field), "{field}: {v}");
+    }
 }

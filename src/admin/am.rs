@@ -3,7 +3,7 @@
 //!
 //! | method and path | answer |
 //! | --- | --- |
-//! | `GET /api/v2/status` | cluster (disabled), version, the configuration (secrets redacted), uptime |
+//! | `GET /api/v2/status` | cluster (disabled), version, the routing tree as Alertmanager's configuration file (then the whole configuration as comments, secrets redacted), uptime |
 //! | `GET /api/v2/receivers` | the enabled channels |
 //! | `GET /api/v2/alerts` | firing alerts; `filter`, `active`, `silenced`, `inhibited`, `receiver` |
 //! | `POST /api/v2/alerts` | alerts from outside into the same pipeline; token |
@@ -27,6 +27,7 @@ use watchkeeper_actors::alerting::{
     PostedAlert, Route, Silence, SilenceError,
 };
 
+use super::am_config::alertmanager_config;
 use super::State;
 
 /// The most alerts one response lists (`limit` may ask for fewer).
@@ -298,6 +299,7 @@ pub(super) async fn post_alerts(state: State, body: web::Json<Vec<PostableAlert>
 
 pub(super) async fn get_status(state: State) -> HttpResponse {
     let tree = state.get_ref();
+    let config = tree.config.get();
     let started = Utc::now()
         - chrono::Duration::from_std(tree.started.elapsed()).unwrap_or(chrono::Duration::zero());
     HttpResponse::Ok().json(json!({
@@ -310,7 +312,7 @@ pub(super) async fn get_status(state: State) -> HttpResponse {
             "buildDate": "",
             "goVersion": "none (watchkeeper)",
         },
-        "config": { "original": tree.config.get().redacted().to_ron() },
+        "config": { "original": alertmanager_config(&config.alerting, &config.redacted().to_ron()) },
         "uptime": ts(started),
     }))
 }

@@ -22,6 +22,7 @@
 
 mod alerts;
 mod am;
+mod am_config;
 mod auth;
 mod health;
 mod ops;

@@ -67,7 +67,12 @@ impl Config {
             })?;
         let parsed: Result<Config, _> = serde_path_to_error::deserialize(&mut de);
         let config = parsed.map_err(|e| {
-            let path = e.path().to_string();
+            // a segment the parser could not name (`?`, as in a syntax error) says nothing: the
+            // field is the nearest named one around it
+            let mut path = e.path().to_string();
+            while path == "?" || path.ends_with(".?") {
+                path.truncate(path.len().saturating_sub(2));
+            }
             let spanned = de.span_error(e.into_inner());
             let unknown = matches!(spanned.code, ron::error::Error::NoSuchStructField { .. });
             let mut position = Some((spanned.position.line, spanned.position.col));
@@ -78,8 +83,8 @@ impl Config {
             ConfigError {
                 file: None,
                 position,
-                field: (path != ".").then_some(path),
-                message: spanned.code.to_string().replace("`in `", "` in `"),
+                field: (!path.is_empty() && path != ".").then_some(path),
+                message: spanned.code.to_string().replace("`in ", "` in "),
             }
         })?;
         de.end().map_err(|e| {

@@ -695,6 +695,7 @@ impl ChannelsConfig {
                 _ => {}
             }
         }
+        self.check_environment(&mut v);
         #[cfg(not(feature = "http-notify"))]
         for (name, on) in [
             ("webhook", self.webhook.enabled),
@@ -713,6 +714,52 @@ impl ChannelsConfig {
             v.error("email.enabled", "built without the `email` feature");
         }
         v
+    }
+}
+
+impl ChannelsConfig {
+    /// A secret read from an unset environment variable stops the start (the channel's notifier
+    /// is built with it), so `check` says so; a warning, as the running process may have it.
+    fn check_environment(&self, v: &mut Validation) {
+        let mut secrets: Vec<(String, Option<&Secret>)> = Vec::new();
+        if self.webhook.enabled {
+            secrets.push(("webhook.url".into(), self.webhook.url.as_ref()));
+        }
+        if self.slack.enabled {
+            secrets.push(("slack.webhook_url".into(), self.slack.webhook_url.as_ref()));
+        }
+        let mut emails = Vec::new();
+        if self.email.enabled {
+            emails.push(("email.".to_owned(), &self.email));
+        }
+        for (name, channel) in &self.named {
+            match channel {
+                NamedChannel::Webhook { url } => {
+                    secrets.push((format!("named.{name}.url"), Some(url)))
+                }
+                NamedChannel::Slack { webhook_url, .. } => {
+                    secrets.push((format!("named.{name}.webhook_url"), Some(webhook_url)))
+                }
+                NamedChannel::Email(e) => emails.push((format!("named.{name}."), e)),
+            }
+        }
+        for (at, e) in emails {
+            secrets.push((format!("{at}username"), e.username.as_ref()));
+            secrets.push((format!("{at}password"), e.password.as_ref()));
+        }
+        for (field, secret) in secrets {
+            if let Some(Secret::Env(var)) = secret {
+                if std::env::var_os(var).is_none() {
+                    v.warning(
+                        field,
+                        format!(
+                            "the environment variable {var} is not set here: the runtime \
+                             refuses to start unless the running process has it"
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -259,6 +259,7 @@ fn run(
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config_storage = config.storage.path.clone();
     let mut builder = Runtime::builder().config(config);

@@ -1,0 +1,156 @@
+//! The routing tree as an Alertmanager configuration file, for `GET /api/v2/status`'s
+//! `config.original`: `amtool config routes` (and `routes test`) parse that text as Alertmanager's
+//! YAML. Each node is written with everything it inherits filled in; a receiver of several
+//! channels is one receiver named by them joined with `+` (Alertmanager's receivers hold several
+//! integrations the same way). Escalation tiers and rate limits have no Alertmanager form and are
+//! left out; the whole configuration follows as comments, in RON with its secrets redacted.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use watchkeeper_actors::alerting::{AlertingConfig, GroupBy, InhibitRule, Matcher, Route};
+
+/// The name of a node's first tier in Alertmanager's terms.
+fn receiver_name(channels: &[String]) -> String {
+    if channels.is_empty() {
+        // Alertmanager needs a receiver on every node; this one notifies nobody, as the node does
+        "none".to_owned()
+    } else {
+        channels.join("+")
+    }
+}
+
+/// A YAML string: JSON's quoting is YAML's double-quoted scalar.
+fn quoted(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = items.into_iter().map(quoted).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn matchers(ms: &[Matcher]) -> String {
+    let written: Vec<String> = ms.iter().map(ToString::to_string).collect();
+    list(written.iter().map(String::as_str))
+}
+
+/// Prometheus' duration syntax (`1h30m`, `250ms`); below a millisecond rounds up to one, as
+/// Alertmanager refuses zero where a duration that small was meant.
+fn duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return if d.is_zero() {
+            "0s".into()
+        } else {
+            "1ms".into()
+        };
+    }
+    let mut out = String::new();
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if ms >= size {
+            let _ = write!(out, "{}{unit}", ms / size);
+            ms %= size;
+        }
+    }
+    out
+}
+
+fn route(out: &mut String, node: &Route, indent: &str, names: &mut Vec<String>) {
+    let name = receiver_name(node.tiers.first().map_or(&[][..], |t| &t[..]));
+    let _ = writeln!(out, "{indent}receiver: {}", quoted(&name));
+    if !names.contains(&name) {
+        names.push(name);
+    }
+    if !node.matchers.is_empty() {
+        let _ = writeln!(out, "{indent}matchers: {}", matchers(&node.matchers));
+    }
+    let group_by = match &node.group_by {
+        GroupBy::All => list(["..."]),
+        GroupBy::Labels(labels) => list(labels.iter().map(String::as_str)),
+    };
+    let _ = writeln!(out, "{indent}group_by: {group_by}");
+    for (field, value) in [
+        ("group_wait", node.group_wait),
+        ("group_interval", node.group_interval),
+        ("repeat_interval", node.repeat_interval),
+    ] {
+        let _ = writeln!(out, "{indent}{field}: {}", duration(value));
+    }
+    if node.continue_ {
+        let _ = writeln!(out, "{indent}continue: true");
+    }
+    if !node.routes.is_empty() {
+        let _ = writeln!(out, "{indent}routes:");
+        for child in &node.routes {
+            let mut text = String::new();
+            route(&mut text, child, &format!("{indent}    "), names);
+            // the first line of each child opens its list item
+            let at = indent.len() + 2;
+            text.replace_range(at..at + 2, "- ");
+            out.push_str(&text);
+        }
+    }
+}
+
+fn inhibit_rule(out: &mut String, rule: &InhibitRule) {
+    let _ = writeln!(
+        out,
+        "  - source_matchers: {}",
+        matchers(&rule.source_matchers)
+    );
+    let _ = writeln!(
+        out,
+        "    target_matchers: {}",
+        matchers(&rule.target_matchers)
+    );
+    let _ = writeln!(
+        out,
+        "    equal: {}",
+        list(rule.equal.iter().map(String::as_str))
+    );
+}
+
+/// `alerting` as Alertmanager's configuration file (route, receivers, inhibit rules), followed by
+/// `ron`, the whole configuration, as comments.
+pub(super) fn alertmanager_config(alerting: &AlertingConfig, ron: &str) -> String {
+    let mut out = String::from("route:\n");
+    let mut names = Vec::new();
+    route(&mut out, &alerting.route_tree(), "  ", &mut names);
+    out.push_str("receivers:\n");
+    for name in &names {
+        let _ = writeln!(out, "  - name: {}", quoted(name));
+    }
+    if !alerting.inhibit_rules.is_empty() {
+        out.push_str("inhibit_rules:\n");
+        for rule in &alerting.inhibit_rules {
+            inhibit_rule(&mut out, rule);
+        }
+    }
+    out.push_str(
+        "# watchkeeper's configuration, secrets redacted; escalation tiers and rate limits\n\
+         # have no Alertmanager form and are only here\n",
+    );
+    for line in ron.lines() {
+        let _ = writeln!(out, "# {line}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_written_as_prometheus_reads_them() {
+        for (d, text) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_micros(10), "1ms"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_secs(5400), "1h30m"),
+            (Duration::from_millis(61_001), "1m1s1ms"),
+        ] {
+            assert_eq!(duration(d), text);
+        }
+    }
+}
