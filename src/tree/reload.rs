@@ -103,14 +103,22 @@ impl Event for ConfigReloaded<'_> {
     }
 }
 
-/// A reload was refused; nothing changed.
+/// A reload was refused; nothing changed. The file, when the reload read one: its findings are
+/// placed at line and column, and say nothing without it.
 #[derive(Debug)]
-struct ConfigReloadFailed<'a>(&'a Error);
+struct ConfigReloadFailed<'a>(&'a Error, Option<&'a std::path::Path>);
 
 impl Event for ConfigReloadFailed<'_> {
     const NAME: &'static str = "config_reload_failed";
     fn log(&self) {
-        tracing::error!(error = %self.0, "Configuration reload failed; the running configuration is unchanged");
+        match self.1 {
+            Some(file) => {
+                tracing::error!(file = %file.display(), error = %self.0, "Configuration reload failed; the running configuration is unchanged")
+            }
+            None => {
+                tracing::error!(error = %self.0, "Configuration reload failed; the running configuration is unchanged")
+            }
+        }
     }
 }
 
@@ -118,7 +126,7 @@ impl ActorTree {
     /// Validates `new` and applies what changed; on any error nothing changes.
     pub(crate) async fn reload(&self, new: Config) -> Result<ReloadReport, Error> {
         let validation = new.validate();
-        self.reload_checked(new, validation).await
+        self.reload_checked(new, validation, None).await
     }
 
     /// Applies `new`, already validated as `validation` says, unless that has errors.
@@ -126,6 +134,7 @@ impl ActorTree {
         &self,
         new: Config,
         validation: Validation,
+        file: Option<&std::path::Path>,
     ) -> Result<ReloadReport, Error> {
         let _one_at_a_time = self.reloading.lock().await;
         let result = if validation.has_errors() {
@@ -146,7 +155,7 @@ impl ActorTree {
                 status.successful = false;
                 status.last_error = Some(e.to_string());
                 status.failures += 1;
-                self.events.record(ConfigReloadFailed(e));
+                self.events.record(ConfigReloadFailed(e, file));
             }
         }
         result
@@ -161,7 +170,7 @@ impl ActorTree {
         };
         match Config::check_file(path) {
             // The findings are placed where their fields are written in the file.
-            Ok((config, validation)) => self.reload_checked(config, validation).await,
+            Ok((config, validation)) => self.reload_checked(config, validation, Some(path)).await,
             Err(e) => {
                 // Counted as a failed reload like any other.
                 let _one_at_a_time = self.reloading.lock().await;
@@ -170,7 +179,8 @@ impl ActorTree {
                 status.successful = false;
                 status.last_error = Some(error.to_string());
                 status.failures += 1;
-                self.events.record(ConfigReloadFailed(&error));
+                // the error names the file itself
+                self.events.record(ConfigReloadFailed(&error, None));
                 Err(error)
             }
         }
