@@ -16,8 +16,8 @@
 //! raw scores are pooled. Folds: leave one file out; artificial files to real ones and back; five
 //! random halvings (seeds 1 to 5), each used both ways.
 //!
-//! `--choose-settings` (with `--cross-validate`) lets each fold choose the settings too: among 81
-//! candidates ([`candidates`]), the one whose best threshold scores highest on the training files,
+//! `--choose-settings` (with `--cross-validate`) lets each fold choose the settings too: among the
+//! candidates of [`candidates`] (81 with the default settings), the one whose best threshold scores highest on the training files,
 //! carried with that threshold to the test files. It prints the same three rows, how often each
 //! candidate was chosen, and for leave-one-out (standard profile) the settings each file's
 //! training set chose and the file's raw score with them and with the settings given.
@@ -417,7 +417,8 @@ fn main() {
 /// (the stretch's length, the neighbours summed, the coarse step with 0 for no coarse scale, the
 /// range tolerance with 0 for no range check), each at the default and on either side of it; the
 /// rest as `--settings` (or the defaults) give them. The given settings come first, so a tie keeps
-/// them.
+/// them: 81 candidates with the defaults, one more when the given settings are off the grid, fewer
+/// when some combinations need more than a detector may hold.
 fn candidates(base: NoveltySettings) -> Vec<NoveltySettings> {
     let mut all = vec![base];
     for shape in [8, 12, 16] {
@@ -431,7 +432,9 @@ fn candidates(base: NoveltySettings) -> Vec<NoveltySettings> {
                         spatial_tolerance,
                         ..base
                     };
-                    if !all.contains(&s) {
+                    // settings the detector would refuse (and replace by the defaults) are left
+                    // out, as with a large `reference` from `--settings`
+                    if !all.contains(&s) && s.problem().is_none() {
                         all.push(s);
                     }
                 }

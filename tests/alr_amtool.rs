@@ -406,6 +406,15 @@ fn amtool_reads_the_routing_tree_and_tests_labels_against_it() {
             }],
             ..Default::default()
         },
+        // Quotes, a backslash, accents, a Unicode line break and DEL survive Alertmanager's parser.
+        RouteConfig {
+            matchers: vec![watchkeeper::config::Matcher::equal(
+                "note",
+                "caf\u{e9} \"q\" a\\b\u{2028}\u{7f}",
+            )],
+            receiver: Some(vec!["chat".into()]),
+            ..Default::default()
+        },
     ];
     let v = c.validate();
     assert!(!v.has_errors(), "{v}");

@@ -536,4 +536,45 @@ fn a_channel_secret_from_an_unset_variable_is_a_warning_naming_its_field() {
     ] {
         assert!(!has(&v, Severity::Warning, field), "{field}: {v}");
     }
+    // Nor is any channel with alerting off.
+    let off = text.replacen("(alerting: (", "(alerting: (enabled: false, ", 1);
+    let v = Config::from_ron(&off).unwrap().validate();
+    assert!(
+        !v.findings.iter().any(|f| f.field.contains("channels.")),
+        "{v}"
+    );
+}
+
+#[test]
+fn an_inhibit_rule_equal_to_a_non_label_name_is_an_error() {
+    // Alertmanager refuses it too, so `amtool config routes` could not read the tree.
+    let text = r#"(alerting: (inhibit_rules: [(source_matchers: ["severity=\"critical\""],
+        target_matchers: ["severity=\"warning\""], equal: ["alertname", "not-a-label"])]))"#;
+    let v = Config::from_ron(text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .validate();
+    assert!(
+        has(&v, Severity::Error, "alerting.inhibit_rules[0].equal[1]"),
+        "{v}"
+    );
+    assert!(
+        !has(&v, Severity::Error, "alerting.inhibit_rules[0].equal[0]"),
+        "{v}"
+    );
+}
+
+#[test]
+fn channel_names_keep_clear_of_the_alertmanager_forms_receiver_names() {
+    // `["a", "b"]` is the receiver `a+b` in the routing tree's Alertmanager form, and a receiver
+    // of no channel is `none`: a channel named either way would be confused with them.
+    for name in ["a+b", "none"] {
+        let text = format!(
+            r#"(alerting: (channels: (named: {{"{name}": Webhook(url: Value("http://127.0.0.1:9/"))}})))"#
+        );
+        let v = Config::from_ron(&text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .validate();
+        let field = format!("alerting.channels.named.{name}");
+        assert!(has(&v, Severity::Error, &field), "{name}: {v}");
+    }
 }

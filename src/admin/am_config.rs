@@ -9,20 +9,39 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use watchkeeper_actors::alerting::{AlertingConfig, GroupBy, InhibitRule, Matcher, Route};
+use watchkeeper_actors::notify::{CHANNEL_JOIN, NO_CHANNEL};
 
 /// The name of a node's first tier in Alertmanager's terms.
 fn receiver_name(channels: &[String]) -> String {
     if channels.is_empty() {
         // Alertmanager needs a receiver on every node; this one notifies nobody, as the node does
-        "none".to_owned()
+        NO_CHANNEL.to_owned()
     } else {
-        channels.join("+")
+        channels.join(&CHANNEL_JOIN.to_string())
     }
 }
 
-/// A YAML string: JSON's quoting is YAML's double-quoted scalar.
+/// A YAML double-quoted scalar holding exactly `s`: printable ASCII as itself, everything else
+/// escaped (YAML parsers refuse some control characters written out and fold Unicode line
+/// breaks into spaces).
 fn quoted(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if (c as u32) <= 0xFFFF => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
@@ -140,6 +159,21 @@ pub(super) fn alertmanager_config(alerting: &AlertingConfig, ron: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_quoted_so_that_yaml_reads_them_back_unchanged() {
+        for (s, yaml) in [
+            ("pager", r#""pager""#),
+            (r#"a\.b|"q""#, r#""a\\.b|\"q\"""#),
+            ("line\nbreak\u{7f}", r#""line\u000Abreak\u007F""#),
+            (
+                "caf\u{e9} \u{2028} \u{1F600}",
+                r#""caf\u00E9 \u2028 \U0001F600""#,
+            ),
+        ] {
+            assert_eq!(quoted(s), yaml);
+        }
+    }
 
     #[test]
     fn durations_are_written_as_prometheus_reads_them() {

@@ -372,7 +372,19 @@ impl AlertingConfig {
         if self.silences.retention > A_WEEK.0 {
             v.duration("silences.retention", self.silences.retention, A_WEEK);
         }
+        if self.enabled {
+            // channels are built (their secrets resolved) only when alerting is on
+            self.channels.check_environment(&mut v, "channels.");
+        }
         for (i, rule) in self.inhibit_rules.iter().enumerate() {
+            for (j, label) in rule.equal.iter().enumerate() {
+                if !super::matchers::valid_label_name(label) {
+                    v.error(
+                        format!("inhibit_rules[{i}].equal[{j}]"),
+                        format!("`{label}` is not a label name"),
+                    );
+                }
+            }
             if rule.target_matchers.is_empty() {
                 v.warning(
                     format!("inhibit_rules[{i}].target_matchers"),

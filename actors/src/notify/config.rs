@@ -368,6 +368,14 @@ pub const BUILT_IN_CHANNELS: [&str; 5] = ["log", "webhook", "slack", "email", AL
 /// The name of the Alertmanager channel, which receives raw alert states rather than groups.
 pub const ALERTMANAGER_CHANNEL: &str = "alertmanager";
 
+/// The name the Alertmanager form of the routing tree (`GET /api/v2/status`) gives a receiver of
+/// no channel; named channels may not take it.
+pub const NO_CHANNEL: &str = "none";
+
+/// What joins the channels of a receiver of several in the Alertmanager form of the routing tree
+/// (`["slack", "email"]` is `slack+email`); channel names may not contain it.
+pub const CHANNEL_JOIN: char = '+';
+
 /// Everything one enabled channel's notifier is built from; equal definitions build equal notifiers,
 /// so a reload restarts only the channels whose definition changed.
 ///
@@ -680,6 +688,15 @@ impl ChannelsConfig {
                 );
             } else if let Some(problem) = crate::kernel::validation::name_problem(name) {
                 v.error(format!("named.{name}"), format!("a channel name {problem}"));
+            } else if name == NO_CHANNEL || name.contains(CHANNEL_JOIN) {
+                v.error(
+                    format!("named.{name}"),
+                    format!(
+                        "a channel name may not be `{NO_CHANNEL}` or contain `{CHANNEL_JOIN}`: \
+                         the routing tree's Alertmanager form (amtool config routes) names \
+                         receivers with them"
+                    ),
+                );
             }
             match channel {
                 NamedChannel::Webhook {
@@ -695,7 +712,6 @@ impl ChannelsConfig {
                 _ => {}
             }
         }
-        self.check_environment(&mut v);
         #[cfg(not(feature = "http-notify"))]
         for (name, on) in [
             ("webhook", self.webhook.enabled),
@@ -718,15 +734,27 @@ impl ChannelsConfig {
 }
 
 impl ChannelsConfig {
-    /// A secret read from an unset environment variable stops the start (the channel's notifier
-    /// is built with it), so `check` says so; a warning, as the running process may have it.
-    fn check_environment(&self, v: &mut Validation) {
-        let mut secrets: Vec<(String, Option<&Secret>)> = Vec::new();
+    /// Warns of each secret an enabled channel reads from an environment variable that does not
+    /// resolve here: the channel's notifier is built with it at start, so the start fails unless
+    /// the running process has it. `at` prefixes the field paths. Called by the alerting
+    /// section's validation, as channels are built only when alerting is on.
+    pub fn check_environment(&self, v: &mut Validation, at: &str) {
+        let mut secrets: Vec<(String, &Secret)> = Vec::new();
         if self.webhook.enabled {
-            secrets.push(("webhook.url".into(), self.webhook.url.as_ref()));
+            secrets.extend(
+                self.webhook
+                    .url
+                    .iter()
+                    .map(|s| ("webhook.url".to_owned(), s)),
+            );
         }
         if self.slack.enabled {
-            secrets.push(("slack.webhook_url".into(), self.slack.webhook_url.as_ref()));
+            secrets.extend(
+                self.slack
+                    .webhook_url
+                    .iter()
+                    .map(|s| ("slack.webhook_url".to_owned(), s)),
+            );
         }
         let mut emails = Vec::new();
         if self.email.enabled {
@@ -734,30 +762,29 @@ impl ChannelsConfig {
         }
         for (name, channel) in &self.named {
             match channel {
-                NamedChannel::Webhook { url } => {
-                    secrets.push((format!("named.{name}.url"), Some(url)))
-                }
+                NamedChannel::Webhook { url } => secrets.push((format!("named.{name}.url"), url)),
                 NamedChannel::Slack { webhook_url, .. } => {
-                    secrets.push((format!("named.{name}.webhook_url"), Some(webhook_url)))
+                    secrets.push((format!("named.{name}.webhook_url"), webhook_url))
                 }
                 NamedChannel::Email(e) => emails.push((format!("named.{name}."), e)),
             }
         }
-        for (at, e) in emails {
-            secrets.push((format!("{at}username"), e.username.as_ref()));
-            secrets.push((format!("{at}password"), e.password.as_ref()));
+        for (prefix, e) in emails {
+            // the login is resolved only when both halves are given
+            if let (Some(user), Some(password)) = (&e.username, &e.password) {
+                secrets.push((format!("{prefix}username"), user));
+                secrets.push((format!("{prefix}password"), password));
+            }
         }
         for (field, secret) in secrets {
-            if let Some(Secret::Env(var)) = secret {
-                if std::env::var_os(var).is_none() {
-                    v.warning(
-                        field,
-                        format!(
-                            "the environment variable {var} is not set here: the runtime \
-                             refuses to start unless the running process has it"
-                        ),
-                    );
-                }
+            if let (Secret::Env(var), Err(_)) = (secret, secret.resolve()) {
+                v.warning(
+                    format!("{at}{field}"),
+                    format!(
+                        "the environment variable {var} is not set here (or not UTF-8): the \
+                         runtime refuses to start unless the running process has it"
+                    ),
+                );
             }
         }
     }
