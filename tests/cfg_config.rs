@@ -578,3 +578,24 @@ fn channel_names_keep_clear_of_the_alertmanager_forms_receiver_names() {
         assert!(has(&v, Severity::Error, &field), "{name}: {v}");
     }
 }
+
+#[test]
+fn urls_shown_by_redacted_lose_their_login_and_query() {
+    // `GET /api/v2/status` shows the configuration to anyone who can read the admin server.
+    let text = r#"(
+        alerting: (channels: (alertmanager: (enabled: true, urls: ["http://am:s3cret@am-1:9093/base?x=1", "http://am-2:9093"]))),
+        probes: (checks: [(name: "db", target: Http("https://db.internal/health?token=s3cret"))]),
+    )"#;
+    let c = Config::from_ron(text).unwrap_or_else(|e| panic!("{e}"));
+    let shown = c.redacted();
+    assert_eq!(
+        shown.alerting.channels.alertmanager.urls,
+        [
+            "http://<redacted>@am-1:9093/base?<redacted>",
+            "http://am-2:9093"
+        ]
+    );
+    assert!(!shown.to_ron().contains("s3cret"), "{}", shown.to_ron());
+    // The configuration itself is unchanged.
+    assert!(c.to_ron().contains("s3cret"));
+}

@@ -172,7 +172,8 @@ impl Config {
     }
 
     /// This configuration with every secret given in place replaced by `<redacted>` (secrets read
-    /// from the environment keep their variable's name), for showing it.
+    /// from the environment keep their variable's name), and the login and query of Alertmanager
+    /// and HTTP probe URLs too, for showing it.
     pub fn redacted(&self) -> Config {
         let hide = |s: &mut Option<Secret>| {
             if let Some(Secret::Value(v)) = s {
@@ -201,6 +202,15 @@ impl Config {
             }
         }
         hide(&mut c.deployment.admin_token);
+        // URLs written as plain text may still carry a login or a token
+        for url in &mut c.alerting.channels.alertmanager.urls {
+            *url = url_without_credentials(url);
+        }
+        for check in &mut c.probes.checks {
+            if let ProbeTarget::Http(url) = &mut check.target {
+                *url = url_without_credentials(url);
+            }
+        }
         c
     }
 
@@ -275,4 +285,26 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// `url` with a login (`user:password@`) and a query (`?token=...`) replaced by `<redacted>`.
+fn url_without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest
+        .find(['/', '?', '#'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((before, _)) => format!("{before}?<redacted>"),
+        None => path.to_owned(),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{authority}{path}")
 }
