@@ -68,6 +68,17 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// What a run of an example printed, once it is known to have succeeded.
+fn succeeded(run: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
+
 /// A NAB timestamp for row `i` of a series sampled every minute from 2014-04-01.
 fn stamp(i: usize) -> String {
     format!(
@@ -127,12 +138,7 @@ fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
         .args(["--windows", windows.to_str().unwrap()])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = succeeded(run);
     let written = std::fs::read_to_string(out.join("nested/deeper/spike.csv")).unwrap();
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(lines[0], "timestamp,value,anomaly_score");
@@ -191,12 +197,7 @@ fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
         .args(["--settings", "(reference: 200, calibration: 200)"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = succeeded(run);
     std::fs::remove_dir_all(&root).unwrap();
     let block = stdout
         .split("settings chosen on the training files too, among 81 candidates")
@@ -301,12 +302,7 @@ fn the_default_detector_keeps_its_nab_scores_on_the_local_series() {
         .arg(nab.join("labels/combined_windows.json"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = succeeded(run);
     std::fs::remove_dir_all(&out).unwrap();
     let score = |profile: &str| -> f64 {
         let line = stdout

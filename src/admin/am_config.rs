@@ -9,6 +9,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use watchkeeper_actors::alerting::{AlertingConfig, GroupBy, InhibitRule, Matcher, Route};
+use watchkeeper_actors::duration_serde;
 use watchkeeper_actors::notify::{CHANNEL_JOIN, NO_CHANNEL};
 
 /// The name of a node's first tier in Alertmanager's terms.
@@ -54,25 +55,11 @@ fn matchers(ms: &[Matcher]) -> String {
     list(written.iter().map(String::as_str))
 }
 
-/// Prometheus' duration syntax (`1h30m`, `250ms`); below a millisecond rounds up to one, as
-/// Alertmanager refuses zero where a duration that small was meant.
+/// Prometheus' duration syntax (`1h30m`, `250ms`), which reads whole milliseconds: anything finer
+/// rounds up, as Alertmanager refuses zero where a duration that small was meant.
 fn duration(d: Duration) -> String {
-    let mut ms = d.as_millis();
-    if ms == 0 {
-        return if d.is_zero() {
-            "0s".into()
-        } else {
-            "1ms".into()
-        };
-    }
-    let mut out = String::new();
-    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
-        if ms >= size {
-            let _ = write!(out, "{}{unit}", ms / size);
-            ms %= size;
-        }
-    }
-    out
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    duration_serde::format(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)))
 }
 
 fn route(out: &mut String, node: &Route, indent: &str, names: &mut Vec<String>) {
@@ -182,7 +169,8 @@ mod tests {
             (Duration::from_micros(10), "1ms"),
             (Duration::from_millis(250), "250ms"),
             (Duration::from_secs(5400), "1h30m"),
-            (Duration::from_millis(61_001), "1m1s1ms"),
+            (Duration::from_millis(61_001), "61001ms"),
+            (Duration::from_secs(90_000), "1d1h"),
         ] {
             assert_eq!(duration(d), text);
         }

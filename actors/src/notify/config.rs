@@ -740,21 +740,17 @@ impl ChannelsConfig {
     /// section's validation, as channels are built only when alerting is on.
     pub fn check_environment(&self, v: &mut Validation, at: &str) {
         let mut secrets: Vec<(String, &Secret)> = Vec::new();
-        if self.webhook.enabled {
-            secrets.extend(
-                self.webhook
-                    .url
-                    .iter()
-                    .map(|s| ("webhook.url".to_owned(), s)),
-            );
-        }
-        if self.slack.enabled {
-            secrets.extend(
-                self.slack
-                    .webhook_url
-                    .iter()
-                    .map(|s| ("slack.webhook_url".to_owned(), s)),
-            );
+        for (field, on, secret) in [
+            ("webhook.url", self.webhook.enabled, &self.webhook.url),
+            (
+                "slack.webhook_url",
+                self.slack.enabled,
+                &self.slack.webhook_url,
+            ),
+        ] {
+            if let (true, Some(secret)) = (on, secret) {
+                secrets.push((field.to_owned(), secret));
+            }
         }
         let mut emails = Vec::new();
         if self.email.enabled {
