@@ -511,19 +511,13 @@ fn chosen(
             best_threshold(&scored(&by_candidate[c], &fold.train), p)
         });
         // the first of the best, so a tie keeps the given settings
-        let (candidate, best) = bests
-            .iter()
-            .enumerate()
-            .fold(
-                (0, bests[0]),
-                |(c, b), (i, x)| {
-                    if x.raw > b.raw {
-                        (i, *x)
-                    } else {
-                        (c, b)
-                    }
-                },
-            );
+        let mut candidate = 0;
+        for (c, b) in bests.iter().enumerate() {
+            if b.raw > bests[candidate].raw {
+                candidate = c;
+            }
+        }
+        let best = bests[candidate];
         let choice = Choice {
             fold: i,
             candidate,

@@ -42,7 +42,7 @@ fn config(rules: Vec<AlertRule>, hook: &Receiver) -> Config {
 struct Amtool {
     url: String,
     http_config: std::path::PathBuf,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Amtool {
@@ -58,7 +58,7 @@ impl Amtool {
         Amtool {
             url: format!("http://{addr}"),
             http_config,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -68,7 +68,7 @@ impl Amtool {
             .arg(format!("--alertmanager.url={}", self.url))
             .arg(format!("--http.config.file={}", self.http_config.display()))
             .args(args)
-            .env("HOME", self._dir.path())
+            .env("HOME", self.dir.path())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -429,7 +429,7 @@ fn amtool_reads_the_routing_tree_and_tests_labels_against_it() {
         .as_str()
         .unwrap_or_else(|| panic!("no config.original in {status}"))
         .to_owned();
-    let file = am._dir.path().join("alertmanager.yml");
+    let file = am.dir.path().join("alertmanager.yml");
     std::fs::write(&file, &original).unwrap();
     let checked = Command::new("amtool")
         .arg("check-config")

@@ -62,9 +62,11 @@ fn duration(d: Duration) -> String {
     duration_serde::format(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)))
 }
 
-fn route(out: &mut String, node: &Route, indent: &str, names: &mut Vec<String>) {
+/// Writes `node` with its fields at `indent`, the first after `lead` (which opens a list item in
+/// the parent's `routes`), and collects the receivers' names.
+fn route(out: &mut String, node: &Route, lead: &str, indent: &str, names: &mut Vec<String>) {
     let name = receiver_name(node.tiers.first().map_or(&[][..], |t| &t[..]));
-    let _ = writeln!(out, "{indent}receiver: {}", quoted(&name));
+    let _ = writeln!(out, "{lead}receiver: {}", quoted(&name));
     if !names.contains(&name) {
         names.push(name);
     }
@@ -88,13 +90,9 @@ fn route(out: &mut String, node: &Route, indent: &str, names: &mut Vec<String>) 
     }
     if !node.routes.is_empty() {
         let _ = writeln!(out, "{indent}routes:");
+        let (lead, inner) = (format!("{indent}  - "), format!("{indent}    "));
         for child in &node.routes {
-            let mut text = String::new();
-            route(&mut text, child, &format!("{indent}    "), names);
-            // the first line of each child opens its list item
-            let at = indent.len() + 2;
-            text.replace_range(at..at + 2, "- ");
-            out.push_str(&text);
+            route(out, child, &lead, &inner, names);
         }
     }
 }
@@ -122,7 +120,7 @@ fn inhibit_rule(out: &mut String, rule: &InhibitRule) {
 pub(super) fn alertmanager_config(alerting: &AlertingConfig, ron: &str) -> String {
     let mut out = String::from("route:\n");
     let mut names = Vec::new();
-    route(&mut out, &alerting.route_tree(), "  ", &mut names);
+    route(&mut out, &alerting.route_tree(), "  ", "  ", &mut names);
     out.push_str("receivers:\n");
     for name in &names {
         let _ = writeln!(out, "  - name: {}", quoted(name));
