@@ -213,6 +213,25 @@ fn top_runs_in_a_terminal_sorts_filters_resizes_and_quits_on_q() {
             && s.contains("q quit")
     });
     assert!(screen.lines().count() <= 30, "{screen}");
+    // A terminal's default 80 columns still show every column: the sparkline and the last failure.
+    assert!(tmux
+        .run(&["resize-window", "-t", "top", "-x", "80", "-y", "30"])
+        .status
+        .success());
+    let screen = tmux.wait_for("redrawn at 80 columns", |s| {
+        s.lines().all(|l| l.chars().count() <= 80) && s.contains("q quit")
+    });
+    let lines: Vec<&str> = screen.lines().collect();
+    let row = |name: &str, also: &str| {
+        lines
+            .iter()
+            .find(|l| l.trim_start_matches(['│', ' ']).starts_with(name) && l.contains(also))
+            .copied()
+    };
+    let search = row("search", "query").unwrap_or_else(|| panic!("search/query row:\n{screen}"));
+    assert!(search.chars().any(|c| ('▁'..='█').contains(&c)), "{search}");
+    let index = row("index", "running").unwrap_or_else(|| panic!("index in the tree:\n{screen}"));
+    assert!(index.contains("Handler(\"Inject"), "{index}");
 
     // q quits: the program ends and so does the session.
     tmux.keys(&["q"]);

@@ -526,13 +526,14 @@ fn draw(frame: &mut Frame, view: &View) {
         Table::new(
             rows,
             [
+                // narrow enough that 80 columns still show a sparkline
                 Constraint::Length(16),
-                Constraint::Length(10),
-                Constraint::Length(10),
+                Constraint::Length(8),
                 Constraint::Length(9),
+                Constraint::Length(8),
+                Constraint::Length(8),
+                Constraint::Length(8),
                 Constraint::Length(9),
-                Constraint::Length(9),
-                Constraint::Length(10),
                 Constraint::Min(1),
             ],
         )
@@ -580,11 +581,12 @@ fn draw(frame: &mut Frame, view: &View) {
         Table::new(
             rows,
             [
-                Constraint::Length(28),
-                Constraint::Length(11),
-                Constraint::Length(9),
-                Constraint::Length(11),
-                Constraint::Length(6),
+                // 80 columns leave the last failure 16
+                Constraint::Length(24),
+                Constraint::Length(10),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(5),
                 Constraint::Min(10),
             ],
         )
