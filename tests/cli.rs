@@ -297,6 +297,10 @@ fn operator_commands_talk_to_a_running_instance() {
         .unwrap()
         .to_owned();
     assert_eq!(fingerprint.len(), 16, "{listed}");
+    // The instance may also be named before the command.
+    let (code, before, _) = watchkeeper(&["--url", &url, "alerts"]);
+    assert_eq!(code, 0, "{before}");
+    assert!(before.contains(&fingerprint), "{before}");
 
     let (code, _, err) = op(&["silence", "add", "alertname=\"Other\"", "--comment", "c"]);
     assert_eq!(code, 1, "without the token: refused");

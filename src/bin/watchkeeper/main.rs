@@ -22,6 +22,8 @@ use watchkeeper::Runtime;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    target: Target,
 }
 
 #[derive(Subcommand)]
@@ -58,8 +60,6 @@ enum Command {
     },
     /// List the firing alerts of a running instance.
     Alerts {
-        #[command(flatten)]
-        target: Target,
         /// Print the answer as JSON (Alertmanager's shape).
         #[arg(long)]
         json: bool,
@@ -76,8 +76,6 @@ enum Command {
         /// Who acknowledges.
         #[arg(long, default_value_t = user())]
         by: String,
-        #[command(flatten)]
-        target: Target,
     },
     /// Watch a running instance in the terminal: health, monitors (rates, p50/p99, a sparkline over
     /// the window), the actor tree and the alerts, refreshed every second.
@@ -85,8 +83,6 @@ enum Command {
     /// Keys: q quits, s cycles the monitors' order, r reverses it, / filters, t switches the
     /// sparkline between p99 and rate.
     Top {
-        #[command(flatten)]
-        target: Target,
         /// Print one plain-text frame to stdout and exit (no terminal needed).
         #[arg(long)]
         once: bool,
@@ -96,8 +92,6 @@ enum Command {
         /// The channel (`log`, `webhook`, a named channel, ...).
         #[arg(long)]
         channel: String,
-        #[command(flatten)]
-        target: Target,
     },
 }
 
@@ -117,8 +111,6 @@ enum SilenceAction {
         /// Who.
         #[arg(long, default_value_t = user())]
         author: String,
-        #[command(flatten)]
-        target: Target,
     },
     /// List silences not yet ended (with `--expired`, the ended ones), optionally those that
     /// have the given matchers.
@@ -127,26 +119,23 @@ enum SilenceAction {
         /// List ended silences instead.
         #[arg(long)]
         expired: bool,
-        #[command(flatten)]
-        target: Target,
     },
     /// End silences now.
     Expire {
         #[arg(required = true)]
         ids: Vec<String>,
-        #[command(flatten)]
-        target: Target,
     },
 }
 
-/// Which instance to talk to.
+/// Which instance the operator commands (alerts, silence, ack, top, notify-test) talk to; given
+/// before or after the command.
 #[derive(clap::Args)]
 struct Target {
-    /// Its admin server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    /// The running instance's admin server (operator commands).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// The admin token mutating requests need (also read from WATCHKEEPER_TOKEN).
-    #[arg(long, env = "WATCHKEEPER_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "WATCHKEEPER_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
 
@@ -342,61 +331,44 @@ async fn wait_for_signal(rt: &Runtime, from_file: bool) -> std::io::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check { file } => check(&file),
+    let command = match cli.command {
+        Command::Check { file } => return check(&file),
         Command::DefaultConfig => {
             let _ = std::io::stdout().write_all(DEFAULT_RON.as_bytes());
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         Command::Run {
             config,
             data_dir,
             ephemeral,
             shutdown_timeout,
-        } => run(config, data_dir, ephemeral, shutdown_timeout),
-        Command::Alerts { target, json } => match target.admin() {
-            Ok(admin) => operate::alerts(&admin, json),
-            Err(code) => code,
-        },
-        Command::Ack {
-            fingerprint,
-            by,
-            target,
-        } => match target.admin() {
-            Ok(admin) => operate::ack(&admin, &fingerprint, &by),
-            Err(code) => code,
-        },
-        Command::Top { target, once } => match target.admin() {
-            Ok(admin) => top::run(admin, &target.url, once),
-            Err(code) => code,
-        },
-        Command::NotifyTest { channel, target } => match target.admin() {
-            Ok(admin) => operate::notify_test(&admin, &channel),
-            Err(code) => code,
-        },
+        } => return run(config, data_dir, ephemeral, shutdown_timeout),
+        operator => operator,
+    };
+    // the rest talk to a running instance
+    let admin = match cli.target.admin() {
+        Ok(admin) => admin,
+        Err(code) => return code,
+    };
+    match command {
+        Command::Alerts { json } => operate::alerts(&admin, json),
+        Command::Ack { fingerprint, by } => operate::ack(&admin, &fingerprint, &by),
+        Command::Top { once } => top::run(admin, &cli.target.url, once),
+        Command::NotifyTest { channel } => operate::notify_test(&admin, &channel),
         Command::Silence { action } => match action {
             SilenceAction::Add {
                 matchers,
                 comment,
                 duration,
                 author,
-                target,
-            } => match target.admin() {
-                Ok(admin) => operate::silence_add(&admin, &matchers, &comment, duration, &author),
-                Err(code) => code,
-            },
-            SilenceAction::Query {
-                matchers,
-                expired,
-                target,
-            } => match target.admin() {
-                Ok(admin) => operate::silence_query(&admin, &matchers, expired),
-                Err(code) => code,
-            },
-            SilenceAction::Expire { ids, target } => match target.admin() {
-                Ok(admin) => operate::silence_expire(&admin, &ids),
-                Err(code) => code,
-            },
+            } => operate::silence_add(&admin, &matchers, &comment, duration, &author),
+            SilenceAction::Query { matchers, expired } => {
+                operate::silence_query(&admin, &matchers, expired)
+            }
+            SilenceAction::Expire { ids } => operate::silence_expire(&admin, &ids),
         },
+        Command::Check { .. } | Command::DefaultConfig | Command::Run { .. } => {
+            unreachable!("answered above")
+        }
     }
 }
