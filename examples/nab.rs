@@ -17,10 +17,11 @@
 //! random halvings (seeds 1 to 5), each used both ways.
 //!
 //! `--choose-settings` (with `--cross-validate`) lets each fold choose the settings too: among the
-//! candidates of [`candidates`] (81 with the default settings), the one whose best threshold scores highest on the training files,
-//! carried with that threshold to the test files. It prints the same three rows, how often each
-//! candidate was chosen, and for leave-one-out (standard profile) the settings each file's
-//! training set chose and the file's raw score with them and with the settings given.
+//! candidates of [`candidates`] (81 with the default settings), the one whose best threshold
+//! scores highest on the training files, carried with that threshold to the test files. It prints
+//! the same three rows, how often each candidate was chosen, and for leave-one-out (standard
+//! profile) the settings each file's training set chose and the file's raw score with them and
+//! with the settings given.
 //!
 //! `--settings RON` replaces some of the detector's settings, e.g. `"(coarse: 0)"` to score without
 //! the coarse scale: what each part of the design is worth (README, "Detection").

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use watchkeeper::config::{Config, Environment, RuleKind, Secret, Severity, DEFAULT_RON};
+use watchkeeper::config::{
+    Config, Environment, NamedChannel, RuleKind, Secret, Severity, DEFAULT_RON,
+};
 
 fn has(v: &watchkeeper::config::Validation, severity: Severity, field: &str) -> bool {
     v.findings
@@ -190,6 +192,34 @@ fn the_checklist_marks_what_the_configuration_already_satisfies() {
     assert!(!done(&dev, "Environment set to production"));
     assert!(done(&prod, "Environment set to production"));
     assert!(done(&prod, "Secrets read from environment variables"));
+    // A password written in the file spoils it wherever it is; a login's user name does not.
+    let mut c = Config::from_file("config/production.ron").unwrap();
+    let email = watchkeeper::config::EmailChannel {
+        recipients: vec!["oncall@example.com".into()],
+        username: Some(Secret::Value("oncall".into())),
+        password: Some(Secret::Env("SMTP_PASSWORD".into())),
+        ..Default::default()
+    };
+    c.alerting
+        .channels
+        .named
+        .insert("mail".into(), NamedChannel::Email(email.clone()));
+    assert!(done(
+        &c.checklist(),
+        "Secrets read from environment variables"
+    ));
+    let written = watchkeeper::config::EmailChannel {
+        password: Some(Secret::Value("hunter2".into())),
+        ..email
+    };
+    c.alerting
+        .channels
+        .named
+        .insert("mail".into(), NamedChannel::Email(written));
+    assert!(!done(
+        &c.checklist(),
+        "Secrets read from environment variables"
+    ));
     assert!(done(&prod, "Escalation beyond the first receiver"));
 }
 

@@ -223,17 +223,15 @@ impl Config {
             .parse::<std::net::IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false);
-        let secrets = [
-            &a.channels.webhook.url,
-            &a.channels.slack.webhook_url,
-            &a.channels.email.password,
-            &d.admin_token,
-        ];
-        let named_in_env = a.channels.named.values().all(|n| match n {
-            NamedChannel::Webhook { url } => !matches!(url, Secret::Value(_)),
-            NamedChannel::Slack { webhook_url, .. } => !matches!(webhook_url, Secret::Value(_)),
-            NamedChannel::Email(e) => !matches!(e.password, Some(Secret::Value(_))),
-        });
+        // a login's user name is not secret; its password is
+        let in_env = a
+            .channels
+            .secrets()
+            .iter()
+            .filter(|s| !s.field.ends_with("username"))
+            .map(|s| s.secret)
+            .chain(&d.admin_token)
+            .all(|s| !matches!(s, Secret::Value(_)));
         let items = [
             (
                 "Memory limit of at least 256 MB",
@@ -264,10 +262,7 @@ impl Config {
                 "Admin server on loopback or protected by a token",
                 ip_loopback || d.admin_token.is_some(),
             ),
-            (
-                "Secrets read from environment variables",
-                secrets.iter().all(|s| !matches!(s, Some(Secret::Value(_)))) && named_in_env,
-            ),
+            ("Secrets read from environment variables", in_env),
             ("Environment set to production", d.production()),
             (
                 "No validation errors or warnings",

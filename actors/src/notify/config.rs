@@ -733,49 +733,83 @@ impl ChannelsConfig {
     }
 }
 
+/// One secret of the channels: where it is written, and whether the start resolves it.
+#[derive(Debug)]
+pub struct ChannelSecret<'a> {
+    /// The field, relative to the channels section (`slack.webhook_url`, `named.pager.url`).
+    pub field: String,
+    /// The secret.
+    pub secret: &'a Secret,
+    /// Its channel is built at start (enabled; for an email login, both halves given), so the
+    /// secret must resolve then.
+    pub resolved_at_start: bool,
+}
+
 impl ChannelsConfig {
-    /// Warns of each secret an enabled channel reads from an environment variable that does not
-    /// resolve here: the channel's notifier is built with it at start, so the start fails unless
-    /// the running process has it. `at` prefixes the field paths. Called by the alerting
-    /// section's validation, as channels are built only when alerting is on.
-    pub fn check_environment(&self, v: &mut Validation, at: &str) {
-        let mut secrets: Vec<(String, &Secret)> = Vec::new();
-        for (field, on, secret) in [
-            ("webhook.url", self.webhook.enabled, &self.webhook.url),
+    /// Every secret the channels hold, written or not in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use watchkeeper_actors::notify::{ChannelsConfig, Secret, WebhookChannel};
+    ///
+    /// let webhook = WebhookChannel { enabled: false, url: Some(Secret::Env("HOOK".into())) };
+    /// let channels = ChannelsConfig { webhook, ..Default::default() };
+    /// let secrets = channels.secrets();
+    /// assert_eq!(secrets[0].field, "webhook.url");
+    /// assert!(!secrets[0].resolved_at_start);
+    /// ```
+    pub fn secrets(&self) -> Vec<ChannelSecret<'_>> {
+        let mut all: Vec<(String, Option<&Secret>, bool)> = vec![
             (
-                "slack.webhook_url",
-                self.slack.enabled,
-                &self.slack.webhook_url,
+                "webhook.url".into(),
+                self.webhook.url.as_ref(),
+                self.webhook.enabled,
             ),
-        ] {
-            if let (true, Some(secret)) = (on, secret) {
-                secrets.push((field.to_owned(), secret));
-            }
-        }
-        let mut emails = Vec::new();
-        if self.email.enabled {
-            emails.push(("email.".to_owned(), &self.email));
-        }
+            (
+                "slack.webhook_url".into(),
+                self.slack.webhook_url.as_ref(),
+                self.slack.enabled,
+            ),
+        ];
+        let mut emails = vec![("email.".to_owned(), &self.email, self.email.enabled)];
         for (name, channel) in &self.named {
             match channel {
-                NamedChannel::Webhook { url } => secrets.push((format!("named.{name}.url"), url)),
-                NamedChannel::Slack { webhook_url, .. } => {
-                    secrets.push((format!("named.{name}.webhook_url"), webhook_url))
+                NamedChannel::Webhook { url } => {
+                    all.push((format!("named.{name}.url"), Some(url), true))
                 }
-                NamedChannel::Email(e) => emails.push((format!("named.{name}."), e)),
+                NamedChannel::Slack { webhook_url, .. } => {
+                    all.push((format!("named.{name}.webhook_url"), Some(webhook_url), true))
+                }
+                NamedChannel::Email(e) => emails.push((format!("named.{name}."), e, true)),
             }
         }
-        for (prefix, e) in emails {
+        for (prefix, e, on) in emails {
             // the login is resolved only when both halves are given
-            if let (Some(user), Some(password)) = (&e.username, &e.password) {
-                secrets.push((format!("{prefix}username"), user));
-                secrets.push((format!("{prefix}password"), password));
-            }
+            let login = on && e.username.is_some() && e.password.is_some();
+            all.push((format!("{prefix}username"), e.username.as_ref(), login));
+            all.push((format!("{prefix}password"), e.password.as_ref(), login));
         }
-        for (field, secret) in secrets {
-            if let (Secret::Env(var), Err(_)) = (secret, secret.resolve()) {
+        all.into_iter()
+            .filter_map(|(field, secret, resolved_at_start)| {
+                Some(ChannelSecret {
+                    field,
+                    secret: secret?,
+                    resolved_at_start,
+                })
+            })
+            .collect()
+    }
+
+    /// Warns of each secret resolved at start that is read from an environment variable not set
+    /// here: the channel's notifier is built with it, so the start fails unless the running
+    /// process has it. `at` prefixes the field paths. Called by the alerting section's
+    /// validation, as channels are built only when alerting is on.
+    pub fn check_environment(&self, v: &mut Validation, at: &str) {
+        for s in self.secrets().into_iter().filter(|s| s.resolved_at_start) {
+            if let (Secret::Env(var), Err(_)) = (s.secret, s.secret.resolve()) {
                 v.warning(
-                    format!("{at}{field}"),
+                    format!("{at}{}", s.field),
                     format!(
                         "the environment variable {var} is not set here (or not UTF-8): the \
                          runtime refuses to start unless the running process has it"

@@ -26,9 +26,9 @@ use tokio::time::Instant;
 #[cfg(feature = "http-notify")]
 pub use self::alertmanager::AlertmanagerTransport;
 pub use self::config::{
-    valid_http_url, AlertmanagerChannel, ChannelDef, ChannelsConfig, DeliveryPolicy, EmailChannel,
-    LogChannel, NamedChannel, NotifierFactory, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
-    ALERTMANAGER_CHANNEL, BUILT_IN_CHANNELS, CHANNEL_JOIN, NO_CHANNEL,
+    valid_http_url, AlertmanagerChannel, ChannelDef, ChannelSecret, ChannelsConfig, DeliveryPolicy,
+    EmailChannel, LogChannel, NamedChannel, NotifierFactory, Secret, SlackChannel, SmtpSecurity,
+    WebhookChannel, ALERTMANAGER_CHANNEL, BUILT_IN_CHANNELS, CHANNEL_JOIN, NO_CHANNEL,
 };
 #[cfg(feature = "email")]
 pub use self::email::{EmailSettings, EmailTransport};
