@@ -27,14 +27,7 @@ struct Worker {
     generation: u32,
 }
 
-impl ChildActor for Worker {
-    fn started(&mut self, _ctx: &mut ChildContext<'_, Self>) {
-        println!("   {} started (instance {})", self.name, self.generation);
-    }
-    fn stopping(&mut self, _ctx: &mut ChildContext<'_, Self>) {
-        println!("   {} stopping", self.name);
-    }
-}
+impl ChildActor for Worker {}
 
 struct Ping;
 impl Message for Ping {
@@ -84,21 +77,15 @@ fn config(strategy: Strategy, max_restarts: u32) -> SupervisorConfig {
 fn main() {
     let system = actix::System::new();
     system.block_on(async {
+        // Every line below the headers is a supervision event, printed in the order the tree
+        // emitted it: the workers' own hooks run on their arbiters and would race the log.
         let events = EventBus::new(1024);
         let mut log = events.subscribe();
-        tokio::spawn(async move {
-            while let Ok(e) = log.recv().await {
-                match e {
-                    SupervisionEvent::ChildFailed { child, panic, .. } => println!("!! {child} failed: {panic}"),
-                    SupervisionEvent::RestartScheduled { child, backoff, .. } => println!(".. restart of {child} in {backoff:?}"),
-                    SupervisionEvent::Escalated { supervisor, restarts, within } => {
-                        println!("!! {supervisor} escalated: {restarts} restarts within {within:?}")
-                    }
-                    SupervisionEvent::ChildStopped { child, .. } => println!("   {child} stopped for good"),
-                    _ => {}
-                }
+        let mut show = move || {
+            while let Ok(e) = log.try_recv() {
+                print_event(e);
             }
-        });
+        };
         let ask = Duration::from_secs(2);
         let (root, alarm) = SupervisorRef::start_root("root", config(Strategy::OneForOne, 3), events, None);
         let cache = root.start_child(ChildSpec::new("cache", worker("cache")));
@@ -112,14 +99,18 @@ fn main() {
         }
         cache.ask(Ping, ask).await.unwrap();
         reporter.ask(Ping, ask).await.unwrap();
+        show();
 
         println!("\n== one_for_one: the cache crashes; only the cache is rebuilt");
         let _ = cache.ask(Crash, ask).await;
-        println!("   cache is now instance {}", cache.ask(Ping, ask).await.unwrap());
+        let instance = cache.ask(Ping, ask).await.unwrap();
+        show();
+        println!("   cache is now instance {instance}");
 
         println!("\n== rest_for_one: the parser crashes; parser and writer are rebuilt, the reader is not");
         let _ = parser.ask(Crash, ask).await;
         let gens: Vec<u32> = futures_util::future::join_all([&reader, &parser, &writer].map(|c| c.ask(Ping, ask))).await.into_iter().map(|r| r.unwrap()).collect();
+        show();
         println!("   reader, parser, writer instances: {gens:?}");
 
         println!("\n== backoff: the cache crashes twice more, each restart waits longer");
@@ -127,12 +118,37 @@ fn main() {
             let _ = cache.ask(Crash, ask).await;
             cache.ask(Ping, ask).await.unwrap();
         }
+        show();
 
         println!("\n== intensity: one more crash is the 4th restart in 10 s; the root escalates to the host");
         let _ = cache.ask(Crash, ask).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
+        show();
         println!("   host sees escalated = {} ({})", alarm.escalated(), alarm.reason().unwrap_or_default());
         println!("   a message to the cache now: {:?}", cache.ask(Ping, ask).await.map_err(|e| e.to_string()));
         println!("\nthe host process is still running.");
     });
+}
+
+fn print_event(event: SupervisionEvent) {
+    match event {
+        SupervisionEvent::ChildStarted {
+            child, restarts, ..
+        } => println!("   {child} started (instance {})", restarts + 1),
+        SupervisionEvent::ChildFailed { child, panic, .. } => {
+            println!("!! {child} failed: {panic}")
+        }
+        SupervisionEvent::RestartScheduled { child, backoff, .. } => {
+            println!(".. restart of {child} in {backoff:?}")
+        }
+        SupervisionEvent::Escalated {
+            supervisor,
+            restarts,
+            within,
+        } => {
+            println!("!! {supervisor} escalated: {restarts} restarts within {within:?}")
+        }
+        SupervisionEvent::ChildStopped { child, .. } => println!("   {child} stopped for good"),
+        _ => {}
+    }
 }

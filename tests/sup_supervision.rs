@@ -35,6 +35,13 @@ fn failed(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
     move |e| matches!(e, SupervisionEvent::ChildFailed { child: c, .. } if &**c == child)
 }
 
+fn stopped(child: &'static str, undelivered: usize) -> impl Fn(&SupervisionEvent) -> bool {
+    move |e| {
+        matches!(e, SupervisionEvent::ChildStopped { child: c, undelivered: u, timed_out: false, .. }
+            if &**c == child && *u == undelivered)
+    }
+}
+
 fn started(child: &'static str, restarts: u32) -> impl Fn(&SupervisionEvent) -> bool {
     move |e| matches!(e, SupervisionEvent::ChildStarted { child: c, restarts: r, .. } if &**c == child && *r == restarts)
 }
@@ -167,6 +174,9 @@ fn exceeding_the_intensity_stops_children_and_escalates_to_the_host() {
         }
         assert!(!h.alarm().escalated());
         let _ = a.ask(Crash, ASK).await;
+        // Each child is reported stopped for good, the last started first, then the escalation.
+        h.expect_event("b stopped", SEC, stopped("b", 0)).await;
+        h.expect_event("a stopped", SEC, stopped("a", 0)).await;
         h.expect_event("escalation", SEC, |e| {
             matches!(e, SupervisionEvent::Escalated { restarts: 4, .. })
         })
@@ -434,7 +444,18 @@ fn restart_types_decide_what_happens_after_a_failure_or_a_normal_exit() {
             .root()
             .start_child(ChildSpec::new("perm", probe("perm", Default::default())));
 
-        let _ = temp.ask(Crash, ASK).await;
+        // Two messages queued behind the failure are failed back to their senders.
+        temp.tell(Crash).unwrap();
+        let behind = [temp.ask(Ping, ASK), temp.ask(Ping, ASK)];
+        let behind = futures_util::future::join_all(behind).await;
+        assert!(
+            behind
+                .iter()
+                .all(|r| matches!(r, Err(AskError::Undelivered { .. }))),
+            "{behind:?}"
+        );
+        h.expect_event("temporary child stopped", SEC, stopped("temp", 2))
+            .await;
         harness::eventually("temporary child retired", SEC, || temp.is_stopped()).await;
         assert!(matches!(
             temp.ask(Ping, ASK).await,
@@ -448,6 +469,8 @@ fn restart_types_decide_what_happens_after_a_failure_or_a_normal_exit() {
             "transient restarts after a failure"
         );
         trans.ask(StopNormally, ASK).await.unwrap();
+        h.expect_event("transient child stopped", SEC, stopped("trans", 0))
+            .await;
         harness::eventually("transient child retired after a normal exit", SEC, || {
             trans.is_stopped()
         })

@@ -103,7 +103,10 @@ pub enum SupervisionEvent {
         /// The child.
         child: Arc<str>,
     },
-    /// A child was stopped for good (temporary or transient child, shutdown, or escalation).
+    /// A child was stopped for good: a temporary child that failed, a temporary or transient one
+    /// that exited, [`SupervisorRef::stop_child`](crate::SupervisorRef::stop_child), a shutdown,
+    /// or the root escalating to the host. A shutdown or `stop_child` first handles what was
+    /// queued, within the child's timeout; the others fail it back at once.
     ChildStopped {
         /// The supervisor.
         supervisor: Arc<str>,

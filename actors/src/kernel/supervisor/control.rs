@@ -21,7 +21,9 @@ pub(crate) trait ChildControl {
     fn suspend(&self) -> LocalBoxFuture<'static, ()>;
     /// Builds a fresh instance; resolves once it has started (or failed to).
     fn resume(&self, restarts: u32) -> LocalBoxFuture<'static, ()>;
-    fn retire(&self);
+    /// Stops for good without handling what is queued; returns how many queued messages were
+    /// failed back to their senders (a nested supervisor's children report their own).
+    fn retire(&self) -> usize;
     /// Stops gracefully within `timeout`.
     fn stop(&self, timeout: Duration) -> LocalBoxFuture<'static, ChildShutdownOutcome>;
     fn mailbox(&self) -> Option<MailboxStats>;
@@ -46,8 +48,11 @@ impl<A: ChildActor> ChildControl for HostControl<A> {
             let _ = request.await;
         })
     }
-    fn retire(&self) {
+    fn retire(&self) -> usize {
+        // Closed here, so the count is known now; the host's own close then finds nothing.
+        let undelivered = self.mailbox.close_and_fail();
         self.addr.do_send(HostCommand::Retire);
+        undelivered
     }
     fn stop(&self, timeout: Duration) -> LocalBoxFuture<'static, ChildShutdownOutcome> {
         let request = self.addr.send(StopGracefully {
@@ -96,8 +101,9 @@ impl ChildControl for NestedControl {
             let _ = request.await;
         })
     }
-    fn retire(&self) {
+    fn retire(&self) -> usize {
         self.addr.do_send(Group::Retire);
+        0
     }
     fn stop(&self, timeout: Duration) -> LocalBoxFuture<'static, ChildShutdownOutcome> {
         let request = self.addr.send(Shutdown {

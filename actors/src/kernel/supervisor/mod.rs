@@ -191,11 +191,18 @@ impl SupervisorActor {
         }
     }
 
+    /// Stops a child for good, failing what it had queued, and says so.
     fn retire_child(&mut self, idx: usize) {
         let entry = &mut self.children[idx];
         if entry.state != ChildState::Stopped {
             entry.state = ChildState::Stopped;
-            entry.control.retire();
+            let undelivered = entry.control.retire();
+            self.events.emit(SupervisionEvent::ChildStopped {
+                supervisor: self.name.clone(),
+                child: entry.name.clone(),
+                undelivered,
+                timed_out: false,
+            });
         }
     }
 
@@ -283,13 +290,13 @@ impl SupervisorActor {
         let restarts = self.window.len();
         let within = self.config.intensity.within;
         let to_host = matches!(self.parent, Parent::Host(_));
-        for child in self.children.iter_mut().rev() {
+        for idx in (0..self.children.len()).rev() {
+            let child = &mut self.children[idx];
             if child.state == ChildState::Stopped {
                 continue;
             }
             if to_host {
-                child.control.retire();
-                child.state = ChildState::Stopped;
+                self.retire_child(idx);
             } else {
                 if child.state == ChildState::Running {
                     // Fire and forget: the group waits for its parent's decision either way.
