@@ -48,6 +48,21 @@ pub enum Site {
     Escalation,
 }
 
+impl std::fmt::Display for Site {
+    /// Where, in words: `the GetStats handler`, `a timer`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Site::Factory => f.write_str("the factory"),
+            Site::Started => f.write_str("the started hook"),
+            Site::Stopping => f.write_str("the stopping hook"),
+            Site::Handler(kind) => write!(f, "the {kind} handler"),
+            Site::Timer => f.write_str("a timer"),
+            Site::Future => f.write_str("a future"),
+            Site::Escalation => f.write_str("an escalation"),
+        }
+    }
+}
+
 /// One thing that happened in the supervision tree.
 ///
 /// # Examples

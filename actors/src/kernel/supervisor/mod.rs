@@ -162,7 +162,11 @@ impl SupervisorActor {
         };
         self.children[idx].last_failure = Some(match site {
             Site::Escalation => panic.message.clone(),
-            _ => format!("{site:?}: {panic}"),
+            // What went wrong first: a narrow column (`watchkeeper top`) shows the start.
+            _ => match &panic.location {
+                Some(at) => format!("{} (in {site}, at {at})", panic.message),
+                None => format!("{} (in {site})", panic.message),
+            },
         });
         if self.state != SupervisorState::Running {
             return;
