@@ -98,6 +98,7 @@ pub struct Runtime {
 pub struct RuntimeBuilder {
     config: Option<Config>,
     path: Option<PathBuf>,
+    data_dir: Option<Option<PathBuf>>,
     paused: bool,
 }
 
@@ -111,6 +112,16 @@ impl RuntimeBuilder {
     /// Starts with the configuration in `path`, and reloads from it on request.
     pub fn config_file(mut self, path: impl AsRef<Path>) -> Self {
         self.path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Keeps state (silences, acknowledgements, alert states, ...) in `dir`, or nothing with
+    /// `None`, in place of the configuration's `storage.path`, which stays as written: a reload of
+    /// an unchanged file then finds nothing to restart. `watchkeeper run` passes the directory it
+    /// chose (`--data-dir`, else `storage.path` relative to the file, else `watchkeeper-data`
+    /// beside it).
+    pub fn data_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.data_dir = Some(dir);
         self
     }
 
@@ -131,7 +142,8 @@ impl RuntimeBuilder {
             (None, Some(path)) => Config::from_file(path)?,
             (None, None) => Config::default(),
         };
-        Runtime::launch(config, self.path, self.paused)
+        let data_dir = self.data_dir.unwrap_or_else(|| config.storage.path.clone());
+        Runtime::launch(config, self.path, data_dir, self.paused)
     }
 }
 
@@ -139,7 +151,8 @@ impl Runtime {
     /// Starts the actor tree described by `config` on threads of its own, with the configured
     /// monitors. Works from synchronous hosts and from inside a host's own Tokio runtime.
     pub fn start(config: Config) -> Result<Runtime, Error> {
-        Runtime::launch(config, None, false)
+        let data_dir = config.storage.path.clone();
+        Runtime::launch(config, None, data_dir, false)
     }
 
     /// A builder, to start from a configuration file that can be reloaded.
@@ -147,7 +160,12 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    fn launch(config: Config, path: Option<PathBuf>, paused: bool) -> Result<Runtime, Error> {
+    fn launch(
+        config: Config,
+        path: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        paused: bool,
+    ) -> Result<Runtime, Error> {
         let validation = config.validate();
         if validation.has_errors() {
             return Err(Error::Invalid(validation));
@@ -155,7 +173,7 @@ impl Runtime {
         for finding in validation.of(Severity::Warning) {
             tracing::warn!(field = %finding.field, message = %finding.message, "Configuration warning");
         }
-        let started = tree::start(config, path, paused)?;
+        let started = tree::start(config, path, data_dir, paused)?;
         let mut runtime = Runtime {
             tree: started.tree,
             lifecycle: Mutex::new(Lifecycle::Running {

@@ -433,3 +433,54 @@ fn a_routing_change_applies_to_the_next_notification() {
     assert_eq!(count(&hook, "resolved", "A"), 0, "{:?}", received(&hook));
     rt.shutdown_blocking(ASK).unwrap();
 }
+
+#[test]
+fn settings_a_restart_applies_keep_their_running_values_and_are_named_at_every_reload() {
+    let dir = common::process::TempDir::new("reload-restart");
+    let file = dir.0.join("watchkeeper.ron");
+    let write = |text: &str| std::fs::write(&file, text).unwrap();
+    let as_started = r#"(
+        deployment: (admin_enabled: false, health_check_port: 8080, log_level: "info"),
+        storage: (path: Some("watchkeeper-data"), interval: "5s"),
+    )"#;
+    write(as_started);
+    // As `watchkeeper run` starts it: the data directory chosen beside the file.
+    let data = dir.0.join("watchkeeper-data");
+    let rt = Runtime::builder()
+        .config_file(&file)
+        .data_dir(Some(data.clone()))
+        .paused()
+        .start()
+        .unwrap();
+    let started = rt.config();
+    // The relative path as written is what the file still says: nothing to restart.
+    let report = rt.reload_file_blocking().unwrap();
+    assert!(report.needs_restart.is_empty(), "{report:?}");
+
+    write(
+        r#"(
+        deployment: (admin_enabled: false, health_check_port: 8081, log_level: "debug"),
+        storage: (path: Some("watchkeeper-data"), interval: "1s"),
+        supervisor: (ask_timeout: "9s"),
+        monitoring: (window: 30),
+    )"#,
+    );
+    let needs_restart = [
+        "storage: the data directory and how often it is written",
+        "supervisor: strategy, intensity, backoff, mailboxes and timeouts",
+        "deployment: the admin server's address, port and admin_enabled",
+        "deployment: environment and log_level",
+    ];
+    for reload in 1..=2 {
+        let report = rt.reload_file_blocking().unwrap();
+        assert_eq!(report.needs_restart, needs_restart, "reload {reload}");
+        let running = rt.config();
+        assert_eq!(running.deployment.health_check_port, 8080);
+        assert_eq!(running.deployment.log_level, "info");
+        assert_eq!(running.storage, started.storage);
+        assert_eq!(running.supervisor, started.supervisor);
+        // What a reload does apply is in force.
+        assert_eq!(running.monitoring.window, 30);
+    }
+    rt.shutdown_blocking(ASK).unwrap();
+}

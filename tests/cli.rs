@@ -155,27 +155,54 @@ fn run_serves_the_admin_endpoints_and_shuts_down_on_sigterm() {
     );
 }
 
-/// `watchkeeper run` reloads its file on SIGHUP: a valid change takes effect, an invalid one is
-/// refused (the gauge says so) and the runtime keeps what it had.
+/// `watchkeeper run` reloads its file on SIGHUP: a valid change takes effect (the file's relative
+/// data directory, unchanged, needs no restart), an invalid one is refused (the gauge says so, the
+/// log places the finding in the file) and the runtime keeps what it had.
 #[test]
 fn run_reloads_its_configuration_on_sighup() {
     let dir = TempDir::new("cli-hup");
     let file = dir.path().join("run.ron");
     let short = |rules: &str| {
         format!(
-            "(\n    alerting: (rules: [{rules}]),\n    deployment: (health_check_port: 0),\n)\n"
+            "(\n    alerting: (rules: [{rules}]),\n    deployment: (health_check_port: 0),\n    storage: (path: Some(\"data\")),\n)\n"
         )
     };
     let first = r#"(name: "First", monitor: "search", metric: p99, warning: 0.1)"#;
     std::fs::write(&file, short(first)).unwrap();
     let mut child = Command::new(BIN)
         .args(["run", "--config", file.to_str().unwrap()])
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The log, read as it comes so the process never blocks on a full pipe.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let (log, stderr) = (log.clone(), child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        })
+    };
+    let logged = |what: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = log.lock().unwrap().iter().find(|l| l.contains(what)) {
+                return line.clone();
+            }
+            assert!(Instant::now() < deadline, "no {what:?} in the log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first_line = lines.next().unwrap().unwrap();
+    // The data directory is the file's, beside it.
+    assert!(
+        first_line.ends_with(&format!("state in {}", dir.path().join("data").display())),
+        "{first_line}"
+    );
     let addr: std::net::SocketAddr = first_line
         .split("http://")
         .nth(1)
@@ -215,6 +242,9 @@ fn run_reloads_its_configuration_on_sighup() {
         metric("watchkeeper_config_last_reload_successful ").as_deref(),
         Some("watchkeeper_config_last_reload_successful 1")
     );
+    // The data directory as written (relative to the file) is the one in use: nothing to restart.
+    let reloaded = logged("Configuration reloaded");
+    assert!(reloaded.contains("needs_restart=[]"), "{reloaded}");
 
     // Invalid: a rule without a threshold. Refused; the two rules stay.
     std::fs::write(
@@ -234,6 +264,13 @@ fn run_reloads_its_configuration_on_sighup() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rules(), 2, "an invalid reload changes nothing");
+    // One log line, the finding placed in the file as `check` places it.
+    let refused = logged("Configuration reload failed");
+    assert!(
+        refused.contains(&format!("{}:2:", file.display()))
+            && refused.contains("error: alerting.rules[0]"),
+        "{refused}"
+    );
     assert_eq!(get(addr, "/health/live").status, 200);
 
     Command::new("kill")
@@ -241,6 +278,7 @@ fn run_reloads_its_configuration_on_sighup() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
 }
 
 /// The operator commands against a running `watchkeeper run`: alerts, silence add, query and

@@ -20,7 +20,7 @@ use watchkeeper_actors::tuner::Reconfigured as TunerReconfigured;
 use watchkeeper_actors::Event;
 
 use super::{locked, ActorTree};
-use crate::config::{Config, Validation};
+use crate::config::{Config, Severity, Validation};
 use crate::error::Error;
 
 /// How reloads went, for `/metrics` and the health report.
@@ -111,11 +111,19 @@ struct ConfigReloadFailed<'a>(&'a Error, Option<&'a std::path::Path>);
 impl Event for ConfigReloadFailed<'_> {
     const NAME: &'static str = "config_reload_failed";
     fn log(&self) {
-        match self.1 {
-            Some(file) => {
+        match (self.1, self.0) {
+            // One line, each finding at its place in the file.
+            (Some(file), Error::Invalid(validation)) => {
+                let findings: Vec<String> = validation
+                    .of(Severity::Error)
+                    .map(|f| f.in_file(file))
+                    .collect();
+                tracing::error!(file = %file.display(), findings = %findings.join("; "), "Configuration reload failed; the running configuration is unchanged")
+            }
+            (Some(file), _) => {
                 tracing::error!(file = %file.display(), error = %self.0, "Configuration reload failed; the running configuration is unchanged")
             }
-            None => {
+            (None, _) => {
                 tracing::error!(error = %self.0, "Configuration reload failed; the running configuration is unchanged")
             }
         }
@@ -189,15 +197,9 @@ impl ActorTree {
     async fn apply(&self, mut new: Config) -> Result<ReloadReport, Error> {
         let old = self.config.get();
         let mut report = ReloadReport::default();
-        // The data directory is chosen once, at start (`watchkeeper run` may choose it).
-        if new.storage != old.storage {
-            if new.storage.path.is_some() && new.storage.path != old.storage.path {
-                report
-                    .needs_restart
-                    .push("storage: the data directory".into());
-            }
-            new.storage = old.storage.clone();
-        }
+        // What only a restart changes keeps its running value, so the configuration in force says
+        // what is in force, and every later reload of the same file reports it again.
+        keep_until_restart(&old, &mut new, &mut report.needs_restart);
         let wanted = if new.alerting.enabled {
             new.alerting.channels.definitions()
         } else {
@@ -292,29 +294,49 @@ impl ActorTree {
             let _ = self.probe.tell(watchkeeper_actors::probe::RunChecks);
             report.applied.push("probes".into());
         }
-        if old.supervisor != new.supervisor {
-            report
-                .needs_restart
-                .push("supervisor: strategy, intensity, backoff, mailboxes and timeouts".into());
-        }
         let (a, b) = (&old.deployment, &new.deployment);
-        if (&a.bind_address, a.health_check_port, a.admin_enabled)
-            != (&b.bind_address, b.health_check_port, b.admin_enabled)
-        {
-            report
-                .needs_restart
-                .push("deployment: the admin server's address, port and admin_enabled".into());
-        }
         if (&a.admin_token, a.metrics_enabled) != (&b.admin_token, b.metrics_enabled) {
             report
                 .applied
                 .push("deployment: admin token and metrics_enabled".into());
         }
-        if (&a.environment, &a.log_level) != (&b.environment, &b.log_level) {
-            report
-                .needs_restart
-                .push("deployment: environment and log_level".into());
-        }
         Ok(report)
     }
+}
+
+/// Puts back in `new` the running values of what takes effect only at the next start, naming each
+/// part that differed in `needs_restart`.
+fn keep_until_restart(old: &Config, new: &mut Config, needs_restart: &mut Vec<String>) {
+    let mut keep = |differs: bool, what: &str| {
+        if differs {
+            needs_restart.push(what.to_owned());
+        }
+    };
+    // The data directory is chosen once, at start (`watchkeeper run` may choose it), and the state
+    // is written by an actor started with its interval.
+    keep(
+        new.storage != old.storage,
+        "storage: the data directory and how often it is written",
+    );
+    new.storage = old.storage.clone();
+    keep(
+        new.supervisor != old.supervisor,
+        "supervisor: strategy, intensity, backoff, mailboxes and timeouts",
+    );
+    new.supervisor = old.supervisor;
+    let (a, b) = (&old.deployment, &mut new.deployment);
+    keep(
+        (&a.bind_address, a.health_check_port, a.admin_enabled)
+            != (&b.bind_address, b.health_check_port, b.admin_enabled),
+        "deployment: the admin server's address, port and admin_enabled",
+    );
+    b.bind_address = a.bind_address.clone();
+    b.health_check_port = a.health_check_port;
+    b.admin_enabled = a.admin_enabled;
+    keep(
+        (&a.environment, &a.log_level) != (&b.environment, &b.log_level),
+        "deployment: environment and log_level",
+    );
+    b.environment = a.environment;
+    b.log_level = a.log_level.clone();
 }

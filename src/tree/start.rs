@@ -44,9 +44,11 @@ pub(crate) struct Started {
 }
 
 /// Starts the actor system on a thread of its own and builds the tree described by `config`.
+/// State is kept in `data_dir` (`None`: nothing is kept).
 pub(crate) fn start(
     config: Config,
     config_path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     paused: bool,
 ) -> Result<Started, Error> {
     let (started_tx, started_rx) = mpsc::channel();
@@ -60,7 +62,7 @@ pub(crate) fn start(
             } else {
                 actix::System::new()
             };
-            let built = system.block_on(build(thread_config, config_path, paused));
+            let built = system.block_on(build(thread_config, config_path, data_dir, paused));
             let ok = built.is_ok();
             if started_tx.send(built).is_ok() && ok {
                 if let Err(e) = system.run() {
@@ -110,6 +112,7 @@ fn paused_system() -> actix::SystemRunner {
 async fn build(
     config: Config,
     config_path: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
     paused: bool,
 ) -> Result<(ActorTree, actix::Arbiter), Error> {
     let sup = config.supervisor;
@@ -145,11 +148,7 @@ async fn build(
         ask_timeout: sup.ask_timeout,
     };
     // What a previous process saved, when there is a data directory.
-    let saved = config
-        .storage
-        .path
-        .as_deref()
-        .and_then(crate::storage::load);
+    let saved = data_dir.as_deref().and_then(crate::storage::load);
     let (alert_state, sampling) = match saved {
         Some(saved) => (
             alerting::AlertingState::restored(saved.alerting),
@@ -195,7 +194,7 @@ async fn build(
     let probe = root.start_child(ChildSpec::new("probe", move || {
         ProbeActor::new(live.clone(), store.clone())
     }));
-    let storage = config.storage.path.clone().map(|dir| {
+    let storage = data_dir.map(|dir| {
         let persisted = crate::storage::Persisted {
             dir,
             alerting: alert_store.clone(),

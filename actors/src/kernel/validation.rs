@@ -82,6 +82,23 @@ impl std::fmt::Display for Finding {
     }
 }
 
+impl Finding {
+    /// The finding as compilers write theirs, in front of the file it was found in:
+    /// `watchkeeper.ron:12:17: error: alerting.rules[0].warning: ...`.
+    pub fn in_file(&self, file: &std::path::Path) -> String {
+        let (severity, field, message) = (self.severity.label(), &self.field, &self.message);
+        match self.position {
+            Some((line, col)) => {
+                format!(
+                    "{}:{line}:{col}: {severity}: {field}: {message}",
+                    file.display()
+                )
+            }
+            None => format!("{}: {severity}: {field}: {message}", file.display()),
+        }
+    }
+}
+
 /// Everything the checks found.
 ///
 /// # Examples

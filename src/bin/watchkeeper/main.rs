@@ -58,7 +58,8 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         shutdown_timeout: Duration,
     },
-    /// List the firing alerts of a running instance.
+    /// List the firing alerts of a running instance, those a silence or an inhibition rule mutes
+    /// included (as `suppressed`).
     Alerts {
         /// Print the answer as JSON (Alertmanager's shape).
         #[arg(long)]
@@ -173,20 +174,7 @@ fn check(file: &PathBuf) -> ExitCode {
         }
     };
     for finding in &validation.findings {
-        match finding.position {
-            Some((line, col)) => {
-                say!(
-                    "{}:{line}:{col}: {}: {}: {}",
-                    file.display(),
-                    finding.severity.label(),
-                    finding.field,
-                    finding.message
-                );
-            }
-            None => {
-                say!("{}: {finding}", file.display());
-            }
-        }
+        say!("{}", finding.in_file(file));
     }
     let count = |s| validation.of(s).count();
     say!(
@@ -227,16 +215,16 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    let mut config = config;
     let beside = path
         .as_ref()
         .and_then(|p| p.parent())
         .map(PathBuf::from)
         .unwrap_or_default();
-    config.storage.path = if ephemeral {
+    // The configuration keeps `storage` as written; the runtime is told the directory chosen.
+    let data_dir = if ephemeral {
         None
     } else {
-        Some(match (data_dir, config.storage.path.take()) {
+        Some(match (data_dir, config.storage.path.clone()) {
             (Some(dir), _) => dir,
             (None, Some(dir)) if dir.is_relative() => beside.join(dir),
             (None, Some(dir)) => dir,
@@ -250,8 +238,7 @@ fn run(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config_storage = config.storage.path.clone();
-    let mut builder = Runtime::builder().config(config);
+    let mut builder = Runtime::builder().config(config).data_dir(data_dir.clone());
     if let Some(path) = &path {
         builder = builder.config_file(path);
     }
@@ -262,7 +249,7 @@ fn run(
             return ExitCode::from(1);
         }
     };
-    let kept = match &config_storage {
+    let kept = match &data_dir {
         Some(dir) => format!("state in {}", dir.display()),
         None => "nothing kept across restarts".to_owned(),
     };
