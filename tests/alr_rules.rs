@@ -143,12 +143,17 @@ fn pending_fires_after_for_notifies_after_group_wait_and_resolves_at_once() {
         let alert = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
         assert_eq!(alert.state, AlertState::Firing);
         assert_eq!(alert.annotations["summary"], "p99 is 0.2s (threshold 0.1s)");
+        // Seen again at every evaluation: never before it started firing.
+        assert!(alert.updated_at >= alert.fired_at.unwrap(), "{alert:?}");
         assert!(
             taken(&sent).is_empty(),
             "group_wait holds the first notification"
         );
         h.advance(Duration::from_secs(30)).await;
         observe(&h, &a, vec![Some(0.25)]).await;
+        let again = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        assert!(again.updated_at >= alert.updated_at);
+        assert_eq!(again.fired_at, alert.fired_at);
         let first = taken(&sent);
         assert_eq!(first.len(), 1);
         assert_eq!(

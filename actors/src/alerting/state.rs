@@ -313,6 +313,8 @@ pub(super) fn step(
         }
         return;
     };
+    // Seen again (`updatedAt` in Alertmanager's API).
+    alert.updated_at = wall;
     // A detection's evidence is what made it fire: recovering readings (an anomaly score held
     // down after the event, say) do not overwrite it.
     let evidence_holds = rule.kind != RuleKind::Threshold && breach != Some(true);
