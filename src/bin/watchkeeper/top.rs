@@ -277,15 +277,14 @@ impl View {
         };
         let h = &snap.header;
         format!(
-            "watchkeeper {}  {}  score {}/100  up {}  rss {}  cpu {}  alerts {} firing, {} pending",
+            "watchkeeper {}  {}  score {}/100  up {}  rss {}  cpu {}  alerts {}",
             self.url,
             h.status,
             h.score,
             span(h.uptime),
             bytes(h.resident),
             h.cpu_percent.map_or("-".into(), |c| format!("{}%", sig(c))),
-            h.firing,
-            h.pending,
+            alert_counts(h),
         )
     }
 
@@ -414,6 +413,14 @@ fn plain(view: &View) -> String {
     out
 }
 
+/// `2 firing, 1 pending`, with the muted ones (`1 muted`) only when there are some.
+fn alert_counts(h: &snapshot::Header) -> String {
+    match h.muted {
+        0 => format!("{} firing, {} pending", h.firing, h.pending),
+        m => format!("{} firing, {m} muted, {} pending", h.firing, h.pending),
+    }
+}
+
 // ---- the terminal view ----
 
 fn state_style(state: &str) -> Style {
@@ -462,13 +469,12 @@ fn draw(frame: &mut Frame, view: &View) {
                 state_style(&h.status).add_modifier(Modifier::BOLD),
             ));
             top.push(Span::raw(format!(
-                "  score {}/100  up {}  rss {}  cpu {}  alerts {} firing, {} pending",
+                "  score {}/100  up {}  rss {}  cpu {}  alerts {}",
                 h.score,
                 span(h.uptime),
                 bytes(h.resident),
                 h.cpu_percent.map_or("-".into(), |c| format!("{}%", sig(c))),
-                h.firing,
-                h.pending
+                alert_counts(h),
             )));
             match (&view.error, h.issues.first()) {
                 (Some(e), _) => Line::styled(format!(" {e}"), Style::new().fg(Color::Red)),
@@ -739,6 +745,29 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_terminal() {
         assert_eq!(clean("a\u{1b}[2Jb\nc"), "a\u{fffd}[2Jb\u{fffd}c");
+    }
+
+    #[test]
+    fn silenced_and_inhibited_alerts_are_shown_so_and_not_counted_as_firing() {
+        let alert = |state: &str, silenced: bool, inhibited: bool| {
+            serde_json::json!({
+                "state": state, "severity": "warning", "silenced": silenced, "inhibited": inhibited,
+                "labels": {"alertname": "MemoryHigh"}, "annotations": {},
+            })
+        };
+        let doc = serde_json::json!({"alerts": {"total": 4, "items": [
+            alert("firing", false, false),
+            alert("firing", true, false),
+            alert("firing", false, true),
+            alert("pending", false, false),
+        ]}});
+        let snap = parse(&doc);
+        let states: Vec<&str> = snap.alerts.iter().map(|a| a.state.as_str()).collect();
+        assert_eq!(states, ["firing", "silenced", "inhibited", "pending"]);
+        assert_eq!(alert_counts(&snap.header), "1 firing, 2 muted, 1 pending");
+        let quiet =
+            parse(&serde_json::json!({"alerts": {"items": [alert("firing", false, false)]}}));
+        assert_eq!(alert_counts(&quiet.header), "1 firing, 0 pending");
     }
 
     #[test]

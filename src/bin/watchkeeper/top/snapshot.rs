@@ -12,6 +12,8 @@ pub(super) struct Header {
     pub(super) resident: Option<u64>,
     pub(super) cpu_percent: Option<f64>,
     pub(super) firing: usize,
+    /// Firing, but muted by a silence or an inhibition rule.
+    pub(super) muted: usize,
     pub(super) pending: usize,
 }
 
@@ -125,7 +127,14 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             .collect(),
         resident: h["process"]["stats"]["resident_bytes"].as_u64(),
         cpu_percent: h["process"]["cpu_percent"].as_f64(),
-        firing: alerts.iter().filter(|a| a["state"] != "pending").count(),
+        firing: alerts
+            .iter()
+            .filter(|a| a["state"] != "pending" && !muted(a))
+            .count(),
+        muted: alerts
+            .iter()
+            .filter(|a| a["state"] != "pending" && muted(a))
+            .count(),
         pending: alerts.iter().filter(|a| a["state"] == "pending").count(),
     };
     if h["supervision"].is_object() {
@@ -181,7 +190,12 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             })
             .unwrap_or_default();
         snap.alerts.push(AlertRow {
-            state: text(&a["state"]),
+            // What an operator acts on: a silenced alert is not one to chase.
+            state: match (a["silenced"] == true, a["inhibited"] == true) {
+                (true, _) => "silenced".into(),
+                (false, true) => "inhibited".into(),
+                _ => text(&a["state"]),
+            },
             severity: text(&a["severity"]),
             name: text(&a["labels"]["alertname"]),
             labels,
@@ -190,6 +204,11 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
         });
     }
     snap
+}
+
+/// A silence or an inhibition rule holds the alert's notifications back.
+fn muted(alert: &Value) -> bool {
+    alert["silenced"] == true || alert["inhibited"] == true
 }
 
 // ---- formatting ----
