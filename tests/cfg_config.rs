@@ -163,6 +163,15 @@ fn validation_applies_the_documented_rules() {
         has(&v, Severity::Error, "alerting.rules[0].warning"),
         "warning must come before critical"
     );
+    let order = v
+        .findings
+        .iter()
+        .find(|f| f.field == "alerting.rules[0].warning")
+        .unwrap();
+    assert_eq!(
+        order.message,
+        "warning 0.5 must be below critical 0.1, which is the worse value"
+    );
     assert!(has(&v, Severity::Error, "alerting.escalation.tiers[1]"));
     assert!(
         has(&v, Severity::Error, "deployment.admin_token"),

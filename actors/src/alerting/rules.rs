@@ -639,8 +639,18 @@ impl AlertRule {
                     v.error(
                         "warning",
                         format!(
-                            "warning {w} must come before critical {c} ({:?})",
-                            self.comparison
+                            "warning {w} must be {} critical {c}, which is the worse value",
+                            match self.comparison {
+                                Comparison::Below
+                                    if !matches!(
+                                        self.kind,
+                                        RuleKind::Regression | RuleKind::Anomaly
+                                    ) =>
+                                {
+                                    "above"
+                                }
+                                _ => "below",
+                            }
                         ),
                     );
                 }

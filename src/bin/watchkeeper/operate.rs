@@ -36,7 +36,12 @@ fn refused(status: u16, body: &str) -> String {
             other => other.to_string(),
         })
         .unwrap_or_else(|| body.trim().to_owned());
-    format!("the admin server answered {status}: {text}")
+    let hint = if status == 401 {
+        " (give --token, or set WATCHKEEPER_TOKEN)"
+    } else {
+        ""
+    };
+    format!("the admin server answered {status}: {text}{hint}")
 }
 
 fn column(v: &Value, key: &str) -> String {
