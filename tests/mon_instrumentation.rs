@@ -1,6 +1,7 @@
 //! The host's own instrumentation as input: `metrics` macros through `Runtime::metrics_recorder`
 //! and `tracing` spans through `Runtime::tracing_layer` land in monitors, in stats, in `/metrics`
-//! and in rules that fire; what does not fit is dropped and counted.
+//! and in rules that fire; what does not fit is dropped and counted. Two runtimes' layers share
+//! one subscriber.
 
 use std::time::Duration;
 
@@ -229,4 +230,36 @@ fn spans_that_name_a_monitor_are_operations_with_their_errors() {
         load.mean
     );
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn two_runtimes_layers_in_one_subscriber_each_record_every_span() {
+    // Several runtimes in one process, one subscriber: each layer keeps its own timing of a span.
+    let (a, b) = (
+        Runtime::start(config()).unwrap(),
+        Runtime::start(config()).unwrap(),
+    );
+    let subscriber = tracing_subscriber::registry()
+        .with(a.tracing_layer())
+        .with(b.tracing_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..3 {
+            tracing::info_span!("answer", monitor = "search", kind = "query").in_scope(|| {
+                spin(Duration::from_millis(1));
+                if i == 0 {
+                    tracing::error!("bad vector");
+                }
+            });
+        }
+    });
+    for rt in [&a, &b] {
+        rt.flush_blocking().unwrap();
+        let search = rt.monitor("search").unwrap().stats_blocking().unwrap();
+        let query = search.kind("query").unwrap();
+        assert_eq!((query.total, query.errors), (3, 1));
+        assert!(query.mean >= Duration::from_millis(1), "{:?}", query.mean);
+    }
+    for rt in [a, b] {
+        rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    }
 }

@@ -208,6 +208,19 @@ fn zero_and_out_of_range_latencies_are_clamped_and_counted() {
             "clamped to the highest value: {:?}",
             s.latency.max
         );
+        // Sum and maximum take the clamped values too: the mean stays within the histogram and
+        // `Duration::MAX` does not wrap the sum.
+        let query = &s.kinds[0];
+        assert!(query.lifetime_max <= Duration::from_secs(61), "{query:?}");
+        assert!(
+            query.lifetime_mean > Duration::from_secs(20)
+                && query.lifetime_mean <= query.lifetime_max,
+            "{query:?}"
+        );
+        assert!(
+            s.mean > Duration::from_secs(20) && s.mean <= s.latency.max,
+            "{s:?}"
+        );
     });
 }
 

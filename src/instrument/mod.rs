@@ -204,7 +204,9 @@ impl Target {
     /// Maps a metric's or span's `name` and its `labels`: the monitor is the monitor label's value,
     /// else the name's entry in `monitors`, else (when `default_to_name`) the name itself; the
     /// kind or series is the kind label's value, else the name; labels other than those two are
-    /// appended as `{key=value,...}` in their order. `None` when nothing names a monitor.
+    /// appended as `{key=value,...}` in their order (a key or value that is empty or holds one of
+    /// `,={}"\` written in double quotes, `"` and `\` escaped, so distinct label sets stay
+    /// distinct). `None` when nothing names a monitor.
     pub(crate) fn of<'a>(
         config: &InstrumentationConfig,
         name: &str,
@@ -221,9 +223,9 @@ impl Target {
                 kind = Some(value.to_owned());
             } else {
                 rest.push(if rest.is_empty() { '{' } else { ',' });
-                rest.push_str(key);
+                push_label_part(&mut rest, key);
                 rest.push('=');
-                rest.push_str(value);
+                push_label_part(&mut rest, value);
             }
         }
         if !rest.is_empty() {
@@ -237,6 +239,23 @@ impl Target {
             name: kind.unwrap_or_else(|| name.to_owned()) + &rest,
         })
     }
+}
+
+/// Appends a label's key or value, quoted where it could be read as more than one.
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
+fn push_label_part(out: &mut String, text: &str) {
+    if !text.is_empty() && !text.contains([',', '=', '{', '}', '"', '\\']) {
+        out.push_str(text);
+        return;
+    }
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -273,6 +292,14 @@ mod tests {
             })
         );
         assert_eq!(t("unmapped_span", &[], false), None);
+        // Values that could be read as more labels are quoted: two label sets, two series.
+        let name = |labels: &[(&str, &str)]| t("hits", labels, true).unwrap().name;
+        assert_eq!(name(&[("shard", "a,b=c")]), r#"hits{shard="a,b=c"}"#);
+        assert_eq!(name(&[("shard", "a"), ("b", "c")]), "hits{shard=a,b=c}");
+        assert_eq!(
+            name(&[("q", r#"say "hi" \ bye"#), ("e", "")]),
+            r#"hits{q="say \"hi\" \\ bye",e=""}"#
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ use crate::tree::ActorTree;
 pub struct SpanLayer {
     tree: Arc<ActorTree>,
     config: Arc<InstrumentationConfig>,
+    /// Tells this layer's timings from another's in the same span: a subscriber may carry the
+    /// layers of several runtimes.
+    id: u64,
 }
 
 impl std::fmt::Debug for SpanLayer {
@@ -49,8 +52,19 @@ impl std::fmt::Debug for SpanLayer {
     }
 }
 
-/// What the layer keeps in a recorded span's extensions.
+/// What the layers keep in a recorded span's extensions: one timing per layer that records it.
+#[derive(Default)]
+struct Timings(Vec<Timing>);
+
+impl Timings {
+    fn of(&mut self, layer: u64) -> Option<&mut Timing> {
+        self.0.iter_mut().find(|t| t.layer == layer)
+    }
+}
+
+/// One layer's timing of a span.
 struct Timing {
+    layer: u64,
     handle: MonitorHandle,
     kind: OpKind,
     /// When it was created, for `span_time: wall` only (busy time needs no clock reading here).
@@ -92,8 +106,10 @@ impl Visit for Names<'_> {
 
 impl SpanLayer {
     pub(crate) fn new(tree: Arc<ActorTree>) -> Self {
+        static LAYERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let config = Arc::new(tree.config.get().instrumentation.clone());
-        SpanLayer { tree, config }
+        let id = LAYERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        SpanLayer { tree, config, id }
     }
 
     fn dropped(&self, span: &str, why: &str) {
@@ -133,7 +149,8 @@ where
             return self.dropped(name, "the monitor has 64 kinds");
         };
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(Timing {
+            let timing = Timing {
+                layer: self.id,
                 handle,
                 kind,
                 created: (self.config.span_time == SpanTime::Wall).then(Instant::now),
@@ -141,13 +158,22 @@ where
                 busy: Duration::ZERO,
                 error: false,
                 trace_id: names.trace_id,
-            });
+            };
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<Timings>() {
+                Some(timings) => timings.0.push(timing),
+                None => extensions.insert(Timings(vec![timing])),
+            }
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+            if let Some(t) = span
+                .extensions_mut()
+                .get_mut::<Timings>()
+                .and_then(|t| t.of(self.id))
+            {
                 t.entered = Some(Instant::now());
             }
         }
@@ -155,7 +181,11 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+            if let Some(t) = span
+                .extensions_mut()
+                .get_mut::<Timings>()
+                .and_then(|t| t.of(self.id))
+            {
                 if let Some(at) = t.entered.take() {
                     t.busy += at.elapsed();
                 }
@@ -170,7 +200,11 @@ where
         // The nearest span that is an operation takes the error.
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+                if let Some(t) = span
+                    .extensions_mut()
+                    .get_mut::<Timings>()
+                    .and_then(|t| t.of(self.id))
+                {
                     t.error = true;
                     return;
                 }
@@ -182,7 +216,13 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let Some(t) = span.extensions_mut().remove::<Timing>() else {
+        let Some(t) = ({
+            let mut extensions = span.extensions_mut();
+            extensions.get_mut::<Timings>().and_then(|timings| {
+                let at = timings.0.iter().position(|t| t.layer == self.id)?;
+                Some(timings.0.swap_remove(at))
+            })
+        }) else {
             return;
         };
         let took = match self.config.span_time {

@@ -348,8 +348,8 @@ impl Recorders {
             let value = self.clamp(cells, nanos, true);
             cells.hist[self.layout.index(value)].fetch_add(1, Ordering::Relaxed);
             cells.count.fetch_add(1, Ordering::Release);
-            cells.sum.fetch_add(nanos, Ordering::Relaxed);
-            cells.max.fetch_max(nanos, Ordering::Relaxed);
+            cells.sum.fetch_add(value, Ordering::Relaxed);
+            cells.max.fetch_max(value, Ordering::Relaxed);
             return;
         }
         let every = self.sample_every.load(Ordering::Relaxed);
@@ -358,7 +358,7 @@ impl Recorders {
             if left > 1 {
                 // Counted, but not sampled: nothing goes to the ring or the cells.
                 cells.countdown.store(left - 1, Ordering::Relaxed);
-                Self::count(cells, nanos);
+                Self::count(cells, nanos.min(self.layout.high));
                 return;
             }
             cells.countdown.store(u64::from(every), Ordering::Relaxed);
@@ -369,8 +369,11 @@ impl Recorders {
         // `settled`). Its barrier on every thread stands in for a fence before `dense` is read.
         cells.writing.store(true, Ordering::Relaxed);
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        Self::count(cells, nanos);
-        let index = self.layout.index(self.clamp(cells, nanos, false));
+        // Sum and maximum take the value as the histogram holds it, so a mean never passes the
+        // highest value and one absurd sample cannot wrap the sum.
+        let value = self.clamp(cells, nanos, false);
+        Self::count(cells, value);
+        let index = self.layout.index(value);
         if cells.dense.load(Ordering::Relaxed) || !cells.keep(index as u32) {
             cells.count_dense(index);
         }
