@@ -1,4 +1,5 @@
-//! Bounded mailboxes: each overflow policy, counters by message kind, ask timeouts, the watchdog.
+//! Bounded mailboxes: each overflow policy, counters by message kind, ask timeouts, blocking asks
+//! from other threads and from the child's own, the watchdog.
 
 mod common;
 
@@ -141,6 +142,29 @@ fn ask_blocking_works_from_a_plain_thread() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(thread.join().unwrap(), Ok(1));
+    });
+}
+
+#[test]
+fn ask_blocking_from_the_childs_own_thread_is_refused_at_once() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let a = h.root().start_child(spec(16));
+        a.ask(Ping, ASK).await.unwrap();
+        // This body runs on the tree's thread: waiting there would hold up the child itself.
+        let asked = std::time::Instant::now();
+        let refused = a.ask_blocking(Ping, Duration::from_secs(5));
+        assert!(
+            matches!(&refused, Err(AskError::OwnThread { child }) if &**child == "box"),
+            "{refused:?}"
+        );
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("use the async form"));
+        // Nothing was queued.
+        assert_eq!(a.mailbox_stats().depth, 0);
+        assert_eq!(a.ask(Ping, ASK).await, Ok(1));
     });
 }
 

@@ -198,12 +198,18 @@ impl<A: ChildActor> ChildRef<A> {
     }
 
     /// Sends `msg` and blocks the calling thread up to `timeout` for the reply. For synchronous hosts;
-    /// never call it from an actor of the tree (it would wait on its own thread).
+    /// from the thread the child runs on (an actor of the tree) it would wait on itself, and is
+    /// refused at once with [`AskError::OwnThread`].
     pub fn ask_blocking<M>(&self, msg: M, timeout: Duration) -> Result<M::Result, AskError>
     where
         A: Handles<M>,
         M: Message,
     {
+        if self.mailbox.home.get() == Some(&std::thread::current().id()) {
+            return Err(AskError::OwnThread {
+                child: self.mailbox.child.clone(),
+            });
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.push_ask(msg, Responder::Blocking(tx))?;
         match rx.recv_timeout(timeout) {

@@ -325,6 +325,7 @@ impl<A: ChildActor> Actor for ActorHost<A> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let _ = self.core.mailbox.home.set(std::thread::current().id());
         let notify = self.core.mailbox.notify.clone();
         let wakeups = futures_util::stream::poll_fn(move |cx| notify.poll_wait(cx).map(Some));
         ctx.spawn(

@@ -201,6 +201,9 @@ pub(crate) struct Mailbox<A> {
     queue: Mutex<Queue<A>>,
     closed: AtomicBool,
     pub(crate) notify: Arc<Signal>,
+    /// The thread the child's host runs on, once started: a blocking ask from it would wait on
+    /// itself.
+    pub(crate) home: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 /// Wakes the one host that drains a mailbox: a flag and the host's waker, with no lock and no list
@@ -281,6 +284,7 @@ impl<A> Mailbox<A> {
             }),
             closed: AtomicBool::new(false),
             notify: Arc::default(),
+            home: std::sync::OnceLock::new(),
         }
     }
 

@@ -181,6 +181,12 @@ pub enum AskError {
         /// The child addressed.
         child: Arc<str>,
     },
+    /// A blocking ask came from the thread the child runs on (an actor, timer or check of the
+    /// same tree), where it could only wait on itself; nothing was sent.
+    OwnThread {
+        /// The child addressed.
+        child: Arc<str>,
+    },
 }
 
 impl fmt::Display for AskError {
@@ -202,6 +208,10 @@ impl fmt::Display for AskError {
             AskError::Undelivered { child } => {
                 write!(f, "`{child}` stopped before handling the message")
             }
+            AskError::OwnThread { child } => write!(
+                f,
+                "`{child}` runs on this thread, so a blocking ask would wait on itself: use the async form"
+            ),
         }
     }
 }
