@@ -339,8 +339,12 @@ impl Runtime {
     /// failing `critical` check makes `/health/ready` answer 503 and `/health` fail, another one
     /// makes `/health` warn. Registering a name again replaces the check.
     ///
-    /// The check runs on the runtime's own thread: a future that needs the host's Tokio runtime
-    /// (a connection pool's, say) should spawn its work there, through a `Handle` it captured.
+    /// The check runs on a thread of the runtime's blocking pool, driven by the runtime's Tokio
+    /// reactor: it may block (a file system call, a synchronous driver) without holding up the
+    /// runtime, and its timeout applies all the same; a run still going when the next round comes
+    /// is reported as still running rather than started again. A future that needs the host's own
+    /// Tokio runtime (a connection pool's, say) should spawn its work there, through a `Handle` it
+    /// captured.
     ///
     /// ```no_run
     /// # let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();

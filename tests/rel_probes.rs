@@ -1,7 +1,8 @@
 //! Dependency checks against real listeners on 127.0.0.1: one that accepts, one that refuses, one
 //! that accepts and never answers, one that answers 500, and a check the host registers. Each shows
 //! in `/health` with its latency and last error; a failing critical one makes `/health/ready` 503
-//! until it passes again.
+//! until it passes again. A registered check that blocks holds up neither the runtime nor its
+//! timeout.
 
 mod common;
 
@@ -25,10 +26,14 @@ fn def(name: &str, target: ProbeTarget, critical: bool) -> ProbeDef {
 }
 
 fn check<'a>(health: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    find(health, name)
+        .unwrap_or_else(|| panic!("no check {name} in {}", health["details"]["checks"]))
+}
+
+fn find<'a>(health: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     health["details"]["checks"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no check {name} in {}", health["details"]["checks"]))
 }
 
 #[test]
@@ -151,5 +156,58 @@ fn a_panicking_registered_check_is_a_failure_and_the_runtime_carries_on() {
     assert_eq!(check(&health, "flaky")["last_error"], "the check panicked");
     assert_eq!(get(addr, "/health/ready").status, 200, "not critical");
     assert_eq!(get(addr, "/health/live").status, 200);
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_check_that_blocks_holds_up_neither_the_runtime_nor_its_timeout() {
+    let mut c = test_config();
+    c.probes.interval = Duration::from_millis(100);
+    c.probes.timeout = Duration::from_millis(200);
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let search = rt.monitor("search").unwrap();
+    // A synchronous call that takes 1.5 s, as a stuck file system or driver would.
+    rt.register_check("slow-disk", false, || async {
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok(())
+    });
+    // A check may use the host's blocking calls: it does not run on the runtime's thread.
+    let asked = search.clone();
+    rt.register_check("stats", true, move || {
+        let asked = asked.clone();
+        async move {
+            asked
+                .stats_blocking()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    });
+    let health = eventually("the slow check timed out", || {
+        let h: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).ok()?;
+        (find(&h, "slow-disk")?["up"] == false && find(&h, "stats")?["up"] == true).then_some(h)
+    });
+    assert_eq!(
+        check(&health, "slow-disk")["last_error"],
+        "no answer within 200ms"
+    );
+    assert_eq!(check(&health, "stats")["up"], true, "{health}");
+    // While the slow run goes on, the runtime answers at once, and the next rounds report the run
+    // still going instead of starting more.
+    let started = std::time::Instant::now();
+    search.stats_blocking().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let health = eventually("a round found the run still going", || {
+        let h: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).ok()?;
+        find(&h, "slow-disk")?["last_error"]
+            .as_str()?
+            .contains("earlier run is still going")
+            .then_some(h)
+    });
+    assert_eq!(get(addr, "/health/ready").status, 200, "{health}");
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,13 +127,31 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// Runs a registered check within `timeout`; a panic in it is a failure.
-pub(crate) async fn run_registered(check: CheckFn, timeout: Duration) -> Result<(), String> {
-    use futures_util::FutureExt;
-    let fut = std::panic::AssertUnwindSafe(async move { check().await }).catch_unwind();
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => Err("the check panicked".to_owned()),
+/// Runs a registered check within `timeout`; a panic in it is a failure. It runs on a thread of the
+/// blocking pool (driving the runtime's timers and sockets from there), so a check that blocks, on
+/// the file system or in a synchronous driver, holds neither the runtime's thread nor the other
+/// checks, and its timeout applies. A run still going from an earlier round, past its timeout, is
+/// not started again: the round reports it as still running, so a hung dependency costs one thread.
+pub(crate) async fn run_registered(
+    check: CheckFn,
+    timeout: Duration,
+    busy: Arc<AtomicBool>,
+) -> Result<(), String> {
+    if busy.swap(true, Ordering::AcqRel) {
+        return Err(format!(
+            "an earlier run is still going, past the {timeout:?} timeout"
+        ));
+    }
+    let runtime = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(check())));
+        busy.store(false, Ordering::Release);
+        outcome
+    });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(Ok(outcome))) => outcome,
+        Ok(Ok(Err(_)) | Err(_)) => Err("the check panicked".to_owned()),
         Err(_) => Err(format!("no answer within {timeout:?}")),
     }
 }

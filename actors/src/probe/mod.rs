@@ -7,6 +7,7 @@ mod check;
 mod config;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,13 +107,15 @@ impl CheckStatus {
 /// The host's registered checks.
 #[derive(Default)]
 pub struct Registered {
-    checks: BTreeMap<String, (bool, CheckFn)>,
+    /// Each check: whether it is critical, the function, and whether a run of it is under way.
+    checks: BTreeMap<String, (bool, CheckFn, Arc<AtomicBool>)>,
 }
 
 impl Registered {
     /// Adds (or replaces) check `name`.
     pub fn insert(&mut self, name: &str, critical: bool, check: CheckFn) {
-        self.checks.insert(name.to_owned(), (critical, check));
+        self.checks
+            .insert(name.to_owned(), (critical, check, Arc::default()));
     }
 }
 
@@ -219,7 +222,7 @@ impl ProbeActor {
         }
         {
             let state = self.state.lock();
-            for (name, (critical, f)) in &state.registered.checks {
+            for (name, (critical, f, busy)) in &state.registered.checks {
                 if config.checks.iter().any(|c| &c.name == name) {
                     continue;
                 }
@@ -227,7 +230,7 @@ impl ProbeActor {
                     name: name.clone(),
                     kind: "registered",
                     critical: *critical,
-                    attempt: Box::pin(check::run_registered(f.clone(), timeout)),
+                    attempt: Box::pin(check::run_registered(f.clone(), timeout, busy.clone())),
                 });
             }
         }
