@@ -122,13 +122,15 @@ pub enum MonitorError {
         /// The limit.
         limit: usize,
     },
-    /// The name is empty, too long, or has control characters.
+    /// The name is empty, blank at either end, too long, or has control characters.
     InvalidName {
         /// The name (cut to 64 characters).
         name: String,
         /// What is wrong with it.
         problem: String,
     },
+    /// The runtime has been shut down: it starts no monitor.
+    Stopped,
 }
 
 impl std::fmt::Display for MonitorError {
@@ -142,6 +144,7 @@ impl std::fmt::Display for MonitorError {
                 // quoted and escaped: a name refused for its control characters shows them
                 write!(f, "monitor name {name:?}: {problem}")
             }
+            MonitorError::Stopped => f.write_str("the runtime has stopped"),
         }
     }
 }

@@ -291,9 +291,12 @@ impl Runtime {
     }
 
     /// The handle of monitor `name`, starting its (supervised) actor on first use. Refused past
-    /// `monitoring.max_monitors` monitors, and for an empty name, one over 256 bytes or one with
-    /// control characters.
+    /// `monitoring.max_monitors` monitors, for an empty name, one blank at either end, one over
+    /// 256 bytes or one with control characters, and once the runtime is shut down.
     pub fn monitor(&self, name: &str) -> Result<MonitorHandle, MonitorError> {
+        if !matches!(*self.lifecycle_mut(), Lifecycle::Running { .. }) {
+            return Err(MonitorError::Stopped);
+        }
         self.tree.monitor(name)
     }
 

@@ -85,6 +85,10 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
         "a stopped runtime answers with an error"
     );
     search.record_query(Duration::from_millis(1)); // recording after shutdown is harmless
+    assert!(matches!(
+        rt.monitor("late"),
+        Err(watchkeeper::MonitorError::Stopped)
+    ));
 }
 
 #[test]

@@ -270,7 +270,8 @@ impl MetricsRecorder {
             }
             Family::Histogram => {
                 let Some(kind) = handle.kind(&target.name) else {
-                    return self.dropped(key, "the monitor has 64 kinds");
+                    return self
+                        .dropped(key, "the monitor has 64 kinds, or the name is not usable");
                 };
                 Registered::Histogram(Arc::new(HistogramTarget {
                     handle,

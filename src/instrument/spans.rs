@@ -146,7 +146,7 @@ where
             Err(e) => return self.dropped(name, &e.to_string()),
         };
         let Some(kind) = handle.kind(&target.name) else {
-            return self.dropped(name, "the monitor has 64 kinds");
+            return self.dropped(name, "the monitor has 64 kinds, or the name is not usable");
         };
         if let Some(span) = ctx.span(id) {
             let timing = Timing {
