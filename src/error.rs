@@ -122,7 +122,7 @@ pub enum MonitorError {
         /// The limit.
         limit: usize,
     },
-    /// The name is empty, blank at either end, too long, or has control characters.
+    /// The name is empty, too long, or has control characters.
     InvalidName {
         /// The name (cut to 64 characters).
         name: String,

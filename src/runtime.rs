@@ -291,8 +291,8 @@ impl Runtime {
     }
 
     /// The handle of monitor `name`, starting its (supervised) actor on first use. Refused past
-    /// `monitoring.max_monitors` monitors, for an empty name, one blank at either end, one over
-    /// 256 bytes or one with control characters, and once the runtime is shut down.
+    /// `monitoring.max_monitors` monitors, for an empty name, one over 256 bytes or one with
+    /// control characters, and once the runtime is shut down.
     pub fn monitor(&self, name: &str) -> Result<MonitorHandle, MonitorError> {
         if !matches!(*self.lifecycle_mut(), Lifecycle::Running { .. }) {
             return Err(MonitorError::Stopped);
@@ -344,10 +344,12 @@ impl Runtime {
     ///
     /// The check runs on a thread of the runtime's blocking pool, driven by the runtime's Tokio
     /// reactor: it may block (a file system call, a synchronous driver) without holding up the
-    /// runtime, and its timeout applies all the same; a run still going when the next round comes
-    /// is reported as still running rather than started again. A future that needs the host's own
-    /// Tokio runtime (a connection pool's, say) should spawn its work there, through a `Handle` it
-    /// captured.
+    /// runtime, and fails at its timeout all the same. One that awaits past its timeout is
+    /// cancelled there; a blocked one cannot be, and until it returns the next rounds report it as
+    /// still going rather than start it again (a shutdown waits for it). On a
+    /// [paused](RuntimeBuilder::paused) clock checks run on the runtime's own thread, where the clock
+    /// moves their timers. A future that needs the host's own Tokio runtime (a connection pool's,
+    /// say) should spawn its work there, through a `Handle` it captured.
     ///
     /// ```no_run
     /// # let rt = watchkeeper::Runtime::start(watchkeeper::Config::default()).unwrap();

@@ -239,8 +239,11 @@ fn two_runtimes_layers_in_one_subscriber_each_record_every_span() {
         Runtime::start(config()).unwrap(),
         Runtime::start(config()).unwrap(),
     );
+    // `a` twice, through a layer and its clone: each is a layer of its own.
+    let layer = a.tracing_layer();
     let subscriber = tracing_subscriber::registry()
-        .with(a.tracing_layer())
+        .with(layer.clone())
+        .with(layer)
         .with(b.tracing_layer());
     tracing::subscriber::with_default(subscriber, || {
         for i in 0..3 {
@@ -252,11 +255,11 @@ fn two_runtimes_layers_in_one_subscriber_each_record_every_span() {
             });
         }
     });
-    for rt in [&a, &b] {
+    for (rt, layers) in [(&a, 2), (&b, 1)] {
         rt.flush_blocking().unwrap();
         let search = rt.monitor("search").unwrap().stats_blocking().unwrap();
         let query = search.kind("query").unwrap();
-        assert_eq!((query.total, query.errors), (3, 1));
+        assert_eq!((query.total, query.errors), (3 * layers, layers));
         assert!(query.mean >= Duration::from_millis(1), "{:?}", query.mean);
     }
     for rt in [a, b] {

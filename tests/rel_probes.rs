@@ -172,6 +172,11 @@ fn a_check_that_blocks_holds_up_neither_the_runtime_nor_its_timeout() {
         std::thread::sleep(Duration::from_millis(1500));
         Ok(())
     });
+    // One that awaits forever is cancelled at its timeout, and every round runs it afresh.
+    rt.register_check("hung", false, || async {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
     // A check may use the host's blocking calls: it does not run on the runtime's thread.
     let asked = search.clone();
     rt.register_check("stats", true, move || {
@@ -209,5 +214,27 @@ fn a_check_that_blocks_holds_up_neither_the_runtime_nor_its_timeout() {
             .then_some(h)
     });
     assert_eq!(get(addr, "/health/ready").status, 200, "{health}");
+    let hung = check(&health, "hung");
+    assert_eq!(hung["last_error"], "no answer within 200ms", "{hung}");
+    assert!(hung["runs"].as_u64().unwrap() >= 2, "{hung}");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn on_a_paused_clock_a_check_that_awaits_a_timer_runs_in_virtual_time() {
+    let mut c = test_config();
+    c.deployment.admin_enabled = false;
+    c.probes.interval = Duration::from_secs(10);
+    c.probes.timeout = Duration::from_secs(1);
+    let rt = Runtime::builder().config(c).paused().start().unwrap();
+    rt.register_check("timer", true, || async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    });
+    // The check's sleep passes as the clock is moved, not held still by the check.
+    rt.advance_blocking(Duration::from_secs(1)).unwrap();
+    let report = rt.health_blocking().unwrap();
+    let timer = report.checks.iter().find(|c| c.name == "timer").unwrap();
+    assert_eq!(timer.up, Some(true), "{timer:?}");
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -270,8 +270,7 @@ impl MetricsRecorder {
             }
             Family::Histogram => {
                 let Some(kind) = handle.kind(&target.name) else {
-                    return self
-                        .dropped(key, "the monitor has 64 kinds, or the name is not usable");
+                    return self.dropped(key, "the monitor has 64 kinds");
                 };
                 Registered::Histogram(Arc::new(HistogramTarget {
                     handle,

@@ -35,13 +35,19 @@ use crate::tree::ActorTree;
 /// let span = tracing::info_span!("query", monitor = "search");
 /// span.in_scope(|| { /* answer the query */ });
 /// ```
-#[derive(Clone)]
 pub struct SpanLayer {
     tree: Arc<ActorTree>,
     config: Arc<InstrumentationConfig>,
     /// Tells this layer's timings from another's in the same span: a subscriber may carry the
     /// layers of several runtimes.
     id: u64,
+}
+
+impl Clone for SpanLayer {
+    /// Another layer over the same runtime, with timings of its own.
+    fn clone(&self) -> Self {
+        SpanLayer::with_config(self.tree.clone(), self.config.clone())
+    }
 }
 
 impl std::fmt::Debug for SpanLayer {
@@ -106,8 +112,12 @@ impl Visit for Names<'_> {
 
 impl SpanLayer {
     pub(crate) fn new(tree: Arc<ActorTree>) -> Self {
-        static LAYERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let config = Arc::new(tree.config.get().instrumentation.clone());
+        SpanLayer::with_config(tree, config)
+    }
+
+    fn with_config(tree: Arc<ActorTree>, config: Arc<InstrumentationConfig>) -> Self {
+        static LAYERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = LAYERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         SpanLayer { tree, config, id }
     }
@@ -146,7 +156,7 @@ where
             Err(e) => return self.dropped(name, &e.to_string()),
         };
         let Some(kind) = handle.kind(&target.name) else {
-            return self.dropped(name, "the monitor has 64 kinds, or the name is not usable");
+            return self.dropped(name, "the monitor has 64 kinds");
         };
         if let Some(span) = ctx.span(id) {
             let timing = Timing {

@@ -192,7 +192,12 @@ async fn build(
     let probe_state = Store::new(ProbeState::default());
     let (live, store) = (probes_config.clone(), probe_state.clone());
     let probe = root.start_child(ChildSpec::new("probe", move || {
-        ProbeActor::new(live.clone(), store.clone())
+        let probe = ProbeActor::new(live.clone(), store.clone());
+        if paused {
+            probe.on_paused_clock()
+        } else {
+            probe
+        }
     }));
     let storage = data_dir.map(|dir| {
         let persisted = crate::storage::Persisted {

@@ -347,6 +347,9 @@ impl<A: ChildActor> Handler<HostCommand> for ActorHost<A> {
                 self.stop_instance(ctx);
             }
             (HostCommand::Suspend, HostState::Suspended) => {}
+            // A retire closes the mailbox before its command arrives: a restart queued ahead of it
+            // must not build an instance that would only be stopped again.
+            (HostCommand::Resume { .. }, _) if self.core.mailbox.is_closed() => {}
             (HostCommand::Resume { restarts }, _) => self.resume(ctx, restarts),
             (HostCommand::Retire, _) => {
                 self.retire(ctx);

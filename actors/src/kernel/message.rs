@@ -181,8 +181,8 @@ pub enum AskError {
         /// The child addressed.
         child: Arc<str>,
     },
-    /// A blocking ask came from the thread the child runs on (an actor, timer or check of the
-    /// same tree), where it could only wait on itself; nothing was sent.
+    /// A blocking ask came from the thread the child runs on (an actor or timer of the same tree),
+    /// where it could only wait on itself; nothing was sent.
     OwnThread {
         /// The child addressed.
         child: Arc<str>,

@@ -9,7 +9,6 @@ use crate::monitor::recorder::{OpKind, Recorders, MAX_COUNTERS, MAX_GAUGES, MAX_
 use crate::monitor::series::{register, Counter, Gauge, SeriesNames};
 use crate::monitor::stats::Exemplar;
 use crate::monitor::store::bucket_of;
-use crate::validation::name_problem;
 
 /// The cheap, thread-safe recording side of one monitor.
 ///
@@ -111,14 +110,13 @@ impl Recorder {
         self.recorders.record_error(kind);
     }
 
-    /// The kind named `name`, registered on first use; `None` once all 64 kinds are taken, or for
-    /// a name that is not usable (empty, blank at either end, control characters, over 256 bytes).
+    /// The kind named `name`, registered on first use; `None` once all 64 kinds are taken.
     pub fn kind(&self, name: &str) -> Option<OpKind> {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = names.iter().position(|n| n == name) {
             return Some(OpKind(i as u8));
         }
-        if names.len() >= MAX_KINDS || name_problem(name).is_some() {
+        if names.len() >= MAX_KINDS {
             return None;
         }
         names.push(name.to_owned());
@@ -154,11 +152,6 @@ impl Recorder {
         limit: usize,
     ) -> usize {
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(problem) = name_problem(name) {
-            series.refused += 1;
-            tracing::warn!(series = ?name, kind = what, %problem, "Series refused: its name");
-            return limit;
-        }
         let index = register(of(&mut series), name, limit);
         if index == limit {
             series.refused += 1;

@@ -301,8 +301,8 @@ pub struct PerformanceStats {
     pub counters: Vec<CounterStats>,
     /// Gauges, in registration order.
     pub gauges: Vec<GaugeStats>,
-    /// Counter and gauge registrations refused (each request, so a name asked for twice counts
-    /// twice): the monitor already had 64 of that type, or the name is not usable.
+    /// Counter and gauge registrations refused because the monitor already had 64 of that type
+    /// (each request, so a name asked for twice counts twice).
     pub refused_names: u64,
 }
 

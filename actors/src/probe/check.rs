@@ -127,16 +127,31 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// Runs a registered check within `timeout`; a panic in it is a failure. It runs on a thread of the
-/// blocking pool (driving the runtime's timers and sockets from there), so a check that blocks, on
-/// the file system or in a synchronous driver, holds neither the runtime's thread nor the other
-/// checks, and its timeout applies. A run still going from an earlier round, past its timeout, is
-/// not started again: the round reports it as still running, so a hung dependency costs one thread.
+/// Runs a registered check within `timeout`; a panic in it is a failure.
+///
+/// Unless `inline`, it runs on a thread of the blocking pool, driving the runtime's timers and
+/// sockets from there: a check that blocks (on the file system, in a synchronous driver) holds up
+/// neither the runtime's thread nor the other checks, and is reported as failed at its timeout.
+/// A check that awaits past its timeout is cancelled there; one that blocks cannot be, and until
+/// it returns the next rounds report it as still running rather than start it again, so a stuck
+/// dependency holds one thread (and a shutdown waits for it). `inline` runs it on the calling
+/// thread instead, as a paused clock needs: there the blocking pool would hold the clock still.
 pub(crate) async fn run_registered(
     check: CheckFn,
     timeout: Duration,
     busy: Arc<AtomicBool>,
+    inline: bool,
 ) -> Result<(), String> {
+    use futures_util::FutureExt;
+    let late = || format!("no answer within {timeout:?}");
+    if inline {
+        let fut = std::panic::AssertUnwindSafe(async move { check().await }).catch_unwind();
+        return match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err("the check panicked".to_owned()),
+            Err(_) => Err(late()),
+        };
+    }
     if busy.swap(true, Ordering::AcqRel) {
         return Err(format!(
             "an earlier run is still going, past the {timeout:?} timeout"
@@ -144,15 +159,16 @@ pub(crate) async fn run_registered(
     }
     let runtime = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(check())));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(tokio::time::timeout(timeout, check()))
+        }));
         busy.store(false, Ordering::Release);
         outcome
     });
     match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Ok(outcome))) => outcome,
+        Ok(Ok(Ok(Ok(outcome)))) => outcome,
+        Ok(Ok(Ok(Err(_)))) | Err(_) => Err(late()),
         Ok(Ok(Err(_)) | Err(_)) => Err("the check panicked".to_owned()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
     }
 }
 

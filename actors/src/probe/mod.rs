@@ -169,6 +169,8 @@ pub struct ProbeActor {
     running: bool,
     /// The timer, and the interval it was set with (a reload may change it).
     timer: Option<(crate::TimerHandle, Duration)>,
+    /// Registered checks run on the actor's own thread ([`ProbeActor::on_paused_clock`]).
+    inline_checks: bool,
 }
 
 impl ProbeActor {
@@ -179,7 +181,16 @@ impl ProbeActor {
             state,
             running: false,
             timer: None,
+            inline_checks: false,
         }
+    }
+
+    /// Runs the host's registered checks on the actor's own thread, as a paused clock needs: on
+    /// the blocking pool (the default) a check would hold the paused clock still while it runs.
+    /// A check that blocks then holds up the actor's thread until it returns.
+    pub fn on_paused_clock(mut self) -> Self {
+        self.inline_checks = true;
+        self
     }
 
     /// Sets the timer to the configured interval, unless it has it already.
@@ -230,7 +241,12 @@ impl ProbeActor {
                     name: name.clone(),
                     kind: "registered",
                     critical: *critical,
-                    attempt: Box::pin(check::run_registered(f.clone(), timeout, busy.clone())),
+                    attempt: Box::pin(check::run_registered(
+                        f.clone(),
+                        timeout,
+                        busy.clone(),
+                        self.inline_checks,
+                    )),
                 });
             }
         }
