@@ -755,16 +755,20 @@ mod tests {
                 "labels": {"alertname": "MemoryHigh"}, "annotations": {},
             })
         };
-        let doc = serde_json::json!({"alerts": {"total": 4, "items": [
+        let doc = serde_json::json!({"alerts": {"total": 5, "items": [
             alert("firing", false, false),
             alert("firing", true, false),
             alert("firing", false, true),
             alert("pending", false, false),
+            alert("pending", true, false),
         ]}});
         let snap = parse(&doc);
         let states: Vec<&str> = snap.alerts.iter().map(|a| a.state.as_str()).collect();
-        assert_eq!(states, ["firing", "silenced", "inhibited", "pending"]);
-        assert_eq!(alert_counts(&snap.header), "1 firing, 2 muted, 1 pending");
+        assert_eq!(
+            states,
+            ["firing", "silenced", "inhibited", "pending", "pending"]
+        );
+        assert_eq!(alert_counts(&snap.header), "1 firing, 2 muted, 2 pending");
         let quiet =
             parse(&serde_json::json!({"alerts": {"items": [alert("firing", false, false)]}}));
         assert_eq!(alert_counts(&quiet.header), "1 firing, 0 pending");

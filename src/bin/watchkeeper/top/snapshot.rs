@@ -190,11 +190,16 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             })
             .unwrap_or_default();
         snap.alerts.push(AlertRow {
-            // What an operator acts on: a silenced alert is not one to chase.
-            state: match (a["silenced"] == true, a["inhibited"] == true) {
-                (true, _) => "silenced".into(),
-                (false, true) => "inhibited".into(),
-                _ => text(&a["state"]),
+            // What an operator acts on: a silenced firing alert is not one to chase. Other states
+            // (pending, recovering, no data) say more than the silence does.
+            state: match (
+                text(&a["state"]).as_str(),
+                a["silenced"] == true,
+                a["inhibited"] == true,
+            ) {
+                ("firing", true, _) => "silenced".into(),
+                ("firing", false, true) => "inhibited".into(),
+                (state, ..) => state.to_owned(),
             },
             severity: text(&a["severity"]),
             name: text(&a["labels"]["alertname"]),
