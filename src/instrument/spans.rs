@@ -7,7 +7,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
 use watchkeeper_actors::monitor::OpKind;
 
@@ -63,8 +63,25 @@ impl std::fmt::Debug for SpanLayer {
 struct Timings(Vec<Timing>);
 
 impl Timings {
-    fn of(&mut self, layer: u64) -> Option<&mut Timing> {
-        self.0.iter_mut().find(|t| t.layer == layer)
+    /// Applies `f` to `layer`'s timing of `span`, if that layer records it.
+    fn with<S, R>(span: &SpanRef<'_, S>, layer: u64, f: impl FnOnce(&mut Timing) -> R) -> Option<R>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let mut extensions = span.extensions_mut();
+        let timings = extensions.get_mut::<Timings>()?;
+        timings.0.iter_mut().find(|t| t.layer == layer).map(f)
+    }
+
+    /// Takes `layer`'s timing of `span` out, as the span closes.
+    fn take<S>(span: &SpanRef<'_, S>, layer: u64) -> Option<Timing>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let mut extensions = span.extensions_mut();
+        let timings = extensions.get_mut::<Timings>()?;
+        let at = timings.0.iter().position(|t| t.layer == layer)?;
+        Some(timings.0.swap_remove(at))
     }
 }
 
@@ -179,27 +196,17 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(t) = span
-                .extensions_mut()
-                .get_mut::<Timings>()
-                .and_then(|t| t.of(self.id))
-            {
-                t.entered = Some(Instant::now());
-            }
+            Timings::with(&span, self.id, |t| t.entered = Some(Instant::now()));
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(t) = span
-                .extensions_mut()
-                .get_mut::<Timings>()
-                .and_then(|t| t.of(self.id))
-            {
+            Timings::with(&span, self.id, |t| {
                 if let Some(at) = t.entered.take() {
                     t.busy += at.elapsed();
                 }
-            }
+            });
         }
     }
 
@@ -210,12 +217,7 @@ where
         // The nearest span that is an operation takes the error.
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if let Some(t) = span
-                    .extensions_mut()
-                    .get_mut::<Timings>()
-                    .and_then(|t| t.of(self.id))
-                {
-                    t.error = true;
+                if Timings::with(&span, self.id, |t| t.error = true).is_some() {
                     return;
                 }
             }
@@ -226,13 +228,7 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let Some(t) = ({
-            let mut extensions = span.extensions_mut();
-            extensions.get_mut::<Timings>().and_then(|timings| {
-                let at = timings.0.iter().position(|t| t.layer == self.id)?;
-                Some(timings.0.swap_remove(at))
-            })
-        }) else {
+        let Some(t) = Timings::take(&span, self.id) else {
             return;
         };
         let took = match self.config.span_time {

@@ -12,7 +12,7 @@ pub(super) struct Header {
     pub(super) resident: Option<u64>,
     pub(super) cpu_percent: Option<f64>,
     pub(super) firing: usize,
-    /// Firing, but muted by a silence or an inhibition rule.
+    /// Firing, but muted by a silence or an inhibition rule (rows shown `silenced`, `inhibited`).
     pub(super) muted: usize,
     pub(super) pending: usize,
 }
@@ -127,15 +127,10 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             .collect(),
         resident: h["process"]["stats"]["resident_bytes"].as_u64(),
         cpu_percent: h["process"]["cpu_percent"].as_f64(),
-        firing: alerts
-            .iter()
-            .filter(|a| a["state"] != "pending" && !muted(a))
-            .count(),
-        muted: alerts
-            .iter()
-            .filter(|a| a["state"] != "pending" && muted(a))
-            .count(),
-        pending: alerts.iter().filter(|a| a["state"] == "pending").count(),
+        // Counted from the rows below, so the header says what they show.
+        firing: 0,
+        muted: 0,
+        pending: 0,
     };
     if h["supervision"].is_object() {
         tree_rows(&h["supervision"], 0, &mut snap.tree);
@@ -190,17 +185,7 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             })
             .unwrap_or_default();
         snap.alerts.push(AlertRow {
-            // What an operator acts on: a silenced firing alert is not one to chase. Other states
-            // (pending, recovering, no data) say more than the silence does.
-            state: match (
-                text(&a["state"]).as_str(),
-                a["silenced"] == true,
-                a["inhibited"] == true,
-            ) {
-                ("firing", true, _) => "silenced".into(),
-                ("firing", false, true) => "inhibited".into(),
-                (state, ..) => state.to_owned(),
-            },
+            state: shown_state(a),
             severity: text(&a["severity"]),
             name: text(&a["labels"]["alertname"]),
             labels,
@@ -208,12 +193,29 @@ pub(super) fn parse(doc: &Value) -> Snapshot {
             acknowledged_by: a["acknowledged_by"].as_str().map(clean),
         });
     }
+    let header = &mut snap.header;
+    for row in &snap.alerts {
+        match row.state.as_str() {
+            "pending" => header.pending += 1,
+            "silenced" | "inhibited" => header.muted += 1,
+            _ => header.firing += 1,
+        }
+    }
     snap
 }
 
-/// A silence or an inhibition rule holds the alert's notifications back.
-fn muted(alert: &Value) -> bool {
-    alert["silenced"] == true || alert["inhibited"] == true
+/// What an operator acts on: a firing alert that a silence or an inhibition rule mutes is not one
+/// to chase. Other states (pending, recovering, no data) say more than the silence does.
+fn shown_state(alert: &Value) -> String {
+    match (
+        alert["state"].as_str(),
+        alert["silenced"] == true,
+        alert["inhibited"] == true,
+    ) {
+        (Some("firing"), true, _) => "silenced".into(),
+        (Some("firing"), false, true) => "inhibited".into(),
+        _ => text(&alert["state"]),
+    }
 }
 
 // ---- formatting ----
