@@ -453,6 +453,24 @@ fn any_subset_of_fields_is_a_whole_file_and_an_unknown_field_is_still_an_error()
     assert_eq!(e.position, Some((3, 9)), "{e}");
     assert_eq!(e.field.as_deref(), Some("alerting.chanels"), "{e}");
     assert!(e.message.contains("chanels"), "{e}");
+
+    // A duration written as a number says what it lacks, for plain and optional durations alike.
+    let e = Config::from_ron("(monitoring: (tick: 5))").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("monitoring.tick"), "{e}");
+    assert!(e.message.contains("\"5s\""), "{e}");
+    let e = Config::from_ron(
+        "(alerting: (rules: [(name: \"A\", monitor: \"search\", metric: p50, warning: 0.2, for: 1.5)]))",
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("alerting.rules[0].for"), "{e}");
+    assert!(e.message.contains("\"1.5s\""), "{e}");
+    let e = Config::from_ron("(alerting: (routes: [(group_wait: 30)]))").unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("alerting.routes[0].group_wait"),
+        "{e}"
+    );
+    assert!(e.message.contains("\"30s\""), "{e}");
 }
 
 #[test]

@@ -87,10 +87,58 @@ pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }
 
-/// Deserializes with [`parse`].
+/// Deserializes with [`parse`]. A number is refused with a hint: it has no unit.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
+    let Text(text) = Text::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// The text of a duration; a number in its place is refused with a hint instead of "expected a
+/// string".
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl TextVisitor {
+    fn number<E: serde::de::Error>(shown: String) -> E {
+        E::custom(format!(
+            "a duration is a string with its unit, e.g. \"{shown}s\" or \"{shown}ms\"; found the number {shown}"
+        ))
+    }
+}
+
+impl serde::de::Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration such as \"30s\", \"5m\" or \"250ms\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+        Ok(Text(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+        Err(Self::number(v.to_string()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+        Err(Self::number(v.to_string()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+        Err(Self::number(v.to_string()))
+    }
 }
 
 /// An optional duration, for fields that inherit when left out: `#[serde(default, with =
@@ -99,6 +147,8 @@ pub mod option {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Text;
 
     /// Serializes `Some` as [`super::format`]; `None` as nothing.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -110,8 +160,8 @@ pub mod option {
 
     /// Deserializes with [`super::parse`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+        Option::<Text>::deserialize(d)?
+            .map(|Text(text)| super::parse(&text).map_err(serde::de::Error::custom))
             .transpose()
     }
 }
