@@ -151,6 +151,26 @@ fn a_counter_rate_is_per_second_over_the_window_and_names_past_the_limit_are_ref
     assert_eq!(stats.refused_names, 1);
     assert!(stats.counter("one_too_many").is_none());
     assert_eq!(stats.counter("cache_misses").unwrap().total, 301);
+
+    // A counter stops at u64::MAX rather than wrap, which would read as a reset.
+    let huge = search.counter("c1");
+    huge.increment(u64::MAX - 1);
+    rt.advance_blocking(SEC).unwrap();
+    huge.increment(5);
+    std::thread::spawn({
+        let huge = huge.clone();
+        move || huge.increment(7)
+    })
+    .join()
+    .unwrap();
+    rt.advance_blocking(SEC).unwrap();
+    let c = search
+        .stats_blocking()
+        .unwrap()
+        .counter("c1")
+        .unwrap()
+        .clone();
+    assert_eq!((c.total, c.window_count), (u64::MAX, u64::MAX), "{c:?}");
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 

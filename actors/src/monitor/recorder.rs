@@ -196,6 +196,26 @@ fn bump(cell: &AtomicU64, n: u64) {
     );
 }
 
+/// Adds `n` to a counter cell that only the calling thread writes, stopping at `u64::MAX`: a
+/// counter that wrapped would read as reset.
+/// The overflow is a branch to a cold path, not a conditional move: the next increment of the
+/// cell does not wait on the comparison.
+#[inline(always)]
+fn bump_counter(cell: &AtomicU64, n: u64) {
+    let (sum, wrapped) = cell.load(Ordering::Relaxed).overflowing_add(n);
+    if wrapped {
+        saturate(cell);
+    } else {
+        cell.store(sum, Ordering::Relaxed);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn saturate(cell: &AtomicU64) {
+    cell.store(u64::MAX, Ordering::Relaxed);
+}
+
 /// One thread's counter cells, allocated on the thread's first increment of any counter.
 pub(crate) type CounterCells = [AtomicU64; MAX_COUNTERS];
 
@@ -445,7 +465,7 @@ impl Recorders {
             // fallback), which this thread's `LOCAL.slots` keep alive; `LocalSlots::drop` empties
             // every way before it lets them go, and a way emptied or torn down never matches a key
             // (keys are never 0). Only this thread writes its own cells.
-            bump(unsafe { &*cell }, n);
+            bump_counter(unsafe { &*cell }, n);
         } else {
             self.increment_uncached(index, key, n);
         }
@@ -461,9 +481,11 @@ impl Recorders {
         let (slot, shared) = self.local_slot();
         let cell = &slot.counters()[index];
         if shared {
-            cell.fetch_add(n, Ordering::Relaxed);
+            let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some(c.saturating_add(n))
+            });
         } else {
-            bump(cell, n);
+            bump_counter(cell, n);
             let _ = COUNTER_CELLS
                 .try_with(|ways| ways[way_of(key)].set((key, cell as *const AtomicU64)));
         }
@@ -475,7 +497,7 @@ impl Recorders {
             .iter()
             .filter_map(|s| s.counters.get())
             .map(|c| c[index].load(Ordering::Relaxed))
-            .fold(0u64, u64::wrapping_add)
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Sets gauge `index` to `value`.

@@ -367,8 +367,11 @@ impl MonitorStore {
                 .into_iter()
                 .enumerate()
                 .map(|(c, (name, total))| {
-                    let window_count: u64 =
-                        st.window.iter().filter_map(|i| i.counters.get(c)).sum();
+                    let window_count = st
+                        .window
+                        .iter()
+                        .filter_map(|i| i.counters.get(c))
+                        .fold(0u64, |a, &b| a.saturating_add(b));
                     CounterStats {
                         name,
                         total,
