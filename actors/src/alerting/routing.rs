@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::routes::Route;
-use super::rules::fingerprint;
 use super::state::{Alert, AlertState};
 use super::store::{AlertingState, Group};
 use crate::notify::{AlertPayload, AlertStatus, Notification, ALERTMANAGER_CHANNEL};
@@ -32,7 +31,7 @@ pub(super) fn route(
                 labels: route.group_labels(&alert.labels),
                 created: now,
                 last_sent: None,
-                last_hash: None,
+                notified: Vec::new(),
             });
             members
                 .entry(key)
@@ -76,9 +75,11 @@ pub(super) fn route(
                     payloads.clone(),
                 ));
             }
-            // The group's content changed: what fires next is news, not a repeat.
+            // Told resolved: should one fire again, it is news.
             if let Some(group) = book.groups.get_mut(&key) {
-                group.last_hash = None;
+                group
+                    .notified
+                    .retain(|fp| !resolved.iter().any(|a| a.fingerprint == *fp));
             }
         }
         let firing: Vec<&Alert> = fps
@@ -89,17 +90,17 @@ pub(super) fn route(
         if firing.is_empty() {
             continue;
         }
-        let hash = fingerprint(
-            &firing
-                .iter()
-                .map(|a| (format!("{:016x}", a.fingerprint), String::new()))
-                .collect(),
-        );
+        // As Alertmanager's dedup: only a firing alert the receivers were not told of is news; a
+        // group whose firing set shrank (one resolved, silenced or inhibited) waits for the
+        // repeat like an unchanged one.
         let group = &book.groups[&key];
-        let due = match (group.last_sent, group.last_hash) {
-            (None, _) => now.duration_since(group.created) >= route.group_wait,
-            (Some(sent), Some(h)) if h == hash => now.duration_since(sent) >= route.repeat_interval,
-            (Some(sent), _) => now.duration_since(sent) >= route.group_interval,
+        let news = firing
+            .iter()
+            .any(|a| group.notified.binary_search(&a.fingerprint).is_err());
+        let due = match group.last_sent {
+            None => now.duration_since(group.created) >= route.group_wait,
+            Some(sent) if news => now.duration_since(sent) >= route.group_interval,
+            Some(sent) => now.duration_since(sent) >= route.repeat_interval,
         };
         if !due {
             continue;
@@ -109,13 +110,14 @@ pub(super) fn route(
             .iter()
             .map(|a| a.payload(AlertStatus::Firing))
             .collect();
-        let fired: Vec<u64> = firing.iter().map(|a| a.fingerprint).collect();
+        let mut fired: Vec<u64> = firing.iter().map(|a| a.fingerprint).collect();
+        fired.sort_unstable();
         for channel in route.channels_up_to(tier) {
             outgoing.push(notification(channel, AlertStatus::Firing, payloads.clone()));
         }
         if let Some(group) = book.groups.get_mut(&key) {
             group.last_sent = Some(now);
-            group.last_hash = Some(hash);
+            group.notified.clone_from(&fired);
         }
         for fp in fired {
             if let Some(a) = book.alerts.get_mut(&fp) {

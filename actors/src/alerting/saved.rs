@@ -110,6 +110,12 @@ pub struct SavedGroup {
     labels: BTreeMap<String, String>,
     created: DateTime<Utc>,
     last_sent: Option<DateTime<Utc>>,
+    /// The firing alerts its last notification told of (fingerprints).
+    #[serde(default)]
+    notified: Vec<u64>,
+    /// Written before `notified`: a hash of the same set. Read only to keep a group restored from
+    /// such a file from telling its alerts again before the repeat.
+    #[serde(default, skip_serializing)]
     last_hash: Option<u64>,
 }
 
@@ -281,7 +287,8 @@ impl AlertingState {
                 labels: g.labels.clone(),
                 created: anchor.wall(g.created),
                 last_sent: wall(g.last_sent),
-                last_hash: g.last_hash,
+                notified: g.notified.clone(),
+                last_hash: None,
             })
             .collect();
         groups.sort_by(|a, b| a.key.cmp(&b.key));
@@ -348,14 +355,27 @@ impl AlertingState {
                 },
             );
         }
+        // A file written before `notified` has a hash in its place: the alerts that were told
+        // firing stand in for the set it hashed.
+        let told: Vec<u64> = state
+            .alerts
+            .values()
+            .filter(|a| a.notified_firing && a.state.firing())
+            .map(|a| a.fingerprint)
+            .collect();
         for g in saved.groups {
+            let mut notified = g.notified;
+            if notified.is_empty() && g.last_hash.is_some() {
+                notified.clone_from(&told);
+            }
+            notified.sort_unstable();
             state.groups.insert(
                 g.key,
                 Group {
                     labels: g.labels,
                     created: anchor.instant(g.created),
                     last_sent: instant(g.last_sent),
-                    last_hash: g.last_hash,
+                    notified,
                 },
             );
         }

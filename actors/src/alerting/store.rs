@@ -24,7 +24,9 @@ pub(super) struct Group {
     pub(super) labels: BTreeMap<String, String>,
     pub(super) created: Instant,
     pub(super) last_sent: Option<Instant>,
-    pub(super) last_hash: Option<u64>,
+    /// The firing alerts its last notification told of, less those since told resolved (sorted
+    /// fingerprints): a firing alert outside them is news, as in Alertmanager's notification log.
+    pub(super) notified: Vec<u64>,
 }
 
 /// When alerts resolved, for flap suppression: expired in order and capped, so a flood of alerts
