@@ -674,3 +674,109 @@ fn a_monitor_exports_its_own_buckets() {
         .any(|f| f.field == "monitoring.buckets" && f.message.contains("increase")));
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// A runtime whose routing tree sends `severity="critical"` to `pager` (with `continue`) and then
+/// to `chat`, with one critical alert posted through `POST /api/v2/alerts`.
+fn two_receiver_runtime() -> (Runtime, std::net::SocketAddr) {
+    use watchkeeper::actors::alerting::{Matcher, RouteConfig};
+    let mut c = test_config();
+    c.deployment.admin_token = Some(Secret::Value("two-receivers".into()));
+    let a = &mut c.alerting;
+    a.check_interval = Duration::from_millis(50);
+    a.receiver = Some(vec!["log".into()]);
+    a.channels.named = [
+        (
+            "pager".to_owned(),
+            watchkeeper::config::NamedChannel::Webhook {
+                url: Secret::Value("http://127.0.0.1:9/pager".into()),
+            },
+        ),
+        (
+            "chat".to_owned(),
+            watchkeeper::config::NamedChannel::Webhook {
+                url: Secret::Value("http://127.0.0.1:9/chat".into()),
+            },
+        ),
+    ]
+    .into();
+    a.routes = vec![
+        RouteConfig {
+            matchers: vec![Matcher::parse("severity=critical").unwrap()],
+            receiver: Some(vec!["pager".into()]),
+            continue_: true,
+            ..Default::default()
+        },
+        RouteConfig {
+            matchers: vec![Matcher::parse("severity=critical").unwrap()],
+            receiver: Some(vec!["chat".into()]),
+            ..Default::default()
+        },
+    ];
+    let v = c.validate();
+    assert!(!v.has_errors(), "{v}");
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let json = ("Content-Type", "application/json");
+    let auth = ("Authorization", "Bearer two-receivers");
+    let r = request(
+        addr,
+        "POST",
+        "/api/v2/alerts",
+        &[json, auth],
+        br#"[{"labels": {"alertname": "DiskFull", "severity": "critical"}}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the posted alert is listed", || {
+        let v: serde_json::Value = serde_json::from_str(&get(addr, "/api/v2/alerts").body).ok()?;
+        (v.as_array()?.len() == 1).then_some(())
+    });
+    (rt, addr)
+}
+
+/// As in Alertmanager, `receiver` selects the groups whose own receiver matches; an alert's groups
+/// for its other receivers are left out.
+#[test]
+fn the_groups_receiver_filter_selects_groups_by_their_own_receiver() {
+    let (rt, addr) = two_receiver_runtime();
+    let groups: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/alerts/groups?receiver=pager").body).unwrap();
+    let receivers: Vec<String> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["receiver"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(receivers, ["pager"], "groups listed for receiver=pager");
+}
+
+/// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,
+/// `yes`, `on`, `TRUE` ... are true, anything else (`0` and `FALSE` included) false, and an absent
+/// or empty one keeps its default (true).
+#[test]
+fn boolean_filters_read_as_alertmanager_reads_them() {
+    let (rt, addr) = two_receiver_runtime();
+    let count = |query: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&get(addr, &format!("/api/v2/alerts{query}")).body).unwrap();
+        v.as_array().unwrap().len()
+    };
+    let listed: Vec<usize> = [
+        "?active=0",
+        "?active=FALSE",
+        "?active=no",
+        "?active=1",
+        "?active=TRUE",
+        "?active=on",
+        "?active=",
+        "",
+    ]
+    .iter()
+    .map(|q| count(q))
+    .collect();
+    let groups: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/alerts/groups?receiver=pager|chat").body).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(listed, [0, 0, 0, 1, 1, 1, 1, 1]);
+    assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
+}

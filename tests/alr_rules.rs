@@ -996,3 +996,93 @@ fn inhibition_rules_follow_alertmanagers_cases() {
         }
     });
 }
+
+/// Deduplication as Alertmanager's notification log has it: only a firing alert the receivers were
+/// not told of is news. A group whose firing set shrinks (one alert silenced, one resolved) waits
+/// for `repeat_interval` like an unchanged one; an alert told resolved that fires again is news.
+#[test]
+fn a_group_whose_firing_set_shrinks_is_not_notified_again_before_the_repeat() {
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut s = settings(vec![
+            rule("Slow", Duration::ZERO),
+            rule("Slower", Duration::ZERO),
+            rule("Slowest", Duration::ZERO),
+        ]);
+        s.group_by = vec!["monitor".into()];
+        s.escalation.tiers.clear();
+        s.suppression_window = Duration::ZERO;
+        let (a, sent) = tree(&h, s);
+        let all = vec![Some(0.2), Some(0.2), Some(0.2)];
+        observe(&h, &a, all.clone()).await;
+        h.advance(Duration::from_secs(30)).await;
+        observe(&h, &a, all.clone()).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1, "one group, one notification");
+        assert_eq!(n[0].alerts.len(), 3);
+
+        // One silenced: the other two are not told again at the group interval.
+        let now = chrono::Utc::now();
+        a.ask(
+            AddSilence(Silence {
+                id: String::new(),
+                matchers: vec![Matcher::equal("alertname", "Slowest")],
+                starts_at: now - chrono::Duration::minutes(1),
+                ends_at: now + chrono::Duration::hours(10),
+                created_by: "oncall".into(),
+                comment: "known".into(),
+                updated_at: now,
+            }),
+            ASK,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        observe(&h, &a, all.clone()).await;
+        h.advance(Duration::from_secs(300)).await;
+        observe(&h, &a, all.clone()).await;
+        let n = taken(&sent);
+        assert!(
+            n.is_empty(),
+            "after a silence: {:?}",
+            n.iter().map(names).collect::<Vec<_>>()
+        );
+
+        // One resolved: its resolved notice goes out at once, and nothing else.
+        let one_resolved = vec![Some(0.2), Some(0.01), Some(0.2)];
+        observe(&h, &a, one_resolved.clone()).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].status, AlertStatus::Resolved);
+        assert_eq!(names(&n[0]), ["Slower/warning"]);
+        h.advance(Duration::from_secs(300)).await;
+        observe(&h, &a, one_resolved).await;
+        let n = taken(&sent);
+        assert!(
+            n.is_empty(),
+            "after a resolution: {:?}",
+            n.iter().map(names).collect::<Vec<_>>()
+        );
+
+        // It fires again: news, told with the rest (the group interval has passed since the
+        // last notification).
+        observe(&h, &a, all.clone()).await;
+        let n = taken(&sent);
+        assert_eq!(n.len(), 1, "{:?}", n.iter().map(names).collect::<Vec<_>>());
+        let mut told = names(&n[0]);
+        told.sort();
+        assert_eq!(told, ["Slow/warning", "Slower/warning"]);
+
+        // Unchanged: told again only after the repeat interval.
+        h.advance(Duration::from_secs(4 * 3600 - 1)).await;
+        observe(&h, &a, all.clone()).await;
+        let n = taken(&sent);
+        assert!(
+            n.is_empty(),
+            "{:?}",
+            n.iter().map(|n| (names(n), n.status)).collect::<Vec<_>>()
+        );
+        h.advance(Duration::from_secs(1)).await;
+        observe(&h, &a, all).await;
+        assert_eq!(taken(&sent).len(), 1);
+    });
+}

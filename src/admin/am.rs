@@ -84,11 +84,34 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A boolean query parameter read as Alertmanager reads it (go-openapi's `ConvertBool`): absent or
+/// empty, true (the default of `active`, `silenced` and `inhibited`); otherwise true only for
+/// `true`, `1`, `yes`, `y`, `t`, `on`, `ok`, `enabled`, `selected` or `checked` in any case.
 fn flag(params: &BTreeMap<String, Vec<String>>, name: &str) -> bool {
-    params
-        .get(name)
-        .and_then(|v| v.last())
-        .is_none_or(|v| v != "false")
+    match params.get(name).and_then(|v| v.last()) {
+        None => true,
+        Some(v) if v.is_empty() => true,
+        Some(v) => [
+            "true", "1", "yes", "y", "t", "on", "ok", "enabled", "selected", "checked",
+        ]
+        .iter()
+        .any(|t| v.eq_ignore_ascii_case(t)),
+    }
+}
+
+/// The `receiver` parameter: a regex over receiver names, matched whole.
+fn receiver_filter(params: &BTreeMap<String, Vec<String>>) -> Result<Option<Matcher>, Refusal> {
+    match params.get("receiver").and_then(|v| v.last()) {
+        Some(r) if !r.is_empty() => Matcher::new("receiver", MatchOp::Regex, r)
+            .map(Some)
+            .map_err(|e| {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("failed to parse receiver param: {e}"),
+                )
+            }),
+        _ => Ok(None),
+    }
 }
 
 /// A response that ends a request early.
@@ -145,17 +168,7 @@ async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<Stri
     let tree = state.get_ref();
     let p = params(req);
     let wanted = filters(&p)?;
-    let receiver = match p.get("receiver").and_then(|v| v.last()) {
-        Some(r) if !r.is_empty() => {
-            Some(Matcher::new("receiver", MatchOp::Regex, r).map_err(|e| {
-                refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("failed to parse receiver param: {e}"),
-                )
-            })?)
-        }
-        _ => None,
-    };
+    let receiver = receiver_filter(&p)?;
     let (active, silenced, inhibited) = (
         flag(&p, "active"),
         flag(&p, "silenced"),
@@ -224,6 +237,12 @@ pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
         Ok(alerts) => alerts,
         Err(refusal) => return *refusal,
     };
+    // `receiver` picks groups by their own receiver, as in Alertmanager: an alert sent to two
+    // receivers is listed in the other's groups only when that one is asked for too.
+    let wanted = match receiver_filter(&params(&req)) {
+        Ok(wanted) => wanted,
+        Err(refusal) => return *refusal,
+    };
     let routes = Route::tree(&state.get_ref().config.get().alerting);
     let ends = horizon(&state);
     // One group per route group and receiver, as Alertmanager lists them.
@@ -231,6 +250,9 @@ pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
     for (alert, r) in &alerts {
         for route in routes.matching(&alert.labels) {
             for receiver in route.receivers() {
+                if wanted.as_ref().is_some_and(|w| !w.matches_value(receiver)) {
+                    continue;
+                }
                 groups
                     .entry((route.group_key(&alert.labels), receiver.clone()))
                     .or_insert_with(|| (route.group_labels(&alert.labels), Vec::new()))

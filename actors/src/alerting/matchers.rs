@@ -133,6 +133,37 @@ pub fn valid_label_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `pattern` with the classes `\d`, `\w`, `\s` and their negations written out as the ASCII sets
+/// they are in Go's RE2, which Alertmanager compiles matchers with (in Rust's `regex` they are
+/// Unicode classes). A bracketed set nests in a class too, so the same text serves inside one.
+fn ascii_perl_classes(pattern: &str) -> std::borrow::Cow<'_, str> {
+    if !pattern.contains('\\') {
+        return pattern.into();
+    }
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some('s') => out.push_str("[\\t\\n\\f\\r ]"),
+            Some('S') => out.push_str("[^\\t\\n\\f\\r ]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out.into()
+}
+
 impl Matcher {
     /// A matcher; an invalid label name or regular expression is an error that says which.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
@@ -143,7 +174,7 @@ impl Matcher {
         }
         let regex =
             if op.is_regex() {
-                let anchored = format!("^(?:{value})$");
+                let anchored = format!("^(?:{})$", ascii_perl_classes(value));
                 Some(Regex::new(&anchored).map_err(|e| {
                     MatcherError(format!("invalid regular expression {value:?}: {e}"))
                 })?)
@@ -306,6 +337,32 @@ impl<'de> Deserialize<'de> for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perl_classes_are_ascii_as_in_alertmanagers_go_regexes() {
+        let m = |text: &str| Matcher::parse(text).unwrap();
+        let digits = m(r#"instance=~"node-\d+""#);
+        assert!(digits.matches_value("node-12"));
+        assert!(
+            !digits.matches_value("node-\u{0663}"),
+            "an Arabic-Indic digit"
+        );
+        let word = m(r#"team=~"\w+""#);
+        assert!(word.matches_value("search_2"));
+        assert!(!word.matches_value("\u{e9}quipe"));
+        assert!(m(r#"team=~"\W+""#).matches_value("\u{e9}"));
+        assert!(
+            !m(r#"x=~"a\sb""#).matches_value("a\u{a0}b"),
+            "a no-break space"
+        );
+        assert!(m(r#"x=~"a\Sb""#).matches_value("a\u{a0}b"));
+        // Inside a set, escaped backslashes, and other escapes as written.
+        assert!(m(r#"x=~"[\d.]+""#).matches_value("1.5"));
+        assert!(!m(r#"x=~"[^\D]""#).matches_value("\u{0663}"));
+        assert!(m(r#"x=~"[^\D]""#).matches_value("7"));
+        assert!(m(r#"x=~"a\\\\d""#).matches_value("a\\d"));
+        assert!(m(r#"x=~"\p{Greek}\.""#).matches_value("\u{3b1}."));
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -426,6 +426,7 @@ impl Detector {
 
 #[cfg(all(test, feature = "detect"))]
 mod tests {
+    use super::super::state::NewAlert;
     use super::*;
 
     #[test]
@@ -456,5 +457,53 @@ mod tests {
             serde_json::to_string(b).unwrap(),
             serde_json::to_string(&baseline).unwrap()
         );
+    }
+
+    #[test]
+    fn a_groups_notified_alerts_survive_and_a_file_with_the_older_hash_keeps_its_told_alerts() {
+        let now = Instant::now();
+        let mut state = AlertingState::default();
+        for (fp, state_, told) in [
+            (7, AlertState::Firing, true),
+            (3, AlertState::Firing, true),
+            (5, AlertState::Firing, false),
+            (9, AlertState::Resolved, true),
+        ] {
+            let mut alert = Alert::pending(
+                NewAlert {
+                    rule: None,
+                    fingerprint: fp,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                    severity: AlertSeverity::Warning,
+                    value: None,
+                    threshold: 0.0,
+                },
+                now,
+            );
+            alert.state = state_;
+            alert.notified_firing = told;
+            state.alerts.insert(fp, alert);
+        }
+        state.groups.insert(
+            "{}:{}".into(),
+            Group {
+                labels: BTreeMap::new(),
+                created: now,
+                last_sent: Some(now),
+                notified: vec![3, 5],
+            },
+        );
+        let text = serde_json::to_string(&state.saved()).unwrap();
+        let restored = AlertingState::restored(serde_json::from_str(&text).unwrap());
+        assert_eq!(restored.groups["{}:{}"].notified, [3, 5]);
+
+        // The older form: a hash where the set is now. The alerts told firing stand in for it.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let group = old["groups"][0].as_object_mut().unwrap();
+        group.remove("notified");
+        group.insert("last_hash".into(), 12345.into());
+        let restored = AlertingState::restored(serde_json::from_value(old).unwrap());
+        assert_eq!(restored.groups["{}:{}"].notified, [3, 7]);
     }
 }
