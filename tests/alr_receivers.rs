@@ -369,3 +369,320 @@ fn a_recorded_latency_breach_reaches_a_webhook_through_the_whole_runtime() {
     // The samples leave the window; the latency has no data, so the alert stays (NoData), not resolved.
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// A TCP relay in front of `target` that records every byte the client sends (the SMTP dialogue
+/// and the message as sent in DATA).
+struct RecordingRelay {
+    port: u16,
+    sent: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl RecordingRelay {
+    fn start(target: u16) -> RecordingRelay {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent: Arc<std::sync::Mutex<Vec<u8>>> = Arc::default();
+        let log = sent.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = std::net::TcpStream::connect(("127.0.0.1", target)).unwrap();
+                let (mut from, mut to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                log.lock().unwrap().extend_from_slice(&buf[..n]);
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut from, mut to) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        RecordingRelay { port, sent }
+    }
+
+    fn dialogue(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()).into_owned()
+    }
+}
+
+/// Sends `n` by email to a real aiosmtpd through a recording relay; returns the delivery report and
+/// what the client sent, after the notifier has stopped (None when aiosmtpd is missing).
+fn email_exchange(n: Notification) -> Option<(watchkeeper_actors::notify::DeliveryReport, String)> {
+    let present = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        eprintln!("SKIPPED: needs Python's aiosmtpd");
+        return None;
+    }
+    let dir = TempDir::new("smtp-review");
+    let port = free_port();
+    let _server = spawn(
+        "python3",
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ]
+        .map(String::from),
+        &dir.path().join("smtp.log"),
+    );
+    wait_for_port(port, "aiosmtpd");
+    let relay = RecordingRelay::start(port);
+    let settings = EmailSettings {
+        host: "127.0.0.1".into(),
+        port: relay.port,
+        security: SmtpSecurity::None,
+        credentials: None,
+        from: "watchkeeper@example.com".into(),
+        to: vec!["oncall@example.com".into()],
+    };
+    let report = common::with_root(|root| async move {
+        let notifier = root.start_child(ChildSpec::new("email", move || {
+            NotifierActor::new(
+                "email",
+                Box::new(EmailTransport::new(settings.clone())),
+                DeliveryPolicy::default(),
+                Arc::new(ChannelCounters::default()),
+            )
+        }));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        notifier
+            .tell(Deliver {
+                notification: n,
+                report_to: Arc::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            })
+            .unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        root.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        report
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    Some((report, relay.dialogue()))
+}
+
+/// The message between `DATA` and the terminating `.`: (header block, body).
+fn sent_message(dialogue: &str) -> (String, String) {
+    let data = dialogue.split_once("DATA\r\n").expect("a DATA command").1;
+    let message = data.split("\r\n.\r\n").next().unwrap();
+    let (head, body) = message
+        .split_once("\r\n\r\n")
+        .expect("headers, a blank line, a body");
+    (head.to_owned(), body.to_owned())
+}
+
+fn has_header(head: &str, name: &str) -> bool {
+    head.split("\r\n").any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+    })
+}
+
+/// An email as mail servers expect it: Message-ID, MIME-Version, Date, From, To, an encoded
+/// non-ASCII subject, CRLF lines within 998 characters, EHLO first and QUIT last; a subject made
+/// long by its group's labels is cut, not refused by the server.
+#[test]
+fn email_messages_carry_the_headers_the_rfcs_ask_for_in_short_lines() {
+    let mut n = alert(AlertStatus::Firing);
+    n.group_labels = BTreeMap::from([("team".to_owned(), "Suche – Müller".to_owned())]);
+    n.alerts[0].annotations.insert(
+        "summary".into(),
+        format!("p99 is 0.7s {}", "y".repeat(1200)),
+    );
+    let Some((report, dialogue)) = email_exchange(n) else {
+        return;
+    };
+    assert_eq!(
+        report.outcome,
+        DeliveryOutcome::Delivered,
+        "{report:?}\n{dialogue}"
+    );
+    assert!(dialogue.starts_with("EHLO "), "{dialogue}");
+    assert!(dialogue.trim_end().ends_with("QUIT"), "{dialogue}");
+    let (head, body) = sent_message(&dialogue);
+    for h in [
+        "Message-ID",
+        "Date",
+        "From",
+        "To",
+        "Subject",
+        "Content-Transfer-Encoding",
+    ] {
+        assert!(has_header(&head, h), "no {h}:\n{head}");
+    }
+    assert!(
+        head.split("\r\n")
+            .any(|l| l.eq_ignore_ascii_case("MIME-Version: 1.0")),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.to_ascii_lowercase().contains("=?utf-8?"), "{head}");
+    assert!(head.is_ascii(), "raw 8-bit in headers:\n{head}");
+    for line in head.split("\r\n").chain(body.split("\r\n")) {
+        assert!(line.len() <= 998, "a line of {} characters", line.len());
+        assert!(
+            !line.contains('\n') && !line.contains('\r'),
+            "a bare LF or CR"
+        );
+    }
+
+    let mut n = alert(AlertStatus::Firing);
+    n.group_labels = BTreeMap::from([("query".to_owned(), "q".repeat(1200))]);
+    let Some((report, dialogue)) = email_exchange(n) else {
+        return;
+    };
+    let longest = dialogue.split("\r\n").map(str::len).max().unwrap_or(0);
+    assert_eq!(
+        report.outcome,
+        DeliveryOutcome::Delivered,
+        "{report:?}; longest line {longest}"
+    );
+    assert!(longest <= 998, "a line of {longest} characters");
+    let (head, _) = sent_message(&dialogue);
+    assert!(head.contains("…") || head.contains("=?utf-8?"), "{head}");
+}
+
+/// The webhook payload has the shape a real Alertmanager posts to a webhook receiver for the same
+/// alert: the same keys at the top and in each alert, the same JSON types, the same fingerprint
+/// and `endsAt` of a firing alert.
+#[test]
+fn the_webhook_payload_has_the_shape_a_real_alertmanager_posts() {
+    if !require("prometheus-alertmanager", "prometheus-alertmanager") {
+        return;
+    }
+    let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let dir = TempDir::new("alertmanager-hook");
+    let port = free_port();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: ['alertname']\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
+            hook.url("/am")
+        ),
+    )
+    .unwrap();
+    let _am = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &dir.path().join("alertmanager.log"),
+    );
+    wait_for_port(port, "alertmanager");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut n = alert(AlertStatus::Firing);
+    n.group_key = "{}:{alertname=\"SearchSlow\"}".into();
+    n.group_labels = BTreeMap::from([("alertname".to_owned(), "SearchSlow".to_owned())]);
+    let labels = n.alerts[0].labels.clone();
+    n.alerts[0].fingerprint = watchkeeper::actors::alerting::fingerprint(&labels);
+    let (to_am, to_hook) = (n.clone(), n);
+    let report = deliver(
+        move || {
+            Box::new(AlertmanagerTransport::new(
+                std::slice::from_ref(&base),
+                Duration::from_secs(240),
+            ))
+        },
+        to_am,
+    );
+    assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hook.recorded().is_empty() {
+        assert!(Instant::now() < deadline, "Alertmanager posted no webhook");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let theirs = hook.recorded()[0].json();
+    let ours_rx = Receiver::start(vec![], Reply::Status(200, vec![]));
+    let url = ours_rx.url("/wk");
+    let report = deliver(
+        move || {
+            Box::new(watchkeeper_actors::notify::WebhookTransport::new(
+                "hook",
+                url.clone(),
+                watchkeeper_actors::notify::WebhookFormat::Alertmanager,
+                None,
+            ))
+        },
+        to_hook,
+    );
+    assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{report:?}");
+    let ours = ours_rx.recorded()[0].json();
+    fn shape(v: &serde_json::Value) -> BTreeMap<String, &'static str> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let t = match v {
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Bool(_) => "bool",
+                    serde_json::Value::Number(_) => "number",
+                    serde_json::Value::String(_) => "string",
+                    serde_json::Value::Array(_) => "array",
+                    serde_json::Value::Object(_) => "object",
+                };
+                (k.clone(), t)
+            })
+            .collect()
+    }
+    assert_eq!(shape(&ours), shape(&theirs));
+    assert_eq!(shape(&ours["alerts"][0]), shape(&theirs["alerts"][0]));
+    for k in [
+        "version",
+        "status",
+        "receiver",
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "truncatedAlerts",
+    ] {
+        assert_eq!(ours[k], theirs[k], "{k}");
+    }
+    for k in ["status", "labels", "annotations", "endsAt", "fingerprint"] {
+        assert_eq!(
+            ours["alerts"][0][k], theirs["alerts"][0][k],
+            "alerts[0].{k}"
+        );
+    }
+    let starts = |v: &serde_json::Value| -> chrono::DateTime<chrono::Utc> {
+        v["alerts"][0]["startsAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(starts(&ours), starts(&theirs));
+}

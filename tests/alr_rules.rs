@@ -483,6 +483,16 @@ fn rate_limits_fold_the_overflow_into_one_summary() {
             summary.starts_with("3 notifications were held back by the rate limit"),
             "{summary}"
         );
+        // It carries the alerts held back, so a receiver of Alertmanager's payload sees which.
+        assert_eq!(n[0].status, AlertStatus::Firing);
+        let mut held = names(&n[0]);
+        held.sort();
+        assert_eq!(
+            held,
+            ["R2/warning", "R3/warning", "R4/warning"],
+            "{summary}"
+        );
+        assert!(summary.ends_with("alerts: R2, R3, R4"), "{summary}");
     });
 }
 

@@ -121,11 +121,54 @@ fn validation_applies_the_documented_rules() {
     ));
     assert!(has(&v, Severity::Error, "alerting.rules[0].critical"));
     assert!(has(&v, Severity::Error, "deployment.bind_address"));
+    assert!(!has(
+        &v,
+        Severity::Error,
+        "alerting.channels.email.security"
+    ));
     assert_eq!(
         v.findings.first().unwrap().severity,
         Severity::Error,
         "most serious first"
     );
+
+    // A password over plain SMTP only to this host; elsewhere it would cross the network in the
+    // clear. The same for a named email channel.
+    let mut c = Config::default();
+    let email = &mut c.alerting.channels.email;
+    email.enabled = true;
+    email.recipients = vec!["oncall@example.com".into()];
+    email.username = Some(Secret::Value("alerts".into()));
+    email.password = Some(Secret::Value("hunter2".into()));
+    assert!(!has(
+        &c.validate(),
+        Severity::Error,
+        "alerting.channels.email.security"
+    ));
+    c.alerting.channels.email.smtp_host = "mail.example.com".into();
+    let v = c.validate();
+    assert!(
+        has(&v, Severity::Error, "alerting.channels.email.security"),
+        "{v}"
+    );
+    assert!(v.to_string().contains("in the clear"), "{v}");
+    c.alerting.channels.email.security = watchkeeper::config::SmtpSecurity::Starttls;
+    assert!(!has(
+        &c.validate(),
+        Severity::Error,
+        "alerting.channels.email.security"
+    ));
+    let mut named = c.alerting.channels.email.clone();
+    named.security = watchkeeper::config::SmtpSecurity::None;
+    c.alerting.channels.named.insert(
+        "mail".into(),
+        watchkeeper::config::NamedChannel::Email(named),
+    );
+    assert!(has(
+        &c.validate(),
+        Severity::Error,
+        "alerting.channels.named.mail.security"
+    ));
 
     let mut c = Config::default();
     c.memory.max_memory_usage_mb = 100;

@@ -21,8 +21,15 @@ use crate::notify::{
 pub(super) struct RateWindow {
     pub(super) sent: VecDeque<Instant>,
     pub(super) folded: u64,
-    pub(super) folded_names: BTreeSet<String>,
+    /// The alerts the folded notifications carried, the latest of each (at most
+    /// [`MAX_FOLDED_ALERTS`]); the summary carries them, so a receiver sees which they were.
+    pub(super) folded_alerts: BTreeMap<u64, AlertPayload>,
+    /// Alerts left out of `folded_alerts` for want of room.
+    pub(super) folded_over: u64,
 }
+
+/// Most alerts a rate-limit summary carries; it names how many more were held back.
+pub(super) const MAX_FOLDED_ALERTS: usize = 1000;
 
 impl RateWindow {
     fn allows(&mut self, now: Instant, limits: &RateLimitConfig) -> bool {
@@ -115,9 +122,13 @@ pub(super) fn send(
             .or_default();
         if n.channel != ALERTMANAGER_CHANNEL && !window.allows(now, &limit) {
             window.folded += 1;
-            for a in &n.alerts {
-                if let Some(name) = a.labels.get("alertname") {
-                    window.folded_names.insert(name.clone());
+            for a in n.alerts {
+                if window.folded_alerts.len() < MAX_FOLDED_ALERTS
+                    || window.folded_alerts.contains_key(&a.fingerprint)
+                {
+                    window.folded_alerts.insert(a.fingerprint, a);
+                } else {
+                    window.folded_over += 1;
                 }
             }
             *book
@@ -192,25 +203,43 @@ pub(super) fn flush_summaries(
             continue;
         };
         let (route, channel) = key;
-        let names: Vec<String> = std::mem::take(&mut window.folded_names)
-            .into_iter()
+        let alerts: Vec<AlertPayload> = std::mem::take(&mut window.folded_alerts)
+            .into_values()
             .collect();
+        let over = std::mem::take(&mut window.folded_over);
         let count = std::mem::take(&mut window.folded);
         window.sent.push_back(now);
+        let names: BTreeSet<&str> = alerts
+            .iter()
+            .filter_map(|a| a.labels.get("alertname").map(String::as_str))
+            .collect();
+        let mut summary = format!(
+            "{count} notifications were held back by the rate limit ({} per minute, {} per hour); alerts: {}",
+            limit.per_minute,
+            limit.per_hour,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        if over > 0 {
+            summary.push_str(&format!(
+                " (the latest state of {} alerts follows; {over} more were left out)",
+                alerts.len()
+            ));
+        }
+        // Firing while any of them fires, as a group's status is in Alertmanager's payload.
+        let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        };
         let n = Notification {
             id: Notification::next_id(),
             channel: channel.clone(),
             route,
             group_key: "{rate_limit}".into(),
             group_labels: BTreeMap::new(),
-            status: AlertStatus::Firing,
-            alerts: Vec::new(),
-            summary: Some(format!(
-                "{count} notifications were held back by the rate limit ({} per minute, {} per hour); alerts: {}",
-                limit.per_minute,
-                limit.per_hour,
-                names.join(", ")
-            )),
+            status,
+            alerts,
+            summary: Some(summary),
             created_at: Utc::now(),
         };
         dispatch(book, channels, n, report_to);

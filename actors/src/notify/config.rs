@@ -184,6 +184,26 @@ pub struct EmailChannel {
     pub recipients: Vec<String>,
 }
 
+impl EmailChannel {
+    /// Why this channel's login would cross the network unencrypted: a user name and password
+    /// with `security: none` to a host other than this one. (Alertmanager, likewise, sends a
+    /// password only over TLS or to localhost.)
+    pub fn login_in_the_clear(&self) -> Option<String> {
+        let local = self.smtp_host == "localhost"
+            || self
+                .smtp_host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        (self.security == SmtpSecurity::None && self.password.is_some() && !local).then(|| {
+            format!(
+                "a login with `security: none` would send the password to {} in the clear; \
+                 use `starttls` (port 587) or `tls` (port 465), or a relay on this host",
+                self.smtp_host
+            )
+        })
+    }
+}
+
 impl Default for EmailChannel {
     fn default() -> Self {
         EmailChannel {
@@ -651,6 +671,9 @@ impl ChannelsConfig {
             if self.email.username.is_some() != self.email.password.is_some() {
                 v.error("email.password", "a login needs both username and password");
             }
+            if let Some(problem) = self.email.login_in_the_clear() {
+                v.error("email.security", problem);
+            }
         }
         if self.slack.enabled && self.slack.webhook_url.is_none() {
             v.error(
@@ -708,6 +731,11 @@ impl ChannelsConfig {
                 } if !valid_http_url(url) => v.error(at("webhook_url"), "not an http(s) URL"),
                 NamedChannel::Email(email) if email.recipients.is_empty() => {
                     v.error(at("recipients"), "an email channel without recipients");
+                }
+                NamedChannel::Email(email) => {
+                    if let Some(problem) = email.login_in_the_clear() {
+                        v.error(at("security"), problem);
+                    }
                 }
                 _ => {}
             }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, MIME_VERSION_1_0};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -98,6 +98,18 @@ impl EmailTransport {
     }
 }
 
+/// Most characters of a subject: a group's labels may be long, and a header line past 998
+/// characters (RFC 5322, 2.1.1) is refused by mail servers; the body lists every alert in full.
+const MAX_SUBJECT_CHARS: usize = 200;
+
+/// `title` cut to [`MAX_SUBJECT_CHARS`], with an ellipsis where it was cut.
+fn subject(title: &str) -> String {
+    match title.char_indices().nth(MAX_SUBJECT_CHARS) {
+        Some((at, _)) => format!("{}…", &title[..at]),
+        None => title.to_owned(),
+    }
+}
+
 fn permanent(message: String) -> SendFailure {
     SendFailure {
         retryable: false,
@@ -120,7 +132,9 @@ impl Transport for EmailTransport {
                         .parse()
                         .map_err(|e| permanent(format!("sender address: {e}")))?,
                 )
-                .subject(n.title())
+                .subject(subject(&n.title()))
+                .message_id(None)
+                .header(MIME_VERSION_1_0)
                 .header(ContentType::TEXT_PLAIN);
             for to in &s.to {
                 builder = builder.to(to

@@ -50,7 +50,7 @@ impl WebhookTransport {
         match self.format {
             WebhookFormat::Alertmanager => alertmanager_webhook(n, &self.receiver),
             WebhookFormat::Slack { channel_override } => {
-                let mut body = json!({ "text": n.text() });
+                let mut body = json!({ "text": slack_text(&n.text()) });
                 if let (true, Some(channel)) = (channel_override, &self.channel) {
                     body["channel"] = json!(channel);
                 }
@@ -58,6 +58,50 @@ impl WebhookTransport {
             }
         }
     }
+}
+
+/// Most characters of a Slack message's `text`: Slack cuts longer ones.
+const SLACK_MAX_CHARS: usize = 40_000;
+
+/// `text` as Slack's `text` field takes it: `&`, `<` and `>` escaped (Slack reads `<...>` as a link
+/// or a mention, so an annotation holding `<!channel>` would notify a whole channel), and cut
+/// at a line, saying so, where it would pass Slack's 40,000 characters.
+fn slack_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = 0;
+    let mut last_line = 0;
+    let mut cut = false;
+    for c in text.chars() {
+        if c == '\n' {
+            last_line = out.len();
+        }
+        let escaped = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            _ => "",
+        };
+        let width = if escaped.is_empty() { 1 } else { escaped.len() };
+        if chars + width > SLACK_MAX_CHARS - 100 {
+            cut = true;
+            break;
+        }
+        chars += width;
+        if escaped.is_empty() {
+            out.push(c);
+        } else {
+            out.push_str(escaped);
+        }
+    }
+    if cut {
+        let at = if last_line > 0 { last_line } else { out.len() };
+        let left = text.lines().count() - out[..at].lines().count();
+        out.truncate(at);
+        out.push_str(&format!(
+            "\n… {left} more lines, cut to keep within Slack's {SLACK_MAX_CHARS} characters"
+        ));
+    }
+    out
 }
 
 /// The Alertmanager webhook payload (version 4) of a notification.
@@ -160,5 +204,36 @@ impl Transport for WebhookTransport {
         timeout: Duration,
     ) -> LocalBoxFuture<'static, Result<(), SendFailure>> {
         post_json(&self.client, &self.url, self.body(n), timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_text_is_escaped_and_cut_at_a_line_within_slacks_limit() {
+        assert_eq!(
+            slack_text("p99 > 0.2s & queue < 5 <!channel>"),
+            "p99 &gt; 0.2s &amp; queue &lt; 5 &lt;!channel&gt;"
+        );
+        let long: String = (0..1000)
+            .map(|i| format!("- Firing shard=s{i:04}: {}\n", "x".repeat(70)))
+            .collect();
+        let text = slack_text(&long);
+        assert!(text.chars().count() <= SLACK_MAX_CHARS, "{}", text.len());
+        let (kept, note) = text.rsplit_once('\n').unwrap();
+        assert!(kept.ends_with(&"x".repeat(70)), "cut at a line");
+        let kept_lines = kept.lines().count();
+        assert_eq!(
+            note,
+            format!(
+                "… {} more lines, cut to keep within Slack's 40000 characters",
+                1000 - kept_lines
+            )
+        );
+        // One line longer than the limit is cut where the limit falls.
+        let one = "y".repeat(50_000);
+        assert!(slack_text(&one).starts_with(&"y".repeat(39_000)));
     }
 }
