@@ -91,6 +91,9 @@ fn deliver_all(
                 .unwrap();
             reports.push(report);
         }
+        // Stopped as the runtime stops it: a notifier's pooled SMTP connection is closed on the
+        // runtime's executor, which must still be there.
+        root.shutdown().await;
         reports
     })
 }
