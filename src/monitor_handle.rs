@@ -131,7 +131,7 @@ impl MonitorHandle {
     /// that a new name gets a counter that drops its increments, logged and counted in
     /// [`PerformanceStats::refused_names`]). Look it up once and keep it: `increment` is a
     /// thread-local add, no lock and no read-modify-write instruction, exact under any number of
-    /// threads. Exported as `watchkeeper_counter_total{monitor, counter}`; a rule reads its rate
+    /// threads. Exported as `watchkeeper_count_total{monitor, counter}`; a rule reads its rate
     /// with `metric: counter_rate, series: Some(name)`.
     ///
     /// ```no_run
@@ -146,7 +146,7 @@ impl MonitorHandle {
 
     /// The gauge named `name` in this monitor, registered on first use at 0 (64 per monitor, as
     /// for counters). `set` is one store; `increment` and `decrement` are exact under concurrent
-    /// writers. Exported as `watchkeeper_gauge{monitor, gauge}`; a rule reads it with
+    /// writers. Exported as `watchkeeper_level{monitor, gauge}`; a rule reads it with
     /// `metric: gauge, series: Some(name)`.
     ///
     /// ```no_run

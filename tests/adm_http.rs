@@ -78,6 +78,14 @@ fn metrics_follow_the_exposition_format_and_count_exactly() {
         search.record_query(Duration::from_micros(200 + i)); // 0.2 .. 1.2 ms
     }
     search.record_error(watchkeeper::OpKind::QUERY);
+    search.counter("cache_misses").increment(2);
+    search.gauge("queue_depth").set(3.0);
+    // A monitor cannot take the name of another of the runtime's actors, whose series it would
+    // share.
+    for taken in ["alerting", "notifiers", "log", "webhook"] {
+        let e = rt.monitor(taken).unwrap_err();
+        assert!(e.to_string().contains("is the name of"), "{e}");
+    }
     let text = eventually("samples exported", || {
         let r = get(addr, "/metrics");
         r.body.contains("watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 1000").then_some(r)
@@ -120,6 +128,20 @@ fn metrics_follow_the_exposition_format_and_count_exactly() {
             family.0
         );
     }
+    let mut seen = std::collections::HashMap::new();
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let series = line.rsplit_once(' ').unwrap().0;
+        *seen.entry(series.to_owned()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = seen.into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "series written more than once: {twice:?}");
+    assert!(
+        body.contains("watchkeeper_count_total{monitor=\"search\",counter=\"cache_misses\"} 2"),
+        "{body}"
+    );
     match Command::new("promtool").arg("check").arg("metrics").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn() {
         Ok(mut child) => {
             use std::io::Write;

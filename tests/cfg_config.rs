@@ -126,6 +126,21 @@ fn validation_applies_the_documented_rules() {
         Severity::Error,
         "alerting.channels.email.security"
     ));
+    let mut named = Config::default();
+    named.monitoring.monitors = vec!["search".into(), "alerting".into(), "log".into()];
+    let found = named.validate();
+    assert!(
+        has(&found, Severity::Error, "monitoring.monitors[1]"),
+        "{found}"
+    );
+    assert!(
+        has(&found, Severity::Error, "monitoring.monitors[2]"),
+        "{found}"
+    );
+    assert!(
+        !has(&found, Severity::Error, "monitoring.monitors[0]"),
+        "{found}"
+    );
     assert_eq!(
         v.findings.first().unwrap().severity,
         Severity::Error,

@@ -75,8 +75,8 @@ fn metrics_macros_land_in_monitors_kinds_counters_and_gauges() {
     let text = rt.render_metrics_blocking().unwrap();
     for line in [
         "watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 100",
-        "watchkeeper_counter_total{monitor=\"search\",counter=\"cache_misses_total\"} 10",
-        "watchkeeper_gauge{monitor=\"index\",gauge=\"queue_depth\"} 10",
+        "watchkeeper_count_total{monitor=\"search\",counter=\"cache_misses_total\"} 10",
+        "watchkeeper_level{monitor=\"index\",gauge=\"queue_depth\"} 10",
         "watchkeeper_instrumentation_dropped_total 0",
     ] {
         assert!(text.contains(line), "{line} in\n{text}");

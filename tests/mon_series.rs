@@ -87,21 +87,21 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
     let text = rt.render_metrics_blocking().unwrap();
     assert!(
         text.contains(&format!(
-            "watchkeeper_counter_total{{monitor=\"search\",counter=\"cache_hits\"}} {}",
+            "watchkeeper_count_total{{monitor=\"search\",counter=\"cache_hits\"}} {}",
             THREADS * EACH
         )),
         "{text}"
     );
     assert!(
-        text.contains("watchkeeper_gauge{monitor=\"search\",gauge=\"queue_depth\"} 7"),
+        text.contains("watchkeeper_level{monitor=\"search\",gauge=\"queue_depth\"} 7"),
         "{text}"
     );
     assert_eq!(
-        text.matches("# TYPE watchkeeper_counter_total counter")
+        text.matches("# TYPE watchkeeper_count_total counter")
             .count(),
         1
     );
-    assert_eq!(text.matches("# TYPE watchkeeper_gauge gauge").count(), 1);
+    assert_eq!(text.matches("# TYPE watchkeeper_level gauge").count(), 1);
     // The same scrape from a host's own async runtime.
     let from_async = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,7 +110,7 @@ fn counters_and_gauges_are_exact_under_concurrent_writers() {
         .block_on(rt.render_metrics())
         .unwrap();
     assert!(
-        from_async.contains("watchkeeper_gauge{monitor=\"search\",gauge=\"queue_depth\"} 7"),
+        from_async.contains("watchkeeper_level{monitor=\"search\",gauge=\"queue_depth\"} 7"),
         "{from_async}"
     );
     let health = rt.health_blocking().unwrap();

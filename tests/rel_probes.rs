@@ -225,6 +225,7 @@ fn a_check_that_blocks_holds_up_neither_the_runtime_nor_its_timeout() {
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
 
+#[cfg(feature = "test-util")]
 #[test]
 fn on_a_paused_clock_a_check_that_awaits_a_timer_runs_in_virtual_time() {
     let mut c = test_config();

@@ -135,6 +135,14 @@ impl Config {
     fn cross_checks(&self, v: &mut Validation) {
         let m = &self.monitoring;
         let a = &self.alerting;
+        for (i, name) in m.monitors.iter().enumerate() {
+            if let Some(problem) = crate::tree::taken_name(name, self) {
+                v.error(
+                    format!("monitoring.monitors[{i}]"),
+                    format!("`{name}` {problem}; give the monitor another name"),
+                );
+            }
+        }
         for (i, rule) in a.rules.iter().enumerate() {
             if let (true, Some(name)) = (rule.metric.per_monitor(), &rule.monitor) {
                 if !m.monitors.contains(name) {

@@ -39,21 +39,46 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format an `Accept` header asks for: OpenMetrics when it names
-    /// `application/openmetrics-text` (without `q=0`), else Prometheus' text format.
+    /// The format an `Accept` header asks for, as Prometheus' own client libraries choose it: of
+    /// the media types it names that are served here (`application/openmetrics-text` of version
+    /// 1.0.0 or 0.0.1, `text/plain`, `*/*`), the one of highest `q` (the more specific, then the
+    /// first written, on a tie); `q=0` refuses one. Prometheus' text format otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let wants = accept.is_some_and(|a| {
-            a.split(',').any(|t| {
-                let mut parts = t.split(';').map(str::trim);
-                parts.next() == Some("application/openmetrics-text")
-                    && !parts.any(|p| p.replace(' ', "") == "q=0")
-            })
-        });
-        if wants {
-            Format::OpenMetrics
-        } else {
-            Format::Prometheus
+        let mut best: Option<(f64, u8, Format)> = None;
+        for clause in accept.unwrap_or("").split(',') {
+            let mut parts = clause.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let (mut q, mut version) = (1.0, None);
+            for param in parts {
+                let Some((key, value)) = param.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "q" => q = value.parse::<f64>().unwrap_or(0.0),
+                    "version" => version = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+            let served = match media.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version.as_deref(), None | Some("1.0.0" | "0.0.1")) =>
+                {
+                    Some((2, Format::OpenMetrics))
+                }
+                "text/plain" => Some((2, Format::Prometheus)),
+                "text/*" => Some((1, Format::Prometheus)),
+                "*/*" => Some((0, Format::Prometheus)),
+                _ => None,
+            };
+            if let Some((specific, format)) = served {
+                let better = best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specific > bs));
+                if q > 0.0 && q.is_finite() && better {
+                    best = Some((q, specific, format));
+                }
+            }
         }
+        best.map_or(Format::Prometheus, |(_, _, format)| format)
     }
 
     /// Its Content-Type.
@@ -68,8 +93,8 @@ impl Format {
 const OPERATION_DURATION: &str = "watchkeeper_operation_duration_seconds";
 const OPERATION_ERRORS: &str = "watchkeeper_operation_errors_total";
 const CLAMPED: &str = "watchkeeper_clamped_samples_total";
-const HOST_COUNTER: &str = "watchkeeper_counter_total";
-const HOST_GAUGE: &str = "watchkeeper_gauge";
+const HOST_COUNTER: &str = "watchkeeper_count_total";
+const HOST_GAUGE: &str = "watchkeeper_level";
 const RESTARTS: &str = "watchkeeper_actor_restarts_total";
 const ACTOR_UP: &str = "watchkeeper_actor_up";
 const MAILBOX_DEPTH: &str = "watchkeeper_mailbox_depth";
@@ -379,7 +404,7 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         if les.0[..] != m.buckets[..] {
             les = (
                 m.buckets.to_vec(),
-                m.buckets.iter().map(|b| b.to_string()).collect(),
+                m.buckets.iter().map(|b| le(format, *b)).collect(),
             );
         }
         let monitor = label(&m.monitor);
@@ -625,4 +650,49 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         out.push_str("# EOF\n");
     }
     out
+}
+
+/// A bucket bound as an `le` value: OpenMetrics writes whole numbers as floats (`1.0`, as its
+/// canonical numbers and Prometheus' Go client have them), the text format as they are (`1`).
+fn le(format: Format, bound: f64) -> String {
+    if format == Format::OpenMetrics && bound.fract() == 0.0 && bound.abs() < 1e15 {
+        format!("{bound:.1}")
+    } else {
+        bound.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn the_format_is_the_accepted_one_of_highest_q() {
+        use Format::{OpenMetrics as Om, Prometheus as Text};
+        for (accept, want) in [
+            (None, Text),
+            (Some(""), Text),
+            // Prometheus' default scrape protocols.
+            (Some("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"), Om),
+            // The text format preferred, OpenMetrics also accepted.
+            (Some("text/plain;version=0.0.4;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,*/*;q=0.4"), Text),
+            (Some("application/openmetrics-text; version=1.0.0"), Om),
+            (Some("application/openmetrics-text;q=0,text/plain"), Text),
+            (Some("application/openmetrics-text;version=2.0.0"), Text),
+            (Some("*/*;q=0.9,application/openmetrics-text;q=0.9"), Om),
+            (Some("application/json"), Text),
+            (Some("application/openmetrics-text;q=bogus"), Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_writes_whole_bounds_as_floats() {
+        assert_eq!(super::le(Format::OpenMetrics, 1.0), "1.0");
+        assert_eq!(super::le(Format::OpenMetrics, 10.0), "10.0");
+        assert_eq!(super::le(Format::OpenMetrics, 0.005), "0.005");
+        assert_eq!(super::le(Format::Prometheus, 1.0), "1");
+        assert_eq!(super::le(Format::Prometheus, 0.25), "0.25");
+    }
 }

@@ -22,7 +22,7 @@ use watchkeeper_actors::tuner::{TunerActor, TuningConfig};
 use watchkeeper_actors::{ChildRef, EventBus, HostAlarm, Live, SupervisorRef};
 
 pub use self::reload::{ReloadReport, ReloadStatus};
-pub(crate) use self::start::start;
+pub(crate) use self::start::{start, taken_name};
 use crate::config::Config;
 use crate::error::Error;
 use crate::monitor_handle::MonitorHandle;

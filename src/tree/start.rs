@@ -21,7 +21,7 @@ use watchkeeper_actors::alerting::{self, AlertStore, AlertingActor};
 use watchkeeper_actors::kernel::validation;
 use watchkeeper_actors::memory::{self, Component, Components, MemoryManagerActor, MemoryStore};
 use watchkeeper_actors::monitor::{MonitorActor, MonitorDirectory, MonitorStore};
-use watchkeeper_actors::notify::{ChannelDef, NotifierDirectory};
+use watchkeeper_actors::notify::{ChannelDef, NotifierDirectory, BUILT_IN_CHANNELS};
 use watchkeeper_actors::probe::{ProbeActor, ProbeState};
 use watchkeeper_actors::process::ProcessMonitorActor;
 use watchkeeper_actors::tuner::{self, TunerActor, TunerStore};
@@ -257,6 +257,32 @@ async fn build(
     Ok((tree, watchdog_arbiter))
 }
 
+/// The runtime's own actors beside the monitors, by name.
+pub(crate) const RUNTIME_ACTORS: [&str; 7] = [
+    "process",
+    "alerting",
+    "tuner",
+    "memory",
+    "probe",
+    "storage",
+    "notifiers",
+];
+
+/// Why `name` cannot be a monitor's: it is the name of another of the runtime's actors (its own,
+/// or a channel's notifier), whose health and `/metrics` series it would share.
+pub(crate) fn taken_name(name: &str, config: &Config) -> Option<String> {
+    if RUNTIME_ACTORS.contains(&name) {
+        Some(format!("is the name of the runtime's own `{name}` actor"))
+    } else if BUILT_IN_CHANNELS.contains(&name) || config.alerting.channels.named.contains_key(name)
+    {
+        Some(format!(
+            "is the name of the `{name}` channel's notifier actor"
+        ))
+    } else {
+        None
+    }
+}
+
 impl ActorTree {
     /// The handle of monitor `name`, starting its (supervised) actor on first use.
     pub(crate) fn monitor(&self, name: &str) -> Result<MonitorHandle, MonitorError> {
@@ -272,6 +298,12 @@ impl ActorTree {
             });
         }
         let config = self.config.get();
+        if let Some(problem) = taken_name(name, &config) {
+            return Err(MonitorError::InvalidName {
+                name: name.to_owned(),
+                problem,
+            });
+        }
         let limit = config.monitoring.max_monitors;
         if monitors.len() >= limit {
             return Err(MonitorError::TooMany { limit });
