@@ -166,45 +166,16 @@ fn wait_for_port(port: u16, what: &str) {
 
 #[test]
 fn email_is_delivered_to_a_real_smtp_server() {
-    let present = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("aiosmtpd is missing on CI; .ci/run must `pip install aiosmtpd`");
-        }
-        eprintln!("SKIPPED: the SMTP test needs Python's aiosmtpd (`pip install aiosmtpd`)");
-        return;
-    }
     let dir = TempDir::new("smtp");
     let maildir = dir.path().join("mail");
-    let port = free_port();
-    let _server = spawn(
-        "python3",
-        &[
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            maildir.to_str().unwrap(),
-        ]
-        .map(String::from),
-        &dir.path().join("smtp.log"),
-    );
-    wait_for_port(port, "aiosmtpd");
-    let relay = CountingRelay::start(port);
-    let settings = EmailSettings {
-        host: "127.0.0.1".into(),
-        port: relay.port,
-        security: SmtpSecurity::None,
-        credentials: None,
-        from: "watchkeeper@example.com".into(),
-        to: vec!["oncall@example.com".into(), "lead@example.com".into()],
+    let Some((port, _server)) = aiosmtpd(
+        &dir,
+        &["aiosmtpd.handlers.Mailbox", maildir.to_str().unwrap()],
+    ) else {
+        return;
     };
+    let relay = CountingRelay::start(port);
+    let settings = plain_smtp(relay.port, &["oncall@example.com", "lead@example.com"]);
     let reports = deliver_all(
         move || Box::new(EmailTransport::new(settings.clone())),
         vec![alert(AlertStatus::Firing), alert(AlertStatus::Resolved)],
@@ -247,20 +218,10 @@ fn alertmanager_accepts_firing_and_resolved_alerts_through_its_v2_api() {
         return;
     }
     let dir = TempDir::new("alertmanager");
-    let port = free_port();
-    let config = dir.path().join("alertmanager.yml");
-    std::fs::write(&config, "route:\n  receiver: blackhole\n  group_by: ['alertname']\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n").unwrap();
-    let _am = spawn(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &dir.path().join("alertmanager.log"),
+    let (port, _am) = alertmanager(
+        &dir,
+        "route:\n  receiver: blackhole\n  group_by: ['alertname']\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
     );
-    wait_for_port(port, "alertmanager");
     let api: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let base = format!("http://{api}");
     let b = base.clone();
@@ -423,70 +384,78 @@ impl RecordingRelay {
     }
 }
 
-/// Sends `n` by email to a real aiosmtpd through a recording relay; returns the delivery report and
-/// what the client sent, after the notifier has stopped (None when aiosmtpd is missing).
-fn email_exchange(n: Notification) -> Option<(watchkeeper_actors::notify::DeliveryReport, String)> {
+/// A real Alertmanager (Debian's `prometheus-alertmanager`) on 127.0.0.1 with `config` (YAML),
+/// alone (no cluster), its files in `dir`: its port and process.
+fn alertmanager(dir: &TempDir, config: &str) -> (u16, common::process::Running) {
+    let port = free_port();
+    let file = dir.path().join("alertmanager.yml");
+    std::fs::write(&file, config).unwrap();
+    let running = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", file.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &dir.path().join("alertmanager.log"),
+    );
+    wait_for_port(port, "alertmanager");
+    (port, running)
+}
+
+/// A real SMTP server (Python's aiosmtpd) on 127.0.0.1 with `handler` (the class and its
+/// arguments), logging into `dir`: its port and process; None, said loudly, when aiosmtpd is
+/// missing (on CI that fails instead).
+fn aiosmtpd(dir: &TempDir, handler: &[&str]) -> Option<(u16, common::process::Running)> {
     let present = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .status()
         .is_ok_and(|s| s.success());
     if !present {
-        eprintln!("SKIPPED: needs Python's aiosmtpd");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("aiosmtpd is missing on CI; .ci/run must `pip install aiosmtpd`");
+        }
+        eprintln!("SKIPPED: the SMTP test needs Python's aiosmtpd (`pip install aiosmtpd`)");
         return None;
     }
-    let dir = TempDir::new("smtp-review");
     let port = free_port();
-    let _server = spawn(
-        "python3",
-        &[
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ]
-        .map(String::from),
-        &dir.path().join("smtp.log"),
-    );
+    let mut args = vec!["-m", "aiosmtpd", "-n", "-l"];
+    let listen = format!("127.0.0.1:{port}");
+    args.push(&listen);
+    args.push("-c");
+    args.extend_from_slice(handler);
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let server = spawn("python3", &args, &dir.path().join("smtp.log"));
     wait_for_port(port, "aiosmtpd");
-    let relay = RecordingRelay::start(port);
-    let settings = EmailSettings {
+    Some((port, server))
+}
+
+/// Plain SMTP to 127.0.0.1:`port`, no login, from watchkeeper@example.com to `to`.
+fn plain_smtp(port: u16, to: &[&str]) -> EmailSettings {
+    EmailSettings {
         host: "127.0.0.1".into(),
-        port: relay.port,
+        port,
         security: SmtpSecurity::None,
         credentials: None,
         from: "watchkeeper@example.com".into(),
-        to: vec!["oncall@example.com".into()],
-    };
-    let report = common::with_root(|root| async move {
-        let notifier = root.start_child(ChildSpec::new("email", move || {
-            NotifierActor::new(
-                "email",
-                Box::new(EmailTransport::new(settings.clone())),
-                DeliveryPolicy::default(),
-                Arc::new(ChannelCounters::default()),
-            )
-        }));
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        notifier
-            .tell(Deliver {
-                notification: n,
-                report_to: Arc::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            })
-            .unwrap();
-        let report = tokio::time::timeout(Duration::from_secs(15), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        root.shutdown().await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        report
-    });
-    std::thread::sleep(Duration::from_millis(200));
+        to: to.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// Sends `n` by email to a real aiosmtpd through a recording relay; returns the delivery report and
+/// what the client sent, after the notifier has stopped (None when aiosmtpd is missing).
+fn email_exchange(n: Notification) -> Option<(watchkeeper_actors::notify::DeliveryReport, String)> {
+    let dir = TempDir::new("smtp-exchange");
+    let (port, _server) = aiosmtpd(&dir, &["aiosmtpd.handlers.Sink"])?;
+    let relay = RecordingRelay::start(port);
+    let settings = plain_smtp(relay.port, &["oncall@example.com"]);
+    let report = deliver(move || Box::new(EmailTransport::new(settings.clone())), n);
+    // The pooled connection's QUIT crosses the relay's thread after the notifier has stopped.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !relay.dialogue().ends_with("QUIT\r\n") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Some((report, relay.dialogue()))
 }
 
@@ -584,27 +553,13 @@ fn the_webhook_payload_has_the_shape_a_real_alertmanager_posts() {
     }
     let hook = Receiver::start(vec![], Reply::Status(200, vec![]));
     let dir = TempDir::new("alertmanager-hook");
-    let port = free_port();
-    let config = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (port, _am) = alertmanager(
+        &dir,
+        &format!(
             "route:\n  receiver: hook\n  group_by: ['alertname']\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {}\n",
             hook.url("/am")
         ),
-    )
-    .unwrap();
-    let _am = spawn(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &dir.path().join("alertmanager.log"),
     );
-    wait_for_port(port, "alertmanager");
     let base = format!("http://127.0.0.1:{port}");
     let mut n = alert(AlertStatus::Firing);
     n.group_key = "{}:{alertname=\"SearchSlow\"}".into();
