@@ -26,8 +26,10 @@ use crate::tree::ActorTree;
 ///
 /// A key's monitor is its `monitor` label, else its name's entry in `instrumentation.monitors`,
 /// else its name; a histogram's kind (a counter's or gauge's series name) is its `kind` label,
-/// else its name, with any other labels appended as `{key=value,...}`. Histograms record in
-/// `instrumentation.histogram_unit` (seconds by default). Keys past `max_series`, and kinds,
+/// else its name, with any other labels appended as `{key=value,...}`. Histograms record in the
+/// unit of time `describe_histogram!` gave their name before their first use, else in
+/// `instrumentation.histogram_unit` (seconds by default); one described in another unit is
+/// dropped, as it is not a latency. Keys past `max_series`, and kinds,
 /// counters or gauges past a monitor's room, are dropped and counted in
 /// `watchkeeper_instrumentation_dropped_total`.
 ///
@@ -48,6 +50,8 @@ struct Shared {
     tree: Arc<ActorTree>,
     config: InstrumentationConfig,
     registered: Mutex<HashMap<Key, Registered>>,
+    /// Units given by `describe_histogram!`, by metric name.
+    units: Mutex<HashMap<String, Unit>>,
 }
 
 /// What one key became.
@@ -63,6 +67,9 @@ enum Registered {
 #[derive(Clone)]
 struct CounterTarget {
     counter: Counter,
+    /// Taken by `absolute` between reading the total and raising it, so that two threads'
+    /// calls do not both add to the same reading; shared by the key's handles on every thread.
+    raising: Arc<Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -80,8 +87,10 @@ impl metrics::CounterFn for CounterTarget {
         self.counter.increment(value);
     }
 
-    /// Raises the counter to `value`; a counter never goes down, so a lower value changes nothing.
+    /// Raises the counter to `value` (a lower value changes nothing), as one step: calls from
+    /// several threads end at the highest value given, never above it.
     fn absolute(&self, value: u64) {
+        let _one_at_a_time = self.raising.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.counter.value();
         if value > now {
             self.counter.increment(value - now);
@@ -190,6 +199,7 @@ impl MetricsRecorder {
                 tree,
                 config,
                 registered: Mutex::default(),
+                units: Mutex::default(),
             }),
         }
     }
@@ -259,7 +269,10 @@ impl MetricsRecorder {
                 if !counter.is_registered() {
                     return self.dropped(key, "the monitor has 64 counters");
                 }
-                Registered::Counter(Arc::new(CounterTarget { counter }))
+                Registered::Counter(Arc::new(CounterTarget {
+                    counter,
+                    raising: Arc::default(),
+                }))
             }
             Family::Gauge => {
                 let gauge = handle.gauge(&target.name);
@@ -269,13 +282,35 @@ impl MetricsRecorder {
                 Registered::Gauge(Arc::new(GaugeTarget(gauge)))
             }
             Family::Histogram => {
+                let described = shared
+                    .units
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(key.name())
+                    .copied();
+                let seconds = match described {
+                    None => shared.config.histogram_unit.seconds(),
+                    Some(Unit::Seconds) => 1.0,
+                    Some(Unit::Milliseconds) => 1e-3,
+                    Some(Unit::Microseconds) => 1e-6,
+                    Some(Unit::Nanoseconds) => 1e-9,
+                    Some(other) => {
+                        return self.dropped(
+                            key,
+                            &format!(
+                                "described in {}, not time: a monitor's histograms are latencies",
+                                other.as_str()
+                            ),
+                        )
+                    }
+                };
                 let Some(kind) = handle.kind(&target.name) else {
                     return self.dropped(key, "the monitor has 64 kinds");
                 };
                 Registered::Histogram(Arc::new(HistogramTarget {
                     handle,
                     kind,
-                    seconds: shared.config.histogram_unit.seconds(),
+                    seconds,
                 }))
             }
         };
@@ -300,7 +335,17 @@ impl std::fmt::Debug for MetricsRecorder {
 impl metrics::Recorder for MetricsRecorder {
     fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    /// Keeps the unit: a histogram described in a unit of time records in it (before its first
+    /// use; `instrumentation.histogram_unit` otherwise), one described in another unit (bytes, a
+    /// count, ...) is not a latency and is dropped and counted.
+    fn describe_histogram(&self, name: KeyName, unit: Option<Unit>, _: SharedString) {
+        if let Some(unit) = unit {
+            let mut units = self.shared.units.lock().unwrap_or_else(|p| p.into_inner());
+            if units.len() < self.shared.config.max_series || units.contains_key(name.as_str()) {
+                units.insert(name.as_str().to_owned(), unit);
+            }
+        }
+    }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
         match self.lookup(key, Family::Counter) {

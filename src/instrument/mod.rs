@@ -50,8 +50,8 @@ pub struct InstrumentationConfig {
     /// Metric and span names mapped to the monitor they belong to, for names that carry no
     /// monitor label, e.g. {"search_latency_seconds": "search"}.
     pub monitors: BTreeMap<String, String>,
-    /// The unit a `metrics` histogram records in: `seconds` (Prometheus' base unit),
-    /// `milliseconds`, `microseconds` or `nanoseconds`.
+    /// The unit a `metrics` histogram records in when `describe_histogram!` gave its name none:
+    /// `seconds` (Prometheus' base unit), `milliseconds`, `microseconds` or `nanoseconds`.
     pub histogram_unit: TimeUnit,
     /// What a span's duration is: `busy` (the time it was entered) or `wall` (creation to close).
     pub span_time: SpanTime,

@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
-use watchkeeper_actors::monitor::OpKind;
 
 use super::{InstrumentationConfig, SpanTime, Target};
-use crate::monitor_handle::MonitorHandle;
 use crate::tree::ActorTree;
 
 /// A `tracing_subscriber::Layer` over a runtime's monitors, from
@@ -24,8 +22,10 @@ use crate::tree::ActorTree;
 /// A span names its monitor with a `monitor` field, or by its name's entry in
 /// `instrumentation.monitors`; other spans are left alone. Its kind is its `kind` field, else its
 /// name. Its duration is the time it was entered (`span_time: busy`, the default: an async task's
-/// polls, not its waits) or from creation to close (`wall`). A `trace_id` field makes the
-/// operation its bucket's exemplar in OpenMetrics scrapes.
+/// polls, not its waits; while entered on several threads or within itself, counted once) or from
+/// creation to close (`wall`). A `trace_id` field makes the operation its bucket's exemplar in
+/// OpenMetrics scrapes. The fields count as they are when the span closes: a span may declare
+/// them empty and record them later.
 ///
 /// ```no_run
 /// use tracing_subscriber::layer::SubscriberExt;
@@ -85,18 +85,33 @@ impl Timings {
     }
 }
 
-/// One layer's timing of a span.
+/// One layer's timing of a span. Its monitor and kind are found as it closes, so fields recorded
+/// after its creation (`Span::record`) count.
 struct Timing {
     layer: u64,
-    handle: MonitorHandle,
-    kind: OpKind,
-    /// When it was created, for `span_time: wall` only (busy time needs no clock reading here).
-    created: Option<Instant>,
-    entered: Option<Instant>,
-    busy: Duration,
-    error: bool,
+    /// The span's name, its kind without a kind field.
+    name: &'static str,
+    monitor: Option<String>,
+    kind: Option<String>,
     /// The span's `trace_id` field, kept as the operation's exemplar.
     trace_id: Option<String>,
+    /// When it was created, for `span_time: wall` only (busy time needs no clock reading here).
+    created: Option<Instant>,
+    /// Since when it has been entered, while it is (on any thread, or within itself).
+    entered: Option<Instant>,
+    /// How many entries are open: busy time is the time at least one was.
+    depth: u32,
+    busy: Duration,
+    error: bool,
+}
+
+impl Timing {
+    /// Takes what `values` give of the monitor, kind and trace id.
+    fn take_names(&mut self, names: Names<'_>) {
+        self.monitor = names.monitor.or(self.monitor.take());
+        self.kind = names.kind.or(self.kind.take());
+        self.trace_id = names.trace_id.or(self.trace_id.take());
+    }
 }
 
 /// The monitor, kind and trace id fields of a span.
@@ -139,6 +154,15 @@ impl SpanLayer {
         SpanLayer { tree, config, id }
     }
 
+    fn names(&self) -> Names<'_> {
+        Names {
+            config: &self.config,
+            monitor: None,
+            kind: None,
+            trace_id: None,
+        }
+    }
+
     fn dropped(&self, span: &str, why: &str) {
         super::count_drop(&self.tree, "span", span, why);
     }
@@ -149,62 +173,71 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut names = Names {
-            config: &self.config,
+        let mut names = self.names();
+        attrs.record(&mut names);
+        let metadata = attrs.metadata();
+        // A span that declares a monitor field may name its monitor later; one that does not is
+        // an operation only when its name is mapped to a monitor.
+        let declared = metadata
+            .fields()
+            .field(&*self.config.monitor_label)
+            .is_some();
+        if !declared
+            && names.monitor.is_none()
+            && !self.config.monitors.contains_key(metadata.name())
+        {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut timing = Timing {
+            layer: self.id,
+            name: metadata.name(),
             monitor: None,
             kind: None,
             trace_id: None,
+            created: (self.config.span_time == SpanTime::Wall).then(Instant::now),
+            entered: None,
+            depth: 0,
+            busy: Duration::ZERO,
+            error: false,
         };
-        attrs.record(&mut names);
-        let name = attrs.metadata().name();
-        let fields = [
-            names
-                .monitor
-                .as_deref()
-                .map(|m| (&*self.config.monitor_label, m)),
-            names.kind.as_deref().map(|k| (&*self.config.kind_label, k)),
-        ];
-        let Some(target) = Target::of(&self.config, name, fields.into_iter().flatten(), false)
-        else {
-            return;
-        };
-        let handle = match self.tree.monitor(&target.monitor) {
-            Ok(h) => h,
-            Err(e) => return self.dropped(name, &e.to_string()),
-        };
-        let Some(kind) = handle.kind(&target.name) else {
-            return self.dropped(name, "the monitor has 64 kinds");
-        };
+        timing.take_names(names);
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<Timings>() {
+            Some(timings) => timings.0.push(timing),
+            None => extensions.insert(Timings(vec![timing])),
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            let timing = Timing {
-                layer: self.id,
-                handle,
-                kind,
-                created: (self.config.span_time == SpanTime::Wall).then(Instant::now),
-                entered: None,
-                busy: Duration::ZERO,
-                error: false,
-                trace_id: names.trace_id,
-            };
-            let mut extensions = span.extensions_mut();
-            match extensions.get_mut::<Timings>() {
-                Some(timings) => timings.0.push(timing),
-                None => extensions.insert(Timings(vec![timing])),
-            }
+            let mut names = self.names();
+            values.record(&mut names);
+            Timings::with(&span, self.id, |t| t.take_names(names));
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            Timings::with(&span, self.id, |t| t.entered = Some(Instant::now()));
+            Timings::with(&span, self.id, |t| {
+                if t.depth == 0 {
+                    t.entered = Some(Instant::now());
+                }
+                t.depth += 1;
+            });
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             Timings::with(&span, self.id, |t| {
-                if let Some(at) = t.entered.take() {
-                    t.busy += at.elapsed();
+                t.depth = t.depth.saturating_sub(1);
+                if t.depth == 0 {
+                    if let Some(at) = t.entered.take() {
+                        t.busy += at.elapsed();
+                    }
                 }
             });
         }
@@ -235,12 +268,30 @@ where
             SpanTime::Busy => t.busy + t.entered.map_or(Duration::ZERO, |at| at.elapsed()),
             SpanTime::Wall => t.created.map_or(Duration::ZERO, |at| at.elapsed()),
         };
+        let fields = [
+            t.monitor
+                .as_deref()
+                .map(|m| (&*self.config.monitor_label, m)),
+            t.kind.as_deref().map(|k| (&*self.config.kind_label, k)),
+        ];
+        // A declared monitor field never recorded: not an operation.
+        let Some(target) = Target::of(&self.config, t.name, fields.into_iter().flatten(), false)
+        else {
+            return;
+        };
+        let handle = match self.tree.monitor(&target.monitor) {
+            Ok(h) => h,
+            Err(e) => return self.dropped(t.name, &e.to_string()),
+        };
+        let Some(kind) = handle.kind(&target.name) else {
+            return self.dropped(t.name, "the monitor has 64 kinds");
+        };
         match &t.trace_id {
-            Some(trace) => t.handle.record_with_trace(t.kind, took, trace),
-            None => t.handle.record(t.kind, took),
+            Some(trace) => handle.record_with_trace(kind, took, trace),
+            None => handle.record(kind, took),
         }
         if t.error {
-            t.handle.record_error(t.kind);
+            handle.record_error(kind);
         }
     }
 }
