@@ -244,3 +244,45 @@ fn on_a_paused_clock_a_check_that_awaits_a_timer_runs_in_virtual_time() {
     assert_eq!(timer.up, Some(true), "{timer:?}");
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_critical_dependency_never_reached_is_down_at_its_first_failure() {
+    let refusing = Refusing::bind();
+    let mut c = test_config();
+    c.probes.interval = Duration::from_secs(30);
+    c.probes.timeout = Duration::from_secs(1);
+    c.probes.failures_before_down = 3;
+    c.probes.checks = vec![def("db", ProbeTarget::Tcp(refusing.addr.to_string()), true)];
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let health = eventually("the first round", || {
+        let h: serde_json::Value = serde_json::from_str(&get(addr, "/health").body).ok()?;
+        (find(&h, "db")?["runs"] == 1).then_some(h)
+    });
+    assert_eq!(check(&health, "db")["up"], false, "{health}");
+    let ready = get(addr, "/health/ready");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_probe_url_with_a_login_is_refused_without_showing_it() {
+    let mut c = test_config();
+    c.probes.checks = vec![def(
+        "auth",
+        ProbeTarget::Http("http://probe:hunter2-secret@127.0.0.1:1/health".into()),
+        true,
+    )];
+    let v = c.validate();
+    let finding = v
+        .findings
+        .iter()
+        .find(|f| f.field == "probes.checks[0].target")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(finding.message.contains("cannot carry a login"), "{v}");
+    assert!(!v.to_string().contains("hunter2"), "{v}");
+    let Err(e) = Runtime::start(c) else {
+        panic!("a runtime started with a probe URL carrying a login");
+    };
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}

@@ -63,6 +63,15 @@ pub(crate) fn parse_target(target: &ProbeTarget) -> Result<Parsed, String> {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
             };
+            if let Some(at) = authority.rfind('@') {
+                // Said without the login: this error is shown where the URL must not be.
+                return Err(format!(
+                    "`http://***@{}{path}`: a probe URL cannot carry a login (the probe sends none, \
+                     and its errors are shown on /health); probe an endpoint that needs none, or \
+                     check it with Runtime::register_check",
+                    &authority[at + 1..]
+                ));
+            }
             let (host, port) = host_port(authority, Some(80))?;
             Ok(Parsed {
                 host,

@@ -82,7 +82,8 @@ pub struct ProbesConfig {
     /// How long one check may take before it counts as failed.
     #[serde(with = "duration_serde")]
     pub timeout: Duration,
-    /// Failures in a row before a check counts as failing (one lost packet is not an outage).
+    /// Failures in a row before a check that was up counts as failing (one lost packet is not an
+    /// outage); a check never reached yet is down at its first failure.
     pub failures_before_down: u32,
     /// The checks (the host registers more with `Runtime::register_check`).
     pub checks: Vec<ProbeDef>,

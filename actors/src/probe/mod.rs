@@ -310,7 +310,9 @@ impl ProbeActor {
                 Err(e) => {
                     s.failures += 1;
                     s.consecutive_failures += 1;
-                    let down = s.consecutive_failures >= down_after;
+                    // `failures_before_down` spares a dependency that was up a passing fault;
+                    // one never reached yet is down at its first failure, not taken as up.
+                    let down = s.consecutive_failures >= down_after || s.up.is_none();
                     if down && s.up != Some(false) {
                         tracing::warn!(check = %name, critical, error = %e, "Dependency check fails");
                     }
@@ -318,8 +320,6 @@ impl ProbeActor {
                     s.last_error_at = Some(now);
                     if down {
                         s.up = Some(false);
-                    } else if s.up.is_none() {
-                        s.up = Some(true);
                     }
                 }
             }
