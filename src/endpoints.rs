@@ -102,7 +102,7 @@ impl Answer {
 /// Answers `endpoint`; must run on the runtime's own thread.
 pub(crate) async fn answer(tree: Arc<ActorTree>, endpoint: Endpoint) -> Answer {
     match endpoint {
-        Endpoint::Live => Answer::health(true, json!({ "status": "pass" })),
+        Endpoint::Live => live(),
         Endpoint::Ready => ready(&tree).await,
         Endpoint::Health => health_report(tree).await,
         Endpoint::Metrics => metrics(&tree, exposition::Format::Prometheus).await,
@@ -232,16 +232,34 @@ impl Runtime {
     }
 }
 
-/// One endpoint on a host's actix-web server: gathered on the runtime's own thread.
+/// One endpoint on a host's actix-web server: gathered on the runtime's own thread, within the ask
+/// timeout (a runtime thread held up by a stuck handler answers 503 then, as the admin server
+/// does); `/health/live` at once, as it depends on nothing.
 #[cfg(feature = "admin")]
 async fn mounted(tree: Arc<ActorTree>, endpoint: Endpoint) -> actix_web::HttpResponse {
+    if endpoint == Endpoint::Live {
+        return to_response(live());
+    }
     let link = tree.link.clone();
-    match link.run(async move { answer(tree, endpoint).await }).await {
-        Ok(a) => to_response(a),
-        Err(e) => {
+    let within = link.ask_timeout;
+    let answered = tokio::time::timeout(
+        within,
+        link.run(async move { answer(tree, endpoint).await }),
+    );
+    match answered.await {
+        Ok(Ok(a)) => to_response(a),
+        Ok(Err(e)) => {
             actix_web::HttpResponse::ServiceUnavailable().json(json!({ "error": e.to_string() }))
         }
+        Err(_) => actix_web::HttpResponse::ServiceUnavailable().json(json!({
+            "error": format!("the runtime did not answer within {within:?}")
+        })),
     }
+}
+
+/// `/health/live`: the process answers.
+fn live() -> Answer {
+    Answer::health(true, json!({ "status": "pass" }))
 }
 
 /// The request's `Accept` header.

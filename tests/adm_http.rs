@@ -802,3 +802,56 @@ fn boolean_filters_read_as_alertmanager_reads_them() {
     assert_eq!(listed, [0, 0, 0, 1, 1, 1, 1, 1]);
     assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
 }
+
+/// Blocks the actor it is sent to (the runtime's thread) for the given time: a stuck handler.
+struct Wedge(Duration);
+impl watchkeeper_actors::Message for Wedge {
+    type Result = ();
+}
+impl watchkeeper_actors::Handles<Wedge> for watchkeeper_actors::process::ProcessMonitorActor {
+    fn handle(&mut self, msg: Wedge, _: &mut watchkeeper_actors::ChildContext<'_, Self>) {
+        std::thread::sleep(msg.0);
+    }
+}
+
+#[test]
+fn mounted_health_routes_answer_within_a_bound_while_an_actor_is_stuck() {
+    let mut c = test_config();
+    c.deployment.admin_enabled = false;
+    let rt = Runtime::start(c).unwrap();
+    let routes = rt.actix_routes();
+    let wedged = rt.process_monitor().tell(Wedge(Duration::from_secs(5)));
+    assert!(wedged.is_ok());
+    std::thread::sleep(Duration::from_millis(200));
+    let took = actix_web::rt::System::new().block_on(async move {
+        let server =
+            actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server);
+        let took = actix_web::rt::task::spawn_blocking(move || {
+            ["/health/live", "/health"].map(|path| {
+                let t = std::time::Instant::now();
+                let r = get(addr, path);
+                (path, r.status, t.elapsed())
+            })
+        })
+        .await
+        .unwrap();
+        handle.stop(false).await;
+        let _ = running.await;
+        took
+    });
+    for (path, status, elapsed) in took {
+        assert!(
+            elapsed < Duration::from_secs(3),
+            "{path}: {status} after {elapsed:?} (the admin server: live at once, /health within the 2 s ask timeout)"
+        );
+    }
+    rt.shutdown_blocking(Duration::from_secs(15)).unwrap();
+}
