@@ -3,6 +3,7 @@
 //! server, and [`Runtime::actix_routes`] mounts them on a host's actix-web `App`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use watchkeeper_actors::ChildState;
@@ -232,6 +233,39 @@ impl Runtime {
     }
 }
 
+/// How long a `/health` answer serves later HTTP requests: a flood of them (the report of 1,000
+/// monitors is hundreds of KB) is answered from one gathering, not each by its own on the
+/// runtime's thread, where the probes are answered too.
+const HEALTH_FRESH: Duration = Duration::from_millis(250);
+
+/// Answers `endpoint` for an HTTP request: `/health` from the last answer while it is younger
+/// than [`HEALTH_FRESH`], or while a newer one is being gathered; the rest as [`answer`] does.
+/// Must run on the runtime's own thread.
+#[cfg(feature = "admin")]
+pub(crate) async fn answer_http(tree: Arc<ActorTree>, endpoint: Endpoint) -> Answer {
+    if endpoint != Endpoint::Health {
+        return answer(tree, endpoint).await;
+    }
+    use std::sync::atomic::Ordering;
+    if let Some((at, last)) = crate::tree::locked(&tree.health_cache).as_ref() {
+        if at.elapsed() < HEALTH_FRESH || tree.health_refreshing.load(Ordering::Relaxed) {
+            return last.clone();
+        }
+    }
+    /// Lowers the flag however the gathering ends (a client gone drops it halfway).
+    struct Refreshing<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Refreshing<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+    tree.health_refreshing.store(true, Ordering::Relaxed);
+    let _refreshing = Refreshing(&tree.health_refreshing);
+    let fresh = health_report(tree.clone()).await;
+    *crate::tree::locked(&tree.health_cache) = Some((Instant::now(), fresh.clone()));
+    fresh
+}
+
 /// One endpoint on a host's actix-web server: gathered on the runtime's own thread, within the ask
 /// timeout (a runtime thread held up by a stuck handler answers 503 then, as the admin server
 /// does); `/health/live` at once, as it depends on nothing.
@@ -275,7 +309,15 @@ pub(crate) fn accept(req: &actix_web::HttpRequest) -> Option<&str> {
 pub(crate) fn to_response(a: Answer) -> actix_web::HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(a.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    // The health answers are current (`/health` within a quarter second): a cache may keep one a
+    // second at most, as the health check format asks of them.
+    let fresh_for = if a.content_type == HEALTH_JSON {
+        "max-age=1"
+    } else {
+        "no-store"
+    };
     actix_web::HttpResponse::build(status)
         .content_type(a.content_type)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, fresh_for))
         .body(a.body)
 }

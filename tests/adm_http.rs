@@ -814,6 +814,8 @@ impl watchkeeper_actors::Handles<Wedge> for watchkeeper_actors::process::Process
     }
 }
 
+/// Mounted on a host's server, the endpoints answer as the admin server's do while a handler holds
+/// the runtime's thread: `/health/live` at once, the rest within the ask timeout.
 #[test]
 fn mounted_health_routes_answer_within_a_bound_while_an_actor_is_stuck() {
     let mut c = test_config();
@@ -854,4 +856,68 @@ fn mounted_health_routes_answer_within_a_bound_while_an_actor_is_stuck() {
         );
     }
     rt.shutdown_blocking(Duration::from_secs(15)).unwrap();
+}
+
+/// Probes time out after a second (Kubernetes' default), and the runtime's thread answers them and
+/// gathers `/health` alike: a flood of `/health` requests (1,000 monitors, hundreds of KB each) is
+/// answered from one gathering a quarter second, and the probes still answer within the second.
+#[test]
+fn a_flood_of_health_reports_does_not_starve_the_probes() {
+    let mut c = test_config();
+    c.monitoring.tick = Duration::from_secs(1);
+    c.monitoring.max_monitors = 1000;
+    c.monitoring.monitors = (0..1000).map(|i| format!("m{i:04}")).collect();
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let size = get(addr, "/health").body.len();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..32)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = common::http::try_request(addr, "GET", "/health", &[], b"");
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slow = Vec::new();
+    for i in 0..20 {
+        let path = if i % 2 == 0 {
+            "/health/live"
+        } else {
+            "/health/ready"
+        };
+        let t = std::time::Instant::now();
+        let r = common::http::try_request(addr, "GET", path, &[], b"");
+        let elapsed = t.elapsed();
+        if elapsed > Duration::from_secs(1) || r.as_ref().map(|r| r.status) != Some(200) {
+            slow.push(format!("{path} {:?} in {elapsed:?}", r.map(|r| r.status)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in flood {
+        t.join().unwrap();
+    }
+    assert!(
+        slow.is_empty(),
+        "/health is {size} bytes; probes over 1 s or failed during the flood: {slow:?}"
+    );
+    rt.shutdown_blocking(Duration::from_secs(10)).unwrap();
+}
+
+/// The health check format asks for a freshness lifetime on every answer.
+#[test]
+fn health_answers_carry_a_freshness_lifetime() {
+    let rt = Runtime::start(test_config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    for path in ["/health", "/health/ready", "/health/live"] {
+        let r = get(addr, path);
+        assert_eq!(r.status, 200, "{path}");
+        let fresh = r.headers.contains_key("cache-control") || r.headers.contains_key("etag");
+        assert!(fresh, "{path}: no Cache-Control or ETag: {:?}", r.headers);
+    }
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -24,5 +24,5 @@ pub(super) async fn metrics(state: State, req: HttpRequest) -> HttpResponse {
 }
 
 async fn serve(state: State, endpoint: Endpoint) -> HttpResponse {
-    to_response(endpoints::answer(state.get_ref().clone(), endpoint).await)
+    to_response(endpoints::answer_http(state.get_ref().clone(), endpoint).await)
 }

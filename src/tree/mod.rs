@@ -153,6 +153,10 @@ pub(crate) struct ActorTree {
     pub(crate) reloads: Mutex<ReloadStatus>,
     /// Serialises reloads: one applies at a time.
     pub(crate) reloading: tokio::sync::Mutex<()>,
+    /// The last `/health` answered over HTTP, and whether a newer one is being gathered (see
+    /// `endpoints::shared_health`).
+    pub(crate) health_cache: Mutex<Option<(Instant, crate::endpoints::Answer)>>,
+    pub(crate) health_refreshing: std::sync::atomic::AtomicBool,
     /// The clock of a paused runtime (`RuntimeBuilder::paused`).
     pub(crate) clock: Option<PausedClock>,
     pub(crate) system: actix::System,
@@ -188,7 +192,7 @@ impl PausedClock {
     }
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -244,6 +244,8 @@ async fn build(
         instrumentation_dropped: Default::default(),
         reloads: Mutex::new(ReloadStatus::started()),
         reloading: tokio::sync::Mutex::new(()),
+        health_cache: Mutex::new(None),
+        health_refreshing: Default::default(),
         clock: paused.then(PausedClock::held),
         system: actix::System::current(),
     };
