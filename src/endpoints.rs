@@ -149,15 +149,60 @@ async fn health_report(tree: Arc<ActorTree>) -> Answer {
         HealthStatus::Warning => "warn",
         HealthStatus::Critical => "fail",
     };
+    let checks = draft_checks(&report);
     Answer::health(
         report.status != HealthStatus::Critical,
         json!({
             "status": status,
             "description": "watchkeeper runtime",
             "notes": report.issues,
+            "checks": checks,
             "details": report,
         }),
     )
+}
+
+/// The dependency checks as the health check response format's `checks` object has them: each
+/// under `{name}:responseTime`, an array of one measurement (its latency in seconds, its status,
+/// when it ran, its error while it fails); a critical one that fails is `fail`, another `warn`;
+/// one not run yet is `warn` too. The process's uptime is `uptime`.
+fn draft_checks(report: &health::SystemHealthReport) -> serde_json::Value {
+    let mut checks = serde_json::Map::new();
+    for c in &report.checks {
+        let status = match (c.up, c.critical) {
+            (Some(true), _) => "pass",
+            (Some(false), true) => "fail",
+            _ => "warn",
+        };
+        let mut entry = json!({
+            "componentId": c.name,
+            "componentType": "component",
+            "observedValue": c.latency.map(|l| l.as_secs_f64()),
+            "observedUnit": "s",
+            "status": status,
+            "time": c.checked_at,
+        });
+        let output = match c.up {
+            Some(false) => c.last_error.clone(),
+            None => Some("not checked yet".to_owned()),
+            Some(true) => None,
+        };
+        if let Some(output) = output {
+            entry["output"] = json!(output);
+        }
+        checks.insert(format!("{}:responseTime", c.name), json!([entry]));
+    }
+    checks.insert(
+        "uptime".to_owned(),
+        json!([{
+            "componentType": "system",
+            "observedValue": report.uptime.as_secs_f64(),
+            "observedUnit": "s",
+            "status": "pass",
+            "time": report.generated_at,
+        }]),
+    );
+    serde_json::Value::Object(checks)
 }
 
 async fn metrics(tree: &ActorTree, format: exposition::Format) -> Answer {

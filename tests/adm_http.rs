@@ -921,3 +921,35 @@ fn health_answers_carry_a_freshness_lifetime() {
     }
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// The dependency checks also in the health check format's own `checks` object.
+#[test]
+fn health_json_lists_dependency_checks_in_the_drafts_checks_object() {
+    let rt = Runtime::start(test_config()).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    rt.register_check("db", true, || async { Err("refused".to_owned()) });
+    let doc: serde_json::Value = eventually("the check to fail", || {
+        let r = get(addr, "/health");
+        let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        (r.status == 503).then_some(doc)
+    });
+    assert_eq!(doc["status"], "fail");
+    let checks = doc["checks"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no top-level `checks` object: {}", doc["checks"]));
+    let (key, entries) = checks
+        .iter()
+        .find(|(k, _)| k.split(':').next() == Some("db"))
+        .unwrap_or_else(|| panic!("no `db:...` key in {checks:?}"));
+    let entry = &entries
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}: not an array"))[0];
+    assert_eq!(entry["status"], "fail", "{entry}");
+    assert!(entry["componentType"].is_string(), "{entry}");
+    assert!(entry["time"].is_string(), "{entry}");
+    assert!(
+        entry["output"].as_str().unwrap_or("").contains("refused"),
+        "{entry}"
+    );
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
