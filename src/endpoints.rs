@@ -323,7 +323,7 @@ async fn mounted(tree: Arc<ActorTree>, endpoint: Endpoint) -> actix_web::HttpRes
     let within = link.ask_timeout;
     let answered = tokio::time::timeout(
         within,
-        link.run(async move { answer(tree, endpoint).await }),
+        link.run(async move { answer_http(tree, endpoint).await }),
     );
     match answered.await {
         Ok(Ok(a)) => to_response(a),

@@ -247,10 +247,16 @@ where
         if *event.metadata().level() != Level::ERROR {
             return;
         }
-        // The nearest span that is an operation takes the error.
+        // The nearest span that is an operation (so far: one whose monitor field is still empty
+        // is not) takes the error.
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if Timings::with(&span, self.id, |t| t.error = true).is_some() {
+                let took = Timings::with(&span, self.id, |t| {
+                    let named = t.monitor.is_some() || self.config.monitors.contains_key(t.name);
+                    t.error |= named;
+                    named
+                });
+                if took == Some(true) {
                     return;
                 }
             }
