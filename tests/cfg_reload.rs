@@ -484,3 +484,222 @@ fn settings_a_restart_applies_keep_their_running_values_and_are_named_at_every_r
     }
     rt.shutdown_blocking(ASK).unwrap();
 }
+
+// ---- review: live reload against the README's "Live reload" table ----
+
+/// Histogram bounds apply to monitors created after the reload: applied, not waiting for a
+/// restart.
+#[test]
+fn histogram_bounds_apply_to_later_monitors_without_a_restart() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let mut c = (*rt.config()).clone();
+    c.monitoring.histogram.highest = Duration::from_secs(120);
+    let report = rt.reload_blocking(c).unwrap();
+    assert!(
+        report.needs_restart.is_empty(),
+        "histogram bounds apply to monitors created after, not at the next start: {report:?}"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// Only what changed is applied: a reload that only adds a monitor leaves the window of a running
+/// monitor alone (here lengthened as the tuner does with `SetWindow`), and keeps its samples.
+#[test]
+fn a_reload_that_only_adds_a_monitor_keeps_the_windows_and_samples_of_the_others() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let search = rt.monitor("search").unwrap();
+    search
+        .actor()
+        .ask_blocking(watchkeeper::actors::monitor::SetWindow(30), ASK)
+        .unwrap();
+    slow_traffic(&rt, 20);
+    let before = search.actor().ask_blocking(GetStats, ASK).unwrap();
+    assert_eq!(before.window_intervals, 30);
+
+    let mut c = (*rt.config()).clone();
+    c.monitoring.monitors.push("ingest".into());
+    rt.reload_blocking(c).unwrap();
+    let after = search.actor().ask_blocking(GetStats, ASK).unwrap();
+    assert_eq!(
+        (after.window_intervals, after.window_operations),
+        (before.window_intervals, before.window_operations),
+        "the unchanged monitor's window and samples"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// Changed export buckets are for monitors created after the reload, and the report says so.
+#[test]
+fn changed_export_buckets_are_reported() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let search = rt.monitor("search").unwrap();
+    search.record_query(Duration::from_millis(200));
+    rt.advance_blocking(SEC).unwrap();
+    let mut c = (*rt.config()).clone();
+    c.monitoring.buckets = vec![0.3, 3.0];
+    let report = rt.reload_blocking(c).unwrap();
+    search.record_query(Duration::from_millis(200));
+    rt.advance_blocking(SEC).unwrap();
+    let metrics = rt.render_metrics_blocking().unwrap();
+    let applied = metrics.contains("le=\"0.3\"");
+    let named = report
+        .applied
+        .iter()
+        .chain(&report.needs_restart)
+        .any(|l| l.contains("buckets"));
+    assert!(
+        applied || named,
+        "buckets [0.3, 3.0] neither exported by the running monitor nor named in {report:?}"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// The recorder and span layers take the `instrumentation` section when they are made: a changed
+/// one keeps its running value until the next start, named under `needs_restart`.
+#[test]
+fn a_changed_instrumentation_section_waits_for_a_restart_and_says_so() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let mut c = (*rt.config()).clone();
+    c.instrumentation.monitor_label = "component".into();
+    c.instrumentation.max_series = 10;
+    let report = rt.reload_blocking(c).unwrap();
+    assert_eq!(rt.config().instrumentation.monitor_label, "monitor");
+    assert!(
+        report
+            .needs_restart
+            .iter()
+            .any(|l| l.contains("instrumentation")),
+        "{report:?}"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// A monitor removed from `monitoring.monitors` keeps running until the next start, and the report
+/// says so.
+#[test]
+fn a_monitor_removed_from_the_file_is_reported_as_running_until_a_restart() {
+    let mut start = config(vec![], None);
+    start.monitoring.monitors.push("ingest".into());
+    let rt = Runtime::builder().config(start).paused().start().unwrap();
+    let ingest = rt.monitor("ingest").unwrap();
+    let mut c = (*rt.config()).clone();
+    c.monitoring.monitors.retain(|m| m != "ingest");
+    let report = rt.reload_blocking(c).unwrap();
+    rt.advance_blocking(SEC).unwrap();
+    ingest.record_query(Duration::from_millis(3));
+    rt.advance_blocking(SEC).unwrap();
+    let still_running = ingest.stats_blocking().map(|s| s.total_queries) == Ok(1);
+    let named = report
+        .applied
+        .iter()
+        .chain(&report.needs_restart)
+        .any(|l| l.contains("ingest"));
+    assert!(
+        !still_running || named,
+        "ingest still running: {still_running}; report: {report:?}"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// The admin server takes `deployment.admin_limits` when it starts: a changed one is named under
+/// `needs_restart`.
+#[test]
+fn changed_admin_limits_wait_for_a_restart_and_say_so() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let mut c = (*rt.config()).clone();
+    c.deployment.admin_limits.max_connections = 3;
+    c.deployment.admin_limits.keep_alive = Duration::from_secs(1);
+    let report = rt.reload_blocking(c).unwrap();
+    assert!(
+        report
+            .applied
+            .iter()
+            .chain(&report.needs_restart)
+            .any(|l| l.contains("admin_limits") || l.contains("limits")),
+        "{report:?}"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// `deployment.health` is read by every health report: a change is applied, and reported so.
+#[test]
+fn a_changed_health_section_is_reported_as_applied() {
+    let rt = Runtime::builder()
+        .config(config(vec![], None))
+        .paused()
+        .start()
+        .unwrap();
+    let mut c = (*rt.config()).clone();
+    c.deployment.health.warning_alerts = watchkeeper::config::AlertEffect::Fail;
+    let report = rt.reload_blocking(c).unwrap();
+    assert!(!report.applied.is_empty(), "{report:?}");
+    rt.shutdown_blocking(ASK).unwrap();
+}
+
+/// Probes changed while a round of checks is under way (a slow registered check) apply when it
+/// ends: the removed check's result of that round is not recorded, and the added check runs in a
+/// round that follows at once, not at the next interval.
+#[test]
+fn probes_changed_during_a_round_apply_when_it_ends() {
+    use watchkeeper::actors::probe::{ProbeDef, ProbeTarget};
+    let mut start = config(vec![], None);
+    start.probes.interval = Duration::from_secs(60);
+    start.probes.timeout = Duration::from_secs(10);
+    start.probes.checks = vec![ProbeDef {
+        name: "db".into(),
+        target: ProbeTarget::Tcp("127.0.0.1:1".into()),
+        critical: true,
+    }];
+    let rt = Runtime::builder().config(start).paused().start().unwrap();
+    // The first round (db alone) is over; registering starts a round of db and slow, 5 s long.
+    rt.advance_blocking(SEC).unwrap();
+    rt.register_check("slow", false, || async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok(())
+    });
+    rt.advance_blocking(SEC).unwrap();
+
+    let mut c = (*rt.config()).clone();
+    c.probes.checks = vec![ProbeDef {
+        name: "cache".into(),
+        target: ProbeTarget::Tcp("127.0.0.1:1".into()),
+        critical: false,
+    }];
+    let report = rt.reload_blocking(c).unwrap();
+    assert!(report.applied.contains(&"probes".to_owned()), "{report:?}");
+    rt.advance_blocking(Duration::from_secs(10)).unwrap();
+    let mut names: Vec<String> = rt
+        .health_blocking()
+        .unwrap()
+        .checks
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["cache", "slow"],
+        "10 s after the reload (interval 60 s)"
+    );
+    rt.shutdown_blocking(ASK).unwrap();
+}

@@ -3,7 +3,7 @@
 //!
 //! | section | applied how |
 //! | --- | --- |
-//! | `monitoring` | tick and window of every monitor at once; new monitors in `monitors` started; `max_monitors` for later monitors; histogram bounds for monitors created from now on |
+//! | `monitoring` | tick and window of every monitor at once (only when they change); new monitors in `monitors` started (one no longer listed runs until the next start); `max_monitors`, histogram bounds and export buckets for monitors created from now on |
 //! | `alerting` | rules, grouping, escalation, rate limits at the next evaluation (an unchanged rule keeps its alerts; a removed rule's alerts resolve); channels whose definition changed restarted, removed ones stopped, new ones started |
 //! | `memory`, `tuning` | at once, their timers re-armed |
 //! | `supervisor` | needs a restart |
@@ -217,30 +217,50 @@ impl ActorTree {
         }
         self.config.set(new.clone());
 
-        if old.monitoring != new.monitoring {
-            let monitoring = Arc::new(new.monitoring.clone());
+        let (m, n) = (&old.monitoring, &new.monitoring);
+        // Only a changed tick or window reaches the monitors: a window the tuner set stays, with
+        // its samples, through a reload that changes something else.
+        if (m.tick, m.window) != (n.tick, n.window) {
+            let monitoring = Arc::new(n.clone());
             for handle in self.handles() {
                 let _ = handle.actor().tell(Reconfigure(monitoring.clone()));
             }
             report
                 .applied
                 .push("monitoring: tick and window of every monitor".into());
-            if old.monitoring.histogram != new.monitoring.histogram {
-                report
-                    .needs_restart
-                    .push("monitoring.histogram: applies to monitors created from now on".into());
-            }
-            for name in &new.monitoring.monitors {
-                if self.handle(name).is_none() {
-                    match self.monitor(name) {
-                        Ok(_) => report
-                            .applied
-                            .push(format!("monitoring: monitor {name} started")),
-                        Err(e) => report
-                            .applied
-                            .push(format!("monitoring: monitor {name} not started: {e}")),
-                    }
+        }
+        if m.histogram != n.histogram {
+            report
+                .applied
+                .push("monitoring.histogram: for monitors created from now on".into());
+        }
+        if (&m.buckets, &m.monitor_buckets) != (&n.buckets, &n.monitor_buckets) {
+            report.applied.push(
+                "monitoring.buckets: exported by monitors created from now on; the running ones keep theirs until the next start".into(),
+            );
+        }
+        if m.max_monitors != n.max_monitors {
+            report
+                .applied
+                .push("monitoring.max_monitors: for monitors created from now on".into());
+        }
+        for name in &n.monitors {
+            if self.handle(name).is_none() {
+                match self.monitor(name) {
+                    Ok(_) => report
+                        .applied
+                        .push(format!("monitoring: monitor {name} started")),
+                    Err(e) => report
+                        .applied
+                        .push(format!("monitoring: monitor {name} not started: {e}")),
                 }
+            }
+        }
+        for name in m.monitors.iter().filter(|name| !n.monitors.contains(name)) {
+            if self.handle(name).is_some() {
+                report.needs_restart.push(format!(
+                    "monitoring.monitors: {name}, no longer listed, runs until the next start"
+                ));
             }
         }
 
@@ -300,6 +320,11 @@ impl ActorTree {
                 .applied
                 .push("deployment: admin token and metrics_enabled".into());
         }
+        if a.health != b.health {
+            report
+                .applied
+                .push("deployment.health: at the next health report".into());
+        }
         Ok(report)
     }
 }
@@ -339,4 +364,16 @@ fn keep_until_restart(old: &Config, new: &mut Config, needs_restart: &mut Vec<St
     );
     b.environment = a.environment;
     b.log_level = a.log_level.clone();
+    // The admin server takes its limits when it starts.
+    keep(
+        b.admin_limits != a.admin_limits,
+        "deployment.admin_limits: the admin server's connections and time limits",
+    );
+    b.admin_limits = a.admin_limits.clone();
+    // The recorder and the span layer take the section when the host makes them.
+    keep(
+        new.instrumentation != old.instrumentation,
+        "instrumentation: the metrics recorder and span layers take it at the next start",
+    );
+    new.instrumentation = old.instrumentation.clone();
 }

@@ -174,7 +174,11 @@ pub(crate) async fn run_registered(
         busy.store(false, Ordering::Release);
         outcome
     });
-    match tokio::time::timeout(timeout, task).await {
+    // The check's own timeout cancels one that awaits, and lowers `busy` as it does; this one,
+    // a little later, only gives up on one that blocks. Were they equal, a round could end
+    // before the cancelled check lowered `busy`, and the next round would find it still going.
+    let grace = (timeout / 4).min(Duration::from_millis(250));
+    match tokio::time::timeout(timeout + grace, task).await {
         Ok(Ok(Ok(Ok(outcome)))) => outcome,
         Ok(Ok(Ok(Err(_)))) | Err(_) => Err(late()),
         Ok(Ok(Err(_)) | Err(_)) => Err("the check panicked".to_owned()),

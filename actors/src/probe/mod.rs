@@ -167,6 +167,8 @@ pub struct ProbeActor {
     state: Arc<Store<ProbeState>>,
     /// Whether a round is under way (a slow round is not overlapped by the next).
     running: bool,
+    /// Whether another round was asked for while one ran: it follows at once.
+    again: bool,
     /// The timer, and the interval it was set with (a reload may change it).
     timer: Option<(crate::TimerHandle, Duration)>,
     /// Registered checks run on the actor's own thread ([`ProbeActor::on_paused_clock`]).
@@ -180,6 +182,7 @@ impl ProbeActor {
             config,
             state,
             running: false,
+            again: false,
             timer: None,
             inline_checks: false,
         }
@@ -209,6 +212,8 @@ impl ProbeActor {
     fn round(&mut self, ctx: &mut ChildContext<'_, Self>) {
         self.arm(ctx);
         if self.running {
+            // Asked while a round runs (a reload changed the checks): another follows it at once.
+            self.again = true;
             return;
         }
         let config = self.config.get();
@@ -272,14 +277,18 @@ impl ProbeActor {
                 result,
             }
         }));
-        ctx.spawn_then(all, |act, results, _| {
+        ctx.spawn_then(all, |act, results, ctx| {
             act.running = false;
             act.record(results);
+            if std::mem::take(&mut act.again) {
+                act.round(ctx);
+            }
         });
     }
 
     fn record(&mut self, results: Vec<Outcome>) {
-        let down_after = self.config.get().failures_before_down.max(1);
+        let config = self.config.get();
+        let down_after = config.failures_before_down.max(1);
         let now = Utc::now();
         let mut state = self.state.lock();
         for Outcome {
@@ -290,6 +299,11 @@ impl ProbeActor {
             result: outcome,
         } in results
         {
+            // A check removed (by a reload) while its last round ran is not brought back.
+            let configured = config.checks.iter().any(|c| c.name == name);
+            if !configured && !state.registered.checks.contains_key(&name) {
+                continue;
+            }
             let s = state
                 .status
                 .entry(name.clone())
@@ -331,6 +345,7 @@ impl ChildActor for ProbeActor {
     fn started(&mut self, ctx: &mut ChildContext<'_, Self>) {
         // A restart mid-round loses that round; this one starts at once.
         self.running = false;
+        self.again = false;
         self.timer = None;
         self.round(ctx);
     }
