@@ -679,3 +679,176 @@ fn a_shutdown_deadline_cuts_a_longer_child_timeout() {
         assert!(r.timed_out && r.undelivered > 0, "{r:?}");
     });
 }
+
+// ---- OTP's semantics in the corners: pending restarts, simultaneous failures, nested groups ----
+
+fn scheduled(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
+    move |e| matches!(e, SupervisionEvent::RestartScheduled { child: c, .. } if &**c == child)
+}
+
+/// rest_for_one: c depends on b. A pending backoff restart of c must not start c while b is down;
+/// c must come back after b (OTP: "restarted in start order").
+#[test]
+fn rest_for_one_a_pending_restart_of_a_later_child_waits_for_the_failed_one() {
+    harness::run(config(Strategy::RestForOne), |mut h: Harness| async move {
+        let script = Arc::new(ProbeScript::default());
+        let a = h
+            .root()
+            .start_child(ChildSpec::new("a", probe("a", script.clone())));
+        let b = h
+            .root()
+            .start_child(ChildSpec::new("b", probe("b", script.clone())));
+        let c = h
+            .root()
+            .start_child(ChildSpec::new("c", probe("c", script.clone())));
+        for x in [&a, &b, &c] {
+            x.ask(Ping, ASK).await.unwrap();
+        }
+        // b fails twice (its next restart will wait 200 ms); each restart takes c along.
+        let _ = b.ask(Crash, ASK).await;
+        h.expect_event("b restarted", SEC, started("b", 1)).await;
+        let _ = b.ask(Crash, ASK).await;
+        h.expect_event("b restarted", SEC, started("b", 2)).await;
+        h.expect_event("c restarted", SEC, started("c", 2)).await;
+        // c fails twice: its second restart waits 100 ms.
+        let _ = c.ask(Crash, ASK).await;
+        h.expect_event("c restarted", SEC, started("c", 3)).await;
+        let _ = c.ask(Crash, ASK).await;
+        h.expect_event("c's restart scheduled", SEC, scheduled("c"))
+            .await;
+        script.log.lock().unwrap().clear();
+        // b fails while c's restart is pending: b (200 ms) then c must start, in that order.
+        let _ = b.ask(Crash, ASK).await;
+        h.expect_event("b's restart scheduled", SEC, scheduled("b"))
+            .await;
+        h.expect_event("b restarted", SEC, started("b", 3)).await;
+        h.advance(Duration::from_millis(10)).await;
+        assert_eq!(script.log(), vec!["start b", "start c"]);
+    });
+}
+
+/// one_for_all with a nested supervisor in the group: "others stop last-started first, each
+/// awaited; restarts happen in start order, each awaited" (README, Supervision).
+#[test]
+fn one_for_all_with_a_nested_supervisor_stops_and_restarts_in_order() {
+    harness::run(config(Strategy::OneForAll), |h: Harness| async move {
+        let script = Arc::new(ProbeScript::default());
+        let w = h
+            .root()
+            .start_child(ChildSpec::new("w", probe("w", script.clone())));
+        let nested = h
+            .root()
+            .start_supervisor("n", config(Strategy::OneForOne))
+            .await
+            .unwrap();
+        let x = nested.start_child(ChildSpec::new("x", probe("x", script.clone())));
+        let f = h
+            .root()
+            .start_child(ChildSpec::new("f", probe("f", script.clone())));
+        for r in [&w, &x, &f] {
+            r.ask(Ping, ASK).await.unwrap();
+        }
+        script.log.lock().unwrap().clear();
+        let _ = f.ask(Crash, ASK).await;
+        harness::eventually("the group restarted", SEC, || script.log().len() >= 5).await;
+        h.advance(Duration::from_millis(10)).await;
+        // Start order w, n(x), f: stop x (inside n) then w; start w, then x, then f.
+        assert_eq!(
+            script.log(),
+            vec!["stop x", "stop w", "start w", "start x", "start f"]
+        );
+    });
+}
+
+/// one_for_all: two children fail at once. OTP terminates the second as part of the first's
+/// restart (its EXIT is flushed): one restart, counted once. With max_restarts 1 that is within
+/// the intensity.
+#[test]
+fn one_for_all_two_simultaneous_failures_are_one_group_restart() {
+    let mut cfg = config(Strategy::OneForAll);
+    cfg.intensity.max_restarts = 1;
+    cfg.backoff.min = Duration::ZERO;
+    harness::run(cfg, |mut h: Harness| async move {
+        let script = Arc::new(ProbeScript::default());
+        let a = h
+            .root()
+            .start_child(ChildSpec::new("a", probe("a", script.clone())));
+        let b = h
+            .root()
+            .start_child(ChildSpec::new("b", probe("b", script.clone())));
+        a.ask(Ping, ASK).await.unwrap();
+        b.ask(Ping, ASK).await.unwrap();
+        a.tell(Crash).unwrap();
+        b.tell(Crash).unwrap();
+        h.expect_event("a restarted", SEC, started("a", 1)).await;
+        h.advance(Duration::from_millis(10)).await;
+        let status = h.root().status(SEC).await.unwrap();
+        assert!(
+            !h.alarm().escalated(),
+            "escalated: {:?}",
+            h.alarm().reason()
+        );
+        assert_eq!(status.restarts_in_window, 1, "{status:?}");
+    });
+}
+
+/// one_for_all: b fails; c's `stopping` hook panics while the supervisor stops it for that
+/// restart. One failure: every child restarted once, one restart counted.
+#[test]
+fn one_for_all_a_stopping_panic_during_the_group_restart_counts_one_restart() {
+    harness::run(config(Strategy::OneForAll), |mut h: Harness| async move {
+        let script = Arc::new(ProbeScript::default());
+        let a = h
+            .root()
+            .start_child(ChildSpec::new("a", probe("a", script.clone())));
+        let b = h
+            .root()
+            .start_child(ChildSpec::new("b", probe("b", script.clone())));
+        let c = h
+            .root()
+            .start_child(ChildSpec::new("c", probe("c", script.clone())));
+        for x in [&a, &b, &c] {
+            x.ask(Ping, ASK).await.unwrap();
+        }
+        script.log.lock().unwrap().clear();
+        script.stopping_panics.store(1, Ordering::SeqCst);
+        let _ = b.ask(Crash, ASK).await;
+        h.expect_event("c restarted", SEC, started("c", 1)).await;
+        h.advance(Duration::from_secs(5)).await;
+        let status = h.root().status(SEC).await.unwrap();
+        let restarts: Vec<u32> = status.children.iter().map(|c| c.restarts).collect();
+        assert_eq!(
+            (script.log(), restarts, status.restarts_in_window),
+            (
+                vec!["stop c", "stop a", "start a", "start b", "start c"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                vec![1, 1, 1],
+                1
+            )
+        );
+    });
+}
+
+/// one_for_all with a temporary sibling: OTP terminates a temporary child as part of the group
+/// restart and does not restart it ("a temporary child is never restarted").
+#[test]
+fn one_for_all_stops_a_temporary_sibling_for_good() {
+    harness::run(config(Strategy::OneForAll), |mut h: Harness| async move {
+        let a = h
+            .root()
+            .start_child(ChildSpec::new("a", probe("a", Default::default())));
+        let t = h.root().start_child(
+            ChildSpec::new("t", probe("t", Default::default())).restart(RestartType::Temporary),
+        );
+        a.ask(Ping, ASK).await.unwrap();
+        t.ask(Ping, ASK).await.unwrap();
+        let _ = a.ask(Crash, ASK).await;
+        h.expect_event("a restarted", SEC, started("a", 1)).await;
+        h.advance(Duration::from_millis(10)).await;
+        let status = h.root().status(SEC).await.unwrap();
+        assert_eq!(status.children[1].state, ChildState::Stopped, "{status:?}");
+        assert!(t.is_stopped());
+    });
+}

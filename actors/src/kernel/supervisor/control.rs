@@ -36,16 +36,18 @@ pub(crate) struct HostControl<A: ChildActor> {
 }
 
 impl<A: ChildActor> ChildControl for HostControl<A> {
+    // Sent when first awaited, not when made: a supervisor that awaits its children's stops
+    // one after another stops them in that order.
     fn suspend(&self) -> LocalBoxFuture<'static, ()> {
-        let request = self.addr.send(HostCommand::Suspend);
+        let addr = self.addr.clone();
         Box::pin(async move {
-            let _ = request.await;
+            let _ = addr.send(HostCommand::Suspend).await;
         })
     }
     fn resume(&self, restarts: u32) -> LocalBoxFuture<'static, ()> {
-        let request = self.addr.send(HostCommand::Resume { restarts });
+        let addr = self.addr.clone();
         Box::pin(async move {
-            let _ = request.await;
+            let _ = addr.send(HostCommand::Resume { restarts }).await;
         })
     }
     fn retire(&self) -> usize {
@@ -89,16 +91,18 @@ pub(crate) struct NestedControl {
 }
 
 impl ChildControl for NestedControl {
+    // Sent when first awaited; the nested supervisor answers once its own children have stopped
+    // (or started), so the group is awaited as one child.
     fn suspend(&self) -> LocalBoxFuture<'static, ()> {
-        let request = self.addr.send(Group::Suspend);
+        let addr = self.addr.clone();
         Box::pin(async move {
-            let _ = request.await;
+            let _ = addr.send(Group::Suspend).await;
         })
     }
     fn resume(&self, _restarts: u32) -> LocalBoxFuture<'static, ()> {
-        let request = self.addr.send(Group::Restart);
+        let addr = self.addr.clone();
         Box::pin(async move {
-            let _ = request.await;
+            let _ = addr.send(Group::Restart).await;
         })
     }
     fn retire(&self) -> usize {

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, ResponseActFuture};
+use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
 
 use crate::kernel::events::{EventBus, Site, SupervisionEvent};
@@ -62,6 +63,10 @@ struct ChildEntry {
     attempts: u32,
     last_failure_at: Option<Instant>,
     last_failure: Option<String>,
+    /// Counts the restarts it has been put in for: a restart scheduled before the latest one (a
+    /// backoff timer of its own, overtaken by a group's restart) finds a newer count and builds
+    /// nothing.
+    epoch: u64,
 }
 
 /// The supervisor; see the module docs.
@@ -134,6 +139,7 @@ impl SupervisorActor {
             attempts: 0,
             last_failure_at: None,
             last_failure: None,
+            epoch: 0,
         });
     }
 
@@ -169,6 +175,11 @@ impl SupervisorActor {
             },
         });
         if self.state != SupervisorState::Running {
+            return;
+        }
+        // Already in a restart (a group's that stopped it as it failed, or a panic in the stop
+        // that restart asked for): that restart rebuilds it, and counts once, as in OTP.
+        if self.children[idx].state == ChildState::Restarting {
             return;
         }
         if self.children[idx].restart == RestartType::Temporary {
@@ -236,6 +247,17 @@ impl SupervisorActor {
                 .filter(|&j| j == idx || alive(&self.children[j]))
                 .collect(),
         };
+        // A temporary sibling is stopped for good, not restarted, as in OTP.
+        let set: Vec<usize> = set
+            .into_iter()
+            .filter(|&j| {
+                let temporary = j != idx && self.children[j].restart == RestartType::Temporary;
+                if temporary {
+                    self.retire_child(j);
+                }
+                !temporary
+            })
+            .collect();
         // The others stop last-started first, each before the next, as OTP does.
         let mut suspends = Vec::new();
         for &j in set.iter().rev() {
@@ -244,6 +266,7 @@ impl SupervisorActor {
                 suspends.push(child.control.suspend());
             }
             child.state = ChildState::Restarting;
+            child.epoch += 1;
         }
         let delay = self.backoff_for(idx, now);
         self.events.emit(SupervisionEvent::RestartScheduled {
@@ -251,7 +274,10 @@ impl SupervisorActor {
             child: self.children[idx].name.clone(),
             backoff: delay,
         });
-        let ids: Vec<u64> = set.iter().map(|&j| self.children[j].id).collect();
+        let ids: Vec<(u64, u64)> = set
+            .iter()
+            .map(|&j| (self.children[j].id, self.children[j].epoch))
+            .collect();
         let stop_then_wait = async move {
             for suspend in suspends {
                 suspend.await;
@@ -266,26 +292,32 @@ impl SupervisorActor {
         );
     }
 
-    /// Rebuilds the listed children that still await a restart, in start order, each after the
-    /// previous one has started.
-    fn resume_in_order(&mut self, ctx: &mut Context<Self>, ids: &[u64]) {
+    /// Rebuilds the listed children (by id and the epoch of the restart that listed them) that
+    /// still await that restart, in start order, each after the previous one has started.
+    fn resume_in_order(&mut self, ctx: &mut Context<Self>, ids: &[(u64, u64)]) {
+        let resumes = self.resumes(ids);
+        ctx.spawn(wrap_future(resumes));
+    }
+
+    /// The rebuilding [`Self::resume_in_order`] does, as one future to await or spawn.
+    fn resumes(&mut self, ids: &[(u64, u64)]) -> LocalBoxFuture<'static, ()> {
         if self.state != SupervisorState::Running {
-            return;
+            return Box::pin(async {});
         }
         let mut resumes = Vec::new();
         for child in self.children.iter_mut() {
-            if ids.contains(&child.id) && child.state == ChildState::Restarting {
+            if ids.contains(&(child.id, child.epoch)) && child.state == ChildState::Restarting {
                 child.restarts += 1;
                 self.restarts_total += 1;
                 child.state = ChildState::Running;
                 resumes.push(child.control.resume(child.restarts));
             }
         }
-        ctx.spawn(wrap_future(async move {
+        Box::pin(async move {
             for resume in resumes {
                 resume.await;
             }
-        }));
+        })
     }
 
     fn escalate(&mut self) {
@@ -307,6 +339,7 @@ impl SupervisorActor {
                     drop(child.control.suspend());
                 }
                 child.state = ChildState::Restarting;
+                child.epoch += 1;
             }
         }
         self.events.emit(SupervisionEvent::Escalated {
@@ -499,9 +532,10 @@ impl actix::Message for Group {
 }
 
 impl Handler<Group> for SupervisorActor {
-    type Result = ();
+    /// Answered once the group's children have stopped (`Suspend`) or started (`Restart`).
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, cmd: Group, ctx: &mut Self::Context) {
+    fn handle(&mut self, cmd: Group, ctx: &mut Self::Context) -> Self::Result {
         match cmd {
             Group::Suspend => {
                 let mut suspends = Vec::new();
@@ -510,24 +544,28 @@ impl Handler<Group> for SupervisorActor {
                         suspends.push(child.control.suspend());
                         child.state = ChildState::Restarting;
                     }
+                    // A restart of its own still pending is overtaken by the group's.
+                    if child.state == ChildState::Restarting {
+                        child.epoch += 1;
+                    }
                 }
-                ctx.spawn(wrap_future(async move {
+                Box::pin(wrap_future(async move {
                     for suspend in suspends {
                         suspend.await;
                     }
-                }));
+                }))
             }
             Group::Restart => {
                 if matches!(
                     self.state,
                     SupervisorState::ShuttingDown | SupervisorState::Stopped
                 ) {
-                    return;
+                    return Box::pin(actix::fut::ready(()));
                 }
                 self.state = SupervisorState::Running;
                 self.window.clear();
-                let ids: Vec<u64> = self.children.iter().map(|c| c.id).collect();
-                self.resume_in_order(ctx, &ids);
+                let ids: Vec<(u64, u64)> = self.children.iter().map(|c| (c.id, c.epoch)).collect();
+                Box::pin(wrap_future(self.resumes(&ids)))
             }
             Group::Retire => {
                 for idx in (0..self.children.len()).rev() {
@@ -535,6 +573,7 @@ impl Handler<Group> for SupervisorActor {
                 }
                 self.state = SupervisorState::Stopped;
                 ctx.stop();
+                Box::pin(actix::fut::ready(()))
             }
         }
     }
