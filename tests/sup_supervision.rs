@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::*;
 use watchkeeper_actors::harness::{self, Harness};
 use watchkeeper_actors::{
-    AskError, Backoff, ChildSpec, ChildState, RestartIntensity, RestartType, SendError, Site,
-    Strategy, SupervisionEvent, SupervisorConfig,
+    AskError, Backoff, ChildRef, ChildSpec, ChildState, RestartIntensity, RestartType, SendError,
+    Site, Strategy, SupervisionEvent, SupervisorConfig,
 };
 
 fn config(strategy: Strategy) -> SupervisorConfig {
@@ -29,6 +29,21 @@ fn config(strategy: Strategy) -> SupervisorConfig {
         },
         ..SupervisorConfig::default()
     }
+}
+/// Children running scripted probes under the root, started in the order given, each answering.
+async fn start_probes<const N: usize>(
+    h: &Harness,
+    script: &Arc<ProbeScript>,
+    names: [&'static str; N],
+) -> [ChildRef<Probe>; N] {
+    let children = names.map(|n| {
+        h.root()
+            .start_child(ChildSpec::new(n, probe(n, script.clone())))
+    });
+    for child in &children {
+        child.ask(Ping, ASK).await.unwrap();
+    }
+    children
 }
 
 fn failed(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
@@ -94,18 +109,7 @@ fn one_for_one_restarts_only_the_failed_child_with_fresh_state() {
 fn one_for_all_stops_the_others_in_reverse_order_and_restarts_all_in_start_order() {
     harness::run(config(Strategy::OneForAll), |mut h: Harness| async move {
         let script = Arc::new(ProbeScript::default());
-        let a = h
-            .root()
-            .start_child(ChildSpec::new("a", probe("a", script.clone())));
-        let b = h
-            .root()
-            .start_child(ChildSpec::new("b", probe("b", script.clone())));
-        let c = h
-            .root()
-            .start_child(ChildSpec::new("c", probe("c", script.clone())));
-        for x in [&a, &b, &c] {
-            x.ask(Ping, ASK).await.unwrap();
-        }
+        let [a, b, c] = start_probes(&h, &script, ["a", "b", "c"]).await;
         script.log.lock().unwrap().clear();
 
         let _ = b.ask(Crash, ASK).await;
@@ -491,18 +495,7 @@ fn restart_types_decide_what_happens_after_a_failure_or_a_normal_exit() {
 fn shutdown_stops_children_last_started_first_and_drains_their_mailboxes() {
     harness::run(config(Strategy::OneForOne), |h: Harness| async move {
         let script = Arc::new(ProbeScript::default());
-        let a = h
-            .root()
-            .start_child(ChildSpec::new("a", probe("a", script.clone())));
-        let b = h
-            .root()
-            .start_child(ChildSpec::new("b", probe("b", script.clone())));
-        let c = h
-            .root()
-            .start_child(ChildSpec::new("c", probe("c", script.clone())));
-        for x in [&a, &b, &c] {
-            x.ask(Ping, ASK).await.unwrap();
-        }
+        let [a, _b, _c] = start_probes(&h, &script, ["a", "b", "c"]).await;
         // Queued before shutdown: handled, not lost.
         for _ in 0..10 {
             a.tell(Rejecting(1)).unwrap();
@@ -692,18 +685,7 @@ fn scheduled(child: &'static str) -> impl Fn(&SupervisionEvent) -> bool {
 fn rest_for_one_a_pending_restart_of_a_later_child_waits_for_the_failed_one() {
     harness::run(config(Strategy::RestForOne), |mut h: Harness| async move {
         let script = Arc::new(ProbeScript::default());
-        let a = h
-            .root()
-            .start_child(ChildSpec::new("a", probe("a", script.clone())));
-        let b = h
-            .root()
-            .start_child(ChildSpec::new("b", probe("b", script.clone())));
-        let c = h
-            .root()
-            .start_child(ChildSpec::new("c", probe("c", script.clone())));
-        for x in [&a, &b, &c] {
-            x.ask(Ping, ASK).await.unwrap();
-        }
+        let [_a, b, c] = start_probes(&h, &script, ["a", "b", "c"]).await;
         // b fails twice (its next restart will wait 200 ms); each restart takes c along.
         let _ = b.ask(Crash, ASK).await;
         h.expect_event("b restarted", SEC, started("b", 1)).await;
@@ -798,18 +780,7 @@ fn one_for_all_two_simultaneous_failures_are_one_group_restart() {
 fn one_for_all_a_stopping_panic_during_the_group_restart_counts_one_restart() {
     harness::run(config(Strategy::OneForAll), |mut h: Harness| async move {
         let script = Arc::new(ProbeScript::default());
-        let a = h
-            .root()
-            .start_child(ChildSpec::new("a", probe("a", script.clone())));
-        let b = h
-            .root()
-            .start_child(ChildSpec::new("b", probe("b", script.clone())));
-        let c = h
-            .root()
-            .start_child(ChildSpec::new("c", probe("c", script.clone())));
-        for x in [&a, &b, &c] {
-            x.ask(Ping, ASK).await.unwrap();
-        }
+        let [_a, b, _c] = start_probes(&h, &script, ["a", "b", "c"]).await;
         script.log.lock().unwrap().clear();
         script.stopping_panics.store(1, Ordering::SeqCst);
         let _ = b.ask(Crash, ASK).await;
