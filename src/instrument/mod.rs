@@ -234,9 +234,19 @@ impl Target {
         let monitor = monitor
             .or_else(|| config.monitors.get(name).cloned())
             .or_else(|| default_to_name.then(|| name.to_owned()))?;
+        // A kind that holds braces is quoted, so `a{b=c}` named so and `a` with the label `b=c`
+        // stay two series.
+        let base = kind.unwrap_or_else(|| name.to_owned());
+        let mut named = String::with_capacity(base.len() + rest.len() + 2);
+        if base.contains(['{', '}', '"', '\\']) {
+            quote(&mut named, &base);
+        } else {
+            named.push_str(&base);
+        }
+        named.push_str(&rest);
         Some(Target {
             monitor,
-            name: kind.unwrap_or_else(|| name.to_owned()) + &rest,
+            name: named,
         })
     }
 }
@@ -248,6 +258,12 @@ fn push_label_part(out: &mut String, text: &str) {
         out.push_str(text);
         return;
     }
+    quote(out, text);
+}
+
+/// Appends `text` in double quotes, its quotes and backslashes escaped.
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
+fn quote(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         if c == '"' || c == '\\' {
@@ -300,6 +316,12 @@ mod tests {
             name(&[("q", r#"say "hi" \ bye"#), ("e", "")]),
             r#"hits{q="say \"hi\" \\ bye",e=""}"#
         );
+        // So is a name or kind that holds braces: `a{b=c}` is not `a` with the label `b=c`.
+        let braced = t("hits{shard=a}", &[], true).unwrap().name;
+        assert_eq!(braced, r#""hits{shard=a}""#);
+        assert_ne!(braced, name(&[("shard", "a")]));
+        let kind = t("x", &[("monitor", "m"), ("kind", "q{1}")], true).unwrap().name;
+        assert_eq!(kind, r#""q{1}""#);
     }
 
     #[test]
