@@ -1096,3 +1096,31 @@ fn a_group_whose_firing_set_shrinks_is_not_notified_again_before_the_repeat() {
         assert_eq!(taken(&sent).len(), 1);
     });
 }
+
+/// `keep_firing_for` counts from the first value that no longer breached, through a gap in the
+/// data, as Prometheus counts it.
+#[test]
+fn keep_firing_for_counts_from_the_first_non_breaching_evaluation_through_a_data_gap() {
+    // Prometheus (rules/alerting.go:490-496): KeepFiringSince is set at the first evaluation without
+    // the breach and only a new breach resets it (line 522). The README: Recovering lasts "for
+    // `keep_firing_for`". watchkeeper restarts the clock when a value returns after NoData.
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let mut r = rule("SearchSlow", Duration::ZERO);
+        r.keep_firing_for = Duration::from_secs(120);
+        let (a, _sent) = tree(&h, settings(vec![r]));
+        observe(&h, &a, vec![Some(0.2)]).await;
+        observe(&h, &a, vec![Some(0.01)]).await; // t = 0: recovering
+        h.advance(Duration::from_secs(60)).await;
+        observe(&h, &a, vec![None]).await; // t = 60: one evaluation without data
+        h.advance(Duration::from_secs(10)).await;
+        observe(&h, &a, vec![Some(0.01)]).await; // t = 70: still below the threshold
+        h.advance(Duration::from_secs(60)).await;
+        observe(&h, &a, vec![Some(0.01)]).await; // t = 130: 130 s without a breach
+        let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+        assert!(
+            alerts.is_empty(),
+            "130 s after the breach ended, keep_firing_for = 120 s has passed, yet: {:?}",
+            alerts.iter().map(|a| a.state).collect::<Vec<_>>()
+        );
+    });
+}

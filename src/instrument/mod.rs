@@ -320,7 +320,9 @@ mod tests {
         let braced = t("hits{shard=a}", &[], true).unwrap().name;
         assert_eq!(braced, r#""hits{shard=a}""#);
         assert_ne!(braced, name(&[("shard", "a")]));
-        let kind = t("x", &[("monitor", "m"), ("kind", "q{1}")], true).unwrap().name;
+        let kind = t("x", &[("monitor", "m"), ("kind", "q{1}")], true)
+            .unwrap()
+            .name;
         assert_eq!(kind, r#""q{1}""#);
     }
 

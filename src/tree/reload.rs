@@ -201,7 +201,9 @@ impl ActorTree {
         // what is in force, and every later reload of the same file reports it again.
         keep_until_restart(&old, &mut new, &mut report.needs_restart);
         let wanted = if new.alerting.enabled {
-            new.alerting.channels.definitions()
+            new.alerting
+                .channels
+                .definitions_for(new.alerting.check_interval)
         } else {
             Vec::new()
         };

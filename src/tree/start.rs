@@ -250,7 +250,11 @@ async fn build(
         system: actix::System::current(),
     };
     if config.alerting.enabled {
-        for (name, def) in config.alerting.channels.definitions() {
+        for (name, def) in config
+            .alerting
+            .channels
+            .definitions_for(config.alerting.check_interval)
+        {
             if let Err(e) = tree.start_channel(&name, def) {
                 return Err(fail(Error::Start(e), &watchdog_arbiter));
             }

@@ -340,11 +340,17 @@ pub(super) fn step(
         }
         (AlertState::Pending, _) => Then::Forget,
         (AlertState::Firing, Some(false)) | (AlertState::NoData, Some(false)) => {
-            if rule.keep_firing_for.is_zero() {
+            // `keep_firing_for` counts from the first value that no longer breached, through a
+            // gap in the data (Recovering, then NoData, then Recovering again), as in Prometheus.
+            let since = match alert.state {
+                AlertState::NoData => alert.recovering_since.unwrap_or(now),
+                _ => now,
+            };
+            if now.duration_since(since) >= rule.keep_firing_for {
                 resolve(alert, wall);
             } else {
                 alert.state = AlertState::Recovering;
-                alert.recovering_since = Some(now);
+                alert.recovering_since = Some(since);
                 alert.log("recovering");
             }
             Then::Nothing

@@ -548,6 +548,38 @@ impl ChannelsConfig {
         self.definitions().into_iter().map(|(n, _)| n).collect()
     }
 
+    /// [`Self::definitions`] for alerting that evaluates every `evaluated_every`: Alertmanager is
+    /// pushed to at evaluations, so a firing alert's `endsAt` (four resend intervals ahead) is
+    /// made from the longer of the resend and evaluation intervals, as Prometheus makes its
+    /// `ValidUntil`; with a shorter one, Alertmanager would resolve a firing alert between two
+    /// pushes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use watchkeeper_actors::notify::{ChannelDef, ChannelsConfig};
+    ///
+    /// let mut channels = ChannelsConfig::default();
+    /// channels.alertmanager.enabled = true;
+    /// channels.alertmanager.urls = vec!["http://127.0.0.1:9093".into()];
+    /// channels.alertmanager.resend_interval = Duration::from_secs(60);
+    /// // Evaluated every 5 minutes: endsAt is four of those ahead, not four minutes.
+    /// let defs = channels.definitions_for(Duration::from_secs(300));
+    /// let am = defs.iter().find_map(|(_, d)| match d {
+    ///     ChannelDef::Alertmanager(a, _) => Some(a.resend_interval),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(am, Some(Duration::from_secs(300)));
+    /// ```
+    pub fn definitions_for(&self, evaluated_every: Duration) -> Vec<(String, ChannelDef)> {
+        let mut out = self.definitions();
+        for (_, def) in &mut out {
+            if let ChannelDef::Alertmanager(a, _) = def {
+                a.resend_interval = a.resend_interval.max(evaluated_every);
+            }
+        }
+        out
+    }
+
     /// Every enabled channel with what its notifier is built from.
     pub fn definitions(&self) -> Vec<(String, ChannelDef)> {
         let p = &self.delivery;
