@@ -116,17 +116,60 @@ impl Persisted {
     }
 }
 
-/// Reads the state in `dir`, if there is one. A file that cannot be read or parsed is moved aside
-/// and `None` returned, with an ERROR saying so.
-pub(crate) fn load(dir: &Path) -> Option<Saved> {
+/// The lock file that says a runtime uses a data directory.
+const LOCK_FILE: &str = "lock";
+
+/// Takes `dir` for this process: creates it, and holds an exclusive lock on a file in it until
+/// the returned file is dropped. Another runtime on the same directory (in this process or
+/// another) would overwrite this one's state, and is refused; so is a path that is not a
+/// directory.
+pub(crate) fn claim(dir: &Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("the data directory {} cannot be made: {e}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            format!(
+                "the data directory's lock {} cannot be opened: {e}",
+                path.display()
+            )
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "the data directory {} is in use by another runtime (it holds {}); give each its own storage.path",
+            dir.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!(
+            "the data directory's lock {} cannot be taken: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Reads the state in `dir`, if there is one. A file that is not a state file (truncated,
+/// corrupt, of another format) is moved aside, with an ERROR saying so, and `Ok(None)` returned;
+/// one that cannot be read at all (permissions, an I/O error) is an error, and stays where it is.
+pub(crate) fn load(dir: &Path) -> Result<Option<Saved>, String> {
     let file = dir.join(STATE_FILE);
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            set_aside(&file, &format!("cannot be read: {e}"));
-            return None;
+            return Err(format!(
+                "the saved state {} cannot be read: {e}; make it readable, or move it away to start without it",
+                file.display()
+            ))
         }
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        set_aside(&file, "is not text");
+        return Ok(None);
     };
     match ron::from_str::<Saved>(&text) {
         Ok(saved) if saved.format == SAVED_FORMAT && saved.alerting.format == SAVED_FORMAT => {
@@ -137,18 +180,18 @@ pub(crate) fn load(dir: &Path) -> Option<Saved> {
                 alerts = saved.alerting.alerts.len(),
                 "State restored"
             );
-            Some(saved)
+            Ok(Some(saved))
         }
         Ok(saved) => {
             set_aside(
                 &file,
                 &format!("has format {}, not {SAVED_FORMAT}", saved.format),
             );
-            None
+            Ok(None)
         }
         Err(e) => {
             set_aside(&file, &format!("is not a state file: {e}"));
-            None
+            Ok(None)
         }
     }
 }
@@ -181,10 +224,15 @@ fn set_aside(file: &Path, why: &str) {
 pub(crate) fn write_atomically(dir: &Path, text: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        // A part written to a full disk takes room the next write needs.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, dir.join(STATE_FILE))?;
     // The rename itself is durable once the directory is.

@@ -279,3 +279,55 @@ fn a_clean_restart_keeps_silences_and_sampling_comes_back_after_either_stop() {
     let instance = Instance::start_in(instance.kill_keep_dir(), &config);
     assert_eq!(sampling(instance.addr), 0.25);
 }
+
+/// A runtime on the data directory `dir` (admin server off), or why it did not start.
+fn on_data_dir(dir: &std::path::Path) -> Result<watchkeeper::Runtime, watchkeeper::Error> {
+    let mut c = watchkeeper::Config::default();
+    c.deployment.admin_enabled = false;
+    watchkeeper::Runtime::builder()
+        .config(c)
+        .data_dir(Some(dir.to_path_buf()))
+        .start()
+}
+
+#[test]
+fn a_data_directory_in_use_by_another_runtime_is_refused_and_freed_at_shutdown() {
+    let dir = TempDir::new("storage-shared");
+    let data = dir.path().join("data");
+    let first = on_data_dir(&data).unwrap();
+    let Err(e) = on_data_dir(&data) else {
+        panic!("two runtimes ran on one data directory");
+    };
+    let said = e.to_string();
+    assert!(said.contains("in use by another runtime"), "{said}");
+    assert!(said.contains(&data.display().to_string()), "{said}");
+    first.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    // Given up with the runtime: the next one takes it.
+    let next = on_data_dir(&data).unwrap();
+    next.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_data_directory_that_is_a_file_or_a_state_it_cannot_read_stops_the_start() {
+    let dir = TempDir::new("storage-unusable");
+    let file = dir.path().join("data");
+    std::fs::write(&file, "not a directory").unwrap();
+    let Err(e) = on_data_dir(&file) else {
+        panic!("started on a data directory that is a file");
+    };
+    assert!(e.to_string().contains("cannot be made"), "{e}");
+
+    // A state that cannot be read at all is not taken for a corrupt one: it stays where it is.
+    let data = dir.path().join("unreadable");
+    std::fs::create_dir_all(data.join("state.ron")).unwrap();
+    let Err(e) = on_data_dir(&data) else {
+        panic!("started past a state file it could not read");
+    };
+    assert!(e.to_string().contains("cannot be read"), "{e}");
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+    assert!(data.join("state.ron").is_dir());
+}

@@ -51,6 +51,15 @@ pub(crate) fn start(
     data_dir: Option<PathBuf>,
     paused: bool,
 ) -> Result<Started, Error> {
+    // The data directory is this runtime's alone while it runs, and its state is read before
+    // anything starts: one that cannot be taken or read stops the start, saying why.
+    let (claim, saved) = match &data_dir {
+        Some(dir) => (
+            Some(crate::storage::claim(dir).map_err(Error::Start)?),
+            crate::storage::load(dir).map_err(Error::Start)?,
+        ),
+        None => (None, None),
+    };
     let (started_tx, started_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
     let thread_config = config.clone();
@@ -62,13 +71,15 @@ pub(crate) fn start(
             } else {
                 actix::System::new()
             };
-            let built = system.block_on(build(thread_config, config_path, data_dir, paused));
+            let built = system.block_on(build(thread_config, config_path, data_dir, saved, paused));
             let ok = built.is_ok();
             if started_tx.send(built).is_ok() && ok {
                 if let Err(e) = system.run() {
                     tracing::error!(error = %e, "Actor system ended with an error");
                 }
             }
+            // Given up only once the actors, and the last write of the state, are done.
+            drop(claim);
             let _ = done_tx.send(());
         })
         .map_err(|e| Error::Start(e.to_string()))?;
@@ -113,6 +124,7 @@ async fn build(
     config: Config,
     config_path: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    saved: Option<crate::storage::Saved>,
     paused: bool,
 ) -> Result<(ActorTree, actix::Arbiter), Error> {
     let sup = config.supervisor;
@@ -148,7 +160,6 @@ async fn build(
         ask_timeout: sup.ask_timeout,
     };
     // What a previous process saved, when there is a data directory.
-    let saved = data_dir.as_deref().and_then(crate::storage::load);
     let (alert_state, sampling) = match saved {
         Some(saved) => (
             alerting::AlertingState::restored(saved.alerting),

@@ -315,6 +315,9 @@ impl AlertingState {
     pub fn restored(saved: SavedAlerting) -> AlertingState {
         let anchor = Anchor::now();
         let instant = |w: Option<DateTime<Utc>>| w.map(|w| anchor.instant(w));
+        // A time that was past when saved is past now: a clock set back between two runs would
+        // put it ahead, and hold back a repeat or an escalation by as much.
+        let past = |w: Option<DateTime<Utc>>| instant(w).map(|i| i.min(anchor.instant));
         let mut state = AlertingState {
             anchor: Some(anchor),
             silences: saved.silences,
@@ -346,10 +349,10 @@ impl AlertingState {
                     expires_at: a.expires_at,
                     suppressed: false,
                     events: a.events,
-                    pending_since: instant(a.pending_since),
-                    fired_instant: instant(a.fired_instant),
-                    recovering_since: instant(a.recovering_since),
-                    tier_since: instant(a.tier_since),
+                    pending_since: past(a.pending_since),
+                    fired_instant: past(a.fired_instant),
+                    recovering_since: past(a.recovering_since),
+                    tier_since: past(a.tier_since),
                     suppressed_until: instant(a.suppressed_until),
                     notified_firing: a.notified_firing,
                 },
@@ -373,8 +376,8 @@ impl AlertingState {
                 g.key,
                 Group {
                     labels: g.labels,
-                    created: anchor.instant(g.created),
-                    last_sent: instant(g.last_sent),
+                    created: past(Some(g.created)).unwrap_or(anchor.instant),
+                    last_sent: past(g.last_sent),
                     notified,
                 },
             );
@@ -505,5 +508,33 @@ mod tests {
         group.insert("last_hash".into(), 12345.into());
         let restored = AlertingState::restored(serde_json::from_value(old).unwrap());
         assert_eq!(restored.groups["{}:{}"].notified, [3, 7]);
+    }
+
+    #[test]
+    fn times_saved_ahead_of_the_clock_are_restored_as_now() {
+        let now = Instant::now();
+        let mut state = AlertingState::default();
+        state.groups.insert(
+            "{}:{}".into(),
+            Group {
+                labels: BTreeMap::new(),
+                created: now,
+                last_sent: Some(now),
+                notified: Vec::new(),
+            },
+        );
+        // As if the clock was set back a day between the run that saved and this one.
+        let mut saved = serde_json::to_value(state.saved()).unwrap();
+        let ahead = |v: &serde_json::Value| {
+            let t: DateTime<Utc> = serde_json::from_value(v.clone()).unwrap();
+            serde_json::to_value(t + chrono::Duration::days(1)).unwrap()
+        };
+        let group = &mut saved["groups"][0];
+        group["created"] = ahead(&group["created"]);
+        group["last_sent"] = ahead(&group["last_sent"]);
+        let restored = AlertingState::restored(serde_json::from_value(saved).unwrap());
+        let g = &restored.groups["{}:{}"];
+        let later = Instant::now();
+        assert!(g.created <= later && g.last_sent.is_some_and(|t| t <= later));
     }
 }
