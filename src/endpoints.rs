@@ -165,7 +165,8 @@ async fn health_report(tree: Arc<ActorTree>) -> Answer {
 /// The dependency checks as the health check response format's `checks` object has them: each
 /// under `{name}:responseTime`, an array of one measurement (its latency in seconds, its status,
 /// when it ran, its error while it fails); a critical one that fails is `fail`, another `warn`;
-/// one not run yet is `warn` too. The process's uptime is `uptime`.
+/// one not run yet is `warn` too. The saved state is `storage:lastWrite` (the seconds since it
+/// last reached the disk; `warn` while writes fail). The process's uptime is `uptime`.
 fn draft_checks(report: &health::SystemHealthReport) -> serde_json::Value {
     let mut checks = serde_json::Map::new();
     for c in &report.checks {
@@ -191,6 +192,20 @@ fn draft_checks(report: &health::SystemHealthReport) -> serde_json::Value {
             entry["output"] = json!(output);
         }
         checks.insert(format!("{}:responseTime", c.name), json!([entry]));
+    }
+    if let Some(s) = &report.storage {
+        let mut entry = json!({
+            "componentId": s.path.display().to_string(),
+            "componentType": "datastore",
+            "observedValue": s.last_written_at.map(|t| (report.generated_at - t).num_milliseconds().max(0) as f64 / 1000.0),
+            "observedUnit": "s",
+            "status": if s.failing_since.is_some() { "warn" } else { "pass" },
+            "time": s.last_written_at,
+        });
+        if let Some(e) = &s.last_error {
+            entry["output"] = json!(e);
+        }
+        checks.insert("storage:lastWrite".to_owned(), json!([entry]));
     }
     checks.insert(
         "uptime".to_owned(),

@@ -153,6 +153,9 @@ pub struct SystemHealthReport {
     pub firing_alerts: Vec<FiringAlert>,
     /// The dependency checks (configured probes and the host's registered checks).
     pub checks: Vec<CheckStatus>,
+    /// How the writes of the saved state have gone; `None` without a data directory
+    /// (`storage.path`).
+    pub storage: Option<crate::StorageStatus>,
     /// When this report was made.
     pub generated_at: DateTime<Utc>,
 }
@@ -330,6 +333,20 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
             issues.push(format!("dependency `{}` is down: {error}", c.name));
         }
     }
+    let storage = tree.storage_status();
+    if let Some(s) = &storage {
+        if let Some(since) = s.failing_since {
+            warnings += 1;
+            let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            issues.push(format!(
+                "the state cannot be saved in {} since {}: {}; what changed since {} (silences, acknowledgements, alert states) is in force but would not survive a restart",
+                s.path.display(),
+                time(since),
+                s.last_error.as_deref().unwrap_or("the write failed"),
+                s.last_written_at.map_or("the start".to_owned(), time),
+            ));
+        }
+    }
     let mut channel_status = Vec::new();
     for ((name, _), answer) in channels.iter().zip(channel_answers) {
         match answer {
@@ -395,6 +412,7 @@ pub(crate) async fn assemble(tree: Arc<ActorTree>) -> SystemHealthReport {
         recent_mailbox_drops,
         firing_alerts,
         checks,
+        storage,
         generated_at: Utc::now(),
     }
 }

@@ -39,6 +39,7 @@ pub use self::error::{Error, MonitorError};
 pub use self::health::{HealthStatus, MonitorHealth, OptimizationStatus, SystemHealthReport};
 pub use self::monitor_handle::{MonitorHandle, OperationTimer};
 pub use self::runtime::{Runtime, RuntimeBuilder};
+pub use self::storage::StorageStatus;
 pub use self::tree::{ReloadReport, ReloadStatus};
 #[doc(inline)]
 pub use watchkeeper_actors as actors;

@@ -8,9 +8,11 @@
 //! operator's change (a silence, an acknowledgement) asks it to; the admin server answers such a
 //! request only once it is written. Every write goes to a temporary file that is synced, renamed
 //! over the old one, and the directory synced: a crash leaves the old file or the new one, never a
-//! torn one. On start the file is read back; one that cannot be read is moved aside
-//! (`state.ron.corrupt-<unix time>`, numbered if taken) with an ERROR, and the runtime starts fresh. Nothing here
-//! panics.
+//! torn one; a write that fails is counted in [`StorageStatus`] (the health report and `/metrics`
+//! show it) until one succeeds. On start the directory is locked for this runtime and the file read
+//! back; one that is not a state file is moved aside (`state.ron.corrupt-<unix time>`, numbered if
+//! taken) with an ERROR, and the runtime starts fresh; one that cannot be read at all stops the
+//! start. Nothing here panics.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -91,12 +93,54 @@ pub(crate) struct Saved {
     pub(crate) sampling: BTreeMap<String, f64>,
 }
 
+/// How the writes of the state have gone, for the health report and `/metrics`: a write that
+/// fails (a full disk, a directory made read-only) leaves the change in force but not on disk,
+/// and says so here until a write succeeds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StorageStatus {
+    /// The data directory.
+    pub path: PathBuf,
+    /// Writes that reached the disk since start.
+    pub writes: u64,
+    /// Writes that failed since start.
+    pub write_errors: u64,
+    /// When the state last reached the disk (`None`: not since start).
+    pub last_written_at: Option<DateTime<Utc>>,
+    /// The size of the state last written.
+    pub bytes: u64,
+    /// The first failed write since the last one that succeeded, while writes fail: changes
+    /// made since then would not survive a crash.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Why the last write failed, while writes fail.
+    pub last_error: Option<String>,
+}
+
+impl StorageStatus {
+    fn note(&mut self, outcome: &Result<usize, String>) {
+        match outcome {
+            Ok(bytes) => {
+                self.writes += 1;
+                self.bytes = *bytes as u64;
+                self.last_written_at = Some(Utc::now());
+                self.failing_since = None;
+                self.last_error = None;
+            }
+            Err(e) => {
+                self.write_errors += 1;
+                self.failing_since.get_or_insert_with(Utc::now);
+                self.last_error = Some(e.clone());
+            }
+        }
+    }
+}
+
 /// What the runtime shares with the storage actor.
 #[derive(Clone)]
 pub(crate) struct Persisted {
     pub(crate) dir: PathBuf,
     pub(crate) alerting: Arc<AlertStore>,
     pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
+    pub(crate) status: Arc<Mutex<StorageStatus>>,
 }
 
 impl Persisted {
@@ -113,6 +157,13 @@ impl Persisted {
                 .clone(),
         };
         ron::to_string(&saved).map_err(|e| format!("cannot encode the state: {e}"))
+    }
+
+    fn note(&self, outcome: &Result<usize, String>) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(outcome);
     }
 }
 
@@ -277,6 +328,7 @@ impl StorageActor {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "State not saved");
+                self.persisted.note(&Err(e.clone()));
                 if let Some(r) = reply {
                     let _ = r.send(Err(e));
                 }
@@ -309,14 +361,17 @@ impl StorageActor {
             .unwrap_or_else(|e| Err(format!("the write did not finish: {e}")));
             match outcome {
                 Ok(text) => {
+                    let bytes = text.len();
                     *written.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
-                    Ok(())
+                    Ok(bytes)
                 }
                 Err(e) => Err(e),
             }
         };
         ctx.spawn_then(write, |act, outcome, ctx| {
             act.writing = false;
+            act.persisted.note(&outcome);
+            let outcome = outcome.map(|_| ());
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "State not saved");
             }
@@ -341,12 +396,17 @@ impl ChildActor for StorageActor {
     fn stopping(&mut self, _: &mut ChildContext<'_, Self>) {
         // The last state, written in place on the way out (shutdown waits for it).
         match self.persisted.render() {
-            Ok(text) => {
-                if let Err(e) = write_atomically(&self.persisted.dir, &text) {
+            Ok(text) => match write_atomically(&self.persisted.dir, &text) {
+                Ok(()) => self.persisted.note(&Ok(text.len())),
+                Err(e) => {
                     tracing::error!(error = %e, "State not saved at shutdown");
+                    self.persisted.note(&Err(e.to_string()));
                 }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "State not saved at shutdown");
+                self.persisted.note(&Err(e));
             }
-            Err(e) => tracing::error!(error = %e, "State not saved at shutdown"),
         }
     }
 }

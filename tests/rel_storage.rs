@@ -268,6 +268,20 @@ fn a_clean_restart_keeps_silences_and_sampling_comes_back_after_either_stop() {
     assert_eq!(silence.status, 200, "{}", silence.body);
     let id: serde_json::Value = serde_json::from_str(&silence.body).unwrap();
     let id = id["silenceID"].as_str().unwrap().to_owned();
+    // The health report's checks hold the last write of the state (a report is shared for a
+    // moment, so one made before the first write may answer first).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let doc = loop {
+        let doc: serde_json::Value =
+            serde_json::from_str(&get(instance.addr, "/health").body).unwrap();
+        if doc["details"]["storage"]["writes"].as_u64() >= Some(1) || Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let written = &doc["checks"]["storage:lastWrite"][0];
+    assert_eq!(written["status"], "pass", "{doc}");
+    assert!(written["observedValue"].as_f64().unwrap() < 60.0, "{doc}");
 
     let instance = Instance::start_in(instance.stop_keep_dir(), &config);
     assert!(
@@ -330,4 +344,102 @@ fn a_data_directory_that_is_a_file_or_a_state_it_cannot_read_stops_the_start() {
         .collect();
     assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
     assert!(data.join("state.ron").is_dir());
+}
+
+/// A write the disk refuses: `state.ron.tmp` made a link to `/dev/full`, whose writes fail with
+/// ENOSPC as a full disk's do. The silence stays in force; the health report, its `checks` and
+/// `/metrics` say the state is not saved, and the next write that reaches the disk clears it.
+#[test]
+fn a_write_the_disk_refuses_shows_in_health_and_metrics_until_one_succeeds() {
+    use watchkeeper::actors::alerting::{Matcher, Silence};
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("SKIPPED: this machine has no /dev/full to stand for a full disk");
+        return;
+    }
+    let dir = TempDir::new("storage-full");
+    let data = dir.path().join("data");
+    let mut c = watchkeeper::Config::default();
+    c.deployment.admin_enabled = false;
+    // Only the operator's changes write, so each write below is the one the test asks for.
+    c.storage.interval = Duration::from_secs(3600);
+    let rt = watchkeeper::Runtime::builder()
+        .config(c)
+        .data_dir(Some(data.clone()))
+        .start()
+        .unwrap();
+    let now = chrono::Utc::now();
+    let silence = |name: &str| Silence {
+        id: String::new(),
+        matchers: vec![Matcher::parse(&format!("alertname=\"{name}\"")).unwrap()],
+        starts_at: now,
+        ends_at: now + chrono::Duration::hours(1),
+        created_by: "ana".into(),
+        comment: String::new(),
+        updated_at: now,
+    };
+    let first = rt.add_silence_blocking(silence("Deploy")).unwrap();
+    let storage = rt.health_blocking().unwrap().storage.unwrap();
+    assert_eq!(
+        (storage.writes, storage.write_errors),
+        (1, 0),
+        "{storage:?}"
+    );
+    assert!(storage.bytes > 0 && storage.failing_since.is_none());
+
+    std::os::unix::fs::symlink(full, data.join("state.ron.tmp")).unwrap();
+    let Err(e) = rt.add_silence_blocking(silence("Reindex")) else {
+        panic!("a write to a full disk was reported saved");
+    };
+    assert!(e.to_string().contains("No space left on device"), "{e}");
+    assert_eq!(
+        rt.silences_blocking().unwrap().len(),
+        2,
+        "the change stands"
+    );
+    let report = rt.health_blocking().unwrap();
+    assert_eq!(report.status, watchkeeper::HealthStatus::Warning);
+    let storage = report.storage.clone().unwrap();
+    assert_eq!(
+        (storage.writes, storage.write_errors),
+        (1, 1),
+        "{storage:?}"
+    );
+    assert!(storage.failing_since.is_some());
+    assert!(
+        report
+            .issues
+            .iter()
+            .any(|i| i.contains("cannot be saved") && i.contains("No space left on device")),
+        "{:?}",
+        report.issues
+    );
+    let metrics = rt.render_metrics_blocking().unwrap();
+    for line in [
+        "watchkeeper_state_writes_total 1",
+        "watchkeeper_state_write_errors_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    // The old file is whole (one silence), and the link is gone with the failed write.
+    let on_disk = std::fs::read_to_string(data.join("state.ron")).unwrap();
+    assert!(on_disk.contains(&first) && !on_disk.contains("Reindex"));
+    assert!(std::fs::symlink_metadata(data.join("state.ron.tmp")).is_err());
+
+    // The next change is written, and with it the one that was not.
+    rt.add_silence_blocking(silence("Backfill")).unwrap();
+    let storage = rt.health_blocking().unwrap().storage.unwrap();
+    assert_eq!(
+        (storage.writes, storage.write_errors),
+        (2, 1),
+        "{storage:?}"
+    );
+    assert!(storage.failing_since.is_none() && storage.last_error.is_none());
+    assert!(std::fs::read_to_string(data.join("state.ron"))
+        .unwrap()
+        .contains("Reindex"));
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }

@@ -49,7 +49,8 @@ fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> Htt
 }
 
 /// Writes the state after an operator's change, before it is answered (a crash right after the
-/// answer keeps the change); a failure to write is logged, the change stands.
+/// answer keeps the change); a failure to write is logged and shows in the health report and
+/// `/metrics`, and the change stands.
 async fn persist(tree: &ActorTree) {
     if let Err(e) = tree.persist().await {
         tracing::error!(error = %e, "An operator's change was applied but not saved");

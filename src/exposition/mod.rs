@@ -128,6 +128,10 @@ const ADMIN_ACCEPTED: &str = "watchkeeper_admin_connections_accepted_total";
 const ADMIN_EVICTED: &str = "watchkeeper_admin_connections_evicted_total";
 const ADMIN_ACCEPT_ERRORS: &str = "watchkeeper_admin_accept_errors_total";
 const INSTRUMENTATION_DROPPED: &str = "watchkeeper_instrumentation_dropped_total";
+const STATE_WRITES: &str = "watchkeeper_state_writes_total";
+const STATE_WRITE_ERRORS: &str = "watchkeeper_state_write_errors_total";
+const STATE_WRITTEN_AT: &str = "watchkeeper_state_last_write_success_timestamp_seconds";
+const STATE_BYTES: &str = "watchkeeper_state_bytes";
 
 /// Every family the runtime exports: name, type, help.
 pub const FAMILIES: &[(&str, &str, &str)] = &[
@@ -272,6 +276,26 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "The host's metric registrations and spans not recorded: past instrumentation.max_series, a monitor's room or monitoring.max_monitors.",
     ),
+    (
+        STATE_WRITES,
+        "counter",
+        "Writes of the saved state (storage.path) that reached the disk.",
+    ),
+    (
+        STATE_WRITE_ERRORS,
+        "counter",
+        "Writes of the saved state that failed (a full disk, a directory that cannot be written); the state in memory stands.",
+    ),
+    (
+        STATE_WRITTEN_AT,
+        "gauge",
+        "When the saved state last reached the disk.",
+    ),
+    (
+        STATE_BYTES,
+        "gauge",
+        "The size of the saved state last written.",
+    ),
 ];
 
 /// Escapes a label value.
@@ -349,6 +373,8 @@ pub(crate) struct Snapshot {
     pub(crate) admin: [u64; 4],
     /// Metric keys and spans of the host that could not be recorded.
     pub(crate) instrumentation_dropped: u64,
+    /// How the writes of the saved state have gone, when there is a data directory.
+    pub(crate) storage: Option<crate::StorageStatus>,
 }
 
 /// Writes ` # {labels} value timestamp` after a bucket's count (OpenMetrics only).
@@ -638,6 +664,25 @@ pub(crate) fn render(s: &Snapshot, format: Format) -> String {
         "{INSTRUMENTATION_DROPPED} {}",
         s.instrumentation_dropped
     );
+    if let Some(st) = &s.storage {
+        for (family, n) in [
+            (STATE_WRITES, st.writes),
+            (STATE_WRITE_ERRORS, st.write_errors),
+        ] {
+            header(&mut out, format, family);
+            let _ = writeln!(out, "{family} {n}");
+        }
+        if let Some(at) = st.last_written_at {
+            header(&mut out, format, STATE_WRITTEN_AT);
+            let _ = writeln!(
+                out,
+                "{STATE_WRITTEN_AT} {}",
+                Float(at.timestamp_millis() as f64 / 1000.0)
+            );
+            header(&mut out, format, STATE_BYTES);
+            let _ = writeln!(out, "{STATE_BYTES} {}", st.bytes);
+        }
+    }
     header(&mut out, format, UPTIME);
     let _ = writeln!(out, "{UPTIME} {}", Float(s.uptime_seconds));
     header(&mut out, format, BUILD_INFO);

@@ -40,6 +40,7 @@ pub(crate) async fn snapshot(tree: &ActorTree) -> Snapshot {
         reload: tree.reload_status(),
         events: tree.events.counts(),
         instrumentation_dropped: tree.instrumentation_dropped.load(Ordering::Relaxed),
+        storage: tree.storage_status(),
         admin: {
             let a = &tree.admin_connections;
             [&a.open, &a.accepted, &a.evicted, &a.accept_errors].map(|n| n.load(Ordering::Relaxed))

@@ -45,7 +45,7 @@ impl ActorTree {
     /// Writes the state now, when there is a data directory; done once it is on disk (the admin
     /// server's and the facade's operator changes call it).
     pub(crate) async fn persist(&self) -> Result<(), String> {
-        let Some(storage) = &self.storage else {
+        let Some((storage, _)) = &self.storage else {
             return Ok(());
         };
         let written = storage
@@ -57,6 +57,13 @@ impl ActorTree {
             Ok(Err(_)) => Err("the storage actor stopped".into()),
             Err(_) => Err("the state was not written in time".into()),
         }
+    }
+
+    /// How the writes of the state have gone, when there is a data directory.
+    pub(crate) fn storage_status(&self) -> Option<crate::storage::StorageStatus> {
+        self.storage
+            .as_ref()
+            .map(|(_, s)| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 }
 
@@ -119,8 +126,11 @@ pub(crate) struct ActorTree {
     /// What the dependency checks saw; readiness reads it without asking.
     pub(crate) probe_state: Arc<watchkeeper_actors::Store<watchkeeper_actors::probe::ProbeState>>,
     pub(crate) probe: ChildRef<watchkeeper_actors::probe::ProbeActor>,
-    /// The storage actor, when there is a data directory.
-    pub(crate) storage: Option<ChildRef<crate::storage::StorageActor>>,
+    /// The storage actor, when there is a data directory, and how its writes have gone.
+    pub(crate) storage: Option<(
+        ChildRef<crate::storage::StorageActor>,
+        Arc<Mutex<crate::storage::StorageStatus>>,
+    )>,
     /// Sampling fractions set over the admin API, by monitor (saved, and applied on restart).
     pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
     /// The file the configuration came from, which `/-/reload` and SIGHUP read again.

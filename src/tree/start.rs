@@ -211,15 +211,21 @@ async fn build(
         }
     }));
     let storage = data_dir.map(|dir| {
+        let status = Arc::new(Mutex::new(crate::storage::StorageStatus {
+            path: dir.clone(),
+            ..Default::default()
+        }));
         let persisted = crate::storage::Persisted {
             dir,
             alerting: alert_store.clone(),
             sampling: sampling.clone(),
+            status: status.clone(),
         };
         let interval = config.storage.interval;
-        root.start_child(ChildSpec::new("storage", move || {
+        let actor = root.start_child(ChildSpec::new("storage", move || {
             crate::storage::StorageActor::new(persisted.clone(), interval)
-        }))
+        }));
+        (actor, status)
     });
     let tree = ActorTree {
         link: SystemLink {
