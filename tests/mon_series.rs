@@ -328,6 +328,13 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
         .add_silence_blocking(silence("alertname=~\"Queue.*\""))
         .unwrap();
     assert_eq!(rt.silences_blocking().unwrap()[0].id, id);
+    // Silenced at once, as Alertmanager lists it, not at the next evaluation.
+    let silenced = &rt.alerts_blocking().unwrap()[0];
+    assert_eq!(
+        silenced.silenced_by,
+        std::slice::from_ref(&id),
+        "{silenced:?}"
+    );
     rt.advance_blocking(SEC).unwrap();
     let silenced = &rt.alerts_blocking().unwrap()[0];
     assert_eq!(
@@ -336,6 +343,8 @@ fn a_host_reads_acknowledges_and_silences_alerts_through_the_facade() {
         "{silenced:?}"
     );
     rt.expire_silence_blocking(&id).unwrap();
+    let unsilenced = &rt.alerts_blocking().unwrap()[0];
+    assert!(!unsilenced.silenced, "{unsilenced:?}");
 
     // The same from an async host, then the alert resolves into the history.
     search.gauge("queue_depth").set(1.0);

@@ -214,9 +214,25 @@ impl Handles<AddSilence> for AlertingActor {
     fn handle(
         &mut self,
         msg: AddSilence,
-        _: &mut ChildContext<'_, Self>,
+        ctx: &mut ChildContext<'_, Self>,
     ) -> Result<String, SilenceError> {
-        let mut silence = msg.0;
+        let added = self.add_silence(msg.0);
+        if added.is_ok() {
+            self.remute(ctx);
+        }
+        added
+    }
+}
+
+impl AlertingActor {
+    /// Mutes the alerts again after the silences changed, so that the alerts the API lists are
+    /// silenced (or no longer) at once, as Alertmanager's are, not at the next evaluation.
+    fn remute(&mut self, ctx: &mut ChildContext<'_, Self>) {
+        let config = self.config.get();
+        self.apply(&config, &Vec::new(), Instant::now(), ctx);
+    }
+
+    fn add_silence(&mut self, mut silence: Silence) -> Result<String, SilenceError> {
         let now = Utc::now();
         if let Some(problem) = silence.problem(now) {
             return Err(problem);
@@ -279,18 +295,22 @@ impl Handles<ExpireSilence> for AlertingActor {
     fn handle(
         &mut self,
         msg: ExpireSilence,
-        _: &mut ChildContext<'_, Self>,
+        ctx: &mut ChildContext<'_, Self>,
     ) -> Result<(), SilenceError> {
         let now = Utc::now();
-        let mut book = self.store.lock();
-        let silence = book
-            .silences
-            .iter_mut()
-            .find(|s| s.id == msg.0)
-            .ok_or(SilenceError::NotFound(msg.0))?;
-        if silence.state(now) != SilenceState::Expired {
+        {
+            let mut book = self.store.lock();
+            let silence = book
+                .silences
+                .iter_mut()
+                .find(|s| s.id == msg.0)
+                .ok_or(SilenceError::NotFound(msg.0))?;
+            if silence.state(now) == SilenceState::Expired {
+                return Ok(());
+            }
             expire(silence, now);
         }
+        self.remute(ctx);
         Ok(())
     }
 }
