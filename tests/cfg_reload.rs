@@ -560,7 +560,7 @@ fn a_changed_instrumentation_section_waits_for_a_restart_and_says_so() {
 }
 
 /// A monitor removed from `monitoring.monitors` keeps running until the next start, and the report
-/// says so.
+/// of every reload says so.
 #[test]
 fn a_monitor_removed_from_the_file_is_reported_as_running_until_a_restart() {
     let mut start = config(vec![], None);
@@ -569,7 +569,7 @@ fn a_monitor_removed_from_the_file_is_reported_as_running_until_a_restart() {
     let ingest = rt.monitor("ingest").unwrap();
     let mut c = (*rt.config()).clone();
     c.monitoring.monitors.retain(|m| m != "ingest");
-    let report = rt.reload_blocking(c).unwrap();
+    let report = rt.reload_blocking(c.clone()).unwrap();
     rt.advance_blocking(SEC).unwrap();
     ingest.record_query(Duration::from_millis(3));
     rt.advance_blocking(SEC).unwrap();
@@ -578,6 +578,12 @@ fn a_monitor_removed_from_the_file_is_reported_as_running_until_a_restart() {
     assert!(
         !still_running || named,
         "ingest still running: {still_running}; report: {report:?}"
+    );
+    // The same file again: ingest still runs, and is named again.
+    let again = rt.reload_blocking(c).unwrap();
+    assert!(
+        !still_running || mentions(&again, "ingest"),
+        "the second reload: {again:?}"
     );
     rt.shutdown_blocking(ASK).unwrap();
 }

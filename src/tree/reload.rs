@@ -217,6 +217,16 @@ impl ActorTree {
                 }
             }
         }
+        // A monitor no longer listed runs on, and stays listed in the configuration in force, so
+        // every later reload of the same file names it again.
+        for name in &old.monitoring.monitors {
+            if !new.monitoring.monitors.contains(name) && self.handle(name).is_some() {
+                report.needs_restart.push(format!(
+                    "monitoring.monitors: {name}, no longer listed, runs until the next start"
+                ));
+                new.monitoring.monitors.push(name.clone());
+            }
+        }
         self.config.set(new.clone());
 
         let (m, n) = (&old.monitoring, &new.monitoring);
@@ -256,13 +266,6 @@ impl ActorTree {
                         .applied
                         .push(format!("monitoring: monitor {name} not started: {e}")),
                 }
-            }
-        }
-        for name in m.monitors.iter().filter(|name| !n.monitors.contains(name)) {
-            if self.handle(name).is_some() {
-                report.needs_restart.push(format!(
-                    "monitoring.monitors: {name}, no longer listed, runs until the next start"
-                ));
             }
         }
 
