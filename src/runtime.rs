@@ -166,12 +166,21 @@ impl Runtime {
         data_dir: Option<PathBuf>,
         paused: bool,
     ) -> Result<Runtime, Error> {
-        let validation = config.validate();
+        let mut validation = config.validate();
+        // Findings of a configuration read from a file name where it is written there.
+        if let Some(text) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+            crate::config::locate(&mut validation, &text);
+        }
         if validation.has_errors() {
             return Err(Error::Invalid(validation));
         }
         for finding in validation.of(Severity::Warning) {
-            tracing::warn!(field = %finding.field, message = %finding.message, "Configuration warning");
+            match &path {
+                Some(p) => tracing::warn!(finding = %finding.in_file(p), "Configuration warning"),
+                None => {
+                    tracing::warn!(field = %finding.field, message = %finding.message, "Configuration warning")
+                }
+            }
         }
         let started = tree::start(config, path, data_dir, paused)?;
         let mut runtime = Runtime {

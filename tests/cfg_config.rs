@@ -529,6 +529,28 @@ fn any_subset_of_fields_is_a_whole_file_and_an_unknown_field_is_still_an_error()
         "{e}"
     );
     assert!(e.message.contains("\"30s\""), "{e}");
+
+    // The common slips the parser has only a bare word for get a hint.
+    for (text, hint) in [
+        (
+            "(deployment: (admin_token: \"plain\"))",
+            "a secret as `Value(\"...\")`",
+        ),
+        (
+            "(alerting: (rules: [(name: \"A\", metric: \"p99\")]))",
+            "a choice is written without quotes",
+        ),
+        (
+            "(monitoring: (window: 1.5))",
+            "a fraction where a whole number",
+        ),
+        ("(monitoring: (window: -3))", "a negative number"),
+    ] {
+        let e = Config::from_ron(text).unwrap_err();
+        assert!(e.message.contains(hint), "{text}: {e}");
+    }
+    let e = Config::from_ron(" \n// a comment\n").unwrap_err();
+    assert!(e.message.contains("empty"), "{e}");
 }
 
 #[test]
@@ -583,13 +605,28 @@ fn an_enabled_channel_that_no_tier_reaches_and_duplicate_names_are_found() {
         Severity::Warning,
         "alerting.channels.webhook"
     ));
-    // A route naming a channel that is not enabled is an error.
+    // A route naming a channel that is not enabled is an error, and one naming no channel at all
+    // says so.
     c.alerting.routes[0].receiver = Some(vec!["pager".into()]);
     assert!(has(
         &c.validate(),
         Severity::Error,
         "alerting.routes[0].receiver"
     ));
+    c.alerting.routes[0].receiver = Some(vec!["slack".into(), "nosuch".into()]);
+    let v = c.validate();
+    let said: Vec<&str> = v
+        .findings
+        .iter()
+        .filter(|f| f.field == "alerting.routes[0].receiver")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(said.contains(&"channel `slack` is not enabled"), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("no channel is named `nosuch`")),
+        "{said:?}"
+    );
 
     let mut c = Config::default();
     let twin = c.alerting.rules[0].clone();

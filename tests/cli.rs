@@ -94,6 +94,44 @@ fn check_reports_findings_and_the_checklist_with_the_right_exit_status() {
     );
 }
 
+/// `run` refuses what it would only ignore, and names its findings where they are written, as
+/// `check` does; `check` takes `--config` as `run` does, and an empty file is said to be one.
+#[test]
+fn run_names_its_findings_in_the_file_and_refuses_the_operator_flags() {
+    let dir = TempDir::new("cli-run");
+    let invalid = dir.path().join("invalid.ron");
+    std::fs::write(
+        &invalid,
+        "(\n    alerting: (rules: [(name: \"X\", metric: p99, monitor: \"search\", warning: 0.5, critical: 0.1)]),\n)",
+    )
+    .unwrap();
+    let (code, _, err) =
+        watchkeeper(&["run", "--config", invalid.to_str().unwrap(), "--ephemeral"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("invalid.ron:2:") && err.contains("alerting.rules[0].warning"),
+        "{err}"
+    );
+    let (code, out, _) = watchkeeper(&["check", "--config", invalid.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("invalid.ron:2:"), "{out}");
+
+    for flag in ["--token", "--url"] {
+        let (code, _, err) = watchkeeper(&["run", "--ephemeral", flag, "x"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!("{flag} is for the commands")),
+            "{err}"
+        );
+    }
+
+    let empty = dir.path().join("empty.ron");
+    std::fs::write(&empty, "\n// nothing yet\n").unwrap();
+    let (code, _, err) = watchkeeper(&["check", empty.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the configuration is empty; `()`"), "{err}");
+}
+
 #[test]
 fn default_config_prints_the_embedded_default() {
     let (code, out, _) = watchkeeper(&["default-config"]);
@@ -372,6 +410,21 @@ fn operator_commands_talk_to_a_running_instance() {
     assert!(expired.contains(&id), "{expired}");
     let (_, active, _) = op(&["silence", "query"]);
     assert!(!active.contains(&id), "{active}");
+
+    // A bare first matcher names the alert, as amtool reads it; a bad matcher is a usage error.
+    let (code, bare, err) = with(&["silence", "add", "MemoryAboveOneByte", "--comment", "c"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, query, _) = op(&["silence", "query", "MemoryAboveOneByte"]);
+    assert!(
+        query.contains(bare.trim()) && query.contains("alertname=\"MemoryAboveOneByte\""),
+        "{query}"
+    );
+    let (code, _, err) = with(&["silence", "add", "team=~\"(\"", "--comment", "c"]);
+    assert_eq!(code, 2, "{err}");
+    // A path in the address is kept: here it names nothing, so the answer is 404.
+    let (code, _, err) = watchkeeper(&["alerts", "--url", &format!("{url}/prefix")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("404"), "{err}");
 
     let (code, out, err) = with(&["ack", &fingerprint, "--by", "ana"]);
     assert_eq!(code, 0, "{err}");

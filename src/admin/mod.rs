@@ -147,22 +147,26 @@ fn app(
             let message = err.to_string();
             actix_web::error::InternalError::from_response(err, error(status, message)).into()
         });
-    let path = web::PathConfig::default().error_handler(|err, _| {
-        let message = err.to_string();
-        actix_web::error::InternalError::from_response(
-            err,
-            error(actix_web::http::StatusCode::BAD_REQUEST, message),
-        )
-        .into()
-    });
     App::new()
         .app_data(data)
         .app_data(json)
-        .app_data(path)
+        .app_data(web::PathConfig::default().error_handler(bad_request))
+        .app_data(web::QueryConfig::default().error_handler(bad_request))
         .app_data(web::PayloadConfig::new(BODY_LIMIT))
         .wrap(from_fn(within_deadline))
         .configure(routes)
         .default_service(web::to(not_found))
+}
+
+/// A path or query string that does not say what its endpoint takes: 400, in JSON like every
+/// other error.
+fn bad_request<E: actix_web::ResponseError + 'static>(err: E, _: &HttpRequest) -> actix_web::Error {
+    let message = err.to_string();
+    actix_web::error::InternalError::from_response(
+        err,
+        error(actix_web::http::StatusCode::BAD_REQUEST, message),
+    )
+    .into()
 }
 
 /// Middleware of every request: it is read and answered within `admin_limits.request_timeout`, or

@@ -56,8 +56,20 @@ fn options() -> ron::Options {
 
 impl Config {
     /// Parses RON text; any subset of fields is valid, and errors name the line, column and field
-    /// path.
+    /// path. A text of nothing but blanks and line comments is refused as empty (a file cut
+    /// short is more likely than a wish for every default, which `()` says).
     pub fn from_ron(text: &str) -> Result<Config, ConfigError> {
+        if text.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with("//")
+        }) {
+            return Err(ConfigError {
+                file: None,
+                position: None,
+                field: None,
+                message: "the configuration is empty; `()` is the default configuration".into(),
+            });
+        }
         let mut de =
             ron::Deserializer::from_str_with_options(text, options()).map_err(|e| ConfigError {
                 file: None,
@@ -80,11 +92,15 @@ impl Config {
                 // RON points past the unknown name; the name itself is what to show.
                 position = Positions::of(text).locate(&path).or(position);
             }
+            let mut message = spanned.code.to_string().replace("`in ", "` in ");
+            if let Some(hint) = hint(&spanned.code, text, spanned.position) {
+                message = format!("{message}; {hint}");
+            }
             ConfigError {
                 file: None,
                 position,
                 field: (!path.is_empty() && path != ".").then_some(path),
-                message: spanned.code.to_string().replace("`in ", "` in "),
+                message,
             }
         })?;
         de.end().map_err(|e| {
@@ -141,6 +157,31 @@ pub(crate) fn locate(validation: &mut Validation, text: &str) {
     let positions = Positions::of(text);
     for finding in &mut validation.findings {
         finding.position = positions.locate(&finding.field);
+    }
+}
+
+/// What the parser's bare complaint means where it is a common slip: a quoted choice or secret, a
+/// fraction or a negative number where a whole number is wanted.
+fn hint(code: &ron::error::Error, text: &str, at: ron::error::Position) -> Option<&'static str> {
+    use ron::error::Error as E;
+    let found = text
+        .lines()
+        .nth(at.line.checked_sub(1)?)?
+        .chars()
+        .skip(at.col.checked_sub(1)?);
+    let next: String = found.take(2).collect();
+    match (code, next.chars().next()?) {
+        (E::ExpectedIdentifier, '"') => Some(
+            "found a quoted string: a choice is written without quotes (`metric: p99`), a secret as `Value(\"...\")` or `Env(\"NAME\")`",
+        ),
+        (E::ExpectedComma, '.') if next[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            Some("found a fraction where a whole number is wanted")
+        }
+        (E::ExpectedInteger, '-') => Some("found a negative number where a count (0 or more) is wanted"),
+        (E::ExpectedInteger, c) if c.is_ascii_digit() || c == '.' => {
+            Some("a whole number is wanted here")
+        }
+        _ => None,
     }
 }
 

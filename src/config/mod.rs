@@ -21,6 +21,7 @@
 //! [`Config::checklist`] marks deployment items already satisfied.
 
 mod load;
+pub(crate) use load::locate;
 mod locate;
 
 use std::time::Duration;

@@ -10,7 +10,7 @@ use super::rules::{AlertRule, Metric};
 use super::silences::InhibitRule;
 use crate::kernel::duration_serde;
 use crate::kernel::validation::{self, Validation, A_DAY, A_WEEK, MAX_CAPACITY};
-use crate::notify::{ChannelsConfig, ALERTMANAGER_CHANNEL};
+use crate::notify::{ChannelsConfig, ALERTMANAGER_CHANNEL, BUILT_IN_CHANNELS};
 
 /// Escalation of unacknowledged firing alerts through tiers of channels, after the receiver.
 ///
@@ -210,7 +210,7 @@ impl Default for AlertingConfig {
 }
 
 /// Checks one route and its children; `at` is its path (`routes[0].routes[1]`).
-fn validate_route(route: &RouteConfig, at: &str, enabled: &[String], v: &mut Validation) {
+fn validate_route(route: &RouteConfig, at: &str, known: &Known<'_>, v: &mut Validation) {
     let channels = route
         .receiver
         .iter()
@@ -223,7 +223,7 @@ fn validate_route(route: &RouteConfig, at: &str, enabled: &[String], v: &mut Val
                 .map(|(t, tier)| (format!("{at}.escalation.tiers[{t}]"), tier)),
         );
     for (field, names) in channels {
-        check_channels(&field, names, enabled, v);
+        check_channels(&field, names, known, v);
     }
     if let Some(group_by) = &route.group_by {
         check_group_by(&format!("{at}.group_by"), group_by, v);
@@ -237,18 +237,37 @@ fn validate_route(route: &RouteConfig, at: &str, enabled: &[String], v: &mut Val
         }
     }
     for (i, child) in route.routes.iter().enumerate() {
-        validate_route(child, &format!("{at}.routes[{i}]"), enabled, v);
+        validate_route(child, &format!("{at}.routes[{i}]"), known, v);
     }
 }
 
-fn check_channels(field: &str, names: &[String], enabled: &[String], v: &mut Validation) {
+/// The channels a route or tier may name: the enabled ones, among those defined.
+struct Known<'a> {
+    enabled: &'a [String],
+    channels: &'a ChannelsConfig,
+}
+
+fn check_channels(field: &str, names: &[String], known: &Known<'_>, v: &mut Validation) {
     if names.is_empty() {
         v.error(field, "names no channel");
     }
     for name in names {
-        if !enabled.contains(name) {
-            v.error(field, format!("channel `{name}` is not enabled"));
+        if known.enabled.contains(name) {
+            continue;
         }
+        let defined =
+            BUILT_IN_CHANNELS.contains(&name.as_str()) || known.channels.named.contains_key(name);
+        v.error(
+            field,
+            if defined {
+                format!("channel `{name}` is not enabled")
+            } else {
+                format!(
+                    "no channel is named `{name}`: the built-in ones are {}, others are defined under channels.named",
+                    BUILT_IN_CHANNELS.join(", ")
+                )
+            },
+        );
     }
 }
 
@@ -277,15 +296,19 @@ fn check_group_by(field: &str, group_by: &[String], v: &mut Validation) {
 
 impl AlertingConfig {
     fn validate_routes(&self, v: &mut Validation, enabled: &[String]) {
+        let known = Known {
+            enabled,
+            channels: &self.channels,
+        };
         if let Some(receiver) = &self.receiver {
-            check_channels("receiver", receiver, enabled, v);
+            check_channels("receiver", receiver, &known, v);
         }
         for (t, tier) in self.escalation.tiers.iter().enumerate() {
-            check_channels(&format!("escalation.tiers[{t}]"), tier, enabled, v);
+            check_channels(&format!("escalation.tiers[{t}]"), tier, &known, v);
         }
         check_group_by("group_by", &self.group_by, v);
         for (i, route) in self.routes.iter().enumerate() {
-            validate_route(route, &format!("routes[{i}]"), enabled, v);
+            validate_route(route, &format!("routes[{i}]"), &known, v);
         }
         if self.enabled {
             let tree = self.route_tree();

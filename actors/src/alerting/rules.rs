@@ -57,6 +57,26 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Its name in configuration.
+    ///
+    /// ```
+    /// use watchkeeper_actors::alerting::Metric;
+    ///
+    /// assert_eq!(Metric::P99.name(), "p99");
+    /// assert_eq!(Metric::CounterRate.name(), "counter_rate");
+    /// ```
+    pub fn name(self) -> String {
+        let mut name = String::new();
+        // The variant's name in snake case, as serde writes it.
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name
+    }
+
     /// Whether the metric is read from one monitor (rules on it name the monitor).
     pub fn per_monitor(self) -> bool {
         !matches!(
@@ -578,7 +598,7 @@ impl AlertRule {
             match &self.monitor {
                 None => v.error(
                     "monitor",
-                    format!("{:?} is read from a monitor; name one", self.metric),
+                    format!("`{}` is read from a monitor; name one", self.metric.name()),
                 ),
                 Some(m) => {
                     if let Some(problem) = validation::name_problem(m) {

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct Admin {
     host: String,
     port: u16,
+    /// The URL's path, which every request's path follows (an admin server behind a proxy that
+    /// serves it under `/watchkeeper`, say); empty for none.
+    prefix: String,
     token: Option<String>,
     timeout: Duration,
 }
@@ -28,12 +31,21 @@ impl Response {
 }
 
 impl Admin {
-    /// The admin server at `url` (`http://host:port`).
+    /// The admin server at `url` (`http://host:port`, with a path the requests' paths follow,
+    /// as amtool's `--alertmanager.url` has it).
     pub fn new(url: &str, token: Option<String>) -> Result<Admin, String> {
         let rest = url
             .strip_prefix("http://")
             .ok_or_else(|| format!("`{url}`: the admin server is addressed as http://host:port"))?;
-        let authority = rest.split('/').next().unwrap_or(rest);
+        let (authority, prefix) = match rest.find('/') {
+            Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if prefix.contains(['?', '#']) {
+            return Err(format!(
+                "`{url}`: a query or fragment has no place in the admin server's address"
+            ));
+        }
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
                 h.trim_matches(['[', ']']).to_owned(),
@@ -44,6 +56,7 @@ impl Admin {
         Ok(Admin {
             host,
             port,
+            prefix: prefix.to_owned(),
             token,
             timeout: Duration::from_secs(60),
         })
@@ -75,7 +88,8 @@ impl Admin {
             .map_err(|e| e.to_string())?;
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
+            "{method} {}{path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
+            self.prefix,
             self.host,
             self.port,
             payload.len()

@@ -8,11 +8,11 @@ mod operate;
 mod top;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use watchkeeper::config::{Config, Severity, DEFAULT_RON};
 use watchkeeper::Runtime;
 
@@ -34,7 +34,11 @@ enum Command {
     /// or parsed.
     Check {
         /// The RON configuration file.
-        file: PathBuf,
+        #[arg(required_unless_present = "config")]
+        file: Option<PathBuf>,
+        /// The same, written as `run` takes it.
+        #[arg(long, conflicts_with = "file", value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Print the default configuration (every field documented).
     DefaultConfig,
@@ -176,13 +180,16 @@ fn check(file: &PathBuf) -> ExitCode {
     for finding in &validation.findings {
         say!("{}", finding.in_file(file));
     }
-    let count = |s| validation.of(s).count();
+    let count = |s, word: &str| match validation.of(s).count() {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    };
     say!(
-        "{}: {} errors, {} warnings, {} recommendations\n\ndeployment checklist:",
+        "{}: {}, {}, {}\n\ndeployment checklist:",
         file.display(),
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Recommendation)
+        count(Severity::Error, "error"),
+        count(Severity::Warning, "warning"),
+        count(Severity::Recommendation, "recommendation")
     );
     for item in config.checklist() {
         say!(
@@ -244,6 +251,16 @@ fn run(
     }
     let rt = match builder.start() {
         Ok(rt) => rt,
+        // Each finding where it is written, as `check` shows them.
+        Err(watchkeeper::Error::Invalid(validation)) if path.is_some() => {
+            let file = path.as_deref().unwrap_or(Path::new(""));
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "invalid configuration:");
+            for finding in &validation.findings {
+                let _ = writeln!(err, "{}", finding.in_file(file));
+            }
+            return ExitCode::from(1);
+        }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "{e}");
             return ExitCode::from(1);
@@ -317,9 +334,34 @@ async fn wait_for_signal(rt: &Runtime, from_file: bool) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `--url` and `--token` name an instance to talk to: given to a command that talks to none,
+    // they would be taken for settings of the instance `run` starts, and do nothing.
+    if matches!(
+        cli.command,
+        Command::Check { .. } | Command::DefaultConfig | Command::Run { .. }
+    ) {
+        for flag in ["url", "token"] {
+            if matches.value_source(flag) == Some(clap::parser::ValueSource::CommandLine) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "--{flag} is for the commands that talk to a running instance; `run` takes its address from deployment.health_check_port and its token from deployment.admin_token (Env(\"WATCHKEEPER_TOKEN\") reads the variable)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let command = match cli.command {
-        Command::Check { file } => return check(&file),
+        Command::Check { file, config } => {
+            return match file.or(config) {
+                Some(file) => check(&file),
+                None => ExitCode::from(2),
+            }
+        }
         Command::DefaultConfig => {
             let _ = std::io::stdout().write_all(DEFAULT_RON.as_bytes());
             return ExitCode::SUCCESS;

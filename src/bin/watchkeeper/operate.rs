@@ -22,6 +22,24 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The command line's matchers, as amtool reads them: a first one without an operator names the
+/// alert (`SearchLatencyHigh` is `alertname="SearchLatencyHigh"`). One that does not parse is a
+/// usage error (exit 2), like any other bad argument.
+fn matchers(args: &[String]) -> Result<Vec<Matcher>, ExitCode> {
+    args.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if i == 0 && !m.contains(['=', '~']) {
+                return Ok(Matcher::equal("alertname", m));
+            }
+            Matcher::parse(m).map_err(|e| {
+                let _ = writeln!(std::io::stderr(), "`{m}`: {e}");
+                ExitCode::from(2)
+            })
+        })
+        .collect()
+}
+
 /// What the server said when it refused, as one line.
 fn refused(status: u16, body: &str) -> String {
     let text = serde_json::from_str::<Value>(body)
@@ -96,13 +114,10 @@ pub fn silence_add(
     duration: Duration,
     author: &str,
 ) -> ExitCode {
-    let mut parsed = Vec::new();
-    for m in matchers {
-        match Matcher::parse(m) {
-            Ok(m) => parsed.push(m),
-            Err(e) => return fail(format!("`{m}`: {e}")),
-        }
-    }
+    let parsed = match self::matchers(matchers) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     if parsed.is_empty() {
         return fail("a silence needs at least one matcher, e.g. alertname=\"SearchLatencyHigh\"");
     }
@@ -138,14 +153,15 @@ pub fn silence_add(
 /// `watchkeeper silence query`: silences not yet ended (or ended ones with `expired`), optionally
 /// those with every one of `matchers`.
 pub fn silence_query(admin: &Admin, matchers: &[String], expired: bool) -> ExitCode {
+    let parsed = match self::matchers(matchers) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     let mut path = "/api/v2/silences".to_owned();
-    for (i, m) in matchers.iter().enumerate() {
-        if let Err(e) = Matcher::parse(m) {
-            return fail(format!("`{m}`: {e}"));
-        }
+    for (i, m) in parsed.iter().enumerate() {
         path.push(if i == 0 { '?' } else { '&' });
         path.push_str("filter=");
-        path.push_str(&encode(m));
+        path.push_str(&encode(&m.to_string()));
     }
     let r = match admin.request("GET", &path, None) {
         Ok(r) if r.status == 200 => r,
