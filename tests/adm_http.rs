@@ -698,8 +698,9 @@ fn a_monitor_exports_its_own_buckets() {
 }
 
 /// A runtime whose routing tree sends `severity="critical"` to `pager` (with `continue`) and then
-/// to `chat`, with one critical alert posted through `POST /api/v2/alerts`.
-fn two_receiver_runtime() -> (Runtime, std::net::SocketAddr) {
+/// to `chat` (with `one_route`, one route to both), with one critical alert posted through
+/// `POST /api/v2/alerts`.
+fn two_receiver_runtime(one_route: bool) -> (Runtime, std::net::SocketAddr) {
     use watchkeeper::actors::alerting::{Matcher, RouteConfig};
     let mut c = test_config();
     c.deployment.admin_token = Some(Secret::Value("two-receivers".into()));
@@ -734,6 +735,11 @@ fn two_receiver_runtime() -> (Runtime, std::net::SocketAddr) {
             ..Default::default()
         },
     ];
+    if one_route {
+        a.routes.truncate(1);
+        a.routes[0].receiver = Some(vec!["pager".into(), "chat".into()]);
+        a.routes[0].continue_ = false;
+    }
     let v = c.validate();
     assert!(!v.has_errors(), "{v}");
     let rt = Runtime::start(c).unwrap();
@@ -759,7 +765,7 @@ fn two_receiver_runtime() -> (Runtime, std::net::SocketAddr) {
 /// for its other receivers are left out.
 #[test]
 fn the_groups_receiver_filter_selects_groups_by_their_own_receiver() {
-    let (rt, addr) = two_receiver_runtime();
+    let (rt, addr) = two_receiver_runtime(false);
     let groups: serde_json::Value =
         serde_json::from_str(&get(addr, "/api/v2/alerts/groups?receiver=pager").body).unwrap();
     let receivers: Vec<String> = groups
@@ -772,12 +778,33 @@ fn the_groups_receiver_filter_selects_groups_by_their_own_receiver() {
     assert_eq!(receivers, ["pager"], "groups listed for receiver=pager");
 }
 
+/// A route to two channels is one receiver in Alertmanager's terms, `pager+chat`, as `amtool
+/// config routes` shows it: `receiver` picks its alerts and groups by that name as well as by each
+/// channel's.
+#[test]
+fn the_receiver_filter_takes_a_routes_joined_name() {
+    let (rt, addr) = two_receiver_runtime(true);
+    let listed = |path: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(&get(addr, path).body).unwrap();
+        v.as_array().unwrap().clone()
+    };
+    let alerts = listed("/api/v2/alerts?receiver=pager%5C%2Bchat");
+    let groups = listed("/api/v2/alerts/groups?receiver=pager%5C%2Bchat");
+    let by_channel = listed("/api/v2/alerts/groups?receiver=chat");
+    let other = listed("/api/v2/alerts?receiver=pager%5C%2Blog");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert_eq!(by_channel.len(), 1, "{by_channel:?}");
+    assert!(other.is_empty(), "{other:?}");
+}
+
 /// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,
 /// `yes`, `on`, `TRUE` ... are true, anything else (`0` and `FALSE` included) false, and an absent
 /// or empty one keeps its default (true).
 #[test]
 fn boolean_filters_read_as_alertmanager_reads_them() {
-    let (rt, addr) = two_receiver_runtime();
+    let (rt, addr) = two_receiver_runtime(false);
     let count = |query: &str| {
         let v: serde_json::Value =
             serde_json::from_str(&get(addr, &format!("/api/v2/alerts{query}")).body).unwrap();

@@ -130,6 +130,15 @@ fn filters(params: &BTreeMap<String, Vec<String>>) -> Result<Vec<Matcher>, Refus
         .collect()
 }
 
+/// Whether the `receiver` parameter picks `channel` of `route`: by the channel's name, or by the
+/// name Alertmanager's configuration gives the route's receiver (`pager+log` for two channels, as
+/// `amtool config routes` shows it).
+fn picks(wanted: &Matcher, route: &Route, channel: &str) -> bool {
+    wanted.matches_value(channel)
+        || (route.receivers().len() > 1
+            && wanted.matches_value(&super::am_config::receiver_name(route.receivers())))
+}
+
 /// The receivers (channels of the first tier) of every route `labels` goes to, each once.
 fn receivers(tree: &Route, labels: &BTreeMap<String, String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -197,14 +206,17 @@ async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<Stri
                 && (silenced || !is_silenced)
                 && (inhibited || !is_inhibited)
         })
+        .filter(|a| {
+            receiver.as_ref().is_none_or(|re| {
+                routes
+                    .matching(&a.labels)
+                    .iter()
+                    .any(|route| route.receivers().iter().any(|c| picks(re, route, c)))
+            })
+        })
         .map(|a| {
             let r = receivers(&routes, &a.labels);
             (a, r)
-        })
-        .filter(|(_, r)| {
-            receiver
-                .as_ref()
-                .is_none_or(|re| r.iter().any(|name| re.matches_value(name)))
         })
         .collect();
     out.sort_by_key(|(a, _)| format!("{:016x}", a.fingerprint));
@@ -250,7 +262,7 @@ pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
     for (alert, r) in &alerts {
         for route in routes.matching(&alert.labels) {
             for receiver in route.receivers() {
-                if wanted.as_ref().is_some_and(|w| !w.matches_value(receiver)) {
+                if wanted.as_ref().is_some_and(|w| !picks(w, route, receiver)) {
                     continue;
                 }
                 groups

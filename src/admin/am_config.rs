@@ -13,7 +13,7 @@ use watchkeeper_actors::duration_serde;
 use watchkeeper_actors::notify::{CHANNEL_JOIN, NO_CHANNEL};
 
 /// The name of a node's first tier in Alertmanager's terms.
-fn receiver_name(channels: &[String]) -> String {
+pub(super) fn receiver_name(channels: &[String]) -> String {
     if channels.is_empty() {
         // Alertmanager needs a receiver on every node; this one notifies nobody, as the node does
         NO_CHANNEL.to_owned()
