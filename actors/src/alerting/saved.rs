@@ -488,15 +488,9 @@ mod tests {
             alert.notified_firing = told;
             state.alerts.insert(fp, alert);
         }
-        state.groups.insert(
-            "{}:{}".into(),
-            Group {
-                labels: BTreeMap::new(),
-                created: now,
-                last_sent: Some(now),
-                notified: vec![3, 5],
-            },
-        );
+        state
+            .groups
+            .insert("{}:{}".into(), sent_group(now, vec![3, 5]));
         let text = serde_json::to_string(&state.saved()).unwrap();
         let restored = AlertingState::restored(serde_json::from_str(&text).unwrap());
         assert_eq!(restored.groups["{}:{}"].notified, [3, 5]);
@@ -510,19 +504,23 @@ mod tests {
         assert_eq!(restored.groups["{}:{}"].notified, [3, 7]);
     }
 
+    /// A group of no labels made and last told at `now`, of the alerts `notified`.
+    fn sent_group(now: Instant, notified: Vec<u64>) -> Group {
+        Group {
+            labels: BTreeMap::new(),
+            created: now,
+            last_sent: Some(now),
+            notified,
+        }
+    }
+
     #[test]
     fn times_saved_ahead_of_the_clock_are_restored_as_now() {
         let now = Instant::now();
         let mut state = AlertingState::default();
-        state.groups.insert(
-            "{}:{}".into(),
-            Group {
-                labels: BTreeMap::new(),
-                created: now,
-                last_sent: Some(now),
-                notified: Vec::new(),
-            },
-        );
+        state
+            .groups
+            .insert("{}:{}".into(), sent_group(now, Vec::new()));
         // As if the clock was set back a day between the run that saved and this one.
         let mut saved = serde_json::to_value(state.saved()).unwrap();
         let ahead = |v: &serde_json::Value| {
