@@ -443,3 +443,53 @@ fn a_write_the_disk_refuses_shows_in_health_and_metrics_until_one_succeeds() {
         .contains("Reindex"));
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// Restarts of every actor of the tree so far.
+fn restarts(report: &watchkeeper::SystemHealthReport) -> u32 {
+    let status = report.supervision.as_ref().expect("the root answered");
+    status.all_children().iter().map(|c| c.restarts).sum()
+}
+
+/// A silence that ends as late as a time can (Alertmanager takes any end) neither stops the
+/// alerting actor nor its restart from the saved state.
+#[test]
+fn a_silence_ending_in_the_last_representable_year_is_kept_and_restored() {
+    use watchkeeper::actors::alerting::{Matcher, Silence};
+    let dir = TempDir::new("storage-far");
+    let data = dir.path().join("data");
+    let start = || {
+        let mut c = watchkeeper::Config::default();
+        c.deployment.admin_enabled = false;
+        c.alerting.check_interval = Duration::from_millis(50);
+        watchkeeper::Runtime::builder()
+            .config(c)
+            .data_dir(Some(data.clone()))
+            .start()
+            .unwrap()
+    };
+    let rt = start();
+    let now = chrono::Utc::now();
+    let id = rt
+        .add_silence_blocking(Silence {
+            id: String::new(),
+            matchers: vec![Matcher::parse("alertname=\"Deploy\"").unwrap()],
+            starts_at: now,
+            ends_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            created_by: "ana".into(),
+            comment: String::new(),
+            updated_at: now,
+        })
+        .unwrap();
+    // Evaluations go on: the actor neither panicked nor restarted.
+    std::thread::sleep(Duration::from_millis(300));
+    let report = rt.health_blocking().unwrap();
+    assert_eq!(restarts(&report), 0, "{:?}", report.issues);
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+
+    let rt = start();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rt.silences_blocking().unwrap().iter().any(|s| s.id == id));
+    let report = rt.health_blocking().unwrap();
+    assert_eq!(restarts(&report), 0, "{:?}", report.issues);
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}

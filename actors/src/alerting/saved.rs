@@ -212,6 +212,9 @@ pub struct SavedAlerting {
     pub fired_total: u64,
 }
 
+/// The furthest ahead an instant restored from a time is put: a century.
+const FAR_AHEAD: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
 /// Converts between the state's instants and wall-clock times.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Anchor {
@@ -238,7 +241,12 @@ impl Anchor {
 
     fn instant(&self, at: DateTime<Utc>) -> Instant {
         match (at - self.wall).to_std() {
-            Ok(after) => self.instant + after,
+            // A time too far ahead for the clock's instants is as far as they go.
+            Ok(after) => self
+                .instant
+                .checked_add(after)
+                .or_else(|| self.instant.checked_add(FAR_AHEAD))
+                .unwrap_or(self.instant),
             Err(_) => {
                 let before = (self.wall - at).to_std().unwrap_or_default();
                 self.instant.checked_sub(before).unwrap_or(self.instant)

@@ -253,7 +253,13 @@ pub(super) fn mute(
     now: Instant,
     wall: DateTime<Utc>,
 ) {
-    book.silences.retain(|s| s.ends_at + retention > wall);
+    // An end as late as a time can be (a silence posted to end in the year 262142) is kept for
+    // ever rather than overflow.
+    book.silences.retain(|s| {
+        s.ends_at
+            .checked_add_signed(retention)
+            .is_none_or(|t| t > wall)
+    });
     let mut ended: Vec<DateTime<Utc>> = book
         .silences
         .iter()
