@@ -799,6 +799,41 @@ fn the_receiver_filter_takes_a_routes_joined_name() {
     assert!(other.is_empty(), "{other:?}");
 }
 
+/// Filters are bounded: at most 16 a request, and an expression that would compile to more than
+/// a MiB (`\pL{200}` takes ten) is refused, each answered 400 in JSON; a request of as many
+/// heavy expressions as are taken is answered.
+#[test]
+fn filters_that_would_cost_too_much_to_compile_are_refused() {
+    let (rt, addr) = two_receiver_runtime(false);
+    let query = |filters: &[&str]| {
+        let q: Vec<String> = filters
+            .iter()
+            .map(|f| {
+                format!(
+                    "filter={}",
+                    f.replace('\\', "%5C")
+                        .replace('{', "%7B")
+                        .replace('}', "%7D")
+                )
+            })
+            .collect();
+        get(addr, &format!("/api/v2/alerts?{}", q.join("&")))
+    };
+    let many = query(&["alertname=DiskFull"; 17]);
+    let huge = query(&["alertname=~\\pL{200}"]);
+    let heavy = query(&["alertname=~\\pL{5}DiskFull"; 16]);
+    let silences = get(addr, "/api/v2/silences?filter=a=~%5CpL%7B200%7D");
+    let receiver = get(addr, "/api/v2/alerts/groups?receiver=%5CpL%7B200%7D");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(many.status, 400, "{}", many.body);
+    assert!(many.body.contains("at most 16 filters"), "{}", many.body);
+    for refused in [&huge, &silences, &receiver] {
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("size limit"), "{}", refused.body);
+    }
+    assert_eq!(heavy.status, 200, "{}", heavy.body);
+}
+
 /// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,
 /// `yes`, `on`, `TRUE` ... are true, anything else (`0` and `FALSE` included) false, and an absent
 /// or empty one keeps its default (true).

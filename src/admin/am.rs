@@ -99,21 +99,6 @@ fn flag(params: &BTreeMap<String, Vec<String>>, name: &str) -> bool {
     }
 }
 
-/// The `receiver` parameter: a regex over receiver names, matched whole.
-fn receiver_filter(params: &BTreeMap<String, Vec<String>>) -> Result<Option<Matcher>, Refusal> {
-    match params.get("receiver").and_then(|v| v.last()) {
-        Some(r) if !r.is_empty() => Matcher::new("receiver", MatchOp::Regex, r)
-            .map(Some)
-            .map_err(|e| {
-                refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("failed to parse receiver param: {e}"),
-                )
-            }),
-        _ => Ok(None),
-    }
-}
-
 /// A response that ends a request early.
 type Refusal = Box<HttpResponse>;
 
@@ -121,13 +106,61 @@ fn refuse(status: StatusCode, text: impl Into<String>) -> Refusal {
     Box::new(message(status, text))
 }
 
-fn filters(params: &BTreeMap<String, Vec<String>>) -> Result<Vec<Matcher>, Refusal> {
-    params
-        .get("filter")
-        .into_iter()
-        .flatten()
-        .map(|f| Matcher::parse(f).map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string())))
-        .collect()
+/// The most `filter` matchers one request may give.
+const MAX_FILTERS: usize = 16;
+
+/// A request's `filter` matchers and its `receiver` expression (matched whole against receiver
+/// names).
+struct Wanted {
+    filters: Vec<Matcher>,
+    receiver: Option<Matcher>,
+}
+
+/// Compiles the request's matchers on the blocking pool, one request at a time: an expression may
+/// take milliseconds to compile (up to the size a matcher may take), which the admin server's own
+/// thread, answering everyone, does not spend, and a flood of such requests waits its turn (within
+/// `request_timeout`) rather than taking memory at once.
+async fn wanted(req: &HttpRequest) -> Result<Wanted, Refusal> {
+    static COMPILING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let mut p = params(req);
+    let filters = p.remove("filter").unwrap_or_default();
+    if filters.len() > MAX_FILTERS {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_FILTERS} filters, not {}", filters.len()),
+        ));
+    }
+    let receiver = p
+        .remove("receiver")
+        .and_then(|mut v| v.pop())
+        .filter(|r| !r.is_empty());
+    if filters.iter().all(|f| !f.contains('~')) && receiver.is_none() {
+        // No expression to compile.
+        return compile(filters, None).map_err(|e| refuse(StatusCode::BAD_REQUEST, e));
+    }
+    let _turn = COMPILING
+        .acquire()
+        .await
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    web::block(move || compile(filters, receiver))
+        .await
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e))
+}
+
+fn compile(filters: Vec<String>, receiver: Option<String>) -> Result<Wanted, String> {
+    Ok(Wanted {
+        filters: filters
+            .iter()
+            .map(|f| Matcher::parse(f).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
+        receiver: receiver
+            .map(|r| {
+                Matcher::new("receiver", MatchOp::Regex, &r)
+                    .map_err(|e| format!("failed to parse receiver param: {e}"))
+            })
+            .transpose()?,
+    })
 }
 
 /// Whether the `receiver` parameter picks `channel` of `route`: by the channel's name, or by the
@@ -173,11 +206,13 @@ fn alert_json(a: &Alert, receivers: &[String], ends: DateTime<Utc>) -> Value {
 }
 
 /// The firing alerts as the query asks for them, with their receivers, sorted by fingerprint.
-async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<String>)>, Refusal> {
+async fn listed(
+    state: &State,
+    req: &HttpRequest,
+    wanted: &Wanted,
+) -> Result<Vec<(Alert, Vec<String>)>, Refusal> {
     let tree = state.get_ref();
     let p = params(req);
-    let wanted = filters(&p)?;
-    let receiver = receiver_filter(&p)?;
     let (active, silenced, inhibited) = (
         flag(&p, "active"),
         flag(&p, "silenced"),
@@ -198,7 +233,7 @@ async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<Stri
     let mut out: Vec<(Alert, Vec<String>)> = alerts
         .into_iter()
         .filter(|a| a.state.firing())
-        .filter(|a| Matcher::all_match(&wanted, &a.labels))
+        .filter(|a| Matcher::all_match(&wanted.filters, &a.labels))
         .filter(|a| {
             let is_silenced = !a.silenced_by.is_empty();
             let is_inhibited = !a.inhibited_by.is_empty();
@@ -207,7 +242,7 @@ async fn listed(state: &State, req: &HttpRequest) -> Result<Vec<(Alert, Vec<Stri
                 && (inhibited || !is_inhibited)
         })
         .filter(|a| {
-            receiver.as_ref().is_none_or(|re| {
+            wanted.receiver.as_ref().is_none_or(|re| {
                 routes
                     .matching(&a.labels)
                     .iter()
@@ -231,7 +266,11 @@ fn horizon(state: &State) -> DateTime<Utc> {
 }
 
 pub(super) async fn get_alerts(state: State, req: HttpRequest) -> HttpResponse {
-    match listed(&state, &req).await {
+    let wanted = match wanted(&req).await {
+        Ok(w) => w,
+        Err(refusal) => return *refusal,
+    };
+    match listed(&state, &req, &wanted).await {
         Ok(alerts) => {
             let ends = horizon(&state);
             let body: Vec<Value> = alerts.iter().map(|(a, r)| alert_json(a, r, ends)).collect();
@@ -245,16 +284,16 @@ pub(super) async fn get_alerts(state: State, req: HttpRequest) -> HttpResponse {
 type Group = (BTreeMap<String, String>, Vec<Value>);
 
 pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
-    let alerts = match listed(&state, &req).await {
+    let wanted = match wanted(&req).await {
+        Ok(w) => w,
+        Err(refusal) => return *refusal,
+    };
+    let alerts = match listed(&state, &req, &wanted).await {
         Ok(alerts) => alerts,
         Err(refusal) => return *refusal,
     };
     // `receiver` picks groups by their own receiver, as in Alertmanager: an alert sent to two
     // receivers is listed in the other's groups only when that one is asked for too.
-    let wanted = match receiver_filter(&params(&req)) {
-        Ok(wanted) => wanted,
-        Err(refusal) => return *refusal,
-    };
     let routes = Route::tree(&state.get_ref().config.get().alerting);
     let ends = horizon(&state);
     // One group per route group and receiver, as Alertmanager lists them.
@@ -262,7 +301,11 @@ pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
     for (alert, r) in &alerts {
         for route in routes.matching(&alert.labels) {
             for receiver in route.receivers() {
-                if wanted.as_ref().is_some_and(|w| !picks(w, route, receiver)) {
+                if wanted
+                    .receiver
+                    .as_ref()
+                    .is_some_and(|w| !picks(w, route, receiver))
+                {
                     continue;
                 }
                 groups
@@ -385,8 +428,8 @@ async fn silences(state: &State) -> Result<Vec<Silence>, Refusal> {
 }
 
 pub(super) async fn get_silences(state: State, req: HttpRequest) -> HttpResponse {
-    let wanted = match filters(&params(&req)) {
-        Ok(w) => w,
+    let wanted = match wanted(&req).await {
+        Ok(w) => w.filters,
         Err(refusal) => return *refusal,
     };
     let mut all = match silences(&state).await {

@@ -164,6 +164,11 @@ fn ascii_perl_classes(pattern: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// The most memory one matcher's compiled expression may take: an expression is compiled on the
+/// thread that asked (the admin server's, for an API filter), so one that would take more, and
+/// as long to compile (`\pL{200}` took 10 MiB), is refused.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
 impl Matcher {
     /// A matcher; an invalid label name or regular expression is an error that says which.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
@@ -172,15 +177,19 @@ impl Matcher {
                 "invalid label name {name:?}: names are letters, digits and underscores, not starting with a digit"
             )));
         }
-        let regex =
-            if op.is_regex() {
-                let anchored = format!("^(?:{})$", ascii_perl_classes(value));
-                Some(Regex::new(&anchored).map_err(|e| {
-                    MatcherError(format!("invalid regular expression {value:?}: {e}"))
-                })?)
-            } else {
-                None
-            };
+        let regex = if op.is_regex() {
+            let anchored = format!("^(?:{})$", ascii_perl_classes(value));
+            Some(
+                regex::RegexBuilder::new(&anchored)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| {
+                        MatcherError(format!("invalid regular expression {value:?}: {e}"))
+                    })?,
+            )
+        } else {
+            None
+        };
         Ok(Matcher {
             name: name.to_owned(),
             op,
