@@ -153,10 +153,55 @@ fn a_panicking_registered_check_is_a_failure_and_the_runtime_carries_on() {
             .any(|c| c["name"] == "flaky" && c["up"] == false)
             .then_some(h)
     });
-    assert_eq!(check(&health, "flaky")["last_error"], "the check panicked");
+    assert_eq!(
+        check(&health, "flaky")["last_error"],
+        "the check panicked: the driver fell over"
+    );
     assert_eq!(get(addr, "/health/ready").status, 200, "not critical");
     assert_eq!(get(addr, "/health/live").status, 200);
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
+/// A shutdown while a check awaits takes nothing from under it: the check runs on a runtime of
+/// its own, so no timer of the runtime that stops is left for it to poll (it panicked inside
+/// tokio, "A Tokio 1.x context was found, but it is being shutdown", which ends a host built with
+/// `panic = "abort"`).
+#[test]
+fn a_shutdown_while_a_check_awaits_panics_nowhere() {
+    use std::sync::atomic::AtomicUsize;
+    static IN_TOKIO: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info
+            .to_string()
+            .contains("context was found, but it is being shutdown")
+        {
+            IN_TOKIO.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+    let mut c = test_config();
+    c.deployment.admin_enabled = false;
+    c.probes.interval = Duration::from_millis(50);
+    c.probes.timeout = Duration::from_millis(400);
+    let rt = Runtime::start(c).unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let mark = started.clone();
+    rt.register_check("grpc", true, move || {
+        let mark = mark.clone();
+        async move {
+            mark.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(())
+        }
+    });
+    eventually("the check awaits", || {
+        started.load(Ordering::SeqCst).then_some(())
+    });
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    // Past the check's timeout, when its timer fires.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(IN_TOKIO.load(Ordering::SeqCst), 0);
 }
 
 #[test]

@@ -138,8 +138,8 @@ fn truncate(s: &str) -> String {
 
 /// Runs a registered check within `timeout`; a panic in it is a failure.
 ///
-/// Unless `inline`, it runs on a thread of the blocking pool, driving the runtime's timers and
-/// sockets from there: a check that blocks (on the file system, in a synchronous driver) holds up
+/// Unless `inline`, it runs on a thread of the blocking pool, on a current-thread runtime of its
+/// own that drives its timers and sockets there: a check that blocks (on the file system, in a synchronous driver) holds up
 /// neither the runtime's thread nor the other checks, and is reported as failed at its timeout.
 /// A check that awaits past its timeout is cancelled there; one that blocks cannot be, and until
 /// it returns the next rounds report it as still running rather than start it again, so a stuck
@@ -157,7 +157,7 @@ pub(crate) async fn run_registered(
         let fut = std::panic::AssertUnwindSafe(async move { check().await }).catch_unwind();
         return match tokio::time::timeout(timeout, fut).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err("the check panicked".to_owned()),
+            Ok(Err(panic)) => Err(panicked(&*panic)),
             Err(_) => Err(late()),
         };
     }
@@ -166,11 +166,22 @@ pub(crate) async fn run_registered(
             "an earlier run is still going, past the {timeout:?} timeout"
         ));
     }
-    let runtime = tokio::runtime::Handle::current();
+    // On a runtime of its own, on its blocking thread: one on the runtime's own handle had its
+    // timer taken away when the runtime shut down while the check still awaited, and panicked
+    // inside tokio (a host built with `panic = "abort"` ended there).
     let task = tokio::task::spawn_blocking(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(tokio::time::timeout(timeout, check()))
-        }));
+        let outcome = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(own) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // Made inside, so that its timer is the own runtime's, not the one of the
+                // blocking pool's thread.
+                own.block_on(async move { tokio::time::timeout(timeout, check()).await })
+            }))
+            .unwrap_or_else(|panic| Ok(Err(panicked(&*panic)))),
+            Err(e) => Ok(Err(format!("the check cannot run: {e}"))),
+        };
         busy.store(false, Ordering::Release);
         outcome
     });
@@ -179,9 +190,21 @@ pub(crate) async fn run_registered(
     // before the cancelled check lowered `busy`, and the next round would find it still going.
     let grace = (timeout / 4).min(Duration::from_millis(250));
     match tokio::time::timeout(timeout + grace, task).await {
-        Ok(Ok(Ok(Ok(outcome)))) => outcome,
-        Ok(Ok(Ok(Err(_)))) | Err(_) => Err(late()),
-        Ok(Ok(Err(_)) | Err(_)) => Err("the check panicked".to_owned()),
+        Ok(Ok(Ok(outcome))) => outcome,
+        Ok(Ok(Err(_))) | Err(_) => Err(late()),
+        Ok(Err(e)) => Err(format!("the check did not finish: {e}")),
+    }
+}
+
+/// What a check's panic said, as its failure.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> String {
+    let said = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    match said {
+        Some(said) => format!("the check panicked: {said}"),
+        None => "the check panicked".to_owned(),
     }
 }
 
