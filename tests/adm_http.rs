@@ -289,17 +289,20 @@ fn alerts_can_be_listed_acknowledged_and_silenced_over_http() {
     );
     let r = request(addr, "POST", &ack, &[json, auth], br#"{"by": "ana"}"#);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        request(
-            addr,
-            "POST",
-            "/alerts/zz/acknowledge",
-            &[json, auth],
-            br#"{"by": "ana"}"#
-        )
-        .status,
-        400
-    );
+    for bad in ["zz", "+1", "00000000000000001"] {
+        assert_eq!(
+            request(
+                addr,
+                "POST",
+                &format!("/alerts/{bad}/acknowledge"),
+                &[json, auth],
+                br#"{"by": "ana"}"#
+            )
+            .status,
+            400,
+            "{bad}"
+        );
+    }
     assert_eq!(
         request(
             addr,
@@ -832,6 +835,49 @@ fn filters_that_would_cost_too_much_to_compile_are_refused() {
         assert!(refused.body.contains("size limit"), "{}", refused.body);
     }
     assert_eq!(heavy.status, 200, "{}", heavy.body);
+}
+
+/// Alerts posted from outside are capped by `alerting.max_posted_alerts`: a post past it is
+/// refused for the alerts it would add (400, naming the setting), the others are taken, and one
+/// already active can still be posted again.
+#[test]
+fn posted_alerts_are_capped() {
+    let mut c = test_config();
+    c.deployment.admin_token = Some(Secret::Value("posting".into()));
+    c.alerting.max_posted_alerts = 3;
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let post = |names: &[&str]| {
+        let body: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({ "labels": { "alertname": n } }))
+            .collect();
+        request(
+            addr,
+            "POST",
+            "/api/v2/alerts",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer posting"),
+            ],
+            serde_json::to_string(&body).unwrap().as_bytes(),
+        )
+    };
+    let first = post(&["A", "B", "C", "D", "E"]);
+    let again = post(&["A"]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&get(addr, "/api/v2/alerts").body).unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.status, 400, "{}", first.body);
+    assert!(
+        first
+            .body
+            .contains("alert 3: 3 posted alerts are active already (alerting.max_posted_alerts)"),
+        "{}",
+        first.body
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
 }
 
 /// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,

@@ -62,7 +62,12 @@ pub(super) async fn acknowledge(
     use actix_web::http::StatusCode;
     let tree = state.get_ref();
     let alerting = &tree.alerting;
-    let Ok(fingerprint) = u64::from_str_radix(path.as_str(), 16) else {
+    let digits = path.as_str();
+    let Some(fingerprint) =
+        (!digits.is_empty() && digits.len() <= 16 && digits.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(digits, 16).ok())
+            .flatten()
+    else {
         return error(StatusCode::BAD_REQUEST, "the fingerprint is 16 hex digits");
     };
     let by = body.into_inner().by;

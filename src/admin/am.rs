@@ -16,6 +16,7 @@
 //! are a JSON string, as Alertmanager answers.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -66,14 +67,16 @@ fn params(req: &HttpRequest) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// `%XX` escapes decoded, byte by byte (a `%` before a multi-byte character is itself).
 fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
                 i += 3;
                 continue;
             }
@@ -374,6 +377,27 @@ pub(super) async fn post_alerts(state: State, body: web::Json<Vec<PostableAlert>
     }
 }
 
+/// The configuration in Alertmanager's form, made once for each configuration in force (it
+/// renders the whole configuration twice over: a flood of status requests rendering it each
+/// time held the admin server's thread).
+fn original(config: &Arc<crate::Config>) -> Arc<str> {
+    thread_local! {
+        static MADE: std::cell::RefCell<Option<(Weak<crate::Config>, Arc<str>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    MADE.with_borrow_mut(|made| {
+        if let Some((of, text)) = made.as_ref() {
+            if std::ptr::eq(of.as_ptr(), Arc::as_ptr(config)) && of.strong_count() > 0 {
+                return text.clone();
+            }
+        }
+        let text: Arc<str> =
+            alertmanager_config(&config.alerting, &config.redacted().to_ron()).into();
+        *made = Some((Arc::downgrade(config), text.clone()));
+        text
+    })
+}
+
 pub(super) async fn get_status(state: State) -> HttpResponse {
     let tree = state.get_ref();
     let config = tree.config.get();
@@ -389,7 +413,7 @@ pub(super) async fn get_status(state: State) -> HttpResponse {
             "buildDate": "",
             "goVersion": "none (watchkeeper)",
         },
-        "config": { "original": alertmanager_config(&config.alerting, &config.redacted().to_ron()) },
+        "config": { "original": &*original(&config) },
         "uptime": ts(started),
     }))
 }
@@ -546,5 +570,16 @@ pub(super) async fn delete_silence(state: State, path: web::Path<String>) -> Htt
         }
         Ok(Err(e)) => message(StatusCode::NOT_FOUND, e.to_string()),
         Err(e) => unavailable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_escapes_decode_byte_by_byte() {
+        assert_eq!(super::percent_decode("a%3D%22x%2By%22"), "a=\"x+y\"");
+        // A `%` before a character of more than one byte is itself, not a slice across it.
+        assert_eq!(super::percent_decode("%a\u{e9}%"), "%a\u{e9}%");
+        assert_eq!(super::percent_decode("%+1"), "%+1");
     }
 }

@@ -147,6 +147,9 @@ pub struct AlertingConfig {
     pub suppression_window: Duration,
     /// Resolved alerts kept in the history.
     pub history_limit: usize,
+    /// Alerts posted from outside (`POST /api/v2/alerts`) that may be active at once; a post
+    /// past it is refused for the alerts it would add.
+    pub max_posted_alerts: usize,
     /// Labels added to every alert, e.g. `{"instance": "indexer-1"}` (Prometheus'
     /// `external_labels`), so alerts from many processes stay apart in Alertmanager.
     pub external_labels: BTreeMap<String, String>,
@@ -186,6 +189,7 @@ impl Default for AlertingConfig {
             repeat_interval: Duration::from_secs(4 * 3600),
             suppression_window: Duration::from_secs(300),
             history_limit: 1000,
+            max_posted_alerts: 10_000,
             external_labels: BTreeMap::new(),
             rules: vec![AlertRule {
                 warning: Some(0.1),
@@ -360,6 +364,11 @@ impl AlertingConfig {
             }
         }
         v.count("history_limit", self.history_limit as u64, MAX_CAPACITY);
+        v.count(
+            "max_posted_alerts",
+            self.max_posted_alerts as u64,
+            MAX_CAPACITY,
+        );
         for (i, label) in self.group_by.iter().enumerate() {
             if label.is_empty() {
                 v.error(format!("group_by[{i}]"), "a label name must not be empty");

@@ -369,6 +369,11 @@ impl Handles<PostAlerts> for AlertingActor {
         let mut errors = Vec::new();
         {
             let mut book = self.store.lock();
+            let mut posted_active = book
+                .alerts
+                .values()
+                .filter(|a| a.rule.is_none() && a.state != AlertState::Resolved)
+                .count();
             for (i, posted) in msg.alerts.into_iter().enumerate() {
                 let mut labels = posted.labels;
                 labels.retain(|_, v| !v.is_empty());
@@ -406,7 +411,14 @@ impl Handles<PostAlerts> for AlertingActor {
                             book.alertmanager_dirty = true;
                         }
                     }
+                    None if !resolved && posted_active >= config.max_posted_alerts => {
+                        errors.push(format!(
+                            "alert {i}: {} posted alerts are active already (alerting.max_posted_alerts)",
+                            config.max_posted_alerts
+                        ));
+                    }
                     None if !resolved => {
+                        posted_active += 1;
                         let mut alert = Alert::pending(
                             NewAlert {
                                 rule: None,
