@@ -30,7 +30,7 @@ use crate::tree::ActorTree;
 /// let report = rt.health_blocking()?;
 /// use watchkeeper::HealthStatus;
 ///
-/// // Critical only when the root escalated or does not answer.
+/// // A fresh runtime with no failing check and no firing alert is not critical.
 /// assert_ne!(report.status, HealthStatus::Critical);
 ///
 /// # rt.shutdown_blocking(std::time::Duration::from_secs(5))?;
@@ -42,7 +42,9 @@ pub enum HealthStatus {
     Healthy,
     /// Working, with something an operator should look at.
     Warning,
-    /// Not doing its job: the root escalated or does not answer.
+    /// Not doing its job: the root escalated or does not answer, the host raised its alarm, a
+    /// critical dependency check fails, or an alert fires whose effect is `Fail`
+    /// (`deployment.health.critical_alerts`, `warning_alerts`). `/health` answers 503.
     Critical,
 }
 

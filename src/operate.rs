@@ -140,10 +140,17 @@ impl Runtime {
         M::Result: Send + 'static,
         watchkeeper_actors::alerting::AlertingActor: Handles<M>,
     {
-        Ok(self
-            .tree()
+        // Once the runtime is shut down the answer is `Error::Stopped`, as for every question.
+        self.tree()
             .alerting
-            .ask_blocking(msg, self.tree().link.ask_timeout)?)
+            .ask_blocking(msg, self.tree().link.ask_timeout)
+            .map_err(|e| {
+                if self.running() {
+                    e.into()
+                } else {
+                    Error::Stopped
+                }
+            })
     }
 }
 

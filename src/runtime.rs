@@ -142,7 +142,15 @@ impl RuntimeBuilder {
             (None, Some(path)) => Config::from_file(path)?,
             (None, None) => Config::default(),
         };
-        let data_dir = self.data_dir.unwrap_or_else(|| config.storage.path.clone());
+        // A relative `storage.path` is beside the file it was written in, as `watchkeeper run`
+        // has it.
+        let beside = self.path.as_deref().and_then(Path::parent);
+        let data_dir = self.data_dir.unwrap_or_else(|| {
+            config.storage.path.as_ref().map(|dir| match beside {
+                Some(beside) if dir.is_relative() => beside.join(dir),
+                _ => dir.clone(),
+            })
+        });
         Runtime::launch(config, self.path, data_dir, self.paused)
     }
 }
@@ -303,7 +311,7 @@ impl Runtime {
     /// `monitoring.max_monitors` monitors, for an empty name, one over 256 bytes or one with
     /// control characters, and once the runtime is shut down.
     pub fn monitor(&self, name: &str) -> Result<MonitorHandle, MonitorError> {
-        if !matches!(*self.lifecycle_mut(), Lifecycle::Running { .. }) {
+        if !self.running() {
             return Err(MonitorError::Stopped);
         }
         self.tree.monitor(name)
@@ -519,6 +527,11 @@ impl Runtime {
         outcome
     }
 
+    /// Not shut down, nor shutting down.
+    pub(crate) fn running(&self) -> bool {
+        matches!(*self.lifecycle_mut(), Lifecycle::Running { .. })
+    }
+
     fn lifecycle_mut(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
         self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -591,7 +604,7 @@ fn stop(
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if matches!(*self.lifecycle_mut(), Lifecycle::Running { .. }) {
+        if self.running() {
             let _ = self.shutdown_blocking(Duration::from_secs(5));
         }
     }

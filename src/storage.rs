@@ -47,8 +47,10 @@ pub const STATE_FILE: &str = "state.ron";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The data directory; `None` (the default for an embedded runtime) keeps nothing.
-    /// `watchkeeper run` uses `./watchkeeper-data` unless told otherwise.
+    /// The data directory; `None` (the default for an embedded runtime) keeps nothing. A
+    /// relative one is beside the configuration file when the runtime starts from one
+    /// (`RuntimeBuilder::config_file`, `watchkeeper run`), else in the working directory.
+    /// `watchkeeper run` uses `watchkeeper-data` beside its file unless told otherwise.
     pub path: Option<PathBuf>,
     /// How often the state is written when it changed (operators' changes are written at once).
     #[serde(with = "duration_serde")]

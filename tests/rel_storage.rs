@@ -493,3 +493,23 @@ fn a_silence_ending_in_the_last_representable_year_is_kept_and_restored() {
     assert_eq!(restarts(&report), 0, "{:?}", report.issues);
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
 }
+
+/// A relative `storage.path` in a configuration file is beside the file, as `watchkeeper run`
+/// has it, whatever the working directory.
+#[test]
+fn a_relative_data_directory_is_beside_the_configuration_file() {
+    let dir = TempDir::new("storage-relative");
+    let file = dir.path().join("wk.ron");
+    std::fs::write(
+        &file,
+        r#"(storage: (path: "kept"), deployment: (admin_enabled: false))"#,
+    )
+    .unwrap();
+    let rt = watchkeeper::Runtime::builder()
+        .config_file(&file)
+        .start()
+        .unwrap();
+    assert!(dir.path().join("kept").join("lock").exists());
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert!(!std::path::Path::new("kept").exists());
+}

@@ -89,6 +89,25 @@ fn a_synchronous_host_records_reads_stats_and_health_and_shuts_down_cleanly() {
         rt.monitor("late"),
         Err(watchkeeper::MonitorError::Stopped)
     ));
+    // Every question of the facade says so the same way, blocking or not.
+    assert!(matches!(
+        rt.alerts_blocking(),
+        Err(watchkeeper::Error::Stopped)
+    ));
+    assert!(matches!(
+        rt.silences_blocking(),
+        Err(watchkeeper::Error::Stopped)
+    ));
+    assert!(matches!(
+        rt.health_blocking(),
+        Err(watchkeeper::Error::Stopped)
+    ));
+    let answered = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(rt.alerts());
+    assert!(matches!(answered, Err(watchkeeper::Error::Stopped)));
 }
 
 #[test]
