@@ -359,8 +359,9 @@ impl Runtime {
     /// failing `critical` check makes `/health/ready` answer 503 and `/health` fail, another one
     /// makes `/health` warn. Registering a name again replaces the check.
     ///
-    /// The check runs on a thread of the runtime's blocking pool, driven by the runtime's Tokio
-    /// reactor: it may block (a file system call, a synchronous driver) without holding up the
+    /// The check runs on a thread of the runtime's blocking pool, on a current-thread Tokio
+    /// runtime of its own, kept from one run to the next (what it keeps between runs, a pooled
+    /// connection, stays usable; its tasks move only while it runs): it may block (a file system call, a synchronous driver) without holding up the
     /// runtime, and fails at its timeout all the same. One that awaits past its timeout is
     /// cancelled there; a blocked one cannot be, and until it returns the next rounds report it as
     /// still going rather than start it again (a shutdown waits for it). On a

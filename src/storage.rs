@@ -72,13 +72,11 @@ impl StorageConfig {
         let mut v = Validation::default();
         v.duration("interval", self.interval, A_DAY);
         if let Some(path) = &self.path {
+            // Whether it can be used is found where it is used: a relative path is resolved
+            // against the configuration file, or replaced (`--data-dir`), and the start refuses
+            // one that cannot be made, naming it.
             if path.as_os_str().is_empty() {
                 v.error("path", "must not be empty; leave it out to keep nothing");
-            } else if path.exists() && !path.is_dir() {
-                v.error(
-                    "path",
-                    format!("{} exists and is not a directory", path.display()),
-                );
             }
         }
         v
@@ -143,14 +141,18 @@ pub(crate) struct Persisted {
     pub(crate) alerting: Arc<AlertStore>,
     pub(crate) sampling: Arc<Mutex<BTreeMap<String, f64>>>,
     pub(crate) status: Arc<Mutex<StorageStatus>>,
+    /// Held by each write, so that the last one at shutdown does not share the temporary file with
+    /// one still under way.
+    pub(crate) writes: Arc<Mutex<()>>,
 }
 
 impl Persisted {
-    fn render(&self) -> Result<String, String> {
+    /// The state as saved at `saved_at`.
+    fn render(&self, saved_at: DateTime<Utc>) -> Result<String, String> {
         let alerting = self.alerting.lock().saved();
         let saved = Saved {
             format: SAVED_FORMAT,
-            saved_at: Utc::now(),
+            saved_at,
             alerting,
             sampling: self
                 .sampling
@@ -292,12 +294,15 @@ pub(crate) fn write_atomically(dir: &Path, text: &str) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A state written: the time it says it was saved at, and its text.
+type Written = (DateTime<Utc>, String);
+
 /// Writes the state; see the module docs.
 pub(crate) struct StorageActor {
     persisted: Persisted,
     interval: Duration,
-    /// What was last written (or read at start), to write only what changed.
-    written: Arc<Mutex<Option<String>>>,
+    /// What was last written, and the time it says it was saved at, to write only what changed.
+    written: Arc<Mutex<Option<Written>>>,
     /// Whether a write is under way, and who waits for the next one to finish.
     writing: bool,
     again: Vec<oneshot::Sender<Result<(), String>>>,
@@ -326,7 +331,19 @@ impl StorageActor {
             self.again.extend(reply);
             return;
         }
-        let text = match self.persisted.render() {
+        // Unchanged when it renders, at the time the last write says, as that write's text.
+        let unchanged = match &*self.written.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((at, text)) => matches!(self.persisted.render(*at), Ok(now) if now == *text),
+            None => false,
+        };
+        if unchanged {
+            if let Some(r) = reply {
+                let _ = r.send(Ok(()));
+            }
+            return;
+        }
+        let at = Utc::now();
+        let text = match self.persisted.render(at) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "State not saved");
@@ -337,24 +354,14 @@ impl StorageActor {
                 return;
             }
         };
-        let unchanged = self
-            .written
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-            == Some(text.as_str());
-        if unchanged {
-            if let Some(r) = reply {
-                let _ = r.send(Ok(()));
-            }
-            return;
-        }
         self.writing = true;
         self.waiting.extend(reply);
         let dir = self.persisted.dir.clone();
         let written = self.written.clone();
+        let writes = self.persisted.writes.clone();
         let write = async move {
             let outcome = tokio::task::spawn_blocking(move || {
+                let _one = writes.lock().unwrap_or_else(|p| p.into_inner());
                 write_atomically(&dir, &text)
                     .map(|()| text)
                     .map_err(|e| format!("cannot write {}: {e}", dir.join(STATE_FILE).display()))
@@ -364,7 +371,7 @@ impl StorageActor {
             match outcome {
                 Ok(text) => {
                     let bytes = text.len();
-                    *written.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+                    *written.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, text));
                     Ok(bytes)
                 }
                 Err(e) => Err(e),
@@ -396,8 +403,14 @@ impl ChildActor for StorageActor {
     }
 
     fn stopping(&mut self, _: &mut ChildContext<'_, Self>) {
-        // The last state, written in place on the way out (shutdown waits for it).
-        match self.persisted.render() {
+        // The last state, written in place on the way out (shutdown waits for it, and this for a
+        // write still under way).
+        let _one = self
+            .persisted
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match self.persisted.render(Utc::now()) {
             Ok(text) => match write_atomically(&self.persisted.dir, &text) {
                 Ok(()) => self.persisted.note(&Ok(text.len())),
                 Err(e) => {

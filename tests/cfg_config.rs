@@ -541,6 +541,10 @@ fn any_subset_of_fields_is_a_whole_file_and_an_unknown_field_is_still_an_error()
             "a choice is written without quotes",
         ),
         (
+            "(alerting: (rules: [(name: \"Größe\", metric: \"p99\")]))",
+            "a choice is written without quotes",
+        ),
+        (
             "(monitoring: (window: 1.5))",
             "a fraction where a whole number",
         ),

@@ -204,6 +204,46 @@ fn a_shutdown_while_a_check_awaits_panics_nowhere() {
     assert_eq!(IN_TOKIO.load(Ordering::SeqCst), 0);
 }
 
+/// What a check keeps from one run to the next (here a timer, as a connection pool keeps its
+/// sockets) stays usable: its runs share one runtime.
+#[test]
+fn a_check_keeps_what_it_made_in_an_earlier_run() {
+    let mut c = test_config();
+    c.deployment.admin_enabled = false;
+    c.probes.interval = Duration::from_millis(50);
+    c.probes.timeout = Duration::from_secs(1);
+    let rt = Runtime::start(c).unwrap();
+    let kept: Arc<std::sync::Mutex<Option<tokio::time::Interval>>> = Arc::default();
+    let passes: Arc<std::sync::Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let (keep, count) = (kept.clone(), passes.clone());
+    rt.register_check("pooled", false, move || {
+        let (keep, count) = (keep.clone(), count.clone());
+        async move {
+            let mut interval = keep
+                .lock()
+                .unwrap()
+                .take()
+                // A period longer than the rounds: each later run waits on the kept timer.
+                .unwrap_or_else(|| tokio::time::interval(Duration::from_millis(200)));
+            interval.tick().await;
+            *keep.lock().unwrap() = Some(interval);
+            count.lock().unwrap().push(std::time::Instant::now());
+            Ok(())
+        }
+    });
+    let passes = eventually("three runs passed on what the first made", || {
+        let passes = passes.lock().unwrap();
+        (passes.len() >= 3).then(|| passes.clone())
+    });
+    // The kept timer still keeps time: a timer of a runtime gone fired at once.
+    let waited = passes[2] - passes[0];
+    assert!(waited >= Duration::from_millis(350), "{waited:?}");
+    let health = rt.health_blocking().unwrap();
+    let check = health.checks.iter().find(|c| c.name == "pooled").unwrap();
+    assert_eq!(check.up, Some(true), "{check:?}");
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+}
+
 #[test]
 fn a_check_that_blocks_holds_up_neither_the_runtime_nor_its_timeout() {
     let mut c = test_config();

@@ -513,3 +513,27 @@ fn a_relative_data_directory_is_beside_the_configuration_file() {
     rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
     assert!(!std::path::Path::new("kept").exists());
 }
+
+/// An idle runtime writes its state once, not at every interval: the time a state says it was
+/// saved at is no change.
+#[test]
+fn an_unchanged_state_is_not_written_again() {
+    let dir = TempDir::new("storage-idle");
+    let mut c = watchkeeper::Config::default();
+    c.deployment.admin_enabled = false;
+    c.storage.interval = Duration::from_millis(50);
+    c.alerting.rules.clear();
+    let rt = watchkeeper::Runtime::builder()
+        .config(c)
+        .data_dir(Some(dir.path().join("data")))
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let storage = rt.health_blocking().unwrap().storage.unwrap();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+    assert!(
+        (1..=3).contains(&storage.writes),
+        "{} writes in a second of nothing",
+        storage.writes
+    );
+}

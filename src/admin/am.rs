@@ -123,7 +123,7 @@ struct Wanted {
 /// take milliseconds to compile (up to the size a matcher may take), which the admin server's own
 /// thread, answering everyone, does not spend, and a flood of such requests waits its turn (within
 /// `request_timeout`) rather than taking memory at once.
-async fn wanted(req: &HttpRequest) -> Result<Wanted, Refusal> {
+async fn wanted(req: &HttpRequest, receiver: bool) -> Result<Wanted, Refusal> {
     static COMPILING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
     let mut p = params(req);
     let filters = p.remove("filter").unwrap_or_default();
@@ -133,10 +133,11 @@ async fn wanted(req: &HttpRequest) -> Result<Wanted, Refusal> {
             format!("at most {MAX_FILTERS} filters, not {}", filters.len()),
         ));
     }
+    // The silences' endpoint takes no `receiver`, and ignores one, as Alertmanager does.
     let receiver = p
         .remove("receiver")
         .and_then(|mut v| v.pop())
-        .filter(|r| !r.is_empty());
+        .filter(|r| receiver && !r.is_empty());
     if filters.iter().all(|f| !f.contains('~')) && receiver.is_none() {
         // No expression to compile.
         return compile(filters, None).map_err(|e| refuse(StatusCode::BAD_REQUEST, e));
@@ -269,7 +270,7 @@ fn horizon(state: &State) -> DateTime<Utc> {
 }
 
 pub(super) async fn get_alerts(state: State, req: HttpRequest) -> HttpResponse {
-    let wanted = match wanted(&req).await {
+    let wanted = match wanted(&req, true).await {
         Ok(w) => w,
         Err(refusal) => return *refusal,
     };
@@ -287,7 +288,7 @@ pub(super) async fn get_alerts(state: State, req: HttpRequest) -> HttpResponse {
 type Group = (BTreeMap<String, String>, Vec<Value>);
 
 pub(super) async fn get_groups(state: State, req: HttpRequest) -> HttpResponse {
-    let wanted = match wanted(&req).await {
+    let wanted = match wanted(&req, true).await {
         Ok(w) => w,
         Err(refusal) => return *refusal,
     };
@@ -452,7 +453,7 @@ async fn silences(state: &State) -> Result<Vec<Silence>, Refusal> {
 }
 
 pub(super) async fn get_silences(state: State, req: HttpRequest) -> HttpResponse {
-    let wanted = match wanted(&req).await {
+    let wanted = match wanted(&req, false).await {
         Ok(w) => w.filters,
         Err(refusal) => return *refusal,
     };

@@ -164,12 +164,12 @@ pub(crate) fn locate(validation: &mut Validation, text: &str) {
 /// fraction or a negative number where a whole number is wanted.
 fn hint(code: &ron::error::Error, text: &str, at: ron::error::Position) -> Option<&'static str> {
     use ron::error::Error as E;
+    // RON counts columns in bytes.
     let found = text
         .lines()
         .nth(at.line.checked_sub(1)?)?
-        .chars()
-        .skip(at.col.checked_sub(1)?);
-    let next: String = found.take(2).collect();
+        .get(at.col.checked_sub(1)?..)?;
+    let next: String = found.chars().take(2).collect();
     match (code, next.chars().next()?) {
         (E::ExpectedIdentifier, '"') => Some(
             "found a quoted string: a choice is written without quotes (`metric: p99`), a secret as `Value(\"...\")` or `Env(\"NAME\")`",

@@ -220,6 +220,7 @@ async fn build(
             alerting: alert_store.clone(),
             sampling: sampling.clone(),
             status: status.clone(),
+            writes: Arc::default(),
         };
         let interval = config.storage.interval;
         let actor = root.start_child(ChildSpec::new("storage", move || {

@@ -58,6 +58,16 @@ pub struct SilencesConfig {
     pub retention: Duration,
 }
 
+impl SilencesConfig {
+    /// How long an ended silence is kept, and how many ended ones at most (as
+    /// `silences::mute` takes them).
+    pub(super) fn kept(&self) -> (chrono::Duration, usize) {
+        let retention =
+            chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(1));
+        (retention, self.max)
+    }
+}
+
 impl Default for SilencesConfig {
     fn default() -> Self {
         SilencesConfig {

@@ -169,9 +169,22 @@ fn ascii_perl_classes(pattern: &str) -> std::borrow::Cow<'_, str> {
 /// as long to compile (`\pL{200}` took 10 MiB), is refused.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// The same for a matcher read back (a saved silence, the configuration): the regex crate's own
+/// limit, under which an earlier version took it, so nothing it saved fails to load.
+const LOADED_REGEX_SIZE_LIMIT: usize = 10 << 20;
+
 impl Matcher {
     /// A matcher; an invalid label name or regular expression is an error that says which.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
+        Matcher::limited(name, op, value, REGEX_SIZE_LIMIT)
+    }
+
+    fn limited(
+        name: &str,
+        op: MatchOp,
+        value: &str,
+        size_limit: usize,
+    ) -> Result<Matcher, MatcherError> {
         if !valid_label_name(name) {
             return Err(MatcherError(format!(
                 "invalid label name {name:?}: names are letters, digits and underscores, not starting with a digit"
@@ -181,7 +194,7 @@ impl Matcher {
             let anchored = format!("^(?:{})$", ascii_perl_classes(value));
             Some(
                 regex::RegexBuilder::new(&anchored)
-                    .size_limit(REGEX_SIZE_LIMIT)
+                    .size_limit(size_limit)
                     .build()
                     .map_err(|e| {
                         MatcherError(format!("invalid regular expression {value:?}: {e}"))
@@ -211,6 +224,10 @@ impl Matcher {
     /// Parses `name="value"`, `name!=value`, `name=~"re"`, `name!~"re"`: the value may be quoted
     /// (with `\"`, `\\` and `\n` escapes) or bare; spaces around each part are ignored.
     pub fn parse(text: &str) -> Result<Matcher, MatcherError> {
+        Matcher::parse_limited(text, REGEX_SIZE_LIMIT)
+    }
+
+    fn parse_limited(text: &str, size_limit: usize) -> Result<Matcher, MatcherError> {
         let bad = || MatcherError(format!("bad matcher format: {text:?}"));
         let text = text.trim();
         let name_end = text
@@ -244,7 +261,7 @@ impl Matcher {
         } else {
             raw.to_owned()
         };
-        Matcher::new(name, op, &value)
+        Matcher::limited(name, op, &value, size_limit)
     }
 
     /// Parses a list: `{a="1", b=~"x"}` or `a="1",b=~"x"` (commas inside quotes are kept).
@@ -339,7 +356,7 @@ impl Serialize for Matcher {
 impl<'de> Deserialize<'de> for Matcher {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Matcher::parse(&text).map_err(serde::de::Error::custom)
+        Matcher::parse_limited(&text, LOADED_REGEX_SIZE_LIMIT).map_err(serde::de::Error::custom)
     }
 }
 
@@ -427,5 +444,16 @@ mod tests {
         let shown: Vec<String> = list.iter().map(ToString::to_string).collect();
         assert_eq!(shown, [r#"a="1""#, r#"b=~"x,y""#, r#"c!="q\"uote,""#]);
         assert!(Matcher::parse_list("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_expression_sent_is_bounded_and_one_read_back_loads_as_before() {
+        let big = r#"instance=~"\pL{60}""#;
+        let sent = Matcher::parse(big).unwrap_err();
+        assert!(sent.0.contains("size limit"), "{sent}");
+        // A silence an earlier version saved with it still loads.
+        let saved = serde_json::to_string(big).unwrap();
+        let loaded: Matcher = serde_json::from_str(&saved).unwrap();
+        assert_eq!(loaded.value, r"\pL{60}");
     }
 }

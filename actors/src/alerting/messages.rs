@@ -214,11 +214,11 @@ impl Handles<AddSilence> for AlertingActor {
     fn handle(
         &mut self,
         msg: AddSilence,
-        ctx: &mut ChildContext<'_, Self>,
+        _: &mut ChildContext<'_, Self>,
     ) -> Result<String, SilenceError> {
         let added = self.add_silence(msg.0);
         if added.is_ok() {
-            self.remute(ctx);
+            self.remute();
         }
         added
     }
@@ -226,10 +226,17 @@ impl Handles<AddSilence> for AlertingActor {
 
 impl AlertingActor {
     /// Mutes the alerts again after the silences changed, so that the alerts the API lists are
-    /// silenced (or no longer) at once, as Alertmanager's are, not at the next evaluation.
-    fn remute(&mut self, ctx: &mut ChildContext<'_, Self>) {
+    /// silenced (or no longer) at once, as Alertmanager's are, not at the next evaluation. Only
+    /// that: what is routed and sent waits for the next evaluation, as ever.
+    fn remute(&mut self) {
         let config = self.config.get();
-        self.apply(&config, &Vec::new(), Instant::now(), ctx);
+        super::silences::mute(
+            &mut self.store.lock(),
+            &config.inhibit_rules,
+            config.silences.kept(),
+            Instant::now(),
+            Utc::now(),
+        );
     }
 
     fn add_silence(&mut self, mut silence: Silence) -> Result<String, SilenceError> {
@@ -295,7 +302,7 @@ impl Handles<ExpireSilence> for AlertingActor {
     fn handle(
         &mut self,
         msg: ExpireSilence,
-        ctx: &mut ChildContext<'_, Self>,
+        _: &mut ChildContext<'_, Self>,
     ) -> Result<(), SilenceError> {
         let now = Utc::now();
         {
@@ -310,7 +317,7 @@ impl Handles<ExpireSilence> for AlertingActor {
             }
             expire(silence, now);
         }
-        self.remute(ctx);
+        self.remute();
         Ok(())
     }
 }

@@ -294,12 +294,10 @@ impl AlertingActor {
             let tree = book.tree(config);
             let mut outgoing = Vec::new();
             let wall = Utc::now();
-            let retention = chrono::Duration::from_std(config.silences.retention)
-                .unwrap_or(chrono::Duration::days(1));
             silences::mute(
                 &mut book,
                 &config.inhibit_rules,
-                (retention, config.silences.max),
+                config.silences.kept(),
                 now,
                 wall,
             );

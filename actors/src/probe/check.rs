@@ -136,19 +136,60 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
+/// One registered check's runs: whether one is under way, and the current-thread runtime they
+/// run on, made at the first and kept, so that what a check keeps from one run to the next (a
+/// pooled connection, its tasks, a timer) stays on a runtime that is still there.
+#[derive(Default)]
+pub(crate) struct Runs {
+    busy: AtomicBool,
+    runtime: std::sync::OnceLock<Result<Own, String>>,
+}
+
+/// A runtime that may be dropped anywhere: in an async context a runtime's own drop panics, so
+/// it is shut down in the background instead.
+struct Own(Option<tokio::runtime::Runtime>);
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Runs {
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, String> {
+        let own = self.runtime.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|r| Own(Some(r)))
+                .map_err(|e| format!("the check cannot run: {e}"))
+        });
+        match own {
+            Ok(Own(Some(runtime))) => Ok(runtime),
+            Ok(Own(None)) => Err("the check's runtime is gone".to_owned()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
 /// Runs a registered check within `timeout`; a panic in it is a failure.
 ///
-/// Unless `inline`, it runs on a thread of the blocking pool, on a current-thread runtime of its
-/// own that drives its timers and sockets there: a check that blocks (on the file system, in a synchronous driver) holds up
-/// neither the runtime's thread nor the other checks, and is reported as failed at its timeout.
-/// A check that awaits past its timeout is cancelled there; one that blocks cannot be, and until
-/// it returns the next rounds report it as still running rather than start it again, so a stuck
-/// dependency holds one thread (and a shutdown waits for it). `inline` runs it on the calling
-/// thread instead, as a paused clock needs: there the blocking pool would hold the clock still.
+/// Unless `inline`, it runs on a thread of the blocking pool, on the check's own current-thread
+/// runtime ([`Runs`]), which drives its timers and sockets there: a check that blocks (on the file
+/// system, in a synchronous driver) holds up neither the runtime's thread nor the other checks,
+/// and is reported as failed at its timeout; a shutdown while it awaits takes nothing from under
+/// it (on the actor system's runtime, its timer went with that runtime and it panicked inside
+/// tokio, which ends a host built with `panic = "abort"`). A check that awaits past its timeout is
+/// cancelled there; one that blocks cannot be, and until it returns the next rounds report it as
+/// still running rather than start it again, so a stuck dependency holds one thread (and a
+/// shutdown waits for it). `inline` runs it on the calling thread instead, as a paused clock
+/// needs: there the blocking pool would hold the clock still.
 pub(crate) async fn run_registered(
     check: CheckFn,
     timeout: Duration,
-    busy: Arc<AtomicBool>,
+    runs: Arc<Runs>,
     inline: bool,
 ) -> Result<(), String> {
     use futures_util::FutureExt;
@@ -161,28 +202,22 @@ pub(crate) async fn run_registered(
             Err(_) => Err(late()),
         };
     }
-    if busy.swap(true, Ordering::AcqRel) {
+    if runs.busy.swap(true, Ordering::AcqRel) {
         return Err(format!(
             "an earlier run is still going, past the {timeout:?} timeout"
         ));
     }
-    // On a runtime of its own, on its blocking thread: one on the runtime's own handle had its
-    // timer taken away when the runtime shut down while the check still awaited, and panicked
-    // inside tokio (a host built with `panic = "abort"` ended there).
     let task = tokio::task::spawn_blocking(move || {
-        let outcome = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let outcome = match runs.runtime() {
             Ok(own) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // Made inside, so that its timer is the own runtime's, not the one of the
+                // Made inside, so that its timer is the check's runtime's, not the one of the
                 // blocking pool's thread.
                 own.block_on(async move { tokio::time::timeout(timeout, check()).await })
             }))
             .unwrap_or_else(|panic| Ok(Err(panicked(&*panic)))),
-            Err(e) => Ok(Err(format!("the check cannot run: {e}"))),
+            Err(e) => Ok(Err(e)),
         };
-        busy.store(false, Ordering::Release);
+        runs.busy.store(false, Ordering::Release);
         outcome
     });
     // The check's own timeout cancels one that awaits, and lowers `busy` as it does; this one,

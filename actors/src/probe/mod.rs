@@ -7,7 +7,6 @@ mod check;
 mod config;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,8 +106,8 @@ impl CheckStatus {
 /// The host's registered checks.
 #[derive(Default)]
 pub struct Registered {
-    /// Each check: whether it is critical, the function, and whether a run of it is under way.
-    checks: BTreeMap<String, (bool, CheckFn, Arc<AtomicBool>)>,
+    /// Each check: whether it is critical, the function, and its runs.
+    checks: BTreeMap<String, (bool, CheckFn, Arc<check::Runs>)>,
 }
 
 impl Registered {
@@ -238,7 +237,7 @@ impl ProbeActor {
         }
         {
             let state = self.state.lock();
-            for (name, (critical, f, busy)) in &state.registered.checks {
+            for (name, (critical, f, check_runs)) in &state.registered.checks {
                 if config.checks.iter().any(|c| &c.name == name) {
                     continue;
                 }
@@ -249,7 +248,7 @@ impl ProbeActor {
                     attempt: Box::pin(check::run_registered(
                         f.clone(),
                         timeout,
-                        busy.clone(),
+                        check_runs.clone(),
                         self.inline_checks,
                     )),
                 });
