@@ -933,29 +933,12 @@ fn mounted_health_routes_answer_within_a_bound_while_an_actor_is_stuck() {
     let wedged = rt.process_monitor().tell(Wedge(Duration::from_secs(5)));
     assert!(wedged.is_ok());
     std::thread::sleep(Duration::from_millis(200));
-    let took = actix_web::rt::System::new().block_on(async move {
-        let server =
-            actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
-                .workers(1)
-                .disable_signals()
-                .bind(("127.0.0.1", 0))
-                .unwrap();
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        let running = actix_web::rt::spawn(server);
-        let took = actix_web::rt::task::spawn_blocking(move || {
-            ["/health/live", "/health"].map(|path| {
-                let t = std::time::Instant::now();
-                let r = get(addr, path);
-                (path, r.status, t.elapsed())
-            })
+    let took = common::host::on_host_server(routes, |addr| {
+        ["/health/live", "/health"].map(|path| {
+            let t = std::time::Instant::now();
+            let r = get(addr, path);
+            (path, r.status, t.elapsed())
         })
-        .await
-        .unwrap();
-        handle.stop(false).await;
-        let _ = running.await;
-        took
     });
     for (path, status, elapsed) in took {
         assert!(

@@ -244,50 +244,37 @@ fn a_host_serves_the_endpoints_on_its_own_actix_web_server_and_stops_a_shared_ru
     rt.flush_blocking().unwrap();
 
     let routes = rt.actix_routes();
-    actix_web::rt::System::new().block_on(async move {
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .route(
-                    "/",
-                    actix_web::web::get().to(|| async { "the host's own page" }),
-                )
-                .configure(routes.clone())
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        let running = actix_web::rt::spawn(server);
-        let answers = actix_web::rt::task::spawn_blocking(move || {
+    let answers = common::host::on_host_server(
+        move |cfg: &mut actix_web::web::ServiceConfig| {
+            cfg.route(
+                "/",
+                actix_web::web::get().to(|| async { "the host's own page" }),
+            );
+            routes(cfg);
+        },
+        |addr| {
             ["/", "/metrics", "/health", "/health/live", "/health/ready"]
                 .map(|path| common::http::get(addr, path))
-        })
-        .await
-        .unwrap();
-        handle.stop(true).await;
-        let _ = running.await;
-        assert_eq!(answers[0].body, "the host's own page");
-        let metrics = &answers[1];
-        assert_eq!(metrics.status, 200);
-        assert!(
-            metrics.body.contains(
-                "watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 10"
-            ),
-            "{}",
-            metrics.body
-        );
-        assert_eq!(
-            metrics.headers["content-type"],
-            watchkeeper::exposition::CONTENT_TYPE
-        );
-        for answer in &answers[2..] {
-            assert_eq!(answer.status, 200, "{}", answer.body);
-            assert_eq!(answer.headers["content-type"], "application/health+json");
-        }
-    });
+        },
+    );
+    assert_eq!(answers[0].body, "the host's own page");
+    let metrics = &answers[1];
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains(
+            "watchkeeper_operation_duration_seconds_count{monitor=\"search\",kind=\"query\"} 10"
+        ),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(
+        metrics.headers["content-type"],
+        watchkeeper::exposition::CONTENT_TYPE
+    );
+    for answer in &answers[2..] {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.headers["content-type"], "application/health+json");
+    }
     // The same answers as plain values, for any other server.
     let ready = rt.endpoint_blocking(Endpoint::Ready).unwrap();
     assert_eq!(

@@ -752,14 +752,7 @@ fn one_for_all_two_simultaneous_failures_are_one_group_restart() {
     cfg.backoff.min = Duration::ZERO;
     harness::run(cfg, |mut h: Harness| async move {
         let script = Arc::new(ProbeScript::default());
-        let a = h
-            .root()
-            .start_child(ChildSpec::new("a", probe("a", script.clone())));
-        let b = h
-            .root()
-            .start_child(ChildSpec::new("b", probe("b", script.clone())));
-        a.ask(Ping, ASK).await.unwrap();
-        b.ask(Ping, ASK).await.unwrap();
+        let [a, b] = start_probes(&h, &script, ["a", "b"]).await;
         a.tell(Crash).unwrap();
         b.tell(Crash).unwrap();
         h.expect_event("a restarted", SEC, started("a", 1)).await;

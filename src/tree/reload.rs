@@ -337,48 +337,42 @@ impl ActorTree {
 /// Puts back in `new` the running values of what takes effect only at the next start, naming each
 /// part that differed in `needs_restart`.
 fn keep_until_restart(old: &Config, new: &mut Config, needs_restart: &mut Vec<String>) {
-    let mut keep = |differs: bool, what: &str| {
-        if differs {
-            needs_restart.push(what.to_owned());
-        }
-    };
+    let mut keep = |what: &str| needs_restart.push(what.to_owned());
     // The data directory is chosen once, at start (`watchkeeper run` may choose it), and the state
     // is written by an actor started with its interval.
-    keep(
-        new.storage != old.storage,
-        "storage: the data directory and how often it is written",
-    );
-    new.storage = old.storage.clone();
-    keep(
-        new.supervisor != old.supervisor,
-        "supervisor: strategy, intensity, backoff, mailboxes and timeouts",
-    );
-    new.supervisor = old.supervisor;
+    if put_back(&old.storage, &mut new.storage) {
+        keep("storage: the data directory and how often it is written");
+    }
+    if put_back(&old.supervisor, &mut new.supervisor) {
+        keep("supervisor: strategy, intensity, backoff, mailboxes and timeouts");
+    }
     let (a, b) = (&old.deployment, &mut new.deployment);
-    keep(
-        (&a.bind_address, a.health_check_port, a.admin_enabled)
-            != (&b.bind_address, b.health_check_port, b.admin_enabled),
-        "deployment: the admin server's address, port and admin_enabled",
-    );
-    b.bind_address = a.bind_address.clone();
-    b.health_check_port = a.health_check_port;
-    b.admin_enabled = a.admin_enabled;
-    keep(
-        (&a.environment, &a.log_level) != (&b.environment, &b.log_level),
-        "deployment: environment and log_level",
-    );
-    b.environment = a.environment;
-    b.log_level = a.log_level.clone();
+    let mut listening = (b.bind_address.clone(), b.health_check_port, b.admin_enabled);
+    if put_back(
+        &(a.bind_address.clone(), a.health_check_port, a.admin_enabled),
+        &mut listening,
+    ) {
+        keep("deployment: the admin server's address, port and admin_enabled");
+    }
+    (b.bind_address, b.health_check_port, b.admin_enabled) = listening;
+    let mut logging = (b.environment, b.log_level.clone());
+    if put_back(&(a.environment, a.log_level.clone()), &mut logging) {
+        keep("deployment: environment and log_level");
+    }
+    (b.environment, b.log_level) = logging;
     // The admin server takes its limits when it starts.
-    keep(
-        b.admin_limits != a.admin_limits,
-        "deployment.admin_limits: the admin server's connections and time limits",
-    );
-    b.admin_limits = a.admin_limits.clone();
+    if put_back(&a.admin_limits, &mut b.admin_limits) {
+        keep("deployment.admin_limits: the admin server's connections and time limits");
+    }
     // The recorder and the span layer take the section when the host makes them.
-    keep(
-        new.instrumentation != old.instrumentation,
-        "instrumentation: the metrics recorder and span layers take it at the next start",
-    );
-    new.instrumentation = old.instrumentation.clone();
+    if put_back(&old.instrumentation, &mut new.instrumentation) {
+        keep("instrumentation: the metrics recorder and span layers take it at the next start");
+    }
+}
+
+/// Puts `old` back in `new`; whether they differed.
+fn put_back<T: PartialEq + Clone>(old: &T, new: &mut T) -> bool {
+    let differed = new != old;
+    new.clone_from(old);
+    differed
 }

@@ -34,3 +34,32 @@ pub fn thread_names() -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Serves `configure` (a host's routes) on a host's own actix-web server on 127.0.0.1, one
+/// worker, while `ask` runs on a blocking thread with the server's address; then stops the server
+/// and returns what `ask` returned.
+pub fn on_host_server<C, A, T>(configure: C, ask: A) -> T
+where
+    C: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+    A: FnOnce(std::net::SocketAddr) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::rt::System::new().block_on(async move {
+        let server =
+            actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server);
+        let answers = actix_web::rt::task::spawn_blocking(move || ask(addr))
+            .await
+            .unwrap();
+        handle.stop(false).await;
+        let _ = running.await;
+        answers
+    })
+}
