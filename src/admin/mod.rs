@@ -26,6 +26,7 @@ mod am_config;
 mod auth;
 mod health;
 mod ops;
+mod pipeline;
 mod server;
 mod status;
 

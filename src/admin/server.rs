@@ -7,6 +7,8 @@
 //! - A request's head must arrive within `request_timeout` (actix-http's client request timeout),
 //!   and the whole request, body included, must be read and answered within it too (a middleware
 //!   answers 408 and closes the connection). Idle connections are closed after `keep_alive`.
+//! - A connection reads no more than a few requests ahead of its answers ([`super::pipeline`]): a client
+//!   that pipelines thousands of requests in one write has them decoded a few at a time.
 //! - The cap is kept below half the process's file-descriptor limit, so the admin server never
 //!   takes the descriptors the host needs; if `accept` fails anyway (`EMFILE`), the loop pauses
 //!   briefly and says so at most once a second instead of spinning.
@@ -20,10 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_http::{HttpService, KeepAlive};
-use actix_service::{map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
+use actix_service::{
+    apply_fn_factory, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
+};
 use actix_web::dev::AppConfig;
 use tokio::sync::oneshot;
 
+use super::pipeline::{Answers, Framing};
 use super::State;
 use crate::deployment::AdminLimits;
 use crate::tree::AdminConnections;
@@ -83,10 +88,13 @@ impl CloseConnection {
     }
 }
 
-/// A TCP connection with the close signal its requests can reach (as connection data).
+/// A TCP connection with the close signal its requests can reach (as connection data), and how
+/// far it reads ahead of its answers ([`super::pipeline`]).
 struct Conn {
     stream: tokio::net::TcpStream,
     close: CloseConnection,
+    framing: Framing,
+    answers: Answers,
 }
 
 impl tokio::io::AsyncRead for Conn {
@@ -95,7 +103,18 @@ impl tokio::io::AsyncRead for Conn {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let conn = self.get_mut();
+        if conn.framing.may_wait() && conn.answers.must_wait(cx.waker()) {
+            return std::task::Poll::Pending;
+        }
+        let mut part = buf.take(conn.framing.next_read());
+        std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut part))?;
+        let read = part.filled().len();
+        conn.answers.read(conn.framing.read(part.filled()));
+        // SAFETY: the read just filled the `read` bytes that follow `buf`'s filled part.
+        unsafe { buf.assume_init(read) };
+        buf.advance(read);
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -210,12 +229,27 @@ async fn accept_loop(
             .local_addr(addr)
             .on_connect_ext(|conn: &Conn, data: &mut actix_http::Extensions| {
                 data.insert(conn.close.clone());
+                data.insert(conn.answers.clone());
             })
-            .h1(map_config(
-                super::app(data.clone())
-                    .into_factory()
-                    .map_err(|e: actix_web::Error| e.error_response()),
-                |_| AppConfig::default(),
+            .h1(apply_fn_factory(
+                map_config(
+                    super::app(data.clone())
+                        .into_factory()
+                        .map_err(|e: actix_web::Error| e.error_response()),
+                    |_| AppConfig::default(),
+                ),
+                |req: actix_http::Request, app| {
+                    // Every answer lets the connection read on.
+                    let answers = req.conn_data::<Answers>().cloned();
+                    let answer = app.call(req);
+                    async move {
+                        let answer = answer.await;
+                        if let Some(answers) = answers {
+                            answers.answered();
+                        }
+                        answer
+                    }
+                },
             ))
             .new_service(())
     };
@@ -280,7 +314,13 @@ async fn accept_loop(
         counters.open.fetch_add(1, Ordering::Relaxed);
         let close = CloseConnection::default();
         let closing = close.0.clone();
-        let connection = service.call((Conn { stream, close }, Some(peer)));
+        let conn = Conn {
+            stream,
+            close,
+            framing: Framing::default(),
+            answers: Answers::default(),
+        };
+        let connection = service.call((conn, Some(peer)));
         let (held_by_task, counters_by_task) = (held.clone(), counters.clone());
         let task = actix::spawn(async move {
             // Held until the connection ends: the service lives while any connection does.
