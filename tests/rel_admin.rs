@@ -485,3 +485,31 @@ fn pipelined_requests_are_read_a_few_at_a_time_and_answered_in_order() {
         "resident memory grew from {rss_before} to {rss_after}"
     );
 }
+
+#[test]
+fn a_request_that_asks_to_send_its_body_is_refused_first_without_the_token() {
+    let instance = Instance::start("admin-expect", &config(""));
+    // What the server answers a head that asks `Expect: 100-continue`, before any body is sent.
+    let first_answer = |authorization: &str| {
+        let mut s = TcpStream::connect(instance.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let head = format!(
+            "POST /api/v2/silences HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 4000\r\nExpect: 100-continue\r\n{authorization}\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    for refused in ["", "Authorization: Bearer wrong\r\n"] {
+        let answer = first_answer(refused);
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{refused:?}: {answer:?}"
+        );
+        assert!(!answer.contains("100 Continue"), "{answer:?}");
+    }
+    let answer = first_answer(&format!("Authorization: Bearer {TOKEN}\r\n"));
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer:?}");
+}

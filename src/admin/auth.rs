@@ -4,7 +4,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::{error, State};
@@ -17,7 +17,7 @@ pub(super) async fn require_token(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
     let refusal = match req.app_data::<State>() {
-        Some(state) => authorize(state.get_ref(), req.request()),
+        Some(state) => authorize(state.get_ref(), req.headers()),
         None => Some(error(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             "the admin server has no runtime",
@@ -37,8 +37,31 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A request that asks to be told to send its body (`Expect: 100-continue`): one with a method
+/// other than `GET` or `HEAD` (all of which need the token) that does not carry the token is
+/// refused there, before its body is sent; else it goes on. The refusal is its answer, and counted
+/// as one on its connection ([`super::pipeline::Answers`]).
+pub(super) async fn expect_token(
+    state: State,
+    req: actix_http::Request,
+) -> Result<actix_http::Request, actix_http::Response<actix_web::body::BoxBody>> {
+    let reads = matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    match (reads, authorize(state.get_ref(), &req.head().headers)) {
+        (false, Some(refusal)) => {
+            if let Some(answers) = req.conn_data::<super::pipeline::Answers>() {
+                answers.answered();
+            }
+            Err(refusal.into())
+        }
+        _ => Ok(req),
+    }
+}
+
 /// `None` when the request carries the configured bearer token, else the refusal.
-fn authorize(tree: &ActorTree, req: &HttpRequest) -> Option<HttpResponse> {
+fn authorize(tree: &ActorTree, headers: &header::HeaderMap) -> Option<HttpResponse> {
     use actix_web::http::StatusCode;
     let config = tree.config.get();
     let Some(secret) = &config.deployment.admin_token else {
@@ -53,8 +76,7 @@ fn authorize(tree: &ActorTree, req: &HttpRequest) -> Option<HttpResponse> {
             "mutating endpoints are disabled: the admin token is not available",
         ));
     };
-    let given = req
-        .headers()
+    let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {

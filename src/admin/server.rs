@@ -227,6 +227,10 @@ async fn accept_loop(
             .client_request_timeout(limits.request_timeout)
             .client_disconnect_timeout(Duration::from_secs(1))
             .local_addr(addr)
+            .expect(actix_service::fn_service({
+                let data = data.clone();
+                move |req| super::auth::expect_token(data.clone(), req)
+            }))
             .on_connect_ext(|conn: &Conn, data: &mut actix_http::Extensions| {
                 data.insert(conn.close.clone());
                 data.insert(conn.answers.clone());
