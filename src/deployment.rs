@@ -185,8 +185,8 @@ impl HealthConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminLimits {
-    /// Connections held open at once; one more closes the oldest. Kept below half the process's
-    /// file-descriptor limit at start.
+    /// Connections held open at once; one more closes the oldest with no request under way (else
+    /// the oldest). Kept below half the process's file-descriptor limit at start.
     pub max_connections: usize,
     /// How long a request's head and body may take to arrive, and its answer to be made.
     #[serde(with = "duration_serde")]

@@ -513,3 +513,44 @@ fn a_request_that_asks_to_send_its_body_is_refused_first_without_the_token() {
     let answer = first_answer(&format!("Authorization: Bearer {TOKEN}\r\n"));
     assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer:?}");
 }
+
+#[test]
+fn a_request_being_answered_outlives_a_flood_of_idle_connections() {
+    let instance = Instance::start("admin-evict", &config(""));
+    // An operator's request, its head and half its body sent; then more idle connections than the
+    // cap of 128, each of which closes another one.
+    let mut operator = TcpStream::connect(instance.addr).unwrap();
+    operator
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Length: 2\r\n\r\n["
+    );
+    operator.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(instance.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    operator.write_all(b"]").unwrap();
+    let mut buf = [0u8; 256];
+    let n = operator.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // The idle ones made room for each other: all but the cap's worth are closed.
+    let closed = idle
+        .into_iter()
+        .filter(|mut s| {
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            match s.read(&mut buf) {
+                Ok(n) => n == 0,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        })
+        .count();
+    assert!(
+        closed >= 200 - 128,
+        "{closed} of 200 idle connections closed"
+    );
+}

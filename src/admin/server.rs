@@ -1,9 +1,10 @@
 //! The admin server's connections: its own accept loop on an arbiter of its own, so that what a
 //! client may cost is bounded here rather than by the operating system.
 //!
-//! - At most `max_connections` are held; when one more arrives, the oldest is closed. A flood of
-//!   connections that send nothing (or a byte a second) therefore evicts itself, and a probe of
-//!   `/health/live` always gets through: it is the newest.
+//! - At most `max_connections` are held; when one more arrives, the oldest with no request waiting
+//!   for its answer is closed (else the oldest). A flood of connections that send nothing (or a
+//!   byte a second) therefore evicts itself, a probe of `/health/live` always gets through (it is
+//!   the newest), and a request being answered is not cut off by idle connections.
 //! - A request's head must arrive within `request_timeout` (actix-http's client request timeout),
 //!   and the whole request, body included, must be read and answered within it too (a middleware
 //!   answers 408 and closes the connection). Idle connections are closed after `keep_alive`.
@@ -154,11 +155,34 @@ impl tokio::io::AsyncWrite for Conn {
     }
 }
 
-/// The connections held, oldest first.
+/// The connections held, oldest first, each with the requests it has read and answered.
 #[derive(Default)]
 struct Held {
     next: u64,
-    open: BTreeMap<u64, tokio::task::AbortHandle>,
+    open: BTreeMap<u64, (tokio::task::AbortHandle, Answers)>,
+}
+
+impl Held {
+    /// Closes one connection to make room: the oldest with no request waiting for its answer (a
+    /// connection that is idle, or has sent part of a head), else the oldest.
+    fn evict(&mut self) -> bool {
+        let idle = self
+            .open
+            .iter()
+            .find(|(_, (_, answers))| answers.unanswered() == 0)
+            .map(|(id, _)| *id);
+        let evicted = match idle {
+            Some(id) => self.open.remove(&id),
+            None => self.open.pop_first().map(|(_, held)| held),
+        };
+        match evicted {
+            Some((connection, _)) => {
+                connection.abort();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Serves the admin app on `listener` from an arbiter of its own.
@@ -304,10 +328,9 @@ async fn accept_loop(
         let id = {
             let mut h = held.borrow_mut();
             while h.open.len() >= cap {
-                let Some((_, oldest)) = h.open.pop_first() else {
+                if !h.evict() {
                     break;
-                };
-                oldest.abort();
+                }
                 counters.evicted.fetch_add(1, Ordering::Relaxed);
                 counters.open.fetch_sub(1, Ordering::Relaxed);
             }
@@ -318,11 +341,12 @@ async fn accept_loop(
         counters.open.fetch_add(1, Ordering::Relaxed);
         let close = CloseConnection::default();
         let closing = close.0.clone();
+        let answers = Answers::default();
         let conn = Conn {
             stream,
             close,
             framing: Framing::default(),
-            answers: Answers::default(),
+            answers: answers.clone(),
         };
         let connection = service.call((conn, Some(peer)));
         let (held_by_task, counters_by_task) = (held.clone(), counters.clone());
@@ -340,7 +364,9 @@ async fn accept_loop(
                 counters_by_task.open.fetch_sub(1, Ordering::Relaxed);
             }
         });
-        held.borrow_mut().open.insert(id, task.abort_handle());
+        held.borrow_mut()
+            .open
+            .insert(id, (task.abort_handle(), answers));
         // Every new connection is read once before the next is accepted: a request that arrived
         // whole (a probe) is answered before a burst behind it can evict it.
         tokio::task::yield_now().await;
@@ -349,7 +375,7 @@ async fn accept_loop(
     counters
         .open
         .fetch_sub(open.len() as u64, Ordering::Relaxed);
-    for (_, connection) in open {
+    for (_, (connection, _)) in open {
         connection.abort();
     }
 }
