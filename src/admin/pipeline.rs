@@ -5,7 +5,8 @@
 //! `GET /health/live` in a single write had them all decoded and held together, and resident memory
 //! grew by 17 MiB and stayed there. So a connection gives its reader at most [`READ_AT_ONCE`] bytes
 //! a read, follows the framing of the requests it reads ([`Framing`]: heads, then bodies by
-//! `Content-Length` or by chunks), and, between requests, reads no further once
+//! `Content-Length` or by chunks, as actix-http frames them), and, between requests, reads no
+//! further once
 //! [`MOST_UNANSWERED`] requests are read and not yet answered. Each answer the application gives
 //! lets it read on. It never waits within a body, so the wait cannot stall a request being
 //! answered, and it reads a body of known length in one read where it can
@@ -28,10 +29,6 @@ pub(super) const READ_AT_ONCE: usize = 512;
 /// connection whose request was answered before its body had all been read (a wrong token, say),
 /// so a body split between two reads would have cost the requests after it on the connection.
 const BODY_AT_ONCE: u64 = 64 * 1024;
-
-/// Bytes of a line of a head kept to recognise it: enough for `content-length:` and twenty
-/// digits, or `transfer-encoding:` and `chunked`.
-const LINE_KEPT: usize = 64;
 
 /// The requests read and answered on one connection: read by the connection, answered by the
 /// service around the application, shared by both (as connection data).
@@ -75,59 +72,170 @@ impl Answers {
     }
 }
 
-/// Where in a request the bytes read so far end.
+/// Where in a request the bytes read so far end. The chunked states follow actix-http's own
+/// decoder (`h1::chunked`), which takes line ends within a body as `\r\n` only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Head,
     /// Bytes of a body of known length still to come.
     Body(u64),
-    /// A chunk's size line.
-    ChunkSize,
+    /// A chunk's size line: its first digit, the digits so far, the blanks after them, an
+    /// extension, its line feed.
+    ChunkFirst,
+    ChunkSize(u64),
+    ChunkBlank(u64),
+    ChunkExtension(u64),
+    ChunkLf(u64),
     /// Bytes of a chunk still to come, then its line end.
     ChunkData(u64),
-    ChunkEnd,
-    /// The trailer after the last chunk, up to its empty line.
+    ChunkCr,
+    ChunkDataLf,
+    /// After the last chunk: the end of the body, or a trailer's lines up to an empty one.
+    EndCr,
+    EndLf,
     Trailer,
+    TrailerLf,
+    /// The rest of the connection is one request's body: a WebSocket upgrade, which the admin
+    /// application does not take, so actix-http hands it the rest of the stream.
+    Rest,
+    /// Something actix-http refuses: it answers 400 and reads nothing more, nor does this.
+    Refused,
 }
 
-/// Follows the framing of the requests a connection reads and counts their heads. It errs
-/// towards counting fewer: what it cannot follow (a length that is not a number, a chunk size that
-/// is not hexadecimal) ends its counting on that connection, and actix-http refuses the request
-/// and closes the connection anyway.
+/// A number in a header's value, read byte by byte as actix-http reads the whole value: blanks
+/// around decimal digits, no sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Number {
+    Before,
+    Digits(u64),
+    After(u64),
+    Bad,
+}
+
+impl Number {
+    fn next(self, byte: u8) -> Number {
+        match (self, byte) {
+            (Number::Before, b' ' | b'\t') => Number::Before,
+            (Number::Before, b'0'..=b'9') => Number::Digits(u64::from(byte - b'0')),
+            (Number::Digits(n), b'0'..=b'9') => n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(byte - b'0')))
+                .map_or(Number::Bad, Number::Digits),
+            (Number::Digits(n) | Number::After(n), b' ' | b'\t') => Number::After(n),
+            _ => Number::Bad,
+        }
+    }
+
+    fn value(self) -> Option<u64> {
+        match self {
+            Number::Digits(n) | Number::After(n) => Some(n),
+            Number::Before | Number::Bad => None,
+        }
+    }
+}
+
+/// A header's value compared with one word, byte by byte, ignoring case and the blanks around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Before,
+    Matched(usize),
+    After,
+    Other,
+}
+
+impl Word {
+    fn next(self, byte: u8, word: &[u8]) -> Word {
+        let blank = matches!(byte, b' ' | b'\t');
+        match self {
+            Word::Before if blank => Word::Before,
+            Word::Before | Word::Matched(_) => {
+                let at = match self {
+                    Word::Matched(at) => at,
+                    _ => 0,
+                };
+                if at == word.len() && blank {
+                    Word::After
+                } else if word.get(at).is_some_and(|w| w.eq_ignore_ascii_case(&byte)) {
+                    Word::Matched(at + 1)
+                } else {
+                    Word::Other
+                }
+            }
+            Word::After if blank => Word::After,
+            Word::After | Word::Other => Word::Other,
+        }
+    }
+
+    fn is(self, word: &[u8]) -> bool {
+        self == Word::After || self == Word::Matched(word.len())
+    }
+}
+
+/// The header line being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// Its name, up to the colon: its first [`NAME_KEPT`] bytes are kept.
+    Name,
+    ContentLength(Number),
+    TransferEncoding(Word),
+    Upgrade(Word),
+    /// A header that says nothing of the body, or the request line.
+    Other,
+}
+
+/// Bytes of a header's name kept: enough for `transfer-encoding`.
+const NAME_KEPT: usize = 18;
+
+/// Follows the framing of the requests a connection reads, byte by byte in constant memory, as
+/// actix-http's decoder frames them, and counts their heads: a body is known by its
+/// `Content-Length` or its chunks, whatever blanks pad the values. A head that actix-http
+/// refuses for its framing (two lengths, a length that is not a number, an encoding other than
+/// chunked, a chunk size that is not hexadecimal) ends what the connection reads
+/// ([`Framing::refused`]), as actix-http ends it too.
 #[derive(Debug)]
 pub(super) struct Framing {
     part: Part,
-    /// The current line's first [`LINE_KEPT`] bytes, in lower case.
-    line: Vec<u8>,
-    /// Whether the current line has any byte but its line end.
-    line_has_text: bool,
+    /// Bytes of the current line before its line end.
+    line: usize,
     /// Lines of the current head so far (empty lines before a request line are not counted).
     head_lines: usize,
-    length: u64,
-    chunked: bool,
-    lost: bool,
+    field: Field,
+    name: [u8; NAME_KEPT],
+    name_len: usize,
+    length: Option<u64>,
+    encoding: Option<bool>,
+    websocket: bool,
+    bad: bool,
 }
 
 impl Default for Framing {
     fn default() -> Self {
         Framing {
             part: Part::Head,
-            line: Vec::with_capacity(LINE_KEPT),
-            line_has_text: false,
+            line: 0,
             head_lines: 0,
-            length: 0,
-            chunked: false,
-            lost: false,
+            field: Field::Other,
+            name: [0; NAME_KEPT],
+            name_len: 0,
+            length: None,
+            encoding: None,
+            websocket: false,
+            bad: false,
         }
     }
 }
 
 impl Framing {
-    /// Whether reading may wait for an answer here: between requests or within a head, while
-    /// the framing is followed. Within a body it never waits: the rest of a body makes no new
-    /// request, and the request it belongs to may be the one being answered.
+    /// Whether reading may wait for an answer here: between requests or within a head. Within a
+    /// body it never waits: the rest of a body makes no new request, and the request it belongs
+    /// to may be the one being answered.
     pub(super) fn may_wait(&self) -> bool {
-        !self.lost && self.part == Part::Head
+        self.part == Part::Head
+    }
+
+    /// Whether what was read is refused by actix-http: nothing more is read.
+    pub(super) fn refused(&self) -> bool {
+        self.part == Part::Refused
     }
 
     /// Most bytes the next read may take: the rest of a body of known length, else
@@ -141,16 +249,10 @@ impl Framing {
         }
     }
 
-    /// Whether the framing was followed so far; once lost, nothing more is counted.
-    #[cfg(test)]
-    fn followed(&self) -> bool {
-        !self.lost
-    }
-
     /// Reads `bytes`; returns how many request heads they complete.
     pub(super) fn read(&mut self, mut bytes: &[u8]) -> u64 {
         let mut heads = 0;
-        while !bytes.is_empty() && !self.lost {
+        while let Some((&byte, rest)) = bytes.split_first() {
             match self.part {
                 Part::Body(left) | Part::ChunkData(left) => {
                     let taken = bytes.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -159,91 +261,138 @@ impl Framing {
                     self.part = match (self.part, left) {
                         (Part::Body(_), 0) => Part::Head,
                         (Part::Body(_), _) => Part::Body(left),
-                        (_, 0) => Part::ChunkEnd,
+                        (_, 0) => Part::ChunkCr,
                         _ => Part::ChunkData(left),
                     };
+                    continue;
                 }
-                Part::Head | Part::ChunkSize | Part::ChunkEnd | Part::Trailer => {
-                    let (byte, rest) = (bytes[0], &bytes[1..]);
-                    bytes = rest;
-                    if byte == b'\n' {
-                        heads += u64::from(self.end_line());
-                        self.line.clear();
-                        self.line_has_text = false;
-                    } else if byte != b'\r' {
-                        self.line_has_text = true;
-                        if self.line.len() < LINE_KEPT {
-                            self.line.push(byte.to_ascii_lowercase());
-                        }
-                    }
-                }
+                Part::Rest | Part::Refused => return heads,
+                Part::Head => heads += u64::from(self.head_byte(byte)),
+                _ => self.part = chunked(self.part, byte),
             }
+            bytes = rest;
         }
         heads
     }
 
-    /// Acts on the line just ended; true when it ended a request's head.
-    fn end_line(&mut self) -> bool {
-        match self.part {
-            Part::Head if !self.line_has_text => {
-                if self.head_lines == 0 {
-                    // An empty line before a request line is passed over.
-                    return false;
-                }
-                self.head_lines = 0;
-                self.part = if self.chunked {
-                    Part::ChunkSize
-                } else if self.length > 0 {
-                    Part::Body(self.length)
-                } else {
-                    Part::Head
-                };
-                (self.length, self.chunked) = (0, false);
-                true
-            }
-            Part::Head => {
-                self.head_lines += 1;
-                self.header();
-                false
-            }
-            Part::ChunkSize => {
-                let size = self.line.split(|b| *b == b';').next().unwrap_or_default();
-                let size = std::str::from_utf8(size).unwrap_or_default().trim();
-                match u64::from_str_radix(size, 16) {
-                    Ok(0) => self.part = Part::Trailer,
-                    Ok(size) => self.part = Part::ChunkData(size),
-                    Err(_) => self.lost = true,
-                }
-                false
-            }
-            Part::ChunkEnd => {
-                self.part = Part::ChunkSize;
-                false
-            }
-            Part::Trailer => {
-                if !self.line_has_text {
-                    self.part = Part::Head;
-                }
-                false
-            }
-            Part::Body(_) | Part::ChunkData(_) => false,
+    /// Takes one byte of a head; true when it ends the head.
+    fn head_byte(&mut self, byte: u8) -> bool {
+        match byte {
+            b'\n' => return self.end_line(),
+            // A line ends in `\r\n` or `\n`.
+            b'\r' => return false,
+            _ => {}
         }
+        if self.line == 0 {
+            self.field = if self.head_lines == 0 {
+                Field::Other
+            } else {
+                Field::Name
+            };
+            self.name_len = 0;
+        }
+        self.line += 1;
+        self.field = match self.field {
+            Field::Name if byte == b':' => match &self.name[..self.name_len] {
+                b"content-length" => Field::ContentLength(Number::Before),
+                b"transfer-encoding" => Field::TransferEncoding(Word::Before),
+                b"upgrade" => Field::Upgrade(Word::Before),
+                _ => Field::Other,
+            },
+            Field::Name if self.name_len < NAME_KEPT => {
+                self.name[self.name_len] = byte.to_ascii_lowercase();
+                self.name_len += 1;
+                Field::Name
+            }
+            Field::Name => Field::Other,
+            Field::ContentLength(n) => Field::ContentLength(n.next(byte)),
+            Field::TransferEncoding(w) => Field::TransferEncoding(w.next(byte, b"chunked")),
+            Field::Upgrade(w) => Field::Upgrade(w.next(byte, b"websocket")),
+            Field::Other => Field::Other,
+        };
+        false
     }
 
-    /// Takes what a header line of a head says of the body.
-    fn header(&mut self) {
-        let line = &self.line[..];
-        if let Some(value) = line.strip_prefix(b"content-length:") {
-            let value = std::str::from_utf8(value).unwrap_or_default().trim();
-            match value.parse::<u64>() {
-                Ok(length) => self.length = length,
-                Err(_) => self.lost = true,
+    /// Ends a line of a head: a header's value is taken; true when it was the empty line that
+    /// ends the head.
+    fn end_line(&mut self) -> bool {
+        if self.line > 0 {
+            self.line = 0;
+            self.head_lines += 1;
+            match self.field {
+                Field::ContentLength(n) => match (self.length, n.value()) {
+                    (None, Some(length)) => self.length = Some(length),
+                    _ => self.bad = true,
+                },
+                Field::TransferEncoding(w) => match self.encoding {
+                    None => self.encoding = Some(w.is(b"chunked")),
+                    Some(_) => self.bad = true,
+                },
+                Field::Upgrade(w) => self.websocket |= w.is(b"websocket"),
+                Field::Name | Field::Other => {}
             }
-        } else if let Some(value) = line.strip_prefix(b"transfer-encoding:") {
-            if value.windows(7).any(|w| w == b"chunked") {
-                self.chunked = true;
-            }
+            self.field = Field::Other;
+            return false;
         }
+        if self.head_lines == 0 {
+            // An empty line before a request line is passed over.
+            return false;
+        }
+        let chunked = match (self.encoding, self.length) {
+            (Some(true), None) => true,
+            (None, _) => false,
+            // An encoding other than chunked, or chunked with a length.
+            (Some(_), _) => {
+                self.bad = true;
+                false
+            }
+        };
+        self.part = if self.bad {
+            Part::Refused
+        } else if chunked {
+            Part::ChunkFirst
+        } else if self.websocket {
+            Part::Rest
+        } else {
+            match self.length {
+                Some(length) if length > 0 => Part::Body(length),
+                _ => Part::Head,
+            }
+        };
+        (self.head_lines, self.length, self.encoding) = (0, None, None);
+        (self.websocket, self.bad) = (false, false);
+        true
+    }
+}
+
+/// The next part of a chunked body after `byte`, as actix-http's decoder takes it.
+fn chunked(part: Part, byte: u8) -> Part {
+    let digit = (byte as char).to_digit(16).map(u64::from);
+    let blank = matches!(byte, b' ' | b'\t');
+    match (part, byte) {
+        (Part::ChunkFirst, _) => digit.map_or(Part::Refused, Part::ChunkSize),
+        (Part::ChunkSize(size), _) if digit.is_some() => size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(digit.unwrap_or_default()))
+            .map_or(Part::Refused, Part::ChunkSize),
+        (Part::ChunkSize(size) | Part::ChunkBlank(size), _) if blank => Part::ChunkBlank(size),
+        (Part::ChunkSize(size) | Part::ChunkBlank(size), b';') => Part::ChunkExtension(size),
+        (Part::ChunkSize(size) | Part::ChunkBlank(size) | Part::ChunkExtension(size), b'\r') => {
+            Part::ChunkLf(size)
+        }
+        (Part::ChunkExtension(_), 0x00..=0x08 | 0x0a..=0x1f | 0x7f) => Part::Refused,
+        (Part::ChunkExtension(size), _) => Part::ChunkExtension(size),
+        (Part::ChunkLf(0), b'\n') => Part::EndCr,
+        (Part::ChunkLf(size), b'\n') => Part::ChunkData(size),
+        (Part::ChunkCr, b'\r') => Part::ChunkDataLf,
+        (Part::ChunkDataLf, b'\n') => Part::ChunkFirst,
+        (Part::EndCr, b'\r') => Part::EndLf,
+        (Part::EndCr, _) => Part::Trailer,
+        (Part::EndLf, b'\n') => Part::Head,
+        (Part::Trailer, b'\r') => Part::TrailerLf,
+        (Part::Trailer, _) => Part::Trailer,
+        (Part::TrailerLf, b'\n') => Part::EndCr,
+        _ => Part::Refused,
     }
 }
 
@@ -261,33 +410,64 @@ mod tests {
     #[test]
     fn heads_are_counted_past_bodies_of_either_framing_in_pieces_of_any_size() {
         let body = "{\"a\":\"\r\n\r\n\r\n\r\n\"}";
+        let pad = " ".repeat(70);
         let stream = format!(
             "\r\nGET /health/live HTTP/1.1\r\nHost: x\r\n\r\n\
              POST /api/v2/silences HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}\
              POST /api/v2/alerts HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Long: {}\r\n\r\n\
              6;ext=1\r\n\r\n\r\n\r\n\r\n4\r\n\r\n\r\n\r\n0\r\nTrailer: t\r\n\r\n\
-             GET / HTTP/1.1\nHost: x\n\n",
+             GET / HTTP/1.1\nHost: x\nContent-Length:{pad}0\t\n\n\
+             POST / HTTP/1.1\r\ntransfer-ENCODING:{pad}Chunked{pad}\r\n\r\n\
+             {}1e  ;x\r\n\r\n{}\r\n0\r\n\r\n\
+             GET http://x:80/ HTTP/1.1\r\nContent-Length: 00003\r\n\r\nabc",
             body.len(),
             "y".repeat(300),
+            "0".repeat(70),
+            "z".repeat(28),
         );
         for step in [1, 2, 3, 7, 64, 512, stream.len()] {
             let (counted, framing) = heads(stream.as_bytes(), step);
-            assert_eq!(counted, 4, "in pieces of {step}");
-            assert!(framing.followed());
-            assert_eq!(framing.part, Part::Head);
+            assert_eq!(counted, 6, "in pieces of {step}");
+            assert_eq!(framing.part, Part::Head, "in pieces of {step}");
         }
     }
 
     #[test]
-    fn what_cannot_be_followed_ends_the_counting() {
+    fn what_actix_http_refuses_ends_the_reading() {
         for stream in [
             "POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nG",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
         ] {
             let (counted, framing) = heads(stream.as_bytes(), 5);
-            assert!(!framing.followed(), "{stream:?}");
-            assert!(counted <= 1, "{stream:?}");
+            assert!(framing.refused(), "{stream:?}");
+            assert_eq!(counted, 1, "{stream:?}");
+            assert_eq!(framing.next_read(), READ_AT_ONCE);
         }
+    }
+
+    #[test]
+    fn a_websocket_upgrade_takes_the_rest_of_the_connection_as_its_body() {
+        let stream = "GET / HTTP/1.1\r\nUpgrade:  WebSocket \r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        let (counted, framing) = heads(stream.as_bytes(), 3);
+        assert_eq!(counted, 1);
+        assert_eq!(framing.part, Part::Rest);
+        assert!(!framing.may_wait() && !framing.refused());
+    }
+
+    #[test]
+    fn a_body_of_known_length_is_read_whole() {
+        let (_, framing) = heads(b"POST / HTTP/1.1\r\nContent-Length: 20000\r\n\r\n", 64);
+        assert_eq!(framing.next_read(), 20_000);
+        assert!(!framing.may_wait());
+        let (_, framing) = heads(b"POST / HTTP/1.1\r\nContent-Length: 9000000\r\n\r\n", 64);
+        assert_eq!(framing.next_read(), BODY_AT_ONCE as usize);
     }
 
     #[test]

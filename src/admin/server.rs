@@ -105,11 +105,19 @@ impl tokio::io::AsyncRead for Conn {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         let conn = self.get_mut();
+        if conn.framing.refused() {
+            // Nothing after a request actix-http refuses is read: the end of the stream, as
+            // actix-http answers it and closes the connection.
+            return std::task::Poll::Ready(Ok(()));
+        }
         if conn.framing.may_wait() && conn.answers.must_wait(cx.waker()) {
             return std::task::Poll::Pending;
         }
         let mut part = buf.take(conn.framing.next_read());
+        let start = part.filled().as_ptr();
         std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut part))?;
+        // The stream read into the part of `buf` it was given (not a buffer of its own).
+        assert_eq!(start, part.filled().as_ptr());
         let read = part.filled().len();
         conn.answers.read(conn.framing.read(part.filled()));
         // SAFETY: the read just filled the `read` bytes that follow `buf`'s filled part.
