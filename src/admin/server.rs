@@ -8,8 +8,8 @@
 //! - A request's head must arrive within `request_timeout` (actix-http's client request timeout),
 //!   and the whole request, body included, must be read and answered within it too (a middleware
 //!   answers 408 and closes the connection). Idle connections are closed after `keep_alive`.
-//! - A connection reads no more than a few requests ahead of its answers ([`super::pipeline`]): a client
-//!   that pipelines thousands of requests in one write has them decoded a few at a time.
+//! - A connection reads no more than a few requests ahead of its answers ([`super::pipeline`]): a
+//!   client that pipelines thousands of requests in one write has them decoded a few at a time.
 //! - The cap is kept below half the process's file-descriptor limit, so the admin server never
 //!   takes the descriptors the host needs; if `accept` fails anyway (`EMFILE`), the loop pauses
 //!   briefly and says so at most once a second instead of spinning.
@@ -174,22 +174,17 @@ impl Held {
     /// Closes one connection to make room: the oldest with no request waiting for its answer (a
     /// connection that is idle, or has sent part of a head), else the oldest.
     fn evict(&mut self) -> bool {
-        let idle = self
+        let id = self
             .open
             .iter()
             .find(|(_, (_, answers))| answers.unanswered() == 0)
+            .or_else(|| self.open.first_key_value())
             .map(|(id, _)| *id);
-        let evicted = match idle {
-            Some(id) => self.open.remove(&id),
-            None => self.open.pop_first().map(|(_, held)| held),
+        let Some((connection, _)) = id.and_then(|id| self.open.remove(&id)) else {
+            return false;
         };
-        match evicted {
-            Some((connection, _)) => {
-                connection.abort();
-                true
-            }
-            None => false,
-        }
+        connection.abort();
+        true
     }
 }
 
