@@ -37,19 +37,18 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A request that asks to be told to send its body (`Expect: 100-continue`): one with a method
-/// other than `GET` or `HEAD` (all of which need the token) that does not carry the token is
+/// A request that asks to be told to send its body (`Expect: 100-continue`): one that does not
+/// only read ([`super::reads`]: every other method needs the token) and does not carry the token is
 /// refused there, before its body is sent; else it goes on. The refusal is its answer, and counted
 /// as one on its connection ([`super::pipeline::Answers`]).
 pub(super) async fn expect_token(
     state: State,
     req: actix_http::Request,
 ) -> Result<actix_http::Request, actix_http::Response<actix_web::body::BoxBody>> {
-    let reads = matches!(
-        *req.method(),
-        actix_web::http::Method::GET | actix_web::http::Method::HEAD
-    );
-    match (reads, authorize(state.get_ref(), &req.head().headers)) {
+    match (
+        super::reads(req.method()),
+        authorize(state.get_ref(), &req.head().headers),
+    ) {
         (false, Some(refusal)) => {
             if let Some(answers) = req.conn_data::<super::pipeline::Answers>() {
                 answers.answered();

@@ -67,7 +67,15 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// `GET` and `HEAD` (the same answer without its body).
 pub(crate) fn read() -> actix_web::Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    web::route().guard(guard::fn_guard(|ctx| reads(&ctx.head().method)))
+}
+
+/// Whether a request only reads (`GET`, `HEAD`): every other method needs the token.
+fn reads(method: &actix_web::http::Method) -> bool {
+    matches!(
+        *method,
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    )
 }
 
 /// Every endpoint; those that change anything pass the token check first.

@@ -195,8 +195,8 @@ const NAME_KEPT: usize = 18;
 #[derive(Debug)]
 pub(super) struct Framing {
     part: Part,
-    /// Bytes of the current line before its line end.
-    line: usize,
+    /// Whether the current line has a byte before its line end.
+    in_line: bool,
     /// Lines of the current head so far (empty lines before a request line are not counted).
     head_lines: usize,
     field: Field,
@@ -212,7 +212,7 @@ impl Default for Framing {
     fn default() -> Self {
         Framing {
             part: Part::Head,
-            line: 0,
+            in_line: false,
             head_lines: 0,
             field: Field::Other,
             name: [0; NAME_KEPT],
@@ -283,7 +283,7 @@ impl Framing {
             b'\r' => return false,
             _ => {}
         }
-        if self.line == 0 {
+        if !self.in_line {
             self.field = if self.head_lines == 0 {
                 Field::Other
             } else {
@@ -291,7 +291,7 @@ impl Framing {
             };
             self.name_len = 0;
         }
-        self.line += 1;
+        self.in_line = true;
         self.field = match self.field {
             Field::Name if byte == b':' => match &self.name[..self.name_len] {
                 b"content-length" => Field::ContentLength(Number::Before),
@@ -316,8 +316,8 @@ impl Framing {
     /// Ends a line of a head: a header's value is taken; true when it was the empty line that
     /// ends the head.
     fn end_line(&mut self) -> bool {
-        if self.line > 0 {
-            self.line = 0;
+        if self.in_line {
+            self.in_line = false;
             self.head_lines += 1;
             match self.field {
                 Field::ContentLength(n) => match (self.length, n.value()) {
