@@ -6,17 +6,15 @@
 //! made resident, and no allocator header shares (and makes resident) the first page. Off Linux,
 //! or where mapping fails, the allocator's zeroed memory is used instead.
 //!
-//! A thread's own cells are counted in one byte each ([`Cells::narrow`], on pages of their own
-//! after the 8-byte cells): 5,951 cells between 0.2 and 20 ms span 2 or 3 pages where they would
-//! span 12. A narrow cell that would pass 255 goes back to zero and carries 256 into its 8-byte
-//! cell, so a cell's count is the sum of the two.
+//! A thread's own cells count their samples first in one byte each, on the heap
+//! (`KindCells`); these 8-byte cells take what a byte cannot hold, and the shared slot's samples.
 //!
 //! A run of cells may carry a tail: more cells after it, from a page boundary on, whose pages can
 //! be given back to the OS on their own ([`Cells::release_tail`]).
 
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicU8};
+use std::sync::atomic::AtomicU64;
 
 /// Below this many bytes the allocator's zeroed memory is used: a mapping would round up to a page.
 #[cfg(target_os = "linux")]
@@ -26,10 +24,6 @@ const MAP_FROM_BYTES: usize = 4 * 4096;
 pub(crate) struct Cells {
     ptr: NonNull<AtomicU64>,
     len: usize,
-    /// Where the narrow cells start, in 8-byte cells from `ptr` (the next page boundary after
-    /// the cells if mapped), and how many there are (`len`, or none).
-    narrow_at: usize,
-    narrow: usize,
     /// Where the tail starts, in cells from `ptr` (at `len`, or the next page boundary if mapped).
     tail_at: usize,
     /// Cells in the tail.
@@ -45,24 +39,21 @@ unsafe impl Send for Cells {}
 unsafe impl Sync for Cells {}
 
 impl Cells {
-    /// `len` counters at zero, as many narrow ones if `narrow` ([`Cells::narrow`]), and a tail of
-    /// `tail` more ([`Cells::tail`]).
-    pub(crate) fn with_tail(len: usize, narrow: bool, tail: usize) -> Self {
-        let made = |ptr, (narrow_at, narrow, tail_at), mapped| Cells {
+    /// `len` counters at zero, and a tail of `tail` more ([`Cells::tail`]).
+    pub(crate) fn with_tail(len: usize, tail: usize) -> Self {
+        let made = |ptr, tail_at, mapped| Cells {
             ptr,
             len,
-            narrow_at,
-            narrow,
             tail_at,
             tail,
             mapped,
         };
         #[cfg(target_os = "linux")]
         {
-            // Mapped, each section starts on a page: its pages can be asked about and given back
-            // on their own.
-            let mapped = sections(len, narrow, tail, page_size());
-            let bytes = (mapped.2 + tail).saturating_mul(std::mem::size_of::<AtomicU64>());
+            // Mapped, the tail starts on a page: its pages can be asked about and given back on
+            // their own.
+            let mapped = tail_at(len, tail, page_size());
+            let bytes = (mapped + tail).saturating_mul(std::mem::size_of::<AtomicU64>());
             if bytes >= MAP_FROM_BYTES {
                 // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes,
                 // which the kernel fills with zeros on first touch; all-zero bytes are valid
@@ -91,29 +82,11 @@ impl Cells {
             }
         }
         // Allocated, the sections follow each other.
-        let allocated = sections(len, narrow, tail, None);
-        let boxed = zeroed_box(allocated.2 + tail);
+        let allocated = tail_at(len, tail, None);
+        let boxed = zeroed_box(allocated + tail);
         let ptr =
             NonNull::new(Box::into_raw(boxed).cast::<AtomicU64>()).expect("a Box is never null");
         made(ptr, allocated, false)
-    }
-
-    /// The narrow cells: none, or one for each cell, which a thread that owns the cells counts in
-    /// first (see the module's documentation).
-    #[inline(always)]
-    pub(crate) fn narrow(&self) -> &[AtomicU8] {
-        // SAFETY: `ptr` is valid for `reserved()` initialised 8-byte cells for as long as `self`
-        // lives, of which the `narrow_cells(narrow)` from `narrow_at` hold the narrow cells (all
-        // zero bytes are valid `AtomicU8`s).
-        unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().add(self.narrow_at).cast(), self.narrow)
-        }
-    }
-
-    /// Calls `f` with each run of narrow cells on resident pages, in order, as (index of the run's
-    /// first cell, its cells), as [`Cells::resident_runs`] does for the 8-byte cells.
-    pub(crate) fn resident_narrow_runs(&self, mut f: impl FnMut(usize, &[AtomicU8])) {
-        self.resident_runs_of(self.narrow_at, self.narrow(), &mut f);
     }
 
     /// The tail's cells.
@@ -168,7 +141,7 @@ impl Cells {
         unsafe { self.discard(self.tail_at..self.reserved(), self.reserved()) }
     }
 
-    /// Zeroes everything: the cells, the narrow cells and the tail. Mapped, the pages are given
+    /// Zeroes everything: the cells and the tail. Mapped, the pages are given
     /// back to the OS in one call.
     ///
     /// # Safety
@@ -309,28 +282,181 @@ impl Cells {
     }
 }
 
-/// Where the narrow cells start and how many there are, and where the tail starts, in 8-byte cells:
-/// each section from a page boundary when `page` is given.
-fn sections(len: usize, narrow: bool, tail: usize, page: Option<usize>) -> (usize, usize, usize) {
+/// Where the tail starts, in 8-byte cells: from a page boundary when `page` is given.
+fn tail_at(len: usize, tail: usize, page: Option<usize>) -> usize {
     let cell = std::mem::size_of::<AtomicU64>();
-    let section = |at: usize| page.map_or(at, |page| (at * cell).next_multiple_of(page) / cell);
-    let (narrow_at, narrow) = if narrow {
-        (section(len), len)
-    } else {
-        (len, 0)
-    };
-    let narrow_end = narrow_at + narrow_cells(narrow);
-    let tail_at = if tail > 0 {
-        section(narrow_end)
-    } else {
-        narrow_end
-    };
-    (narrow_at, narrow, tail_at)
+    match page {
+        Some(page) if tail > 0 => (len * cell).next_multiple_of(page) / cell,
+        _ => len,
+    }
 }
 
-/// 8-byte cells that hold `narrow` narrow ones.
-fn narrow_cells(narrow: usize) -> usize {
-    (narrow * std::mem::size_of::<AtomicU8>()).div_ceil(std::mem::size_of::<AtomicU64>())
+/// Pages for the bytes of one slot's dense cells: each kind's, while dense, packed after the
+/// others' ([`SpanPages::take`]), and the pages given back to the OS once the last is let go
+/// ([`SpanPages::let_go`]). Packed, the kinds of a slot share pages: a kind whose latencies span
+/// 5,951 cells holds 5,951 bytes, not the two pages they would take alone. Mapped on first use, in
+/// an address range of its own (4 bytes a layout cell, untouched pages never resident); where
+/// mapping fails, or the range is full, a kind's bytes come from the heap instead.
+pub(crate) struct SpanPages {
+    /// Bytes of address space.
+    capacity: usize,
+    state: std::sync::Mutex<Packed>,
+}
+
+/// Where the next bytes go, and how many kinds hold some.
+struct Packed {
+    /// The mapping, null until first used (or where mapping failed).
+    base: *mut u8,
+    /// Whether mapping failed: not tried again, the heap holds every kind's bytes.
+    unmapped: bool,
+    /// Bytes handed out since the pages were last given back: the rest are zeros never written.
+    used: usize,
+    /// Kinds holding bytes.
+    live: usize,
+}
+
+// SAFETY: `base` is a mapping owned by the `SpanPages`, used only under its lock or through the
+// bytes handed out, which are `AtomicU8`s.
+unsafe impl Send for Packed {}
+
+impl SpanPages {
+    /// Room for the bytes of layouts of `len` cells: four kinds' spanning every cell.
+    pub(crate) fn new(len: usize) -> Self {
+        SpanPages {
+            capacity: 4 * len,
+            state: std::sync::Mutex::new(Packed {
+                base: std::ptr::null_mut(),
+                unmapped: false,
+                used: 0,
+                live: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Packed> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `len` zeroed bytes on these pages, or `None` where there is no room (or no mapping): then
+    /// the caller takes them from the heap.
+    pub(crate) fn take(&self, len: usize) -> Option<NonNull<std::sync::atomic::AtomicU8>> {
+        let mut packed = self.lock();
+        if packed.base.is_null() {
+            if packed.unmapped {
+                return None;
+            }
+            let Some(base) = map(self.capacity) else {
+                packed.unmapped = true;
+                return None;
+            };
+            packed.base = base;
+        }
+        if packed.used + len > self.capacity {
+            return None;
+        }
+        // SAFETY: within the mapping of `capacity` bytes (checked above).
+        let bytes = unsafe { packed.base.add(packed.used) };
+        packed.used += len;
+        packed.live += 1;
+        NonNull::new(bytes.cast())
+    }
+
+    /// Lets go of bytes [`SpanPages::take`] gave; once no kind holds any, the pages go back to
+    /// the OS (zeros again), and the next bytes are taken from the start.
+    ///
+    /// # Safety
+    ///
+    /// The bytes must come from this `take`, and no one may use them after.
+    pub(crate) unsafe fn let_go(&self) {
+        let mut packed = self.lock();
+        packed.live -= 1;
+        if packed.live > 0 || packed.used == 0 {
+            return;
+        }
+        let used = std::mem::take(&mut packed.used);
+        #[cfg(target_os = "linux")]
+        // SAFETY: the first `used` bytes of the mapping, which no kind holds any more.
+        let given_back = unsafe {
+            libc::madvise(
+                packed.base.cast(),
+                page_size().map_or(used, |page| used.next_multiple_of(page)),
+                libc::MADV_DONTNEED,
+            ) == 0
+        };
+        #[cfg(not(target_os = "linux"))]
+        let given_back = false;
+        if !given_back {
+            // SAFETY: as above; the next bytes taken must read zero.
+            unsafe { std::ptr::write_bytes(packed.base, 0, used) };
+        }
+    }
+
+    /// Bytes on resident pages (every byte handed out where residency cannot be asked).
+    pub(crate) fn resident_bytes(&self) -> usize {
+        let packed = self.lock();
+        if packed.base.is_null() {
+            return 0;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(page) = page_size() {
+            let mut resident = vec![0u8; self.capacity.div_ceil(page)];
+            // SAFETY: the mapping of `capacity` bytes from a page boundary; a byte per page.
+            if unsafe { libc::mincore(packed.base.cast(), self.capacity, resident.as_mut_ptr()) }
+                == 0
+            {
+                return resident.iter().filter(|p| *p & 1 != 0).count() * page;
+            }
+        }
+        packed.used
+    }
+}
+
+impl Drop for SpanPages {
+    fn drop(&mut self) {
+        let base = self.lock().base;
+        if !base.is_null() {
+            #[cfg(target_os = "linux")]
+            // SAFETY: the mapping `map` made, of `capacity` bytes, no longer used.
+            if unsafe { libc::munmap(base.cast(), self.capacity) } != 0 {
+                tracing::warn!(
+                    bytes = self.capacity,
+                    error = %std::io::Error::last_os_error(),
+                    "unmapping dense cells' pages failed"
+                );
+            }
+        }
+    }
+}
+
+/// An anonymous mapping of `bytes` zeroed bytes on small pages (`None` where it cannot be made).
+fn map(bytes: usize) -> Option<*mut u8> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an anonymous private mapping, which the kernel fills with zeros on first touch.
+        let memory = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if memory != libc::MAP_FAILED && bytes > 0 {
+            // SAFETY: advice on the mapping just made, of its own length.
+            unsafe { libc::madvise(memory, bytes, libc::MADV_NOHUGEPAGE) };
+            return Some(memory.cast());
+        }
+        tracing::debug!(
+            bytes,
+            "mapping dense cells' pages failed; the heap holds them"
+        );
+    }
+    let _ = bytes;
+    None
 }
 
 /// A memory barrier run on every thread of the process that is on a CPU now (the others run one
@@ -452,7 +578,7 @@ mod tests {
 
     #[test]
     fn resident_runs_cover_every_written_cell_and_skip_untouched_pages() {
-        let cells = Cells::with_tail(18_432, false, 0);
+        let cells = Cells::with_tail(18_432, 0);
         for i in [5_000, 5_001, 17_000] {
             cells[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -474,14 +600,14 @@ mod tests {
             assert_eq!(read, 18_432);
         }
         // Small cells come from the allocator and are read whole.
-        let small = Cells::with_tail(100, false, 0);
+        let small = Cells::with_tail(100, 0);
         assert_eq!(runs(&small), vec![(0, 100)]);
     }
 
     #[test]
     fn cells_start_at_zero_and_keep_what_is_written() {
         for len in [0, 1, 100, 18_432] {
-            let cells = Cells::with_tail(len, false, 0);
+            let cells = Cells::with_tail(len, 0);
             assert_eq!(cells.len(), len);
             assert!(cells.iter().all(|c| c.load(Ordering::Relaxed) == 0));
             if len > 0 {
@@ -497,58 +623,57 @@ mod tests {
     }
 
     #[test]
-    fn narrow_cells_are_apart_from_the_cells_and_the_tail_and_released_to_zeros() {
-        for (len, tail) in [(18_432, 1_024), (100, 16), (5_000, 0)] {
-            let cells = Cells::with_tail(len, true, tail);
-            assert_eq!(cells.narrow().len(), len);
-            cells.narrow()[0].store(1, Ordering::Relaxed);
-            cells.narrow()[len - 1].store(u8::MAX, Ordering::Relaxed);
-            cells[len - 1].store(5, Ordering::Relaxed);
-            if tail > 0 {
-                cells.tail()[0].store(u64::MAX, Ordering::Relaxed);
-            }
-            let mut seen = Vec::new();
-            cells.resident_narrow_runs(|from, run| {
-                for (i, c) in run.iter().enumerate() {
-                    if c.load(Ordering::Relaxed) != 0 {
-                        seen.push(from + i);
-                    }
-                }
-            });
-            assert_eq!(seen, vec![0, len - 1]);
-            if cfg!(target_os = "linux") && len == 18_432 {
-                // Two of the five pages of narrow cells written: only they are read.
-                let mut read = 0;
-                cells.resident_narrow_runs(|_, run| read += run.len());
-                assert_eq!(read, 4_096 + (18_432 - 4 * 4_096));
-            }
-            // The tail goes back on its own; the other sections keep what they hold.
-            if tail > 0 {
-                // SAFETY: nothing else uses these cells.
-                unsafe { cells.release_tail() };
-                assert_eq!(cells.tail()[0].load(Ordering::Relaxed), 0);
-            }
-            assert_eq!(cells.narrow()[len - 1].load(Ordering::Relaxed), u8::MAX);
-            assert_eq!(cells[len - 1].load(Ordering::Relaxed), 5);
-            // Everything goes back at once; mapped, no page stays in memory.
-            // SAFETY: as above.
-            unsafe { cells.release_all() };
-            if cfg!(target_os = "linux") && len == 18_432 {
-                assert_eq!(cells.resident_bytes(), 0);
-            }
-            // (Read, a page given back maps the kernel's zero page: checked after the above.)
-            assert!(cells
-                .narrow()
-                .iter()
-                .all(|c| c.load(Ordering::Relaxed) == 0));
-            assert_eq!(cells[len - 1].load(Ordering::Relaxed), 0);
+    #[cfg(target_os = "linux")]
+    fn span_pages_pack_bytes_and_give_them_back_once_none_are_held() {
+        let pages = SpanPages::new(4_096);
+        // Four layout cells a byte of room: 16,384 bytes.
+        let first = pages.take(6_000).expect("room");
+        let second = pages.take(6_000).expect("room");
+        // SAFETY: both came from `take`, 6,000 bytes each, and are used only here.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts(first.as_ptr(), 6_000),
+                std::slice::from_raw_parts(second.as_ptr(), 6_000),
+            )
+        };
+        // Packed one after the other, zeroed.
+        assert_eq!(second.as_ptr() as usize - first.as_ptr() as usize, 6_000);
+        assert!(a.iter().chain(b).all(|x| x.load(Ordering::Relaxed) == 0));
+        for x in a.iter().chain(b) {
+            x.store(7, Ordering::Relaxed);
         }
+        assert!(
+            pages.take(6_000).is_none(),
+            "no room left: the heap takes them"
+        );
+        if cfg!(target_os = "linux") {
+            assert_eq!(pages.resident_bytes(), 3 * 4_096);
+        }
+        // One let go: the other still holds its bytes, which stay as written.
+        // SAFETY: taken above, no longer used.
+        unsafe { pages.let_go() };
+        assert!(b.iter().all(|x| x.load(Ordering::Relaxed) == 7));
+        assert!(
+            pages.take(6_000).is_none(),
+            "bytes are not reused while any are held"
+        );
+        // SAFETY: as above.
+        unsafe { pages.let_go() };
+        // None held: the pages are given back, and the next bytes start over, zeroed.
+        assert_eq!(pages.resident_bytes(), 0);
+        let again = pages.take(6_000).expect("room again");
+        assert_eq!(again, first);
+        // SAFETY: as above.
+        let c = unsafe { std::slice::from_raw_parts(again.as_ptr(), 6_000) };
+        assert!(c.iter().all(|x| x.load(Ordering::Relaxed) == 0));
+        // SAFETY: as above.
+        unsafe { pages.let_go() };
     }
 
     #[test]
     fn a_tail_is_apart_from_the_cells_and_released_to_zeros() {
         for (len, tail) in [(18_432, 1_024), (100, 16), (1_000, 1_024)] {
-            let cells = Cells::with_tail(len, true, tail);
+            let cells = Cells::with_tail(len, tail);
             assert_eq!((cells.len(), cells.tail().len()), (len, tail));
             cells[len - 1].store(5, Ordering::Relaxed);
             for (i, c) in cells.tail().iter().enumerate() {

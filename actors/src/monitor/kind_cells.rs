@@ -3,38 +3,42 @@
 //!
 //! A kind's histogram cells are written only once a thread records many more samples between two
 //! collections than a ring holds: until then each sample's cell index goes into a ring of
-//! [`RECENT`], which the collector empties on its tick, and none of the cells' pages becomes
-//! resident. A sample that finds the ring full copies the ring into an overflow of
-//! [`SPILL_CELLS`] on pages of its own, under a lock the collector takes only for a thread
-//! and kind with samples in its ring or overflow, to empty them (and give the overflow's pages
-//! back). The first sample that finds the overflow full too makes the cells dense: the samples
-//! kept so far are counted in them, the overflow's pages go back, and every later sample is
-//! counted in them, one byte a cell ([`Cells::narrow`], carrying 256 into the 8-byte cell where
-//! one fills), until the next collection that finds the owner between two samples reads them and
-//! takes them back ([`KindCells::stop_dense`]), so they hold one interval's samples at most. The
-//! collector must know that the owner is not halfway through a sample, which the owner says by a
-//! flag around each one and the collector reads after a barrier on every thread (`membarrier`),
-//! so the owner's record needs no fence.
+//! [`RECENT`] 16-bit entries, which the collector empties on its tick, and no cell is written. A
+//! sample that finds the ring full copies the ring into an overflow of [`SPILL_CELLS`] on a page
+//! of its own, under a lock the collector takes only for a thread and kind with samples in its
+//! ring or overflow, to empty them (and give the overflow's page back). The first sample that
+//! finds the overflow full too makes the cells dense: one byte a cell, for the cells from the
+//! lowest to the highest the samples kept so far fell in (and [`SPAN_MARGIN`] more on either
+//! side), packed with the slot's other kinds' on pages the slot keeps for them
+//! ([`SpanPages`]), or on the heap where those are full. The samples kept so far are counted in
+//! them, the overflow's page goes back, and every later sample is counted in them; a full byte
+//! carries 256 into the cell's 8-byte counter, and a sample outside the bytes goes to the ring
+//! (or, with the ring full, to its 8-byte counter). So a thread's dense cells hold one byte for
+//! each cell its latencies span, not a page for every 4,096 cells they touch. The next collection
+//! that finds the owner between two samples reads them and takes them back
+//! ([`KindCells::stop_dense`]), so they hold one interval's samples at most. The collector must know that the owner is not halfway through a
+//! sample, which the owner says by a flag around each one and the collector reads after a barrier
+//! on every thread (`membarrier`), so the owner's record needs no fence.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering,
+};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::monitor::cells::Cells;
+use crate::monitor::cells::{Cells, SpanPages};
 use crate::monitor::recorder::Layout;
 
-/// Samples a thread keeps as the indices of their cells before it counts them in the cells
-/// themselves: while the collector takes them out faster than they come, no cell is written and
-/// no page of cells becomes resident.
-const RECENT: usize = 256;
+/// Entries of the ring of recent samples' cell indices, 16 bits each (a sample of a layout of
+/// more than 65,536 cells takes two): while the collector takes them out faster than they come,
+/// no cell is written.
+const RECENT: usize = 128;
 
-/// Cells of the overflow: two pages after the histogram's cells, resident only while they hold
+/// Cells of the overflow: one page after the histogram's cells, resident only while it holds
 /// samples' cell indices, packed four to a cell (16 bits each) where the layout has at most 65,536
-/// cells (18,432 at the default bounds), else two: 4,096 indices, or 2,048. A thread may so copy
-/// 16 full rings aside (8 with the wider indices) between two collections before its cells become
-/// dense and take them. Dense, the one-byte cells between 0.2 and 20 ms (5,951 at the default
-/// bounds) make 2 or 3 pages resident, until a collection takes them back.
-const SPILL_CELLS: usize = 1024;
+/// cells (18,432 at the default bounds), else two: 2,048 indices, or 1,024. A thread may so copy
+/// 16 full rings aside between two collections before its cells become dense and take them.
+const SPILL_CELLS: usize = 512;
 
 /// Cell indices of 16 bits one cell of the overflow holds: the most of any width.
 const MOST_INDICES_PER_CELL: usize = 64 / 16;
@@ -46,6 +50,10 @@ const MOST_INDICES_PER_CELL: usize = 64 / 16;
 /// a burst of log-uniform samples over the 5,951 cells between 0.2 and 20 ms took 11,903
 /// bytes). A reading that does not fit is kept on the heap instead.
 const TAIL_CELLS: usize = 4 * 1024;
+
+/// Cells past the lowest and the highest that the kept samples fell in which dense cells also
+/// hold a byte for: a later sample just outside that range still lands in a byte.
+const SPAN_MARGIN: usize = 64;
 
 /// What [`KindCells::stop_dense`] did.
 pub(crate) enum StopDense<'a> {
@@ -79,8 +87,9 @@ pub(crate) struct KindCells {
     /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
     /// cells: while it is set, the collector may not take the cells back.
     pub(super) writing: AtomicBool,
-    /// Set by the owner when it first carries a full narrow cell into its 8-byte cell: from then
-    /// on the collector reads both, until the cells are given back (which clears it).
+    /// Set by the owner when it first writes an 8-byte cell (carrying a full byte into it, or
+    /// counting a sample outside the bytes with the ring full): from then on the collector reads
+    /// them too, until the cells are given back (which clears it).
     carried: AtomicBool,
     /// Samples written to `recent` so far, by the owner (released after each).
     written: AtomicU64,
@@ -88,8 +97,9 @@ pub(crate) struct KindCells {
     /// overflow or counting them in the cells, each under `spill`'s lock (released after
     /// reading).
     drained: AtomicU64,
-    /// A ring of the latest samples' cell indices, at `written % RECENT`.
-    recent: [AtomicU32; RECENT],
+    /// A ring of the latest samples' cell indices, at `written % RECENT` (16 bits), or as two
+    /// halves from `2 * (written % (RECENT / 2))` (32 bits).
+    recent: [AtomicU16; RECENT],
     /// The overflow: how many cell indices `hist`'s tail holds (`index_bits` each), copied out of the
     /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
     /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
@@ -101,8 +111,22 @@ pub(crate) struct KindCells {
     /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
     /// lock.
     spilled: AtomicBool,
-    /// Bits of each cell index in the overflow: 16, or 32 for a layout of more than 65,536 cells.
+    /// Bits of each cell index in the ring and the overflow: 16, or 32 for a layout of more than
+    /// 65,536 cells.
     index_bits: u32,
+    /// The bytes of dense cells, on the slot's pages or the heap: one for each cell from
+    /// `span_from`, `span_len` of them (dangling and none while the cells are not dense, nor ever
+    /// in the shared fallback slot). Set by the owner, under `spill`'s lock, before it sets
+    /// `dense`; taken back by the collector with the cells ([`KindCells::give_back`]).
+    span: AtomicPtr<AtomicU8>,
+    span_from: AtomicU32,
+    span_len: AtomicU32,
+    /// Whether the bytes are on the slot's pages for them (else on the heap).
+    span_on_pages: AtomicBool,
+    /// The slot's pages for its kinds' bytes.
+    pages: Arc<SpanPages>,
+    /// The shared fallback slot's cells, counted with `fetch_add` straight in the 8-byte cells.
+    shared: bool,
     pub(crate) hist: Cells,
 }
 
@@ -111,7 +135,100 @@ impl KindCells {
     /// take out at once.
     pub(crate) const MOST_KEPT: usize = RECENT + MOST_INDICES_PER_CELL * SPILL_CELLS;
 
-    pub(super) fn new(layout: &Layout, dense: bool) -> Self {
+    /// Samples the ring holds.
+    #[inline(always)]
+    fn ring_capacity(&self) -> u64 {
+        if self.index_bits == 16 {
+            RECENT as u64
+        } else {
+            RECENT as u64 / 2
+        }
+    }
+
+    /// Puts cell index `index` in the ring as sample `w` (owner only).
+    #[inline(always)]
+    fn put(&self, w: u64, index: u32) {
+        if self.index_bits == 16 {
+            self.recent[w as usize % RECENT].store(index as u16, Ordering::Relaxed);
+        } else {
+            let at = 2 * (w as usize % (RECENT / 2));
+            self.recent[at].store(index as u16, Ordering::Relaxed);
+            self.recent[at + 1].store((index >> 16) as u16, Ordering::Relaxed);
+        }
+    }
+
+    /// The cell index of sample `w` in the ring.
+    fn at(&self, w: u64) -> u32 {
+        if self.index_bits == 16 {
+            u32::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed))
+        } else {
+            let at = 2 * (w as usize % (RECENT / 2));
+            u32::from(self.recent[at].load(Ordering::Relaxed))
+                | u32::from(self.recent[at + 1].load(Ordering::Relaxed)) << 16
+        }
+    }
+
+    /// The dense cells' bytes, and the index of the first (none while the cells are not dense).
+    #[inline(always)]
+    fn span(&self) -> (usize, &[AtomicU8]) {
+        let len = self.span_len.load(Ordering::Relaxed) as usize;
+        // SAFETY: `span` holds `span_len` bytes, on the slot's pages or of a boxed slice, or is
+        // dangling with `span_len` 0; the owner sets them before `dense` (which readers
+        // acquire), and only the collector frees them, once no one else reads them
+        // ([`KindCells::give_back`]).
+        let bytes = unsafe { std::slice::from_raw_parts(self.span.load(Ordering::Relaxed), len) };
+        (self.span_from.load(Ordering::Relaxed) as usize, bytes)
+    }
+
+    /// The byte of cell `index` in the dense cells, if it has one.
+    #[inline(always)]
+    fn byte(&self, index: usize) -> Option<&AtomicU8> {
+        let (from, bytes) = self.span();
+        bytes.get(index.wrapping_sub(from))
+    }
+
+    /// Makes the dense cells' bytes for cells `low..=high` and [`SPAN_MARGIN`] more on either
+    /// side (owner only, under `spill`'s lock, its cells not dense).
+    fn make_span(&self, low: usize, high: usize) {
+        // Bytes a collector that failed halfway through giving them back left behind (it holds
+        // them no longer).
+        self.free_span();
+        let from = low.saturating_sub(SPAN_MARGIN);
+        let to = (high + SPAN_MARGIN + 1).min(self.hist.len());
+        let bytes = match self.pages.take(to - from) {
+            Some(bytes) => {
+                self.span_on_pages.store(true, Ordering::Relaxed);
+                bytes.as_ptr()
+            }
+            None => {
+                let bytes: Box<[AtomicU8]> = (from..to).map(|_| AtomicU8::new(0)).collect();
+                self.span_on_pages.store(false, Ordering::Relaxed);
+                Box::into_raw(bytes).cast::<AtomicU8>()
+            }
+        };
+        self.span_from.store(from as u32, Ordering::Relaxed);
+        self.span.store(bytes, Ordering::Relaxed);
+        self.span_len.store((to - from) as u32, Ordering::Relaxed);
+    }
+
+    /// Frees the dense cells' bytes (the caller keeps everyone else away from them).
+    fn free_span(&self) {
+        let len = self.span_len.swap(0, Ordering::Relaxed) as usize;
+        let ptr = self.span.swap(no_span(), Ordering::Relaxed);
+        if len == 0 {
+            return;
+        }
+        if self.span_on_pages.load(Ordering::Relaxed) {
+            // SAFETY: taken from these pages in `make_span`, and no longer reachable from `span`.
+            unsafe { self.pages.let_go() };
+        } else {
+            // SAFETY: made by `Box::into_raw` of a boxed slice of `len` bytes in `make_span`, and
+            // no longer reachable from `span`.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+        }
+    }
+
+    pub(super) fn new(layout: &Layout, dense: bool, pages: Arc<SpanPages>) -> Self {
         KindCells {
             count: AtomicU64::new(0),
             sum: AtomicU64::new(0),
@@ -124,12 +241,18 @@ impl KindCells {
             carried: AtomicBool::new(false),
             written: AtomicU64::new(0),
             drained: AtomicU64::new(0),
-            recent: std::array::from_fn(|_| AtomicU32::new(0)),
+            recent: std::array::from_fn(|_| AtomicU16::new(0)),
             spill: Mutex::new(0),
             spilled: AtomicBool::new(false),
             index_bits: if layout.len() <= 1 << 16 { 16 } else { 32 },
+            span: AtomicPtr::new(no_span()),
+            span_from: AtomicU32::new(0),
+            span_len: AtomicU32::new(0),
+            span_on_pages: AtomicBool::new(false),
+            pages,
+            shared: dense,
             // The shared fallback slot never keeps samples aside.
-            hist: Cells::with_tail(layout.len(), !dense, if dense { 0 } else { TAIL_CELLS }),
+            hist: Cells::with_tail(layout.len(), if dense { 0 } else { TAIL_CELLS }),
         }
     }
 
@@ -140,33 +263,57 @@ impl KindCells {
     #[inline(never)]
     pub(super) fn keep(&self, index: u32) -> bool {
         let written = self.written.load(Ordering::Relaxed);
-        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= RECENT as u64
+        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= self.ring_capacity()
             && !self.spill_ring()
         {
             return false;
         }
-        self.recent[written as usize % RECENT].store(index, Ordering::Relaxed);
+        self.put(written, index);
         self.written
             .store(written.wrapping_add(1), Ordering::Release);
         true
     }
 
-    /// Counts a sample of cell `index` in the cells (owner only, its cells dense): in its narrow
-    /// cell, which past 255 goes back to zero and carries 256 into the 8-byte cell.
+    /// Counts a sample of cell `index` in the cells (owner only, its cells dense): in its byte,
+    /// which past 255 goes back to zero and carries 256 into the 8-byte cell; outside the bytes,
+    /// in the ring, or with the ring full in the 8-byte cell.
     #[inline(always)]
     pub(super) fn count_dense(&self, index: usize) {
-        let narrow = &self.hist.narrow()[index];
-        let n = narrow.load(Ordering::Relaxed);
+        let Some(byte) = self.byte(index) else {
+            return self.count_outside(index);
+        };
+        let n = byte.load(Ordering::Relaxed);
         if n < u8::MAX {
-            narrow.store(n + 1, Ordering::Relaxed);
+            byte.store(n + 1, Ordering::Relaxed);
         } else {
             self.carry(index);
         }
     }
 
-    /// Counts the 256th sample of a narrow cell by carrying 256 into its 8-byte cell (owner only):
-    /// the narrow cell goes to zero first, and the 8-byte count is released after, so a reader
-    /// that loads the 8-byte cell (acquiring) before the narrow one may find their sum short, by
+    /// Counts a sample of a cell the dense cells hold no byte for (owner only): in the ring, which
+    /// the collector empties as it does while the cells are not dense, else (the ring full) in
+    /// the 8-byte cell.
+    #[cold]
+    #[inline(never)]
+    fn count_outside(&self, index: usize) {
+        let written = self.written.load(Ordering::Relaxed);
+        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) < self.ring_capacity() {
+            self.put(written, index as u32);
+            self.written
+                .store(written.wrapping_add(1), Ordering::Release);
+            return;
+        }
+        self.carried.store(true, Ordering::Relaxed);
+        let cell = &self.hist[index];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
+    }
+
+    /// Counts the 256th sample of a cell's byte by carrying 256 into its 8-byte cell (owner only):
+    /// the byte goes to zero first, and the 8-byte count is released after, so a reader that
+    /// loads the 8-byte cell (acquiring) before the byte may find their sum short, by
     /// 256 for each carry it overlaps, but never above the true count.
     #[cold]
     #[inline(never)]
@@ -175,11 +322,13 @@ impl KindCells {
         self.finish_carry(index);
     }
 
-    /// A carry's first half: the narrow cell at zero, the 256 not yet in the 8-byte cell.
+    /// A carry's first half: the byte at zero, the 256 not yet in the 8-byte cell.
     #[inline(always)]
     pub(super) fn start_carry(&self, index: usize) {
         self.carried.store(true, Ordering::Relaxed);
-        self.hist.narrow()[index].store(0, Ordering::Relaxed);
+        if let Some(byte) = self.byte(index) {
+            byte.store(0, Ordering::Relaxed);
+        }
     }
 
     /// A carry's second half: the 256 in the 8-byte cell, released.
@@ -192,11 +341,11 @@ impl KindCells {
         );
     }
 
-    /// The samples dense cell `i` holds (collector only): its narrow and 8-byte counts together
-    /// (the 8-byte one only once the owner has carried into one, so a page of them it never wrote
-    /// is not read), or the 8-byte count alone in the shared slot, which has no narrow cells. Read
-    /// while the owner may count (a collection that found it halfway through a sample, or no
-    /// barrier), a count can fall short of one read before while a carry is under way
+    /// The samples dense cell `i` holds (collector only): its byte and 8-byte counts together
+    /// (the 8-byte one only once the owner has written one, so a page of them it never wrote is
+    /// not read), or the 8-byte count alone in the shared slot, which has no bytes. Read while the
+    /// owner may count (a collection that found it halfway through a sample, or no barrier), a
+    /// count can fall short of one read before while a carry is under way
     /// ([`KindCells::carry`]): the caller keeps the higher. It is never above the true count.
     pub(crate) fn dense_count(&self, i: usize) -> u64 {
         let mut count = 0;
@@ -207,45 +356,74 @@ impl KindCells {
     /// Calls `f` with each cell of `run` and the samples it holds, as [`KindCells::dense_count`]
     /// says (collector only), at the cost of a load or two a cell.
     pub(crate) fn for_each_dense(&self, run: Range<usize>, mut f: impl FnMut(usize, u64)) {
-        let narrow = self.hist.narrow();
-        if narrow.is_empty() {
+        if self.shared {
             for (i, cell) in run.clone().zip(&self.hist[run]) {
                 f(i, cell.load(Ordering::Relaxed));
             }
-        } else if self.carried.load(Ordering::Relaxed) {
-            let cells = narrow[run.clone()].iter().zip(&self.hist[run.clone()]);
-            for (i, (n, cell)) in run.zip(cells) {
-                // The 8-byte count first: with it, the narrow one it was carried from.
-                let carried = cell.load(Ordering::Acquire);
-                f(i, carried + u64::from(n.load(Ordering::Relaxed)));
+            return;
+        }
+        let carried = self.carried.load(Ordering::Relaxed);
+        // The 8-byte count first: with it, the byte it was carried from.
+        let wide = |i: usize| {
+            if carried {
+                self.hist[i].load(Ordering::Acquire)
+            } else {
+                0
             }
-        } else {
-            for (i, n) in run.clone().zip(&narrow[run]) {
-                f(i, u64::from(n.load(Ordering::Relaxed)));
-            }
+        };
+        // The cells of `run` below the bytes, with them, and above them.
+        let (from, bytes) = self.span();
+        let (low, high) = (run.start.max(from), run.end.min(from + bytes.len()));
+        if low >= high {
+            return run.for_each(|i| f(i, wide(i)));
+        }
+        for i in run.start..low {
+            f(i, wide(i));
+        }
+        for (i, byte) in (low..high).zip(&bytes[low - from..high - from]) {
+            f(i, wide(i) + u64::from(byte.load(Ordering::Relaxed)));
+        }
+        for i in high..run.end {
+            f(i, wide(i));
         }
     }
 
-    /// Calls `f` with each run of cells that may hold samples, in order, by the pages resident:
-    /// the narrow ones of a thread's own cells, and the 8-byte ones once it has carried into them
-    /// (or of the shared slot).
+    /// Calls `f` with each run of cells that may hold samples, resident or not (collector only, to
+    /// read the cells a last time before they are given back): the cells with bytes, or every
+    /// cell once the owner has written an 8-byte one (a page of them swapped out may hold
+    /// samples). Before any is written, the 8-byte cells are all zero: given back at the last
+    /// collection that took the cells, or never written.
+    pub(crate) fn all_runs(&self, mut f: impl FnMut(Range<usize>)) {
+        if self.shared || self.carried.load(Ordering::Relaxed) {
+            return f(0..self.hist.len());
+        }
+        let (from, bytes) = self.span();
+        if !bytes.is_empty() {
+            f(from..from + bytes.len());
+        }
+    }
+
+    /// Calls `f` with each run of cells that may hold samples, in order: the cells with bytes, and
+    /// the 8-byte ones on resident pages once the owner has written one (or of the shared slot).
     pub(crate) fn dense_runs(&self, mut f: impl FnMut(Range<usize>)) {
-        if self.hist.narrow().is_empty() {
+        if self.shared {
             return self
                 .hist
                 .resident_runs(|from, run| f(from..from + run.len()));
         }
+        let (from, bytes) = self.span();
+        let span = from..from + bytes.len();
         if !self.carried.load(Ordering::Relaxed) {
-            return self
-                .hist
-                .resident_narrow_runs(|from, run| f(from..from + run.len()));
+            if !span.is_empty() {
+                f(span);
+            }
+            return;
         }
-        // Both kinds' runs, in order and apart.
-        let mut runs = Vec::new();
-        self.hist
-            .resident_narrow_runs(|from, run| runs.push(from..from + run.len()));
+        // Both, in order and apart.
+        let mut runs = vec![span];
         self.hist
             .resident_runs(|from, run| runs.push(from..from + run.len()));
+        runs.retain(|r| !r.is_empty());
         runs.sort_unstable_by_key(|r| r.start);
         let mut merged: Option<Range<usize>> = None;
         for run in runs {
@@ -283,9 +461,18 @@ impl KindCells {
             return true;
         }
         if *held + more > self.spill_capacity() {
-            // The cells become dense, and take every sample kept so far: the overflow's pages go
-            // back at once rather than beside the cells' until the next collection. The
+            // The cells become dense, with a byte for each cell from the lowest to the highest
+            // the samples kept so far fell in, and take every one of them: the overflow's page
+            // goes back at once rather than beside the cells until the next collection. The
             // collector reads neither while the cells are not dense and this lock is held.
+            let (mut low, mut high) = (u32::MAX, 0);
+            for index in (drained..written)
+                .map(|w| self.at(w))
+                .chain(self.overflow(*held))
+            {
+                (low, high) = (low.min(index), high.max(index));
+            }
+            self.make_span(low as usize, high as usize);
             self.empty_kept(&mut held, |index| self.count_dense(index as usize));
             self.dense.store(true, Ordering::Release);
             return false;
@@ -293,7 +480,7 @@ impl KindCells {
         let (bits, per_cell) = (self.index_bits, self.indices_per_cell());
         let mask = u64::MAX >> (64 - bits);
         for (k, w) in (*held..).zip(drained..written) {
-            let index = u64::from(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
+            let index = u64::from(self.at(w));
             let cell = &tail[k / per_cell];
             let shift = bits * (k % per_cell) as u32;
             let kept = cell.load(Ordering::Relaxed) & !(mask << shift);
@@ -326,7 +513,7 @@ impl KindCells {
         let written = self.written.load(Ordering::Acquire);
         let drained = self.drained.load(Ordering::Acquire);
         for w in drained..written {
-            each(self.recent[w as usize % RECENT].load(Ordering::Relaxed));
+            each(self.at(w));
         }
         if written != drained {
             self.drained.store(written, Ordering::Release);
@@ -379,6 +566,7 @@ impl KindCells {
         // (`stop_dense`), so it does not write them, nor the tail (it spills only under `held`'s
         // lock); the collector, the only reader, is the caller.
         unsafe { self.hist.release_all() };
+        self.free_span();
         self.carried.store(false, Ordering::Relaxed);
         drop(held);
     }
@@ -426,10 +614,52 @@ impl KindCells {
         *self.spill.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Bytes held in memory: these counts and the ring, and the pages of cells and tail that are
-    /// resident.
+    /// Bytes held in memory: these counts and the ring, the dense cells' bytes on the heap, and
+    /// the pages of cells and tail that are resident (the slot counts the pages its kinds' bytes
+    /// share).
     pub(crate) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.hist.resident_bytes()
+        let on_heap = !self.span_on_pages.load(Ordering::Relaxed);
+        std::mem::size_of::<Self>()
+            + if on_heap {
+                self.span_len.load(Ordering::Relaxed) as usize
+            } else {
+                0
+            }
+            + self.hist.resident_bytes()
+    }
+
+    /// The cell indices in the ring, not taken out.
+    #[cfg(test)]
+    pub(crate) fn in_ring(&self) -> Vec<u32> {
+        let (drained, written) = (
+            self.drained.load(Ordering::Acquire),
+            self.written.load(Ordering::Acquire),
+        );
+        (drained..written).map(|w| self.at(w)).collect()
+    }
+
+    /// Bytes of dense cells held.
+    #[cfg(test)]
+    pub(crate) fn span_bytes(&self) -> usize {
+        self.span_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// The byte dense cell `index` counts in, if it has one (for tests that stand in for the
+    /// owner).
+    #[cfg(test)]
+    pub(crate) fn byte_of(&self, index: usize) -> Option<&AtomicU8> {
+        self.byte(index)
+    }
+}
+
+/// Where `span` points while the cells have no bytes: dangling, never read (`span_len` is 0).
+fn no_span() -> *mut AtomicU8 {
+    std::ptr::NonNull::dangling().as_ptr()
+}
+
+impl Drop for KindCells {
+    fn drop(&mut self) {
+        self.free_span();
     }
 }
 
@@ -450,11 +680,11 @@ mod tests {
     fn the_overflow_keeps_every_index_at_its_width_until_it_is_full() {
         // Default bounds: 18,432 cells, indices of 16 bits. Four digits over the same range: more
         // than 65,536 cells, indices of 32 bits, half as many kept.
-        for (digits, bits, capacity) in [(3, 16, 4096), (4, 32, 2048)] {
+        for (digits, bits, capacity) in [(3, 16, 2048), (4, 32, 1024)] {
             let layout = Layout::new(1_000, 60_000_000_000, digits).unwrap();
-            let cells = KindCells::new(&layout, false);
+            let cells = KindCells::new(&layout, false, Arc::new(SpanPages::new(layout.len())));
             assert_eq!((cells.index_bits, cells.spill_capacity()), (bits, capacity));
-            let indices: Vec<u32> = (0..(capacity + RECENT) as u64)
+            let indices: Vec<u32> = (0..capacity as u64 + cells.ring_capacity())
                 .map(|i| (i * 7_919 % layout.len() as u64) as u32)
                 .collect();
             assert!(indices.iter().any(|&i| i > u32::from(u16::MAX)) || bits == 16);
@@ -473,8 +703,8 @@ mod tests {
     fn cells_made_dense_take_the_kept_samples_and_give_the_overflow_back() {
         for digits in [3, 4] {
             let layout = Layout::new(1_000, 60_000_000_000, digits).unwrap();
-            let cells = KindCells::new(&layout, false);
-            let indices: Vec<u32> = (0..cells.spill_capacity() + RECENT)
+            let cells = KindCells::new(&layout, false, Arc::new(SpanPages::new(layout.len())));
+            let indices: Vec<u32> = (0..cells.spill_capacity() + cells.ring_capacity() as usize)
                 .map(|i| (1 + i * 7_919 % (layout.len() - 1)) as u32)
                 .collect();
             for &index in &indices {
@@ -506,9 +736,95 @@ mod tests {
     }
 
     #[test]
+    fn dense_cells_hold_a_byte_for_the_cells_kept_samples_span_and_count_the_rest_apart() {
+        for digits in [3, 4] {
+            let layout = Layout::new(1_000, 60_000_000_000, digits).unwrap();
+            let cells = KindCells::new(&layout, false, Arc::new(SpanPages::new(layout.len())));
+            let (low, high) = (layout.index(200_000), layout.index(20_000_000));
+            let kept = cells.spill_capacity() + cells.ring_capacity() as usize;
+            let indices: Vec<usize> = (0..kept)
+                .map(|i| low + i * 7_919 % (high - low + 1))
+                .collect();
+            for &index in &indices {
+                assert!(cells.keep(index as u32));
+            }
+            assert!(!cells.keep(high as u32));
+            cells.count_dense(high);
+            // A byte for each cell from the lowest to the highest kept, and the margin.
+            let (seen_low, seen_high) =
+                (indices.iter().min().unwrap(), indices.iter().max().unwrap());
+            assert_eq!(
+                cells.span_bytes(),
+                seen_high - seen_low + 1 + 2 * SPAN_MARGIN
+            );
+            assert!(cells.byte_of(seen_low - SPAN_MARGIN).is_some());
+            assert!(cells.byte_of(seen_low - SPAN_MARGIN - 1).is_none());
+            assert!(cells.byte_of(seen_high + SPAN_MARGIN).is_some());
+            assert!(cells.byte_of(seen_high + SPAN_MARGIN + 1).is_none());
+            // Outside the bytes: the ring first, then the 8-byte cell, nothing on the bytes.
+            let (below, above) = (seen_low - SPAN_MARGIN - 1, layout.index(30_000_000_000));
+            let ring = cells.ring_capacity() as usize;
+            for k in 0..ring + 10 {
+                cells.count_dense(if k % 2 == 0 { below } else { above });
+            }
+            let mut out = Vec::new();
+            cells.take_kept(&mut out);
+            assert_eq!(out.len(), ring);
+            let in_ring = |i| out.iter().filter(|&&o| o as usize == i).count() as u64;
+            assert_eq!(
+                cells.dense_count(below) + in_ring(below),
+                (ring as u64 + 10) / 2
+            );
+            assert_eq!(
+                cells.dense_count(above) + in_ring(above),
+                (ring as u64 + 10) / 2
+            );
+            assert_eq!(
+                cells.hist[below].load(Ordering::Relaxed)
+                    + cells.hist[above].load(Ordering::Relaxed),
+                10
+            );
+            let mut counts = vec![0u64; layout.len()];
+            cells.for_each_dense(0..layout.len(), |i, c| counts[i] = c);
+            // Any run reads the same counts, each of its cells once, in order.
+            let edge = seen_high + SPAN_MARGIN;
+            for run in [
+                0..100,
+                below - 5..below + 5,
+                seen_low - 70..seen_low + 3,
+                seen_high - 3..edge + 100,
+                edge + 1..edge + 50,
+                above - 1..above + 1,
+                0..layout.len(),
+            ] {
+                let mut read = Vec::new();
+                cells.for_each_dense(run.clone(), |i, c| read.push((i, c)));
+                let want: Vec<(usize, u64)> = run.clone().map(|i| (i, counts[i])).collect();
+                assert!(read == want, "run {run:?}");
+            }
+            let mut runs = Vec::new();
+            cells.dense_runs(|run| runs.push(run));
+            for (i, &c) in counts.iter().enumerate() {
+                assert!(
+                    c == 0 || runs.iter().any(|r| r.contains(&i)),
+                    "cell {i} outside the runs"
+                );
+            }
+            assert_eq!(counts.iter().sum::<u64>(), kept as u64 + 1 + 10);
+            let StopDense::Stopped(held) = cells.stop_dense() else {
+                continue;
+            };
+            cells.give_back(held);
+            assert_eq!(cells.span_bytes(), 0);
+            assert!(cells.byte_of(high).is_none());
+            assert_eq!(cells.dense_count(above), 0);
+        }
+    }
+
+    #[test]
     fn cells_are_not_taken_back_from_an_owner_halfway_through_a_sample() {
         let layout = Layout::new(1_000, 60_000_000_000, 3).unwrap();
-        let cells = KindCells::new(&layout, false);
+        let cells = KindCells::new(&layout, false, Arc::new(SpanPages::new(layout.len())));
         cells.dense.store(true, Ordering::Relaxed);
         // The owner has set its flag and may have found the cells dense: they stay its own.
         if !crate::monitor::cells::fence_every_thread() {

@@ -14,12 +14,13 @@
 //! collections than a ring holds ([`KindCells`]).
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::monitor::cells::SpanPages;
 use crate::monitor::kind_cells::KindCells;
 
 /// Operation kinds a monitor can hold: two built in, the rest named at run time.
@@ -219,10 +220,62 @@ fn saturate(cell: &AtomicU64) {
 /// One thread's counter cells, allocated on the thread's first increment of any counter.
 pub(crate) type CounterCells = [AtomicU64; MAX_COUNTERS];
 
+/// One kind's cells in a slot, made on the kind's first sample: a pointer (8 bytes where a
+/// `OnceLock<Box<_>>` takes 16), so a slot without samples of a kind holds only that for it.
+pub(crate) struct KindSlot(AtomicPtr<KindCells>);
+
+impl KindSlot {
+    fn new() -> Self {
+        KindSlot(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// The kind's cells, once made.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&KindCells> {
+        // SAFETY: set once, from `Box::into_raw`, and freed only when the slot drops.
+        unsafe { self.0.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// The kind's cells, made by `make` if no thread has made them yet (the shared slot's
+    /// writers may race: one's cells are kept, the others' dropped).
+    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> KindCells) -> &KindCells {
+        if let Some(cells) = self.get() {
+            return cells;
+        }
+        let made = Box::into_raw(Box::new(make()));
+        match self.0.compare_exchange(
+            std::ptr::null_mut(),
+            made,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: just stored, freed only when the slot drops.
+            Ok(_) => unsafe { &*made },
+            Err(theirs) => {
+                // SAFETY: `made` came from `Box::into_raw` above and was not shared.
+                drop(unsafe { Box::from_raw(made) });
+                // SAFETY: as in `get`.
+                unsafe { &*theirs }
+            }
+        }
+    }
+}
+
+impl Drop for KindSlot {
+    fn drop(&mut self) {
+        let cells = *self.0.get_mut();
+        if !cells.is_null() {
+            // SAFETY: made by `Box::into_raw` in `get_or_init`, and no longer reachable.
+            drop(unsafe { Box::from_raw(cells) });
+        }
+    }
+}
+
 /// One thread's cells for one monitor.
 pub(crate) struct Slot {
-    /// Boxed, so a slot without samples of a kind holds only an empty cell for it.
-    pub(crate) kinds: [OnceLock<Box<KindCells>>; MAX_KINDS],
+    pub(crate) kinds: [KindSlot; MAX_KINDS],
+    /// The pages its kinds' dense cells count on, packed together.
+    pub(crate) pages: Arc<SpanPages>,
     pub(crate) counters: OnceLock<Box<CounterCells>>,
     /// Set when the owning thread exits; a new thread may then claim the slot.
     free: AtomicBool,
@@ -231,9 +284,10 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn new(shared: bool) -> Self {
+    fn new(shared: bool, layout: &Layout) -> Self {
         Slot {
-            kinds: std::array::from_fn(|_| OnceLock::new()),
+            kinds: std::array::from_fn(|_| KindSlot::new()),
+            pages: Arc::new(SpanPages::new(layout.len())),
             counters: OnceLock::new(),
             free: AtomicBool::new(false),
             shared,
@@ -252,6 +306,7 @@ impl Slot {
                 .counters
                 .get()
                 .map_or(0, |_| std::mem::size_of::<CounterCells>())
+            + self.pages.resident_bytes()
     }
 
     #[inline(always)]
@@ -287,7 +342,7 @@ static NEXT_RECORDERS_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Recorders {
     pub(crate) fn new(layout: Layout) -> Arc<Self> {
-        let fallback = Arc::new(Slot::new(true));
+        let fallback = Arc::new(Slot::new(true, &layout));
         Arc::new(Recorders {
             id: NEXT_RECORDERS_ID.fetch_add(1, Ordering::Relaxed),
             layout,
@@ -310,7 +365,7 @@ impl Recorders {
                 return slot.clone();
             }
         }
-        let slot = Arc::new(Slot::new(false));
+        let slot = Arc::new(Slot::new(false, &self.layout));
         slots.push(slot.clone());
         slot
     }
@@ -362,7 +417,7 @@ impl Recorders {
         let Some(lock) = slot.kinds.get(kind.0 as usize) else {
             return;
         };
-        let cells = self.kind_cells(lock, shared);
+        let cells = self.kind_cells(slot, lock, shared);
         if shared {
             // The cell before the count: a collector that sees the count sees the sample.
             let value = self.clamp(cells, nanos, true);
@@ -415,17 +470,17 @@ impl Recorders {
     }
 
     #[inline(always)]
-    fn kind_cells<'a>(&self, lock: &'a OnceLock<Box<KindCells>>, shared: bool) -> &'a KindCells {
+    fn kind_cells<'a>(&self, slot: &Slot, lock: &'a KindSlot, shared: bool) -> &'a KindCells {
         match lock.get() {
             Some(cells) => cells,
-            None => self.init_kind(lock, shared),
+            None => self.init_kind(slot, lock, shared),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn init_kind<'a>(&self, lock: &'a OnceLock<Box<KindCells>>, shared: bool) -> &'a KindCells {
-        lock.get_or_init(|| Box::new(KindCells::new(&self.layout, shared)))
+    fn init_kind<'a>(&self, slot: &Slot, lock: &'a KindSlot, shared: bool) -> &'a KindCells {
+        lock.get_or_init(|| KindCells::new(&self.layout, shared, slot.pages.clone()))
     }
 
     #[inline(always)]
@@ -528,7 +583,7 @@ impl Recorders {
     pub(crate) fn record_error(self: &Arc<Self>, kind: OpKind) {
         let (slot, shared) = self.local_slot();
         if let Some(lock) = slot.kinds.get(kind.0 as usize) {
-            let errors = &self.kind_cells(lock, shared).errors;
+            let errors = &self.kind_cells(slot, lock, shared).errors;
             if shared {
                 errors.fetch_add(1, Ordering::Relaxed);
             } else {

@@ -163,7 +163,7 @@ impl MonitorStore {
                 let exact = giving_back.is_some();
                 let mut read = |i: usize, c: u64, was: u64, now: &mut Writer| {
                     // Read while its owner may count (not held still to be given back), a count
-                    // can be short of the last reading while a narrow cell carries into it
+                    // can be short of the last reading while a cell's byte carries into it
                     // (`KindCells::dense_count`): the last one stands.
                     debug_assert!(!exact || c >= was, "cell {i} read {c} after {was}");
                     let c = c.max(was);
@@ -184,9 +184,9 @@ impl MonitorStore {
                     });
                 };
                 if giving_back.is_some() {
-                    // Every cell, resident or not: a page swapped out since the last reading may
-                    // hold samples, which giving the pages back would lose.
-                    visit(0..hist.len());
+                    // Every cell that may hold samples, resident or not: a page swapped out since
+                    // the last reading may hold some, which giving the pages back would lose.
+                    cells.all_runs(&mut visit);
                 } else {
                     cells.dense_runs(&mut visit);
                 }
@@ -406,7 +406,7 @@ mod tests {
     #[test]
     fn a_thread_collected_before_its_ring_fills_writes_no_cell_and_every_sample_counts() {
         let (store, _, mut expected) = windowed_store();
-        // Ten collections of 200 samples each: 2,000 values through a ring of 256.
+        // Ten collections of 200 samples each: 2,000 values through a ring of 128.
         for round in 0..10u64 {
             let values = (round * 200..(round + 1) * 200).map(|i| 200_000 + i * 9_973 % 19_800_000);
             record_counted(&store, values, &mut expected);
@@ -424,7 +424,7 @@ mod tests {
         // counted in the cells.
         record_counted(
             &store,
-            (0..5_000u64).map(|i| 300_000 + i * 1_000),
+            (0..5_000u64).map(|i| 200_000 + i * 6_151 % 19_800_000),
             &mut expected,
         );
         assert!(cells.dense.load(Ordering::Relaxed));
@@ -432,14 +432,11 @@ mod tests {
         assert_eq!(window_cells(&store), expected);
     }
 
-    /// Bytes of the layout's cells, 8-byte and narrow, on resident pages (all of them where
-    /// residency cannot be asked).
+    /// Bytes of the layout's cells: the 8-byte ones on resident pages (all of them where
+    /// residency cannot be asked), and the bytes of dense cells.
     fn resident_cells(cells: &KindCells) -> usize {
-        let mut resident = 0;
+        let mut resident = cells.span_bytes();
         cells.hist.resident_runs(|_, run| resident += 8 * run.len());
-        cells
-            .hist
-            .resident_narrow_runs(|_, run| resident += run.len());
         resident
     }
 
@@ -535,7 +532,8 @@ mod tests {
         let (store, layout, mut expected) = windowed_store();
         record_counted(
             &store,
-            (0..5_000u64).map(|i| 300_000 + i * 1_000),
+            // The first sample at 19.9 ms: the dense cells hold bytes up to there.
+            std::iter::once(19_900_000).chain((0..5_000u64).map(|i| 300_000 + i * 1_000)),
             &mut expected,
         );
         let slot = own_slot(&store);
@@ -549,7 +547,10 @@ mod tests {
         store.collect();
         assert_all_read_but_the_sample_on_its_way(&store, cells, &expected, cell);
         // The sample lands, and the next collection reads it (and gives the cells back).
-        cells.hist.narrow()[cell].fetch_add(1, Ordering::Relaxed);
+        cells
+            .byte_of(cell)
+            .expect("a byte")
+            .fetch_add(1, Ordering::Relaxed);
         cells.writing.store(false, Ordering::Release);
         store.collect();
         assert_eq!(window_cells(&store), expected);
@@ -565,23 +566,30 @@ mod tests {
         let cell = layout.index(15_000_000);
         record_counted(
             &store,
-            (0..5_000u64)
-                .map(|i| 300_000 + i * 1_000)
+            // The first sample at 19.9 ms: the dense cells hold bytes up to there.
+            std::iter::once(19_900_000)
+                .chain((0..5_000u64).map(|i| 300_000 + i * 1_000))
                 .chain((0..255).map(|_| 15_000_000)),
             &mut expected,
         );
         let slot = own_slot(&store);
         let cells = slot.kinds[0].get().expect("this thread's cells");
         assert!(cells.dense.load(Ordering::Relaxed));
-        assert_eq!(cells.hist.narrow()[cell].load(Ordering::Relaxed), 255);
+        assert_eq!(
+            cells.byte_of(cell).expect("a byte").load(Ordering::Relaxed),
+            255
+        );
         // A collection finds the owner halfway through a sample of another cell: it reads the
         // cells where they stay, and keeps its reading.
         let other = layout.index(19_000_000);
         stall_within_a_sample(cells, other, &mut expected);
         store.collect();
-        cells.hist.narrow()[other].fetch_add(1, Ordering::Relaxed);
+        cells
+            .byte_of(other)
+            .expect("a byte")
+            .fetch_add(1, Ordering::Relaxed);
         cells.writing.store(false, Ordering::Release);
-        // The owner stalls within the 256th sample, halfway through its carry: the narrow cell
+        // The owner stalls within the 256th sample, halfway through its carry: the byte
         // zeroed and nothing carried yet. The cell reads 256 short of the true count and 255
         // short of the kept reading, which stands.
         stall_within_a_sample(cells, cell, &mut expected);
@@ -593,7 +601,7 @@ mod tests {
         assert_eq!(cells.hist[cell].load(Ordering::Relaxed), 256);
         cells.writing.store(false, Ordering::Release);
         store.collect();
-        assert_window_cells(&store, &expected, 5_000 + 255 + 2);
+        assert_window_cells(&store, &expected, 1 + 5_000 + 255 + 2);
     }
 
     #[test]
@@ -622,10 +630,10 @@ mod tests {
     }
 
     #[test]
-    fn a_cell_past_its_narrow_count_goes_on_counting_exactly_while_collections_run() {
+    fn a_cell_past_what_its_byte_holds_goes_on_counting_exactly_while_collections_run() {
         let (store, layout, mut expected) = windowed_store();
-        // Most samples in two cells, far past what a narrow cell holds (255), the rest spread;
-        // collections run alongside, so readings see the narrow cells carrying.
+        // Most samples in two cells, far past what a byte holds (255), the rest spread;
+        // collections run alongside, so readings see the bytes carrying.
         let values = |i: u64| match i % 8 {
             0..=3 => 1_500_000,
             4..=6 => 7_250_000,
@@ -653,10 +661,17 @@ mod tests {
             cells.hist[full].load(Ordering::Relaxed),
             so_far[full] / 256 * 256
         );
-        let in_cells: Vec<u64> = (0..layout.len()).map(|i| cells.dense_count(i)).collect();
-        assert_eq!(in_cells, so_far);
+        // The cells, and the samples outside their bytes in the ring.
+        let mut in_cells: Vec<u64> = (0..layout.len()).map(|i| cells.dense_count(i)).collect();
+        for i in cells.in_ring() {
+            in_cells[i as usize] += 1;
+        }
+        assert!(
+            in_cells == so_far,
+            "the cells and the ring hold every sample"
+        );
         // A collection that finds the owner halfway through a sample reads the cells where they
-        // stay, narrow and 8-byte ones together, and keeps its reading.
+        // stay, bytes and 8-byte cells together, and keeps its reading.
         cells.writing.store(true, Ordering::Relaxed);
         store.collect();
         assert!(cells.dense.load(Ordering::Relaxed));
@@ -760,10 +775,11 @@ mod tests {
     #[test]
     fn threads_whose_rings_fill_between_collections_spill_exactly_and_write_no_cell() {
         let (store, layout, mut expected) = windowed_store();
-        // Each thread's 4,000 samples a round over 500 cells of 0.2-20 ms: almost 16 rings' worth,
-        // which the ring and its overflow hold, with collections running alongside or not.
+        // Each thread's 2,100 samples a round over 500 cells of 0.2-20 ms: more than 16 rings'
+        // worth, which the ring and its overflow hold (2,176), with collections running alongside
+        // or not.
         let values = |t: u64, round: u64| {
-            (0..4_000u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
+            (0..2_100u64).map(move |i| 200_000 + ((i * 7 + t + round) % 500) * 39_000)
         };
         for round in 0..6 {
             for t in 0..3 {
@@ -793,7 +809,7 @@ mod tests {
             });
             store.collect();
         }
-        assert_window_cells(&store, &expected, 72_000);
+        assert_window_cells(&store, &expected, 6 * 3 * 2_100);
         for slot in store.recorder.recorders.snapshot_slots() {
             let Some(cells) = slot.kinds[0].get() else {
                 continue;
