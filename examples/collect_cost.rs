@@ -2,7 +2,7 @@
 //! records `--samples` latencies (log-uniform over 0.2-20 ms, a seeded generator per thread) into
 //! one kind of one monitor, all wait, and `MonitorStore::collect` is timed; `--rounds` times, with
 //! the threads kept alive throughout (a thread's slot and cells are its own while it lives). Past
-//! 2,176 samples a thread's cells are dense, and each collection reads them in full and gives
+//! 2,176 samples a thread's cells are dense, and each collection reads them a last time and gives
 //! them back; below, the collector takes its samples out of the ring and the overflow.
 //!
 //!     cargo run --release --example collect_cost -- [--threads 16] [--samples 10000] [--rounds 30]

@@ -6,8 +6,9 @@
 //! made resident, and no allocator header shares (and makes resident) the first page. Off Linux,
 //! or where mapping fails, the allocator's zeroed memory is used instead.
 //!
-//! A thread's own cells count their samples first in one byte each, on the heap
-//! (`KindCells`); these 8-byte cells take what a byte cannot hold, and the shared slot's samples.
+//! A thread's own dense cells count their samples first in one byte each, on pages its slot keeps
+//! for its kinds' bytes ([`SpanPages`]; `KindCells`); these 8-byte cells take what a byte cannot
+//! hold, and the shared slot's samples.
 //!
 //! A run of cells may carry a tail: more cells after it, from a page boundary on, whose pages can
 //! be given back to the OS on their own ([`Cells::release_tail`]).
@@ -294,7 +295,7 @@ fn tail_at(len: usize, tail: usize, page: Option<usize>) -> usize {
 /// Pages for the bytes of one slot's dense cells: each kind's, while dense, packed after the
 /// others' ([`SpanPages::take`]), and the pages given back to the OS once the last is let go
 /// ([`SpanPages::let_go`]). Packed, the kinds of a slot share pages: a kind whose latencies span
-/// 5,951 cells holds 5,951 bytes, not the two pages they would take alone. Mapped on first use, in
+/// 5,951 cells holds their bytes (6,079 with its margin), not the two pages they would take alone. Mapped on first use, in
 /// an address range of its own (4 bytes a layout cell, untouched pages never resident); where
 /// mapping fails, or the range is full, a kind's bytes come from the heap instead.
 pub(crate) struct SpanPages {

@@ -80,8 +80,9 @@ pub(crate) struct KindCells {
     pub(crate) clamped: AtomicU64,
     pub(super) countdown: AtomicU64,
     /// Set by the owner, under `spill`'s lock, when it finds the ring and the overflow full, once
-    /// it has counted their samples in `hist` and before it counts the sample that found them so
-    /// (the shared fallback slot is made with it set): then the collector reads the cells. Cleared by the collector, under the same lock, when it
+    /// it has made the bytes of dense cells and counted their samples in them, and before it
+    /// counts the sample that found them so (the shared fallback slot is made with it set): then
+    /// the collector reads the cells. Cleared by the collector, under the same lock, when it
     /// takes the cells back ([`KindCells::stop_dense`]).
     pub(crate) dense: AtomicBool,
     /// Set by the owner from before it looks at `dense` until its sample is in the ring or the
@@ -104,9 +105,10 @@ pub(crate) struct KindCells {
     /// full ring by the owner ([`KindCells::keep`]), until the collector takes them
     /// ([`KindCells::take_kept`]) and gives the tail's pages back. Under this lock the owner
     /// copies and the collector empties the ring and the overflow: each moves `drained` only
-    /// while holding it. When the overflow is full too, the owner counts the ring's and the
-    /// overflow's samples in `hist`, gives the tail's pages back, sets `dense` and counts every
-    /// later sample in `hist`: while the cells are dense the overflow is empty.
+    /// while holding it. When the overflow is full too, the owner makes the bytes of dense
+    /// cells, counts the ring's and the overflow's samples in them, gives the tail's pages back,
+    /// sets `dense` and counts every later sample in them (one outside them in the ring, or with
+    /// the ring full in `hist`): while the cells are dense the overflow is empty.
     spill: Mutex<usize>,
     /// Whether the overflow holds samples: set by the owner, cleared by the collector, under its
     /// lock.
@@ -532,7 +534,7 @@ impl KindCells {
     /// Makes dense cells sparse again (collector only, for a thread's own cells, at each
     /// collection): the owner's samples go to the ring from now on. Returns the overflow's
     /// lock, held while the caller reads the cells one last time and gives them back
-    /// ([`Cells::release`]); changes nothing when the owner may be halfway through a sample or the
+    /// ([`Cells::release_all`]); changes nothing when the owner may be halfway through a sample or the
     /// OS offers no barrier on every thread.
     ///
     /// The owner sets `writing`, then looks at `dense`, with only the compiler kept from swapping

@@ -4,9 +4,10 @@
 //! Per thread and kind: the counts are compared with the last reading, and a thread whose counts
 //! have not moved since a reading that followed their last change is skipped. Otherwise the ring
 //! of recent samples and the overflow the owner copied full rings into are emptied, and, once the
-//! thread's cells are dense, the cells on resident pages are read beside the last reading of them
-//! (packed, [`CellCounts`]). Each collection that finds a thread between two samples reads its
-//! dense cells in full and gives them back to the OS (`KindCells::stop_dense`): its next samples go
+//! thread's cells are dense, their bytes (and the 8-byte cells on resident pages, once one was
+//! written) are read beside the last reading of them (packed, [`CellCounts`]). Each collection
+//! that finds a thread between two samples reads every dense cell that may hold samples one last
+//! time and gives them back (`KindCells::stop_dense`, `KindCells::give_back`): its next samples go
 //! to the ring again. Found halfway through one, the thread keeps its cells, and the reading is
 //! kept for the next collection's difference.
 
