@@ -56,28 +56,9 @@ impl Cells {
             let mapped = tail_at(len, tail, page_size());
             let bytes = (mapped + tail).saturating_mul(std::mem::size_of::<AtomicU64>());
             if bytes >= MAP_FROM_BYTES {
-                // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes,
-                // which the kernel fills with zeros on first touch; all-zero bytes are valid
-                // `AtomicU64`s.
-                let memory = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        bytes,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                        -1,
-                        0,
-                    )
-                };
-                if memory != libc::MAP_FAILED {
-                    // Small pages only: a huge page would make 2 MiB resident for one sample, and
-                    // the collector finds the written cells by the pages that are resident.
-                    // Advice refused leaves the mapping as it is.
-                    // SAFETY: advice on the mapping just made, of its own length.
-                    unsafe { libc::madvise(memory, bytes, libc::MADV_NOHUGEPAGE) };
-                    if let Some(ptr) = NonNull::new(memory.cast::<AtomicU64>()) {
-                        return made(ptr, mapped, true);
-                    }
+                // All-zero bytes are valid `AtomicU64`s.
+                if let Some(ptr) = map(bytes).and_then(|m| NonNull::new(m.cast::<AtomicU64>())) {
+                    return made(ptr, mapped, true);
                 }
                 tracing::debug!(bytes, "mapping histogram cells failed; allocating them");
             }
@@ -349,6 +330,10 @@ impl SpanPages {
                 return None;
             }
             let Some(base) = map(self.capacity) else {
+                tracing::debug!(
+                    bytes = self.capacity,
+                    "mapping dense cells' pages failed; the heap holds them"
+                );
                 packed.unmapped = true;
                 return None;
             };
@@ -431,11 +416,14 @@ impl Drop for SpanPages {
     }
 }
 
-/// An anonymous mapping of `bytes` zeroed bytes on small pages (`None` where it cannot be made).
+/// An anonymous mapping of `bytes` zeroed bytes on small pages (`None` where it cannot be made):
+/// a huge page would make 2 MiB resident for one sample, and the collector finds the written
+/// cells by the pages that are resident.
 fn map(bytes: usize) -> Option<*mut u8> {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: an anonymous private mapping, which the kernel fills with zeros on first touch.
+    if bytes > 0 {
+        // SAFETY: an anonymous private mapping of `bytes` readable and writable bytes, which the
+        // kernel fills with zeros on first touch.
         let memory = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -446,15 +434,12 @@ fn map(bytes: usize) -> Option<*mut u8> {
                 0,
             )
         };
-        if memory != libc::MAP_FAILED && bytes > 0 {
+        if memory != libc::MAP_FAILED {
+            // Advice refused leaves the mapping as it is.
             // SAFETY: advice on the mapping just made, of its own length.
             unsafe { libc::madvise(memory, bytes, libc::MADV_NOHUGEPAGE) };
             return Some(memory.cast());
         }
-        tracing::debug!(
-            bytes,
-            "mapping dense cells' pages failed; the heap holds them"
-        );
     }
     let _ = bytes;
     None
