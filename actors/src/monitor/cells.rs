@@ -237,26 +237,18 @@ impl Cells {
     /// was swapped out; reading a never-written page would cost a page fault and map it (to the
     /// kernel's zero page). Where residency cannot be asked, every cell is one run.
     pub(crate) fn resident_runs(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
-        self.resident_runs_of(0, self, &mut f);
-    }
-
-    /// Calls `f` with each run of `cells` (a section from 8-byte cell `at`) on resident pages, in
-    /// order, as (index of the run's first cell, its cells); with all of them where residency
-    /// cannot be asked.
-    fn resident_runs_of<T>(&self, at: usize, cells: &[T], f: &mut impl FnMut(usize, &[T])) {
-        let words = (std::mem::size_of_val(cells)).div_ceil(std::mem::size_of::<AtomicU64>());
-        let Some((page, resident)) = self.resident_pages(at, words) else {
-            f(0, cells);
+        let Some((page, resident)) = self.resident_pages(0, self.len) else {
+            f(0, self);
             return;
         };
-        let per_page = page / std::mem::size_of::<T>();
+        let per_page = page / std::mem::size_of::<AtomicU64>();
         let mut first = 0;
         for pages in resident.chunk_by(|a, b| a & 1 == b & 1) {
             if pages[0] & 1 != 0 {
-                let from = (first * per_page).min(cells.len());
-                let to = ((first + pages.len()) * per_page).min(cells.len());
+                let from = (first * per_page).min(self.len);
+                let to = ((first + pages.len()) * per_page).min(self.len);
                 if from < to {
-                    f(from, &cells[from..to]);
+                    f(from, &self[from..to]);
                 }
             }
             first += pages.len();

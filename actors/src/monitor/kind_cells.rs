@@ -147,16 +147,19 @@ impl KindCells {
         }
     }
 
-    /// Puts cell index `index` in the ring as sample `w` (owner only).
+    /// Puts cell index `index` in the ring as sample `written`, the next, and releases it to
+    /// the collector (owner only, with room in the ring).
     #[inline(always)]
-    fn put(&self, w: u64, index: u32) {
+    fn append(&self, written: u64, index: u32) {
         if self.index_bits == 16 {
-            self.recent[w as usize % RECENT].store(index as u16, Ordering::Relaxed);
+            self.recent[written as usize % RECENT].store(index as u16, Ordering::Relaxed);
         } else {
-            let at = 2 * (w as usize % (RECENT / 2));
+            let at = 2 * (written as usize % (RECENT / 2));
             self.recent[at].store(index as u16, Ordering::Relaxed);
             self.recent[at + 1].store((index >> 16) as u16, Ordering::Relaxed);
         }
+        self.written
+            .store(written.wrapping_add(1), Ordering::Release);
     }
 
     /// The cell index of sample `w` in the ring.
@@ -270,9 +273,7 @@ impl KindCells {
         {
             return false;
         }
-        self.put(written, index);
-        self.written
-            .store(written.wrapping_add(1), Ordering::Release);
+        self.append(written, index);
         true
     }
 
@@ -300,9 +301,7 @@ impl KindCells {
     fn count_outside(&self, index: usize) {
         let written = self.written.load(Ordering::Relaxed);
         if written.wrapping_sub(self.drained.load(Ordering::Acquire)) < self.ring_capacity() {
-            self.put(written, index as u32);
-            self.written
-                .store(written.wrapping_add(1), Ordering::Release);
+            self.append(written, index as u32);
             return;
         }
         self.carried.store(true, Ordering::Relaxed);
