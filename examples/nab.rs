@@ -26,6 +26,15 @@
 //! `--settings RON` replaces some of the detector's settings, e.g. `"(coarse: 0)"` to score without
 //! the coarse scale: what each part of the design is worth (README, "Detection").
 //!
+//! `--resample K` reads every file as the means of each `K` consecutive values (stamped with the
+//! first one's time; a last, incomplete group is left out): the same series at a `K` times coarser
+//! sampling, scored against the same windows.
+//!
+//! `--rank-settings` scores each of the candidates of [`candidates`] at its best corpus-wide
+//! threshold (standard profile) on the files as read and resampled by 2 and by 3, and prints the
+//! ten with the best mean of the three and where the settings given stand: settings that hold on
+//! series sampled differently are less likely to be fitted to these files' sampling.
+//!
 //! `--flat-top` counts every score in the detector's top bin (above 0.999, where it grades how far a
 //! value goes past the ordinary) as 1, as the lab's version of the detector scored: at thresholds
 //! up to 0.999 that changes no detection.
@@ -42,7 +51,7 @@ use watchkeeper::actors::detect::nab::{
 };
 use watchkeeper::actors::detect::{NoveltyDetector, NoveltySettings};
 
-const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate [--choose-settings]] [--settings RON] [--flat-top] [--peer windowed-gaussian]";
+const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate [--choose-settings]] [--rank-settings] [--settings RON] [--resample K] [--flat-top] [--peer windowed-gaussian]";
 
 enum Detector {
     Runtime(Box<NoveltyDetector>),
@@ -64,7 +73,9 @@ struct Args {
     windows: Option<PathBuf>,
     cross_validate: bool,
     choose_settings: bool,
+    rank_settings: bool,
     settings: NoveltySettings,
+    resample: usize,
     flat_top: bool,
     peer: bool,
 }
@@ -93,7 +104,7 @@ fn fail(message: &str) -> ! {
 fn parse_args() -> Args {
     let (mut data, mut out, mut windows) = (None, None, None);
     let (mut cross_validate, mut flat_top, mut peer) = (false, false, false);
-    let mut choose_settings = false;
+    let (mut choose_settings, mut rank_settings, mut resample) = (false, false, 1);
     let mut settings = NoveltySettings::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -103,6 +114,15 @@ fn parse_args() -> Args {
             "--windows" => windows = args.next().map(PathBuf::from),
             "--cross-validate" => cross_validate = true,
             "--choose-settings" => choose_settings = true,
+            "--rank-settings" => rank_settings = true,
+            "--resample" => {
+                let text = args.next().unwrap_or_default();
+                resample = text.parse().ok().filter(|&k| k >= 1).unwrap_or_else(|| {
+                    fail(&format!(
+                        "--resample {text}: not a whole number of values from 1"
+                    ))
+                });
+            }
             "--flat-top" => flat_top = true,
             "--settings" => {
                 let text = args.next().unwrap_or_default();
@@ -130,6 +150,11 @@ fn parse_args() -> Args {
     if choose_settings && !cross_validate {
         fail("--choose-settings needs --cross-validate");
     }
+    if rank_settings && (windows.is_none() || peer) {
+        fail(
+            "--rank-settings ranks the runtime detector's settings; it needs --windows and no peer",
+        );
+    }
     if choose_settings && peer {
         fail("--choose-settings chooses the runtime detector's settings; it has no peer");
     }
@@ -139,7 +164,9 @@ fn parse_args() -> Args {
         windows,
         cross_validate,
         choose_settings,
+        rank_settings,
         settings,
+        resample,
         flat_top,
         peer,
     }
@@ -158,6 +185,14 @@ fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// The means of each `k` consecutive values; a last, incomplete group is left out.
+fn means(values: &[f64], k: usize) -> Vec<f64> {
+    values
+        .chunks_exact(k)
+        .map(|group| group.iter().sum::<f64>() / k as f64)
+        .collect()
 }
 
 /// Counts every score above `top` (the detector's top bin) as 1 (`--flat-top`).
@@ -191,6 +226,16 @@ fn score_files(args: &Args, files: &[PathBuf]) -> Vec<Series> {
             .filter_map(|line| line.split_once(','))
             .map(|(ts, value)| (ts, value.trim().parse().unwrap_or(f64::NAN)))
             .collect();
+        let rows: Vec<(&str, f64)> = if args.resample > 1 {
+            let values: Vec<f64> = rows.iter().map(|&(_, v)| v).collect();
+            rows.iter()
+                .step_by(args.resample)
+                .zip(means(&values, args.resample))
+                .map(|(&(ts, _), mean)| (ts, mean))
+                .collect()
+        } else {
+            rows
+        };
         let mut detector = if args.peer {
             Detector::WindowedGaussian(WindowedGaussian::default())
         } else {
@@ -396,21 +441,29 @@ fn main() {
             p.name, best.normalized, best.threshold, best.raw
         );
     }
-    if !args.cross_validate {
-        return;
+    if args.cross_validate {
+        cross_validate(&args, &labelled);
     }
+    if args.rank_settings {
+        rank_settings(&args, &labelled);
+    }
+}
+
+/// `--cross-validate`: the scores with thresholds (and with `--choose-settings` settings) chosen on
+/// other files than those scored.
+fn cross_validate(args: &Args, labelled: &[LabelledSeries<'_>]) {
     println!(
         "cross-validated, thresholds chosen on the training files (standard, low FP, low FN):"
     );
-    for (name, folds) in schemes(&labelled) {
+    for (name, folds) in schemes(labelled) {
         let scores: Vec<String> = PROFILES
             .iter()
-            .map(|p| format!("{:6.2}", carried(&labelled, &folds, p)))
+            .map(|p| format!("{:6.2}", carried(labelled, &folds, p)))
             .collect();
         println!("{name:<20} {}", scores.join(" "));
     }
     if args.choose_settings {
-        choose_settings(&args, &labelled);
+        choose_settings(args, labelled);
     }
 }
 
@@ -617,6 +670,101 @@ fn choose_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
         println!(
             "{:<56} {settings:<66} {:7.3} ({:.3})",
             labelled[file].name, c.raw, c.given_raw
+        );
+    }
+}
+
+/// The resamplings `--rank-settings` scores every candidate on: the files as read, and the means of
+/// each 2 and each 3 of their values.
+const RESAMPLINGS: [usize; 3] = [1, 2, 3];
+
+/// A resampled series: its values and its windows as row ranges.
+type Resampled = (Vec<f64>, Vec<(usize, usize)>);
+
+/// `labelled` as the means of each `k` values, each window the groups whose first value lies in it.
+fn resampled(labelled: &[LabelledSeries<'_>], k: usize) -> Vec<Resampled> {
+    labelled
+        .iter()
+        .map(|l| {
+            let values = means(l.values, k);
+            let last = values.len().saturating_sub(1);
+            let windows = l
+                .windows
+                .iter()
+                .map(|&(start, end)| (start.div_ceil(k), (end / k).min(last)))
+                .filter(|(start, end)| start <= end)
+                .collect();
+            (values, windows)
+        })
+        .collect()
+}
+
+/// `--rank-settings`: each candidate's standard score at its best threshold, on the files as read
+/// and resampled; the ten best by the mean, and the place of the settings given.
+fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
+    let candidates = candidates(args.settings);
+    let started = Instant::now();
+    let standard = &PROFILES[0];
+    let sets: Vec<_> = RESAMPLINGS
+        .iter()
+        .map(|&k| resampled(labelled, k))
+        .collect();
+    let table: Vec<Vec<f64>> = parallel_map(candidates.len(), |c| {
+        sets.iter()
+            .map(|files| {
+                let scores: Vec<Vec<f64>> = files
+                    .iter()
+                    .map(|(values, _)| {
+                        let mut detector = NoveltyDetector::new(candidates[c]);
+                        let mut scores: Vec<f64> =
+                            values.iter().map(|&v| detector.score(v)).collect();
+                        if args.flat_top {
+                            flatten_top(&mut scores, candidates[c].top_bin());
+                        }
+                        scores
+                    })
+                    .collect();
+                let scored: Vec<Labelled<'_>> = scores
+                    .iter()
+                    .zip(files)
+                    .map(|(s, (_, w))| (s.as_slice(), w.as_slice()))
+                    .collect();
+                best_threshold(&scored, standard).normalized
+            })
+            .collect()
+    });
+    let mean = |c: usize| table[c].iter().sum::<f64>() / table[c].len() as f64;
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    // stable: a tie keeps the settings given first
+    order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+    let columns: Vec<String> = RESAMPLINGS
+        .iter()
+        .map(|k| format!("{:>7}", format!("x{k}")))
+        .collect();
+    println!(
+        "{} candidates, standard score at each one's best threshold, the files as read (x1) and as means of 2 and 3 values (in {:.0} s):",
+        candidates.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:>4}  {:<66} {}    mean",
+        "rank",
+        "settings",
+        columns.join("")
+    );
+    let place_given = order.iter().position(|&c| c == 0).unwrap_or(0);
+    for (place, &c) in order.iter().enumerate() {
+        if place >= 10 && place != place_given {
+            continue;
+        }
+        let scores: Vec<String> = table[c].iter().map(|s| format!("{s:7.2}")).collect();
+        let given = if c == 0 { "  (the settings given)" } else { "" };
+        println!(
+            "{:>4}  {:<66} {}  {:6.2}{given}",
+            place + 1,
+            describe(&candidates[c]),
+            scores.join(""),
+            mean(c)
         );
     }
 }

@@ -265,6 +265,102 @@ fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
         .contains("--choose-settings needs --cross-validate"));
 }
 
+#[test]
+fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sampling() {
+    let root = std::env::temp_dir().join(format!("watchkeeper-nab-rank-{}", std::process::id()));
+    let (data, out) = (root.join("data"), root.join("out"));
+    let spike = data.join("realSpike/s.csv");
+    let window = write_spike_series(&spike, 1401, 1000, 5);
+    let windows = root.join("windows.json");
+    std::fs::write(&windows, format!(r#"{{"realSpike/s.csv": {window}}}"#)).unwrap();
+    let nab = |extra: &[&str]| {
+        Command::new(example("nab"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .arg("--windows")
+            .arg(&windows)
+            // smaller buffers, for a debug build's speed; the candidates keep them
+            .args(["--settings", "(reference: 200, calibration: 200)"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    // Means of each two values, stamped with the first one's time; the odd last value is left out.
+    succeeded(nab(&["--resample", "2"]));
+    let read: Vec<(String, f64)> = std::fs::read_to_string(&spike)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (ts, v) = l.split_once(',').unwrap();
+            (ts.to_owned(), v.parse().unwrap())
+        })
+        .collect();
+    let written = std::fs::read_to_string(out.join("realSpike/s.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = written
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 700);
+    for (i, row) in rows.iter().enumerate() {
+        let (first, second) = (&read[2 * i], &read[2 * i + 1]);
+        assert_eq!(row[0], first.0);
+        let mean: f64 = row[1].parse().unwrap();
+        assert!((mean - (first.1 + second.1) / 2.0).abs() < 1e-9, "{row:?}");
+    }
+
+    let stdout = succeeded(nab(&["--rank-settings"]));
+    std::fs::remove_dir_all(&root).unwrap();
+    let standard: f64 = stdout
+        .lines()
+        .find(|l| l.starts_with("standard"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no standard line in {stdout}"));
+    let table = stdout
+        .split("81 candidates, standard score at each one's best threshold")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no ranking in {stdout}"));
+    let ranked: Vec<&str> = table.lines().skip(2).collect();
+    // the ten best, and the settings given wherever they stand
+    assert!((10..=11).contains(&ranked.len()), "{table}");
+    let given = ranked
+        .iter()
+        .find(|l| l.ends_with("(the settings given)"))
+        .unwrap_or_else(|| panic!("the settings given are not shown: {table}"));
+    let numbers = |line: &str| -> Vec<f64> {
+        line.rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    for line in &ranked {
+        let n = numbers(line.trim_end_matches("  (the settings given)"));
+        assert_eq!(n.len(), 4, "x1, x2, x3 and their mean: {line}");
+        assert!((n[3] - (n[0] + n[1] + n[2]) / 3.0).abs() < 0.01, "{line}");
+    }
+    // The files as read, with the settings given: the score the first lines print.
+    let given = numbers(given.trim_end_matches("  (the settings given)"));
+    assert!(
+        (given[0] - standard).abs() < 0.006,
+        "{given:?} vs {standard}"
+    );
+
+    let refused = Command::new(example("nab"))
+        .args(["--data", "/nonexistent", "--out", "/nonexistent"])
+        .args(["--resample", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resample 0"));
+}
+
 /// NAB's series: `data/nab` in the repository (13 of NAB's files, MIT licensed), or `NAB_DATA`,
 /// with `data/` and `labels/combined_windows.json` inside as in NAB's own layout.
 fn nab_corpus() -> Option<PathBuf> {
