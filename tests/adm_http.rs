@@ -3,11 +3,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use common::host::{eventually, test_config};
 use common::http::{get, request};
+use watchkeeper::actors::alerting::{AlertSeverity, SetExternalAlert};
 use watchkeeper::config::Secret;
 use watchkeeper::Runtime;
 
@@ -839,7 +841,7 @@ fn filters_that_would_cost_too_much_to_compile_are_refused() {
 
 /// Alerts posted from outside are capped by `alerting.max_posted_alerts`: a post past it is
 /// refused for the alerts it would add (400, naming the setting), the others are taken, and one
-/// already active can still be posted again.
+/// already active can still be posted again. Alerts the runtime's own actors raise do not count.
 #[test]
 fn posted_alerts_are_capped() {
     let mut c = test_config();
@@ -847,6 +849,22 @@ fn posted_alerts_are_capped() {
     c.alerting.max_posted_alerts = 3;
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
+    for name in ["RaisedInside1", "RaisedInside2"] {
+        rt.alerting()
+            .ask_blocking(
+                SetExternalAlert {
+                    name: name.into(),
+                    severity: AlertSeverity::Warning,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                    value: Some(1.0),
+                    threshold: 0.0,
+                    firing: true,
+                },
+                Duration::from_secs(5),
+            )
+            .unwrap();
+    }
     let post = |names: &[&str]| {
         let body: Vec<serde_json::Value> = names
             .iter()
@@ -877,7 +895,16 @@ fn posted_alerts_are_capped() {
         first.body
     );
     assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 5, "two raised inside, three posted: {listed}");
+    for name in ["A", "B", "C", "RaisedInside1", "RaisedInside2"] {
+        assert!(names.contains(&name), "{name} missing: {listed}");
+    }
 }
 
 /// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,

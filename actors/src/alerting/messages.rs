@@ -379,7 +379,7 @@ impl Handles<PostAlerts> for AlertingActor {
             let mut posted_active = book
                 .alerts
                 .values()
-                .filter(|a| a.rule.is_none() && a.state != AlertState::Resolved)
+                .filter(|a| a.posted() && a.state != AlertState::Resolved)
                 .count();
             for (i, posted) in msg.alerts.into_iter().enumerate() {
                 let mut labels = posted.labels;

@@ -184,6 +184,13 @@ pub(super) struct NewAlert {
 }
 
 impl Alert {
+    /// Whether it was posted from outside (`POST /api/v2/alerts`): no rule raised it and a post
+    /// set when it expires. `alerting.max_posted_alerts` counts these, not the alerts other actors
+    /// raise.
+    pub fn posted(&self) -> bool {
+        self.rule.is_none() && self.expires_at.is_some()
+    }
+
     /// A pending alert, breaching since `now`.
     pub(super) fn pending(new: NewAlert, now: Instant) -> Self {
         Alert {
