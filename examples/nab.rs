@@ -2,7 +2,8 @@
 //! Numenta Anomaly Benchmark does.
 //!
 //! `cargo run --release --example nab -- --data DIR --out DIR [--windows FILE] [--cross-validate
-//! [--choose-settings]] [--settings RON] [--flat-top] [--peer windowed-gaussian]`
+//! [--choose-settings]] [--rank-settings] [--settings RON] [--resample K] [--flat-top] [--peer
+//! windowed-gaussian]`
 //!
 //! Every `*.csv` under `--data` (recursively, columns `timestamp,value`) is scored value by value by a
 //! fresh [`NoveltyDetector`] with the default settings — the same detector and settings as the
@@ -32,8 +33,10 @@
 //!
 //! `--rank-settings` scores each of the candidates of [`candidates`] at its best corpus-wide
 //! threshold (standard profile) on the files as read and resampled by 2 and by 3, and prints the
-//! ten with the best mean of the three and where the settings given stand: settings that hold on
-//! series sampled differently are less likely to be fitted to these files' sampling.
+//! ten with the best mean of the three, where the settings given stand, and the best candidate
+//! of each column and of the mean of the two resamplings alone: settings that hold on series
+//! sampled differently are less likely to be fitted to these files' sampling. It reads the files
+//! as they are (not with `--resample`).
 //!
 //! `--flat-top` counts every score in the detector's top bin (above 0.999, where it grades how far a
 //! value goes past the ordinary) as 1, as the lab's version of the detector scored: at thresholds
@@ -119,7 +122,7 @@ fn parse_args() -> Args {
                 let text = args.next().unwrap_or_default();
                 resample = text.parse().ok().filter(|&k| k >= 1).unwrap_or_else(|| {
                     fail(&format!(
-                        "--resample {text}: not a whole number of values from 1"
+                        "--resample {text}: must be a whole number, 1 or more"
                     ))
                 });
             }
@@ -150,9 +153,10 @@ fn parse_args() -> Args {
     if choose_settings && !cross_validate {
         fail("--choose-settings needs --cross-validate");
     }
-    if rank_settings && (windows.is_none() || peer) {
+    if rank_settings && (windows.is_none() || peer || resample > 1) {
         fail(
-            "--rank-settings ranks the runtime detector's settings; it needs --windows and no peer",
+            "--rank-settings ranks the runtime detector's settings on the files as they are and \
+             resampled: it needs --windows, and takes no peer and no --resample",
         );
     }
     if choose_settings && peer {
@@ -678,29 +682,37 @@ fn choose_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
 /// each 2 and each 3 of their values.
 const RESAMPLINGS: [usize; 3] = [1, 2, 3];
 
-/// A resampled series: its values and its windows as row ranges.
-type Resampled = (Vec<f64>, Vec<(usize, usize)>);
+/// A labelled series resampled: the means of each `k` consecutive values, and its windows as
+/// row ranges of them.
+struct Resampled {
+    values: Vec<f64>,
+    windows: Vec<(usize, usize)>,
+}
 
-/// `labelled` as the means of each `k` values, each window the groups whose first value lies in it.
+/// `labelled` as the means of each `k` consecutive values, each window the groups whose first
+/// value lies in it (as `--resample` finds them by time).
 fn resampled(labelled: &[LabelledSeries<'_>], k: usize) -> Vec<Resampled> {
     labelled
         .iter()
         .map(|l| {
             let values = means(l.values, k);
-            let last = values.len().saturating_sub(1);
-            let windows = l
-                .windows
-                .iter()
-                .map(|&(start, end)| (start.div_ceil(k), (end / k).min(last)))
-                .filter(|(start, end)| start <= end)
-                .collect();
-            (values, windows)
+            let windows = match values.len().checked_sub(1) {
+                Some(last) => l
+                    .windows
+                    .iter()
+                    .map(|&(start, end)| (start.div_ceil(k), (end / k).min(last)))
+                    .filter(|(start, end)| start <= end)
+                    .collect(),
+                None => Vec::new(),
+            };
+            Resampled { values, windows }
         })
         .collect()
 }
 
 /// `--rank-settings`: each candidate's standard score at its best threshold, on the files as read
-/// and resampled; the ten best by the mean, and the place of the settings given.
+/// and resampled; the ten best by the mean, the place of the settings given, and the best of each
+/// column and of the resamplings' mean.
 fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
     let candidates = candidates(args.settings);
     let started = Instant::now();
@@ -714,7 +726,7 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
             .map(|files| {
                 let scores: Vec<Vec<f64>> = files
                     .iter()
-                    .map(|(values, _)| {
+                    .map(|Resampled { values, .. }| {
                         let mut detector = NoveltyDetector::new(candidates[c]);
                         let mut scores: Vec<f64> =
                             values.iter().map(|&v| detector.score(v)).collect();
@@ -727,7 +739,7 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
                 let scored: Vec<Labelled<'_>> = scores
                     .iter()
                     .zip(files)
-                    .map(|(s, (_, w))| (s.as_slice(), w.as_slice()))
+                    .map(|(s, r)| (s.as_slice(), r.windows.as_slice()))
                     .collect();
                 best_threshold(&scored, standard).normalized
             })
@@ -767,4 +779,25 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
             mean(c)
         );
     }
+    // the first of the best, so a tie names the settings given
+    let best = |score: &dyn Fn(usize) -> f64| {
+        (0..candidates.len()).fold(0, |b, c| if score(c) > score(b) { c } else { b })
+    };
+    let resampled_mean = |c: usize| table[c][1..].iter().sum::<f64>() / (table[c].len() - 1) as f64;
+    println!("best of each:");
+    for (i, k) in RESAMPLINGS.iter().enumerate() {
+        let c = best(&|c| table[c][i]);
+        println!(
+            "  x{k:<22} {:6.2}  {}",
+            table[c][i],
+            describe(&candidates[c])
+        );
+    }
+    let c = best(&resampled_mean);
+    println!(
+        "  mean of x2 and x3       {:6.2}  {}  (the settings given: {:.2})",
+        resampled_mean(c),
+        describe(&candidates[c]),
+        resampled_mean(0)
+    );
 }

@@ -288,8 +288,17 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
             .unwrap()
     };
 
+    let standard = |stdout: &str| -> f64 {
+        stdout
+            .lines()
+            .find(|l| l.starts_with("standard"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no standard line in {stdout}"))
+    };
+    let by_three = standard(&succeeded(nab(&["--resample", "3"])));
     // Means of each two values, stamped with the first one's time; the odd last value is left out.
-    succeeded(nab(&["--resample", "2"]));
+    let by_two = standard(&succeeded(nab(&["--resample", "2"])));
     let read: Vec<(String, f64)> = std::fs::read_to_string(&spike)
         .unwrap()
         .lines()
@@ -314,18 +323,18 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
     }
 
     let stdout = succeeded(nab(&["--rank-settings"]));
+    let refused_with_resample = nab(&["--rank-settings", "--resample", "2"]);
     std::fs::remove_dir_all(&root).unwrap();
-    let standard: f64 = stdout
-        .lines()
-        .find(|l| l.starts_with("standard"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no standard line in {stdout}"));
+    let as_read = standard(&stdout);
     let table = stdout
         .split("81 candidates, standard score at each one's best threshold")
         .nth(1)
         .unwrap_or_else(|| panic!("no ranking in {stdout}"));
-    let ranked: Vec<&str> = table.lines().skip(2).collect();
+    let ranked: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with("best of each"))
+        .collect();
     // the ten best, and the settings given wherever they stand
     assert!((10..=11).contains(&ranked.len()), "{table}");
     let given = ranked
@@ -340,17 +349,56 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
             .map(|x| x.parse().unwrap())
             .collect()
     };
+    let mut means = Vec::new();
     for line in &ranked {
         let n = numbers(line.trim_end_matches("  (the settings given)"));
         assert_eq!(n.len(), 4, "x1, x2, x3 and their mean: {line}");
         assert!((n[3] - (n[0] + n[1] + n[2]) / 3.0).abs() < 0.01, "{line}");
+        means.push(n[3]);
     }
-    // The files as read, with the settings given: the score the first lines print.
-    let given = numbers(given.trim_end_matches("  (the settings given)"));
     assert!(
-        (given[0] - standard).abs() < 0.006,
-        "{given:?} vs {standard}"
+        means[..10].windows(2).all(|w| w[0] >= w[1]),
+        "ranked by the mean: {table}"
     );
+    // With the settings given, each column is what the evaluator prints for the files read that
+    // way: the windows of the resampled files are the same rows either way.
+    let given = numbers(given.trim_end_matches("  (the settings given)"));
+    for (column, printed) in [as_read, by_two, by_three].into_iter().enumerate() {
+        assert!(
+            (given[column] - printed).abs() < 0.006,
+            "x{}: {given:?} vs {printed}",
+            column + 1
+        );
+    }
+    let best: Vec<f64> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("best of each"))
+        .skip(1)
+        .map(|l| l.split_whitespace().find_map(|x| x.parse().ok()).unwrap())
+        .collect();
+    assert_eq!(
+        best.len(),
+        4,
+        "x1, x2, x3 and the resamplings' mean: {table}"
+    );
+    for (column, best) in best[..3].iter().enumerate() {
+        assert!(*best >= given[column] - 0.006, "{table}");
+    }
+    assert!(best[3] >= (given[1] + given[2]) / 2.0 - 0.006, "{table}");
+
+    assert_eq!(refused_with_resample.status.code(), Some(2));
+    let refused = Command::new(example("nab"))
+        .args([
+            "--data",
+            "/nonexistent",
+            "--out",
+            "/nonexistent",
+            "--rank-settings",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--rank-settings"));
 
     let refused = Command::new(example("nab"))
         .args(["--data", "/nonexistent", "--out", "/nonexistent"])

@@ -158,7 +158,8 @@ pub struct AlertingConfig {
     /// Resolved alerts kept in the history.
     pub history_limit: usize,
     /// Alerts posted from outside (`POST /api/v2/alerts`) that may be active at once; a post
-    /// past it is refused for the alerts it would add.
+    /// past it is refused for the alerts it would add. The alerts the runtime's rules and actors
+    /// raise do not count.
     pub max_posted_alerts: usize,
     /// Labels added to every alert, e.g. `{"instance": "indexer-1"}` (Prometheus'
     /// `external_labels`), so alerts from many processes stay apart in Alertmanager.

@@ -187,7 +187,7 @@ impl Alert {
     /// Whether it was posted from outside (`POST /api/v2/alerts`): no rule raised it and a post
     /// set when it expires. `alerting.max_posted_alerts` counts these, not the alerts other actors
     /// raise.
-    pub fn posted(&self) -> bool {
+    pub(super) fn posted(&self) -> bool {
         self.rule.is_none() && self.expires_at.is_some()
     }
 
