@@ -433,7 +433,7 @@ fn pipeline(addr: SocketAddr, requests: &[u8], answers: usize) -> Vec<u16> {
 }
 
 #[test]
-fn pipelined_requests_are_read_a_few_at_a_time_and_answered_in_order() {
+fn pipelined_requests_are_read_one_at_a_time_and_answered_in_order() {
     let instance = Instance::start("admin-pipelining", &config(""));
     // Bodies of both framings, with empty lines inside them and values padded with blanks, between
     // requests without one: each is answered, in order, and none waits for the request timeout.
@@ -492,6 +492,126 @@ fn pipelined_requests_are_read_a_few_at_a_time_and_answered_in_order() {
         rss_after <= rss_before + (6 << 20),
         "resident memory grew from {rss_before} to {rss_after}"
     );
+}
+
+/// Pipelined requests are each answered as they asked, whatever follows them: a `HEAD`, an
+/// HTTP/1.0 request or a `Connection: close` behind a request whose answer takes a while (health,
+/// metrics) leaves that answer's body, version and connection alone. actix-http framed every answer
+/// by the last request it had decoded: the `HEAD` took the body off the health answer before it
+/// (its `Content-Length` kept), an HTTP/1.0 request relabelled the metrics answer before it,
+/// and the `close` labelled every answer before it.
+#[test]
+fn pipelined_answers_are_each_framed_by_their_own_request() {
+    let instance = Instance::start("admin-pipelined-framing", &config(""));
+    let requests = [
+        ("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        ("HEAD /health/live HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        (
+            "GET /health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            true,
+        ),
+        ("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        (
+            "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            true,
+        ),
+    ];
+    let mut s = TcpStream::connect(instance.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let all: String = requests.iter().map(|(r, _)| *r).collect();
+    s.write_all(all.as_bytes()).unwrap();
+    // The last request closes the connection, so its end is the end of the answers.
+    let mut read = Vec::new();
+    s.read_to_end(&mut read).unwrap();
+    let mut answers = Vec::new();
+    let mut rest = &read[..];
+    for (request, has_body) in requests {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no answer to {request:?} after {answers:?}: {:?}",
+                    String::from_utf8_lossy(rest)
+                )
+            });
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let body_length = if has_body { length } else { 0 };
+        assert!(rest.len() >= end + 4 + body_length, "{head}");
+        let body = String::from_utf8_lossy(&rest[end + 4..end + 4 + body_length]).into_owned();
+        rest = &rest[end + 4 + body_length..];
+        let status_line = head.lines().next().unwrap().to_owned();
+        let close = head.lines().any(|l| l == "connection: close");
+        answers.push((status_line, length > 0, body.chars().next(), close));
+    }
+    assert!(
+        rest.is_empty(),
+        "bytes past the answers: {:?}",
+        String::from_utf8_lossy(rest)
+    );
+    let lines: Vec<&str> = answers.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "http/1.1 200 ok",
+            "http/1.1 200 ok",
+            "http/1.1 200 ok",
+            "http/1.0 200 ok",
+            "http/1.1 200 ok",
+            "http/1.1 200 ok"
+        ],
+        "{answers:?}"
+    );
+    // health and metrics carry their bodies; the HEAD answer says a length and sends none
+    assert_eq!(answers[0].2, Some('{'), "{answers:?}");
+    assert!(answers[1].1 && answers[1].2.is_none(), "{answers:?}");
+    assert_eq!(answers[2].2, Some('#'), "{answers:?}");
+    assert_eq!(answers[4].2, Some('{'), "{answers:?}");
+    let closing: Vec<bool> = answers.iter().map(|a| a.3).collect();
+    assert_eq!(closing, [false, false, false, false, false, true]);
+
+    // A request refused before its body is read (no token) leaves the connection open when the
+    // body came with its head: the next request, sent after a pause, is answered on it.
+    let body = "[]";
+    let refused = format!(
+        "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = TcpStream::connect(instance.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = |request: &str| -> String {
+        s.write_all(request.as_bytes()).unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if read.len() >= end + 4 + length {
+                    return head;
+                }
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return format!("connection ended: {read:?}"),
+                Ok(n) => read.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let first = answer(&refused);
+    assert!(first.starts_with("http/1.1 401"), "{first}");
+    assert!(!first.contains("connection: close"), "{first}");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(second.starts_with("http/1.1 200"), "{second}");
 }
 
 #[test]

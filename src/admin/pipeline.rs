@@ -3,31 +3,36 @@
 //! actix-http decodes every whole request in its read buffer at once (up to 128 KiB of them) and
 //! queues them behind the one being answered: one connection pipelining 3,000
 //! `GET /health/live` in a single write had them all decoded and held together, and resident memory
-//! grew by 17 MiB and stayed there. So a connection gives its reader at most [`READ_AT_ONCE`] bytes
-//! a read, follows the framing of the requests it reads ([`Framing`]: heads, then bodies by
-//! `Content-Length` or by chunks, as actix-http frames them), and, between requests, reads no
-//! further once
-//! [`MOST_UNANSWERED`] requests are read and not yet answered. Each answer the application gives
-//! lets it read on. It never waits within a body, so the wait cannot stall a request being
-//! answered, and it reads a body of known length in one read where it can
-//! ([`Framing::next_read`]).
+//! grew by 17 MiB and stayed there. Worse, it frames each answer by what the last request it
+//! decoded asked: a pipelined `HEAD` took the body off the answer before it (its `Content-Length`
+//! kept), an `HTTP/1.0` request relabelled it, and a `Connection: close` closed the connection
+//! after the first answer, so the answers between were lost.
+//!
+//! So a connection reads one request at a time. It follows the framing of the requests it reads
+//! ([`Framing`]: heads, then bodies by `Content-Length` or by chunks, as actix-http frames them),
+//! never reads past the end of the request it is reading ([`Framing::request_end`] over the bytes
+//! it peeks at, at most [`READ_AT_ONCE`] of them), and reads no further, between requests, until
+//! that request is answered ([`MOST_UNANSWERED`]). Each answer the application gives lets it read
+//! on. It never waits within a body, so the wait cannot stall a request being answered, and it
+//! reads a body of known length in one read where it can ([`Framing::next_read`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::Waker;
 
-/// Most requests a connection holds read and not answered before it stops reading.
-pub(super) const MOST_UNANSWERED: u64 = 8;
+/// Most requests a connection holds read and not answered before it stops reading: one, so the
+/// request actix-http decoded last is the one it answers.
+pub(super) const MOST_UNANSWERED: u64 = 1;
 
-/// Most bytes one read takes from the socket: the requests it may carry past
-/// [`MOST_UNANSWERED`] (about 28 of the smallest, 18 bytes each) are the most a connection holds
-/// beyond it.
+/// Most bytes one read takes from the socket outside a body of known length, and most a
+/// connection peeks at to find where the request it is reading ends.
 pub(super) const READ_AT_ONCE: usize = 512;
 
-/// Most bytes one read takes of a body whose length is known: a body arrives whole in one read
-/// wherever it is already at hand, as it did before reads were limited. actix-http closes a
-/// connection whose request was answered before its body had all been read (a wrong token, say),
-/// so a body split between two reads would have cost the requests after it on the connection.
+/// Most bytes one read takes of a body whose length is known: a body arrives whole wherever it is
+/// already at hand (with its head, when both are in the bytes peeked at). actix-http closes a
+/// connection whose request was answered before its body was decoded (a refusal without the
+/// token, say); with the body read whole, the answer can wait for it to be decoded (the admin
+/// server yields once before answering a request with a body).
 const BODY_AT_ONCE: u64 = 64 * 1024;
 
 /// The requests read and answered on one connection: read by the connection, answered by the
@@ -192,7 +197,7 @@ const NAME_KEPT: usize = 18;
 /// refuses for its framing (two lengths, a length that is not a number, an encoding other than
 /// chunked, a chunk size that is not hexadecimal) ends what the connection reads
 /// ([`Framing::refused`]), as actix-http ends it too.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Framing {
     part: Part,
     /// Whether the current line has a byte before its line end.
@@ -238,15 +243,31 @@ impl Framing {
         self.part == Part::Refused
     }
 
-    /// Most bytes the next read may take: the rest of a body of known length, else
-    /// [`READ_AT_ONCE`].
-    pub(super) fn next_read(&self) -> usize {
+    /// Most bytes the next read may take: the rest of a body of known length (up to
+    /// [`BODY_AT_ONCE`]), which ends the request exactly; `None` elsewhere, where the end of the
+    /// request is found in the bytes at hand ([`Framing::request_end`]).
+    pub(super) fn next_read(&self) -> Option<usize> {
         match self.part {
-            Part::Body(left) | Part::ChunkData(left) => usize::try_from(left.min(BODY_AT_ONCE))
-                .unwrap_or(READ_AT_ONCE)
-                .max(READ_AT_ONCE),
-            _ => READ_AT_ONCE,
+            Part::Body(left) => usize::try_from(left.min(BODY_AT_ONCE)).ok(),
+            _ => None,
         }
+    }
+
+    /// How many of `bytes`, the next ones on the connection, belong to the request being read:
+    /// up to the end of its head when it has no body, of its body when it has one, and all of
+    /// them when it does not end within them (or when what they hold is refused, or is the rest
+    /// of the connection).
+    pub(super) fn request_end(&self, bytes: &[u8]) -> usize {
+        let mut ahead = self.clone();
+        let mut heads = 0;
+        let in_body = self.part != Part::Head;
+        for (at, byte) in bytes.iter().enumerate() {
+            heads += ahead.read(std::slice::from_ref(byte));
+            if ahead.part == Part::Head && (heads > 0 || in_body) {
+                return at + 1;
+            }
+        }
+        bytes.len()
     }
 
     /// Reads `bytes`; returns how many request heads they complete.
@@ -448,7 +469,9 @@ mod tests {
             let (counted, framing) = heads(stream.as_bytes(), 5);
             assert!(framing.refused(), "{stream:?}");
             assert_eq!(counted, 1, "{stream:?}");
-            assert_eq!(framing.next_read(), READ_AT_ONCE);
+            assert_eq!(framing.next_read(), None);
+            let after = b"GET / HTTP/1.1\r\n\r\n";
+            assert_eq!(framing.request_end(after), after.len(), "all of it");
         }
     }
 
@@ -464,10 +487,46 @@ mod tests {
     #[test]
     fn a_body_of_known_length_is_read_whole() {
         let (_, framing) = heads(b"POST / HTTP/1.1\r\nContent-Length: 20000\r\n\r\n", 64);
-        assert_eq!(framing.next_read(), 20_000);
+        assert_eq!(framing.next_read(), Some(20_000));
         assert!(!framing.may_wait());
         let (_, framing) = heads(b"POST / HTTP/1.1\r\nContent-Length: 9000000\r\n\r\n", 64);
-        assert_eq!(framing.next_read(), BODY_AT_ONCE as usize);
+        assert_eq!(framing.next_read(), Some(BODY_AT_ONCE as usize));
+        let (_, framing) = heads(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab", 64);
+        assert_eq!(framing.next_read(), Some(1), "never into the next request");
+    }
+
+    #[test]
+    fn a_read_ends_where_the_request_being_read_ends() {
+        let get = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+        let post = "POST /api/v2/alerts HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]";
+        let chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n\r\n";
+        let head = "HEAD /health/live HTTP/1.1\r\n\r\n";
+        let stream = format!("\r\n{get}{post}{chunked}{head}{get}");
+        // From the start, and from within each request, the first read ends with the request.
+        let ends = [
+            2 + get.len(),
+            2 + get.len() + post.len(),
+            2 + get.len() + post.len() + chunked.len(),
+            2 + get.len() + post.len() + chunked.len() + head.len(),
+            stream.len(),
+        ];
+        let mut framing = Framing::default();
+        let mut at = 0;
+        for end in ends {
+            let (bytes, within) = (stream.as_bytes(), (end - at) / 2);
+            // part of the request read already, as a read cut short by the network leaves it
+            let heads_before = framing.read(&bytes[at..at + within]);
+            assert_eq!(heads_before, 0);
+            let to = at + within + framing.request_end(&bytes[at + within..]);
+            assert_eq!(to, end, "{:?}", &stream[at..]);
+            assert_eq!(framing.read(&bytes[at + within..to]), 1);
+            at = to;
+        }
+        // Not ended within the bytes at hand: all of them.
+        let cut = b"GET / HTTP/1.1\r\nHo";
+        assert_eq!(Framing::default().request_end(cut), cut.len());
+        let (_, in_chunks) = heads(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 9);
+        assert_eq!(in_chunks.request_end(b"5\r\nab"), 5);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! - A request's head must arrive within `request_timeout` (actix-http's client request timeout),
 //!   and the whole request, body included, must be read and answered within it too (a middleware
 //!   answers 408 and closes the connection). Idle connections are closed after `keep_alive`.
-//! - A connection reads no more than a few requests ahead of its answers ([`super::pipeline`]): a
-//!   client that pipelines thousands of requests in one write has them decoded a few at a time.
+//! - A connection reads one request at a time ([`super::pipeline`]): a client that pipelines
+//!   thousands of requests in one write has them decoded one at a time, each answered as it asked.
 //! - The cap is kept below half the process's file-descriptor limit, so the admin server never
 //!   takes the descriptors the host needs; if `accept` fails anyway (`EMFILE`), the loop pauses
 //!   briefly and says so at most once a second instead of spinning.
@@ -29,7 +29,7 @@ use actix_service::{
 use actix_web::dev::AppConfig;
 use tokio::sync::oneshot;
 
-use super::pipeline::{Answers, Framing};
+use super::pipeline::{Answers, Framing, READ_AT_ONCE};
 use super::State;
 use crate::deployment::AdminLimits;
 use crate::tree::AdminConnections;
@@ -89,8 +89,8 @@ impl CloseConnection {
     }
 }
 
-/// A TCP connection with the close signal its requests can reach (as connection data), and how
-/// far it reads ahead of its answers ([`super::pipeline`]).
+/// A TCP connection with the close signal its requests can reach (as connection data), reading
+/// one request at a time ([`super::pipeline`]).
 struct Conn {
     stream: tokio::net::TcpStream,
     close: CloseConnection,
@@ -113,7 +113,18 @@ impl tokio::io::AsyncRead for Conn {
         if conn.framing.may_wait() && conn.answers.must_wait(cx.waker()) {
             return std::task::Poll::Pending;
         }
-        let mut part = buf.take(conn.framing.next_read());
+        let limit = match conn.framing.next_read() {
+            Some(limit) => limit,
+            None => {
+                // Where the request being read ends, in the bytes at hand: the read stops there.
+                let mut at_hand = [0u8; READ_AT_ONCE];
+                let mut peeked = tokio::io::ReadBuf::new(&mut at_hand);
+                std::task::ready!(conn.stream.poll_peek(cx, &mut peeked))?;
+                // nothing at hand is the end of the stream, which the read then gives
+                conn.framing.request_end(peeked.filled()).max(1)
+            }
+        };
+        let mut part = buf.take(limit);
         let start = part.filled().as_ptr();
         std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut part))?;
         // The stream read into the part of `buf` it was given (not a buffer of its own).
@@ -272,8 +283,18 @@ async fn accept_loop(
                 |req: actix_http::Request, app| {
                     // Every answer lets the connection read on.
                     let answers = req.conn_data::<Answers>().cloned();
+                    // actix-http closes the connection after an answer given before the body it
+                    // was sent with (by its length) is decoded, as a refusal without the token
+                    // is. Yielding once lets it decode a body already read with the head first.
+                    let sized_body = req
+                        .head()
+                        .headers
+                        .contains_key(actix_http::header::CONTENT_LENGTH);
                     let answer = app.call(req);
                     async move {
+                        if sized_body {
+                            tokio::task::yield_now().await;
+                        }
                         let answer = answer.await;
                         if let Some(answers) = answers {
                             answers.answered();
