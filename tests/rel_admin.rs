@@ -496,10 +496,11 @@ fn pipelined_requests_are_read_one_at_a_time_and_answered_in_order() {
 
 /// Pipelined requests are each answered as they asked, whatever follows them: a `HEAD`, an
 /// HTTP/1.0 request or a `Connection: close` behind a request whose answer takes a while (health,
-/// metrics) leaves that answer's body, version and connection alone. actix-http framed every answer
-/// by the last request it had decoded: the `HEAD` took the body off the health answer before it
-/// (its `Content-Length` kept), an HTTP/1.0 request relabelled the metrics answer before it,
-/// and the `close` labelled every answer before it.
+/// metrics) leaves that answer's body, version and connection alone. actix-http frames every answer
+/// by the last request it decoded, so with requests read ahead the `HEAD` takes the body off the
+/// health answer before it (its `Content-Length` kept), the HTTP/1.0 request relabels the metrics
+/// answer before it, and the `close` labels every answer before it. An empty line after a request
+/// does not keep its connection open past `keep_alive`.
 #[test]
 fn pipelined_answers_are_each_framed_by_their_own_request() {
     let instance = Instance::start("admin-pipelined-framing", &config(""));
@@ -519,6 +520,8 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     ];
     let mut s = TcpStream::connect(instance.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The first health answer is assembled from the actors (nothing is cached yet at start), so
+    // it is still pending when the requests after it arrive.
     let all: String = requests.iter().map(|(r, _)| *r).collect();
     s.write_all(all.as_bytes()).unwrap();
     // The last request closes the connection, so its end is the end of the answers.
@@ -612,6 +615,19 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     std::thread::sleep(Duration::from_millis(300));
     let second = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(second.starts_with("http/1.1 200"), "{second}");
+
+    // An empty line after a request (which clients may send) is passed over: the idle connection
+    // is closed after `keep_alive` (2 s here) as any other.
+    let third = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n\r\n");
+    assert!(third.starts_with("http/1.1 200"), "{third}");
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    let ended = s.read_to_end(&mut rest);
+    assert!(
+        ended.is_ok() && idle.elapsed() < Duration::from_secs(6),
+        "{ended:?} after {:?}",
+        idle.elapsed()
+    );
 }
 
 #[test]

@@ -1,38 +1,40 @@
-//! How far an admin connection reads ahead of its answers.
+//! How far an admin connection reads ahead of its answers: one request.
 //!
 //! actix-http decodes every whole request in its read buffer at once (up to 128 KiB of them) and
-//! queues them behind the one being answered: one connection pipelining 3,000
-//! `GET /health/live` in a single write had them all decoded and held together, and resident memory
-//! grew by 17 MiB and stayed there. Worse, it frames each answer by what the last request it
-//! decoded asked: a pipelined `HEAD` took the body off the answer before it (its `Content-Length`
-//! kept), an `HTTP/1.0` request relabelled it, and a `Connection: close` closed the connection
-//! after the first answer, so the answers between were lost.
+//! queues them behind the one being answered, so a connection pipelining 3,000
+//! `GET /health/live` in a single write would have them all decoded and held together (resident
+//! memory grows by about 18 MiB, and stays). And it frames each answer by what the last request it
+//! decoded asked: a pipelined `HEAD` decoded while the answer before it is pending takes that
+//! answer's body off (its `Content-Length` kept), an `HTTP/1.0` request relabels it, and a
+//! `Connection: close` labels every answer before it.
 //!
 //! So a connection reads one request at a time. It follows the framing of the requests it reads
 //! ([`Framing`]: heads, then bodies by `Content-Length` or by chunks, as actix-http frames them),
 //! never reads past the end of the request it is reading ([`Framing::request_end`] over the bytes
-//! it peeks at, at most [`READ_AT_ONCE`] of them), and reads no further, between requests, until
-//! that request is answered ([`MOST_UNANSWERED`]). Each answer the application gives lets it read
-//! on. It never waits within a body, so the wait cannot stall a request being answered, and it
-//! reads a body of known length in one read where it can ([`Framing::next_read`]).
+//! it peeks at, at most [`READ_AT_ONCE`] of them), passes over empty lines between requests
+//! itself, and reads no further, between requests, until that request is answered
+//! ([`MOST_UNANSWERED`]). Each answer the application gives lets it read on. It never waits within
+//! a body, so the wait cannot stall a request being answered, and it reads a body of known length
+//! in one pass where it can ([`Framing::next_read`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::Waker;
 
 /// Most requests a connection holds read and not answered before it stops reading: one, so the
-/// request actix-http decoded last is the one it answers.
+/// request actix-http decoded last is the one it answers. More would bring back the answers
+/// framed by later requests (the module's doc).
 pub(super) const MOST_UNANSWERED: u64 = 1;
 
 /// Most bytes one read takes from the socket outside a body of known length, and most a
 /// connection peeks at to find where the request it is reading ends.
 pub(super) const READ_AT_ONCE: usize = 512;
 
-/// Most bytes one read takes of a body whose length is known: a body arrives whole wherever it is
-/// already at hand (with its head, when both are in the bytes peeked at). actix-http closes a
-/// connection whose request was answered before its body was decoded (a refusal without the
-/// token, say); with the body read whole, the answer can wait for it to be decoded (the admin
-/// server yields once before answering a request with a body).
+/// Most bytes one read takes of a body (or a chunk) whose length is known: a body arrives whole
+/// wherever it is already at hand (with its head, when both are in the bytes peeked at).
+/// actix-http closes a connection whose request was answered before its body was decoded (a
+/// refusal without the token, say); with the body read whole, the answer can wait for it to be
+/// decoded (the admin server yields once before answering a request with a `Content-Length`).
 const BODY_AT_ONCE: u64 = 64 * 1024;
 
 /// The requests read and answered on one connection: read by the connection, answered by the
@@ -243,27 +245,37 @@ impl Framing {
         self.part == Part::Refused
     }
 
-    /// Most bytes the next read may take: the rest of a body of known length (up to
-    /// [`BODY_AT_ONCE`]), which ends the request exactly; `None` elsewhere, where the end of the
-    /// request is found in the bytes at hand ([`Framing::request_end`]).
+    /// Most bytes the next read may take: the rest of a body of known length or of a chunk's data
+    /// (up to [`BODY_AT_ONCE`]), which never reaches past the request; `None` elsewhere, where the
+    /// end of the request is found in the bytes at hand ([`Framing::request_end`]).
     pub(super) fn next_read(&self) -> Option<usize> {
         match self.part {
-            Part::Body(left) => usize::try_from(left.min(BODY_AT_ONCE)).ok(),
+            Part::Body(left) | Part::ChunkData(left) => {
+                usize::try_from(left.min(BODY_AT_ONCE)).ok()
+            }
             _ => None,
         }
     }
 
+    /// Whether the next byte starts a request: no byte of its head read yet.
+    pub(super) fn between_requests(&self) -> bool {
+        self.part == Part::Head && self.head_lines == 0 && !self.in_line
+    }
+
     /// How many of `bytes`, the next ones on the connection, belong to the request being read:
-    /// up to the end of its head when it has no body, of its body when it has one, and all of
-    /// them when it does not end within them (or when what they hold is refused, or is the rest
-    /// of the connection).
+    /// up to the end of its head when it has no body, of its body when it has one, up to a head
+    /// actix-http refuses (none after one), and all of them when the request does not end within
+    /// them (or its body is the rest of the connection).
     pub(super) fn request_end(&self, bytes: &[u8]) -> usize {
+        if self.refused() {
+            return 0;
+        }
         let mut ahead = self.clone();
         let mut heads = 0;
         let in_body = self.part != Part::Head;
         for (at, byte) in bytes.iter().enumerate() {
             heads += ahead.read(std::slice::from_ref(byte));
-            if ahead.part == Part::Head && (heads > 0 || in_body) {
+            if ahead.refused() || (ahead.part == Part::Head && (heads > 0 || in_body)) {
                 return at + 1;
             }
         }
@@ -471,7 +483,7 @@ mod tests {
             assert_eq!(counted, 1, "{stream:?}");
             assert_eq!(framing.next_read(), None);
             let after = b"GET / HTTP/1.1\r\n\r\n";
-            assert_eq!(framing.request_end(after), after.len(), "all of it");
+            assert_eq!(framing.request_end(after), 0, "nothing more");
         }
     }
 
@@ -522,6 +534,20 @@ mod tests {
             assert_eq!(framing.read(&bytes[at + within..to]), 1);
             at = to;
         }
+        // A read cut within a chunked body ends with the body, trailer and all.
+        for last in ["0\r\n\r\n", "0\r\nTrailer: t\r\n\r\n"] {
+            let mut framing = Framing::default();
+            let head = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[";
+            assert_eq!(framing.read(head), 1);
+            let after = format!("]\r\n{last}GET / HTTP/1.1\r\n\r\n");
+            let end = "]\r\n".len() + last.len();
+            assert_eq!(framing.request_end(after.as_bytes()), end, "{after:?}");
+        }
+        assert!(Framing::default().between_requests());
+        let (_, framing) = heads(b"GET / HTTP/1.1\r\n\r\n", 4);
+        assert!(framing.between_requests());
+        let (_, framing) = heads(b"GET / HT", 4);
+        assert!(!framing.between_requests());
         // Not ended within the bytes at hand: all of them.
         let cut = b"GET / HTTP/1.1\r\nHo";
         assert_eq!(Framing::default().request_end(cut), cut.len());
