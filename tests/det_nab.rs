@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use watchkeeper_actors::detect::nab::{best_threshold, score_file, PROFILES};
@@ -66,6 +66,33 @@ fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The evaluator over `data` with `windows`, writing under `out`, with smaller buffers (for a debug
+/// build's speed; the candidates keep them) and `extra` arguments.
+fn run_nab(data: &Path, out: &Path, windows: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(example("nab"))
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .arg("--windows")
+        .arg(windows)
+        .args(["--settings", "(reference: 200, calibration: 200)"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// What the evaluator says, exiting with 2, when `args` are refused (no data is read).
+fn refused(args: &[&str]) -> String {
+    let run = Command::new(example("nab"))
+        .args(["--data", "/nonexistent", "--out", "/nonexistent"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{args:?}");
+    String::from_utf8_lossy(&run.stderr).into_owned()
 }
 
 /// What a run of an example printed, once it is known to have succeeded.
@@ -185,19 +212,12 @@ fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
         format!(r#"{{"artificialSpike/a.csv": {a}, "realSpike/b.csv": {b}}}"#),
     )
     .unwrap();
-    let run = Command::new(example("nab"))
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .arg("--windows")
-        .arg(&windows)
-        .args(["--cross-validate", "--choose-settings"])
-        // smaller buffers, for a debug build's speed; the candidates keep them
-        .args(["--settings", "(reference: 200, calibration: 200)"])
-        .output()
-        .unwrap();
-    let stdout = succeeded(run);
+    let stdout = succeeded(run_nab(
+        &data,
+        &out,
+        &windows,
+        &["--cross-validate", "--choose-settings"],
+    ));
     std::fs::remove_dir_all(&root).unwrap();
     let block = stdout
         .split("settings chosen on the training files too, among 81 candidates")
@@ -250,19 +270,7 @@ fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
         "{standard} from raw {raw}: {block}"
     );
 
-    let refused = Command::new(example("nab"))
-        .args([
-            "--data",
-            "/nonexistent",
-            "--out",
-            "/nonexistent",
-            "--choose-settings",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr)
-        .contains("--choose-settings needs --cross-validate"));
+    assert!(refused(&["--choose-settings"]).contains("--choose-settings needs --cross-validate"));
 }
 
 #[test]
@@ -273,20 +281,7 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
     let window = write_spike_series(&spike, 1401, 1000, 5);
     let windows = root.join("windows.json");
     std::fs::write(&windows, format!(r#"{{"realSpike/s.csv": {window}}}"#)).unwrap();
-    let nab = |extra: &[&str]| {
-        Command::new(example("nab"))
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&out)
-            .arg("--windows")
-            .arg(&windows)
-            // smaller buffers, for a debug build's speed; the candidates keep them
-            .args(["--settings", "(reference: 200, calibration: 200)"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let nab = |extra: &[&str]| run_nab(&data, &out, &windows, extra);
 
     let standard = |stdout: &str| -> f64 {
         stdout
@@ -387,26 +382,8 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
     assert!(best[3] >= (given[1] + given[2]) / 2.0 - 0.006, "{table}");
 
     assert_eq!(refused_with_resample.status.code(), Some(2));
-    let refused = Command::new(example("nab"))
-        .args([
-            "--data",
-            "/nonexistent",
-            "--out",
-            "/nonexistent",
-            "--rank-settings",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--rank-settings"));
-
-    let refused = Command::new(example("nab"))
-        .args(["--data", "/nonexistent", "--out", "/nonexistent"])
-        .args(["--resample", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--resample 0"));
+    assert!(refused(&["--rank-settings"]).contains("--rank-settings"));
+    assert!(refused(&["--resample", "0"]).contains("--resample 0"));
 }
 
 /// NAB's series: `data/nab` in the repository (13 of NAB's files, MIT licensed), or `NAB_DATA`,

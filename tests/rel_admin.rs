@@ -397,6 +397,18 @@ fn a_flood_of_silences_is_capped_and_lists_stay_bounded() {
     );
 }
 
+/// The head of the answer at the start of `read` (lowercased), where its body starts, and its
+/// `Content-Length` (0 without one); `None` until the whole head is there.
+fn answer_head(read: &[u8]) -> Option<(String, usize, usize)> {
+    let end = read.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    Some((head, end + 4, length))
+}
+
 /// Sends `requests` on one connection in a single write and reads until `answers` answers have
 /// come (or the connection ends): the status of each, in order.
 fn pipeline(addr: SocketAddr, requests: &[u8], answers: usize) -> Vec<u16> {
@@ -415,17 +427,12 @@ fn pipeline(addr: SocketAddr, requests: &[u8], answers: usize) -> Vec<u16> {
             Ok(n) => read.extend_from_slice(&buf[..n]),
         }
         // Each answer's status line, then past its body by its Content-Length.
-        while let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            if read.len() < end + 4 + length {
+        while let Some((head, body, length)) = answer_head(&read) {
+            if read.len() < body + length {
                 break;
             }
             statuses.push(head[9..12].parse().unwrap());
-            read.drain(..end + 4 + length);
+            read.drain(..body + length);
         }
     }
     writer.join().unwrap().unwrap();
@@ -530,24 +537,16 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     let mut answers = Vec::new();
     let mut rest = &read[..];
     for (request, has_body) in requests {
-        let end = rest
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| {
-                panic!(
-                    "no answer to {request:?} after {answers:?}: {:?}",
-                    String::from_utf8_lossy(rest)
-                )
-            });
-        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
+        let (head, start, length) = answer_head(rest).unwrap_or_else(|| {
+            panic!(
+                "no answer to {request:?} after {answers:?}: {:?}",
+                String::from_utf8_lossy(rest)
+            )
+        });
         let body_length = if has_body { length } else { 0 };
-        assert!(rest.len() >= end + 4 + body_length, "{head}");
-        let body = String::from_utf8_lossy(&rest[end + 4..end + 4 + body_length]).into_owned();
-        rest = &rest[end + 4 + body_length..];
+        assert!(rest.len() >= start + body_length, "{head}");
+        let body = String::from_utf8_lossy(&rest[start..start + body_length]).into_owned();
+        rest = &rest[start + body_length..];
         let status_line = head.lines().next().unwrap().to_owned();
         let close = head.lines().any(|l| l == "connection: close");
         answers.push((status_line, length > 0, body.chars().next(), close));
@@ -593,13 +592,8 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
         let mut read = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap());
-                if read.len() >= end + 4 + length {
+            if let Some((head, body, length)) = answer_head(&read) {
+                if read.len() >= body + length {
                     return head;
                 }
             }
