@@ -115,7 +115,7 @@ impl tokio::io::AsyncRead for Conn {
         }
         let limit = match conn.framing.next_read() {
             Some(limit) => limit,
-            None => loop {
+            None => {
                 // Where the request being read ends, in the bytes at hand: the read stops there.
                 let mut at_hand = [0u8; READ_AT_ONCE];
                 let mut peeked = tokio::io::ReadBuf::new(&mut at_hand);
@@ -125,15 +125,20 @@ impl tokio::io::AsyncRead for Conn {
                     .iter()
                     .take_while(|b| matches!(b, b'\r' | b'\n'))
                     .count();
-                if blank == 0 || !conn.framing.between_requests() {
-                    // nothing at hand is the end of the stream, which the read then gives
-                    break conn.framing.request_end(peeked.filled()).max(1);
+                if blank > 0 && conn.framing.between_requests() {
+                    // Empty lines between requests are passed over here: actix-http would hold
+                    // them as the start of a head, and no keep-alive timer runs while it does.
+                    // The connection then yields to the others before it reads on.
+                    let mut passed = tokio::io::ReadBuf::new(&mut at_hand[..blank]);
+                    std::task::ready!(
+                        std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut passed)
+                    )?;
+                    cx.waker().wake_by_ref();
+                    return std::task::Poll::Pending;
                 }
-                // Empty lines between requests are passed over here: actix-http would hold them
-                // as the start of a head, and no keep-alive timer runs while it does.
-                let mut passed = tokio::io::ReadBuf::new(&mut at_hand[..blank]);
-                std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut passed))?;
-            },
+                // nothing at hand is the end of the stream, which the read then gives
+                conn.framing.request_end(peeked.filled()).max(1)
+            }
         };
         let mut part = buf.take(limit);
         let start = part.filled().as_ptr();
