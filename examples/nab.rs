@@ -199,6 +199,23 @@ fn means(values: &[f64], k: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Which of `0..n` scores highest, the first of equals: candidates list the settings given first,
+/// so a tie keeps them.
+fn first_best(n: usize, score: impl Fn(usize) -> f64) -> usize {
+    (0..n).fold(0, |best, c| if score(c) > score(best) { c } else { best })
+}
+
+/// A fresh detector's scores of `values` with `settings` (the top bin counted as 1 with
+/// `flat_top`): how the candidates of `--choose-settings` and `--rank-settings` are scored.
+fn scores_with(settings: NoveltySettings, values: &[f64], flat_top: bool) -> Vec<f64> {
+    let mut detector = NoveltyDetector::new(settings);
+    let mut scores: Vec<f64> = values.iter().map(|&v| detector.score(v)).collect();
+    if flat_top {
+        flatten_top(&mut scores, settings.top_bin());
+    }
+    scores
+}
+
 /// Counts every score above `top` (the detector's top bin) as 1 (`--flat-top`).
 fn flatten_top(scores: &mut [f64], top: f64) {
     scores
@@ -568,13 +585,7 @@ fn chosen(
         let bests = parallel_map(by_candidate.len(), |c| {
             best_threshold(&scored(&by_candidate[c], &fold.train), p)
         });
-        // the first of the best, so a tie keeps the given settings
-        let mut candidate = 0;
-        for (c, b) in bests.iter().enumerate() {
-            if b.raw > bests[candidate].raw {
-                candidate = c;
-            }
-        }
+        let candidate = first_best(bests.len(), |c| bests[c].raw);
         let best = bests[candidate];
         let choice = Choice {
             fold: i,
@@ -609,14 +620,7 @@ fn choose_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
     let scores: Vec<Vec<Vec<f64>>> = parallel_map(candidates.len(), |c| {
         labelled
             .iter()
-            .map(|l| {
-                let mut detector = NoveltyDetector::new(candidates[c]);
-                let mut scores: Vec<f64> = l.values.iter().map(|&v| detector.score(v)).collect();
-                if args.flat_top {
-                    flatten_top(&mut scores, candidates[c].top_bin());
-                }
-                scores
-            })
+            .map(|l| scores_with(candidates[c], l.values, args.flat_top))
             .collect()
     });
     let by_candidate: Vec<Vec<LabelledSeries<'_>>> = scores
@@ -726,15 +730,7 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
             .map(|files| {
                 let scores: Vec<Vec<f64>> = files
                     .iter()
-                    .map(|Resampled { values, .. }| {
-                        let mut detector = NoveltyDetector::new(candidates[c]);
-                        let mut scores: Vec<f64> =
-                            values.iter().map(|&v| detector.score(v)).collect();
-                        if args.flat_top {
-                            flatten_top(&mut scores, candidates[c].top_bin());
-                        }
-                        scores
-                    })
+                    .map(|r| scores_with(candidates[c], &r.values, args.flat_top))
                     .collect();
                 let scored: Vec<Labelled<'_>> = scores
                     .iter()
@@ -779,10 +775,7 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
             mean(c)
         );
     }
-    // the first of the best, so a tie names the settings given
-    let best = |score: &dyn Fn(usize) -> f64| {
-        (0..candidates.len()).fold(0, |b, c| if score(c) > score(b) { c } else { b })
-    };
+    let best = |score: &dyn Fn(usize) -> f64| first_best(candidates.len(), score);
     let resampled_mean = |c: usize| table[c][1..].iter().sum::<f64>() / (table[c].len() - 1) as f64;
     println!("best of each:");
     for (i, k) in RESAMPLINGS.iter().enumerate() {
