@@ -151,19 +151,13 @@ impl Cells {
         if let (true, Some(page)) = (self.mapped, page_size()) {
             let cell = std::mem::size_of::<AtomicU64>();
             let (from, to) = (range.start * cell, range.end * cell);
-            if from % page == 0 && to.next_multiple_of(page) <= limit * cell {
-                // SAFETY: the pages from `from` are within the mapping and hold only cells of
-                // `range` (checked above), which the caller keeps everyone else away from.
-                let done = unsafe {
-                    libc::madvise(
-                        self.ptr.as_ptr().add(range.start).cast(),
-                        to - from,
-                        libc::MADV_DONTNEED,
-                    )
-                };
-                if done == 0 {
-                    return;
-                }
+            // SAFETY: the pages from `from` are within the mapping and hold only cells of `range`
+            // (checked first), which the caller keeps everyone else away from.
+            if from % page == 0
+                && to.next_multiple_of(page) <= limit * cell
+                && unsafe { give_back(self.ptr.as_ptr().add(range.start).cast(), to - from) }
+            {
+                return;
             }
         }
         for i in range {
@@ -182,32 +176,17 @@ impl Cells {
     /// where residency cannot be asked (allocated cells, an unknown page size, or `mincore`
     /// failing).
     fn resident_pages(&self, from: usize, cells: usize) -> Option<(usize, Vec<u8>)> {
-        #[cfg(target_os = "linux")]
-        if let (true, Some(page)) = (self.mapped, page_size()) {
-            let cell = std::mem::size_of::<AtomicU64>();
-            let bytes = cells * cell;
-            debug_assert_eq!(from * cell % page, 0);
-            let mut resident = vec![0u8; bytes.div_ceil(page)];
-            // SAFETY: the mapping starts on a page and sections start on pages, so `from` is the
-            // page-aligned start of at least `bytes` bytes of it; `resident` has a byte for each
-            // of their pages.
-            let asked = unsafe {
-                libc::mincore(
-                    self.ptr.as_ptr().add(from).cast(),
-                    bytes,
-                    resident.as_mut_ptr(),
-                )
-            };
-            if asked == 0 {
-                return Some((page, resident));
-            }
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "asking which histogram pages are resident failed"
-            );
+        if !self.mapped {
+            return None;
         }
-        let _ = (from, cells);
-        None
+        // SAFETY: the mapping starts on a page and sections start on pages, so `from` is the
+        // page-aligned start of at least `cells` cells of it.
+        unsafe {
+            resident_pages(
+                self.ptr.as_ptr().add(from).cast(),
+                cells * std::mem::size_of::<AtomicU64>(),
+            )
+        }
     }
 
     /// Bytes of the cells and the tail in memory: the resident pages of a mapping, or every byte
@@ -350,22 +329,13 @@ impl SpanPages {
     pub(crate) unsafe fn let_go(&self) {
         let mut packed = self.lock();
         packed.live -= 1;
-        if packed.live > 0 || packed.used == 0 {
+        if packed.live > 0 {
             return;
         }
         let used = std::mem::take(&mut packed.used);
-        #[cfg(target_os = "linux")]
-        // SAFETY: the first `used` bytes of the mapping, which no kind holds any more.
-        let given_back = unsafe {
-            libc::madvise(
-                packed.base.cast(),
-                page_size().map_or(used, |page| used.next_multiple_of(page)),
-                libc::MADV_DONTNEED,
-            ) == 0
-        };
-        #[cfg(not(target_os = "linux"))]
-        let given_back = false;
-        if !given_back {
+        // SAFETY: the first `used` bytes of the mapping, from its start, which no kind holds any
+        // more.
+        if !unsafe { give_back(packed.base, used) } {
             // SAFETY: as above; the next bytes taken must read zero.
             unsafe { std::ptr::write_bytes(packed.base, 0, used) };
         }
@@ -377,17 +347,11 @@ impl SpanPages {
         if packed.base.is_null() {
             return 0;
         }
-        #[cfg(target_os = "linux")]
-        if let Some(page) = page_size() {
-            let mut resident = vec![0u8; self.capacity.div_ceil(page)];
-            // SAFETY: the mapping of `capacity` bytes from a page boundary; a byte per page.
-            if unsafe { libc::mincore(packed.base.cast(), self.capacity, resident.as_mut_ptr()) }
-                == 0
-            {
-                return resident.iter().filter(|p| *p & 1 != 0).count() * page;
-            }
+        // SAFETY: the mapping of `capacity` bytes, from a page boundary.
+        match unsafe { resident_pages(packed.base, self.capacity) } {
+            Some((page, resident)) => resident.iter().filter(|p| *p & 1 != 0).count() * page,
+            None => packed.used,
         }
-        packed.used
     }
 }
 
@@ -405,6 +369,48 @@ impl Drop for SpanPages {
                 );
             }
         }
+    }
+}
+
+/// The page size and a byte per page of the `bytes` bytes from `from` whose lowest bit says
+/// whether the page is resident (`mincore`); `None` where that cannot be asked (an unknown page
+/// size, or `mincore` failing, which is logged).
+///
+/// # Safety
+///
+/// `from` must be the page-aligned start of at least `bytes` bytes of a mapping.
+unsafe fn resident_pages(from: *const u8, bytes: usize) -> Option<(usize, Vec<u8>)> {
+    #[cfg(target_os = "linux")]
+    if let Some(page) = page_size() {
+        let mut resident = vec![0u8; bytes.div_ceil(page)];
+        // SAFETY: as the caller promises; `resident` has a byte for each page.
+        if unsafe { libc::mincore(from.cast_mut().cast(), bytes, resident.as_mut_ptr()) } == 0 {
+            return Some((page, resident));
+        }
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "asking which histogram pages are resident failed"
+        );
+    }
+    let _ = (from, bytes);
+    None
+}
+
+/// Gives the pages of the `bytes` bytes from `from` back to the OS (`MADV_DONTNEED`), zeros again
+/// when next touched; false where that is refused, and the caller zeroes them itself.
+///
+/// # Safety
+///
+/// `from` must be the page-aligned start of at least `bytes` bytes of a mapping (the last page
+/// whole), which no one uses during the call.
+unsafe fn give_back(from: *mut u8, bytes: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: as the caller promises.
+    return unsafe { libc::madvise(from.cast(), bytes, libc::MADV_DONTNEED) } == 0;
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, bytes);
+        false
     }
 }
 
@@ -624,9 +630,7 @@ mod tests {
             pages.take(6_000).is_none(),
             "no room left: the heap takes them"
         );
-        if cfg!(target_os = "linux") {
-            assert_eq!(pages.resident_bytes(), 3 * 4_096);
-        }
+        assert_eq!(pages.resident_bytes(), 3 * 4_096);
         // One let go: the other still holds its bytes, which stay as written.
         // SAFETY: taken above, no longer used.
         unsafe { pages.let_go() };

@@ -274,13 +274,17 @@ impl KindCells {
     #[inline(never)]
     pub(super) fn keep(&self, index: u32) -> bool {
         let written = self.written.load(Ordering::Relaxed);
-        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) >= self.ring_capacity()
-            && !self.spill_ring()
-        {
+        if !self.ring_has_room(written) && !self.spill_ring() {
             return false;
         }
         self.append(written, index);
         true
+    }
+
+    /// Whether the ring has room for one more sample, `written` having been written (owner only).
+    #[inline(always)]
+    fn ring_has_room(&self, written: u64) -> bool {
+        written.wrapping_sub(self.drained.load(Ordering::Acquire)) < self.ring_capacity()
     }
 
     /// Counts a sample of cell `index` in the cells (owner only, its cells dense): in its byte,
@@ -295,7 +299,7 @@ impl KindCells {
         if n < u8::MAX {
             byte.store(n + 1, Ordering::Relaxed);
         } else {
-            self.carry(index);
+            self.carry(byte, index);
         }
     }
 
@@ -306,16 +310,12 @@ impl KindCells {
     #[inline(never)]
     fn count_outside(&self, index: usize) {
         let written = self.written.load(Ordering::Relaxed);
-        if written.wrapping_sub(self.drained.load(Ordering::Acquire)) < self.ring_capacity() {
+        if self.ring_has_room(written) {
             self.append(written, index as u32);
             return;
         }
         self.carried.store(true, Ordering::Relaxed);
-        let cell = &self.hist[index];
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Release,
-        );
+        self.add_wide(index, 1);
     }
 
     /// Counts the 256th sample of a cell's byte by carrying 256 into its 8-byte cell (owner only):
@@ -324,26 +324,30 @@ impl KindCells {
     /// 256 for each carry it overlaps, but never above the true count.
     #[cold]
     #[inline(never)]
-    fn carry(&self, index: usize) {
-        self.start_carry(index);
+    fn carry(&self, byte: &AtomicU8, index: usize) {
+        self.start_carry(byte);
         self.finish_carry(index);
     }
 
-    /// A carry's first half: the byte at zero, the 256 not yet in the 8-byte cell.
+    /// A carry's first half: `byte` at zero, the 256 not yet in the 8-byte cell.
     #[inline(always)]
-    pub(super) fn start_carry(&self, index: usize) {
+    pub(super) fn start_carry(&self, byte: &AtomicU8) {
         self.carried.store(true, Ordering::Relaxed);
-        if let Some(byte) = self.byte(index) {
-            byte.store(0, Ordering::Relaxed);
-        }
+        byte.store(0, Ordering::Relaxed);
     }
 
     /// A carry's second half: the 256 in the 8-byte cell, released.
     #[inline(always)]
     pub(super) fn finish_carry(&self, index: usize) {
+        self.add_wide(index, 256);
+    }
+
+    /// Adds `n` to cell `index`'s 8-byte count (owner only), released for the collector.
+    #[inline(always)]
+    fn add_wide(&self, index: usize, n: u64) {
         let cell = &self.hist[index];
         cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(256),
+            cell.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Release,
         );
     }
@@ -401,7 +405,9 @@ impl KindCells {
     /// samples). Before any is written, the 8-byte cells are all zero: given back at the last
     /// collection that took the cells, or never written.
     pub(crate) fn all_runs(&self, mut f: impl FnMut(Range<usize>)) {
-        if self.shared || self.carried.load(Ordering::Relaxed) {
+        // only a thread's own cells are given back, never the shared slot's
+        debug_assert!(!self.shared);
+        if self.carried.load(Ordering::Relaxed) {
             return f(0..self.hist.len());
         }
         let span = self.span_cells();
@@ -538,7 +544,7 @@ impl KindCells {
     /// Makes dense cells sparse again (collector only, for a thread's own cells, at each
     /// collection): the owner's samples go to the ring from now on. Returns the overflow's
     /// lock, held while the caller reads the cells one last time and gives them back
-    /// ([`Cells::release_all`]); changes nothing when the owner may be halfway through a sample or the
+    /// ([`KindCells::give_back`]); changes nothing when the owner may be halfway through a sample or the
     /// OS offers no barrier on every thread.
     ///
     /// The owner sets `writing`, then looks at `dense`, with only the compiler kept from swapping

@@ -407,9 +407,10 @@ mod tests {
     #[test]
     fn a_thread_collected_before_its_ring_fills_writes_no_cell_and_every_sample_counts() {
         let (store, _, mut expected) = windowed_store();
-        // Ten collections of 200 samples each: 2,000 values through a ring of 128.
-        for round in 0..10u64 {
-            let values = (round * 200..(round + 1) * 200).map(|i| 200_000 + i * 9_973 % 19_800_000);
+        // Twenty collections of 100 samples each: 2,000 values through a ring of 128, which
+        // never fills.
+        for round in 0..20u64 {
+            let values = (round * 100..(round + 1) * 100).map(|i| 200_000 + i * 9_973 % 19_800_000);
             record_counted(&store, values, &mut expected);
             store.collect();
         }
@@ -594,7 +595,7 @@ mod tests {
         // zeroed and nothing carried yet. The cell reads 256 short of the true count and 255
         // short of the kept reading, which stands.
         stall_within_a_sample(cells, cell, &mut expected);
-        cells.start_carry(cell);
+        cells.start_carry(cells.byte_of(cell).expect("a byte"));
         store.collect();
         assert_all_read_but_the_sample_on_its_way(&store, cells, &expected, cell);
         // The carry lands: the next collection reads the sample, and no count twice.
