@@ -2,7 +2,7 @@
 //! Numenta Anomaly Benchmark does.
 //!
 //! `cargo run --release --example nab -- --data DIR --out DIR [--windows FILE] [--cross-validate
-//! [--choose-settings]] [--rank-settings] [--settings RON] [--resample K] [--flat-top] [--peer
+//! [--choose-settings]] [--rank-settings] [--sensitivity] [--settings RON] [--resample K] [--flat-top] [--peer
 //! windowed-gaussian]`
 //!
 //! Every `*.csv` under `--data` (recursively, columns `timestamp,value`) is scored value by value by a
@@ -38,6 +38,12 @@
 //! sampled differently are less likely to be fitted to these files' sampling. It reads the files
 //! as they are (not with `--resample`).
 //!
+//! `--sensitivity` changes one setting at a time by -20 %, -10 %, +10 % and +20 % (whole numbers
+//! rounded; a change of `calibration` moves `fire_at` with it, so the rest starts at the same
+//! share of ranks) and prints, for each, the standard score at its best threshold and with
+//! thresholds carried leave-one-out: how far the figures move when a setting moves a little, so
+//! how much of them the files' particulars decide.
+//!
 //! `--flat-top` counts every score in the detector's top bin (above 0.999, where it grades how far a
 //! value goes past the ordinary) as 1, as the lab's version of the detector scored: at thresholds
 //! up to 0.999 that changes no detection.
@@ -54,7 +60,7 @@ use watchkeeper::actors::detect::nab::{
 };
 use watchkeeper::actors::detect::{NoveltyDetector, NoveltySettings};
 
-const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate [--choose-settings]] [--rank-settings] [--settings RON] [--resample K] [--flat-top] [--peer windowed-gaussian]";
+const USAGE: &str = "usage: nab --data DIR --out DIR [--windows FILE] [--cross-validate [--choose-settings]] [--rank-settings] [--sensitivity] [--settings RON] [--resample K] [--flat-top] [--peer windowed-gaussian]";
 
 enum Detector {
     Runtime(Box<NoveltyDetector>),
@@ -77,6 +83,7 @@ struct Args {
     cross_validate: bool,
     choose_settings: bool,
     rank_settings: bool,
+    sensitivity: bool,
     settings: NoveltySettings,
     resample: usize,
     flat_top: bool,
@@ -108,6 +115,7 @@ fn parse_args() -> Args {
     let (mut data, mut out, mut windows) = (None, None, None);
     let (mut cross_validate, mut flat_top, mut peer) = (false, false, false);
     let (mut choose_settings, mut rank_settings, mut resample) = (false, false, 1);
+    let mut sensitivity = false;
     let mut settings = NoveltySettings::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -118,6 +126,7 @@ fn parse_args() -> Args {
             "--cross-validate" => cross_validate = true,
             "--choose-settings" => choose_settings = true,
             "--rank-settings" => rank_settings = true,
+            "--sensitivity" => sensitivity = true,
             "--resample" => {
                 let text = args.next().unwrap_or_default();
                 resample = text.parse().ok().filter(|&k| k >= 1).unwrap_or_else(|| {
@@ -159,6 +168,9 @@ fn parse_args() -> Args {
              resampled: it needs --windows, and takes no peer and no --resample",
         );
     }
+    if sensitivity && (windows.is_none() || peer) {
+        fail("--sensitivity changes the runtime detector's settings: it needs --windows, and takes no peer");
+    }
     if choose_settings && peer {
         fail("--choose-settings chooses the runtime detector's settings; it has no peer");
     }
@@ -169,6 +181,7 @@ fn parse_args() -> Args {
         cross_validate,
         choose_settings,
         rank_settings,
+        sensitivity,
         settings,
         resample,
         flat_top,
@@ -467,6 +480,9 @@ fn main() {
     }
     if args.rank_settings {
         rank_settings(&args, &labelled);
+    }
+    if args.sensitivity {
+        sensitivity(&args, &labelled);
     }
 }
 
@@ -792,5 +808,155 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
         resampled_mean(c),
         describe(&candidates[c]),
         resampled_mean(0)
+    );
+}
+
+/// The settings `--sensitivity` changes, one at a time, and the factors it changes them by.
+const SENSITIVE: [&str; 8] = [
+    "shape",
+    "neighbours",
+    "reference",
+    "gap",
+    "calibration",
+    "coarse",
+    "spatial_tolerance",
+    "refractory",
+];
+const FACTORS: [f64; 4] = [0.8, 0.9, 1.1, 1.2];
+
+/// `base` with `setting` times `factor` (whole numbers rounded, half away from zero; `calibration` moves `fire_at` with
+/// it, keeping `(1 - fire_at) * calibration`), or `None` where that changes nothing or gives
+/// settings the detector refuses.
+fn changed(base: NoveltySettings, setting: &str, factor: f64) -> Option<NoveltySettings> {
+    let whole = |v: usize| (v as f64 * factor).round() as usize;
+    let mut s = base;
+    match setting {
+        "shape" => s.shape = whole(base.shape),
+        "neighbours" => s.neighbours = whole(base.neighbours),
+        "reference" => s.reference = whole(base.reference),
+        "gap" => s.gap = whole(base.gap),
+        "calibration" => {
+            s.calibration = whole(base.calibration);
+            s.fire_at = 1.0 - (1.0 - base.fire_at) * base.calibration as f64 / s.calibration as f64;
+        }
+        "coarse" => s.coarse = whole(base.coarse),
+        "spatial_tolerance" => s.spatial_tolerance = base.spatial_tolerance * factor,
+        "refractory" => s.refractory = whole(base.refractory),
+        other => unreachable!("no setting {other}"),
+    }
+    (s != base && s.problem().is_none()).then_some(s)
+}
+
+/// The value of `setting` in `s`, as `--sensitivity` prints it.
+fn value_of(s: &NoveltySettings, setting: &str) -> String {
+    match setting {
+        "shape" => s.shape.to_string(),
+        "neighbours" => s.neighbours.to_string(),
+        "reference" => s.reference.to_string(),
+        "gap" => s.gap.to_string(),
+        "calibration" => s.calibration.to_string(),
+        "coarse" => s.coarse.to_string(),
+        "spatial_tolerance" => format!("{:.3}", s.spatial_tolerance),
+        "refractory" => s.refractory.to_string(),
+        other => unreachable!("no setting {other}"),
+    }
+}
+
+/// `--sensitivity`: the standard score at the best threshold and leave-one-out, with each of
+/// [`SENSITIVE`] changed by each of [`FACTORS`], the rest as given.
+fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
+    let started = Instant::now();
+    let standard = &PROFILES[0];
+    let (_, leave_one_out) = schemes(labelled)
+        .into_iter()
+        .find(|(name, _)| *name == LEAVE_ONE_OUT)
+        .expect("leave one out is a scheme");
+    let figures = |files: &[LabelledSeries<'_>]| {
+        let every: Vec<usize> = (0..files.len()).collect();
+        (
+            best_threshold(&scored(files, &every), standard).normalized,
+            carried(files, &leave_one_out, standard),
+        )
+    };
+    // each setting changed by each factor, once: a factor that rounds to an earlier one is left out
+    let mut cells: Vec<(usize, usize, NoveltySettings)> = Vec::new();
+    for (i, name) in SENSITIVE.iter().enumerate() {
+        for (j, &factor) in FACTORS.iter().enumerate() {
+            if let Some(s) = changed(args.settings, name, factor) {
+                if !cells.iter().any(|c| c.2 == s) {
+                    cells.push((i, j, s));
+                }
+            }
+        }
+    }
+    let results: Vec<(f64, f64)> = parallel_map(cells.len(), |c| {
+        let scores: Vec<Vec<f64>> = labelled
+            .iter()
+            .map(|l| scores_with(cells[c].2, l.values, args.flat_top))
+            .collect();
+        let files: Vec<LabelledSeries<'_>> = labelled
+            .iter()
+            .zip(&scores)
+            .map(|(l, s)| LabelledSeries {
+                scores: s,
+                ..l.clone()
+            })
+            .collect();
+        figures(&files)
+    });
+    let given_scores: Vec<Vec<f64>> = labelled
+        .iter()
+        .map(|l| scores_with(args.settings, l.values, args.flat_top))
+        .collect();
+    let given: Vec<LabelledSeries<'_>> = labelled
+        .iter()
+        .zip(&given_scores)
+        .map(|(l, s)| LabelledSeries {
+            scores: s,
+            ..l.clone()
+        })
+        .collect();
+    let (best, carried_given) = figures(&given);
+    println!(
+        "standard score at the best threshold (leave one out) with one setting changed, the rest as given: {best:.2} ({carried_given:.2}) (in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let header: Vec<String> = FACTORS
+        .iter()
+        .map(|f| format!("{:>22}", format!("x{f}")))
+        .collect();
+    println!("{:<18}{}", "setting", header.join(""));
+    for (i, name) in SENSITIVE.iter().enumerate() {
+        let row: Vec<String> = (0..FACTORS.len())
+            .map(|j| match cells.iter().position(|c| (c.0, c.1) == (i, j)) {
+                Some(c) => format!(
+                    "{:>22}",
+                    format!(
+                        "{}: {:.2} ({:.2})",
+                        value_of(&cells[c].2, name),
+                        results[c].0,
+                        results[c].1
+                    )
+                ),
+                None => format!("{:>22}", "-"),
+            })
+            .collect();
+        println!("{name:<18}{}", row.join(""));
+    }
+    let moved: Vec<String> = cells
+        .iter()
+        .filter(|c| SENSITIVE[c.0] == "calibration")
+        .map(|c| format!("{} at {:.6}", c.2.calibration, c.2.fire_at))
+        .collect();
+    println!("each calibration with its fire_at: {}", moved.join(", "));
+    let n = results.len().max(1) as f64;
+    let (lowest, highest) = results.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| {
+        (lo.min(r.0), hi.max(r.0))
+    });
+    println!(
+        "{} changes: mean {:.2} ({:.2}), from {lowest:.2} to {highest:.2}",
+        results.len(),
+        results.iter().map(|r| r.0).sum::<f64>() / n,
+        results.iter().map(|r| r.1).sum::<f64>() / n,
     );
 }

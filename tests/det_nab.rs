@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -384,6 +385,136 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
     assert_eq!(refused_with_resample.status.code(), Some(2));
     assert!(refused(&["--rank-settings"]).contains("--rank-settings"));
     assert!(refused(&["--resample", "0"]).contains("--resample 0"));
+}
+
+#[test]
+fn sensitivity_changes_one_setting_at_a_time_and_scores_each_change_as_a_run_with_it_would() {
+    let root = std::env::temp_dir().join(format!("watchkeeper-nab-sens-{}", std::process::id()));
+    let (data, out) = (root.join("data"), root.join("out"));
+    let first = write_spike_series(&data.join("realSpike/a.csv"), 1401, 1000, 5);
+    let second = write_spike_series(&data.join("realSpike/b.csv"), 1401, 900, 6);
+    let windows = root.join("windows.json");
+    std::fs::write(
+        &windows,
+        format!(r#"{{"realSpike/a.csv": {first}, "realSpike/b.csv": {second}}}"#),
+    )
+    .unwrap();
+    let nab = |extra: &[&str]| succeeded(run_nab(&data, &out, &windows, extra));
+    // the standard score and its leave-one-out figure, as `--cross-validate` prints them
+    let figures = |stdout: &str| -> (f64, f64) {
+        let field = |start: &str, n: usize| -> f64 {
+            stdout
+                .lines()
+                .find(|l| l.starts_with(start))
+                .and_then(|l| l.split_whitespace().nth(n))
+                .and_then(|x| x.parse().ok())
+                .unwrap_or_else(|| panic!("no {start} line in {stdout}"))
+        };
+        (field("standard", 2), field("leave one out", 3))
+    };
+    let given = figures(&nab(&["--cross-validate"]));
+    let gap_19 = figures(&nab(&[
+        "--cross-validate",
+        "--settings",
+        "(reference: 200, calibration: 200, gap: 19)",
+    ]));
+    // calibration 180 moves fire_at from 0.9965 so that (1 - fire_at) x calibration stays 0.7
+    let fire_at = 1.0 - (1.0 - 0.9965) * 200.0 / 180.0;
+    let calibration_180 = figures(&nab(&[
+        "--cross-validate",
+        "--settings",
+        &format!("(reference: 200, calibration: 180, fire_at: {fire_at:?})"),
+    ]));
+    let stdout = nab(&["--sensitivity"]);
+    std::fs::remove_dir_all(&root).unwrap();
+
+    let table = stdout
+        .split("with one setting changed, the rest as given: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sensitivity table in {stdout}"));
+    let pair = |text: &str| -> (f64, f64) {
+        let (best, carried) = text.trim().split_once(" (").unwrap();
+        let carried = carried.split(')').next().unwrap();
+        (best.parse().unwrap(), carried.parse().unwrap())
+    };
+    let close =
+        |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 0.006 && (a.1 - b.1).abs() < 0.006;
+    assert!(
+        close(pair(table.lines().next().unwrap()), given),
+        "{table} vs {given:?}"
+    );
+    // each row: the setting, then x0.8, x0.9, x1.1 and x1.2, each "value: best (carried)" or "-"
+    type Cell<'a> = Option<(&'a str, (f64, f64))>;
+    let rows: BTreeMap<&str, Vec<Cell>> = table
+        .lines()
+        .skip(2)
+        .take(8)
+        .map(|line| {
+            let (name, cells) = line.split_once(' ').unwrap();
+            let mut parsed = Vec::new();
+            let mut rest = cells.trim();
+            while !rest.is_empty() {
+                if let Some(after) = rest.strip_prefix('-') {
+                    parsed.push(None);
+                    rest = after.trim();
+                } else {
+                    let end = rest.find(')').unwrap() + 1;
+                    let (value, figures) = rest[..end].split_once(": ").unwrap();
+                    parsed.push(Some((value, pair(figures))));
+                    rest = rest[end..].trim();
+                }
+            }
+            (name, parsed)
+        })
+        .collect();
+    assert_eq!(rows.len(), 8, "{table}");
+    assert!(rows.values().all(|r| r.len() == 4), "{table}");
+    let values: Vec<Option<&str>> = rows["gap"].iter().map(|c| c.map(|c| c.0)).collect();
+    assert_eq!(
+        values,
+        [Some("19"), Some("22"), Some("26"), Some("29")],
+        "{table}"
+    );
+    // gap 24 x 0.8 rounds to 19; calibration 200 x 0.9 is 180, with fire_at moved
+    assert!(
+        close(rows["gap"][0].unwrap().1, gap_19),
+        "{table} vs {gap_19:?}"
+    );
+    assert_eq!(rows["calibration"][1].unwrap().0, "180", "{table}");
+    assert!(
+        close(rows["calibration"][1].unwrap().1, calibration_180),
+        "{table} vs {calibration_180:?}"
+    );
+    assert!(
+        table.contains(&format!("180 at {fire_at:.6}, ")),
+        "{table}: fire_at {fire_at}"
+    );
+    // neighbours 5: x0.9 rounds back to 5, and x1.2 to the 6 of x1.1
+    assert_eq!(rows["neighbours"][1], None, "{table}");
+    assert_eq!(rows["neighbours"][3], None, "{table}");
+    assert_eq!(rows["neighbours"][2].unwrap().0, "6", "{table}");
+    let cells: Vec<(f64, f64)> = rows.values().flatten().flatten().map(|c| c.1).collect();
+    let summary = table
+        .lines()
+        .find(|l| l.contains(" changes: mean "))
+        .unwrap_or_else(|| panic!("no summary in {table}"));
+    assert!(
+        summary.starts_with(&format!("{} changes", cells.len())),
+        "{summary}"
+    );
+    let mean = cells.iter().map(|c| c.0).sum::<f64>() / cells.len() as f64;
+    let printed: f64 = summary
+        .split("mean ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((mean - printed).abs() < 0.01, "{summary}: {mean}");
+
+    assert!(refused(&["--sensitivity"]).contains("--sensitivity"));
 }
 
 /// NAB's series: `data/nab` in the repository (13 of NAB's files, MIT licensed), or `NAB_DATA`,
