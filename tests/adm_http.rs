@@ -907,6 +907,99 @@ fn posted_alerts_are_capped() {
     }
 }
 
+/// An alert belongs to what raised it: a post cannot change or end an alert the runtime raises
+/// itself; an actor raising an alert posted before takes it over (it no longer ends with its post,
+/// and no longer takes a posted alert's place); an actor's clear leaves a posted alert alone.
+#[test]
+fn posts_and_actors_change_only_their_own_alerts() {
+    let mut c = test_config();
+    c.deployment.admin_token = Some(Secret::Value("posting".into()));
+    c.alerting.max_posted_alerts = 1;
+    let rt = Runtime::start(c).unwrap();
+    let addr = rt.admin_addr().unwrap();
+    let raise = |name: &str, firing: bool| {
+        rt.alerting()
+            .ask_blocking(
+                SetExternalAlert {
+                    name: name.into(),
+                    severity: AlertSeverity::Warning,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                    value: Some(1.0),
+                    threshold: 0.0,
+                    firing,
+                },
+                Duration::from_secs(5),
+            )
+            .unwrap()
+    };
+    let post = |name: &str, ends: &str| {
+        let body = serde_json::json!([{
+            "labels": { "alertname": name, "severity": "warning" },
+            "endsAt": ends,
+        }]);
+        request(
+            addr,
+            "POST",
+            "/api/v2/alerts",
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer posting"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let listed = || -> BTreeMap<String, String> {
+        let v: serde_json::Value = serde_json::from_str(&get(addr, "/api/v2/alerts").body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let name = a["labels"]["alertname"].as_str().unwrap().to_owned();
+                (name, a["endsAt"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    const FAR: &str = "2099-01-01T00:00:00.000Z";
+    const PAST: &str = "2001-01-01T00:00:00.000Z";
+
+    raise("Inside", true);
+    // a post with the labels of the actor's alert, ending it: refused, the alert firing on
+    let ended_from_outside = post("Inside", PAST);
+    let after_refusal = listed();
+    // posted, then raised by an actor: the actor's now, so the one posted place is free again
+    let posted = post("Outside", FAR);
+    let before_takeover = listed();
+    raise("Outside", true);
+    let after_takeover = listed();
+    let second = post("Second", FAR);
+    // an actor clearing a posted alert leaves it; clearing its own ends it
+    raise("Second", false);
+    raise("Outside", false);
+    let last = listed();
+    rt.shutdown_blocking(Duration::from_secs(5)).unwrap();
+
+    assert_eq!(
+        ended_from_outside.status, 400,
+        "{}",
+        ended_from_outside.body
+    );
+    assert!(
+        ended_from_outside
+            .body
+            .contains("alert 0: an actor of the runtime raises an alert with these labels; a post cannot change it"),
+        "{}",
+        ended_from_outside.body
+    );
+    assert!(after_refusal.contains_key("Inside"), "{after_refusal:?}");
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert_eq!(before_takeover["Outside"], FAR, "{before_takeover:?}");
+    assert_ne!(after_takeover["Outside"], FAR, "{after_takeover:?}");
+    assert_eq!(second.status, 200, "{}", second.body);
+    let names: Vec<&str> = last.keys().map(String::as_str).collect();
+    assert_eq!(names, ["Inside", "Second"], "{last:?}");
+}
+
 /// Boolean query parameters read as Alertmanager reads them (go-openapi's `ConvertBool`): `1`,
 /// `yes`, `on`, `TRUE` ... are true, anything else (`0` and `FALSE` included) false, and an absent
 /// or empty one keeps its default (true).

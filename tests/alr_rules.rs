@@ -825,6 +825,85 @@ fn a_noisy_series_at_the_recommended_threshold_stays_quiet_for_a_simulated_day()
     });
 }
 
+/// A post with the labels of a rule's alert, before the rule breaches, is the rule's alert once
+/// the rule sees it: it no longer ends with its post, and neither a later post nor an actor's
+/// clear can end it.
+#[test]
+fn a_rule_takes_over_an_alert_posted_with_its_labels() {
+    use watchkeeper_actors::alerting::{AlertSeverity, PostAlerts, PostedAlert, SetExternalAlert};
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let slow = rule("SearchSlow", Duration::ZERO);
+        let labels = slow.alert_labels(AlertSeverity::Warning);
+        let (a, _) = tree(&h, settings(vec![slow]));
+        let now = chrono::Utc::now();
+        let post = |ends_at: chrono::DateTime<chrono::Utc>| PostAlerts {
+            alerts: vec![PostedAlert {
+                labels: labels.clone(),
+                annotations: BTreeMap::new(),
+                starts_at: None,
+                ends_at: Some(ends_at),
+                generator_url: String::new(),
+            }],
+            resolve_timeout: Duration::from_secs(300),
+        };
+        let soon = now + chrono::Duration::hours(1);
+        a.ask(post(soon), ASK).await.unwrap().unwrap();
+        let posted = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        assert_eq!(
+            (posted.rule.as_deref(), posted.expires_at),
+            (None, Some(soon))
+        );
+
+        observe(&h, &a, vec![Some(0.2)]).await;
+        let taken_over = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        assert_eq!(taken_over.fingerprint, posted.fingerprint);
+        assert_eq!(
+            (
+                taken_over.rule.as_deref(),
+                taken_over.expires_at,
+                taken_over.state
+            ),
+            (Some("SearchSlow"), None, AlertState::Firing)
+        );
+        let refused = a
+            .ask(post(now - chrono::Duration::minutes(1)), ASK)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            ["alert 0: rule \"SearchSlow\" raises an alert with these labels; a post cannot change it"]
+        );
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Firing
+        );
+        // nor can an actor clearing an alert with the rule's labels
+        a.ask(
+            SetExternalAlert {
+                name: "SearchSlow".into(),
+                severity: AlertSeverity::Warning,
+                labels: BTreeMap::from([("monitor".into(), "search".into())]),
+                annotations: BTreeMap::new(),
+                value: None,
+                threshold: 0.0,
+                firing: false,
+            },
+            ASK,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
+            AlertState::Firing
+        );
+        // the rule ends it
+        h.advance(Duration::from_secs(10)).await;
+        observe(&h, &a, vec![Some(0.01)]).await;
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+    });
+}
+
 /// Whether `target` is muted under `rule` while `sources` are posted (firing unless marked
 /// resolved), through a fresh alerting actor.
 async fn inhibited(

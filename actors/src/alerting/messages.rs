@@ -408,6 +408,16 @@ impl Handles<PostAlerts> for AlertingActor {
                 };
                 let resolved = ends <= wall;
                 match book.alerts.get_mut(&fp) {
+                    // the runtime's own alerts end when what raised them says so
+                    Some(alert) if !alert.posted() => {
+                        let raiser = match &alert.rule {
+                            Some(rule) => format!("rule {rule:?}"),
+                            None => "an actor of the runtime".to_owned(),
+                        };
+                        errors.push(format!(
+                            "alert {i}: {raiser} raises an alert with these labels; a post cannot change it"
+                        ));
+                    }
                     Some(alert) => {
                         alert.annotations = posted.annotations;
                         alert.expires_at = Some(ends);
@@ -553,6 +563,10 @@ impl Handles<GetFootprint> for AlertingActor {
 }
 /// Raise or clear an alert that no rule computes (another actor observed the condition itself, as
 /// the memory manager does for memory staying over its limit). It is routed like any other alert.
+///
+/// Raised over an alert posted from outside with the same labels, the alert becomes the actor's:
+/// it no longer ends with its post. A clear leaves a posted alert as it is, and a rule's alert
+/// with the same labels is left to its rule either way. Posts cannot change the actor's alert.
 #[derive(Clone, Debug)]
 pub struct SetExternalAlert {
     /// The alert's name (its `alertname` label).
@@ -588,15 +602,30 @@ impl Handles<SetExternalAlert> for AlertingActor {
             labels.insert("severity".into(), msg.severity.label().into());
             let fp = fingerprint(&labels);
             match (book.alerts.get_mut(&fp), msg.firing) {
+                (Some(alert), _) if alert.rule.is_some() => {
+                    tracing::warn!(
+                        labels = ?alert.labels,
+                        rule = alert.rule.as_deref().unwrap_or_default(),
+                        "An actor raised or cleared an alert with the labels of a rule's alert; \
+                         the rule's alert is left as it is"
+                    );
+                }
                 (Some(alert), true) => {
                     alert.value = msg.value;
                     alert.annotations = msg.annotations;
+                    alert.updated_at = wall;
+                    // posted from outside before: the actor's observation holds it now, until
+                    // the actor clears it
+                    if alert.expires_at.take().is_some() {
+                        alert.log("raised by another actor: it no longer ends with its post");
+                    }
                     if !alert.state.firing() {
-                        alert.state = AlertState::Firing;
+                        fire(&mut book, &config, fp, now, wall);
                     }
                 }
                 (Some(alert), false) => {
-                    if alert.state != AlertState::Resolved {
+                    // an actor clears only what it raised, not an alert posted from outside
+                    if !alert.posted() && alert.state != AlertState::Resolved {
                         resolve(alert, wall);
                         book.alertmanager_dirty = true;
                     }

@@ -320,6 +320,13 @@ pub(super) fn step(
         }
         return;
     };
+    if alert.rule.is_none() {
+        // posted from outside (or raised by an actor) with this rule's labels: the rule's now, so
+        // it ends when the rule says, not with a post
+        alert.rule = Some(rule.name.clone());
+        alert.expires_at = None;
+        alert.log("taken over by its rule");
+    }
     // Seen again (`updatedAt` in Alertmanager's API).
     alert.updated_at = wall;
     // A detection's evidence is what made it fire: recovering readings (an anomaly score held
