@@ -229,6 +229,21 @@ fn scores_with(settings: NoveltySettings, values: &[f64], flat_top: bool) -> Vec
     scores
 }
 
+/// `labelled` with other scores of the same values, one per file.
+fn rescored<'a>(
+    labelled: &[LabelledSeries<'a>],
+    scores: &'a [Vec<f64>],
+) -> Vec<LabelledSeries<'a>> {
+    labelled
+        .iter()
+        .zip(scores)
+        .map(|(l, s)| LabelledSeries {
+            scores: s,
+            ..l.clone()
+        })
+        .collect()
+}
+
 /// Counts every score above `top` (the detector's top bin) as 1 (`--flat-top`).
 fn flatten_top(scores: &mut [f64], top: f64) {
     scores
@@ -641,16 +656,7 @@ fn choose_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
     });
     let by_candidate: Vec<Vec<LabelledSeries<'_>>> = scores
         .iter()
-        .map(|files| {
-            labelled
-                .iter()
-                .zip(files)
-                .map(|(l, s)| LabelledSeries {
-                    scores: s,
-                    ..l.clone()
-                })
-                .collect()
-        })
+        .map(|files| rescored(labelled, files))
         .collect();
     println!(
         "settings chosen on the training files too, among {} candidates (standard, low FP, low FN):",
@@ -894,29 +900,10 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
             .iter()
             .map(|l| scores_with(cells[c].2, l.values, args.flat_top))
             .collect();
-        let files: Vec<LabelledSeries<'_>> = labelled
-            .iter()
-            .zip(&scores)
-            .map(|(l, s)| LabelledSeries {
-                scores: s,
-                ..l.clone()
-            })
-            .collect();
-        figures(&files)
+        figures(&rescored(labelled, &scores))
     });
-    let given_scores: Vec<Vec<f64>> = labelled
-        .iter()
-        .map(|l| scores_with(args.settings, l.values, args.flat_top))
-        .collect();
-    let given: Vec<LabelledSeries<'_>> = labelled
-        .iter()
-        .zip(&given_scores)
-        .map(|(l, s)| LabelledSeries {
-            scores: s,
-            ..l.clone()
-        })
-        .collect();
-    let (best, carried_given) = figures(&given);
+    // the files' own scores are the settings given
+    let (best, carried_given) = figures(labelled);
     println!(
         "standard score at the best threshold (leave one out) with one setting changed, the rest as given: {best:.2} ({carried_given:.2}) (in {:.0} s)",
         started.elapsed().as_secs_f64()

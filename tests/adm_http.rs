@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::host::{eventually, test_config};
-use common::http::{get, request};
+use common::http::{get, request, Response};
 use watchkeeper::actors::alerting::{AlertSeverity, SetExternalAlert};
 use watchkeeper::config::Secret;
 use watchkeeper::Runtime;
@@ -842,44 +842,60 @@ fn filters_that_would_cost_too_much_to_compile_are_refused() {
 /// Alerts posted from outside are capped by `alerting.max_posted_alerts`: a post past it is
 /// refused for the alerts it would add (400, naming the setting), the others are taken, and one
 /// already active can still be posted again. Alerts the runtime's own actors raise do not count.
-#[test]
-fn posted_alerts_are_capped() {
+/// A runtime that takes at most `max_posted` posted alerts, posted with the token `posting`.
+fn posting_runtime(max_posted: usize) -> (Runtime, std::net::SocketAddr) {
     let mut c = test_config();
     c.deployment.admin_token = Some(Secret::Value("posting".into()));
-    c.alerting.max_posted_alerts = 3;
+    c.alerting.max_posted_alerts = max_posted;
     let rt = Runtime::start(c).unwrap();
     let addr = rt.admin_addr().unwrap();
+    (rt, addr)
+}
+
+/// `POST /api/v2/alerts` of `body` to a [`posting_runtime`].
+fn post_alerts(addr: std::net::SocketAddr, body: &serde_json::Value) -> Response {
+    request(
+        addr,
+        "POST",
+        "/api/v2/alerts",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer posting"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// Has an actor of `rt` raise (or clear) a warning named `name`, as the memory manager does.
+fn raise_inside(rt: &Runtime, name: &str, firing: bool) {
+    rt.alerting()
+        .ask_blocking(
+            SetExternalAlert {
+                name: name.into(),
+                severity: AlertSeverity::Warning,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                value: Some(1.0),
+                threshold: 0.0,
+                firing,
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap();
+}
+
+#[test]
+fn posted_alerts_are_capped() {
+    let (rt, addr) = posting_runtime(3);
     for name in ["RaisedInside1", "RaisedInside2"] {
-        rt.alerting()
-            .ask_blocking(
-                SetExternalAlert {
-                    name: name.into(),
-                    severity: AlertSeverity::Warning,
-                    labels: BTreeMap::new(),
-                    annotations: BTreeMap::new(),
-                    value: Some(1.0),
-                    threshold: 0.0,
-                    firing: true,
-                },
-                Duration::from_secs(5),
-            )
-            .unwrap();
+        raise_inside(&rt, name, true);
     }
     let post = |names: &[&str]| {
         let body: Vec<serde_json::Value> = names
             .iter()
             .map(|n| serde_json::json!({ "labels": { "alertname": n } }))
             .collect();
-        request(
-            addr,
-            "POST",
-            "/api/v2/alerts",
-            &[
-                ("Content-Type", "application/json"),
-                ("Authorization", "Bearer posting"),
-            ],
-            serde_json::to_string(&body).unwrap().as_bytes(),
-        )
+        post_alerts(addr, &serde_json::Value::from(body))
     };
     let first = post(&["A", "B", "C", "D", "E"]);
     let again = post(&["A"]);
@@ -912,42 +928,14 @@ fn posted_alerts_are_capped() {
 /// and no longer takes a posted alert's place); an actor's clear leaves a posted alert alone.
 #[test]
 fn posts_and_actors_change_only_their_own_alerts() {
-    let mut c = test_config();
-    c.deployment.admin_token = Some(Secret::Value("posting".into()));
-    c.alerting.max_posted_alerts = 1;
-    let rt = Runtime::start(c).unwrap();
-    let addr = rt.admin_addr().unwrap();
-    let raise = |name: &str, firing: bool| {
-        rt.alerting()
-            .ask_blocking(
-                SetExternalAlert {
-                    name: name.into(),
-                    severity: AlertSeverity::Warning,
-                    labels: BTreeMap::new(),
-                    annotations: BTreeMap::new(),
-                    value: Some(1.0),
-                    threshold: 0.0,
-                    firing,
-                },
-                Duration::from_secs(5),
-            )
-            .unwrap()
-    };
+    let (rt, addr) = posting_runtime(1);
+    let raise = |name: &str, firing: bool| raise_inside(&rt, name, firing);
     let post = |name: &str, ends: &str| {
         let body = serde_json::json!([{
             "labels": { "alertname": name, "severity": "warning" },
             "endsAt": ends,
         }]);
-        request(
-            addr,
-            "POST",
-            "/api/v2/alerts",
-            &[
-                ("Content-Type", "application/json"),
-                ("Authorization", "Bearer posting"),
-            ],
-            body.to_string().as_bytes(),
-        )
+        post_alerts(addr, &body)
     };
     let listed = || -> BTreeMap<String, String> {
         let v: serde_json::Value = serde_json::from_str(&get(addr, "/api/v2/alerts").body).unwrap();
