@@ -825,11 +825,11 @@ fn a_noisy_series_at_the_recommended_threshold_stays_quiet_for_a_simulated_day()
     });
 }
 
-/// A post with the labels of a rule's alert, before the rule breaches, is the rule's alert once
-/// the rule sees it: it no longer ends with its post, and neither a later post nor an actor's
-/// clear can end it.
+/// A post with the labels of a rule's alert stays the post's while the rule does not breach; once
+/// it does, the alert is the rule's: it no longer ends with its post, and neither a later post nor
+/// an actor's clear can end it. An actor's alert with a rule's labels stays the actor's.
 #[test]
-fn a_rule_takes_over_an_alert_posted_with_its_labels() {
+fn a_breaching_rule_takes_over_an_alert_posted_with_its_labels_but_not_an_actors() {
     use watchkeeper_actors::alerting::{AlertSeverity, PostAlerts, PostedAlert, SetExternalAlert};
     harness::run(SupervisorConfig::default(), |h: Harness| async move {
         let slow = rule("SearchSlow", Duration::ZERO);
@@ -846,24 +846,44 @@ fn a_rule_takes_over_an_alert_posted_with_its_labels() {
             }],
             resolve_timeout: Duration::from_secs(300),
         };
+        // an actor raising or clearing an alert with the rule's labels
+        let actor = |firing: bool| SetExternalAlert {
+            name: "SearchSlow".into(),
+            severity: AlertSeverity::Warning,
+            labels: BTreeMap::from([("monitor".into(), "search".into())]),
+            annotations: BTreeMap::new(),
+            value: None,
+            threshold: 0.0,
+            firing,
+        };
+        let only = || async { a.ask(GetAlerts, ASK).await.unwrap().remove(0) };
         let soon = now + chrono::Duration::hours(1);
         a.ask(post(soon), ASK).await.unwrap().unwrap();
-        let posted = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        let posted = only().await;
         assert_eq!(
             (posted.rule.as_deref(), posted.expires_at),
             (None, Some(soon))
         );
+        // the rule below its threshold leaves the post alone
+        observe(&h, &a, vec![Some(0.01)]).await;
+        let still = only().await;
+        assert_eq!(
+            (still.rule.as_deref(), still.expires_at, still.state),
+            (None, Some(soon), AlertState::Firing)
+        );
 
+        h.advance(Duration::from_secs(10)).await;
         observe(&h, &a, vec![Some(0.2)]).await;
-        let taken_over = a.ask(GetAlerts, ASK).await.unwrap().remove(0);
+        let taken_over = only().await;
         assert_eq!(taken_over.fingerprint, posted.fingerprint);
         assert_eq!(
             (
                 taken_over.rule.as_deref(),
                 taken_over.expires_at,
-                taken_over.state
+                taken_over.state,
+                taken_over.threshold
             ),
-            (Some("SearchSlow"), None, AlertState::Firing)
+            (Some("SearchSlow"), None, AlertState::Firing, 0.1)
         );
         let refused = a
             .ask(post(now - chrono::Duration::minutes(1)), ASK)
@@ -874,32 +894,26 @@ fn a_rule_takes_over_an_alert_posted_with_its_labels() {
             refused,
             ["alert 0: rule \"SearchSlow\" raises an alert with these labels; a post cannot change it"]
         );
-        assert_eq!(
-            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
-            AlertState::Firing
-        );
-        // nor can an actor clearing an alert with the rule's labels
-        a.ask(
-            SetExternalAlert {
-                name: "SearchSlow".into(),
-                severity: AlertSeverity::Warning,
-                labels: BTreeMap::from([("monitor".into(), "search".into())]),
-                annotations: BTreeMap::new(),
-                value: None,
-                threshold: 0.0,
-                firing: false,
-            },
-            ASK,
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            a.ask(GetAlerts, ASK).await.unwrap()[0].state,
-            AlertState::Firing
-        );
+        assert_eq!(only().await.state, AlertState::Firing);
+        a.ask(actor(false), ASK).await.unwrap();
+        assert_eq!(only().await.state, AlertState::Firing);
         // the rule ends it
         h.advance(Duration::from_secs(10)).await;
         observe(&h, &a, vec![Some(0.01)]).await;
+        assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+
+        // raised by an actor, the alert stays the actor's while the rule breaches, and ends when
+        // the actor clears it
+        a.ask(actor(true), ASK).await.unwrap();
+        h.advance(Duration::from_secs(10)).await;
+        observe(&h, &a, vec![Some(0.2)]).await;
+        let actors = only().await;
+        assert_eq!(
+            (actors.rule.as_deref(), actors.expires_at),
+            (None, None),
+            "{actors:?}"
+        );
+        a.ask(actor(false), ASK).await.unwrap();
         assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
     });
 }

@@ -566,7 +566,9 @@ impl Handles<GetFootprint> for AlertingActor {
 ///
 /// Raised over an alert posted from outside with the same labels, the alert becomes the actor's:
 /// it no longer ends with its post. A clear leaves a posted alert as it is, and a rule's alert
-/// with the same labels is left to its rule either way. Posts cannot change the actor's alert.
+/// with the same labels is left to its rule either way. Neither posts nor rules change the
+/// actor's alert. It does not outlive the process: restored from a saved state, it resolves, and
+/// the actor raises it again if what it observes still calls for it.
 #[derive(Clone, Debug)]
 pub struct SetExternalAlert {
     /// The alert's name (its `alertname` label).
@@ -616,16 +618,15 @@ impl Handles<SetExternalAlert> for AlertingActor {
                     alert.updated_at = wall;
                     // posted from outside before: the actor's observation holds it now, until
                     // the actor clears it
+                    // (firing: posted and actors' alerts fire as they are made, and resolved
+                    // ones are retired as each message is handled)
                     if alert.expires_at.take().is_some() {
                         alert.log("raised by another actor: it no longer ends with its post");
-                    }
-                    if !alert.state.firing() {
-                        fire(&mut book, &config, fp, now, wall);
                     }
                 }
                 (Some(alert), false) => {
                     // an actor clears only what it raised, not an alert posted from outside
-                    if !alert.posted() && alert.state != AlertState::Resolved {
+                    if alert.raised_by_actor() && alert.state != AlertState::Resolved {
                         resolve(alert, wall);
                         book.alertmanager_dirty = true;
                     }

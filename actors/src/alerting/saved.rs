@@ -395,6 +395,17 @@ impl AlertingState {
                 state.detectors.insert(rule, d);
             }
         }
+        // An actor's alert ends with the process whose actor raised it: this process's actors
+        // start afresh, and raise it again if what they observe still calls for it. Resolved here,
+        // it is retired (and told resolved) as the alerting actor starts.
+        let wall = Utc::now();
+        for alert in state.alerts.values_mut() {
+            if alert.raised_by_actor() && alert.state != AlertState::Resolved {
+                alert.log("resolved: raised by an actor of the previous process");
+                super::state::resolve(alert, wall);
+                state.alertmanager_dirty = true;
+            }
+        }
         state
     }
 }
@@ -510,6 +521,56 @@ mod tests {
         group.insert("last_hash".into(), 12345.into());
         let restored = AlertingState::restored(serde_json::from_value(old).unwrap());
         assert_eq!(restored.groups["{}:{}"].notified, [3, 7]);
+    }
+
+    #[test]
+    fn an_actors_alert_resolves_as_it_is_restored_and_rules_and_posts_keep_theirs() {
+        let now = Instant::now();
+        let mut state = AlertingState::default();
+        let ends = Utc::now() + chrono::Duration::hours(1);
+        for (fp, rule, expires_at) in [
+            (1, None, None),
+            (2, Some("SearchLatencyHigh".to_owned()), None),
+            (3, None, Some(ends)),
+        ] {
+            let mut alert = Alert::pending(
+                NewAlert {
+                    rule,
+                    fingerprint: fp,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                    severity: AlertSeverity::Critical,
+                    value: None,
+                    threshold: 0.0,
+                },
+                now,
+            );
+            alert.state = AlertState::Firing;
+            alert.expires_at = expires_at;
+            state.alerts.insert(fp, alert);
+        }
+        let text = serde_json::to_string(&state.saved()).unwrap();
+        let restored = AlertingState::restored(serde_json::from_str(&text).unwrap());
+        let states: Vec<(u64, AlertState)> = restored
+            .alerts
+            .values()
+            .map(|a| (a.fingerprint, a.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, AlertState::Resolved),
+                (2, AlertState::Firing),
+                (3, AlertState::Firing)
+            ]
+        );
+        let log = &restored.alerts[&1].events;
+        assert!(
+            log.iter()
+                .any(|e| e.what == "resolved: raised by an actor of the previous process"),
+            "{log:?}"
+        );
+        assert!(restored.alertmanager_dirty);
     }
 
     /// A group of no labels made and last told at `now`, of the alerts `notified`.

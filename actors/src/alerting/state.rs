@@ -191,6 +191,12 @@ impl Alert {
         self.rule.is_none() && self.expires_at.is_some()
     }
 
+    /// Whether an actor of the runtime raised this alert ([`super::SetExternalAlert`]): no rule,
+    /// and no end set by a post.
+    pub(super) fn raised_by_actor(&self) -> bool {
+        self.rule.is_none() && self.expires_at.is_none()
+    }
+
     /// A pending alert, breaching since `now`.
     pub(super) fn pending(new: NewAlert, now: Instant) -> Self {
         Alert {
@@ -321,11 +327,18 @@ pub(super) fn step(
         return;
     };
     if alert.rule.is_none() {
-        // posted from outside (or raised by an actor) with this rule's labels: the rule's now, so
-        // it ends when the rule says, not with a post
+        if alert.raised_by_actor() || breach != Some(true) {
+            // an actor's alert with this rule's labels, or a post of them while the rule does
+            // not breach: left to what raised it
+            tracing::debug!(rule = %rule.name, "An alert with the rule's labels was raised elsewhere");
+            return;
+        }
+        // posted from outside with the labels of this breaching rule: the rule's now, so it ends
+        // when the rule says, not with its post
         alert.rule = Some(rule.name.clone());
         alert.expires_at = None;
-        alert.log("taken over by its rule");
+        (alert.severity, alert.threshold) = (severity, threshold);
+        alert.log("taken over by its rule, which breaches");
     }
     // Seen again (`updatedAt` in Alertmanager's API).
     alert.updated_at = wall;
