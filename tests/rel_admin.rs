@@ -397,6 +397,30 @@ fn a_flood_of_silences_is_capped_and_lists_stay_bounded() {
     );
 }
 
+/// The heads of the next `n` answers on `s`, each once its body is in (a head saying the
+/// connection ended where it ends before them).
+fn read_answers(s: &mut TcpStream, n: usize) -> Vec<String> {
+    let (mut read, mut heads) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    while heads.len() < n {
+        if let Some((head, body, length)) = answer_head(&read) {
+            if read.len() >= body + length {
+                read.drain(..body + length);
+                heads.push(head);
+                continue;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                heads.push(format!("connection ended: {read:?}"));
+                break;
+            }
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+    heads
+}
+
 /// The head of the answer at the start of `read` (lowercased), where its body starts, and its
 /// `Content-Length` (0 without one); `None` until the whole head is there.
 fn answer_head(read: &[u8]) -> Option<(String, usize, usize)> {
@@ -589,19 +613,7 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = |request: &str| -> String {
         s.write_all(request.as_bytes()).unwrap();
-        let mut read = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some((head, body, length)) = answer_head(&read) {
-                if read.len() >= body + length {
-                    return head;
-                }
-            }
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return format!("connection ended: {read:?}"),
-                Ok(n) => read.extend_from_slice(&buf[..n]),
-            }
-        }
+        read_answers(&mut s, 1).remove(0)
     };
     let first = answer(&refused);
     assert!(first.starts_with("http/1.1 401"), "{first}");
@@ -609,6 +621,38 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     std::thread::sleep(Duration::from_millis(300));
     let second = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(second.starts_with("http/1.1 200"), "{second}");
+
+    // Requests longer than the connection reads ahead at once (512 bytes), in one write: a head
+    // of 1.5 kB, a refused body of 3 kB, and a request after them, each answered in turn.
+    let long_head = format!(
+        "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(1500)
+    );
+    let long_body = format!(
+        "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 3000\r\n\r\n{}",
+        " ".repeat(3000)
+    );
+    s.write_all(
+        format!("{long_head}{long_body}GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let status: Vec<String> = read_answers(&mut s, 3)
+        .iter()
+        .map(|head| head.lines().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "http/1.1 200 ok",
+            "http/1.1 401 unauthorized",
+            "http/1.1 200 ok"
+        ]
+    );
+    let mut answer = |request: &str| -> String {
+        s.write_all(request.as_bytes()).unwrap();
+        read_answers(&mut s, 1).remove(0)
+    };
 
     // An empty line after a request (which clients may send) is passed over: the idle connection
     // is closed after `keep_alive` (2 s here) as any other.

@@ -10,12 +10,12 @@
 //!
 //! So a connection reads one request at a time. It follows the framing of the requests it reads
 //! ([`Framing`]: heads, then bodies by `Content-Length` or by chunks, as actix-http frames them),
-//! never reads past the end of the request it is reading ([`Framing::request_end`] over the bytes
-//! it peeks at, at most [`READ_AT_ONCE`] of them), passes over empty lines between requests
-//! itself, and reads no further, between requests, until that request is answered
-//! ([`MOST_UNANSWERED`]). Each answer the application gives lets it read on. It never waits within
-//! a body, so the wait cannot stall a request being answered, and it reads a body of known length
-//! in one pass where it can ([`Framing::next_read`]).
+//! gives actix-http nothing past the end of the request it is reading ([`Framing::request_end`]
+//! over the bytes it holds read ahead, at most [`READ_AT_ONCE`] of them), passes over empty lines
+//! between requests itself, and gives no further, between requests, until that request is
+//! answered ([`MOST_UNANSWERED`]). Each answer the application gives lets it read on. It never
+//! waits within a body, so the wait cannot stall a request being answered, and it reads a body of
+//! known length in one pass where it can ([`Framing::next_read`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -26,12 +26,12 @@ use std::task::Waker;
 /// framed by later requests (the module's doc).
 pub(super) const MOST_UNANSWERED: u64 = 1;
 
-/// Most bytes one read takes from the socket outside a body of known length, and most a
-/// connection peeks at to find where the request it is reading ends.
+/// Most bytes one read takes from the socket outside a body of known length: what a connection
+/// holds read ahead of actix-http, to find where the request it is reading ends.
 pub(super) const READ_AT_ONCE: usize = 512;
 
 /// Most bytes one read takes of a body (or a chunk) whose length is known: a body arrives whole
-/// wherever it is already at hand (with its head, when both are in the bytes peeked at).
+/// wherever it is already at hand (with its head, when both are in the bytes read ahead).
 /// actix-http closes a connection whose request was answered before its body was decoded (a
 /// refusal without the token, say); with the body read whole, the answer can wait for it to be
 /// decoded (the admin server yields once before answering a request with a `Content-Length`).

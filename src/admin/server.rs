@@ -96,6 +96,49 @@ struct Conn {
     close: CloseConnection,
     framing: Framing,
     answers: Answers,
+    ahead: Ahead,
+}
+
+/// Bytes read from the socket and not yet given to actix-http: at most [`READ_AT_ONCE`] at a time,
+/// so pipelined requests cost one read of the socket for as many as arrived together, and the
+/// end of the request being read is found in them. Made at the first read of the connection (a
+/// connection that sends nothing holds none).
+#[derive(Default)]
+struct Ahead {
+    bytes: Option<Box<[u8; READ_AT_ONCE]>>,
+    start: usize,
+    end: usize,
+}
+
+impl Ahead {
+    fn at_hand(&self) -> &[u8] {
+        self.bytes
+            .as_deref()
+            .map_or(&[], |b| &b[self.start..self.end])
+    }
+
+    /// Reads what the socket has (the end of the stream leaves nothing at hand).
+    fn fill(
+        &mut self,
+        stream: &mut tokio::net::TcpStream,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let bytes = self
+            .bytes
+            .get_or_insert_with(|| Box::new([0; READ_AT_ONCE]));
+        let mut into = tokio::io::ReadBuf::new(&mut bytes[..]);
+        std::task::ready!(tokio::io::AsyncRead::poll_read(
+            std::pin::Pin::new(stream),
+            cx,
+            &mut into
+        ))?;
+        (self.start, self.end) = (0, into.filled().len());
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn pass(&mut self, n: usize) {
+        self.start += n;
+    }
 }
 
 impl tokio::io::AsyncRead for Conn {
@@ -113,43 +156,50 @@ impl tokio::io::AsyncRead for Conn {
         if conn.framing.may_wait() && conn.answers.must_wait(cx.waker()) {
             return std::task::Poll::Pending;
         }
-        let limit = match conn.framing.next_read() {
-            Some(limit) => limit,
-            None => {
-                // Where the request being read ends, in the bytes at hand: the read stops there.
-                let mut at_hand = [0u8; READ_AT_ONCE];
-                let mut peeked = tokio::io::ReadBuf::new(&mut at_hand);
-                std::task::ready!(conn.stream.poll_peek(cx, &mut peeked))?;
-                let blank = peeked
-                    .filled()
-                    .iter()
-                    .take_while(|b| matches!(b, b'\r' | b'\n'))
-                    .count();
-                if blank > 0 && conn.framing.between_requests() {
-                    // Empty lines between requests are passed over here: actix-http would hold
-                    // them as the start of a head, and no keep-alive timer runs while it does.
-                    // The connection then yields to the others before it reads on.
-                    let mut passed = tokio::io::ReadBuf::new(&mut at_hand[..blank]);
-                    std::task::ready!(
-                        std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut passed)
-                    )?;
-                    cx.waker().wake_by_ref();
-                    return std::task::Poll::Pending;
-                }
-                // nothing at hand is the end of the stream, which the read then gives
-                conn.framing.request_end(peeked.filled()).max(1)
+        if conn.ahead.at_hand().is_empty() {
+            if let Some(limit) = conn.framing.next_read() {
+                // the rest of a body of known length: straight from the socket
+                let mut part = buf.take(limit);
+                let start = part.filled().as_ptr();
+                std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut part))?;
+                // The stream read into the part of `buf` it was given (not a buffer of its own).
+                assert_eq!(start, part.filled().as_ptr());
+                let read = part.filled().len();
+                conn.answers.read(conn.framing.read(part.filled()));
+                // SAFETY: the read just filled the `read` bytes that follow `buf`'s filled part.
+                unsafe { buf.assume_init(read) };
+                buf.advance(read);
+                return std::task::Poll::Ready(Ok(()));
             }
+            std::task::ready!(conn.ahead.fill(&mut conn.stream, cx))?;
+        }
+        let at_hand = conn.ahead.at_hand();
+        if at_hand.is_empty() {
+            // the end of the stream
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let blank = at_hand
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        if blank > 0 && conn.framing.between_requests() {
+            // Empty lines between requests are passed over here: actix-http would hold them as
+            // the start of a head, and no keep-alive timer runs while it does. The connection
+            // then yields to the others before it reads on.
+            conn.ahead.pass(blank);
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        // Up to where the request being read ends, in the bytes at hand (of a body of known
+        // length, as much of it as is at hand).
+        let end = match conn.framing.next_read() {
+            Some(limit) => limit.min(at_hand.len()),
+            None => conn.framing.request_end(at_hand),
         };
-        let mut part = buf.take(limit);
-        let start = part.filled().as_ptr();
-        std::task::ready!(std::pin::Pin::new(&mut conn.stream).poll_read(cx, &mut part))?;
-        // The stream read into the part of `buf` it was given (not a buffer of its own).
-        assert_eq!(start, part.filled().as_ptr());
-        let read = part.filled().len();
-        conn.answers.read(conn.framing.read(part.filled()));
-        // SAFETY: the read just filled the `read` bytes that follow `buf`'s filled part.
-        unsafe { buf.assume_init(read) };
-        buf.advance(read);
+        let given = end.min(buf.remaining());
+        buf.put_slice(&at_hand[..given]);
+        conn.answers.read(conn.framing.read(&at_hand[..given]));
+        conn.ahead.pass(given);
         std::task::Poll::Ready(Ok(()))
     }
 }
@@ -387,6 +437,7 @@ async fn accept_loop(
             close,
             framing: Framing::default(),
             answers: answers.clone(),
+            ahead: Ahead::default(),
         };
         let connection = service.call((conn, Some(peer)));
         let (held_by_task, counters_by_task) = (held.clone(), counters.clone());
