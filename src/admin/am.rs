@@ -142,14 +142,26 @@ async fn wanted(req: &HttpRequest, receiver: bool) -> Result<Wanted, Refusal> {
         // No expression to compile.
         return compile(filters, None).map_err(|e| refuse(StatusCode::BAD_REQUEST, e));
     }
-    let _turn = COMPILING
-        .acquire()
+    in_turn(&COMPILING, move || compile(filters, receiver))
         .await
-        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    web::block(move || compile(filters, receiver))
-        .await
-        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, e))?
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, e))
+}
+
+/// Runs `f` on the blocking pool once it has one of `turns`, held until `f` returns: a request
+/// dropped meanwhile (its `request_timeout` passed) does not give its turn to the next while `f`
+/// still runs, so no more run at once than there are turns.
+async fn in_turn<T: Send + 'static>(
+    turns: &'static tokio::sync::Semaphore,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let turn = turns.acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        f()
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn compile(filters: Vec<String>, receiver: Option<String>) -> Result<Wanted, String> {
@@ -576,6 +588,32 @@ pub(super) async fn delete_silence(state: State, path: web::Path<String>) -> Htt
 
 #[cfg(test)]
 mod tests {
+    /// A request dropped while its expression compiles (its `request_timeout` passed) keeps the
+    /// turn until the compile ends, so the next compile waits for it.
+    #[tokio::test]
+    async fn a_compile_holds_its_turn_after_its_request_is_dropped() {
+        static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (finish, finish_rx) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn(super::in_turn(&TURNS, move || {
+            started_tx.send(()).unwrap();
+            finish_rx.recv().unwrap();
+        }));
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        // the request gives up; its compile runs on
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        assert_eq!(TURNS.available_permits(), 0);
+        let mut second = tokio::spawn(super::in_turn(&TURNS, || 7));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(200), &mut second).await;
+        assert!(waited.is_err(), "the second compile waits its turn");
+        finish.send(()).unwrap();
+        assert_eq!(second.await.unwrap(), Ok(7));
+        assert_eq!(TURNS.available_permits(), 1);
+    }
+
     #[test]
     fn percent_escapes_decode_byte_by_byte() {
         assert_eq!(super::percent_decode("a%3D%22x%2By%22"), "a=\"x+y\"");

@@ -21,7 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::Waker;
 
-/// Most requests a connection holds read and not answered before it stops reading: one, so the
+/// Most requests a connection gives actix-http unanswered before it gives it more: one, so the
 /// request actix-http decoded last is the one it answers. More would bring back the answers
 /// framed by later requests (the module's doc).
 pub(super) const MOST_UNANSWERED: u64 = 1;
@@ -105,7 +105,8 @@ enum Part {
     /// The rest of the connection is one request's body: a WebSocket upgrade, which the admin
     /// application does not take, so actix-http hands it the rest of the stream.
     Rest,
-    /// Something actix-http refuses: it answers 400 and reads nothing more, nor does this.
+    /// Something actix-http refuses: it answers 400 and reads nothing more, and is given nothing
+    /// more.
     Refused,
 }
 
@@ -197,7 +198,7 @@ const NAME_KEPT: usize = 18;
 /// actix-http's decoder frames them, and counts their heads: a body is known by its
 /// `Content-Length` or its chunks, whatever blanks pad the values. A head that actix-http
 /// refuses for its framing (two lengths, a length that is not a number, an encoding other than
-/// chunked, a chunk size that is not hexadecimal) ends what the connection reads
+/// chunked, a chunk size that is not hexadecimal) ends what the connection gives actix-http
 /// ([`Framing::refused`]), as actix-http ends it too.
 #[derive(Debug, Clone)]
 pub(super) struct Framing {
@@ -240,7 +241,7 @@ impl Framing {
         self.part == Part::Head
     }
 
-    /// Whether what was read is refused by actix-http: nothing more is read.
+    /// Whether what was read is refused by actix-http: nothing more is given to it.
     pub(super) fn refused(&self) -> bool {
         self.part == Part::Refused
     }

@@ -100,9 +100,9 @@ struct Conn {
 }
 
 /// Bytes read from the socket and not yet given to actix-http: at most [`READ_AT_ONCE`] at a time,
-/// so pipelined requests cost one read of the socket for as many as arrived together, and the
-/// end of the request being read is found in them. Made at the first read of the connection (a
-/// connection that sends nothing holds none).
+/// so pipelined requests that arrive together cost one read of the socket for up to 512 bytes of
+/// them, and the end of the request being read is found in them. Made when the first bytes
+/// arrive (a connection that sends nothing holds none).
 #[derive(Default)]
 struct Ahead {
     bytes: Option<Box<[u8; READ_AT_ONCE]>>,
@@ -117,23 +117,28 @@ impl Ahead {
             .map_or(&[], |b| &b[self.start..self.end])
     }
 
-    /// Reads what the socket has (the end of the stream leaves nothing at hand).
+    /// Reads what the socket has, once it has something (the end of the stream leaves nothing at
+    /// hand).
     fn fill(
         &mut self,
-        stream: &mut tokio::net::TcpStream,
+        stream: &tokio::net::TcpStream,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let bytes = self
-            .bytes
-            .get_or_insert_with(|| Box::new([0; READ_AT_ONCE]));
-        let mut into = tokio::io::ReadBuf::new(&mut bytes[..]);
-        std::task::ready!(tokio::io::AsyncRead::poll_read(
-            std::pin::Pin::new(stream),
-            cx,
-            &mut into
-        ))?;
-        (self.start, self.end) = (0, into.filled().len());
-        std::task::Poll::Ready(Ok(()))
+        loop {
+            std::task::ready!(stream.poll_read_ready(cx))?;
+            let bytes = self
+                .bytes
+                .get_or_insert_with(|| Box::new([0; READ_AT_ONCE]));
+            match stream.try_read(&mut bytes[..]) {
+                Ok(read) => {
+                    (self.start, self.end) = (0, read);
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                // readiness was stale: polling it again waits for the next
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
     }
 
     fn pass(&mut self, n: usize) {
@@ -149,8 +154,8 @@ impl tokio::io::AsyncRead for Conn {
     ) -> std::task::Poll<std::io::Result<()>> {
         let conn = self.get_mut();
         if conn.framing.refused() {
-            // Nothing after a request actix-http refuses is read: the end of the stream, as
-            // actix-http answers it and closes the connection.
+            // Nothing after a request actix-http refuses is given to it: the end of the stream,
+            // as actix-http answers it and closes the connection.
             return std::task::Poll::Ready(Ok(()));
         }
         if conn.framing.may_wait() && conn.answers.must_wait(cx.waker()) {
@@ -171,7 +176,7 @@ impl tokio::io::AsyncRead for Conn {
                 buf.advance(read);
                 return std::task::Poll::Ready(Ok(()));
             }
-            std::task::ready!(conn.ahead.fill(&mut conn.stream, cx))?;
+            std::task::ready!(conn.ahead.fill(&conn.stream, cx))?;
         }
         let at_hand = conn.ahead.at_hand();
         if at_hand.is_empty() {
@@ -468,5 +473,84 @@ async fn accept_loop(
         .fetch_sub(open.len() as u64, Ordering::Relaxed);
     for (_, (connection, _)) in open {
         connection.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Four requests in one write, laid out across the 512-byte reads: a head ending at byte 511,
+    /// empty lines across byte 512, a body partly read ahead and partly read straight from the
+    /// socket, a chunked body whose chunk crosses the next read. Read in pieces of 97 bytes, with
+    /// each request answered once its head is in, the connection gives every byte but the empty
+    /// lines, in order, never a piece past the end of a request.
+    #[tokio::test]
+    async fn a_connection_gives_each_request_across_the_bytes_it_reads_ahead() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let answers = Answers::default();
+        let mut conn = Conn {
+            stream,
+            close: CloseConnection::default(),
+            framing: Framing::default(),
+            answers: answers.clone(),
+            ahead: Ahead::default(),
+        };
+        let head = |padding: usize| {
+            format!(
+                "GET /health HTTP/1.1\r\nX-Padding: {}\r\n\r\n",
+                "p".repeat(padding)
+            )
+        };
+        let first = head(511 - head(0).len());
+        assert_eq!(first.len(), 511);
+        let body = "b".repeat(1000);
+        let second = format!("POST /x HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{body}");
+        let chunk = "c".repeat(600);
+        let third = format!(
+            "POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+        );
+        let fourth = head(3);
+        let requests = [first, second, third, fourth];
+        let sent = format!(
+            "{}\r\n\r\n{}{}{}",
+            requests[0], requests[1], requests[2], requests[3]
+        );
+        client.write_all(sent.as_bytes()).await.unwrap();
+        client.shutdown().await.unwrap();
+
+        let ends: Vec<usize> = requests
+            .iter()
+            .scan(0, |at, r| {
+                *at += r.len();
+                Some(*at)
+            })
+            .collect();
+        let (mut given, mut answered) = (Vec::new(), 0);
+        let mut piece = [0u8; 97];
+        loop {
+            let read = conn.read(&mut piece).await.unwrap();
+            if read == 0 {
+                break;
+            }
+            let (from, to) = (given.len(), given.len() + read);
+            assert!(
+                !ends.iter().any(|&end| from < end && end < to),
+                "a read of {from}..{to} crosses the end of a request ({ends:?})"
+            );
+            given.extend_from_slice(&piece[..read]);
+            while answers.unanswered() > 0 {
+                answers.answered();
+                answered += 1;
+            }
+        }
+        assert_eq!(String::from_utf8(given).unwrap(), requests.concat());
+        assert_eq!(answered, 4);
     }
 }
