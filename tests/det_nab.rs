@@ -139,6 +139,27 @@ fn write_spike_series(path: &std::path::Path, rows: usize, spike: usize, seed: u
     )
 }
 
+/// A labelled corpus under a fresh directory named for `tag`: each of `files` (its path under
+/// `data`, rows, the spike's row, the noise's seed) written by [`write_spike_series`], and the
+/// windows JSON naming them. Returns the directory, `data`, `out` and the windows file.
+fn spike_corpus(
+    tag: &str,
+    files: &[(&str, usize, usize, u64)],
+) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let root = std::env::temp_dir().join(format!("watchkeeper-nab-{tag}-{}", std::process::id()));
+    let (data, out) = (root.join("data"), root.join("out"));
+    let entries: Vec<String> = files
+        .iter()
+        .map(|&(path, rows, spike, seed)| {
+            let window = write_spike_series(&data.join(path), rows, spike, seed);
+            format!(r#""{path}": {window}"#)
+        })
+        .collect();
+    let windows = root.join("windows.json");
+    std::fs::write(&windows, format!("{{{}}}", entries.join(", "))).unwrap();
+    (root, data, out, windows)
+}
+
 #[test]
 fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
     let root = std::env::temp_dir().join(format!("watchkeeper-nab-{}", std::process::id()));
@@ -201,18 +222,15 @@ fn the_evaluator_writes_every_series_scored_and_prints_the_three_profiles() {
 
 #[test]
 fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
-    let root = std::env::temp_dir().join(format!("watchkeeper-nab-choose-{}", std::process::id()));
-    let (data, out) = (root.join("data"), root.join("out"));
     // One "artificial" and one real file, so every scheme has folds: leave one out 2, artificial
     // to real and back 2, five halvings both ways 10.
-    let a = write_spike_series(&data.join("artificialSpike/a.csv"), 700, 520, 3);
-    let b = write_spike_series(&data.join("realSpike/b.csv"), 700, 560, 4);
-    let windows = root.join("windows.json");
-    std::fs::write(
-        &windows,
-        format!(r#"{{"artificialSpike/a.csv": {a}, "realSpike/b.csv": {b}}}"#),
-    )
-    .unwrap();
+    let (root, data, out, windows) = spike_corpus(
+        "choose",
+        &[
+            ("artificialSpike/a.csv", 700, 520, 3),
+            ("realSpike/b.csv", 700, 560, 4),
+        ],
+    );
     let stdout = succeeded(run_nab(
         &data,
         &out,
@@ -276,12 +294,8 @@ fn choosing_settings_per_fold_scores_every_fold_and_names_each_choice() {
 
 #[test]
 fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sampling() {
-    let root = std::env::temp_dir().join(format!("watchkeeper-nab-rank-{}", std::process::id()));
-    let (data, out) = (root.join("data"), root.join("out"));
+    let (root, data, out, windows) = spike_corpus("rank", &[("realSpike/s.csv", 1401, 1000, 5)]);
     let spike = data.join("realSpike/s.csv");
-    let window = write_spike_series(&spike, 1401, 1000, 5);
-    let windows = root.join("windows.json");
-    std::fs::write(&windows, format!(r#"{{"realSpike/s.csv": {window}}}"#)).unwrap();
     let nab = |extra: &[&str]| run_nab(&data, &out, &windows, extra);
 
     let standard = |stdout: &str| -> f64 {
@@ -389,16 +403,13 @@ fn resampling_reads_means_and_ranking_settings_scores_every_candidate_on_each_sa
 
 #[test]
 fn sensitivity_changes_one_setting_at_a_time_and_scores_each_change_as_a_run_with_it_would() {
-    let root = std::env::temp_dir().join(format!("watchkeeper-nab-sens-{}", std::process::id()));
-    let (data, out) = (root.join("data"), root.join("out"));
-    let first = write_spike_series(&data.join("realSpike/a.csv"), 1401, 1000, 5);
-    let second = write_spike_series(&data.join("realSpike/b.csv"), 1401, 900, 6);
-    let windows = root.join("windows.json");
-    std::fs::write(
-        &windows,
-        format!(r#"{{"realSpike/a.csv": {first}, "realSpike/b.csv": {second}}}"#),
-    )
-    .unwrap();
+    let (root, data, out, windows) = spike_corpus(
+        "sens",
+        &[
+            ("realSpike/a.csv", 1401, 1000, 5),
+            ("realSpike/b.csv", 1401, 900, 6),
+        ],
+    );
     let nab = |extra: &[&str]| succeeded(run_nab(&data, &out, &windows, extra));
     // the standard score and its leave-one-out figure, as `--cross-validate` prints them
     let figures = |stdout: &str| -> (f64, f64) {
