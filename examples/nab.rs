@@ -817,54 +817,54 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
     );
 }
 
+/// A setting's field: a whole number or not.
+enum Field<'a> {
+    Whole(&'a mut usize),
+    Real(&'a mut f64),
+}
+
+/// A setting `--sensitivity` changes: its name, and its field in the settings.
+type Sensitive = (&'static str, fn(&mut NoveltySettings) -> Field<'_>);
+
 /// The settings `--sensitivity` changes, one at a time, and the factors it changes them by.
-const SENSITIVE: [&str; 8] = [
-    "shape",
-    "neighbours",
-    "reference",
-    "gap",
-    "calibration",
-    "coarse",
-    "spatial_tolerance",
-    "refractory",
+const SENSITIVE: [Sensitive; 8] = [
+    ("shape", |s| Field::Whole(&mut s.shape)),
+    ("neighbours", |s| Field::Whole(&mut s.neighbours)),
+    ("reference", |s| Field::Whole(&mut s.reference)),
+    ("gap", |s| Field::Whole(&mut s.gap)),
+    ("calibration", |s| Field::Whole(&mut s.calibration)),
+    ("coarse", |s| Field::Whole(&mut s.coarse)),
+    ("spatial_tolerance", |s| {
+        Field::Real(&mut s.spatial_tolerance)
+    }),
+    ("refractory", |s| Field::Whole(&mut s.refractory)),
 ];
 const FACTORS: [f64; 4] = [0.8, 0.9, 1.1, 1.2];
 
-/// `base` with `setting` times `factor` (whole numbers rounded, half away from zero; `calibration` moves `fire_at` with
-/// it, keeping `(1 - fire_at) * calibration`), or `None` where that changes nothing or gives
-/// settings the detector refuses.
-fn changed(base: NoveltySettings, setting: &str, factor: f64) -> Option<NoveltySettings> {
-    let whole = |v: usize| (v as f64 * factor).round() as usize;
+/// `base` with `setting` times `factor` (whole numbers rounded, half away from zero;
+/// `calibration` moves `fire_at` with it, keeping `(1 - fire_at) * calibration`), or `None` where
+/// that changes nothing or gives settings the detector refuses.
+fn changed(
+    base: NoveltySettings,
+    (name, field): Sensitive,
+    factor: f64,
+) -> Option<NoveltySettings> {
     let mut s = base;
-    match setting {
-        "shape" => s.shape = whole(base.shape),
-        "neighbours" => s.neighbours = whole(base.neighbours),
-        "reference" => s.reference = whole(base.reference),
-        "gap" => s.gap = whole(base.gap),
-        "calibration" => {
-            s.calibration = whole(base.calibration);
-            s.fire_at = 1.0 - (1.0 - base.fire_at) * base.calibration as f64 / s.calibration as f64;
-        }
-        "coarse" => s.coarse = whole(base.coarse),
-        "spatial_tolerance" => s.spatial_tolerance = base.spatial_tolerance * factor,
-        "refractory" => s.refractory = whole(base.refractory),
-        other => unreachable!("no setting {other}"),
+    match field(&mut s) {
+        Field::Whole(v) => *v = (*v as f64 * factor).round() as usize,
+        Field::Real(v) => *v *= factor,
+    }
+    if name == "calibration" {
+        s.fire_at = 1.0 - (1.0 - base.fire_at) * base.calibration as f64 / s.calibration as f64;
     }
     (s != base && s.problem().is_none()).then_some(s)
 }
 
 /// The value of `setting` in `s`, as `--sensitivity` prints it.
-fn value_of(s: &NoveltySettings, setting: &str) -> String {
-    match setting {
-        "shape" => s.shape.to_string(),
-        "neighbours" => s.neighbours.to_string(),
-        "reference" => s.reference.to_string(),
-        "gap" => s.gap.to_string(),
-        "calibration" => s.calibration.to_string(),
-        "coarse" => s.coarse.to_string(),
-        "spatial_tolerance" => format!("{:.3}", s.spatial_tolerance),
-        "refractory" => s.refractory.to_string(),
-        other => unreachable!("no setting {other}"),
+fn value_of(mut s: NoveltySettings, (_, field): Sensitive) -> String {
+    match field(&mut s) {
+        Field::Whole(v) => v.to_string(),
+        Field::Real(v) => format!("{v:.3}"),
     }
 }
 
@@ -886,9 +886,9 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
     };
     // each setting changed by each factor, once: a factor that rounds to an earlier one is left out
     let mut cells: Vec<(usize, usize, NoveltySettings)> = Vec::new();
-    for (i, name) in SENSITIVE.iter().enumerate() {
+    for (i, &setting) in SENSITIVE.iter().enumerate() {
         for (j, &factor) in FACTORS.iter().enumerate() {
-            if let Some(s) = changed(args.settings, name, factor) {
+            if let Some(s) = changed(args.settings, setting, factor) {
                 if !cells.iter().any(|c| c.2 == s) {
                     cells.push((i, j, s));
                 }
@@ -913,14 +913,14 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
         .map(|f| format!("{:>22}", format!("x{f}")))
         .collect();
     println!("{:<18}{}", "setting", header.join(""));
-    for (i, name) in SENSITIVE.iter().enumerate() {
+    for (i, &setting) in SENSITIVE.iter().enumerate() {
         let row: Vec<String> = (0..FACTORS.len())
             .map(|j| match cells.iter().position(|c| (c.0, c.1) == (i, j)) {
                 Some(c) => format!(
                     "{:>22}",
                     format!(
                         "{}: {:.2} ({:.2})",
-                        value_of(&cells[c].2, name),
+                        value_of(cells[c].2, setting),
                         results[c].0,
                         results[c].1
                     )
@@ -928,11 +928,11 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
                 None => format!("{:>22}", "-"),
             })
             .collect();
-        println!("{name:<18}{}", row.join(""));
+        println!("{:<18}{}", setting.0, row.join(""));
     }
     let moved: Vec<String> = cells
         .iter()
-        .filter(|c| SENSITIVE[c.0] == "calibration")
+        .filter(|c| SENSITIVE[c.0].0 == "calibration")
         .map(|c| format!("{} at {:.6}", c.2.calibration, c.2.fire_at))
         .collect();
     println!("each calibration with its fire_at: {}", moved.join(", "));
