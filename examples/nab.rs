@@ -817,10 +817,14 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
     );
 }
 
-/// A setting's field: a whole number or not.
+/// A setting's field: a whole number or not, or `calibration`, which moves `fire_at` with it.
 enum Field<'a> {
     Whole(&'a mut usize),
     Real(&'a mut f64),
+    Ranks {
+        calibration: &'a mut usize,
+        fire_at: &'a mut f64,
+    },
 }
 
 /// A setting `--sensitivity` changes: its name, and its field in the settings.
@@ -832,7 +836,10 @@ const SENSITIVE: [Sensitive; 8] = [
     ("neighbours", |s| Field::Whole(&mut s.neighbours)),
     ("reference", |s| Field::Whole(&mut s.reference)),
     ("gap", |s| Field::Whole(&mut s.gap)),
-    ("calibration", |s| Field::Whole(&mut s.calibration)),
+    ("calibration", |s| Field::Ranks {
+        calibration: &mut s.calibration,
+        fire_at: &mut s.fire_at,
+    }),
     ("coarse", |s| Field::Whole(&mut s.coarse)),
     ("spatial_tolerance", |s| {
         Field::Real(&mut s.spatial_tolerance)
@@ -842,30 +849,35 @@ const SENSITIVE: [Sensitive; 8] = [
 const FACTORS: [f64; 4] = [0.8, 0.9, 1.1, 1.2];
 
 /// `base` with `setting` times `factor` (whole numbers rounded, half away from zero;
-/// `calibration` moves `fire_at` with it, keeping `(1 - fire_at) * calibration`), or `None` where
-/// that changes nothing or gives settings the detector refuses.
+/// `calibration` moves `fire_at` with it, keeping `(1 - fire_at) * calibration`) and the value
+/// tried as printed, or `None` where that changes nothing or gives settings the detector refuses.
 fn changed(
     base: NoveltySettings,
-    (name, field): Sensitive,
+    (_, field): Sensitive,
     factor: f64,
-) -> Option<NoveltySettings> {
+) -> Option<(NoveltySettings, String)> {
+    let whole = |v: usize| (v as f64 * factor).round() as usize;
     let mut s = base;
-    match field(&mut s) {
-        Field::Whole(v) => *v = (*v as f64 * factor).round() as usize,
-        Field::Real(v) => *v *= factor,
-    }
-    if name == "calibration" {
-        s.fire_at = 1.0 - (1.0 - base.fire_at) * base.calibration as f64 / s.calibration as f64;
-    }
-    (s != base && s.problem().is_none()).then_some(s)
-}
-
-/// The value of `setting` in `s`, as `--sensitivity` prints it.
-fn value_of(mut s: NoveltySettings, (_, field): Sensitive) -> String {
-    match field(&mut s) {
-        Field::Whole(v) => v.to_string(),
-        Field::Real(v) => format!("{v:.3}"),
-    }
+    let value = match field(&mut s) {
+        Field::Whole(v) => {
+            *v = whole(*v);
+            v.to_string()
+        }
+        Field::Real(v) => {
+            *v *= factor;
+            format!("{v:.3}")
+        }
+        Field::Ranks {
+            calibration,
+            fire_at,
+        } => {
+            let was = *calibration;
+            *calibration = whole(was);
+            *fire_at = 1.0 - (1.0 - *fire_at) * was as f64 / *calibration as f64;
+            calibration.to_string()
+        }
+    };
+    (s != base && s.problem().is_none()).then_some((s, value))
 }
 
 /// `--sensitivity`: the standard score at the best threshold and leave-one-out, with each of
@@ -884,13 +896,16 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
             carried(files, &leave_one_out, standard),
         )
     };
-    // each setting changed by each factor, once: a factor that rounds to an earlier one is left out
-    let mut cells: Vec<(usize, usize, NoveltySettings)> = Vec::new();
+    // each setting changed by each factor, once: a factor that rounds to an earlier one is left
+    // out; `grid` places each change in the table
+    let mut cells: Vec<(NoveltySettings, String)> = Vec::new();
+    let mut grid = [[None; FACTORS.len()]; SENSITIVE.len()];
     for (i, &setting) in SENSITIVE.iter().enumerate() {
         for (j, &factor) in FACTORS.iter().enumerate() {
-            if let Some(s) = changed(args.settings, setting, factor) {
-                if !cells.iter().any(|c| c.2 == s) {
-                    cells.push((i, j, s));
+            if let Some((s, value)) = changed(args.settings, setting, factor) {
+                if !cells.iter().any(|c| c.0 == s) {
+                    grid[i][j] = Some(cells.len());
+                    cells.push((s, value));
                 }
             }
         }
@@ -898,14 +913,15 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
     let results: Vec<(f64, f64)> = parallel_map(cells.len(), |c| {
         let scores: Vec<Vec<f64>> = labelled
             .iter()
-            .map(|l| scores_with(cells[c].2, l.values, args.flat_top))
+            .map(|l| scores_with(cells[c].0, l.values, args.flat_top))
             .collect();
         figures(&rescored(labelled, &scores))
     });
     // the files' own scores are the settings given
     let (best, carried_given) = figures(labelled);
+    println!("settings as given: {best:.2} ({carried_given:.2})");
     println!(
-        "standard score at the best threshold (leave one out) with one setting changed, the rest as given: {best:.2} ({carried_given:.2}) (in {:.0} s)",
+        "standard score at the best threshold (leave one out) with one setting changed, the rest as given (in {:.0} s):",
         started.elapsed().as_secs_f64()
     );
     let header: Vec<String> = FACTORS
@@ -913,27 +929,23 @@ fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
         .map(|f| format!("{:>22}", format!("x{f}")))
         .collect();
     println!("{:<18}{}", "setting", header.join(""));
-    for (i, &setting) in SENSITIVE.iter().enumerate() {
-        let row: Vec<String> = (0..FACTORS.len())
-            .map(|j| match cells.iter().position(|c| (c.0, c.1) == (i, j)) {
+    for ((name, _), row) in SENSITIVE.iter().zip(&grid) {
+        let row: Vec<String> = row
+            .iter()
+            .map(|cell| match *cell {
                 Some(c) => format!(
                     "{:>22}",
-                    format!(
-                        "{}: {:.2} ({:.2})",
-                        value_of(cells[c].2, setting),
-                        results[c].0,
-                        results[c].1
-                    )
+                    format!("{}: {:.2} ({:.2})", cells[c].1, results[c].0, results[c].1)
                 ),
                 None => format!("{:>22}", "-"),
             })
             .collect();
-        println!("{:<18}{}", setting.0, row.join(""));
+        println!("{name:<18}{}", row.join(""));
     }
     let moved: Vec<String> = cells
         .iter()
-        .filter(|c| SENSITIVE[c.0].0 == "calibration")
-        .map(|c| format!("{} at {:.6}", c.2.calibration, c.2.fire_at))
+        .filter(|(s, _)| s.fire_at != args.settings.fire_at)
+        .map(|(s, _)| format!("{} at {:.6}", s.calibration, s.fire_at))
         .collect();
     println!("each calibration with its fire_at: {}", moved.join(", "));
     let n = results.len().max(1) as f64;

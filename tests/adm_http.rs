@@ -839,9 +839,6 @@ fn filters_that_would_cost_too_much_to_compile_are_refused() {
     assert_eq!(heavy.status, 200, "{}", heavy.body);
 }
 
-/// Alerts posted from outside are capped by `alerting.max_posted_alerts`: a post past it is
-/// refused for the alerts it would add (400, naming the setting), the others are taken, and one
-/// already active can still be posted again. Alerts the runtime's own actors raise do not count.
 /// A runtime that takes at most `max_posted` posted alerts, posted with the token `posting`.
 fn posting_runtime(max_posted: usize) -> (Runtime, std::net::SocketAddr) {
     let mut c = test_config();
@@ -884,6 +881,9 @@ fn raise_inside(rt: &Runtime, name: &str, firing: bool) {
         .unwrap();
 }
 
+/// Alerts posted from outside are capped by `alerting.max_posted_alerts`: a post past it is
+/// refused for the alerts it would add (400, naming the setting), the others are taken, and one
+/// already active can still be posted again. Alerts the runtime's own actors raise do not count.
 #[test]
 fn posted_alerts_are_capped() {
     let (rt, addr) = posting_runtime(3);

@@ -78,6 +78,15 @@ fn settings(rules: Vec<AlertRule>) -> AlertingConfig {
 }
 
 fn tree(h: &Harness, s: AlertingConfig) -> (ChildRef<AlertingActor>, Sent) {
+    let (alerting, sent, _) = tree_and_store(h, s);
+    (alerting, sent)
+}
+
+/// [`tree`], with the alert store the alerting actor keeps its state in.
+fn tree_and_store(
+    h: &Harness,
+    s: AlertingConfig,
+) -> (ChildRef<AlertingActor>, Sent, Arc<AlertStore>) {
     let sent: Sent = Arc::default();
     let channels = NotifierDirectory::default();
     for name in ["log", "pager", "alertmanager"] {
@@ -98,10 +107,11 @@ fn tree(h: &Harness, s: AlertingConfig) -> (ChildRef<AlertingActor>, Sent) {
         ..Default::default()
     };
     let (s, store) = (Live::new(s), AlertStore::new(Default::default()));
+    let kept = store.clone();
     let alerting = h.root().start_child(ChildSpec::new("alerting", move || {
         AlertingActor::new(s.clone(), store.clone(), peers.clone())
     }));
-    (alerting, sent)
+    (alerting, sent, kept)
 }
 
 async fn observe(h: &Harness, a: &ChildRef<AlertingActor>, values: Vec<Option<f64>>) {
@@ -856,7 +866,11 @@ fn a_breaching_rule_takes_over_an_alert_posted_with_its_labels_but_not_an_actors
             threshold: 0.0,
             firing,
         };
-        let only = || async { a.ask(GetAlerts, ASK).await.unwrap().remove(0) };
+        let only = || async {
+            let mut alerts = a.ask(GetAlerts, ASK).await.unwrap();
+            assert_eq!(alerts.len(), 1, "{alerts:?}");
+            alerts.remove(0)
+        };
         let soon = now + chrono::Duration::hours(1);
         a.ask(post(soon), ASK).await.unwrap().unwrap();
         let posted = only().await;
@@ -915,6 +929,34 @@ fn a_breaching_rule_takes_over_an_alert_posted_with_its_labels_but_not_an_actors
         );
         a.ask(actor(false), ASK).await.unwrap();
         assert!(a.ask(GetAlerts, ASK).await.unwrap().is_empty());
+    });
+}
+
+/// An alert an actor raised resolves as a saved state is restored (a new process's actors start
+/// afresh); the actor raising it again before the alerting actor next applies its state fires it
+/// again rather than losing it with the resolved one.
+#[test]
+fn an_actors_alert_resolved_on_restore_fires_again_when_the_actor_raises_it() {
+    use watchkeeper_actors::alerting::{AlertSeverity, AlertingState, SetExternalAlert};
+    harness::run(SupervisorConfig::default(), |h: Harness| async move {
+        let (a, _, store) = tree_and_store(&h, settings(vec![]));
+        let raise = || SetExternalAlert {
+            name: "MemoryOverLimit".into(),
+            severity: AlertSeverity::Critical,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            value: Some(2.0),
+            threshold: 1.0,
+            firing: true,
+        };
+        a.ask(raise(), ASK).await.unwrap();
+        // the state as a new process reads it back
+        let saved = store.lock().saved();
+        *store.lock() = AlertingState::restored(saved);
+        a.ask(raise(), ASK).await.unwrap();
+        let alerts = a.ask(GetAlerts, ASK).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].state, AlertState::Firing, "{:?}", alerts[0]);
     });
 }
 

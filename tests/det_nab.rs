@@ -440,7 +440,7 @@ fn sensitivity_changes_one_setting_at_a_time_and_scores_each_change_as_a_run_wit
     std::fs::remove_dir_all(&root).unwrap();
 
     let table = stdout
-        .split("with one setting changed, the rest as given: ")
+        .split("settings as given: ")
         .nth(1)
         .unwrap_or_else(|| panic!("no sensitivity table in {stdout}"));
     let pair = |text: &str| -> (f64, f64) {
@@ -458,7 +458,7 @@ fn sensitivity_changes_one_setting_at_a_time_and_scores_each_change_as_a_run_wit
     type Cell<'a> = Option<(&'a str, (f64, f64))>;
     let rows: BTreeMap<&str, Vec<Cell>> = table
         .lines()
-        .skip(2)
+        .skip(3)
         .take(8)
         .map(|line| {
             let (name, cells) = line.split_once(' ').unwrap();

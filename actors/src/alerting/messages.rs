@@ -11,7 +11,7 @@ use super::delivery;
 use super::matchers::valid_label_name;
 use super::rules::{fingerprint, AlertSeverity};
 use super::silences::{new_id, same_matchers, Silence, SilenceError, SilenceState};
-use super::state::{fire, resolve, Alert, AlertState, NewAlert};
+use super::state::{fire, resolve, Alert, AlertState, NewAlert, Owner};
 use super::store::{AlertingStatus, RuleValue};
 use super::AlertingActor;
 use crate::memory::{Footprint, GetFootprint, Trim};
@@ -410,12 +410,9 @@ impl Handles<PostAlerts> for AlertingActor {
                 match book.alerts.get_mut(&fp) {
                     // the runtime's own alerts end when what raised them says so
                     Some(alert) if !alert.posted() => {
-                        let raiser = match &alert.rule {
-                            Some(rule) => format!("rule {rule:?}"),
-                            None => "an actor of the runtime".to_owned(),
-                        };
                         errors.push(format!(
-                            "alert {i}: {raiser} raises an alert with these labels; a post cannot change it"
+                            "alert {i}: {} raises an alert with these labels; a post cannot change it",
+                            alert.owner()
                         ));
                     }
                     Some(alert) => {
@@ -603,35 +600,42 @@ impl Handles<SetExternalAlert> for AlertingActor {
             labels.insert("alertname".into(), msg.name);
             labels.insert("severity".into(), msg.severity.label().into());
             let fp = fingerprint(&labels);
-            match (book.alerts.get_mut(&fp), msg.firing) {
-                (Some(alert), _) if alert.rule.is_some() => {
-                    tracing::warn!(
-                        labels = ?alert.labels,
-                        rule = alert.rule.as_deref().unwrap_or_default(),
-                        "An actor raised or cleared an alert with the labels of a rule's alert; \
-                         the rule's alert is left as it is"
-                    );
-                }
-                (Some(alert), true) => {
-                    alert.value = msg.value;
-                    alert.annotations = msg.annotations;
-                    alert.updated_at = wall;
-                    // posted from outside before: the actor's observation holds it now, until
-                    // the actor clears it
-                    // (firing: posted and actors' alerts fire as they are made, and resolved
-                    // ones are retired as each message is handled)
-                    if alert.expires_at.take().is_some() {
-                        alert.log("raised by another actor: it no longer ends with its post");
+            match book.alerts.get_mut(&fp) {
+                Some(alert) => match (alert.owner(), msg.firing) {
+                    (Owner::Rule(rule), _) => {
+                        tracing::warn!(
+                            labels = ?alert.labels,
+                            rule,
+                            "An actor raised or cleared an alert with the labels of a rule's \
+                             alert; the rule's alert is left as it is"
+                        );
                     }
-                }
-                (Some(alert), false) => {
+                    (owner, true) => {
+                        let posted = owner == Owner::Post;
+                        alert.value = msg.value;
+                        alert.threshold = msg.threshold;
+                        alert.annotations = msg.annotations;
+                        alert.updated_at = wall;
+                        if posted {
+                            // the actor's observation holds it now, until the actor clears it
+                            alert.expires_at = None;
+                            alert.log("raised by another actor: it no longer ends with its post");
+                        }
+                        // resolved as a saved state was restored, and not retired yet
+                        if !alert.state.firing() {
+                            fire(&mut book, &config, fp, now, wall);
+                        }
+                    }
                     // an actor clears only what it raised, not an alert posted from outside
-                    if alert.raised_by_actor() && alert.state != AlertState::Resolved {
-                        resolve(alert, wall);
-                        book.alertmanager_dirty = true;
+                    (Owner::Actor, false) => {
+                        if alert.state != AlertState::Resolved {
+                            resolve(alert, wall);
+                            book.alertmanager_dirty = true;
+                        }
                     }
-                }
-                (None, true) => {
+                    (Owner::Post, false) => {}
+                },
+                None if msg.firing => {
                     let mut alert = Alert::pending(
                         NewAlert {
                             rule: None,
@@ -648,7 +652,7 @@ impl Handles<SetExternalAlert> for AlertingActor {
                     book.alerts.insert(fp, alert);
                     fire(&mut book, &config, fp, now, wall);
                 }
-                (None, false) => {}
+                None => {}
             }
         }
         // Route at once: no rule is evaluated, everything after the rules is.

@@ -397,10 +397,11 @@ impl AlertingState {
         }
         // An actor's alert ends with the process whose actor raised it: this process's actors
         // start afresh, and raise it again if what they observe still calls for it. Resolved here,
-        // it is retired (and told resolved) as the alerting actor starts.
+        // it is retired (and told resolved) when the alerting actor next applies its state (its
+        // first check or message); an actor raising it before then fires it again.
         let wall = Utc::now();
         for alert in state.alerts.values_mut() {
-            if alert.raised_by_actor() && alert.state != AlertState::Resolved {
+            if alert.owner() == super::state::Owner::Actor && alert.state != AlertState::Resolved {
                 alert.log("resolved: raised by an actor of the previous process");
                 super::state::resolve(alert, wall);
                 state.alertmanager_dirty = true;

@@ -183,18 +183,42 @@ pub(super) struct NewAlert {
     pub threshold: f64,
 }
 
+/// What raised an alert, and so what may change or end it ([`Alert::owner`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Owner<'a> {
+    /// A rule, by name.
+    Rule(&'a str),
+    /// An actor of the runtime ([`super::SetExternalAlert`]).
+    Actor,
+    /// A post from outside (`POST /api/v2/alerts`).
+    Post,
+}
+
+impl std::fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Rule(rule) => write!(f, "rule {rule:?}"),
+            Owner::Actor => f.write_str("an actor of the runtime"),
+            Owner::Post => f.write_str("a post"),
+        }
+    }
+}
+
 impl Alert {
-    /// Whether it was posted from outside (`POST /api/v2/alerts`): no rule raised it and a post
-    /// set when it expires. `alerting.max_posted_alerts` counts these, not the alerts other actors
-    /// raise.
-    pub(super) fn posted(&self) -> bool {
-        self.rule.is_none() && self.expires_at.is_some()
+    /// What raised it, and so what may change or end it: its rule; else a post from outside,
+    /// which set when it expires; else an actor of the runtime.
+    pub(super) fn owner(&self) -> Owner<'_> {
+        match (&self.rule, self.expires_at) {
+            (Some(rule), _) => Owner::Rule(rule),
+            (None, Some(_)) => Owner::Post,
+            (None, None) => Owner::Actor,
+        }
     }
 
-    /// Whether an actor of the runtime raised this alert ([`super::SetExternalAlert`]): no rule,
-    /// and no end set by a post.
-    pub(super) fn raised_by_actor(&self) -> bool {
-        self.rule.is_none() && self.expires_at.is_none()
+    /// Whether it was posted from outside (`POST /api/v2/alerts`). `alerting.max_posted_alerts`
+    /// counts these, not the alerts rules or other actors raise.
+    pub(super) fn posted(&self) -> bool {
+        self.owner() == Owner::Post
     }
 
     /// A pending alert, breaching since `now`.
@@ -326,19 +350,22 @@ pub(super) fn step(
         }
         return;
     };
-    if alert.rule.is_none() {
-        if alert.raised_by_actor() || breach != Some(true) {
+    match alert.owner() {
+        Owner::Rule(_) => {}
+        Owner::Post if breach == Some(true) => {
+            // posted from outside with the labels of this breaching rule: the rule's now, so it
+            // ends when the rule says, not with its post
+            alert.rule = Some(rule.name.clone());
+            alert.expires_at = None;
+            (alert.severity, alert.threshold) = (severity, threshold);
+            alert.log("taken over by its rule, which breaches");
+        }
+        owner => {
             // an actor's alert with this rule's labels, or a post of them while the rule does
             // not breach: left to what raised it
-            tracing::debug!(rule = %rule.name, "An alert with the rule's labels was raised elsewhere");
+            tracing::debug!(rule = %rule.name, %owner, "An alert with the rule's labels was raised elsewhere");
             return;
         }
-        // posted from outside with the labels of this breaching rule: the rule's now, so it ends
-        // when the rule says, not with its post
-        alert.rule = Some(rule.name.clone());
-        alert.expires_at = None;
-        (alert.severity, alert.threshold) = (severity, threshold);
-        alert.log("taken over by its rule, which breaches");
     }
     // Seen again (`updatedAt` in Alertmanager's API).
     alert.updated_at = wall;
