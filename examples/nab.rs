@@ -400,17 +400,20 @@ fn splitmix(state: &mut u64) -> u64 {
 
 const LEAVE_ONE_OUT: &str = "leave one out";
 
+/// Each of `n` files scored with thresholds chosen on the others.
+fn leave_one_out(n: usize) -> Vec<Fold> {
+    (0..n)
+        .map(|i| Fold {
+            train: (0..n).filter(|&j| j != i).collect(),
+            test: vec![i],
+        })
+        .collect()
+}
+
 /// Leave one out; artificial to real and back; five halvings (seeds 1 to 5), both ways.
 fn schemes(labelled: &[LabelledSeries<'_>]) -> Vec<(&'static str, Vec<Fold>)> {
     let n = labelled.len();
     let all: Vec<usize> = (0..n).collect();
-    let leave_one_out = all
-        .iter()
-        .map(|&i| Fold {
-            train: all.iter().copied().filter(|&j| j != i).collect(),
-            test: vec![i],
-        })
-        .collect();
     let (art, real): (Vec<usize>, Vec<usize>) = all
         .iter()
         .partition(|&&i| labelled[i].name.starts_with("artificial"));
@@ -443,7 +446,7 @@ fn schemes(labelled: &[LabelledSeries<'_>]) -> Vec<(&'static str, Vec<Fold>)> {
         });
     }
     vec![
-        (LEAVE_ONE_OUT, leave_one_out),
+        (LEAVE_ONE_OUT, leave_one_out(n)),
         ("artificial <-> real", across),
         ("5 halvings x 2", halvings),
     ]
@@ -782,7 +785,10 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
         "settings",
         columns.join("")
     );
-    let place_given = order.iter().position(|&c| c == 0).unwrap_or(0);
+    let place_given = order
+        .iter()
+        .position(|&c| c == 0)
+        .expect("the settings given are the first candidate");
     for (place, &c) in order.iter().enumerate() {
         if place >= 10 && place != place_given {
             continue;
@@ -797,18 +803,17 @@ fn rank_settings(args: &Args, labelled: &[LabelledSeries<'_>]) {
             mean(c)
         );
     }
-    let best = |score: &dyn Fn(usize) -> f64| first_best(candidates.len(), score);
     let resampled_mean = |c: usize| table[c][1..].iter().sum::<f64>() / (table[c].len() - 1) as f64;
     println!("best of each:");
     for (i, k) in RESAMPLINGS.iter().enumerate() {
-        let c = best(&|c| table[c][i]);
+        let c = first_best(candidates.len(), |c| table[c][i]);
         println!(
             "  x{k:<22} {:6.2}  {}",
             table[c][i],
             describe(&candidates[c])
         );
     }
-    let c = best(&resampled_mean);
+    let c = first_best(candidates.len(), resampled_mean);
     println!(
         "  mean of x2 and x3       {:6.2}  {}  (the settings given: {:.2})",
         resampled_mean(c),
@@ -885,10 +890,7 @@ fn changed(
 fn sensitivity(args: &Args, labelled: &[LabelledSeries<'_>]) {
     let started = Instant::now();
     let standard = &PROFILES[0];
-    let (_, leave_one_out) = schemes(labelled)
-        .into_iter()
-        .find(|(name, _)| *name == LEAVE_ONE_OUT)
-        .expect("leave one out is a scheme");
+    let leave_one_out = leave_one_out(labelled.len());
     let figures = |files: &[LabelledSeries<'_>]| {
         let every: Vec<usize> = (0..files.len()).collect();
         (

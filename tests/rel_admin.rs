@@ -397,6 +397,12 @@ fn a_flood_of_silences_is_capped_and_lists_stay_bounded() {
     );
 }
 
+/// Sends `request` on `s` and reads the head of its answer.
+fn ask(s: &mut TcpStream, request: &str) -> String {
+    s.write_all(request.as_bytes()).unwrap();
+    read_answers(s, 1).remove(0)
+}
+
 /// The heads of the next `n` answers on `s`, each once its body is in (a head saying the
 /// connection ended where it ends before them).
 fn read_answers(s: &mut TcpStream, n: usize) -> Vec<String> {
@@ -443,22 +449,11 @@ fn pipeline(addr: SocketAddr, requests: &[u8], answers: usize) -> Vec<u16> {
         let requests = requests.to_vec();
         std::thread::spawn(move || s.write_all(&requests))
     };
-    let (mut read, mut statuses) = (Vec::new(), Vec::new());
-    let mut buf = vec![0u8; 1 << 16];
-    while statuses.len() < answers {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read.extend_from_slice(&buf[..n]),
-        }
-        // Each answer's status line, then past its body by its Content-Length.
-        while let Some((head, body, length)) = answer_head(&read) {
-            if read.len() < body + length {
-                break;
-            }
-            statuses.push(head[9..12].parse().unwrap());
-            read.drain(..body + length);
-        }
-    }
+    let statuses = read_answers(&mut s, answers)
+        .iter()
+        .filter(|head| !head.starts_with("connection ended"))
+        .map(|head| head[9..12].parse().unwrap())
+        .collect();
     writer.join().unwrap().unwrap();
     statuses
 }
@@ -593,9 +588,10 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
         ],
         "{answers:?}"
     );
-    // health and metrics carry their bodies; the HEAD answer says a length and sends none
+    // health and metrics carry their bodies; the HEAD answer says a length and sends none (a body
+    // after it would stand where the next answer's status line is read)
     assert_eq!(answers[0].2, Some('{'), "{answers:?}");
-    assert!(answers[1].1 && answers[1].2.is_none(), "{answers:?}");
+    assert!(answers[1].1, "{answers:?}");
     assert_eq!(answers[2].2, Some('#'), "{answers:?}");
     assert_eq!(answers[4].2, Some('{'), "{answers:?}");
     let closing: Vec<bool> = answers.iter().map(|a| a.3).collect();
@@ -611,15 +607,11 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
     );
     let mut s = TcpStream::connect(instance.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut answer = |request: &str| -> String {
-        s.write_all(request.as_bytes()).unwrap();
-        read_answers(&mut s, 1).remove(0)
-    };
-    let first = answer(&refused);
+    let first = ask(&mut s, &refused);
     assert!(first.starts_with("http/1.1 401"), "{first}");
     assert!(!first.contains("connection: close"), "{first}");
     std::thread::sleep(Duration::from_millis(300));
-    let second = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+    let second = ask(&mut s, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(second.starts_with("http/1.1 200"), "{second}");
 
     // Requests longer than the connection reads ahead at once (512 bytes), in one write: a head
@@ -649,14 +641,9 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
             "http/1.1 200 ok"
         ]
     );
-    let mut answer = |request: &str| -> String {
-        s.write_all(request.as_bytes()).unwrap();
-        read_answers(&mut s, 1).remove(0)
-    };
-
     // An empty line after a request (which clients may send) is passed over: the idle connection
     // is closed after `keep_alive` (2 s here) as any other.
-    let third = answer("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n\r\n");
+    let third = ask(&mut s, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n\r\n");
     assert!(third.starts_with("http/1.1 200"), "{third}");
     let idle = Instant::now();
     let mut rest = Vec::new();
@@ -666,6 +653,8 @@ fn pipelined_answers_are_each_framed_by_their_own_request() {
         "{ended:?} after {:?}",
         idle.elapsed()
     );
+    // the empty line had no answer
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
 
 #[test]
